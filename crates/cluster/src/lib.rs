@@ -1,0 +1,10 @@
+//! The embedded single-machine Kubernetes-compatible cluster.
+//!
+//! `registry` is the storage core (etcd + generic registry); everything else — the API
+//! server, admission, scheduler, kubelet and controllers — works through it.
+
+pub mod error;
+pub mod registry;
+
+pub use error::ApiError;
+pub use registry::{Event, EventType, Registry, Resource};

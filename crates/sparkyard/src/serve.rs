@@ -1,0 +1,68 @@
+//! `sparkyard serve`: open the store, load or create the keys, and serve the AWS endpoint.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+
+    let store = sparkyard_store::Store::open(&config.data_dir.join("sparkyard.db"))
+        .context("cannot open the store")?;
+    let keyring = Arc::new(
+        sparkyard_aws::auth::Keyring::load_or_bootstrap(&config.data_dir, &config.account_id)
+            .context("cannot load or create access keys")?,
+    );
+    let endpoint = format!("http://{}", config.listen);
+    let profile = sparkyard_aws::profile::write_cli_profile(
+        &config.data_dir,
+        keyring.bootstrap(),
+        &config.region,
+        &endpoint,
+    )
+    .context("cannot write the AWS CLI profile")?;
+
+    let emr = sparkyard_emr::Emr::open(
+        store,
+        sparkyard_emr::Settings {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            config: config.emr.clone(),
+        },
+    )
+    .await
+    .context("cannot load emr-containers state")?;
+
+    let app: Router = sparkyard_emr::router(emr)
+        .layer(axum::middleware::from_fn_with_state(
+            keyring.clone(),
+            sparkyard_aws::auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn(sparkyard_aws::request_id::stamp));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(%endpoint, data_dir = %config.data_dir.display(), "sparkyard is serving");
+    eprintln!("{}", profile.usage());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
