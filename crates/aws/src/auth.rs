@@ -1,36 +1,251 @@
-//! SigV4 authentication of incoming requests. (Skeleton: the aws-auth helper fills this in.)
+//! SigV4 authentication of incoming requests, as an axum middleware.
+//!
+//! Every request must be signed with a key from the [`Keyring`]. A refused request gets AWS's
+//! error (HTTP 403 with AWS's code and message) and never reaches the service, so it changes
+//! nothing. The error's wire shape follows the protocol of the service named in the
+//! credential scope (see [`ErrorProtocol`]).
 
-use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
 
-/// An access key pair sparkyard accepts.
-#[derive(Debug, Clone)]
-pub struct AccessKey {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-}
+pub use crate::keyring::{AccessKey, KeyOwner, KeyRecord, Keyring, Session, SessionCredentials};
+use crate::sigv4::{self, AuthFailure, Location, RequestParts, SignatureClaim};
+use crate::{AwsError, Principal};
 
-/// The access keys sparkyard accepts, persisted in the data directory.
-pub struct Keyring {
-    bootstrap: AccessKey,
-}
+/// Largest body the verifier buffers to hash it. Bodies whose hash the client declares as
+/// `UNSIGNED-PAYLOAD` or `STREAMING-…` (S3 uploads) are passed through unbuffered instead.
+pub const MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
 
-impl Keyring {
-    pub fn load_or_bootstrap(_data_dir: &Path, _account_id: &str) -> std::io::Result<Self> {
-        unimplemented!("skeleton")
-    }
+/// How far `X-Amz-Date` may be from the server clock, as in AWS.
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
-    /// The administrator key created on first start.
-    pub fn bootstrap(&self) -> &AccessKey {
-        &self.bootstrap
+/// axum middleware: verify SigV4, put the [`Principal`] in the request extensions.
+pub async fn authenticate(State(keyring): State<Arc<Keyring>>, request: Request, next: Next) -> Response {
+    match verify(&keyring, request, Utc::now()).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-/// axum middleware: verify SigV4, put the [`crate::Principal`] in the request extensions.
-pub async fn authenticate(State(_keyring): State<Arc<Keyring>>, request: Request, next: Next) -> Response {
-    next.run(request).await
+/// A refused request: why, and for which service (which decides the error's wire shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub service: Option<String>,
+    pub failure: AuthFailure,
 }
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        ErrorProtocol::for_service(self.service.as_deref()).render(&self.failure)
+    }
+}
+
+/// The error shapes of AWS protocols. Chosen from the credential scope's service because the
+/// middleware sits in front of every service; requests without a scope (unsigned) get the
+/// default, rest-json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorProtocol {
+    /// `x-amzn-ErrorType` + `{"__type","message"}`: rest-json and json-1.1 services
+    /// (emr-containers, CloudWatch Logs, EKS).
+    RestJson,
+    // S3 (`<Error><Code>SignatureDoesNotMatch</Code>…`) and query-protocol services (IAM, STS:
+    // `<ErrorResponse><Error><Type>Sender</Type>…`) get their own variants when they land.
+}
+
+impl ErrorProtocol {
+    pub fn for_service(service: Option<&str>) -> Self {
+        // Every service served today speaks JSON; `s3`, `iam` and `sts` map to their own
+        // shapes here once those services exist.
+        let _ = service;
+        Self::RestJson
+    }
+
+    pub fn render(self, failure: &AuthFailure) -> Response {
+        match self {
+            Self::RestJson => rest_json_error(failure).into_response(),
+        }
+    }
+}
+
+/// The codes and messages AWS's JSON services use for each failure.
+pub fn rest_json_error(failure: &AuthFailure) -> AwsError {
+    use AuthFailure::*;
+    let forbidden = |code, message: &str| AwsError::new(StatusCode::FORBIDDEN, code, message);
+    match failure {
+        MissingAuthenticationToken => forbidden("MissingAuthenticationTokenException", "Missing Authentication Token"),
+        IncompleteSignature(m) => forbidden("IncompleteSignatureException", m),
+        InvalidSignature(m) | SignatureExpired(m) | SignatureNotYetCurrent(m) | PresignedExpired(m) => {
+            forbidden("InvalidSignatureException", m)
+        }
+        SignatureDoesNotMatch => forbidden(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+        ),
+        UnrecognizedClient | InvalidSecurityToken => {
+            forbidden("UnrecognizedClientException", "The security token included in the request is invalid.")
+        }
+        ExpiredToken => forbidden("ExpiredTokenException", "The security token included in the request is expired"),
+        ContentSha256Mismatch => AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ),
+        BodyTooLarge { limit } => AwsError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            format!("Request body is larger than the {limit} bytes a signed request may carry."),
+        ),
+        BodyUnreadable(m) => AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            format!("Could not read the request body: {m}"),
+        ),
+    }
+}
+
+/// Verifies `request` at time `now`. On success the request comes back with its body restored
+/// and the [`Principal`] in its extensions.
+pub async fn verify(keyring: &Keyring, request: Request, now: DateTime<Utc>) -> Result<Request, Refusal> {
+    let (mut parts, body) = request.into_parts();
+    // Behind `Router::nest` the URI has lost its prefix; the client signed the original.
+    let uri = parts.extensions.get::<OriginalUri>().map(|o| o.0.clone()).unwrap_or_else(|| parts.uri.clone());
+    let refuse = |service: Option<&str>, failure| Refusal { service: service.map(str::to_string), failure };
+
+    let claim = SignatureClaim::from_request(&uri, &parts.headers).map_err(|f| refuse(None, f))?;
+    let service = claim.scope.service.clone();
+    let refuse = |failure| refuse(Some(&service), failure);
+
+    let record = keyring.lookup(&claim.access_key_id).ok_or_else(|| refuse(AuthFailure::UnrecognizedClient))?;
+    check_session(&record, claim.session_token.as_deref(), now).map_err(refuse)?;
+    check_time(&claim, now).map_err(refuse)?;
+
+    let declared = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
+    let presigned = matches!(claim.location, Location::Query { .. });
+    let (payload_hash, body) = match declared {
+        // The body is not part of the signature: leave it streaming for the service.
+        Some(declared) if declared == sigv4::UNSIGNED_PAYLOAD || declared.starts_with("STREAMING-") => {
+            (declared, body)
+        }
+        Some(declared) => {
+            let bytes = buffer(&parts.headers, body).await.map_err(refuse)?;
+            if !sigv4::constant_time_eq(sigv4::sha256_hex(&bytes).as_bytes(), declared.to_ascii_lowercase().as_bytes()) {
+                return Err(refuse(AuthFailure::ContentSha256Mismatch));
+            }
+            (declared, Body::from(bytes))
+        }
+        // A presigned S3 URL cannot commit to a body it has not seen.
+        None if presigned && service == "s3" => (sigv4::UNSIGNED_PAYLOAD.to_string(), body),
+        None => {
+            let bytes = buffer(&parts.headers, body).await.map_err(refuse)?;
+            (sigv4::sha256_hex(&bytes), Body::from(bytes))
+        }
+    };
+
+    let host_fallback = uri.authority().map(|a| a.as_str().to_string());
+    let request_parts = RequestParts {
+        method: parts.method.as_str(),
+        raw_path: uri.path(),
+        raw_query: uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        host_fallback: host_fallback.as_deref(),
+    };
+    let canonical = sigv4::canonical_request(&request_parts, &service, &claim.signed_headers, presigned, &payload_hash);
+    let string_to_sign = sigv4::string_to_sign(&claim.amz_date, &claim.scope, &canonical);
+    let key = sigv4::signing_key(&record.secret_access_key, &claim.scope);
+    if !sigv4::verify_signature(&key, &string_to_sign, &claim.signature) {
+        // What we hashed, so a client author can diff it against their own canonical request.
+        tracing::debug!(access_key_id = %claim.access_key_id, %canonical, %string_to_sign, "SigV4 signature mismatch");
+        return Err(refuse(AuthFailure::SignatureDoesNotMatch));
+    }
+
+    parts.extensions.insert(Principal {
+        access_key_id: claim.access_key_id,
+        account_id: record.owner.account_id,
+        arn: record.owner.arn,
+        region: claim.scope.region,
+        service,
+    });
+    Ok(Request::from_parts(parts, body))
+}
+
+/// Permanent keys must come without a token; temporary ones with exactly theirs, unexpired.
+fn check_session(record: &KeyRecord, token: Option<&str>, now: DateTime<Utc>) -> Result<(), AuthFailure> {
+    match (&record.session, token) {
+        (None, None) => Ok(()),
+        (None, Some(_)) | (Some(_), None) => Err(AuthFailure::InvalidSecurityToken),
+        (Some(session), Some(token)) => {
+            if !sigv4::constant_time_eq(session.token.as_bytes(), token.as_bytes()) {
+                Err(AuthFailure::InvalidSecurityToken)
+            } else if session.expiration <= now {
+                Err(AuthFailure::ExpiredToken)
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// AWS's clock-skew rule, with its messages: a request is valid from `X-Amz-Date - 5 min`
+/// until `X-Amz-Date + 5 min` (header form) or `X-Amz-Date + X-Amz-Expires` (presigned form).
+fn check_time(claim: &SignatureClaim, now: DateTime<Utc>) -> Result<(), AuthFailure> {
+    let fmt = sigv4::format_amz_date;
+    let now_str = fmt(now);
+    if claim.time > now + MAX_CLOCK_SKEW {
+        return Err(AuthFailure::SignatureNotYetCurrent(format!(
+            "Signature not yet current: {} is still later than {} ({now_str} + 5 min.)",
+            claim.amz_date,
+            fmt(now + MAX_CLOCK_SKEW)
+        )));
+    }
+    match claim.location {
+        Location::Header if claim.time < now - MAX_CLOCK_SKEW => Err(AuthFailure::SignatureExpired(format!(
+            "Signature expired: {} is now earlier than {} ({now_str} - 5 min.)",
+            claim.amz_date,
+            fmt(now - MAX_CLOCK_SKEW)
+        ))),
+        Location::Query { expires_secs } => {
+            let expires_at = claim.time + Duration::seconds(expires_secs as i64);
+            if now > expires_at {
+                Err(AuthFailure::PresignedExpired(format!(
+                    "Request has expired: it was valid until {} ({} + {expires_secs} sec.) and it is now {now_str}.",
+                    fmt(expires_at),
+                    claim.amz_date
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        Location::Header => Ok(()),
+    }
+}
+
+/// Reads the whole body, refusing early on a `Content-Length` over the cap.
+async fn buffer(headers: &axum::http::HeaderMap, body: Body) -> Result<bytes::Bytes, AuthFailure> {
+    let declared_len = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > MAX_BUFFERED_BODY as u64) {
+        return Err(AuthFailure::BodyTooLarge { limit: MAX_BUFFERED_BODY });
+    }
+    axum::body::to_bytes(body, MAX_BUFFERED_BODY).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.is::<http_body_util::LengthLimitError>() {
+            AuthFailure::BodyTooLarge { limit: MAX_BUFFERED_BODY }
+        } else {
+            AuthFailure::BodyUnreadable(inner.to_string())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,9 +5,14 @@
 
 pub mod auth;
 pub mod error;
+pub mod keyring;
 pub mod principal;
 pub mod profile;
 pub mod request_id;
+pub mod sigv4;
+
+#[cfg(test)]
+mod testing;
 
 pub use error::AwsError;
 pub use principal::Principal;

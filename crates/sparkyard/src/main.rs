@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod endpoint;
 mod serve;
 
 use clap::Parser;

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
-
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::endpoint;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
@@ -19,12 +18,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         sparkyard_aws::auth::Keyring::load_or_bootstrap(&config.data_dir, &config.account_id)
             .context("cannot load or create access keys")?,
     );
-    let endpoint = format!("http://{}", config.listen);
+    let endpoint_url = format!("http://{}", config.listen);
     let profile = sparkyard_aws::profile::write_cli_profile(
         &config.data_dir,
         keyring.bootstrap(),
         &config.region,
-        &endpoint,
+        &endpoint_url,
     )
     .context("cannot write the AWS CLI profile")?;
 
@@ -39,17 +38,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("cannot load emr-containers state")?;
 
-    let app: Router = sparkyard_emr::router(emr)
-        .layer(axum::middleware::from_fn_with_state(
-            keyring.clone(),
-            sparkyard_aws::auth::authenticate,
-        ))
-        .layer(axum::middleware::from_fn(sparkyard_aws::request_id::stamp));
+    let app = endpoint::router(endpoint::Services { keyring: keyring.clone(), emr });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(%endpoint, data_dir = %config.data_dir.display(), "sparkyard is serving");
+    tracing::info!(endpoint = %endpoint_url, data_dir = %config.data_dir.display(), "sparkyard is serving");
     eprintln!("{}", profile.usage());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -85,7 +85,12 @@ fn list_vcs(s: &Server) -> Value {
 }
 
 fn list_job_runs(s: &Server, vc: &str) -> Value {
-    s.aws_json(&["emr-containers", "list-job-runs", "--virtual-cluster-id", vc])
+    s.aws_json(&[
+        "emr-containers",
+        "list-job-runs",
+        "--virtual-cluster-id",
+        vc,
+    ])
 }
 
 fn describe_vc(s: &Server, vc: &str) -> Value {
@@ -135,7 +140,14 @@ fn start_job_run_from_file(s: &Server, request: &Value) -> Output {
     let path = dir.path().join("pi.json");
     std::fs::write(&path, serde_json::to_string_pretty(request).unwrap()).unwrap();
     let arg = format!("file://{}", path.display());
-    s.aws(&["emr-containers", "start-job-run", "--cli-input-json", &arg, "--output", "json"])
+    s.aws(&[
+        "emr-containers",
+        "start-job-run",
+        "--cli-input-json",
+        &arg,
+        "--output",
+        "json",
+    ])
 }
 
 fn start_pi(s: &Server, vc: &str) -> Value {
@@ -155,7 +167,10 @@ fn assert_iso8601_recent(value: &Value, what: &str) {
         .unwrap_or_else(|| panic!("{what} is not a string: {value}"));
     let re = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
         .unwrap();
-    assert!(re.is_match(text), "{what} {text:?} is not an ISO-8601 UTC timestamp");
+    assert!(
+        re.is_match(text),
+        "{what} {text:?} is not an ISO-8601 UTC timestamp"
+    );
     let at = chrono::DateTime::parse_from_rfc3339(text)
         .unwrap_or_else(|e| panic!("{what} {text:?} does not parse: {e}"));
     let age = chrono::Utc::now().signed_duration_since(at);
@@ -171,7 +186,10 @@ fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -187,12 +205,13 @@ fn job_run_id_regex() -> regex::Regex {
 fn seed_step5_five_virtual_clusters_and_query_lookup() {
     let s = Server::start();
     let mut ids = Vec::new();
+    let id_re = regex::Regex::new(r"^[0-9a-z]{1,64}$").unwrap();
     for ns in NAMESPACES {
         let name = format!("{ns}-emr-cluster");
         let out = create_vc(&s, &name, ns);
         let id = str_field(&out, "id");
         assert!(
-            regex::Regex::new(r"^[0-9a-z]{1,64}$").unwrap().is_match(&id),
+            id_re.is_match(&id),
             "virtual cluster id {id:?} is not a ResourceIdString"
         );
         assert_eq!(str_field(&out, "name"), name, "create response name");
@@ -206,7 +225,11 @@ fn seed_step5_five_virtual_clusters_and_query_lookup() {
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 5, "virtual cluster ids must be distinct: {ids:?}");
+    assert_eq!(
+        unique.len(),
+        5,
+        "virtual cluster ids must be distinct: {ids:?}"
+    );
 
     // The seed's exact lookup (step 9 / step 22), text output.
     let text = s.aws_ok(&[
@@ -217,11 +240,17 @@ fn seed_step5_five_virtual_clusters_and_query_lookup() {
         "--output",
         "text",
     ]);
-    assert_eq!(text.trim(), ids[3], "the seed's --query lookup must print the monthly-batch id only");
+    assert_eq!(
+        text.trim(),
+        ids[3],
+        "the seed's --query lookup must print the monthly-batch id only"
+    );
 
     // Every cluster is listed, RUNNING, with its container provider echoed exactly.
     let listed = list_vcs(&s);
-    let vcs = listed["virtualClusters"].as_array().expect("virtualClusters array");
+    let vcs = listed["virtualClusters"]
+        .as_array()
+        .expect("virtualClusters array");
     assert_eq!(vcs.len(), 5, "list-virtual-clusters: {listed:#}");
     for (ns, id) in NAMESPACES.iter().zip(&ids) {
         let vc = vcs
@@ -231,7 +260,10 @@ fn seed_step5_five_virtual_clusters_and_query_lookup() {
         assert_eq!(vc["name"], json!(format!("{ns}-emr-cluster")));
         assert_eq!(vc["state"], json!("RUNNING"));
         let provider: Value = serde_json::from_str(&container_provider(ns)).unwrap();
-        assert_eq!(vc["containerProvider"], provider, "containerProvider echoed exactly");
+        assert_eq!(
+            vc["containerProvider"], provider,
+            "containerProvider echoed exactly"
+        );
         assert_iso8601_recent(&vc["createdAt"], "virtualCluster.createdAt");
         let described = describe_vc(&s, id);
         assert_eq!(described["id"], json!(id));
@@ -260,20 +292,33 @@ fn seed_step9_start_job_run_from_json_file_and_read_back() {
         ])
         .trim()
         .to_string();
-    assert!(!vc.is_empty() && !vc.contains(char::is_whitespace), "lookup gave {vc:?}");
+    assert!(
+        !vc.is_empty() && !vc.contains(char::is_whitespace),
+        "lookup gave {vc:?}"
+    );
 
     let request = pi_request(&vc);
     let started = start_pi(&s, &vc);
     let id = str_field(&started, "id");
     assert_eq!(id.len(), 19, "job run id {id:?} must be 19 characters");
-    assert!(job_run_id_regex().is_match(&id), "job run id {id:?} must match ^0{{7}}[0-9a-z]{{12}}$");
+    assert!(
+        job_run_id_regex().is_match(&id),
+        "job run id {id:?} must match ^0{{7}}[0-9a-z]{{12}}$"
+    );
     assert_eq!(started["name"], json!("pi-4"));
     assert_eq!(started["virtualClusterId"], json!(vc));
-    let arn = format!("arn:aws:emr-containers:{REGION}:{ACCOUNT}:/virtualclusters/{vc}/jobruns/{id}");
+    let arn =
+        format!("arn:aws:emr-containers:{REGION}:{ACCOUNT}:/virtualclusters/{vc}/jobruns/{id}");
     assert_eq!(started["arn"], json!(arn));
 
-    let described =
-        s.aws_json(&["emr-containers", "describe-job-run", "--virtual-cluster-id", &vc, "--id", &id]);
+    let described = s.aws_json(&[
+        "emr-containers",
+        "describe-job-run",
+        "--virtual-cluster-id",
+        &vc,
+        "--id",
+        &id,
+    ]);
     let run = &described["jobRun"];
     check_pi_run(run, &request, &id, &vc, &arn);
 
@@ -281,30 +326,57 @@ fn seed_step9_start_job_run_from_json_file_and_read_back() {
     let runs = listed["jobRuns"].as_array().expect("jobRuns array");
     assert_eq!(runs.len(), 1, "list-job-runs: {listed:#}");
     check_pi_run(&runs[0], &request, &id, &vc, &arn);
-    assert_eq!(&runs[0], run, "list-job-runs and describe-job-run must show the same JobRun");
+    assert_eq!(
+        &runs[0], run,
+        "list-job-runs and describe-job-run must show the same JobRun"
+    );
 }
 
 fn check_pi_run(run: &Value, request: &Value, id: &str, vc: &str, arn: &str) {
     assert_eq!(run["id"], json!(id), "jobRun.id");
-    assert_eq!(run["virtualClusterId"], json!(vc), "jobRun.virtualClusterId");
+    assert_eq!(
+        run["virtualClusterId"],
+        json!(vc),
+        "jobRun.virtualClusterId"
+    );
     assert_eq!(run["arn"], json!(arn), "jobRun.arn");
     assert_eq!(run["name"], request["name"], "jobRun.name");
     // Execution arrives in a later issue: an accepted run waits in PENDING.
     assert_eq!(run["state"], json!("PENDING"), "jobRun.state");
-    assert_eq!(run["executionRoleArn"], request["executionRoleArn"], "jobRun.executionRoleArn");
-    assert_eq!(run["releaseLabel"], request["releaseLabel"], "jobRun.releaseLabel");
-    assert_eq!(run["jobDriver"], request["jobDriver"], "jobRun.jobDriver echoed exactly");
+    assert_eq!(
+        run["executionRoleArn"], request["executionRoleArn"],
+        "jobRun.executionRoleArn"
+    );
+    assert_eq!(
+        run["releaseLabel"], request["releaseLabel"],
+        "jobRun.releaseLabel"
+    );
+    assert_eq!(
+        run["jobDriver"], request["jobDriver"],
+        "jobRun.jobDriver echoed exactly"
+    );
     assert_eq!(
         run["configurationOverrides"], request["configurationOverrides"],
         "jobRun.configurationOverrides echoed exactly"
     );
-    let created_by = run["createdBy"].as_str().unwrap_or_else(|| panic!("no createdBy in {run:#}"));
+    let created_by = run["createdBy"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no createdBy in {run:#}"));
     let by_re = regex::Regex::new(r"^arn:aws:(iam|sts)::123456789012:[\w/+=,.@-]+$").unwrap();
-    assert!(by_re.is_match(created_by), "createdBy {created_by:?} is not an IAM/STS ARN of the account");
+    assert!(
+        by_re.is_match(created_by),
+        "createdBy {created_by:?} is not an IAM/STS ARN of the account"
+    );
     assert_iso8601_recent(&run["createdAt"], "jobRun.createdAt");
-    assert!(run.get("finishedAt").is_none(), "a PENDING run has no finishedAt: {run:#}");
+    assert!(
+        run.get("finishedAt").is_none(),
+        "a PENDING run has no finishedAt: {run:#}"
+    );
     let token = run["clientToken"].as_str().unwrap_or_default();
-    assert!(!token.is_empty(), "jobRun.clientToken (the CLI always sends one): {run:#}");
+    assert!(
+        !token.is_empty(),
+        "jobRun.clientToken (the CLI always sends one): {run:#}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,7 +387,14 @@ fn describe_unknown_job_run_is_resource_not_found() {
     let s = Server::start();
     let vc = create_vc_id(&s, "monthly-batch");
     let unknown = "0000000306pd7cjc3s5";
-    let out = s.aws(&["emr-containers", "describe-job-run", "--virtual-cluster-id", &vc, "--id", unknown]);
+    let out = s.aws(&[
+        "emr-containers",
+        "describe-job-run",
+        "--virtual-cluster-id",
+        &vc,
+        "--id",
+        unknown,
+    ]);
     assert_aws_error(&out, "ResourceNotFoundException", "DescribeJobRun");
     let expected = format!(
         "An error occurred (ResourceNotFoundException) when calling the DescribeJobRun operation: Job run {unknown} doesn't exist."
@@ -330,14 +409,26 @@ fn describe_unknown_job_run_is_resource_not_found() {
     let other = create_vc_id(&s, "nightly-batch");
     let started = start_pi(&s, &other);
     let id = str_field(&started, "id");
-    let out = s.aws(&["emr-containers", "describe-job-run", "--virtual-cluster-id", &vc, "--id", &id]);
+    let out = s.aws(&[
+        "emr-containers",
+        "describe-job-run",
+        "--virtual-cluster-id",
+        &vc,
+        "--id",
+        &id,
+    ]);
     assert_aws_error(&out, "ResourceNotFoundException", "DescribeJobRun");
 }
 
 #[test]
 fn describe_unknown_virtual_cluster_is_resource_not_found() {
     let s = Server::start();
-    let out = s.aws(&["emr-containers", "describe-virtual-cluster", "--id", "ahg18jv46xeqp3jbe83pj39m1"]);
+    let out = s.aws(&[
+        "emr-containers",
+        "describe-virtual-cluster",
+        "--id",
+        "ahg18jv46xeqp3jbe83pj39m1",
+    ]);
     assert_aws_error(&out, "ResourceNotFoundException", "DescribeVirtualCluster");
 }
 
@@ -359,7 +450,11 @@ fn bad_names_are_validation_errors_and_change_nothing() {
             &provider,
         ]);
         assert_aws_error(&out, "ValidationException", "CreateVirtualCluster");
-        assert_eq!(list_vcs(&s), before, "a rejected create-virtual-cluster ({name:?}) changed the list");
+        assert_eq!(
+            list_vcs(&s),
+            before,
+            "a rejected create-virtual-cluster ({name:?}) changed the list"
+        );
     }
     // 64 characters is still a valid name (the boundary).
     create_vc(&s, &"b".repeat(64), "ns-64");
@@ -393,7 +488,11 @@ fn second_virtual_cluster_in_same_namespace_is_rejected() {
         &container_provider("monthly-batch"),
     ]);
     assert_aws_error(&out, "ValidationException", "CreateVirtualCluster");
-    assert_eq!(list_vcs(&s), before, "the rejected create-virtual-cluster changed the list");
+    assert_eq!(
+        list_vcs(&s),
+        before,
+        "the rejected create-virtual-cluster changed the list"
+    );
 }
 
 #[test]
@@ -407,7 +506,11 @@ fn start_job_run_on_deleted_virtual_cluster_is_rejected() {
     let runs_before = list_job_runs(&s, &vc);
     let out = start_job_run_from_file(&s, &pi_request(&vc));
     assert_aws_error(&out, "ValidationException", "StartJobRun");
-    assert_eq!(list_job_runs(&s, &vc), runs_before, "rejected start-job-run changed list-job-runs");
+    assert_eq!(
+        list_job_runs(&s, &vc),
+        runs_before,
+        "rejected start-job-run changed list-job-runs"
+    );
 
     // … and once it is TERMINATED.
     wait_terminated(&s, &vc);
@@ -419,8 +522,16 @@ fn start_job_run_on_deleted_virtual_cluster_is_rejected() {
         message.contains("TERMINATED"),
         "message should name the state (\"Virtual cluster state TERMINATED is not valid to create resource JobRun.\"), got {message:?}"
     );
-    assert_eq!(list_job_runs(&s, &vc), runs_before, "rejected start-job-run changed list-job-runs");
-    assert_eq!(list_vcs(&s), vcs_before, "rejected start-job-run changed list-virtual-clusters");
+    assert_eq!(
+        list_job_runs(&s, &vc),
+        runs_before,
+        "rejected start-job-run changed list-job-runs"
+    );
+    assert_eq!(
+        list_vcs(&s),
+        vcs_before,
+        "rejected start-job-run changed list-virtual-clusters"
+    );
 }
 
 #[test]
@@ -433,7 +544,11 @@ fn unknown_release_label_is_resource_not_found() {
     let out = start_job_run_from_file(&s, &request);
     let message = assert_aws_error(&out, "ResourceNotFoundException", "StartJobRun");
     assert_eq!(message, "Release emr-99.0.0-latest doesn't exist.");
-    assert_eq!(list_job_runs(&s, &vc), before, "rejected start-job-run changed list-job-runs");
+    assert_eq!(
+        list_job_runs(&s, &vc),
+        before,
+        "rejected start-job-run changed list-job-runs"
+    );
 }
 
 #[test]
@@ -441,21 +556,28 @@ fn unknown_virtual_cluster_for_start_job_run_is_resource_not_found() {
     let s = Server::start();
     let out = start_job_run_from_file(&s, &pi_request("ahg18jv46xeqp3jbe83pj39m1"));
     let message = assert_aws_error(&out, "ResourceNotFoundException", "StartJobRun");
-    assert!(message.contains("ahg18jv46xeqp3jbe83pj39m1"), "message should name the cluster: {message:?}");
+    assert!(
+        message.contains("ahg18jv46xeqp3jbe83pj39m1"),
+        "message should name the cluster: {message:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // delete virtual cluster
 
 fn wait_terminated(s: &Server, vc: &str) {
-    poll("virtual cluster to reach TERMINATED", Duration::from_secs(60), || {
-        let state = describe_vc(s, vc)["state"].clone();
-        assert!(
-            state == json!("TERMINATING") || state == json!("TERMINATED"),
-            "a deleted virtual cluster must be TERMINATING or TERMINATED, got {state}"
-        );
-        (state == json!("TERMINATED")).then_some(())
-    });
+    poll(
+        "virtual cluster to reach TERMINATED",
+        Duration::from_secs(60),
+        || {
+            let state = describe_vc(s, vc)["state"].clone();
+            assert!(
+                state == json!("TERMINATING") || state == json!("TERMINATED"),
+                "a deleted virtual cluster must be TERMINATING or TERMINATED, got {state}"
+            );
+            (state == json!("TERMINATED")).then_some(())
+        },
+    );
 }
 
 #[test]
@@ -464,7 +586,11 @@ fn delete_virtual_cluster_terminates_and_stays_listed() {
     let vc = create_vc_id(&s, "monthly-batch");
     let keep = create_vc_id(&s, "nightly-batch");
     let out = s.aws_json(&["emr-containers", "delete-virtual-cluster", "--id", &vc]);
-    assert_eq!(out["id"], json!(vc), "delete-virtual-cluster returns the id");
+    assert_eq!(
+        out["id"],
+        json!(vc),
+        "delete-virtual-cluster returns the id"
+    );
     let state = describe_vc(&s, &vc)["state"].clone();
     assert!(
         state == json!("TERMINATING") || state == json!("TERMINATED"),
@@ -472,23 +598,41 @@ fn delete_virtual_cluster_terminates_and_stays_listed() {
     );
     wait_terminated(&s, &vc);
 
-    let terminated = s.aws_json(&["emr-containers", "list-virtual-clusters", "--states", "TERMINATED"]);
+    let terminated = s.aws_json(&[
+        "emr-containers",
+        "list-virtual-clusters",
+        "--states",
+        "TERMINATED",
+    ]);
     let ids: Vec<&Value> = terminated["virtualClusters"]
         .as_array()
         .expect("virtualClusters")
         .iter()
         .map(|v| &v["id"])
         .collect();
-    assert_eq!(ids, vec![&json!(vc)], "--states TERMINATED lists exactly the deleted cluster");
+    assert_eq!(
+        ids,
+        vec![&json!(vc)],
+        "--states TERMINATED lists exactly the deleted cluster"
+    );
 
-    let running = s.aws_json(&["emr-containers", "list-virtual-clusters", "--states", "RUNNING"]);
+    let running = s.aws_json(&[
+        "emr-containers",
+        "list-virtual-clusters",
+        "--states",
+        "RUNNING",
+    ]);
     let ids: Vec<&Value> = running["virtualClusters"]
         .as_array()
         .expect("virtualClusters")
         .iter()
         .map(|v| &v["id"])
         .collect();
-    assert_eq!(ids, vec![&json!(keep)], "--states RUNNING lists only the live cluster");
+    assert_eq!(
+        ids,
+        vec![&json!(keep)],
+        "--states RUNNING lists only the live cluster"
+    );
 
     // The seed's lookup no longer finds it (it filters on state=='RUNNING'), and the
     // namespace is free again.
@@ -500,7 +644,10 @@ fn delete_virtual_cluster_terminates_and_stays_listed() {
         "--output",
         "text",
     ]);
-    assert!(text.trim().is_empty() || text.trim() == "None", "lookup after delete printed {text:?}");
+    assert!(
+        text.trim().is_empty() || text.trim() == "None",
+        "lookup after delete printed {text:?}"
+    );
     let again = create_vc_id(&s, "monthly-batch");
     assert_ne!(again, vc, "a new virtual cluster gets a new id");
 }

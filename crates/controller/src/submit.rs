@@ -1,0 +1,477 @@
+//! The job runner's command line: `spark-submit --deploy-mode cluster` as EMR on EKS runs it.
+//!
+//! Precedence, as EMR documents it: SparkSession conf > `sparkSubmitParameters --conf` >
+//! `applicationConfiguration` (`spark-defaults`, passed as `--properties-file`) > defaults.
+//! Confs that EMR manages itself (namespace, service accounts, driver pod name, pull policy)
+//! are removed from the user's input and set by sparkyard, as EMR overrides them too;
+//! `spark.kubernetes.container.image` stays the user's when given (custom images).
+//!
+//! Remote inputs: Spark in cluster mode cannot read `s3://` without an S3 filesystem on its
+//! classpath, so every `s3://` entry point, `--py-files`/`--jars`/`--files` entry and pod
+//! template is rewritten to a local path under [`REMOTE_DIR`]; the returned
+//! [`RemoteFile`] list says what the job runner (and the driver and executor pods, through
+//! their pod templates) must fetch there with the run's role before Spark starts.
+
+use std::collections::BTreeMap;
+
+use crate::names;
+
+/// Where fetched `s3://` inputs live inside the runner, driver and executor pods.
+pub const REMOTE_DIR: &str = "/var/sparkyard/remote";
+
+/// Confs EMR on EKS sets itself; a user value is dropped (and reported) rather than obeyed.
+pub const MANAGED_CONFS: &[&str] = &[
+    "spark.kubernetes.namespace",
+    "spark.kubernetes.authenticate.driver.serviceAccountName",
+    "spark.kubernetes.authenticate.executor.serviceAccountName",
+    "spark.kubernetes.driver.pod.name",
+    "spark.kubernetes.container.image.pullPolicy",
+    "spark.master",
+    "spark.submit.deployMode",
+    "spark.app.id",
+];
+
+/// spark-submit options EMR decides; given in `sparkSubmitParameters` they are dropped.
+const MANAGED_OPTIONS: &[&str] = &["--master", "--deploy-mode", "--kill", "--status"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobDriver {
+    SparkSubmit {
+        entry_point: String,
+        entry_point_arguments: Vec<String>,
+        spark_submit_parameters: Option<String>,
+    },
+    SparkSql {
+        entry_point: Option<String>,
+        spark_sql_parameters: Option<String>,
+    },
+}
+
+/// What the builder needs to know about one attempt of a run.
+#[derive(Debug, Clone)]
+pub struct SubmitInput<'a> {
+    pub job_run_id: &'a str,
+    pub virtual_cluster_id: &'a str,
+    pub namespace: &'a str,
+    pub account_id: &'a str,
+    pub role_name: &'a str,
+    /// The Spark image for the run's release label.
+    pub image: &'a str,
+    /// `SPARK_HOME` inside the image (`/usr/lib/spark` on EMR images).
+    pub spark_home: &'a str,
+    /// The API server as pods reach it.
+    pub master: &'a str,
+    /// Path of the runner's `spark-defaults.conf` (from `spark-defaults`).
+    pub properties_file: &'a str,
+    /// `Some(n)` when the run has a retry policy: driver names get a per-attempt suffix.
+    pub attempt: Option<u32>,
+    pub driver: &'a JobDriver,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    pub uri: String,
+    /// Absolute path inside the pods.
+    pub local_path: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmitCommand {
+    pub argv: Vec<String>,
+    pub remote_files: Vec<RemoteFile>,
+    /// Managed confs or options the user set that sparkyard replaced.
+    pub overridden: Vec<String>,
+    pub driver_pod_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("sparkSubmitParameters could not be parsed: {0}")]
+    Unparsable(String),
+    #[error("sparkSubmitParameters: {0} needs a value")]
+    MissingValue(String),
+}
+
+/// Options whose value is a comma-separated list of files to ship.
+const FILE_LIST_OPTIONS: &[&str] = &["--py-files", "--jars", "--files", "--archives"];
+const TEMPLATE_CONFS: &[&str] = &[
+    "spark.kubernetes.driver.podTemplateFile",
+    "spark.kubernetes.executor.podTemplateFile",
+];
+
+/// Builds the job runner's command.
+pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
+    let mut remote = RemoteFiles::default();
+    let mut overridden = Vec::new();
+    let driver_pod_name = names::driver_pod_name(input.job_run_id, input.attempt);
+    let app_id = names::spark_app_id(input.job_run_id);
+
+    let (user_params, primary) = match input.driver {
+        JobDriver::SparkSubmit {
+            spark_submit_parameters,
+            entry_point,
+            ..
+        } => (
+            spark_submit_parameters.as_deref(),
+            Some(entry_point.as_str()),
+        ),
+        JobDriver::SparkSql {
+            spark_sql_parameters,
+            ..
+        } => (spark_sql_parameters.as_deref(), None),
+    };
+    let tokens = match user_params {
+        Some(text) => {
+            shell_words::split(text).map_err(|e| SubmitError::Unparsable(e.to_string()))?
+        }
+        None => Vec::new(),
+    };
+
+    let mut user_confs: BTreeMap<String, String> = BTreeMap::new();
+    let mut passthrough: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        let (option, inline_value) = match token.split_once('=') {
+            Some((o, v)) if o.starts_with("--") => (o.to_string(), Some(v.to_string())),
+            _ => (token.clone(), None),
+        };
+        let takes_value = option == "--conf"
+            || option == "-c"
+            || FILE_LIST_OPTIONS.contains(&option.as_str())
+            || MANAGED_OPTIONS.contains(&option.as_str());
+        let value = if takes_value && inline_value.is_none() {
+            i += 1;
+            Some(
+                tokens
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| SubmitError::MissingValue(option.clone()))?,
+            )
+        } else {
+            inline_value
+        };
+        i += 1;
+        match option.as_str() {
+            "--conf" | "-c" => {
+                let value = value.unwrap_or_default();
+                let (key, conf_value) = value.split_once('=').unwrap_or((value.as_str(), ""));
+                let conf_value = conf_value.trim_matches('"').to_string();
+                if MANAGED_CONFS.contains(&key) {
+                    overridden.push(key.to_string());
+                } else if TEMPLATE_CONFS.contains(&key) {
+                    user_confs.insert(key.to_string(), remote.localize(&conf_value));
+                } else {
+                    user_confs.insert(key.to_string(), conf_value);
+                }
+            }
+            o if MANAGED_OPTIONS.contains(&o) => overridden.push(o.to_string()),
+            o if FILE_LIST_OPTIONS.contains(&o) => {
+                let list = value.unwrap_or_default();
+                let localized: Vec<String> = list
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(|f| remote.localize(f))
+                    .collect();
+                passthrough.push(o.to_string());
+                passthrough.push(localized.join(","));
+            }
+            _ => {
+                passthrough.push(token.clone());
+                if let Some(v) = value {
+                    passthrough.push(v);
+                }
+            }
+        }
+    }
+
+    let mut argv = vec![format!("{}/bin/spark-submit", input.spark_home)];
+    argv.extend(["--master".into(), format!("k8s://{}", input.master)]);
+    argv.extend(["--deploy-mode".into(), "cluster".into()]);
+    argv.extend([
+        "--properties-file".into(),
+        input.properties_file.to_string(),
+    ]);
+    argv.extend(passthrough);
+    for (key, value) in &user_confs {
+        argv.extend(["--conf".into(), format!("{key}={value}")]);
+    }
+    let mut managed = vec![
+        ("spark.kubernetes.namespace", input.namespace.to_string()),
+        ("spark.app.id", app_id.clone()),
+        ("spark.kubernetes.driver.pod.name", driver_pod_name.clone()),
+        (
+            "spark.kubernetes.authenticate.driver.serviceAccountName",
+            names::service_account(names::SparkRole::Driver, input.account_id, input.role_name),
+        ),
+        (
+            "spark.kubernetes.authenticate.executor.serviceAccountName",
+            names::service_account(
+                names::SparkRole::Executor,
+                input.account_id,
+                input.role_name,
+            ),
+        ),
+        (
+            "spark.kubernetes.submission.waitAppCompletion",
+            "true".to_string(),
+        ),
+        (
+            "spark.kubernetes.driver.label.emr-containers.amazonaws.com/job.id",
+            input.job_run_id.to_string(),
+        ),
+        (
+            "spark.kubernetes.driver.label.emr-containers.amazonaws.com/virtual-cluster-id",
+            input.virtual_cluster_id.to_string(),
+        ),
+        (
+            "spark.kubernetes.executor.label.emr-containers.amazonaws.com/job.id",
+            input.job_run_id.to_string(),
+        ),
+        (
+            "spark.kubernetes.executor.label.emr-containers.amazonaws.com/virtual-cluster-id",
+            input.virtual_cluster_id.to_string(),
+        ),
+    ];
+    if !user_confs.contains_key("spark.kubernetes.container.image") {
+        managed.push(("spark.kubernetes.container.image", input.image.to_string()));
+    }
+    for (key, value) in managed {
+        argv.extend(["--conf".into(), format!("{key}={value}")]);
+    }
+
+    match input.driver {
+        JobDriver::SparkSubmit {
+            entry_point_arguments,
+            ..
+        } => {
+            argv.push(remote.localize_entry_point(primary.unwrap_or_default()));
+            argv.extend(entry_point_arguments.iter().cloned());
+        }
+        JobDriver::SparkSql { entry_point, .. } => {
+            // spark-sql has no cluster mode; the SQL file runs through Spark's SQL CLI driver
+            // class, submitted like any application so that a driver pod still exists.
+            argv.extend([
+                "--class".into(),
+                "org.apache.spark.sql.hive.thriftserver.SparkSQLCLIDriver".into(),
+                "spark-internal".into(),
+            ]);
+            if let Some(file) = entry_point {
+                argv.extend(["-f".into(), remote.localize_entry_point(file)]);
+            }
+        }
+    }
+
+    Ok(SubmitCommand {
+        argv,
+        remote_files: remote.files,
+        overridden,
+        driver_pod_name,
+    })
+}
+
+#[derive(Default)]
+struct RemoteFiles {
+    files: Vec<RemoteFile>,
+}
+
+impl RemoteFiles {
+    /// `s3://b/k/x.py` → `/var/sparkyard/remote/<n>/x.py`; anything else unchanged.
+    /// The index keeps two inputs with the same file name apart.
+    fn localize(&mut self, uri: &str) -> String {
+        let uri = uri.trim();
+        if !(uri.starts_with("s3://") || uri.starts_with("s3a://") || uri.starts_with("s3n://")) {
+            return uri.to_string();
+        }
+        if let Some(existing) = self.files.iter().find(|f| f.uri == uri) {
+            return existing.local_path.clone();
+        }
+        let file_name = uri
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("file");
+        let local_path = format!("{REMOTE_DIR}/{}/{file_name}", self.files.len());
+        self.files.push(RemoteFile {
+            uri: uri.to_string(),
+            local_path: local_path.clone(),
+        });
+        local_path
+    }
+
+    /// The primary resource must name a file every pod has: `local://` for fetched inputs.
+    fn localize_entry_point(&mut self, uri: &str) -> String {
+        let localized = self.localize(uri);
+        if localized == uri.trim() {
+            localized
+        } else {
+            format!("local://{localized}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_pi() -> JobDriver {
+        JobDriver::SparkSubmit {
+            entry_point: "local:///usr/lib/spark/examples/src/main/python/pi.py".into(),
+            entry_point_arguments: vec![],
+            spark_submit_parameters: Some("--conf spark.executor.instances=2 --conf spark.executor.memory=2G --conf spark.executor.cores=1 --conf spark.driver.cores=1".into()),
+        }
+    }
+
+    fn input(driver: &JobDriver) -> SubmitInput<'_> {
+        SubmitInput {
+            job_run_id: "0000000327fe50tosa4",
+            virtual_cluster_id: "949wt7zuphox1beiv0i30v65i",
+            namespace: "monthly-batch",
+            account_id: "123456789012",
+            role_name: "monthly-batch-JobExecutionRole",
+            image: "public.ecr.aws/emr-on-eks/spark/emr-6.3.0:latest",
+            spark_home: "/usr/lib/spark",
+            master: "https://kubernetes.default.svc:443",
+            properties_file: "/etc/spark/conf/spark-defaults.conf",
+            attempt: None,
+            driver,
+        }
+    }
+
+    fn conf_value<'a>(argv: &'a [String], key: &str) -> Vec<&'a str> {
+        argv.windows(2)
+            .filter(|w| w[0] == "--conf")
+            .filter_map(|w| w[1].strip_prefix(&format!("{key}=")))
+            .collect()
+    }
+
+    #[test]
+    fn seed_pi_job_becomes_a_cluster_mode_submit() {
+        let driver = seed_pi();
+        let command = build(&input(&driver)).unwrap();
+        let argv = &command.argv;
+        assert_eq!(argv[0], "/usr/lib/spark/bin/spark-submit");
+        assert_eq!(
+            &argv[1..5],
+            [
+                "--master",
+                "k8s://https://kubernetes.default.svc:443",
+                "--deploy-mode",
+                "cluster"
+            ]
+        );
+        assert_eq!(conf_value(argv, "spark.executor.instances"), ["2"]);
+        assert_eq!(
+            conf_value(argv, "spark.app.id"),
+            ["spark-0000000327fe50tosa4"]
+        );
+        assert_eq!(
+            conf_value(argv, "spark.kubernetes.driver.pod.name"),
+            ["spark-0000000327fe50tosa4-driver"]
+        );
+        assert_eq!(
+            conf_value(argv, "spark.kubernetes.namespace"),
+            ["monthly-batch"]
+        );
+        assert!(conf_value(
+            argv,
+            "spark.kubernetes.authenticate.driver.serviceAccountName"
+        )[0]
+        .starts_with("emr-containers-sa-spark-driver-123456789012-"));
+        assert_eq!(
+            argv.last().unwrap(),
+            "local:///usr/lib/spark/examples/src/main/python/pi.py"
+        );
+        assert!(command.remote_files.is_empty());
+    }
+
+    #[test]
+    fn managed_confs_from_the_user_are_replaced() {
+        let driver = JobDriver::SparkSubmit {
+            entry_point: "local:///app.py".into(),
+            entry_point_arguments: vec!["10".into()],
+            spark_submit_parameters: Some("--master local[2] --conf spark.kubernetes.namespace=other --conf spark.kubernetes.container.image=my/image:1".into()),
+        };
+        let command = build(&input(&driver)).unwrap();
+        assert_eq!(
+            conf_value(&command.argv, "spark.kubernetes.namespace"),
+            ["monthly-batch"]
+        );
+        assert_eq!(
+            conf_value(&command.argv, "spark.kubernetes.container.image"),
+            ["my/image:1"]
+        );
+        assert!(!command.argv.contains(&"local[2]".to_string()));
+        assert_eq!(
+            command.overridden,
+            ["--master", "spark.kubernetes.namespace"]
+        );
+        assert_eq!(
+            &command.argv[command.argv.len() - 2..],
+            ["local:///app.py", "10"]
+        );
+    }
+
+    #[test]
+    fn seed_priority_job_fetches_its_script_and_templates() {
+        let driver = JobDriver::SparkSubmit {
+            entry_point: "s3://eks-emr-cluster-demojobs-123456789012-us-east-1/low-priority-threadsleeper.py".into(),
+            entry_point_arguments: vec![],
+            spark_submit_parameters: Some(
+                "--conf spark.kubernetes.driver.podTemplateFile=\"s3://tpl/spark_driver_pod_template.yml\" --conf spark.kubernetes.executor.podTemplateFile=\"s3://tpl/lp_spark_executor_pod_template.yml\" --conf spark.executor.instances=2 --py-files s3://lib/deps.zip,local:///opt/x.zip".into(),
+            ),
+        };
+        let command = build(&input(&driver)).unwrap();
+        let argv = &command.argv;
+        assert_eq!(
+            conf_value(argv, "spark.kubernetes.driver.podTemplateFile"),
+            ["/var/sparkyard/remote/0/spark_driver_pod_template.yml"]
+        );
+        assert_eq!(
+            conf_value(argv, "spark.kubernetes.executor.podTemplateFile"),
+            ["/var/sparkyard/remote/1/lp_spark_executor_pod_template.yml"]
+        );
+        let py_files = argv.iter().position(|a| a == "--py-files").unwrap();
+        assert_eq!(
+            argv[py_files + 1],
+            "/var/sparkyard/remote/2/deps.zip,local:///opt/x.zip"
+        );
+        assert_eq!(
+            argv.last().unwrap(),
+            "local:///var/sparkyard/remote/3/low-priority-threadsleeper.py"
+        );
+        assert_eq!(command.remote_files.len(), 4);
+        assert_eq!(
+            command.remote_files[3].uri,
+            "s3://eks-emr-cluster-demojobs-123456789012-us-east-1/low-priority-threadsleeper.py"
+        );
+    }
+
+    #[test]
+    fn retry_policy_gives_the_driver_a_per_attempt_name() {
+        let driver = seed_pi();
+        let mut with_retry = input(&driver);
+        with_retry.attempt = Some(2);
+        let command = build(&with_retry).unwrap();
+        assert!(command
+            .driver_pod_name
+            .starts_with("spark-0000000327fe50tosa4-driver-"));
+        assert_eq!(
+            conf_value(&command.argv, "spark.kubernetes.driver.pod.name"),
+            [command.driver_pod_name.as_str()]
+        );
+    }
+
+    #[test]
+    fn a_dangling_option_is_an_error() {
+        let driver = JobDriver::SparkSubmit {
+            entry_point: "local:///app.py".into(),
+            entry_point_arguments: vec![],
+            spark_submit_parameters: Some("--conf".into()),
+        };
+        assert_eq!(
+            build(&input(&driver)).unwrap_err(),
+            SubmitError::MissingValue("--conf".into())
+        );
+    }
+}
