@@ -26,7 +26,11 @@ pub const MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 /// axum middleware: verify SigV4, put the [`Principal`] in the request extensions.
-pub async fn authenticate(State(keyring): State<Arc<Keyring>>, request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(keyring): State<Arc<Keyring>>,
+    request: Request,
+    next: Next,
+) -> Response {
     match verify(&keyring, request, Utc::now()).await {
         Ok(request) => next.run(request).await,
         Err(refusal) => refusal.into_response(),
@@ -111,17 +115,30 @@ pub fn rest_json_error(failure: &AuthFailure) -> AwsError {
 
 /// Verifies `request` at time `now`. On success the request comes back with its body restored
 /// and the [`Principal`] in its extensions.
-pub async fn verify(keyring: &Keyring, request: Request, now: DateTime<Utc>) -> Result<Request, Refusal> {
+pub async fn verify(
+    keyring: &Keyring,
+    request: Request,
+    now: DateTime<Utc>,
+) -> Result<Request, Refusal> {
     let (mut parts, body) = request.into_parts();
     // Behind `Router::nest` the URI has lost its prefix; the client signed the original.
-    let uri = parts.extensions.get::<OriginalUri>().map(|o| o.0.clone()).unwrap_or_else(|| parts.uri.clone());
-    let refuse = |service: Option<&str>, failure| Refusal { service: service.map(str::to_string), failure };
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map(|o| o.0.clone())
+        .unwrap_or_else(|| parts.uri.clone());
+    let refuse = |service: Option<&str>, failure| Refusal {
+        service: service.map(str::to_string),
+        failure,
+    };
 
     let claim = SignatureClaim::from_request(&uri, &parts.headers).map_err(|f| refuse(None, f))?;
     let service = claim.scope.service.clone();
     let refuse = |failure| refuse(Some(&service), failure);
 
-    let record = keyring.lookup(&claim.access_key_id).ok_or_else(|| refuse(AuthFailure::UnrecognizedClient))?;
+    let record = keyring
+        .lookup(&claim.access_key_id)
+        .ok_or_else(|| refuse(AuthFailure::UnrecognizedClient))?;
     check_session(&record, claim.session_token.as_deref(), now).map_err(refuse)?;
     check_time(&claim, now).map_err(refuse)?;
 
@@ -132,12 +149,17 @@ pub async fn verify(keyring: &Keyring, request: Request, now: DateTime<Utc>) -> 
     let presigned = matches!(claim.location, Location::Query { .. });
     let (payload_hash, body) = match declared {
         // The body is not part of the signature: leave it streaming for the service.
-        Some(declared) if declared == sigv4::UNSIGNED_PAYLOAD || declared.starts_with("STREAMING-") => {
+        Some(declared)
+            if declared == sigv4::UNSIGNED_PAYLOAD || declared.starts_with("STREAMING-") =>
+        {
             (declared, body)
         }
         Some(declared) => {
             let bytes = buffer(&parts.headers, body).await.map_err(refuse)?;
-            if !sigv4::constant_time_eq(sigv4::sha256_hex(&bytes).as_bytes(), declared.to_ascii_lowercase().as_bytes()) {
+            if !sigv4::constant_time_eq(
+                sigv4::sha256_hex(&bytes).as_bytes(),
+                declared.to_ascii_lowercase().as_bytes(),
+            ) {
                 return Err(refuse(AuthFailure::ContentSha256Mismatch));
             }
             (declared, Body::from(bytes))
@@ -158,7 +180,13 @@ pub async fn verify(keyring: &Keyring, request: Request, now: DateTime<Utc>) -> 
         headers: &parts.headers,
         host_fallback: host_fallback.as_deref(),
     };
-    let canonical = sigv4::canonical_request(&request_parts, &service, &claim.signed_headers, presigned, &payload_hash);
+    let canonical = sigv4::canonical_request(
+        &request_parts,
+        &service,
+        &claim.signed_headers,
+        presigned,
+        &payload_hash,
+    );
     let string_to_sign = sigv4::string_to_sign(&claim.amz_date, &claim.scope, &canonical);
     let key = sigv4::signing_key(&record.secret_access_key, &claim.scope);
     if !sigv4::verify_signature(&key, &string_to_sign, &claim.signature) {
@@ -178,7 +206,11 @@ pub async fn verify(keyring: &Keyring, request: Request, now: DateTime<Utc>) -> 
 }
 
 /// Permanent keys must come without a token; temporary ones with exactly theirs, unexpired.
-fn check_session(record: &KeyRecord, token: Option<&str>, now: DateTime<Utc>) -> Result<(), AuthFailure> {
+fn check_session(
+    record: &KeyRecord,
+    token: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), AuthFailure> {
     match (&record.session, token) {
         (None, None) => Ok(()),
         (None, Some(_)) | (Some(_), None) => Err(AuthFailure::InvalidSecurityToken),
@@ -207,11 +239,13 @@ fn check_time(claim: &SignatureClaim, now: DateTime<Utc>) -> Result<(), AuthFail
         )));
     }
     match claim.location {
-        Location::Header if claim.time < now - MAX_CLOCK_SKEW => Err(AuthFailure::SignatureExpired(format!(
-            "Signature expired: {} is now earlier than {} ({now_str} - 5 min.)",
-            claim.amz_date,
-            fmt(now - MAX_CLOCK_SKEW)
-        ))),
+        Location::Header if claim.time < now - MAX_CLOCK_SKEW => {
+            Err(AuthFailure::SignatureExpired(format!(
+                "Signature expired: {} is now earlier than {} ({now_str} - 5 min.)",
+                claim.amz_date,
+                fmt(now - MAX_CLOCK_SKEW)
+            )))
+        }
         Location::Query { expires_secs } => {
             let expires_at = claim.time + Duration::seconds(expires_secs as i64);
             if now > expires_at {
@@ -235,16 +269,22 @@ async fn buffer(headers: &axum::http::HeaderMap, body: Body) -> Result<bytes::By
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|len| len > MAX_BUFFERED_BODY as u64) {
-        return Err(AuthFailure::BodyTooLarge { limit: MAX_BUFFERED_BODY });
+        return Err(AuthFailure::BodyTooLarge {
+            limit: MAX_BUFFERED_BODY,
+        });
     }
-    axum::body::to_bytes(body, MAX_BUFFERED_BODY).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner.is::<http_body_util::LengthLimitError>() {
-            AuthFailure::BodyTooLarge { limit: MAX_BUFFERED_BODY }
-        } else {
-            AuthFailure::BodyUnreadable(inner.to_string())
-        }
-    })
+    axum::body::to_bytes(body, MAX_BUFFERED_BODY)
+        .await
+        .map_err(|e| {
+            let inner = e.into_inner();
+            if inner.is::<http_body_util::LengthLimitError>() {
+                AuthFailure::BodyTooLarge {
+                    limit: MAX_BUFFERED_BODY,
+                }
+            } else {
+                AuthFailure::BodyUnreadable(inner.to_string())
+            }
+        })
 }
 
 #[cfg(test)]

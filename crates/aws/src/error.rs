@@ -15,7 +15,11 @@ pub struct AwsError {
 
 impl AwsError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400 ValidationException.
@@ -25,12 +29,20 @@ impl AwsError {
 
     /// 400 ResourceNotFoundException (the emr-containers model says 400, not 404).
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "ResourceNotFoundException", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ResourceNotFoundException",
+            message,
+        )
     }
 
     /// 500 InternalServerException.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            message,
+        )
     }
 }
 

@@ -107,7 +107,9 @@ const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 
 fn random_string(alphabet: &[u8], len: usize) -> String {
     // rand's thread RNG is a CSPRNG seeded from the OS, fit for secrets.
-    (0..len).map(|_| alphabet[rand::random_range(0..alphabet.len())] as char).collect()
+    (0..len)
+        .map(|_| alphabet[rand::random_range(0..alphabet.len())] as char)
+        .collect()
 }
 
 /// A fresh access key id: `prefix` (`AKIA` long-term, `ASIA` temporary) + 16 characters.
@@ -128,7 +130,10 @@ impl Keyring {
         let stored = match fs::read(&path) {
             Ok(bytes) => {
                 let file: KeysFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
                 })?;
                 if file.version != 1 {
                     return Err(io::Error::new(
@@ -154,8 +159,10 @@ impl Keyring {
                 expiration: None,
             });
         }
-        let bootstrap_owner =
-            KeyOwner { account_id: account_id.to_string(), arn: format!("arn:aws:iam::{account_id}:root") };
+        let bootstrap_owner = KeyOwner {
+            account_id: account_id.to_string(),
+            arn: format!("arn:aws:iam::{account_id}:root"),
+        };
         let mut keys = HashMap::new();
         let mut bootstrap = None;
         for key in &stored {
@@ -173,13 +180,20 @@ impl Keyring {
                 },
             };
             let session = match (&key.session_token, key.expiration) {
-                (Some(token), Some(expiration)) => Some(Session { token: token.clone(), expiration }),
+                (Some(token), Some(expiration)) => Some(Session {
+                    token: token.clone(),
+                    expiration,
+                }),
                 _ if key.kind == KeyKind::Session => continue,
                 _ => None,
             };
             keys.insert(
                 key.access_key_id.clone(),
-                KeyRecord { secret_access_key: key.secret_access_key.clone(), owner, session },
+                KeyRecord {
+                    secret_access_key: key.secret_access_key.clone(),
+                    owner,
+                    session,
+                },
             );
         }
         let keyring = Self {
@@ -207,7 +221,11 @@ impl Keyring {
 
     /// What the keyring knows about `access_key_id`, if anything.
     pub fn lookup(&self, access_key_id: &str) -> Option<KeyRecord> {
-        self.keys.read().unwrap_or_else(|e| e.into_inner()).get(access_key_id).cloned()
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key_id)
+            .cloned()
     }
 
     /// Issues temporary credentials (`ASIA…` key, secret and session token) for `owner`,
@@ -216,8 +234,15 @@ impl Keyring {
     /// `AssumeRoleWithWebIdentity`): it decides who the caller becomes and for how long; the
     /// SigV4 layer then accepts the key only together with its token and only until it
     /// expires. Expired sessions are dropped from the file on the way.
-    pub fn issue_session(&self, owner: KeyOwner, expiration: DateTime<Utc>) -> io::Result<SessionCredentials> {
-        let key = AccessKey { access_key_id: new_access_key_id("ASIA"), secret_access_key: new_secret() };
+    pub fn issue_session(
+        &self,
+        owner: KeyOwner,
+        expiration: DateTime<Utc>,
+    ) -> io::Result<SessionCredentials> {
+        let key = AccessKey {
+            access_key_id: new_access_key_id("ASIA"),
+            secret_access_key: new_secret(),
+        };
         // Real tokens are long opaque blobs; length only matters for realism in clients.
         let session_token = random_string(SECRET_ALPHABET, 256);
         let now = Utc::now();
@@ -240,12 +265,19 @@ impl Keyring {
                 KeyRecord {
                     secret_access_key: key.secret_access_key.clone(),
                     owner,
-                    session: Some(Session { token: session_token.clone(), expiration }),
+                    session: Some(Session {
+                        token: session_token.clone(),
+                        expiration,
+                    }),
                 },
             );
             write_atomically(&self.path, &serialize(&persisted)?)?;
         }
-        Ok(SessionCredentials { key, session_token, expiration })
+        Ok(SessionCredentials {
+            key,
+            session_token,
+            expiration,
+        })
     }
 
     fn save(&self) -> io::Result<()> {
@@ -255,7 +287,10 @@ impl Keyring {
 }
 
 fn serialize(keys: &[StoredKey]) -> io::Result<Vec<u8>> {
-    let file = KeysFile { version: 1, keys: keys.to_vec() };
+    let file = KeysFile {
+        version: 1,
+        keys: keys.to_vec(),
+    };
     let mut bytes = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
     bytes.push(b'\n');
     Ok(bytes)
@@ -266,7 +301,11 @@ fn serialize(keys: &[StoredKey]) -> io::Result<Vec<u8>> {
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), random_string(KEY_ID_ALPHABET, 8)));
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        random_string(KEY_ID_ALPHABET, 8)
+    ));
     let result = (|| {
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -300,9 +339,14 @@ mod tests {
         let key = first.bootstrap().clone();
         assert!(key.access_key_id.starts_with("AKIA"));
         assert_eq!(key.access_key_id.len(), 20);
-        assert!(key.access_key_id[4..].bytes().all(|b| KEY_ID_ALPHABET.contains(&b)));
+        assert!(key.access_key_id[4..]
+            .bytes()
+            .all(|b| KEY_ID_ALPHABET.contains(&b)));
         assert_eq!(key.secret_access_key.len(), 40);
-        assert!(key.secret_access_key.bytes().all(|b| SECRET_ALPHABET.contains(&b)));
+        assert!(key
+            .secret_access_key
+            .bytes()
+            .all(|b| SECRET_ALPHABET.contains(&b)));
 
         let second = Keyring::load_or_bootstrap(dir.path(), "123456789012").unwrap();
         assert_eq!(second.bootstrap(), &key);
@@ -314,10 +358,16 @@ mod tests {
     #[test]
     fn bootstrap_owner_follows_configured_account() {
         let dir = tempfile::tempdir().unwrap();
-        let key = Keyring::load_or_bootstrap(dir.path(), "111111111111").unwrap().bootstrap().clone();
+        let key = Keyring::load_or_bootstrap(dir.path(), "111111111111")
+            .unwrap()
+            .bootstrap()
+            .clone();
         let again = Keyring::load_or_bootstrap(dir.path(), "222222222222").unwrap();
         assert_eq!(again.bootstrap(), &key);
-        assert_eq!(again.lookup(&key.access_key_id).unwrap().owner.arn, "arn:aws:iam::222222222222:root");
+        assert_eq!(
+            again.lookup(&key.access_key_id).unwrap().owner.arn,
+            "arn:aws:iam::222222222222:root"
+        );
     }
 
     #[test]
@@ -327,10 +377,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(KEYS_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(KEYS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(KEYS_FILE)]);
     }
 
@@ -338,7 +394,9 @@ mod tests {
     fn corrupt_keys_file_is_an_error_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(KEYS_FILE), b"{not json").unwrap();
-        let err = Keyring::load_or_bootstrap(dir.path(), "123456789012").err().unwrap();
+        let err = Keyring::load_or_bootstrap(dir.path(), "123456789012")
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert_eq!(fs::read(dir.path().join(KEYS_FILE)).unwrap(), b"{not json");
     }
@@ -351,10 +409,17 @@ mod tests {
             account_id: "123456789012".into(),
             arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
         };
-        let expired = ring.issue_session(owner.clone(), Utc::now() - chrono::Duration::seconds(1)).unwrap();
-        let live = ring.issue_session(owner.clone(), Utc::now() + chrono::Duration::hours(1)).unwrap();
+        let expired = ring
+            .issue_session(owner.clone(), Utc::now() - chrono::Duration::seconds(1))
+            .unwrap();
+        let live = ring
+            .issue_session(owner.clone(), Utc::now() + chrono::Duration::hours(1))
+            .unwrap();
         assert!(live.key.access_key_id.starts_with("ASIA"));
-        assert!(ring.lookup(&expired.key.access_key_id).is_none(), "pruned when the next session was issued");
+        assert!(
+            ring.lookup(&expired.key.access_key_id).is_none(),
+            "pruned when the next session was issued"
+        );
 
         let reloaded = Keyring::load_or_bootstrap(dir.path(), "123456789012").unwrap();
         let record = reloaded.lookup(&live.key.access_key_id).unwrap();

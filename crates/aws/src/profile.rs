@@ -49,7 +49,12 @@ impl CliProfile {
 /// Writes `[sparkyard]` into `<data_dir>/aws/credentials` and `[profile sparkyard]` (region,
 /// `output = json`, `endpoint_url`) into `<data_dir>/aws/config`, both mode 0600, replacing
 /// whatever was there.
-pub fn write_cli_profile(data_dir: &Path, key: &AccessKey, region: &str, endpoint: &str) -> io::Result<CliProfile> {
+pub fn write_cli_profile(
+    data_dir: &Path,
+    key: &AccessKey,
+    region: &str,
+    endpoint: &str,
+) -> io::Result<CliProfile> {
     let dir = data_dir.join("aws");
     std::fs::create_dir_all(&dir)?;
     #[cfg(unix)]
@@ -78,12 +83,16 @@ pub fn write_cli_profile(data_dir: &Path, key: &AccessKey, region: &str, endpoin
 
 /// A server listening on every interface is reached by local clients over loopback.
 fn client_endpoint(endpoint: &str) -> String {
-    endpoint.replacen("://0.0.0.0:", "://127.0.0.1:", 1).replacen("://[::]:", "://[::1]:", 1)
+    endpoint
+        .replacen("://0.0.0.0:", "://127.0.0.1:", 1)
+        .replacen("://[::]:", "://[::1]:", 1)
 }
 
 /// Single-quotes a path for a POSIX shell when it needs it.
 fn shell_quote(s: &str) -> String {
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%,=".contains(&b)) {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%,=".contains(&b))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -104,7 +113,8 @@ mod tests {
     #[test]
     fn writes_profile_files_at_the_documented_paths() {
         let dir = tempfile::tempdir().unwrap();
-        let profile = write_cli_profile(dir.path(), &key(), "us-east-2", "http://127.0.0.1:18777").unwrap();
+        let profile =
+            write_cli_profile(dir.path(), &key(), "us-east-2", "http://127.0.0.1:18777").unwrap();
         assert_eq!(profile.config_file, dir.path().join("aws/config"));
         assert_eq!(profile.credentials_file, dir.path().join("aws/credentials"));
         let credentials = std::fs::read_to_string(dir.path().join("aws/credentials")).unwrap();
@@ -119,7 +129,10 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             for file in ["aws/config", "aws/credentials"] {
-                let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
+                let mode = std::fs::metadata(dir.path().join(file))
+                    .unwrap()
+                    .permissions()
+                    .mode();
                 assert_eq!(mode & 0o777, 0o600, "{file}");
             }
         }
@@ -132,7 +145,10 @@ mod tests {
         write_cli_profile(dir.path(), &key(), "eu-west-1", "http://0.0.0.0:2").unwrap();
         let config = std::fs::read_to_string(dir.path().join("aws/config")).unwrap();
         assert!(config.contains("region = eu-west-1\n"));
-        assert!(config.contains("endpoint_url = http://127.0.0.1:2\n"), "{config}");
+        assert!(
+            config.contains("endpoint_url = http://127.0.0.1:2\n"),
+            "{config}"
+        );
         assert!(!config.contains(":1\n"));
         let entries = std::fs::read_dir(dir.path().join("aws")).unwrap().count();
         assert_eq!(entries, 2, "no temporary files left behind");
@@ -141,7 +157,8 @@ mod tests {
     #[test]
     fn usage_names_the_files_and_a_working_command() {
         let dir = tempfile::tempdir().unwrap();
-        let profile = write_cli_profile(dir.path(), &key(), "us-east-2", "http://127.0.0.1:18777").unwrap();
+        let profile =
+            write_cli_profile(dir.path(), &key(), "us-east-2", "http://127.0.0.1:18777").unwrap();
         let usage = profile.usage();
         assert!(usage.contains(&format!(
             "export AWS_CONFIG_FILE={} AWS_SHARED_CREDENTIALS_FILE={}",
@@ -149,7 +166,10 @@ mod tests {
             profile.credentials_file.display()
         )));
         assert!(usage.contains("aws --profile sparkyard emr-containers list-virtual-clusters"));
-        assert!(!usage.contains(&key().secret_access_key), "the secret stays in the file");
+        assert!(
+            !usage.contains(&key().secret_access_key),
+            "the secret stays in the file"
+        );
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub async fn stamp(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span).await;
     // A service that already chose an id (e.g. one it also logged) keeps it.
     if !response.headers().contains_key(HEADER) {
-        response
-            .headers_mut()
-            .insert(HEADER, HeaderValue::from_str(&id).expect("a UUID is a valid header value"));
+        response.headers_mut().insert(
+            HEADER,
+            HeaderValue::from_str(&id).expect("a UUID is a valid header value"),
+        );
     }
     response
 }
@@ -45,8 +46,18 @@ mod tests {
             .layer(axum::middleware::from_fn(stamp));
         let mut ids = Vec::new();
         for path in ["/", "/", "/missing"] {
-            let response = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
-            let id = response.headers().get(HEADER).expect("x-amzn-RequestId").to_str().unwrap().to_string();
+            let response = app
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let id = response
+                .headers()
+                .get(HEADER)
+                .expect("x-amzn-RequestId")
+                .to_str()
+                .unwrap()
+                .to_string();
             let parsed = uuid::Uuid::parse_str(&id).unwrap();
             assert_eq!(parsed.get_version_num(), 4);
             ids.push(id);
@@ -65,11 +76,26 @@ mod tests {
             )
             .route("/own", get(|| async { ([(HEADER, "mine")], "x") }))
             .layer(axum::middleware::from_fn(stamp));
-        let response = app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
-        let header = response.headers().get(HEADER).unwrap().to_str().unwrap().to_string();
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let response = app
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let header = response
+            .headers()
+            .get(HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         assert_eq!(body, header.as_bytes());
-        let response = app.oneshot(Request::get("/own").body(Body::empty()).unwrap()).await.unwrap();
+        let response = app
+            .oneshot(Request::get("/own").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(response.headers().get(HEADER).unwrap(), "mine");
     }
 }

@@ -22,7 +22,11 @@ pub const AMZ_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
 
 /// RFC 3986 unreserved characters stay as they are; everything else is `%XX` (upper-case hex).
-const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// The same, keeping `/` so a path keeps its segments.
 const PATH_ENCODE: &AsciiSet = &URI_ENCODE.remove(b'/');
 
@@ -71,12 +75,23 @@ pub struct CredentialScope {
 }
 
 impl CredentialScope {
-    pub fn new(date: impl Into<String>, region: impl Into<String>, service: impl Into<String>) -> Self {
-        Self { date: date.into(), region: region.into(), service: service.into() }
+    pub fn new(
+        date: impl Into<String>,
+        region: impl Into<String>,
+        service: impl Into<String>,
+    ) -> Self {
+        Self {
+            date: date.into(),
+            region: region.into(),
+            service: service.into(),
+        }
     }
 
     pub fn to_scope_string(&self) -> String {
-        format!("{}/{}/{}/{TERMINATOR}", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/{TERMINATOR}",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -112,7 +127,10 @@ impl SignatureClaim {
     pub fn from_request(uri: &Uri, headers: &HeaderMap) -> Result<Self, AuthFailure> {
         let query = parse_query(uri.query().unwrap_or(""));
         let presigned = query.iter().any(|(k, _)| {
-            matches!(k.as_str(), "X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Signature")
+            matches!(
+                k.as_str(),
+                "X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Signature"
+            )
         });
         match headers.get(http::header::AUTHORIZATION) {
             Some(_) if presigned => Err(AuthFailure::IncompleteSignature(
@@ -131,7 +149,13 @@ impl SignatureClaim {
         if algorithm != ALGORITHM {
             // AWS answers an unknown scheme with the same "requires …" list as an empty header.
             let date_missing = amz_date_header(headers).is_none();
-            return Err(incomplete(missing_parameters_message(true, true, true, date_missing, authorization)));
+            return Err(incomplete(missing_parameters_message(
+                true,
+                true,
+                true,
+                date_missing,
+                authorization,
+            )));
         }
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
         for piece in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -149,7 +173,11 @@ impl SignatureClaim {
             }
         }
         let amz_date = amz_date_header(headers);
-        if credential.is_none() || signed_headers.is_none() || signature.is_none() || amz_date.is_none() {
+        if credential.is_none()
+            || signed_headers.is_none()
+            || signature.is_none()
+            || amz_date.is_none()
+        {
             return Err(incomplete(missing_parameters_message(
                 credential.is_none(),
                 signature.is_none(),
@@ -158,8 +186,12 @@ impl SignatureClaim {
                 authorization,
             )));
         }
-        let (credential, signed_headers, signature, amz_date) =
-            (credential.unwrap(), signed_headers.unwrap(), signature.unwrap(), amz_date.unwrap());
+        let (credential, signed_headers, signature, amz_date) = (
+            credential.unwrap(),
+            signed_headers.unwrap(),
+            signature.unwrap(),
+            amz_date.unwrap(),
+        );
         let (access_key_id, scope) = parse_credential(&credential)?;
         check_signed_headers(&signed_headers, false)?;
         let time = parse_amz_date(&amz_date)?;
@@ -180,15 +212,28 @@ impl SignatureClaim {
     }
 
     fn from_query(query: &[(String, String)]) -> Result<Self, AuthFailure> {
-        let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let (Some(algorithm), Some(credential), Some(signature), Some(amz_date), Some(signed_headers), Some(expires)) = (
+        let get = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (
+            Some(algorithm),
+            Some(credential),
+            Some(signature),
+            Some(amz_date),
+            Some(signed_headers),
+            Some(expires),
+        ) = (
             get("X-Amz-Algorithm"),
             get("X-Amz-Credential"),
             get("X-Amz-Signature"),
             get("X-Amz-Date"),
             get("X-Amz-SignedHeaders"),
             get("X-Amz-Expires"),
-        ) else {
+        )
+        else {
             return Err(AuthFailure::IncompleteSignature(
                 "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.".into(),
             ));
@@ -199,7 +244,9 @@ impl SignatureClaim {
             )));
         }
         let expires_secs: u64 = expires.parse().map_err(|_| {
-            AuthFailure::IncompleteSignature(format!("X-Amz-Expires should be a number, not '{expires}'."))
+            AuthFailure::IncompleteSignature(format!(
+                "X-Amz-Expires should be a number, not '{expires}'."
+            ))
         })?;
         if expires_secs > MAX_PRESIGNED_EXPIRES_SECS {
             return Err(AuthFailure::IncompleteSignature(format!(
@@ -224,7 +271,9 @@ impl SignatureClaim {
 }
 
 fn amz_date_header(headers: &HeaderMap) -> Option<String> {
-    headers.get("x-amz-date").map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+    headers
+        .get("x-amz-date")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
 }
 
 /// AWS lists every missing part, then echoes the header.
@@ -237,10 +286,22 @@ fn missing_parameters_message(
 ) -> String {
     let mut message = String::new();
     for (missing, text) in [
-        (credential, "Authorization header requires 'Credential' parameter. "),
-        (signature, "Authorization header requires 'Signature' parameter. "),
-        (signed_headers, "Authorization header requires 'SignedHeaders' parameter. "),
-        (date, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "),
+        (
+            credential,
+            "Authorization header requires 'Credential' parameter. ",
+        ),
+        (
+            signature,
+            "Authorization header requires 'Signature' parameter. ",
+        ),
+        (
+            signed_headers,
+            "Authorization header requires 'SignedHeaders' parameter. ",
+        ),
+        (
+            date,
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
+        ),
     ] {
         if missing {
             message.push_str(text);
@@ -260,9 +321,12 @@ fn parse_credential(credential: &str) -> Result<(String, CredentialScope), AuthF
             "Credential should be of the form '<access key>/<YYYYMMDD>/<region>/<service>/{TERMINATOR}', not '{credential}'."
         ));
     }
-    let (key, date, region, service, terminator) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
+    let (key, date, region, service, terminator) =
+        (parts[0], parts[1], parts[2], parts[3], parts[4]);
     if key.is_empty() {
-        return incomplete(format!("Credential should contain an access key id, not '{credential}'."));
+        return incomplete(format!(
+            "Credential should contain an access key id, not '{credential}'."
+        ));
     }
     if terminator != TERMINATOR {
         return incomplete(format!(
@@ -270,13 +334,19 @@ fn parse_credential(credential: &str) -> Result<(String, CredentialScope), AuthF
         ));
     }
     if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return incomplete(format!("Credential should be scoped to a valid date (YYYYMMDD), not '{date}'."));
+        return incomplete(format!(
+            "Credential should be scoped to a valid date (YYYYMMDD), not '{date}'."
+        ));
     }
     if region.is_empty() {
-        return incomplete(format!("Credential should be scoped to a valid region, not '{region}'."));
+        return incomplete(format!(
+            "Credential should be scoped to a valid region, not '{region}'."
+        ));
     }
     if service.is_empty() {
-        return incomplete(format!("Credential should be scoped to a valid service, not '{service}'."));
+        return incomplete(format!(
+            "Credential should be scoped to a valid service, not '{service}'."
+        ));
     }
     Ok((key.to_string(), CredentialScope::new(date, region, service)))
 }
@@ -290,8 +360,14 @@ fn check_signed_headers(signed_headers: &str, presigned: bool) -> Result<(), Aut
     }
     // Without Host in the signature a request could be replayed against another endpoint.
     if !names.iter().any(|n| n.eq_ignore_ascii_case("host")) {
-        let place = if presigned { "X-Amz-SignedHeaders" } else { "AWS Authorization" };
-        return Err(AuthFailure::IncompleteSignature(format!("'Host' must be a 'SignedHeader' in the {place}.")));
+        let place = if presigned {
+            "X-Amz-SignedHeaders"
+        } else {
+            "AWS Authorization"
+        };
+        return Err(AuthFailure::IncompleteSignature(format!(
+            "'Host' must be a 'SignedHeader' in the {place}."
+        )));
     }
     Ok(())
 }
@@ -331,7 +407,9 @@ pub fn parse_query(raw: &str) -> Vec<(String, String)> {
 
 fn form_decode(s: &str) -> String {
     let replaced = s.replace('+', " ");
-    percent_decode(replaced.as_bytes()).decode_utf8_lossy().into_owned()
+    percent_decode(replaced.as_bytes())
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn uri_encode(s: &str) -> String {
@@ -343,7 +421,11 @@ fn uri_encode(s: &str) -> String {
 /// signing) and then percent-encoded a second time, so `%3A` becomes `%253A`.
 pub fn canonical_uri(raw_path: &str, service: &str) -> String {
     if service == "s3" {
-        return if raw_path.is_empty() { "/".into() } else { raw_path.into() };
+        return if raw_path.is_empty() {
+            "/".into()
+        } else {
+            raw_path.into()
+        };
     }
     utf8_percent_encode(&normalize_path(raw_path), PATH_ENCODE).to_string()
 }
@@ -351,7 +433,10 @@ pub fn canonical_uri(raw_path: &str, service: &str) -> String {
 /// RFC 3986 §5.2.4 dot-segment removal plus collapsing of repeated slashes, the way botocore
 /// does it: a trailing slash survives only if the path ended in one.
 fn normalize_path(path: &str) -> String {
-    if !path.contains("//") && !path.split('/').any(|s| s == "." || s == "..") && path.starts_with('/') {
+    if !path.contains("//")
+        && !path.split('/').any(|s| s == "." || s == "..")
+        && path.starts_with('/')
+    {
         return path.to_string();
     }
     let mut segments: Vec<&str> = Vec::new();
@@ -381,19 +466,31 @@ pub fn canonical_query(raw_query: &str, presigned: bool) -> String {
         .map(|(k, v)| (uri_encode(&k), uri_encode(&v)))
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Trims and collapses runs of spaces and tabs, as botocore does (`' '.join(value.split())`).
 fn canonical_header_value(value: &str) -> String {
-    value.split([' ', '\t']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+    value
+        .split([' ', '\t'])
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The canonical headers block (each line ends in `\n`) for the client's `SignedHeaders`.
 /// `host_fallback` stands in for `Host` when the request carries it only in the URI authority
 /// (HTTP/2). A signed header that is absent contributes an empty value, which then simply
 /// fails to match.
-pub fn canonical_headers(headers: &HeaderMap, signed_headers: &str, host_fallback: Option<&str>) -> String {
+pub fn canonical_headers(
+    headers: &HeaderMap,
+    signed_headers: &str,
+    host_fallback: Option<&str>,
+) -> String {
     let mut out = String::new();
     for name in signed_headers.split(';') {
         let name = name.to_ascii_lowercase();
@@ -466,7 +563,12 @@ fn hmac(key: &[u8], data: &[u8]) -> HmacSha256 {
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
 pub fn signing_key(secret_access_key: &str, scope: &CredentialScope) -> Vec<u8> {
     let mut key = format!("AWS4{secret_access_key}").into_bytes();
-    for part in [scope.date.as_str(), scope.region.as_str(), scope.service.as_str(), TERMINATOR] {
+    for part in [
+        scope.date.as_str(),
+        scope.region.as_str(),
+        scope.service.as_str(),
+        TERMINATOR,
+    ] {
         key = hmac(&key, part.as_bytes()).finalize().into_bytes().to_vec();
     }
     key
@@ -474,7 +576,11 @@ pub fn signing_key(secret_access_key: &str, scope: &CredentialScope) -> Vec<u8> 
 
 /// Hex signature of `string_to_sign`.
 pub fn signature(signing_key: &[u8], string_to_sign: &str) -> String {
-    hex::encode(hmac(signing_key, string_to_sign.as_bytes()).finalize().into_bytes())
+    hex::encode(
+        hmac(signing_key, string_to_sign.as_bytes())
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Whether `provided_hex` is the signature of `string_to_sign`, compared in constant time so
@@ -483,7 +589,9 @@ pub fn verify_signature(signing_key: &[u8], string_to_sign: &str, provided_hex: 
     let Ok(provided) = hex::decode(provided_hex) else {
         return false;
     };
-    hmac(signing_key, string_to_sign.as_bytes()).verify_slice(&provided).is_ok()
+    hmac(signing_key, string_to_sign.as_bytes())
+        .verify_slice(&provided)
+        .is_ok()
 }
 
 /// Constant-time equality for secrets other than signatures (session tokens).

@@ -43,14 +43,30 @@ pub fn emr(token: Option<&str>) -> How<'_> {
 }
 
 /// Signs with aws-sigv4 and returns the request as a server would see it (origin-form URI).
-pub fn sign_with_sdk(method: &str, url: &str, extra_headers: &[(&str, &str)], body: &[u8], how: How<'_>) -> Signed {
+pub fn sign_with_sdk(
+    method: &str,
+    url: &str,
+    extra_headers: &[(&str, &str)],
+    body: &[u8],
+    how: How<'_>,
+) -> Signed {
     let uri: http::Uri = url.parse().unwrap();
-    let mut builder = Request::builder().method(method).uri(url).header("host", uri.authority().unwrap().as_str());
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("host", uri.authority().unwrap().as_str());
     for (k, v) in extra_headers {
         builder = builder.header(*k, *v);
     }
     let mut request = builder.body(body.to_vec()).unwrap();
-    let identity: Identity = Credentials::new(how.key.0, how.key.1, how.token.map(str::to_string), None, "test").into();
+    let identity: Identity = Credentials::new(
+        how.key.0,
+        how.key.1,
+        how.token.map(str::to_string),
+        None,
+        "test",
+    )
+    .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
@@ -65,8 +81,11 @@ pub fn sign_with_sdk(method: &str, url: &str, extra_headers: &[(&str, &str)], bo
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
         .collect();
-    let signable_body =
-        if how.unsigned_payload { SignableBody::UnsignedPayload } else { SignableBody::Bytes(body) };
+    let signable_body = if how.unsigned_payload {
+        SignableBody::UnsignedPayload
+    } else {
+        SignableBody::Bytes(body)
+    };
     let signable = SignableRequest::new(
         method,
         url,
@@ -76,7 +95,13 @@ pub fn sign_with_sdk(method: &str, url: &str, extra_headers: &[(&str, &str)], bo
     .unwrap();
     let (instructions, _) = sign(signable, &params).unwrap().into_parts();
     instructions.apply_to_request_http1x(&mut request);
-    let origin: http::Uri = request.uri().path_and_query().unwrap().as_str().parse().unwrap();
+    let origin: http::Uri = request
+        .uri()
+        .path_and_query()
+        .unwrap()
+        .as_str()
+        .parse()
+        .unwrap();
     *request.uri_mut() = origin;
     Signed { request }
 }
@@ -86,6 +111,9 @@ pub fn s3(token: Option<&str>) -> How<'_> {
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    How { service: "s3", settings, ..emr(token) }
+    How {
+        service: "s3",
+        settings,
+        ..emr(token)
+    }
 }
-

@@ -1,11 +1,19 @@
-//! The running embedded cluster: configuration and the handle every component shares.
+//! The running embedded cluster: configuration, the handle every component shares, and
+//! [`start`], which brings it all up.
 
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context;
 use serde::Deserialize;
+use serde_json::{json, Value};
 
+use crate::auth::tokens::TokenIssuer;
 use crate::registry::Registry;
+
+/// The user name of the kubeconfig's administrator token.
+pub const ADMIN_USER: &str = "sparkyard-admin";
 
 /// The `[cluster]` table of sparkyard's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -13,21 +21,66 @@ use crate::registry::Registry;
 pub struct ClusterConfig {
     /// Where the API server listens for clients on the host (kubectl, spark-submit, kube-rs).
     #[serde(default = "default_api_listen")]
-    pub api_listen: std::net::SocketAddr,
+    pub api_listen: SocketAddr,
+    /// The in-cluster API address: the `kubernetes` Service's IP and port, which pods reach
+    /// as `kubernetes.default.svc` (the kubelet maps that name to this IP in each pod's
+    /// `/etc/hosts` and sets `KUBERNETES_SERVICE_HOST/PORT`). Any 127/8 address works on
+    /// Linux without configuration. Port 443 is what Spark's driver uses by default
+    /// (`https://kubernetes.default.svc`); if it cannot be bound (not root, no
+    /// CAP_NET_BIND_SERVICE), the server falls back to port 6443 on the same IP, then to
+    /// any free port, logs a warning, and `Cluster::service_port` says which port it got —
+    /// the job controller must then pass `spark.kubernetes.driver.master` with that port.
+    #[serde(default = "default_service_address")]
+    pub service_address: SocketAddr,
+    /// `iss` of service-account tokens, also the audience the API server accepts.
+    #[serde(default = "default_issuer")]
+    pub service_account_issuer: String,
+    /// Name of the node this machine is.
+    #[serde(default = "default_node_name")]
+    pub node_name: String,
+    /// Node CPU capacity (a Kubernetes quantity); default: the host's CPU count.
+    #[serde(default)]
+    pub node_cpu: Option<String>,
+    /// Node memory capacity (a Kubernetes quantity, e.g. `16Gi`); default: the host's memory.
+    #[serde(default)]
+    pub node_memory: Option<String>,
+    /// Maximum pods on the node.
+    #[serde(default = "default_node_pods")]
+    pub node_pods: u32,
 }
 
-fn default_api_listen() -> std::net::SocketAddr {
+fn default_api_listen() -> SocketAddr {
     "127.0.0.1:6443".parse().unwrap()
+}
+
+fn default_service_address() -> SocketAddr {
+    "127.10.96.1:443".parse().unwrap()
+}
+
+fn default_issuer() -> String {
+    crate::auth::tokens::DEFAULT_ISSUER.to_string()
+}
+
+fn default_node_name() -> String {
+    "sparkyard".to_string()
+}
+
+fn default_node_pods() -> u32 {
+    110
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        toml_default()
+        ClusterConfig {
+            api_listen: default_api_listen(),
+            service_address: default_service_address(),
+            service_account_issuer: default_issuer(),
+            node_name: default_node_name(),
+            node_cpu: None,
+            node_memory: None,
+            node_pods: default_node_pods(),
+        }
     }
-}
-
-fn toml_default() -> ClusterConfig {
-    ClusterConfig { api_listen: default_api_listen() }
 }
 
 /// Shared handle to the running cluster's parts.
@@ -35,6 +88,265 @@ fn toml_default() -> ClusterConfig {
 pub struct Cluster {
     pub config: Arc<ClusterConfig>,
     pub registry: Arc<Registry>,
+    /// Issues and verifies service-account tokens (projected volumes, TokenRequest, STS).
+    pub tokens: Arc<TokenIssuer>,
     /// Directory for the cluster's own state (PKI, kubeconfig, pod sandboxes, logs).
     pub data_dir: PathBuf,
+    /// The API URL for clients on the host, e.g. `https://127.0.0.1:6443`.
+    pub api_url: String,
+    /// Where the API server really listens for host clients (the port of `api_url`).
+    pub api_address: SocketAddr,
+    /// In-cluster API IP (`KUBERNETES_SERVICE_HOST`, the `kubernetes` Service's clusterIP).
+    pub service_ip: IpAddr,
+    /// In-cluster API port (`KUBERNETES_SERVICE_PORT`); 443 unless binding it failed.
+    pub service_port: u16,
+    /// PEM of the cluster CA (each pod's `ca.crt`, the kubeconfig's CA).
+    pub ca_pem: String,
+    /// `<data_dir>/kubeconfig`: cluster `sparkyard`, user `sparkyard-admin`.
+    pub kubeconfig_path: PathBuf,
+    /// Bearer token of the administrator (group `system:masters`).
+    pub admin_token: String,
+}
+
+impl Cluster {
+    /// The URL pods use: `https://kubernetes.default.svc` (with `:port` if not 443).
+    pub fn in_cluster_url(&self) -> String {
+        if self.service_port == 443 {
+            "https://kubernetes.default.svc".to_string()
+        } else {
+            format!("https://kubernetes.default.svc:{}", self.service_port)
+        }
+    }
+}
+
+/// Creates the data dir layout and PKI, starts the HTTPS API server (host and in-cluster
+/// addresses), the controllers and the kubelet, and creates the built-in objects.
+pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Cluster> {
+    std::fs::create_dir_all(data_dir.join("pods"))
+        .with_context(|| format!("cannot create cluster data directory {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize()?;
+
+    let service_ip = config.service_address.ip();
+    let mut extra_ips = vec![service_ip];
+    if !config.api_listen.ip().is_unspecified() {
+        extra_ips.push(config.api_listen.ip());
+    }
+    let pki = crate::pki::load_or_create(&data_dir.join("pki"), &crate::pki::serving_sans(&extra_ips))
+        .context("cannot create or load the cluster PKI")?;
+    let admin_token = crate::pki::read_or_create_secret(&data_dir.join("pki/admin.token"))?;
+    let tokens = Arc::new(TokenIssuer::new(&config.service_account_issuer, &pki.sa_key_pem)?);
+    let tls = crate::apiserver::tls_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
+
+    let host_listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (cluster api-listen)", config.api_listen))?;
+    let api_address = host_listener.local_addr()?;
+    let service_listener = bind_in_cluster(config.service_address).await?;
+    let service_port = service_listener.local_addr()?.port();
+
+    let host = if api_address.ip().is_unspecified() { "127.0.0.1".to_string() } else { api_address.ip().to_string() };
+    let api_url = format!("https://{host}:{}", api_address.port());
+    let kubeconfig_path = data_dir.join("kubeconfig");
+
+    let cluster = Cluster {
+        config: Arc::new(config),
+        registry: Registry::new(),
+        tokens,
+        data_dir: data_dir.clone(),
+        api_url: api_url.clone(),
+        api_address,
+        service_ip,
+        service_port,
+        ca_pem: pki.ca_pem.clone(),
+        kubeconfig_path: kubeconfig_path.clone(),
+        admin_token: admin_token.clone(),
+    };
+
+    bootstrap(&cluster).context("cannot create the built-in objects")?;
+
+    let router = crate::apiserver::router(cluster.clone());
+    tokio::spawn(crate::apiserver::serve_tls(host_listener, tls.clone(), router.clone()));
+    tokio::spawn(crate::apiserver::serve_tls(service_listener, tls, router));
+
+    write_private(&kubeconfig_path, &kubeconfig(&api_url, &pki.ca_pem, &admin_token))?;
+
+    crate::controllers::start(&cluster)?;
+    crate::kubelet::start(&cluster)?;
+    tracing::info!(
+        api = %cluster.api_url,
+        in_cluster = %format!("{}:{}", cluster.service_ip, cluster.service_port),
+        kubeconfig = %kubeconfig_path.display(),
+        "embedded Kubernetes API server is serving"
+    );
+    Ok(cluster)
+}
+
+/// Binds the in-cluster address, falling back from a privileged port (see
+/// [`ClusterConfig::service_address`]).
+async fn bind_in_cluster(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => Ok(listener),
+        Err(first) => {
+            for port in [6443, 0] {
+                let fallback = SocketAddr::new(address.ip(), port);
+                if let Ok(listener) = tokio::net::TcpListener::bind(fallback).await {
+                    tracing::warn!(
+                        wanted = %address,
+                        got = %listener.local_addr()?,
+                        error = %first,
+                        "cannot bind the in-cluster API address; pods must use https://kubernetes.default.svc:<port> \
+                         (run as root or grant CAP_NET_BIND_SERVICE to serve port 443)"
+                    );
+                    return Ok(listener);
+                }
+            }
+            Err(first).with_context(|| format!("cannot listen on the in-cluster API address {address}"))
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(contents.as_bytes())?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The kubeconfig for the administrator (pure).
+pub fn kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sparkyard\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {ADMIN_USER}\n  user:\n    token: {token}\ncontexts:\n- name: sparkyard\n  context:\n    cluster: sparkyard\n    user: {ADMIN_USER}\n    namespace: default\ncurrent-context: sparkyard\npreferences: {{}}\n"
+    )
+}
+
+/// The built-in objects a fresh cluster has.
+fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
+    use crate::apiserver::handlers::{create_internal, CreateOptions};
+    use crate::resources::*;
+    let create = |info: &'static ResourceInfo, ns: &str, object: Value| -> anyhow::Result<()> {
+        match create_internal(cluster, info, ns, object, &CreateOptions::default()) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == 409 => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("creating built-in {} failed: {}", info.plural, e.message)),
+        }
+    };
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        create(&NAMESPACES, "", json!({"metadata": {"name": ns}}))?;
+    }
+    for (name, rules) in crate::auth::rbac::default_cluster_roles() {
+        create(&CLUSTER_ROLES, "", json!({"metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}, "rules": rules}))?;
+    }
+    create(
+        &CLUSTER_ROLE_BINDINGS,
+        "",
+        json!({"metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}]}),
+    )?;
+    create(
+        &SERVICES,
+        "default",
+        json!({"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+               "spec": {"type": "ClusterIP", "clusterIP": cluster.service_ip.to_string(),
+                        "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": cluster.service_port}]}}),
+    )?;
+    create(
+        &ENDPOINTS,
+        "default",
+        json!({"metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+               "subsets": [{"addresses": [{"ip": cluster.service_ip.to_string()}],
+                            "ports": [{"name": "https", "port": cluster.service_port, "protocol": "TCP"}]}]}),
+    )?;
+    create(&NODES, "", node_object(&cluster.config))?;
+    Ok(())
+}
+
+/// The Node object for this machine (the kubelet keeps its status fresh).
+pub fn node_object(config: &ClusterConfig) -> Value {
+    let cpu = config.node_cpu.clone().unwrap_or_else(|| {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string()
+    });
+    let memory = config.node_memory.clone().unwrap_or_else(host_memory);
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let os_image = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+        })
+        .unwrap_or_else(|| "Linux".into());
+    let now = crate::registry::now_rfc3339();
+    let resources = json!({"cpu": cpu, "memory": memory, "pods": config.node_pods.to_string(), "ephemeral-storage": "100Gi"});
+    json!({
+        "metadata": {"name": config.node_name, "labels": {
+            "kubernetes.io/hostname": config.node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
+            "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": arch,
+            "node.kubernetes.io/instance-type": "sparkyard"}},
+        "spec": {},
+        "status": {
+            "capacity": resources, "allocatable": resources,
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}
+            ],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": config.node_name}],
+            "nodeInfo": {
+                "kubeletVersion": crate::apiserver::discovery::KUBE_VERSION,
+                "kubeProxyVersion": "", "osImage": os_image, "kernelVersion": kernel,
+                "containerRuntimeVersion": format!("sparkyard://{}", env!("CARGO_PKG_VERSION")),
+                "operatingSystem": "linux", "architecture": arch,
+                "machineID": "", "systemUUID": "", "bootID": ""
+            },
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}
+        }
+    })
+}
+
+/// Total memory from `/proc/meminfo`, as a `Ki` quantity.
+fn host_memory() -> String {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
+            })
+        })
+        .map(|kb| format!("{kb}Ki"))
+        .unwrap_or_else(|| "8Gi".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeconfig_names_cluster_user_and_embeds_the_ca() {
+        let text = kubeconfig("https://127.0.0.1:6443", "PEM", "tok");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(doc["clusters"][0]["name"].as_str(), Some("sparkyard"));
+        assert_eq!(doc["users"][0]["name"].as_str(), Some("sparkyard-admin"));
+        assert_eq!(doc["users"][0]["user"]["token"].as_str(), Some("tok"));
+        assert_eq!(doc["clusters"][0]["cluster"]["certificate-authority-data"].as_str(), Some("UEVN"));
+    }
+
+    #[test]
+    fn config_defaults_and_keys() {
+        let config: ClusterConfig = toml::from_str("service-address = \"127.10.0.5:443\"").unwrap();
+        assert_eq!(config.api_listen.to_string(), "127.0.0.1:6443");
+        assert_eq!(config.service_address.to_string(), "127.10.0.5:443");
+        assert!(toml::from_str::<ClusterConfig>("nope = 1").is_err());
+    }
 }

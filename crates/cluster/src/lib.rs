@@ -8,6 +8,7 @@ pub mod controllers;
 pub mod error;
 pub mod kubelet;
 pub mod registry;
+pub mod scheduling;
 
 pub use cluster::{Cluster, ClusterConfig};
 pub use error::ApiError;

@@ -56,6 +56,9 @@ pub struct Event {
     pub resource: Resource,
     pub namespace: String,
     pub object: Arc<Value>,
+    /// For MODIFIED, the state before the change: filtered watches need it to tell an object
+    /// that stopped matching a selector (sent as DELETED) from one that started (ADDED).
+    pub previous: Option<Arc<Value>>,
 }
 
 type Key = (Resource, String, String);
@@ -137,8 +140,8 @@ impl Registry {
     }
 
     /// Stores a new object. Sets `metadata.namespace` (for namespaced resources, pass the
-    /// namespace; `""` for cluster-scoped), `uid`, `resourceVersion`, `creationTimestamp`
-    /// and `generation`. The name must already be set (generateName is resolved above).
+    /// namespace; `""` for cluster-scoped), `uid` (unless already set), `resourceVersion`,
+    /// `creationTimestamp` and `generation`. The name must already be set (generateName is resolved above).
     pub fn create(&self, resource: Resource, namespace: &str, mut object: Value) -> Result<Arc<Value>, ApiError> {
         let name = object_name(&object)
             .ok_or_else(|| ApiError::bad_request("metadata.name is required"))?
@@ -154,14 +157,17 @@ impl Registry {
         if !namespace.is_empty() {
             meta.insert("namespace".into(), json!(namespace));
         }
-        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        // A uid chosen above (admission names Job selectors after it) is kept.
+        if meta.get("uid").and_then(Value::as_str).is_none_or(str::is_empty) {
+            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        }
         meta.insert("resourceVersion".into(), json!(revision.to_string()));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         meta.insert("generation".into(), json!(1));
         meta.remove("deletionTimestamp");
         let object = Arc::new(object);
         state.objects.insert(key, object.clone());
-        self.publish(&mut state, EventType::Added, resource, namespace, object.clone());
+        self.publish(&mut state, EventType::Added, resource, namespace, object.clone(), None);
         Ok(object)
     }
 
@@ -224,7 +230,7 @@ impl Registry {
         }
         let next = Arc::new(next);
         state.objects.insert(key, next.clone());
-        self.publish(&mut state, EventType::Modified, resource, namespace, next.clone());
+        self.publish(&mut state, EventType::Modified, resource, namespace, next.clone(), Some(current));
         Ok(next)
     }
 
@@ -241,17 +247,26 @@ impl Registry {
         let mut last = (*removed).clone();
         metadata_mut(&mut last).insert("resourceVersion".into(), json!(revision.to_string()));
         let last = Arc::new(last);
-        self.publish(&mut state, EventType::Deleted, resource, namespace, last.clone());
+        self.publish(&mut state, EventType::Deleted, resource, namespace, last.clone(), None);
         Ok(last)
     }
 
-    fn publish(&self, state: &mut State, event_type: EventType, resource: Resource, namespace: &str, object: Arc<Value>) {
+    fn publish(
+        &self,
+        state: &mut State,
+        event_type: EventType,
+        resource: Resource,
+        namespace: &str,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let event = Event {
             resource_version: state.revision,
             event_type,
             resource,
             namespace: namespace.to_string(),
             object,
+            previous,
         };
         state.history.push_back(event.clone());
         while state.history.len() > self.history_limit {

@@ -5,6 +5,7 @@
 //! everything up to and including *build* is pure: this crate's builders take plain data
 //! and return the objects to apply, so they are tested without a cluster.
 
+pub mod build;
 pub mod classifications;
 pub mod names;
 pub mod submit;

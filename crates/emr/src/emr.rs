@@ -200,8 +200,7 @@ impl Emr {
             return Err(store_error(e));
         }
         if let Some(step) = after {
-            let emr = self.clone();
-            tokio::spawn(async move { emr.run_after(step).await });
+            tokio::spawn(self.run_after(step));
         }
         Ok(response)
     }
@@ -213,7 +212,14 @@ impl Emr {
         }
     }
 
-    async fn run_after(&self, step: After) {
+    /// Boxed (and declared `Send`) because it is spawned from `execute`, which it also
+    /// calls: the explicit type breaks the recursive future type.
+    fn run_after(&self, step: After) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        let emr = self.clone();
+        Box::pin(async move { emr.run_after_inner(step).await })
+    }
+
+    async fn run_after_inner(&self, step: After) {
         let result = match &step {
             After::TerminateVirtualCluster(id) => {
                 let id = id.clone();

@@ -9,7 +9,10 @@ use crate::testing::{emr, s3, sign_with_sdk, How, Signed, SECRET};
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (k, v) in pairs {
-        map.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        map.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
     }
     map
 }
@@ -20,7 +23,10 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 fn aws_documentation_example_iam_list_users() {
     let h = headers(&[
         ("host", "iam.amazonaws.com"),
-        ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+        (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
         ("x-amz-date", "20150830T123600Z"),
     ]);
     let parts = RequestParts {
@@ -30,7 +36,13 @@ fn aws_documentation_example_iam_list_users() {
         headers: &h,
         host_fallback: None,
     };
-    let canonical = canonical_request(&parts, "iam", "content-type;host;x-amz-date", false, &sha256_hex(b""));
+    let canonical = canonical_request(
+        &parts,
+        "iam",
+        "content-type;host;x-amz-date",
+        false,
+        &sha256_hex(b""),
+    );
     assert_eq!(
         canonical,
         "GET\n/\nAction=ListUsers&Version=2010-05-08\n\
@@ -49,18 +61,39 @@ fn aws_documentation_example_iam_list_users() {
          f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
     );
     let key = signing_key(SECRET, &scope);
-    assert_eq!(hex::encode(&key), "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
+    assert_eq!(
+        hex::encode(&key),
+        "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+    );
     let sig = signature(&key, &sts);
-    assert_eq!(sig, "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
+    assert_eq!(
+        sig,
+        "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+    );
     assert!(verify_signature(&key, &sts, &sig));
 }
 
 // The "get-vanilla" case of AWS's SigV4 test suite.
 #[test]
 fn aws_test_suite_get_vanilla() {
-    let h = headers(&[("host", "example.amazonaws.com"), ("x-amz-date", "20150830T123600Z")]);
-    let parts = RequestParts { method: "GET", raw_path: "/", raw_query: "", headers: &h, host_fallback: None };
-    let canonical = canonical_request(&parts, "service", "host;x-amz-date", false, &sha256_hex(b""));
+    let h = headers(&[
+        ("host", "example.amazonaws.com"),
+        ("x-amz-date", "20150830T123600Z"),
+    ]);
+    let parts = RequestParts {
+        method: "GET",
+        raw_path: "/",
+        raw_query: "",
+        headers: &h,
+        host_fallback: None,
+    };
+    let canonical = canonical_request(
+        &parts,
+        "service",
+        "host;x-amz-date",
+        false,
+        &sha256_hex(b""),
+    );
     let scope = CredentialScope::new("20150830", "us-east-1", "service");
     let sts = string_to_sign("20150830T123600Z", &scope, &canonical);
     assert_eq!(
@@ -71,7 +104,8 @@ fn aws_test_suite_get_vanilla() {
 
 #[test]
 fn canonical_uri_double_encodes_except_for_s3() {
-    let raw = "/tags/arn%3Aaws%3Aemr-containers%3Aus-east-1%3A123456789012%3A%2Fvirtualclusters%2Fabc";
+    let raw =
+        "/tags/arn%3Aaws%3Aemr-containers%3Aus-east-1%3A123456789012%3A%2Fvirtualclusters%2Fabc";
     assert_eq!(
         canonical_uri(raw, "emr-containers"),
         "/tags/arn%253Aaws%253Aemr-containers%253Aus-east-1%253A123456789012%253A%252Fvirtualclusters%252Fabc"
@@ -93,11 +127,17 @@ fn canonical_uri_normalizes_like_the_sdk_signers_except_for_s3() {
 #[test]
 fn canonical_query_decodes_reencodes_and_sorts() {
     assert_eq!(
-        canonical_query("states=RUNNING&createdAfter=2024-01-01T00%3A00%3A00Z&states=PENDING", false),
+        canonical_query(
+            "states=RUNNING&createdAfter=2024-01-01T00%3A00%3A00Z&states=PENDING",
+            false
+        ),
         "createdAfter=2024-01-01T00%3A00%3A00Z&states=PENDING&states=RUNNING"
     );
     // Under-encoded input is re-encoded; `+` is a space; bare keys get an empty value.
-    assert_eq!(canonical_query("b=x:y&a=1+2&flag&c=%7e", false), "a=1%202&b=x%3Ay&c=~&flag=");
+    assert_eq!(
+        canonical_query("b=x:y&a=1+2&flag&c=%7e", false),
+        "a=1%202&b=x%3Ay&c=~&flag="
+    );
     assert_eq!(canonical_query("", false), "");
     // Sorting happens on the encoded form, by key, then value.
     assert_eq!(canonical_query("a=b&A=c&a=a", false), "A=c&a=a&a=b");
@@ -107,7 +147,10 @@ fn canonical_query_decodes_reencodes_and_sorts() {
 fn canonical_query_drops_the_signature_only_when_presigned() {
     let q = "X-Amz-Signature=abc&X-Amz-Date=20261123T000000Z";
     assert_eq!(canonical_query(q, true), "X-Amz-Date=20261123T000000Z");
-    assert_eq!(canonical_query(q, false), "X-Amz-Date=20261123T000000Z&X-Amz-Signature=abc");
+    assert_eq!(
+        canonical_query(q, false),
+        "X-Amz-Date=20261123T000000Z&X-Amz-Signature=abc"
+    );
 }
 
 #[test]
@@ -123,7 +166,10 @@ fn canonical_headers_trim_collapse_and_join_repeats() {
         "host:127.0.0.1:18777\nx-custom:a b c\nx-multi:one,two\nx-absent:\n"
     );
     let no_host = HeaderMap::new();
-    assert_eq!(canonical_headers(&no_host, "host", Some("example.com")), "host:example.com\n");
+    assert_eq!(
+        canonical_headers(&no_host, "host", Some("example.com")),
+        "host:example.com\n"
+    );
 }
 
 #[test]
@@ -134,7 +180,11 @@ fn signature_comparison_rejects_near_misses() {
     assert!(verify_signature(&key, "sts", &good));
     let mut flipped = good.clone().into_bytes();
     flipped[63] = if flipped[63] == b'0' { b'1' } else { b'0' };
-    assert!(!verify_signature(&key, "sts", std::str::from_utf8(&flipped).unwrap()));
+    assert!(!verify_signature(
+        &key,
+        "sts",
+        std::str::from_utf8(&flipped).unwrap()
+    ));
     assert!(!verify_signature(&key, "sts", &good[..62]));
     assert!(!verify_signature(&key, "sts", "not hex"));
     assert!(!verify_signature(&key, "sts", ""));
@@ -153,9 +203,19 @@ const GOOD_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261123/us-eas
 
 #[test]
 fn parses_the_header_form() {
-    let c = claim(&[("authorization", GOOD_AUTH), ("x-amz-date", "20261123T192640Z")], "/virtualclusters").unwrap();
+    let c = claim(
+        &[
+            ("authorization", GOOD_AUTH),
+            ("x-amz-date", "20261123T192640Z"),
+        ],
+        "/virtualclusters",
+    )
+    .unwrap();
     assert_eq!(c.access_key_id, "AKIAEXAMPLE");
-    assert_eq!(c.scope, CredentialScope::new("20261123", "us-east-2", "emr-containers"));
+    assert_eq!(
+        c.scope,
+        CredentialScope::new("20261123", "us-east-2", "emr-containers")
+    );
     assert_eq!(c.signed_headers, "host;x-amz-date");
     assert_eq!(c.signature, "0123");
     assert_eq!(c.location, Location::Header);
@@ -165,7 +225,10 @@ fn parses_the_header_form() {
 
 #[test]
 fn no_authentication_at_all_is_missing_token() {
-    assert_eq!(claim(&[("x-amz-date", "20261123T192640Z")], "/x?a=b"), Err(AuthFailure::MissingAuthenticationToken));
+    assert_eq!(
+        claim(&[("x-amz-date", "20261123T192640Z")], "/x?a=b"),
+        Err(AuthFailure::MissingAuthenticationToken)
+    );
 }
 
 fn incomplete(result: Result<SignatureClaim, AuthFailure>) -> String {
@@ -190,21 +253,44 @@ fn incomplete_headers_name_what_is_missing() {
     );
     let m = incomplete(claim(&[("authorization", "Bearer xyz"), date], "/"));
     assert!(m.starts_with("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization="), "{m}");
-    let m = incomplete(claim(&[("authorization", "AWS4-HMAC-SHA256 Credential"), date], "/"));
-    assert!(m.contains("not a valid key=value pair (missing equal-sign)"), "{m}");
+    let m = incomplete(claim(
+        &[("authorization", "AWS4-HMAC-SHA256 Credential"), date],
+        "/",
+    ));
+    assert!(
+        m.contains("not a valid key=value pair (missing equal-sign)"),
+        "{m}"
+    );
 }
 
 #[test]
 fn bad_scopes_are_incomplete_signatures() {
     let date = ("x-amz-date", "20261123T192640Z");
     for (credential, expect) in [
-        ("AKIAEXAMPLE/20261123/us-east-2/emr-containers", "Credential should be of the form"),
-        ("AKIAEXAMPLE/20261123/us-east-2/emr-containers/aws5_request", "valid terminator: 'aws4_request', not 'aws5_request'"),
-        ("AKIAEXAMPLE/2026-11-23/us-east-2/emr-containers/aws4_request", "valid date"),
-        ("AKIAEXAMPLE/20261123//emr-containers/aws4_request", "valid region"),
-        ("/20261123/us-east-2/emr-containers/aws4_request", "access key id"),
+        (
+            "AKIAEXAMPLE/20261123/us-east-2/emr-containers",
+            "Credential should be of the form",
+        ),
+        (
+            "AKIAEXAMPLE/20261123/us-east-2/emr-containers/aws5_request",
+            "valid terminator: 'aws4_request', not 'aws5_request'",
+        ),
+        (
+            "AKIAEXAMPLE/2026-11-23/us-east-2/emr-containers/aws4_request",
+            "valid date",
+        ),
+        (
+            "AKIAEXAMPLE/20261123//emr-containers/aws4_request",
+            "valid region",
+        ),
+        (
+            "/20261123/us-east-2/emr-containers/aws4_request",
+            "access key id",
+        ),
     ] {
-        let auth = format!("AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host;x-amz-date, Signature=00");
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host;x-amz-date, Signature=00"
+        );
         let m = incomplete(claim(&[("authorization", &auth), date], "/"));
         assert!(m.contains(expect), "{credential}: {m}");
     }
@@ -213,14 +299,28 @@ fn bad_scopes_are_incomplete_signatures() {
         incomplete(claim(&[("authorization", no_host), date], "/")),
         "'Host' must be a 'SignedHeader' in the AWS Authorization."
     );
-    assert!(incomplete(claim(&[("authorization", GOOD_AUTH), ("x-amz-date", "2026-11-23T19:26:40Z")], "/"))
-        .starts_with("Date must be in ISO-8601 'basic format'"));
+    assert!(incomplete(claim(
+        &[
+            ("authorization", GOOD_AUTH),
+            ("x-amz-date", "2026-11-23T19:26:40Z")
+        ],
+        "/"
+    ))
+    .starts_with("Date must be in ISO-8601 'basic format'"));
 }
 
 #[test]
 fn scope_date_must_match_request_date() {
-    let r = claim(&[("authorization", GOOD_AUTH), ("x-amz-date", "20261124T000001Z")], "/");
-    assert!(matches!(r, Err(AuthFailure::InvalidSignature(m)) if m.contains("'20261123' != '20261124'")));
+    let r = claim(
+        &[
+            ("authorization", GOOD_AUTH),
+            ("x-amz-date", "20261124T000001Z"),
+        ],
+        "/",
+    );
+    assert!(
+        matches!(r, Err(AuthFailure::InvalidSignature(m)) if m.contains("'20261123' != '20261124'"))
+    );
 }
 
 #[test]
@@ -234,10 +334,12 @@ fn parses_the_presigned_form() {
     assert_eq!(c.signature, "ff");
 
     let missing = "/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ff";
-    assert!(incomplete(claim(&[], missing)).starts_with("Query-string authentication version 4 requires"));
+    assert!(incomplete(claim(&[], missing))
+        .starts_with("Query-string authentication version 4 requires"));
     let too_long = uri.replace("X-Amz-Expires=900", "X-Amz-Expires=604801");
     assert!(incomplete(claim(&[], &too_long)).contains("less than a week"));
-    assert!(incomplete(claim(&[("authorization", GOOD_AUTH)], uri)).starts_with("Only one auth mechanism allowed"));
+    assert!(incomplete(claim(&[("authorization", GOOD_AUTH)], uri))
+        .starts_with("Only one auth mechanism allowed"));
 }
 
 // ---- aws-sigv4 as an independent signer ----------------------------------------------------
@@ -259,7 +361,13 @@ fn verify_pure(signed: &Signed) -> Result<(), AuthFailure> {
         headers: req.headers(),
         host_fallback: None,
     };
-    let canonical = canonical_request(&parts, &claim.scope.service, &claim.signed_headers, presigned, &payload_hash);
+    let canonical = canonical_request(
+        &parts,
+        &claim.scope.service,
+        &claim.signed_headers,
+        presigned,
+        &payload_hash,
+    );
     let sts = string_to_sign(&claim.amz_date, &claim.scope, &canonical);
     if verify_signature(&signing_key(SECRET, &claim.scope), &sts, &claim.signature) {
         Ok(())
@@ -269,29 +377,71 @@ fn verify_pure(signed: &Signed) -> Result<(), AuthFailure> {
 }
 
 const BASE: &str = "http://127.0.0.1:18777";
-const TAG_PATH: &str = "/tags/arn%3Aaws%3Aemr-containers%3Aus-east-1%3A123456789012%3A%2Fvirtualclusters%2Fabc";
+const TAG_PATH: &str =
+    "/tags/arn%3Aaws%3Aemr-containers%3Aus-east-1%3A123456789012%3A%2Fvirtualclusters%2Fabc";
+
+/// Method, path and query as sent, extra headers, body.
+type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a [u8]);
 
 #[test]
 fn sdk_signed_requests_verify() {
     let json = [("content-type", "application/json")];
     let body = br#"{"name": "my-vc", "clientToken": "deba4dd8"}"#;
-    let cases: Vec<(&str, String, &[(&str, &str)], &[u8])> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("GET", "/virtualclusters".into(), &[], b""),
-        ("GET", "/virtualclusters?states=RUNNING&states=PENDING&createdAfter=2024-01-01T00%3A00%3A00Z".into(), &[], b""),
+        (
+            "GET",
+            "/virtualclusters?states=RUNNING&states=PENDING&createdAfter=2024-01-01T00%3A00%3A00Z"
+                .into(),
+            &[],
+            b"",
+        ),
         ("POST", "/virtualclusters".into(), &json, body),
-        ("DELETE", "/virtualclusters/abc/jobruns/00000003".into(), &[("content-length", "0")], b""),
+        (
+            "DELETE",
+            "/virtualclusters/abc/jobruns/00000003".into(),
+            &[("content-length", "0")],
+            b"",
+        ),
         ("GET", TAG_PATH.into(), &[], b""),
-        ("DELETE", format!("{TAG_PATH}?tagKeys=a&tagKeys=c"), &[], b""),
+        (
+            "DELETE",
+            format!("{TAG_PATH}?tagKeys=a&tagKeys=c"),
+            &[],
+            b"",
+        ),
         ("POST", TAG_PATH.into(), &json, br#"{"tags": {"a": "b"}}"#),
-        ("GET", "/a//b/./c/../jobruns?name=x%20y&nextToken=a%2Bb%3D".into(), &[], b""),
-        ("PATCH", "/virtualclusters/abc".into(), &[("content-type", "application/json"), ("x-extra", "  spaced   out  ")], b"{}"),
+        (
+            "GET",
+            "/a//b/./c/../jobruns?name=x%20y&nextToken=a%2Bb%3D".into(),
+            &[],
+            b"",
+        ),
+        (
+            "PATCH",
+            "/virtualclusters/abc".into(),
+            &[
+                ("content-type", "application/json"),
+                ("x-extra", "  spaced   out  "),
+            ],
+            b"{}",
+        ),
     ];
     for (method, path, headers, body) in cases {
         for token in [None, Some("FQoGZXIvYXdzEXAMPLETOKEN+/=")] {
             let signed = sign_with_sdk(method, &format!("{BASE}{path}"), headers, body, emr(token));
-            assert_eq!(verify_pure(&signed), Ok(()), "{method} {path} token={token:?}: {:?}", signed.request.headers());
             assert_eq!(
-                signed.request.headers().get("x-amz-security-token").map(|v| v.to_str().unwrap()),
+                verify_pure(&signed),
+                Ok(()),
+                "{method} {path} token={token:?}: {:?}",
+                signed.request.headers()
+            );
+            assert_eq!(
+                signed
+                    .request
+                    .headers()
+                    .get("x-amz-security-token")
+                    .map(|v| v.to_str().unwrap()),
                 token
             );
         }
@@ -300,26 +450,47 @@ fn sdk_signed_requests_verify() {
 
 #[test]
 fn sdk_signed_requests_fail_when_tampered() {
-    let signed = sign_with_sdk("POST", &format!("{BASE}/virtualclusters"), &[("content-type", "application/json")], b"{\"a\":1}", emr(None));
+    let signed = sign_with_sdk(
+        "POST",
+        &format!("{BASE}/virtualclusters"),
+        &[("content-type", "application/json")],
+        b"{\"a\":1}",
+        emr(None),
+    );
     assert_eq!(verify_pure(&signed), Ok(()));
 
-    let mut body = Signed { request: signed.request.clone() };
+    let mut body = Signed {
+        request: signed.request.clone(),
+    };
     *body.request.body_mut() = b"{\"a\":2}".to_vec();
     assert_eq!(verify_pure(&body), Err(AuthFailure::SignatureDoesNotMatch));
 
-    let mut path = Signed { request: signed.request.clone() };
+    let mut path = Signed {
+        request: signed.request.clone(),
+    };
     *path.request.uri_mut() = "/virtualclusters/x".parse().unwrap();
     assert_eq!(verify_pure(&path), Err(AuthFailure::SignatureDoesNotMatch));
 
-    let mut host = Signed { request: signed.request.clone() };
-    host.request.headers_mut().insert("host", HeaderValue::from_static("127.0.0.1:1"));
+    let mut host = Signed {
+        request: signed.request.clone(),
+    };
+    host.request
+        .headers_mut()
+        .insert("host", HeaderValue::from_static("127.0.0.1:1"));
     assert_eq!(verify_pure(&host), Err(AuthFailure::SignatureDoesNotMatch));
 
-    let mut method = Signed { request: signed.request.clone() };
+    let mut method = Signed {
+        request: signed.request.clone(),
+    };
     *method.request.method_mut() = http::Method::PUT;
-    assert_eq!(verify_pure(&method), Err(AuthFailure::SignatureDoesNotMatch));
+    assert_eq!(
+        verify_pure(&method),
+        Err(AuthFailure::SignatureDoesNotMatch)
+    );
 
-    let mut query = Signed { request: signed.request };
+    let mut query = Signed {
+        request: signed.request,
+    };
     *query.request.uri_mut() = "/virtualclusters?x=1".parse().unwrap();
     assert_eq!(verify_pure(&query), Err(AuthFailure::SignatureDoesNotMatch));
 }
@@ -332,21 +503,35 @@ fn double_encoding_is_what_makes_encoded_paths_verify() {
     let mut single = emr(None);
     single.settings.percent_encoding_mode = PercentEncodingMode::Single;
     let signed = sign_with_sdk("GET", &format!("{BASE}{TAG_PATH}"), &[], b"", single);
-    assert_eq!(verify_pure(&signed), Err(AuthFailure::SignatureDoesNotMatch));
+    assert_eq!(
+        verify_pure(&signed),
+        Err(AuthFailure::SignatureDoesNotMatch)
+    );
 }
 
 #[test]
 fn s3_single_encoding_and_content_sha256_verify() {
     for (method, path, body) in [
         ("PUT", "/bucket/logs/a%20b/c%3Ad/..//x.txt", &b"hello"[..]),
-        ("GET", "/bucket/logs/a%20b/c%3Ad/x.txt?versionId=3&list-type=2", b""),
+        (
+            "GET",
+            "/bucket/logs/a%20b/c%3Ad/x.txt?versionId=3&list-type=2",
+            b"",
+        ),
         ("GET", "/bucket?prefix=logs%2F&delimiter=%2F", b""),
     ] {
         for token in [None, Some("session-token")] {
             for unsigned_payload in [false, true] {
-                let how = How { unsigned_payload, ..s3(token) };
+                let how = How {
+                    unsigned_payload,
+                    ..s3(token)
+                };
                 let signed = sign_with_sdk(method, &format!("{BASE}{path}"), &[], body, how);
-                let declared = signed.request.headers().get("x-amz-content-sha256").unwrap();
+                let declared = signed
+                    .request
+                    .headers()
+                    .get("x-amz-content-sha256")
+                    .unwrap();
                 assert_eq!(declared == UNSIGNED_PAYLOAD, unsigned_payload);
                 assert_eq!(verify_pure(&signed), Ok(()), "{method} {path}");
             }
@@ -357,11 +542,23 @@ fn s3_single_encoding_and_content_sha256_verify() {
 #[test]
 fn presigned_urls_verify() {
     for (base, path) in [
-        (s3(None), "/bucket/key%20with%20space.txt?response-content-type=text%2Fplain"),
-        (How { service: "sts", ..emr(None) }, "/?Action=GetCallerIdentity&Version=2011-06-15"),
+        (
+            s3(None),
+            "/bucket/key%20with%20space.txt?response-content-type=text%2Fplain",
+        ),
+        (
+            How {
+                service: "sts",
+                ..emr(None)
+            },
+            "/?Action=GetCallerIdentity&Version=2011-06-15",
+        ),
     ] {
         for token in [None, Some("session/token+x")] {
-            let mut how = How { token, ..base.clone() };
+            let mut how = How {
+                token,
+                ..base.clone()
+            };
             how.settings.signature_location = SignatureLocation::QueryParams;
             how.settings.expires_in = Some(Duration::from_secs(900));
             how.settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
@@ -371,15 +568,25 @@ fn presigned_urls_verify() {
             let signed = sign_with_sdk("GET", &format!("{BASE}{path}"), &[], b"", how);
             let query = signed.request.uri().query().unwrap().to_string();
             assert!(query.contains("X-Amz-Signature="), "{query}");
-            let c = SignatureClaim::from_request(signed.request.uri(), signed.request.headers()).unwrap();
+            let c = SignatureClaim::from_request(signed.request.uri(), signed.request.headers())
+                .unwrap();
             assert_eq!(c.location, Location::Query { expires_secs: 900 });
             assert_eq!(c.session_token.as_deref(), token);
             assert_eq!(verify_pure(&signed), Ok(()), "{query}");
 
-            let mut tampered = Signed { request: signed.request.clone() };
-            let changed = format!("{}?{}", tampered.request.uri().path(), query.replace("X-Amz-Expires=900", "X-Amz-Expires=901"));
+            let mut tampered = Signed {
+                request: signed.request.clone(),
+            };
+            let changed = format!(
+                "{}?{}",
+                tampered.request.uri().path(),
+                query.replace("X-Amz-Expires=900", "X-Amz-Expires=901")
+            );
             *tampered.request.uri_mut() = changed.parse().unwrap();
-            assert_eq!(verify_pure(&tampered), Err(AuthFailure::SignatureDoesNotMatch));
+            assert_eq!(
+                verify_pure(&tampered),
+                Err(AuthFailure::SignatureDoesNotMatch)
+            );
         }
     }
 }

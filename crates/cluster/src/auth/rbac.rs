@@ -1,0 +1,292 @@
+//! RBAC: Roles and ClusterRoles, bound by RoleBindings and ClusterRoleBindings, evaluated
+//! the way the apiserver's RBAC authorizer does. `system:masters` bypasses it, as in
+//! Kubernetes.
+
+use serde_json::{json, Value};
+
+use super::UserInfo;
+use crate::error::ApiError;
+use crate::registry::Registry;
+use crate::resources::{CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, ROLES, ROLE_BINDINGS};
+
+/// What a request wants to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attributes {
+    pub verb: String,
+    pub api_group: String,
+    pub resource: String,
+    pub subresource: String,
+    pub name: String,
+    /// Empty for cluster-scoped requests and all-namespace lists.
+    pub namespace: String,
+    /// Non-resource requests (`/api`, `/healthz`); empty for resource requests.
+    pub path: String,
+}
+
+fn strings(rule: &Value, key: &str) -> Vec<String> {
+    rule.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+/// Whether one PolicyRule allows the request.
+pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
+    let verbs = strings(rule, "verbs");
+    if !verbs.iter().any(|v| v == "*" || *v == attrs.verb) {
+        return false;
+    }
+    if !attrs.path.is_empty() {
+        return strings(rule, "nonResourceURLs").iter().any(|u| {
+            u == "*" || *u == attrs.path || (u.ends_with('*') && attrs.path.starts_with(u.trim_end_matches('*')))
+        });
+    }
+    if !strings(rule, "apiGroups").iter().any(|g| g == "*" || *g == attrs.api_group) {
+        return false;
+    }
+    let combined = if attrs.subresource.is_empty() {
+        attrs.resource.clone()
+    } else {
+        format!("{}/{}", attrs.resource, attrs.subresource)
+    };
+    let resource_ok = strings(rule, "resources").iter().any(|r| {
+        r == "*" || *r == combined || (!attrs.subresource.is_empty() && *r == format!("*/{}", attrs.subresource))
+    });
+    if !resource_ok {
+        return false;
+    }
+    let names = strings(rule, "resourceNames");
+    names.is_empty() || names.iter().any(|n| *n == attrs.name)
+}
+
+/// Whether a binding's subject list names the user. `binding_namespace` is the default
+/// namespace of ServiceAccount subjects in RoleBindings.
+pub fn subjects_match(binding: &Value, user: &UserInfo, binding_namespace: &str) -> bool {
+    let Some(subjects) = binding.get("subjects").and_then(Value::as_array) else { return false };
+    subjects.iter().any(|s| {
+        let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
+        match s.get("kind").and_then(Value::as_str) {
+            Some("User") => name == user.name,
+            Some("Group") => user.groups.iter().any(|g| g == name),
+            Some("ServiceAccount") => {
+                let ns = s.get("namespace").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(binding_namespace);
+                user.name == format!("system:serviceaccount:{ns}:{name}")
+            }
+            _ => false,
+        }
+    })
+}
+
+/// The rules the binding's roleRef grants (empty when the role does not exist).
+fn role_rules(registry: &Registry, binding: &Value, namespace: &str) -> Vec<Value> {
+    let kind = binding.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or_default();
+    let name = binding.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default();
+    let role = match kind {
+        "ClusterRole" => registry.get(CLUSTER_ROLES.resource(), "", name),
+        "Role" => registry.get(ROLES.resource(), namespace, name),
+        _ => None,
+    };
+    role.and_then(|r| r.get("rules").and_then(Value::as_array).cloned()).unwrap_or_default()
+}
+
+/// Whether RBAC allows the request.
+pub fn allowed(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> bool {
+    if user.is_master() {
+        return true;
+    }
+    // Discovery, OpenAPI and version are readable by every authenticated user
+    // (system:discovery, system:public-info-viewer).
+    if !attrs.path.is_empty() && attrs.verb == "get" {
+        return true;
+    }
+    // Like system:basic-user: anyone may ask what they may do.
+    if attrs.api_group == "authorization.k8s.io" && attrs.resource == "selfsubjectaccessreviews" && attrs.verb == "create" {
+        return true;
+    }
+    let (bindings, _) = registry.list(CLUSTER_ROLE_BINDINGS.resource(), None);
+    for binding in bindings {
+        if subjects_match(&binding, user, "") && role_rules(registry, &binding, "").iter().any(|r| rule_allows(r, attrs)) {
+            return true;
+        }
+    }
+    if !attrs.namespace.is_empty() {
+        let (bindings, _) = registry.list(ROLE_BINDINGS.resource(), Some(&attrs.namespace));
+        for binding in bindings {
+            if subjects_match(&binding, user, &attrs.namespace)
+                && role_rules(registry, &binding, &attrs.namespace).iter().any(|r| rule_allows(r, attrs))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The apiserver's 403 message for a denied request.
+pub fn forbidden_message(user: &UserInfo, attrs: &Attributes) -> String {
+    if !attrs.path.is_empty() {
+        return format!("forbidden: User \"{}\" cannot {} path \"{}\"", user.name, attrs.verb, attrs.path);
+    }
+    let mut resource = attrs.resource.clone();
+    if !attrs.api_group.is_empty() {
+        resource = format!("{resource}.{}", attrs.api_group);
+    }
+    let subject = if attrs.name.is_empty() { resource } else { format!("{resource} \"{}\"", attrs.name) };
+    let combined = if attrs.subresource.is_empty() {
+        attrs.resource.clone()
+    } else {
+        format!("{}/{}", attrs.resource, attrs.subresource)
+    };
+    let scope = if attrs.namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace \"{}\"", attrs.namespace)
+    };
+    format!(
+        "{subject} is forbidden: User \"{}\" cannot {} resource \"{combined}\" in API group \"{}\" {scope}",
+        user.name, attrs.verb, attrs.api_group
+    )
+}
+
+/// `Ok` when allowed, else 403 Forbidden in the apiserver's words.
+pub fn authorize(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> Result<(), ApiError> {
+    if allowed(registry, user, attrs) {
+        return Ok(());
+    }
+    let mut err = ApiError::forbidden(forbidden_message(user, attrs));
+    if attrs.path.is_empty() {
+        let mut details = json!({"kind": attrs.resource});
+        if !attrs.name.is_empty() {
+            details["name"] = json!(attrs.name);
+        }
+        if !attrs.api_group.is_empty() {
+            details["group"] = json!(attrs.api_group);
+        }
+        err.details = Some(details);
+    }
+    Err(err)
+}
+
+/// The default ClusterRoles: `cluster-admin`, and the user-facing `admin`, `edit`, `view`
+/// (trimmed to the resources this cluster serves).
+pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
+    let read = json!(["get", "list", "watch"]);
+    let write = json!(["create", "delete", "deletecollection", "patch", "update"]);
+    let core_view = json!(["configmaps", "endpoints", "events", "persistentvolumeclaims", "pods", "pods/log",
+                           "pods/status", "services", "services/status", "serviceaccounts", "namespaces", "namespaces/status"]);
+    let core_edit = json!(["configmaps", "endpoints", "events", "persistentvolumeclaims", "pods", "secrets",
+                           "services", "serviceaccounts", "serviceaccounts/token"]);
+    let view = json!([
+        {"apiGroups": [""], "resources": core_view, "verbs": read},
+        {"apiGroups": ["batch"], "resources": ["jobs", "jobs/status"], "verbs": read},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": read},
+    ]);
+    let mut edit = view.as_array().unwrap().clone();
+    edit.push(json!({"apiGroups": [""], "resources": core_edit, "verbs": write}));
+    edit.push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": read}));
+    edit.push(json!({"apiGroups": ["batch"], "resources": ["jobs"], "verbs": write}));
+    let mut admin = edit.clone();
+    admin.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["*"]}));
+    admin.push(json!({"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]}));
+    vec![
+        (
+            "cluster-admin",
+            json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        ),
+        ("admin", Value::Array(admin)),
+        ("edit", Value::Array(edit)),
+        ("view", view),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(verb: &str, resource: &str, sub: &str, ns: &str) -> Attributes {
+        Attributes {
+            verb: verb.into(),
+            resource: resource.into(),
+            subresource: sub.into(),
+            namespace: ns.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rules_match_verbs_groups_resources_and_names() {
+        let rule = json!({"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]});
+        assert!(rule_allows(&rule, &attrs("list", "pods", "", "a")));
+        assert!(rule_allows(&rule, &attrs("get", "pods", "log", "a")));
+        assert!(!rule_allows(&rule, &attrs("delete", "pods", "", "a")));
+        assert!(!rule_allows(&rule, &attrs("get", "pods", "status", "a")));
+        let mut batch = attrs("get", "jobs", "", "a");
+        batch.api_group = "batch".into();
+        assert!(!rule_allows(&rule, &batch));
+        assert!(rule_allows(&json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}), &batch));
+        let named = json!({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["x"], "verbs": ["get"]});
+        let mut get_x = attrs("get", "configmaps", "", "a");
+        get_x.name = "x".into();
+        assert!(rule_allows(&named, &get_x));
+        get_x.name = "y".into();
+        assert!(!rule_allows(&named, &get_x));
+        let star_sub = json!({"apiGroups": [""], "resources": ["*/status"], "verbs": ["get"]});
+        assert!(rule_allows(&star_sub, &attrs("get", "pods", "status", "a")));
+    }
+
+    #[test]
+    fn bindings_grant_within_their_namespace_only() {
+        let registry = Registry::new();
+        registry
+            .create(ROLES.resource(), "a", json!({"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}))
+            .unwrap();
+        registry
+            .create(ROLE_BINDINGS.resource(), "a", json!({"metadata": {"name": "b"},
+                "roleRef": {"kind": "Role", "name": "reader", "apiGroup": "rbac.authorization.k8s.io"},
+                "subjects": [{"kind": "ServiceAccount", "name": "default"}]}))
+            .unwrap();
+        let sa = UserInfo::service_account("a", "default");
+        assert!(allowed(&registry, &sa, &attrs("list", "pods", "", "a")));
+        assert!(!allowed(&registry, &sa, &attrs("list", "pods", "", "b")));
+        assert!(!allowed(&registry, &sa, &attrs("list", "pods", "", "")));
+        assert!(!allowed(&registry, &UserInfo::service_account("b", "default"), &attrs("list", "pods", "", "a")));
+        assert!(allowed(&registry, &UserInfo::admin(), &attrs("delete", "nodes", "", "")));
+    }
+
+    #[test]
+    fn cluster_role_bindings_and_groups() {
+        let registry = Registry::new();
+        for (name, rules) in default_cluster_roles() {
+            registry.create(CLUSTER_ROLES.resource(), "", json!({"metadata": {"name": name}, "rules": rules})).unwrap();
+        }
+        registry
+            .create(CLUSTER_ROLE_BINDINGS.resource(), "", json!({"metadata": {"name": "v"},
+                "roleRef": {"kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "Group", "name": "system:serviceaccounts:ops"}]}))
+            .unwrap();
+        assert!(allowed(&registry, &UserInfo::service_account("ops", "x"), &attrs("watch", "pods", "", "any")));
+        assert!(!allowed(&registry, &UserInfo::service_account("ops", "x"), &attrs("create", "pods", "", "any")));
+        assert!(!allowed(&registry, &UserInfo::service_account("dev", "x"), &attrs("get", "pods", "", "any")));
+    }
+
+    #[test]
+    fn forbidden_messages_match_the_apiserver() {
+        let user = UserInfo::service_account("a", "default");
+        assert_eq!(
+            forbidden_message(&user, &attrs("list", "pods", "", "b")),
+            "pods is forbidden: User \"system:serviceaccount:a:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"b\""
+        );
+        let mut get = attrs("get", "pods", "log", "b");
+        get.name = "x".into();
+        assert_eq!(
+            forbidden_message(&user, &get),
+            "pods \"x\" is forbidden: User \"system:serviceaccount:a:default\" cannot get resource \"pods/log\" in API group \"\" in the namespace \"b\""
+        );
+        let mut pc = attrs("list", "priorityclasses", "", "");
+        pc.api_group = "scheduling.k8s.io".into();
+        assert_eq!(
+            forbidden_message(&user, &pc),
+            "priorityclasses.scheduling.k8s.io is forbidden: User \"system:serviceaccount:a:default\" cannot list resource \"priorityclasses\" in API group \"scheduling.k8s.io\" at the cluster scope"
+        );
+    }
+}

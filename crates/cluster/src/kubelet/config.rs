@@ -1,0 +1,243 @@
+//! Kubelet configuration: the node this machine offers and how images map to local
+//! directories. Both are tables of `[cluster]` (`[cluster.node]`, `[cluster.images]`).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `[cluster.node]`: the one node of the embedded cluster. The default matches the seed's
+/// managed node group (one `m5.2xlarge`: 8 vCPU, 32 GiB).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct NodeConfig {
+    pub name: String,
+    /// Only a label (`node.kubernetes.io/instance-type`), as EKS sets it.
+    pub instance_type: String,
+    pub cpu: String,
+    pub memory: String,
+    pub pods: u32,
+    pub ephemeral_storage: String,
+    /// `status.hostIP` of every pod and the node's InternalIP.
+    pub host_ip: Ipv4Addr,
+    /// Loopback range pod IPs come from (Linux routes all of 127/8 to `lo`).
+    pub pod_cidr: String,
+    /// Extra node labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            name: "sparkyard-node-1".into(),
+            instance_type: "m5.2xlarge".into(),
+            cpu: "8".into(),
+            memory: "32Gi".into(),
+            pods: 110,
+            ephemeral_storage: "100Gi".into(),
+            host_ip: Ipv4Addr::new(127, 0, 0, 1),
+            pod_cidr: "127.1.0.0/16".into(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[cluster.images]`: container images are local directories. A rule maps image names
+/// (glob with `*`) to a directory mounted at in-image paths, plus the image's config
+/// (entrypoint, working directory, env).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ImagesConfig {
+    /// The Spark distribution Spark images map to. Default: `$SPARK_HOME`, else the
+    /// `pyspark` package of a `.venv` found above the working directory or the binary.
+    pub spark_home: Option<PathBuf>,
+    /// `PYSPARK_PYTHON` inside Spark pods: a Python that can import pyspark. Default: the
+    /// venv's `bin/python3` next to the found pyspark, else `python3`.
+    pub python: Option<PathBuf>,
+    /// `JAVA_HOME` inside pods. Default: `$JAVA_HOME`, else where `java` on `PATH` lives.
+    pub java_home: Option<PathBuf>,
+    /// Rules checked before the built-in Spark rules.
+    pub rules: Vec<ImageRule>,
+    /// What an image matching no rule runs on: `host` (the host's own root file system,
+    /// the default, so that small utility images like `busybox` work) or `error`
+    /// (the pod waits with `ErrImagePull`, as an unknown image would on a real node).
+    pub unknown: UnknownImages,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownImages {
+    #[default]
+    Host,
+    Error,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageRule {
+    /// Image reference glob, e.g. `apache/spark:*`, `*/spark/emr-*`.
+    pub pattern: String,
+    /// Host directory of the image content; absent means the Spark distribution.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// In-image paths where `dir` appears.
+    #[serde(default)]
+    pub mount_at: Vec<String>,
+    /// `spark` emulates the Spark image's `/opt/entrypoint.sh`; `none` runs `command`/`args`.
+    #[serde(default)]
+    pub entrypoint: EntrypointKind,
+    /// The image's `WORKDIR`.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// The image's `ENV` (container env overrides it).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntrypointKind {
+    #[default]
+    None,
+    Spark,
+}
+
+/// The built-in rules: Apache Spark images and EMR on EKS release images all become the
+/// installed Spark distribution, at `/opt/spark` (Apache's `SPARK_HOME`) and at
+/// `/usr/lib/spark` (EMR's).
+pub fn builtin_rules() -> Vec<ImageRule> {
+    ["apache/spark:*", "*/apache/spark:*", "spark:*", "*/library/spark:*", "*/spark/emr-*", "spark/emr-*"]
+        .iter()
+        .map(|pattern| ImageRule {
+            pattern: pattern.to_string(),
+            dir: None,
+            mount_at: vec!["/opt/spark".into(), "/usr/lib/spark".into()],
+            entrypoint: EntrypointKind::Spark,
+            working_dir: Some("/opt/spark/work-dir".into()),
+            env: BTreeMap::from([("SPARK_HOME".to_string(), "/opt/spark".to_string())]),
+        })
+        .collect()
+}
+
+/// `*` matches any run of characters (including `/`), everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Host paths the Spark rules need, found once at start.
+#[derive(Debug, Clone)]
+pub struct HostRuntime {
+    pub spark_home: Option<PathBuf>,
+    pub python: PathBuf,
+    pub java_home: Option<PathBuf>,
+}
+
+impl HostRuntime {
+    pub fn discover(config: &ImagesConfig) -> Self {
+        let spark_home = config
+            .spark_home
+            .clone()
+            .or_else(|| std::env::var_os("SPARK_HOME").map(PathBuf::from).filter(|p| p.join("jars").is_dir()))
+            .or_else(find_venv_pyspark);
+        let python = config
+            .python
+            .clone()
+            .or_else(|| spark_home.as_deref().and_then(venv_python_of))
+            .unwrap_or_else(|| PathBuf::from("python3"));
+        let java_home = config
+            .java_home
+            .clone()
+            .or_else(|| std::env::var_os("JAVA_HOME").map(PathBuf::from).filter(|p| p.join("bin/java").exists()))
+            .or_else(java_home_from_path);
+        Self { spark_home, python, java_home }
+    }
+}
+
+/// `<dir>/.venv/lib/python3*/site-packages/pyspark` for the working directory, the binary's
+/// directory and their ancestors.
+fn find_venv_pyspark() -> Option<PathBuf> {
+    let mut starts = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        starts.push(exe);
+    }
+    for start in starts {
+        for dir in start.ancestors() {
+            let lib = dir.join(".venv/lib");
+            let Ok(entries) = std::fs::read_dir(&lib) else { continue };
+            for entry in entries.flatten() {
+                let candidate = entry.path().join("site-packages/pyspark");
+                if candidate.join("jars").is_dir() {
+                    return Some(candidate);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `<venv>/bin/python3` for `<venv>/lib/python3.X/site-packages/pyspark`.
+fn venv_python_of(pyspark: &Path) -> Option<PathBuf> {
+    let venv = pyspark.ancestors().nth(4)?;
+    let python = venv.join("bin/python3");
+    python.exists().then_some(python)
+}
+
+fn java_home_from_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        let java = dir.join("java");
+        if java.exists() {
+            let real = std::fs::canonicalize(&java).ok()?;
+            return real.parent()?.parent().map(Path::to_path_buf);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_spark_and_emr_images() {
+        let rules = builtin_rules();
+        let matches = |image: &str| rules.iter().any(|r| glob_match(&r.pattern, image));
+        assert!(matches("apache/spark:4.0.1"));
+        assert!(matches("docker.io/apache/spark:4.0.1"));
+        assert!(matches("spark:4.0.1-python3"));
+        assert!(matches("755674844232.dkr.ecr.us-east-1.amazonaws.com/spark/emr-6.3.0:latest"));
+        assert!(!matches("busybox:1.36"));
+        assert!(!matches("apache/sparkle:1"));
+        assert!(glob_match("a*b*c", "aXXbYc"));
+        assert!(!glob_match("a*b", "ab c"));
+    }
+
+    #[test]
+    fn node_defaults_are_an_m5_2xlarge() {
+        let node: NodeConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!((node.cpu.as_str(), node.memory.as_str(), node.pods), ("8", "32Gi", 110));
+        assert_eq!(node.instance_type, "m5.2xlarge");
+    }
+}

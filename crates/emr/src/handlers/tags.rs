@@ -1,0 +1,123 @@
+//! TagResource, UntagResource, ListTagsForResource on virtual clusters, job runs,
+//! endpoints, job templates and security configurations (≤ 50 tags per resource).
+
+use serde_json::{json, Value};
+use sparkyard_aws::AwsError;
+use sparkyard_store::Batch;
+
+use super::{check, query, Req};
+use crate::arn::Resource;
+use crate::emr::{store_error, Outcome};
+use crate::records::Tags;
+use crate::state::State;
+use crate::{shapes, Emr};
+
+const MAX_TAGS: usize = 50;
+
+fn not_found(arn: &str) -> AwsError {
+    AwsError::not_found(format!("Resource {arn} doesn't exist."))
+}
+
+fn resource(emr: &Emr, req: &Req) -> Result<(String, Resource), AwsError> {
+    let arn = req.label(0).to_string();
+    let r = emr.inner.arns.parse(&arn).ok_or_else(|| not_found(&arn))?;
+    Ok((arn, r))
+}
+
+fn tags_of<'s>(st: &'s State, r: &Resource) -> Option<&'s Tags> {
+    match r {
+        Resource::VirtualCluster(id) => st.vcs.get(id).map(|v| &v.tags),
+        Resource::JobRun { virtual_cluster_id, id } => {
+            st.runs.get(id).filter(|x| &x.virtual_cluster_id == virtual_cluster_id).map(|x| &x.tags)
+        }
+        Resource::Endpoint { virtual_cluster_id, id } => {
+            st.endpoints.get(id).filter(|x| &x.virtual_cluster_id == virtual_cluster_id).map(|x| &x.tags)
+        }
+        Resource::JobTemplate(id) => st.templates.get(id).map(|x| &x.tags),
+        Resource::SecurityConfiguration(id) => st.security_configurations.get(id).map(|x| &x.tags),
+    }
+}
+
+/// Replaces the tags of `r` with `tags` (record and batch).
+fn set_tags(st: &mut State, r: &Resource, tags: Tags, batch: &mut Batch) -> Result<(), AwsError> {
+    let res = match r {
+        Resource::VirtualCluster(id) => {
+            let mut x = st.vcs[id].clone();
+            x.tags = tags;
+            st.put_vc(x, batch)
+        }
+        Resource::JobRun { id, .. } => {
+            let mut x = st.runs[id].clone();
+            x.tags = tags;
+            st.put_run(x, batch)
+        }
+        Resource::Endpoint { id, .. } => {
+            let mut x = st.endpoints[id].clone();
+            x.tags = tags;
+            st.put_endpoint(x, batch)
+        }
+        Resource::JobTemplate(id) => {
+            let mut x = st.templates[id].clone();
+            x.tags = tags;
+            st.put_template(x, batch)
+        }
+        Resource::SecurityConfiguration(id) => {
+            let mut x = st.security_configurations[id].clone();
+            x.tags = tags;
+            st.put_security_configuration(x, batch)
+        }
+    };
+    res.map_err(store_error)
+}
+
+pub async fn tag(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
+    check(req, &[("resourceArn", &shapes::RSI_ARN)], Some(&shapes::TAG_RESOURCE))?;
+    let (arn, r) = resource(emr, req)?;
+    emr.execute(|st| {
+        let mut tags = tags_of(st, &r).ok_or_else(|| not_found(&arn))?.clone();
+        if let Some(new) = req.body.get("tags").and_then(Value::as_object) {
+            for (k, v) in new {
+                tags.insert(k.clone(), v.clone());
+            }
+        }
+        if tags.len() > MAX_TAGS {
+            return Err(AwsError::validation(format!(
+                "Resource {arn} would have {} tags; a resource can have at most {MAX_TAGS} tags.",
+                tags.len()
+            )));
+        }
+        let mut batch = Batch::new();
+        set_tags(st, &r, tags, &mut batch)?;
+        Ok(Outcome::Write { response: json!({}), batch, after: None })
+    })
+    .await
+}
+
+pub async fn untag(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
+    check(req, &[("resourceArn", &shapes::RSI_ARN)], None)?;
+    let doc = query(req, &shapes::UNTAG_RESOURCE)?;
+    let (arn, r) = resource(emr, req)?;
+    let keys: Vec<String> = super::str_list(&doc, "tagKeys").unwrap_or_default();
+    emr.execute(|st| {
+        let mut tags = tags_of(st, &r).ok_or_else(|| not_found(&arn))?.clone();
+        let before = tags.len();
+        for k in &keys {
+            tags.shift_remove(k);
+        }
+        if tags.len() == before {
+            return Ok(Outcome::Read(json!({})));
+        }
+        let mut batch = Batch::new();
+        set_tags(st, &r, tags, &mut batch)?;
+        Ok(Outcome::Write { response: json!({}), batch, after: None })
+    })
+    .await
+}
+
+pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
+    check(req, &[("resourceArn", &shapes::RSI_ARN)], None)?;
+    let (arn, r) = resource(emr, req)?;
+    let st = emr.lock();
+    let tags = tags_of(&st, &r).ok_or_else(|| not_found(&arn))?;
+    Ok(json!({"tags": tags}))
+}

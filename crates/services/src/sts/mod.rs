@@ -1,0 +1,234 @@
+//! STS (query protocol, `Version=2011-06-15`): `GetCallerIdentity` and
+//! `AssumeRoleWithWebIdentity`, the exchange at the heart of EKS's IAM roles for service
+//! accounts (IRSA).
+//!
+//! `AssumeRoleWithWebIdentity` is unsigned in AWS (the token is the credential), so the
+//! endpoint routes it here without SigV4. The token is a Kubernetes service-account JWT;
+//! checking its signature is the embedded cluster's business, reached through
+//! [`WebIdentityVerifier`] so this crate does not depend on the cluster crate.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{Duration, Utc};
+use sparkyard_aws::keyring::{KeyOwner, Keyring};
+use sparkyard_aws::Principal;
+
+use crate::authz::{eval, Caller, Decision, PolicyKind, RequestContext};
+use crate::iam::Iam;
+use crate::wire::{fragment, iso8601, query_response, QueryError, QueryParams};
+
+pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// The audience EKS's pod-identity webhook requests for projected tokens, and the client id
+/// the cluster's OIDC provider is registered with.
+pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// What a verified web-identity token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentity {
+    /// `iss`, e.g. `https://oidc.eks.us-east-2.amazonaws.com/id/ABC`.
+    pub issuer: String,
+    /// `sub`, e.g. `system:serviceaccount:<ns>:<sa>`.
+    pub subject: String,
+    pub audiences: Vec<String>,
+    /// `exp`, seconds since the epoch.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Past its `exp`.
+    Expired,
+    /// Malformed, badly signed, or from another issuer; the text says which.
+    Invalid(String),
+}
+
+/// Verifies web-identity tokens: the embedded cluster's service-account token issuer
+/// implements it (wired in the binary); tests may use their own issuer.
+pub trait WebIdentityVerifier: Send + Sync {
+    /// The OIDC issuer URL (`https://…`) the tokens carry in `iss`; EKS `DescribeCluster`
+    /// reports it as `identity.oidc.issuer`.
+    fn issuer(&self) -> String;
+    /// Checks signature, issuer and expiry (not the audience: STS checks that).
+    fn verify(&self, token: &str) -> Result<WebIdentity, VerifyError>;
+}
+
+pub struct Sts {
+    keyring: Arc<Keyring>,
+    iam: Arc<Iam>,
+    verifier: Option<Arc<dyn WebIdentityVerifier>>,
+    account_id: String,
+}
+
+/// `https://host/path` → `host/path`: how IAM names an OIDC provider and its condition keys.
+pub fn provider_id(issuer: &str) -> &str {
+    issuer.strip_prefix("https://").unwrap_or(issuer).trim_end_matches('/')
+}
+
+fn not_authorized() -> QueryError {
+    QueryError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
+}
+
+fn session_name_ok(name: &str) -> bool {
+    (2..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+}
+
+impl Sts {
+    pub fn new(keyring: Arc<Keyring>, iam: Arc<Iam>, verifier: Option<Arc<dyn WebIdentityVerifier>>, account_id: &str) -> Self {
+        Self { keyring, iam, verifier, account_id: account_id.to_string() }
+    }
+
+    /// Serves a signed request.
+    pub fn handle(&self, principal: &Principal, params: &QueryParams, request_id: &str) -> Response {
+        let action = params.action().unwrap_or("");
+        let result = match action {
+            // Always allowed in AWS, even with every permission denied.
+            "GetCallerIdentity" => Ok(self.get_caller_identity(principal)),
+            "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(params),
+            "" => Err(QueryError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action")),
+            other => Err(QueryError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidAction",
+                format!("Could not find operation {other} for version 2011-06-15"),
+            )),
+        };
+        match result {
+            Ok(xml) => query_response(action, XMLNS, Some(&xml), request_id),
+            Err(e) => e.into_response(XMLNS, request_id),
+        }
+    }
+
+    /// Serves the unsigned `AssumeRoleWithWebIdentity`.
+    pub fn handle_unsigned(&self, params: &QueryParams, request_id: &str) -> Response {
+        match self.assume_role_with_web_identity(params) {
+            Ok(xml) => query_response("AssumeRoleWithWebIdentity", XMLNS, Some(&xml), request_id),
+            Err(e) => e.into_response(XMLNS, request_id),
+        }
+    }
+
+    fn get_caller_identity(&self, principal: &Principal) -> String {
+        let user_id = match Caller::from_arn(&principal.arn) {
+            Caller::AssumedRole { role_name, session_name, .. } => {
+                let role_id = self.iam.get_role(&role_name).map(|r| r.role_id).unwrap_or_else(|| "AROA".into());
+                format!("{role_id}:{session_name}")
+            }
+            // The root user's id is the account id.
+            _ => principal.account_id.clone(),
+        };
+        fragment(|x| {
+            x.text("Arn", &principal.arn).text("UserId", &user_id).text("Account", &principal.account_id);
+        })
+    }
+
+    fn assume_role_with_web_identity(&self, p: &QueryParams) -> Result<String, QueryError> {
+        let role_arn = p.required("RoleArn")?;
+        let session_name = p.required("RoleSessionName")?;
+        let token = p.required("WebIdentityToken")?;
+        if !session_name_ok(session_name) {
+            return Err(QueryError::validation(format!(
+                "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+            )));
+        }
+        if p.get("Policy").is_some() || p.get("PolicyArns.member.1.arn").is_some() {
+            return Err(QueryError::validation("Session policies are not supported by sparkyard's STS."));
+        }
+        let verifier = self.verifier.as_ref().ok_or_else(|| {
+            QueryError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidIdentityToken",
+                "No OpenIDConnect provider found in your account for this token: the embedded cluster's token issuer is not running.",
+            )
+        })?;
+        let identity = verifier.verify(token).map_err(|e| match e {
+            VerifyError::Expired => QueryError::new(
+                StatusCode::BAD_REQUEST,
+                "ExpiredTokenException",
+                "Token expired: current date/time must be before the expiration date/time.",
+            ),
+            VerifyError::Invalid(why) => QueryError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", why),
+        })?;
+        if !identity.audiences.iter().any(|a| a == STS_AUDIENCE) {
+            return Err(QueryError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", "Incorrect token audience"));
+        }
+
+        // The role: `arn:aws:iam::<account>:role/<path><name>`, in this account, existing.
+        let (account, resource) = role_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split_once(":role/"))
+            .ok_or_else(|| QueryError::validation(format!("{role_arn} is invalid")))?;
+        let name = resource.rsplit('/').next().unwrap_or(resource);
+        let role = self.iam.get_role(name).filter(|r| r.arn == role_arn && account == self.account_id).ok_or_else(not_authorized)?;
+
+        // The trust policy must admit this provider and this subject.
+        let trust = crate::authz::policy::parse(&role.trust_policy, PolicyKind::Trust).map_err(|_| not_authorized())?;
+        let provider = provider_id(&identity.issuer);
+        let provider_arn = format!("arn:aws:iam::{}:oidc-provider/{provider}", self.account_id);
+        let ctx = RequestContext::new("sts:AssumeRoleWithWebIdentity", &role.arn)
+            .with_key(&format!("{provider}:sub"), &identity.subject)
+            .with_key(&format!("{provider}:aud"), STS_AUDIENCE);
+        if eval::trust_allows(&trust, "Federated", &provider_arn, &ctx) != Decision::Allow {
+            return Err(not_authorized());
+        }
+
+        let duration = match p.get("DurationSeconds") {
+            None => 3600.min(role.max_session_duration),
+            Some(v) => match v.parse::<i64>() {
+                Ok(d) if (900..=role.max_session_duration).contains(&d) => d,
+                Ok(d) if d > role.max_session_duration => {
+                    return Err(QueryError::validation(
+                        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                    ))
+                }
+                _ => {
+                    return Err(QueryError::validation(format!(
+                        "1 validation error detected: Value '{v}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+                    )))
+                }
+            },
+        };
+        let assumed_arn = format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", self.account_id, role.name);
+        let owner = KeyOwner { account_id: self.account_id.clone(), arn: assumed_arn.clone() };
+        let credentials = self
+            .keyring
+            .issue_session(owner, Utc::now() + Duration::seconds(duration))
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot persist session credentials");
+                QueryError::internal("An internal error occurred.")
+            })?;
+        Ok(fragment(|x| {
+            x.text("SubjectFromWebIdentityToken", &identity.subject)
+                .text("Audience", STS_AUDIENCE)
+                .open("AssumedRoleUser")
+                .text("Arn", &assumed_arn)
+                .text("AssumedRoleId", &format!("{}:{session_name}", role.role_id))
+                .close("AssumedRoleUser")
+                .open("Credentials")
+                .text("AccessKeyId", &credentials.key.access_key_id)
+                .text("SecretAccessKey", &credentials.key.secret_access_key)
+                .text("SessionToken", &credentials.session_token)
+                .text("Expiration", &iso8601(credentials.expiration))
+                .close("Credentials")
+                .text("Provider", provider);
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_ids() {
+        assert_eq!(provider_id("https://oidc.eks.us-east-2.amazonaws.com/id/AB"), "oidc.eks.us-east-2.amazonaws.com/id/AB");
+        assert_eq!(provider_id("https://127.0.0.1:6443/"), "127.0.0.1:6443");
+    }
+
+    #[test]
+    fn session_names() {
+        assert!(session_name_ok("botocore-session-1700000000"));
+        assert!(!session_name_ok("x"));
+        assert!(!session_name_ok("a b"));
+    }
+}
