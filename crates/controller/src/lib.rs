@@ -8,4 +8,5 @@
 pub mod build;
 pub mod classifications;
 pub mod names;
+pub mod status;
 pub mod submit;

@@ -5,8 +5,14 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource {
     VirtualCluster(String),
-    JobRun { virtual_cluster_id: String, id: String },
-    Endpoint { virtual_cluster_id: String, id: String },
+    JobRun {
+        virtual_cluster_id: String,
+        id: String,
+    },
+    Endpoint {
+        virtual_cluster_id: String,
+        id: String,
+    },
     JobTemplate(String),
     SecurityConfiguration(String),
 }
@@ -19,16 +25,25 @@ pub struct Arns {
 
 impl Arns {
     fn prefix(&self) -> String {
-        format!("arn:aws:emr-containers:{}:{}:", self.region, self.account_id)
+        format!(
+            "arn:aws:emr-containers:{}:{}:",
+            self.region, self.account_id
+        )
     }
 
     pub fn arn(&self, r: &Resource) -> String {
         let path = match r {
             Resource::VirtualCluster(id) => format!("/virtualclusters/{id}"),
-            Resource::JobRun { virtual_cluster_id, id } => {
+            Resource::JobRun {
+                virtual_cluster_id,
+                id,
+            } => {
                 format!("/virtualclusters/{virtual_cluster_id}/jobruns/{id}")
             }
-            Resource::Endpoint { virtual_cluster_id, id } => {
+            Resource::Endpoint {
+                virtual_cluster_id,
+                id,
+            } => {
                 format!("/virtualclusters/{virtual_cluster_id}/endpoints/{id}")
             }
             Resource::JobTemplate(id) => format!("/jobtemplates/{id}"),
@@ -41,10 +56,16 @@ impl Arns {
         self.arn(&Resource::VirtualCluster(id.into()))
     }
     pub fn job_run(&self, vc: &str, id: &str) -> String {
-        self.arn(&Resource::JobRun { virtual_cluster_id: vc.into(), id: id.into() })
+        self.arn(&Resource::JobRun {
+            virtual_cluster_id: vc.into(),
+            id: id.into(),
+        })
     }
     pub fn endpoint(&self, vc: &str, id: &str) -> String {
-        self.arn(&Resource::Endpoint { virtual_cluster_id: vc.into(), id: id.into() })
+        self.arn(&Resource::Endpoint {
+            virtual_cluster_id: vc.into(),
+            id: id.into(),
+        })
     }
     pub fn job_template(&self, id: &str) -> String {
         self.arn(&Resource::JobTemplate(id.into()))
@@ -61,11 +82,15 @@ impl Arns {
         let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
         match parts.as_slice() {
             ["virtualclusters", vc] if ok(vc) => Some(Resource::VirtualCluster(vc.to_string())),
-            ["virtualclusters", vc, "jobruns", id] if ok(vc) && ok(id) => {
-                Some(Resource::JobRun { virtual_cluster_id: vc.to_string(), id: id.to_string() })
-            }
+            ["virtualclusters", vc, "jobruns", id] if ok(vc) && ok(id) => Some(Resource::JobRun {
+                virtual_cluster_id: vc.to_string(),
+                id: id.to_string(),
+            }),
             ["virtualclusters", vc, "endpoints", id] if ok(vc) && ok(id) => {
-                Some(Resource::Endpoint { virtual_cluster_id: vc.to_string(), id: id.to_string() })
+                Some(Resource::Endpoint {
+                    virtual_cluster_id: vc.to_string(),
+                    id: id.to_string(),
+                })
             }
             ["jobtemplates", id] if ok(id) => Some(Resource::JobTemplate(id.to_string())),
             ["securityconfigurations", id] if ok(id) => {
@@ -81,7 +106,10 @@ mod tests {
     use super::*;
 
     fn arns() -> Arns {
-        Arns { region: "us-east-2".into(), account_id: "123456789012".into() }
+        Arns {
+            region: "us-east-2".into(),
+            account_id: "123456789012".into(),
+        }
     }
 
     #[test]
@@ -95,8 +123,14 @@ mod tests {
             a.job_run("vc", "0000000306pd7cjc3s5"),
             "arn:aws:emr-containers:us-east-2:123456789012:/virtualclusters/vc/jobruns/0000000306pd7cjc3s5"
         );
-        assert_eq!(a.endpoint("vc", "ep"), "arn:aws:emr-containers:us-east-2:123456789012:/virtualclusters/vc/endpoints/ep");
-        assert_eq!(a.job_template("t"), "arn:aws:emr-containers:us-east-2:123456789012:/jobtemplates/t");
+        assert_eq!(
+            a.endpoint("vc", "ep"),
+            "arn:aws:emr-containers:us-east-2:123456789012:/virtualclusters/vc/endpoints/ep"
+        );
+        assert_eq!(
+            a.job_template("t"),
+            "arn:aws:emr-containers:us-east-2:123456789012:/jobtemplates/t"
+        );
         assert_eq!(
             a.security_configuration("s"),
             "arn:aws:emr-containers:us-east-2:123456789012:/securityconfigurations/s"
@@ -108,14 +142,26 @@ mod tests {
         let a = arns();
         for r in [
             Resource::VirtualCluster("v1".into()),
-            Resource::JobRun { virtual_cluster_id: "v1".into(), id: "j1".into() },
-            Resource::Endpoint { virtual_cluster_id: "v1".into(), id: "e1".into() },
+            Resource::JobRun {
+                virtual_cluster_id: "v1".into(),
+                id: "j1".into(),
+            },
+            Resource::Endpoint {
+                virtual_cluster_id: "v1".into(),
+                id: "e1".into(),
+            },
             Resource::JobTemplate("t1".into()),
             Resource::SecurityConfiguration("s1".into()),
         ] {
             assert_eq!(a.parse(&a.arn(&r)), Some(r));
         }
-        assert_eq!(a.parse("arn:aws:emr-containers:eu-west-1:123456789012:/virtualclusters/v1"), None);
-        assert_eq!(a.parse("arn:aws:emr-containers:us-east-2:123456789012:/virtualclusters/v1/x"), None);
+        assert_eq!(
+            a.parse("arn:aws:emr-containers:eu-west-1:123456789012:/virtualclusters/v1"),
+            None
+        );
+        assert_eq!(
+            a.parse("arn:aws:emr-containers:us-east-2:123456789012:/virtualclusters/v1/x"),
+            None
+        );
     }
 }

@@ -46,7 +46,10 @@ impl ReleaseLabels {
     pub fn from_config(config: &EmrConfig) -> Result<Self, regex::Error> {
         let base: Vec<String> = match &config.release_labels {
             Some(list) => list.clone(),
-            None => DEFAULT_RELEASE_LABELS.iter().map(|s| s.to_string()).collect(),
+            None => DEFAULT_RELEASE_LABELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         };
         let patterns = base
             .iter()
@@ -94,7 +97,13 @@ mod tests {
         ] {
             assert!(r.accepts(ok), "{ok}");
         }
-        for bad in ["emr-5.31.0-latest", "emr-6.3.0", "emr-8.0.0-latest", "emr-6.3.0-lates", "spark-3.5"] {
+        for bad in [
+            "emr-5.31.0-latest",
+            "emr-6.3.0",
+            "emr-8.0.0-latest",
+            "emr-6.3.0-lates",
+            "spark-3.5",
+        ] {
             assert!(!r.accepts(bad), "{bad}");
         }
     }
@@ -118,7 +127,10 @@ mod tests {
     #[test]
     fn versions() {
         assert_eq!(release_version("emr-6.15.0-latest"), Some((6, 15, 0)));
-        assert_eq!(release_version("notebook-spark/emr-7.1.0-java17-latest"), Some((7, 1, 0)));
+        assert_eq!(
+            release_version("notebook-spark/emr-7.1.0-java17-latest"),
+            Some((7, 1, 0))
+        );
         assert_eq!(release_version("emr-spark-8.0.0-latest"), Some((8, 0, 0)));
         assert_eq!(release_version("custom"), None);
     }

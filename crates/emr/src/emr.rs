@@ -51,7 +51,11 @@ pub(crate) enum Outcome {
     /// Nothing to write (a read, or an idempotent replay).
     Read(Value),
     /// Commit `batch`, then answer `response`, then run `after` in the background.
-    Write { response: Value, batch: Batch, after: Option<After> },
+    Write {
+        response: Value,
+        batch: Batch,
+        after: Option<After>,
+    },
 }
 
 /// Follow-up steps that run after a change was acknowledged.
@@ -87,7 +91,13 @@ pub struct JobRunTransition {
 
 impl JobRunTransition {
     pub fn to(state: JobRunState) -> Self {
-        Self { state, state_details: None, failure_reason: None, finished_at: None, attempt_count: None }
+        Self {
+            state,
+            state_details: None,
+            failure_reason: None,
+            finished_at: None,
+            attempt_count: None,
+        }
     }
 }
 
@@ -96,7 +106,11 @@ pub enum TransitionError {
     #[error("job run {0} does not exist")]
     NotFound(String),
     #[error("job run {id} cannot go from {from:?} to {to:?}")]
-    Illegal { id: String, from: JobRunState, to: JobRunState },
+    Illegal {
+        id: String,
+        from: JobRunState,
+        to: JobRunState,
+    },
     #[error("the transition could not be stored")]
     Store,
 }
@@ -144,7 +158,10 @@ impl Emr {
             .collect();
         let emr = Emr {
             inner: Arc::new(Inner {
-                arns: Arns { region: settings.region.clone(), account_id: settings.account_id.clone() },
+                arns: Arns {
+                    region: settings.region.clone(),
+                    account_id: settings.account_id.clone(),
+                },
                 store,
                 settings,
                 releases,
@@ -178,7 +195,11 @@ impl Emr {
             let mut state = self.lock();
             match decide(&mut state)? {
                 Outcome::Read(v) => return Ok(v),
-                Outcome::Write { response, batch, after } => {
+                Outcome::Write {
+                    response,
+                    batch,
+                    after,
+                } => {
                     let ack = match self.inner.store.enqueue(batch) {
                         Ok(ack) => ack,
                         Err(e) => {
@@ -214,7 +235,10 @@ impl Emr {
 
     /// Boxed (and declared `Send`) because it is spawned from `execute`, which it also
     /// calls: the explicit type breaks the recursive future type.
-    fn run_after(&self, step: After) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+    fn run_after(
+        &self,
+        step: After,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
         let emr = self.clone();
         Box::pin(async move { emr.run_after_inner(step).await })
     }
@@ -223,12 +247,15 @@ impl Emr {
         let result = match &step {
             After::TerminateVirtualCluster(id) => {
                 let id = id.clone();
-                self.execute(move |st| Ok(finish_termination(st, &id))).await
+                self.execute(move |st| Ok(finish_termination(st, &id)))
+                    .await
             }
             After::FailEndpoint(id) => {
                 let id = id.clone();
                 self.execute(move |st| {
-                    let Some(mut e) = st.endpoints.get(&id).cloned() else { return Ok(Outcome::Read(Value::Null)) };
+                    let Some(mut e) = st.endpoints.get(&id).cloned() else {
+                        return Ok(Outcome::Read(Value::Null));
+                    };
                     if e.state != EndpointState::Creating {
                         return Ok(Outcome::Read(Value::Null));
                     }
@@ -237,7 +264,11 @@ impl Emr {
                     e.state_details = Some(ENDPOINT_UNSUPPORTED_DETAILS.into());
                     let mut batch = Batch::new();
                     st.put_endpoint(e, &mut batch).map_err(store_error)?;
-                    Ok(Outcome::Write { response: Value::Null, batch, after: None })
+                    Ok(Outcome::Write {
+                        response: Value::Null,
+                        batch,
+                        after: None,
+                    })
                 })
                 .await
             }
@@ -259,9 +290,18 @@ impl Emr {
     pub fn job_runs_in_states(&self, states: &[JobRunState]) -> Vec<JobRunRecord> {
         let st = self.lock();
         let mut out: Vec<JobRunRecord> = if states.iter().all(|s| !s.is_terminal()) {
-            st.active_runs.iter().filter_map(|id| st.runs.get(id)).filter(|r| states.contains(&r.state)).cloned().collect()
+            st.active_runs
+                .iter()
+                .filter_map(|id| st.runs.get(id))
+                .filter(|r| states.contains(&r.state))
+                .cloned()
+                .collect()
         } else {
-            st.runs.values().filter(|r| states.contains(&r.state)).cloned().collect()
+            st.runs
+                .values()
+                .filter(|r| states.contains(&r.state))
+                .cloned()
+                .collect()
         };
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
@@ -285,13 +325,24 @@ impl Emr {
     /// Applies a state change durably and returns the updated run. Entering a terminal
     /// state sets `finishedAt` (now, unless given). When the last active run of a
     /// TERMINATING virtual cluster ends, the cluster becomes TERMINATED in the same write.
-    pub async fn transition_job_run(&self, id: &str, t: JobRunTransition) -> Result<JobRunRecord, TransitionError> {
+    pub async fn transition_job_run(
+        &self,
+        id: &str,
+        t: JobRunTransition,
+    ) -> Result<JobRunRecord, TransitionError> {
         let id = id.to_string();
         let result = self
             .execute(|st| {
-                let run = st.runs.get(&id).cloned().ok_or_else(|| AwsError::not_found(id.clone()))?;
+                let run = st
+                    .runs
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| AwsError::not_found(id.clone()))?;
                 if !transition_allowed(run.state, t.state) {
-                    return Err(AwsError::validation(format!("{:?}->{:?}", run.state, t.state)));
+                    return Err(AwsError::validation(format!(
+                        "{:?}->{:?}",
+                        run.state, t.state
+                    )));
                 }
                 let mut run = run;
                 run.state = t.state;
@@ -309,11 +360,16 @@ impl Emr {
                 }
                 run.updated_at = time::now();
                 let vc_id = run.virtual_cluster_id.clone();
-                let response = serde_json::to_value(&run).map_err(|e| AwsError::internal(e.to_string()))?;
+                let response =
+                    serde_json::to_value(&run).map_err(|e| AwsError::internal(e.to_string()))?;
                 let mut batch = Batch::new();
                 st.put_run(run, &mut batch).map_err(store_error)?;
                 complete_termination_if_idle(st, &vc_id, &mut batch).map_err(store_error)?;
-                Ok(Outcome::Write { response, batch, after: None })
+                Ok(Outcome::Write {
+                    response,
+                    batch,
+                    after: None,
+                })
             })
             .await;
         match result {
@@ -321,7 +377,11 @@ impl Emr {
             Err(e) if e.code == "ResourceNotFoundException" => Err(TransitionError::NotFound(id)),
             Err(e) if e.code == "ValidationException" => {
                 let from = self.job_run(&id).map(|r| r.state).unwrap_or(t.state);
-                Err(TransitionError::Illegal { id, from, to: t.state })
+                Err(TransitionError::Illegal {
+                    id,
+                    from,
+                    to: t.state,
+                })
             }
             Err(_) => Err(TransitionError::Store),
         }
@@ -333,7 +393,9 @@ impl Emr {
 /// to stop; open endpoints are terminated; the cluster becomes TERMINATED as soon as no
 /// run is active (immediately, while job execution does not exist).
 pub(crate) fn finish_termination(st: &mut State, vc_id: &str) -> Outcome {
-    let Some(vc) = st.vcs.get(vc_id) else { return Outcome::Read(Value::Null) };
+    let Some(vc) = st.vcs.get(vc_id) else {
+        return Outcome::Read(Value::Null);
+    };
     if vc.state != VirtualClusterState::Terminating {
         return Outcome::Read(Value::Null);
     }
@@ -346,9 +408,13 @@ pub(crate) fn finish_termination(st: &mut State, vc_id: &str) -> Outcome {
                 JobRunState::Pending => {
                     run.state = JobRunState::Cancelled;
                     run.finished_at = Some(now);
-                    run.state_details = Some(format!("JobRun CANCELLED because virtual cluster {vc_id} was deleted."));
+                    run.state_details = Some(format!(
+                        "JobRun CANCELLED because virtual cluster {vc_id} was deleted."
+                    ));
                 }
-                JobRunState::Submitted | JobRunState::Running => run.state = JobRunState::CancelPending,
+                JobRunState::Submitted | JobRunState::Running => {
+                    run.state = JobRunState::CancelPending
+                }
                 _ => continue,
             }
             run.updated_at = now;
@@ -358,7 +424,12 @@ pub(crate) fn finish_termination(st: &mut State, vc_id: &str) -> Outcome {
             .endpoints
             .values()
             .filter(|e| e.virtual_cluster_id == vc_id)
-            .filter(|e| !matches!(e.state, EndpointState::Terminated | EndpointState::TerminatedWithErrors))
+            .filter(|e| {
+                !matches!(
+                    e.state,
+                    EndpointState::Terminated | EndpointState::TerminatedWithErrors
+                )
+            })
             .cloned()
             .collect();
         for mut e in open {
@@ -369,7 +440,11 @@ pub(crate) fn finish_termination(st: &mut State, vc_id: &str) -> Outcome {
     })();
     match result {
         Ok(()) if batch.is_empty() => Outcome::Read(Value::Null),
-        Ok(()) => Outcome::Write { response: Value::Null, batch, after: None },
+        Ok(()) => Outcome::Write {
+            response: Value::Null,
+            batch,
+            after: None,
+        },
         Err(e) => {
             tracing::error!(error = %e, "cannot encode termination");
             Outcome::Read(Value::Null)
@@ -377,8 +452,14 @@ pub(crate) fn finish_termination(st: &mut State, vc_id: &str) -> Outcome {
     }
 }
 
-fn complete_termination_if_idle(st: &mut State, vc_id: &str, batch: &mut Batch) -> Result<(), StoreError> {
-    let Some(vc) = st.vcs.get(vc_id) else { return Ok(()) };
+fn complete_termination_if_idle(
+    st: &mut State,
+    vc_id: &str,
+    batch: &mut Batch,
+) -> Result<(), StoreError> {
+    let Some(vc) = st.vcs.get(vc_id) else {
+        return Ok(());
+    };
     if vc.state == VirtualClusterState::Terminating && st.active_runs_of(vc_id).is_empty() {
         let mut vc = vc.clone();
         vc.state = VirtualClusterState::Terminated;

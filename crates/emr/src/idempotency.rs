@@ -88,10 +88,22 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_key_order_and_token() {
-        let a = fingerprint(&["vc"], &json!({"a": 1, "b": {"x": [1, 2], "y": "z"}, "clientToken": "t1"}));
-        let b = fingerprint(&["vc"], &json!({"b": {"y": "z", "x": [1, 2]}, "a": 1, "clientToken": "t2"}));
+        let a = fingerprint(
+            &["vc"],
+            &json!({"a": 1, "b": {"x": [1, 2], "y": "z"}, "clientToken": "t1"}),
+        );
+        let b = fingerprint(
+            &["vc"],
+            &json!({"b": {"y": "z", "x": [1, 2]}, "a": 1, "clientToken": "t2"}),
+        );
         assert_eq!(a, b);
-        assert_ne!(a, fingerprint(&["other"], &json!({"a": 1, "b": {"x": [1, 2], "y": "z"}})));
-        assert_ne!(a, fingerprint(&["vc"], &json!({"a": 2, "b": {"x": [1, 2], "y": "z"}})));
+        assert_ne!(
+            a,
+            fingerprint(&["other"], &json!({"a": 1, "b": {"x": [1, 2], "y": "z"}}))
+        );
+        assert_ne!(
+            a,
+            fingerprint(&["vc"], &json!({"a": 2, "b": {"x": [1, 2], "y": "z"}}))
+        );
     }
 }

@@ -22,7 +22,9 @@ pub const SECURITY_CONFIGURATION_ID_LEN: usize = 17;
 
 pub fn random_id(len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..36)] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..36)] as char)
+        .collect()
 }
 
 pub fn virtual_cluster_id() -> String {
@@ -59,7 +61,9 @@ impl Default for JobRunIds {
 
 impl JobRunIds {
     pub fn new() -> Self {
-        Self { last: Mutex::new(0) }
+        Self {
+            last: Mutex::new(0),
+        }
     }
 
     /// Starts after `id` (e.g. the newest id in the store) so that ids stay increasing
@@ -77,7 +81,11 @@ impl JobRunIds {
         // space, so ids are not trivially guessable yet leave room for a burst.
         let jitter = rand::rng().random_range(0..(1u64 << (JOB_RUN_LOW_BITS - 1)));
         let candidate = (now_ms << JOB_RUN_LOW_BITS) | jitter;
-        let value = if candidate > *last { candidate } else { *last + 1 };
+        let value = if candidate > *last {
+            candidate
+        } else {
+            *last + 1
+        };
         *last = value;
         encode_job_run_id(value)
     }
@@ -97,13 +105,18 @@ pub fn encode_job_run_id(mut value: u64) -> String {
 }
 
 fn decode_base36(s: &str) -> Option<u64> {
-    s.chars().try_fold(0u64, |acc, c| acc.checked_mul(36)?.checked_add(c.to_digit(36)? as u64))
+    s.chars().try_fold(0u64, |acc, c| {
+        acc.checked_mul(36)?.checked_add(c.to_digit(36)? as u64)
+    })
 }
 
 /// Whether `id` has the shape of a job-run id (19 alphanumerics); AWS answers
 /// "Invalid job run short id" otherwise.
 pub fn is_job_run_id(id: &str) -> bool {
-    id.len() == JOB_RUN_ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    id.len() == JOB_RUN_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
 #[cfg(test)]

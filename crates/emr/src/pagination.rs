@@ -29,7 +29,9 @@ pub fn decode_token(token: &str) -> Result<String, AwsError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("v1:").map(str::to_string))
-        .ok_or_else(|| AwsError::validation("Invalid NextToken: the token was not issued by this service."))
+        .ok_or_else(|| {
+            AwsError::validation("Invalid NextToken: the token was not issued by this service.")
+        })
 }
 
 pub fn page_size(max_results: Option<i64>) -> Result<usize, AwsError> {
@@ -45,10 +47,7 @@ pub fn page_size(max_results: Option<i64>) -> Result<usize, AwsError> {
 /// One page of a list. `items` yields `(key, item)` in list order, already filtered.
 /// `after` is the decoded token (items up to and including that key are skipped by the
 /// caller's range query or here).
-pub fn page<T>(
-    items: impl Iterator<Item = (String, T)>,
-    size: usize,
-) -> (Vec<T>, Option<String>) {
+pub fn page<T>(items: impl Iterator<Item = (String, T)>, size: usize) -> (Vec<T>, Option<String>) {
     let mut out = Vec::with_capacity(size.min(64));
     let mut last_key = None;
     for (key, item) in items {

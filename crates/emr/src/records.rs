@@ -150,11 +150,17 @@ pub struct SchedulerCounts {
 
 impl VirtualClusterRecord {
     pub fn max_in_queue(&self) -> Option<u64> {
-        self.scheduler_configuration.as_ref()?.get("maxInQueueJobRuns")?.as_u64()
+        self.scheduler_configuration
+            .as_ref()?
+            .get("maxInQueueJobRuns")?
+            .as_u64()
     }
 
     pub fn max_concurrent(&self) -> Option<u64> {
-        self.scheduler_configuration.as_ref()?.get("maxConcurrentJobRuns")?.as_u64()
+        self.scheduler_configuration
+            .as_ref()?
+            .get("maxConcurrentJobRuns")?
+            .as_u64()
     }
 
     pub fn to_wire(&self, counts: SchedulerCounts) -> Value {
@@ -166,9 +172,17 @@ impl VirtualClusterRecord {
         m.insert("containerProvider".into(), self.container_provider.clone());
         m.insert("createdAt".into(), json!(time::wire(&self.created_at)));
         m.insert("tags".into(), Value::Object(self.tags.clone()));
-        put(&mut m, "securityConfigurationId", self.security_configuration_id.as_ref());
+        put(
+            &mut m,
+            "securityConfigurationId",
+            self.security_configuration_id.as_ref(),
+        );
         put(&mut m, "sessionEnabled", self.session_enabled);
-        put(&mut m, "schedulerConfiguration", self.scheduler_configuration.as_ref());
+        put(
+            &mut m,
+            "schedulerConfiguration",
+            self.scheduler_configuration.as_ref(),
+        );
         m.insert(
             "schedulerStatus".into(),
             json!({"currentInQueueJobRuns": counts.in_queue, "currentConcurrentJobRuns": counts.running}),
@@ -254,18 +268,29 @@ impl JobRunRecord {
         m.insert("clientToken".into(), json!(self.client_token));
         m.insert("executionRoleArn".into(), json!(self.execution_role_arn));
         m.insert("releaseLabel".into(), json!(self.release_label));
-        put(&mut m, "configurationOverrides", self.configuration_overrides.as_ref());
+        put(
+            &mut m,
+            "configurationOverrides",
+            self.configuration_overrides.as_ref(),
+        );
         m.insert("jobDriver".into(), self.job_driver.clone());
         m.insert("createdAt".into(), json!(time::wire(&self.created_at)));
         m.insert("createdBy".into(), json!(self.created_by));
-        put(&mut m, "finishedAt", self.finished_at.as_ref().map(time::wire));
+        put(
+            &mut m,
+            "finishedAt",
+            self.finished_at.as_ref().map(time::wire),
+        );
         put(&mut m, "stateDetails", self.state_details.as_ref());
         put(&mut m, "failureReason", self.failure_reason.as_ref());
         m.insert("tags".into(), Value::Object(self.tags.clone()));
         // Shown only while retries are configured (reference §6.1).
         if let Some(r) = &self.retry_policy_configuration {
             m.insert("retryPolicyConfiguration".into(), r.clone());
-            m.insert("retryPolicyExecution".into(), json!({"currentAttemptCount": self.attempt_count}));
+            m.insert(
+                "retryPolicyExecution".into(),
+                json!({"currentAttemptCount": self.attempt_count}),
+            );
         }
         Value::Object(m)
     }
@@ -311,7 +336,11 @@ impl EndpointRecord {
         m.insert("releaseLabel".into(), json!(self.release_label));
         m.insert("executionRoleArn".into(), json!(self.execution_role_arn));
         put(&mut m, "certificateArn", self.certificate_arn.as_ref());
-        put(&mut m, "configurationOverrides", self.configuration_overrides.as_ref());
+        put(
+            &mut m,
+            "configurationOverrides",
+            self.configuration_overrides.as_ref(),
+        );
         m.insert("createdAt".into(), json!(time::wire(&self.created_at)));
         put(&mut m, "stateDetails", self.state_details.as_ref());
         put(&mut m, "failureReason", self.failure_reason.as_ref());
@@ -375,7 +404,10 @@ impl SecurityConfigurationRecord {
         m.insert("arn".into(), json!(self.arn));
         m.insert("createdAt".into(), json!(time::wire(&self.created_at)));
         m.insert("createdBy".into(), json!(self.created_by));
-        m.insert("securityConfigurationData".into(), self.security_configuration_data.clone());
+        m.insert(
+            "securityConfigurationData".into(),
+            self.security_configuration_data.clone(),
+        );
         m.insert("tags".into(), Value::Object(self.tags.clone()));
         Value::Object(m)
     }

@@ -142,7 +142,9 @@ pub fn route<'p>(method: &Method, raw_path: &'p str) -> Option<(Op, Vec<&'p str>
 
 /// Percent-decodes one label (after matching, never before).
 pub fn decode_label(raw: &str) -> String {
-    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Splits a raw query string into decoded pairs (repeated keys kept, in order).
@@ -152,7 +154,11 @@ pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let dec = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             (dec(k), dec(v))
         })
         .collect()
@@ -163,20 +169,37 @@ pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
 pub fn query_document(pairs: &[(String, String)], shape: &Shape) -> Result<Value, AwsError> {
     let mut doc = Map::new();
     for m in shapes::members(shape) {
-        let values: Vec<&str> = pairs.iter().filter(|(k, _)| k == m.name).map(|(_, v)| v.as_str()).collect();
+        let values: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| k == m.name)
+            .map(|(_, v)| v.as_str())
+            .collect();
         let Some(last) = values.last() else { continue };
         let v = match m.shape {
-            Shape::List { .. } => Value::Array(values.iter().map(|v| Value::String(v.to_string())).collect()),
+            Shape::List { .. } => Value::Array(
+                values
+                    .iter()
+                    .map(|v| Value::String(v.to_string()))
+                    .collect(),
+            ),
             Shape::Integer { .. } => match last.trim().parse::<i64>() {
                 Ok(n) => Value::from(n),
                 Err(_) => {
-                    return Err(serialization(format!("Value '{last}' at '{}' is not a valid integer.", m.name)));
+                    return Err(serialization(format!(
+                        "Value '{last}' at '{}' is not a valid integer.",
+                        m.name
+                    )));
                 }
             },
             Shape::Boolean => match *last {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
-                _ => return Err(serialization(format!("Value '{last}' at '{}' is not a valid boolean.", m.name))),
+                _ => {
+                    return Err(serialization(format!(
+                        "Value '{last}' at '{}' is not a valid boolean.",
+                        m.name
+                    )))
+                }
             },
             _ => Value::String(last.to_string()),
         };
@@ -212,30 +235,50 @@ async fn serve(emr: Emr, request: Request) -> Result<Value, AwsError> {
     };
     let labels: Vec<String> = raw_labels.into_iter().map(decode_label).collect();
     let query = parse_query(parts.uri.query());
-    let body = if op.has_body() { read_body(body).await? } else { Value::Object(Map::new()) };
+    let body = if op.has_body() {
+        read_body(body).await?
+    } else {
+        Value::Object(Map::new())
+    };
     let caller = match parts.extensions.get::<sparkyard_aws::Principal>() {
-        Some(p) => Submitter { arn: p.arn.clone(), account_id: p.account_id.clone(), access_key_id: Some(p.access_key_id.clone()) },
+        Some(p) => Submitter {
+            arn: p.arn.clone(),
+            account_id: p.account_id.clone(),
+            access_key_id: Some(p.access_key_id.clone()),
+        },
         None => {
             // Unauthenticated only in unit tests (the SigV4 layer always inserts one).
             let account = emr.settings().account_id.clone();
-            Submitter { arn: format!("arn:aws:iam::{account}:root"), account_id: account, access_key_id: None }
+            Submitter {
+                arn: format!("arn:aws:iam::{account}:root"),
+                account_id: account,
+                access_key_id: None,
+            }
         }
     };
-    let req = Req { op, labels, query, body, caller };
+    let req = Req {
+        op,
+        labels,
+        query,
+        body,
+        caller,
+    };
     handlers::dispatch(&emr, &req).await
 }
 
 async fn read_body(body: Body) -> Result<Value, AwsError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| AwsError::validation(format!("The request body is larger than {MAX_BODY} bytes.")))?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        AwsError::validation(format!("The request body is larger than {MAX_BODY} bytes."))
+    })?;
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Value::Object(Map::new()));
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err(serialization("The request body must be a JSON object.")),
-        Err(e) => Err(serialization(format!("The request body is not valid JSON: {e}"))),
+        Err(e) => Err(serialization(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -248,26 +291,116 @@ mod tests {
         let cases = [
             ("POST", "/virtualclusters", Op::CreateVirtualCluster, vec![]),
             ("GET", "/virtualclusters", Op::ListVirtualClusters, vec![]),
-            ("GET", "/virtualclusters/v1", Op::DescribeVirtualCluster, vec!["v1"]),
-            ("PATCH", "/virtualclusters/v1", Op::UpdateVirtualCluster, vec!["v1"]),
-            ("DELETE", "/virtualclusters/v1", Op::DeleteVirtualCluster, vec!["v1"]),
-            ("POST", "/virtualclusters/v1/jobruns", Op::StartJobRun, vec!["v1"]),
-            ("GET", "/virtualclusters/v1/jobruns", Op::ListJobRuns, vec!["v1"]),
-            ("GET", "/virtualclusters/v1/jobruns/j1", Op::DescribeJobRun, vec!["v1", "j1"]),
-            ("DELETE", "/virtualclusters/v1/jobruns/j1", Op::CancelJobRun, vec!["v1", "j1"]),
-            ("POST", "/virtualclusters/v1/endpoints", Op::CreateManagedEndpoint, vec!["v1"]),
-            ("GET", "/virtualclusters/v1/endpoints", Op::ListManagedEndpoints, vec!["v1"]),
-            ("GET", "/virtualclusters/v1/endpoints/e1", Op::DescribeManagedEndpoint, vec!["v1", "e1"]),
-            ("DELETE", "/virtualclusters/v1/endpoints/e1", Op::DeleteManagedEndpoint, vec!["v1", "e1"]),
-            ("POST", "/virtualclusters/v1/endpoints/e1/credentials", Op::GetManagedEndpointSessionCredentials, vec!["v1", "e1"]),
+            (
+                "GET",
+                "/virtualclusters/v1",
+                Op::DescribeVirtualCluster,
+                vec!["v1"],
+            ),
+            (
+                "PATCH",
+                "/virtualclusters/v1",
+                Op::UpdateVirtualCluster,
+                vec!["v1"],
+            ),
+            (
+                "DELETE",
+                "/virtualclusters/v1",
+                Op::DeleteVirtualCluster,
+                vec!["v1"],
+            ),
+            (
+                "POST",
+                "/virtualclusters/v1/jobruns",
+                Op::StartJobRun,
+                vec!["v1"],
+            ),
+            (
+                "GET",
+                "/virtualclusters/v1/jobruns",
+                Op::ListJobRuns,
+                vec!["v1"],
+            ),
+            (
+                "GET",
+                "/virtualclusters/v1/jobruns/j1",
+                Op::DescribeJobRun,
+                vec!["v1", "j1"],
+            ),
+            (
+                "DELETE",
+                "/virtualclusters/v1/jobruns/j1",
+                Op::CancelJobRun,
+                vec!["v1", "j1"],
+            ),
+            (
+                "POST",
+                "/virtualclusters/v1/endpoints",
+                Op::CreateManagedEndpoint,
+                vec!["v1"],
+            ),
+            (
+                "GET",
+                "/virtualclusters/v1/endpoints",
+                Op::ListManagedEndpoints,
+                vec!["v1"],
+            ),
+            (
+                "GET",
+                "/virtualclusters/v1/endpoints/e1",
+                Op::DescribeManagedEndpoint,
+                vec!["v1", "e1"],
+            ),
+            (
+                "DELETE",
+                "/virtualclusters/v1/endpoints/e1",
+                Op::DeleteManagedEndpoint,
+                vec!["v1", "e1"],
+            ),
+            (
+                "POST",
+                "/virtualclusters/v1/endpoints/e1/credentials",
+                Op::GetManagedEndpointSessionCredentials,
+                vec!["v1", "e1"],
+            ),
             ("POST", "/jobtemplates", Op::CreateJobTemplate, vec![]),
             ("GET", "/jobtemplates", Op::ListJobTemplates, vec![]),
-            ("GET", "/jobtemplates/t1", Op::DescribeJobTemplate, vec!["t1"]),
-            ("DELETE", "/jobtemplates/t1", Op::DeleteJobTemplate, vec!["t1"]),
-            ("POST", "/securityconfigurations", Op::CreateSecurityConfiguration, vec![]),
-            ("GET", "/securityconfigurations", Op::ListSecurityConfigurations, vec![]),
-            ("GET", "/securityconfigurations/s1", Op::DescribeSecurityConfiguration, vec!["s1"]),
-            ("DELETE", "/securityconfigurations/s1", Op::DeleteSecurityConfiguration, vec!["s1"]),
+            (
+                "GET",
+                "/jobtemplates/t1",
+                Op::DescribeJobTemplate,
+                vec!["t1"],
+            ),
+            (
+                "DELETE",
+                "/jobtemplates/t1",
+                Op::DeleteJobTemplate,
+                vec!["t1"],
+            ),
+            (
+                "POST",
+                "/securityconfigurations",
+                Op::CreateSecurityConfiguration,
+                vec![],
+            ),
+            (
+                "GET",
+                "/securityconfigurations",
+                Op::ListSecurityConfigurations,
+                vec![],
+            ),
+            (
+                "GET",
+                "/securityconfigurations/s1",
+                Op::DescribeSecurityConfiguration,
+                vec!["s1"],
+            ),
+            (
+                "DELETE",
+                "/securityconfigurations/s1",
+                Op::DeleteSecurityConfiguration,
+                vec!["s1"],
+            ),
             ("POST", "/tags/a", Op::TagResource, vec!["a"]),
             ("DELETE", "/tags/a", Op::UntagResource, vec!["a"]),
             ("GET", "/tags/a", Op::ListTagsForResource, vec!["a"]),
@@ -312,8 +445,14 @@ mod tests {
             doc,
             serde_json::json!({"createdAfter": "2024-01-01T00:00:00Z", "name": "abc", "states": ["RUNNING", "PENDING"], "maxResults": 7})
         );
-        assert!(query_document(&parse_query(Some("maxResults=x")), &shapes::LIST_JOB_RUNS).is_err());
-        let doc = query_document(&parse_query(Some("eksAccessEntryIntegrated=true")), &shapes::LIST_VIRTUAL_CLUSTERS).unwrap();
+        assert!(
+            query_document(&parse_query(Some("maxResults=x")), &shapes::LIST_JOB_RUNS).is_err()
+        );
+        let doc = query_document(
+            &parse_query(Some("eksAccessEntryIntegrated=true")),
+            &shapes::LIST_VIRTUAL_CLUSTERS,
+        )
+        .unwrap();
         assert_eq!(doc["eksAccessEntryIntegrated"], true);
     }
 }

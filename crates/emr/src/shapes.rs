@@ -33,7 +33,10 @@ pattern!(
     P_KMS_KEY_ARN,
     r"^(arn:(aws[a-zA-Z0-9-]*):kms:.+:(\d{12})?:key\/[(0-9a-zA-Z)-?]+|\$\{[a-zA-Z]\w*\})$"
 );
-pattern!(P_ACM_ARN, r"^arn:(aws[a-zA-Z0-9-]*):acm:.+:(\d{12}):certificate/.+$");
+pattern!(
+    P_ACM_ARN,
+    r"^arn:(aws[a-zA-Z0-9-]*):acm:.+:(\d{12}):certificate/.+$"
+);
 pattern!(
     P_SECRETS_ARN,
     r"^arn:(aws[a-zA-Z0-9-]*):secretsmanager:.+:(\d{12}):secret:[0-9a-zA-Z/_+=.@-]+$"
@@ -45,14 +48,23 @@ pattern!(
 );
 pattern!(P_TEMPLATE_PARAM_NAME, r"[\.\-_\#A-Za-z0-9]+");
 pattern!(P_TEMPLATE_PARAMETER, r"[\.\-_/#A-Za-z0-9\$\{\}]+");
-pattern!(P_PARAMETRIC_RELEASE_LABEL, r"([\.\-_/A-Za-z0-9]+|\$\{[a-zA-Z]\w*\})");
+pattern!(
+    P_PARAMETRIC_RELEASE_LABEL,
+    r"([\.\-_/A-Za-z0-9]+|\$\{[a-zA-Z]\w*\})"
+);
 pattern!(
     P_PARAMETRIC_ROLE_ARN,
     r"(^arn:(aws[a-zA-Z0-9-]*):iam::(\d{12})?:(role((\u002F)|(\u002F[\u0021-\u007F]+\u002F))[\w+=,.@-]+)$)|([\.\-_\#A-Za-z0-9\$\{\}]+)"
 );
-pattern!(P_RSI_ARN, r"^arn:(aws[a-zA-Z0-9-]*):emr-containers:.+:(\d{12}):/.+$");
+pattern!(
+    P_RSI_ARN,
+    r"^arn:(aws[a-zA-Z0-9-]*):emr-containers:.+:(\d{12}):/.+$"
+);
 pattern!(P_SESSION_TAG_VALUE, r"[\.\-_/#A-Za-z0-9 ]+");
-pattern!(P_IDC_INSTANCE_ARN, r"^arn:(aws[a-zA-Z0-9-]*):sso:::instance/ssoins-[0-9a-zA-Z/\\-_]+");
+pattern!(
+    P_IDC_INSTANCE_ARN,
+    r"^arn:(aws[a-zA-Z0-9-]*):sso:::instance/ssoins-[0-9a-zA-Z/\\-_]+"
+);
 pattern!(
     P_IDC_APP_ARN,
     r"^arn:(aws[a-zA-Z0-9-]*):sso:::application/ssoins-[0-9a-zA-Z/\\-_]+/apl-[0-9a-zA-Z/\\-_]+"
@@ -146,8 +158,12 @@ pub static JOB_RUN_STATE: Shape = Shape::String(Str::one_of(&[
     "CANCEL_PENDING",
     "COMPLETED",
 ]));
-pub static VC_STATE: Shape =
-    Shape::String(Str::one_of(&["RUNNING", "TERMINATING", "TERMINATED", "ARRESTED"]));
+pub static VC_STATE: Shape = Shape::String(Str::one_of(&[
+    "RUNNING",
+    "TERMINATING",
+    "TERMINATED",
+    "ARRESTED",
+]));
 pub static ENDPOINT_STATE: Shape = Shape::String(Str::one_of(&[
     "CREATING",
     "ACTIVE",
@@ -156,26 +172,73 @@ pub static ENDPOINT_STATE: Shape = Shape::String(Str::one_of(&[
     "TERMINATED_WITH_ERRORS",
 ]));
 
-pub static JAVA_INTEGER: Shape = Shape::Integer { min: None, max: None };
+pub static JAVA_INTEGER: Shape = Shape::Integer {
+    min: None,
+    max: None,
+};
 /// Both scheduler limits: 1..10000, the union of the two model versions (§3.4).
-pub static JOB_LIMIT: Shape = Shape::Integer { min: Some(1), max: Some(10000) };
-pub static MAX_FILES_TO_KEEP: Shape = Shape::Integer { min: Some(1), max: Some(50) };
+pub static JOB_LIMIT: Shape = Shape::Integer {
+    min: Some(1),
+    max: Some(10000),
+};
+pub static MAX_FILES_TO_KEEP: Shape = Shape::Integer {
+    min: Some(1),
+    max: Some(50),
+};
 pub static BOOLEAN: Shape = Shape::Boolean;
 pub static TIMESTAMP: Shape = Shape::Timestamp;
 
 // ---- collections ------------------------------------------------------------------------
-pub static TAG_MAP: Shape = Shape::Map { key: &STRING128, value: &STRING_EMPTY256, max: Some(50) };
-pub static TAG_KEY_LIST: Shape = Shape::List { member: &STRING128, min: Some(0), max: Some(50) };
-pub static PROPERTIES: Shape =
-    Shape::Map { key: &STRING1024, value: &STRING1024_SENSITIVE, max: Some(100) };
-pub static ENTRY_POINT_ARGS: Shape = Shape::List { member: &ENTRY_POINT_ARG, min: None, max: None };
-pub static SUBNET_IDS: Shape = Shape::List { member: &STRING256, min: None, max: None };
-pub static JOB_RUN_STATES: Shape = Shape::List { member: &JOB_RUN_STATE, min: None, max: Some(10) };
-pub static VC_STATES: Shape = Shape::List { member: &VC_STATE, min: None, max: Some(10) };
-pub static ENDPOINT_STATES: Shape = Shape::List { member: &ENDPOINT_STATE, min: None, max: Some(10) };
-pub static ENDPOINT_TYPES: Shape = Shape::List { member: &ENDPOINT_TYPE, min: None, max: Some(10) };
-pub static TEMPLATE_PARAM_INPUTS: Shape =
-    Shape::Map { key: &TEMPLATE_PARAM_NAME, value: &STRING1024, max: Some(100) };
+pub static TAG_MAP: Shape = Shape::Map {
+    key: &STRING128,
+    value: &STRING_EMPTY256,
+    max: Some(50),
+};
+pub static TAG_KEY_LIST: Shape = Shape::List {
+    member: &STRING128,
+    min: Some(0),
+    max: Some(50),
+};
+pub static PROPERTIES: Shape = Shape::Map {
+    key: &STRING1024,
+    value: &STRING1024_SENSITIVE,
+    max: Some(100),
+};
+pub static ENTRY_POINT_ARGS: Shape = Shape::List {
+    member: &ENTRY_POINT_ARG,
+    min: None,
+    max: None,
+};
+pub static SUBNET_IDS: Shape = Shape::List {
+    member: &STRING256,
+    min: None,
+    max: None,
+};
+pub static JOB_RUN_STATES: Shape = Shape::List {
+    member: &JOB_RUN_STATE,
+    min: None,
+    max: Some(10),
+};
+pub static VC_STATES: Shape = Shape::List {
+    member: &VC_STATE,
+    min: None,
+    max: Some(10),
+};
+pub static ENDPOINT_STATES: Shape = Shape::List {
+    member: &ENDPOINT_STATE,
+    min: None,
+    max: Some(10),
+};
+pub static ENDPOINT_TYPES: Shape = Shape::List {
+    member: &ENDPOINT_TYPE,
+    min: None,
+    max: Some(10),
+};
+pub static TEMPLATE_PARAM_INPUTS: Shape = Shape::Map {
+    key: &TEMPLATE_PARAM_NAME,
+    value: &STRING1024,
+    max: Some(100),
+};
 
 // ---- structures -------------------------------------------------------------------------
 pub static EKS_INFO: Shape =
@@ -196,8 +259,11 @@ pub static CONFIGURATION: Shape = Shape::Structure(&[
     opt("properties", &PROPERTIES),
     opt("configurations", &CONFIGURATION_LIST),
 ]);
-pub static CONFIGURATION_LIST: Shape =
-    Shape::List { member: &CONFIGURATION, min: None, max: Some(100) };
+pub static CONFIGURATION_LIST: Shape = Shape::List {
+    member: &CONFIGURATION,
+    min: None,
+    max: Some(100),
+};
 
 pub static CLOUDWATCH: Shape = Shape::Structure(&[
     req("logGroupName", &LOG_GROUP),
@@ -259,8 +325,11 @@ pub static TEMPLATE_PARAM_CONFIG: Shape = Shape::Structure(&[
     opt("type", &TEMPLATE_PARAM_TYPE),
     opt("defaultValue", &STRING1024),
 ]);
-pub static TEMPLATE_PARAM_CONFIG_MAP: Shape =
-    Shape::Map { key: &TEMPLATE_PARAM_NAME, value: &TEMPLATE_PARAM_CONFIG, max: Some(100) };
+pub static TEMPLATE_PARAM_CONFIG_MAP: Shape = Shape::Map {
+    key: &TEMPLATE_PARAM_NAME,
+    value: &TEMPLATE_PARAM_CONFIG,
+    max: Some(100),
+};
 pub static JOB_TEMPLATE_DATA: Shape = Shape::Structure(&[
     req("executionRoleArn", &PARAMETRIC_ROLE_ARN),
     req("releaseLabel", &PARAMETRIC_RELEASE_LABEL),
@@ -283,8 +352,10 @@ pub static TLS_CERTIFICATE: Shape = Shape::Structure(&[
     opt("publicCertificateSecretArn", &SECRETS_ARN),
     opt("privateCertificateSecretArn", &SECRETS_ARN),
 ]);
-pub static IN_TRANSIT: Shape = Shape::Structure(&[opt("tlsCertificateConfiguration", &TLS_CERTIFICATE)]);
-pub static ENCRYPTION: Shape = Shape::Structure(&[opt("inTransitEncryptionConfiguration", &IN_TRANSIT)]);
+pub static IN_TRANSIT: Shape =
+    Shape::Structure(&[opt("tlsCertificateConfiguration", &TLS_CERTIFICATE)]);
+pub static ENCRYPTION: Shape =
+    Shape::Structure(&[opt("inTransitEncryptionConfiguration", &IN_TRANSIT)]);
 pub static AUTHORIZATION: Shape = Shape::Structure(&[
     opt("lakeFormationConfiguration", &LAKE_FORMATION),
     opt("encryptionConfiguration", &ENCRYPTION),

@@ -55,9 +55,15 @@ impl State {
 
     fn index_run(&mut self, old: Option<JobRunState>, run: &JobRunRecord) {
         if old.is_none() {
-            self.runs_by_vc.entry(run.virtual_cluster_id.clone()).or_default().insert(run.id.clone());
+            self.runs_by_vc
+                .entry(run.virtual_cluster_id.clone())
+                .or_default()
+                .insert(run.id.clone());
         }
-        let c = self.counts.entry(run.virtual_cluster_id.clone()).or_default();
+        let c = self
+            .counts
+            .entry(run.virtual_cluster_id.clone())
+            .or_default();
         if let Some(old) = old {
             if old.is_queued() {
                 c.in_queue -= 1;
@@ -79,7 +85,11 @@ impl State {
         }
     }
 
-    pub fn put_vc(&mut self, vc: VirtualClusterRecord, batch: &mut Batch) -> Result<(), StoreError> {
+    pub fn put_vc(
+        &mut self,
+        vc: VirtualClusterRecord,
+        batch: &mut Batch,
+    ) -> Result<(), StoreError> {
         batch.put(kind::VIRTUAL_CLUSTER, &vc.id, &vc)?;
         self.vcs.insert(vc.id.clone(), vc);
         Ok(())
@@ -99,7 +109,11 @@ impl State {
         Ok(())
     }
 
-    pub fn put_template(&mut self, t: JobTemplateRecord, batch: &mut Batch) -> Result<(), StoreError> {
+    pub fn put_template(
+        &mut self,
+        t: JobTemplateRecord,
+        batch: &mut Batch,
+    ) -> Result<(), StoreError> {
         batch.put(kind::JOB_TEMPLATE, &t.id, &t)?;
         self.templates.insert(t.id.clone(), t);
         Ok(())
@@ -146,7 +160,9 @@ impl State {
     /// Whether an active (not TERMINATED) virtual cluster already uses this namespace.
     pub fn namespace_taken(&self, cluster_id: &str, namespace: &str) -> bool {
         self.vcs.values().any(|vc| {
-            vc.state != VirtualClusterState::Terminated && vc.cluster_id == cluster_id && vc.namespace == namespace
+            vc.state != VirtualClusterState::Terminated
+                && vc.cluster_id == cluster_id
+                && vc.namespace == namespace
         })
     }
 }

@@ -17,12 +17,23 @@ static REFERENCE: LazyLock<Regex> =
 /// Errors (all ValidationException): a key of `inputs` that the template does not declare;
 /// a declared parameter with neither an input nor a default; a NUMBER parameter whose value
 /// is not a number; a `${X}` reference to an undeclared parameter.
-pub fn resolve(template_id: &str, data: &Value, inputs: Option<&Map<String, Value>>) -> Result<Value, AwsError> {
+pub fn resolve(
+    template_id: &str,
+    data: &Value,
+    inputs: Option<&Map<String, Value>>,
+) -> Result<Value, AwsError> {
     let empty = Map::new();
-    let declared = data.get("parameterConfiguration").and_then(Value::as_object).unwrap_or(&empty);
+    let declared = data
+        .get("parameterConfiguration")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let inputs = inputs.unwrap_or(&empty);
 
-    let mut undeclared: Vec<&str> = inputs.keys().filter(|k| !declared.contains_key(*k)).map(String::as_str).collect();
+    let mut undeclared: Vec<&str> = inputs
+        .keys()
+        .filter(|k| !declared.contains_key(*k))
+        .map(String::as_str)
+        .collect();
     if !undeclared.is_empty() {
         undeclared.sort();
         return Err(AwsError::validation(format!(
@@ -42,7 +53,9 @@ pub fn resolve(template_id: &str, data: &Value, inputs: Option<&Map<String, Valu
                     "Job template parameter {name} has no value: provide it in jobTemplateParameters or declare a defaultValue."
                 ))
             })?;
-        if config.get("type").and_then(Value::as_str) == Some("NUMBER") && value.trim().parse::<f64>().is_err() {
+        if config.get("type").and_then(Value::as_str) == Some("NUMBER")
+            && value.trim().parse::<f64>().is_err()
+        {
             return Err(AwsError::validation(format!(
                 "Job template parameter {name} is of type NUMBER but its value '{value}' is not a number."
             )));
@@ -63,11 +76,13 @@ fn substitute(value: &mut Value, values: &Map<String, Value>) -> Result<(), AwsE
         Value::String(s) => {
             if s.contains("${") {
                 let mut missing = None;
-                let out = REFERENCE.replace_all(s, |c: &regex::Captures| match values.get(&c[1]).and_then(Value::as_str) {
-                    Some(v) => v.to_string(),
-                    None => {
-                        missing.get_or_insert_with(|| c[1].to_string());
-                        c[0].to_string()
+                let out = REFERENCE.replace_all(s, |c: &regex::Captures| {
+                    match values.get(&c[1]).and_then(Value::as_str) {
+                        Some(v) => v.to_string(),
+                        None => {
+                            missing.get_or_insert_with(|| c[1].to_string());
+                            c[0].to_string()
+                        }
                     }
                 });
                 if let Some(name) = missing {
@@ -106,7 +121,10 @@ pub fn merge(resolved: &Value, request: &Value) -> Value {
             }
         }
     }
-    match (resolved.get("configurationOverrides"), req.get("configurationOverrides")) {
+    match (
+        resolved.get("configurationOverrides"),
+        req.get("configurationOverrides"),
+    ) {
         (Some(t), Some(r)) => {
             out.insert("configurationOverrides".into(), deep_merge(t, r));
         }
@@ -115,7 +133,11 @@ pub fn merge(resolved: &Value, request: &Value) -> Value {
         }
         _ => {}
     }
-    let mut tags = resolved.get("jobTags").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut tags = resolved
+        .get("jobTags")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if let Some(r) = req.get("tags").and_then(Value::as_object) {
         for (k, v) in r {
             tags.insert(k.clone(), v.clone());
@@ -174,9 +196,19 @@ mod tests {
 
     #[test]
     fn resolves_defaults_and_inputs() {
-        let r = resolve("t", &data(), Some(&inputs(json!({"Role": "arn:aws:iam::123456789012:role/r", "Executors": "4"})))).unwrap();
+        let r = resolve(
+            "t",
+            &data(),
+            Some(&inputs(
+                json!({"Role": "arn:aws:iam::123456789012:role/r", "Executors": "4"}),
+            )),
+        )
+        .unwrap();
         assert_eq!(r["executionRoleArn"], "arn:aws:iam::123456789012:role/r");
-        assert_eq!(r["jobDriver"]["sparkSubmitJobDriver"]["entryPoint"], "s3://b/pi.py");
+        assert_eq!(
+            r["jobDriver"]["sparkSubmitJobDriver"]["entryPoint"],
+            "s3://b/pi.py"
+        );
         assert_eq!(
             r["jobDriver"]["sparkSubmitJobDriver"]["sparkSubmitParameters"],
             "--conf spark.executor.instances=4 --class Pi"
@@ -188,9 +220,19 @@ mod tests {
     fn rejects_missing_undeclared_and_bad_numbers() {
         let e = resolve("t", &data(), None).unwrap_err();
         assert!(e.message.contains("Role has no value"), "{}", e.message);
-        let e = resolve("t", &data(), Some(&inputs(json!({"Role": "x", "Nope": "1"})))).unwrap_err();
+        let e = resolve(
+            "t",
+            &data(),
+            Some(&inputs(json!({"Role": "x", "Nope": "1"}))),
+        )
+        .unwrap_err();
         assert!(e.message.contains("[Nope]"), "{}", e.message);
-        let e = resolve("t", &data(), Some(&inputs(json!({"Role": "x", "Executors": "many"})))).unwrap_err();
+        let e = resolve(
+            "t",
+            &data(),
+            Some(&inputs(json!({"Role": "x", "Executors": "many"}))),
+        )
+        .unwrap_err();
         assert!(e.message.contains("NUMBER"), "{}", e.message);
         let mut d = data();
         d["releaseLabel"] = json!("${Release}");
@@ -210,8 +252,15 @@ mod tests {
         let m = merge(&resolved, &req);
         assert_eq!(m["releaseLabel"], "emr-7.0.0-latest");
         assert_eq!(m["executionRoleArn"], "r");
-        assert_eq!(m["configurationOverrides"]["monitoringConfiguration"]["persistentAppUI"], "DISABLED");
-        assert_eq!(m["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"], "s3://logs/data");
+        assert_eq!(
+            m["configurationOverrides"]["monitoringConfiguration"]["persistentAppUI"],
+            "DISABLED"
+        );
+        assert_eq!(
+            m["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]
+                ["logUri"],
+            "s3://logs/data"
+        );
         assert_eq!(m["tags"], json!({"team": "data", "tier": "silver"}));
         assert!(m.get("jobTemplateId").is_none());
         assert_eq!(m["name"], "n");

@@ -19,7 +19,11 @@ pub(crate) async fn setup() -> T {
     let store = sparkyard_store::Store::open(&dir.path().join("db")).unwrap();
     let emr = Emr::open(
         store,
-        Settings { region: "us-east-2".into(), account_id: "123456789012".into(), config: EmrConfig::default() },
+        Settings {
+            region: "us-east-2".into(),
+            account_id: "123456789012".into(),
+            config: EmrConfig::default(),
+        },
     )
     .await
     .unwrap();
@@ -40,7 +44,13 @@ impl Resp {
     }
     #[track_caller]
     pub fn err(&self, code: &str) -> String {
-        assert_eq!(self.error_type.as_deref(), Some(code), "{} {}", self.status, self.body);
+        assert_eq!(
+            self.error_type.as_deref(),
+            Some(code),
+            "{} {}",
+            self.status,
+            self.body
+        );
         assert_eq!(self.body["__type"], code);
         self.body["message"].as_str().unwrap().to_string()
     }
@@ -59,19 +69,41 @@ impl T {
             .unwrap();
         let resp = router(self.emr.clone()).oneshot(req).await.unwrap();
         let status = resp.status();
-        let error_type = resp.headers().get("x-amzn-ErrorType").map(|v| v.to_str().unwrap().to_string());
+        let error_type = resp
+            .headers()
+            .get("x-amzn-ErrorType")
+            .map(|v| v.to_str().unwrap().to_string());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        Resp { status, error_type, body }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Resp {
+            status,
+            error_type,
+            body,
+        }
     }
 
     pub async fn raw(&self, method: &str, uri: &str, body: &str) -> Resp {
-        let req = Request::builder().method(method).uri(uri).body(Body::from(body.to_string())).unwrap();
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body.to_string()))
+            .unwrap();
         let resp = router(self.emr.clone()).oneshot(req).await.unwrap();
         let status = resp.status();
-        let error_type = resp.headers().get("x-amzn-ErrorType").map(|v| v.to_str().unwrap().to_string());
+        let error_type = resp
+            .headers()
+            .get("x-amzn-ErrorType")
+            .map(|v| v.to_str().unwrap().to_string());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp { status, error_type, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        Resp {
+            status,
+            error_type,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
     }
 
     pub async fn create_vc(&self, ns: &str) -> String {
@@ -91,7 +123,12 @@ impl T {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        self.call("POST", &format!("/virtualclusters/{vc}/jobruns"), Some(body)).await
+        self.call(
+            "POST",
+            &format!("/virtualclusters/{vc}/jobruns"),
+            Some(body),
+        )
+        .await
     }
 }
 

@@ -8,7 +8,9 @@ pub type Timestamp = DateTime<Utc>;
 pub fn now() -> Timestamp {
     // Truncated to milliseconds so a value survives a JSON round trip unchanged.
     let n = Utc::now();
-    Utc.timestamp_millis_opt(n.timestamp_millis()).single().unwrap_or(n)
+    Utc.timestamp_millis_opt(n.timestamp_millis())
+        .single()
+        .unwrap_or(n)
 }
 
 /// The wire form: whole seconds, `Z` suffix, like AWS responses.
@@ -34,7 +36,11 @@ fn parse_str(s: &str) -> Option<Timestamp> {
         return Some(t.with_timezone(&Utc));
     }
     // ISO 8601 without an offset: read as UTC.
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc());
         }
@@ -42,7 +48,9 @@ fn parse_str(s: &str) -> Option<Timestamp> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     }
-    s.parse::<f64>().ok().and_then(|secs| Utc.timestamp_millis_opt((secs * 1000.0) as i64).single())
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Utc.timestamp_millis_opt((secs * 1000.0) as i64).single())
 }
 
 #[cfg(test)]
@@ -60,7 +68,10 @@ mod tests {
     fn parses_query_forms() {
         let t = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
         assert_eq!(parse_timestamp(&json!("2024-01-01T00:00:00Z")), Some(t));
-        assert_eq!(parse_timestamp(&json!("2024-01-01T00:00:00+00:00")), Some(t));
+        assert_eq!(
+            parse_timestamp(&json!("2024-01-01T00:00:00+00:00")),
+            Some(t)
+        );
         assert_eq!(parse_timestamp(&json!("2024-01-01T00:00:00")), Some(t));
         assert_eq!(parse_timestamp(&json!("2024-01-01")), Some(t));
         assert_eq!(parse_timestamp(&json!(1704067200)), Some(t));

@@ -59,14 +59,28 @@ pub struct Str {
 
 impl Str {
     pub const fn new(min: usize, max: usize, pattern: Option<&'static Pattern>) -> Str {
-        Str { min: Some(min), max: Some(max), pattern, values: None, sensitive: false, extra: None }
+        Str {
+            min: Some(min),
+            max: Some(max),
+            pattern,
+            values: None,
+            sensitive: false,
+            extra: None,
+        }
     }
     pub const fn sensitive(mut self) -> Str {
         self.sensitive = true;
         self
     }
     pub const fn one_of(values: &'static [&'static str]) -> Str {
-        Str { min: None, max: None, pattern: None, values: Some(values), sensitive: false, extra: None }
+        Str {
+            min: None,
+            max: None,
+            pattern: None,
+            values: Some(values),
+            sensitive: false,
+            extra: None,
+        }
     }
 }
 
@@ -77,21 +91,40 @@ pub struct Member {
 }
 
 pub const fn req(name: &'static str, shape: &'static Shape) -> Member {
-    Member { name, shape, required: true }
+    Member {
+        name,
+        shape,
+        required: true,
+    }
 }
 pub const fn opt(name: &'static str, shape: &'static Shape) -> Member {
-    Member { name, shape, required: false }
+    Member {
+        name,
+        shape,
+        required: false,
+    }
 }
 
 pub enum Shape {
     String(Str),
-    Integer { min: Option<i64>, max: Option<i64> },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
     Boolean,
     /// ISO 8601 string or epoch seconds.
     Timestamp,
     Structure(&'static [Member]),
-    List { member: &'static Shape, min: Option<usize>, max: Option<usize> },
-    Map { key: &'static Shape, value: &'static Shape, max: Option<usize> },
+    List {
+        member: &'static Shape,
+        min: Option<usize>,
+        max: Option<usize>,
+    },
+    Map {
+        key: &'static Shape,
+        value: &'static Shape,
+        max: Option<usize>,
+    },
 }
 
 /// Everything wrong with one request.
@@ -121,7 +154,9 @@ impl Problems {
                 Value::Array(_) => "a list",
                 Value::Object(_) => "an object",
             };
-            self.serialization = Some(format!("Expected {expected} at '{path}' but found {found}."));
+            self.serialization = Some(format!(
+                "Expected {expected} at '{path}' but found {found}."
+            ));
         }
     }
 
@@ -147,7 +182,10 @@ impl Problems {
         }
         match self.errors.len() {
             0 => Ok(()),
-            1 => Err(AwsError::validation(format!("1 validation error detected: {}", self.errors[0]))),
+            1 => Err(AwsError::validation(format!(
+                "1 validation error detected: {}",
+                self.errors[0]
+            ))),
             n => Err(AwsError::validation(format!(
                 "{n} validation errors detected: {}",
                 self.errors.join("; ")
@@ -158,7 +196,11 @@ impl Problems {
 
 /// 400 SerializationException: malformed JSON or a value of the wrong type.
 pub fn serialization(message: impl Into<String>) -> AwsError {
-    AwsError::new(http::StatusCode::BAD_REQUEST, "SerializationException", message)
+    AwsError::new(
+        http::StatusCode::BAD_REQUEST,
+        "SerializationException",
+        message,
+    )
 }
 
 /// Validates a whole request body (or query/label document) against a structure shape.
@@ -181,11 +223,17 @@ pub fn render(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Array(items) => {
-            format!("[{}]", items.iter().map(render).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items.iter().map(render).collect::<Vec<_>>().join(", ")
+            )
         }
         Value::Object(map) => format!(
             "{{{}}}",
-            map.iter().map(|(k, v)| format!("{k}={}", render(v))).collect::<Vec<_>>().join(", ")
+            map.iter()
+                .map(|(k, v)| format!("{k}={}", render(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         other => other.to_string(),
     }
@@ -198,12 +246,16 @@ pub fn string_failures(s: &str, rule: &Str) -> Vec<String> {
     let len = s.chars().count();
     if let Some(max) = rule.max {
         if len > max {
-            out.push(format!("Member must have length less than or equal to {max}"));
+            out.push(format!(
+                "Member must have length less than or equal to {max}"
+            ));
         }
     }
     if let Some(min) = rule.min {
         if len < min {
-            out.push(format!("Member must have length greater than or equal to {min}"));
+            out.push(format!(
+                "Member must have length greater than or equal to {min}"
+            ));
         }
     }
     // An empty value is judged by `min` alone (tag values may be empty although their
@@ -212,13 +264,19 @@ pub fn string_failures(s: &str, rule: &Str) -> Vec<String> {
         if let Some(p) = rule.pattern {
             let extra_ok = rule.extra.is_none_or(|f| f(s));
             if !p.is_match(s) || !extra_ok {
-                out.push(format!("Member must satisfy regular expression pattern: {}", p.source));
+                out.push(format!(
+                    "Member must satisfy regular expression pattern: {}",
+                    p.source
+                ));
             }
         }
     }
     if let Some(values) = rule.values {
         if !values.contains(&s) {
-            out.push(format!("Member must satisfy enum value set: [{}]", values.join(", ")));
+            out.push(format!(
+                "Member must satisfy enum value set: [{}]",
+                values.join(", ")
+            ));
         }
     }
     out
@@ -243,7 +301,10 @@ fn check_value(p: &mut Problems, value: &Value, shape: &Shape, path: &str) {
                 return p.type_error(path, "a string", value);
             };
             for f in string_failures(s, rule) {
-                p.push(format!("{} failed to satisfy constraint: {f}", value_prefix(value, rule.sensitive, path)));
+                p.push(format!(
+                    "{} failed to satisfy constraint: {f}",
+                    value_prefix(value, rule.sensitive, path)
+                ));
             }
         }
         Shape::Integer { min, max } => {
@@ -314,12 +375,20 @@ fn check_value(p: &mut Problems, value: &Value, shape: &Shape, path: &str) {
                 check_value(p, item, member, &format!("{}.{}.member", path, i + 1));
             }
         }
-        Shape::Map { key, value: vshape, max } => {
+        Shape::Map {
+            key,
+            value: vshape,
+            max,
+        } => {
             let Some(map) = value.as_object() else {
                 return p.type_error(path, "an object", value);
             };
             let sensitive = matches!(vshape, Shape::String(r) if r.sensitive);
-            let shown = if sensitive { format!("Value at '{path}'") } else { format!("Value '{}' at '{path}'", render(value)) };
+            let shown = if sensitive {
+                format!("Value at '{path}'")
+            } else {
+                format!("Value '{}' at '{path}'", render(value))
+            };
             if let Some(max) = max {
                 if map.len() > *max {
                     p.push(format!(
@@ -352,10 +421,16 @@ fn check_value(p: &mut Problems, value: &Value, shape: &Shape, path: &str) {
                 }
             }
             if !key_fails.is_empty() {
-                p.push(format!("{shown} failed to satisfy constraint: Map keys must satisfy constraint: [{}]", key_fails.join(", ")));
+                p.push(format!(
+                    "{shown} failed to satisfy constraint: Map keys must satisfy constraint: [{}]",
+                    key_fails.join(", ")
+                ));
             }
             if !value_fails.is_empty() {
-                p.push(format!("{shown} failed to satisfy constraint: Map value must satisfy constraint: [{}]", value_fails.join(", ")));
+                p.push(format!(
+                    "{shown} failed to satisfy constraint: Map value must satisfy constraint: [{}]",
+                    value_fails.join(", ")
+                ));
             }
         }
     }
@@ -387,8 +462,14 @@ mod tests {
     #[test]
     fn several_errors_are_counted_and_joined() {
         let long = "a".repeat(65);
-        let m = msg(json!({"name": long, "clientToken": "t"}), &CREATE_VIRTUAL_CLUSTER);
-        assert!(m.starts_with("ValidationException: 2 validation errors detected: "), "{m}");
+        let m = msg(
+            json!({"name": long, "clientToken": "t"}),
+            &CREATE_VIRTUAL_CLUSTER,
+        );
+        assert!(
+            m.starts_with("ValidationException: 2 validation errors detected: "),
+            "{m}"
+        );
         assert!(m.contains("Member must have length less than or equal to 64; Value null at 'containerProvider' failed to satisfy constraint: Member must not be null"), "{m}");
     }
 
@@ -403,14 +484,23 @@ mod tests {
 
     #[test]
     fn wrong_type_is_serialization() {
-        let m = msg(json!({"clientToken": "t", "retryPolicyConfiguration": {"maxAttempts": "3"}}), &START_JOB_RUN);
+        let m = msg(
+            json!({"clientToken": "t", "retryPolicyConfiguration": {"maxAttempts": "3"}}),
+            &START_JOB_RUN,
+        );
         assert!(m.starts_with("SerializationException: "), "{m}");
     }
 
     #[test]
     fn sensitive_values_are_not_echoed() {
-        let m = msg(json!({"clientToken": "t", "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": " "}}}), &START_JOB_RUN);
-        assert!(m.contains("Value at 'jobDriver.sparkSubmitJobDriver.entryPoint' failed"), "{m}");
+        let m = msg(
+            json!({"clientToken": "t", "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": " "}}}),
+            &START_JOB_RUN,
+        );
+        assert!(
+            m.contains("Value at 'jobDriver.sparkSubmitJobDriver.entryPoint' failed"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -425,15 +515,25 @@ mod tests {
         assert!(m.contains("Map keys must satisfy constraint: [Member must have length greater than or equal to 1]"), "{m}");
         // Empty tag values are allowed.
         validate(&json!({"tags": {"k": ""}}), &TAG_RESOURCE).unwrap();
-        let m = msg(json!({"clientToken": "t", "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": "x", "entryPointArguments": ["a", ""]}}}), &START_JOB_RUN);
-        assert!(m.contains("'jobDriver.sparkSubmitJobDriver.entryPointArguments.2.member'"), "{m}");
+        let m = msg(
+            json!({"clientToken": "t", "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": "x", "entryPointArguments": ["a", ""]}}}),
+            &START_JOB_RUN,
+        );
+        assert!(
+            m.contains("'jobDriver.sparkSubmitJobDriver.entryPointArguments.2.member'"),
+            "{m}"
+        );
     }
 
     #[test]
     fn role_arn_pattern() {
         validate(&json!({"clientToken": "t", "executionRoleArn": "arn:aws:iam::123456789012:role/emr-job"}), &START_JOB_RUN).unwrap();
         validate(&json!({"clientToken": "t", "executionRoleArn": "arn:aws:iam::123456789012:role/path/x/emr-job"}), &START_JOB_RUN).unwrap();
-        assert!(validate(&json!({"clientToken": "t", "executionRoleArn": "arn:aws:iam::123456789012:user/bob"}), &START_JOB_RUN).is_err());
+        assert!(validate(
+            &json!({"clientToken": "t", "executionRoleArn": "arn:aws:iam::123456789012:user/bob"}),
+            &START_JOB_RUN
+        )
+        .is_err());
     }
 
     #[test]

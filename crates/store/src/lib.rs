@@ -31,8 +31,14 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot encode document: {0}")]
     Encode(#[from] serde_json::Error),
-    #[error("the database at {path} has schema version {found}, newer than this binary's {supported}")]
-    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error(
+        "the database at {path} has schema version {found}, newer than this binary's {supported}"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("write failed: {0}")]
     Write(String),
     #[error("the store's writer thread has stopped")]
@@ -43,7 +49,11 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Insert or replace the document `(kind, id)`.
-    Put { kind: String, id: String, body: String },
+    Put {
+        kind: String,
+        id: String,
+        body: String,
+    },
     /// Remove the document `(kind, id)`, if present.
     Delete { kind: String, id: String },
 }
@@ -67,12 +77,19 @@ impl Batch {
         value: &T,
     ) -> Result<&mut Self, StoreError> {
         let body = serde_json::to_string(value)?;
-        self.ops.push(Op::Put { kind: kind.into(), id: id.into(), body });
+        self.ops.push(Op::Put {
+            kind: kind.into(),
+            id: id.into(),
+            body,
+        });
         Ok(self)
     }
 
     pub fn delete(&mut self, kind: &str, id: &str) -> &mut Self {
-        self.ops.push(Op::Delete { kind: kind.into(), id: id.into() });
+        self.ops.push(Op::Delete {
+            kind: kind.into(),
+            id: id.into(),
+        });
         self
     }
 
@@ -97,7 +114,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.inner.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -163,13 +182,17 @@ impl Store {
     /// Every document of `kind`, ordered by id.
     pub fn scan(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
         let conn = self.inner.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stmt = conn.prepare_cached("SELECT id, body FROM docs WHERE kind = ?1 ORDER BY id")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT id, body FROM docs WHERE kind = ?1 ORDER BY id")?;
         let rows = stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every document of `kind`, decoded from JSON.
-    pub fn scan_as<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, StoreError> {
+    pub fn scan_as<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<T>, StoreError> {
         self.scan(kind)?
             .into_iter()
             .map(|(_, body)| serde_json::from_str(&body).map_err(StoreError::from))

@@ -32,7 +32,11 @@ pub(crate) fn version(conn: &Connection) -> Result<i64, rusqlite::Error> {
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let found = version(conn)?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::TooNew { path: path.into(), found, supported: SCHEMA_VERSION });
+        return Err(StoreError::TooNew {
+            path: path.into(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
     }
     for (from, step) in STEPS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;

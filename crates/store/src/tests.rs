@@ -16,7 +16,12 @@ async fn put_get_scan_delete() {
     b.put("run", "x", &serde_json::json!({"n": 3})).unwrap();
     store.commit(b).await.unwrap();
     assert_eq!(store.get("vc", "a").unwrap().unwrap(), r#"{"n":1}"#);
-    let ids: Vec<_> = store.scan("vc").unwrap().into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<_> = store
+        .scan("vc")
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     assert_eq!(ids, ["a", "b"]);
     let mut b = Batch::new();
     b.delete("vc", "a");
@@ -63,10 +68,14 @@ fn pragmas_are_durable() {
     let (_d, path) = temp();
     let _store = Store::open(&path).unwrap();
     let conn = Connection::open(&path).unwrap();
-    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     let reader = _store.inner.reader.lock().unwrap();
-    let sync: i64 = reader.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+    let sync: i64 = reader
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
     assert_eq!(sync, 2, "synchronous=FULL");
 }
 
@@ -76,13 +85,16 @@ fn v0_database_migrates() {
     {
         // A v0 database: a file SQLite created but that has no schema yet.
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE unrelated (x INTEGER);").unwrap();
+        conn.execute_batch("CREATE TABLE unrelated (x INTEGER);")
+            .unwrap();
         assert_eq!(migrations::version(&conn).unwrap(), 0);
     }
     let _store = Store::open(&path).unwrap();
     let conn = Connection::open(&path).unwrap();
     assert_eq!(migrations::version(&conn).unwrap(), SCHEMA_VERSION);
-    let n: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM docs", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 0);
     // Opening again is a no-op.
     drop(_store);
@@ -94,7 +106,8 @@ fn newer_schema_is_refused() {
     let (_d, path) = temp();
     {
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
     }
     assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
 }

@@ -26,15 +26,25 @@ pub fn not_found(id: &str) -> AwsError {
 }
 
 fn get<'s>(st: &'s State, vc: &str, id: &str) -> Result<&'s EndpointRecord, AwsError> {
-    st.endpoints.get(id).filter(|e| e.virtual_cluster_id == vc).ok_or_else(|| not_found(id))
+    st.endpoints
+        .get(id)
+        .filter(|e| e.virtual_cluster_id == vc)
+        .ok_or_else(|| not_found(id))
 }
 
 fn state_str(s: EndpointState) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID)], Some(&shapes::CREATE_MANAGED_ENDPOINT))?;
+    check(
+        req,
+        &[("virtualClusterId", &shapes::RESOURCE_ID)],
+        Some(&shapes::CREATE_MANAGED_ENDPOINT),
+    )?;
     let vc_id = req.label(0).to_string();
     let fp = fingerprint(&[&vc_id], &req.body);
     let token = req.client_token().to_string();
@@ -51,7 +61,9 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         }
         let label = req.str("releaseLabel").unwrap_or_default();
         if !emr.inner.releases.accepts(label) {
-            return Err(AwsError::not_found(format!("Release {label} doesn't exist.")));
+            return Err(AwsError::not_found(format!(
+                "Release {label} doesn't exist."
+            )));
         }
         let id = ids::endpoint_id();
         let record = EndpointRecord {
@@ -64,25 +76,51 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
             release_label: label.into(),
             execution_role_arn: req.str("executionRoleArn").unwrap_or_default().into(),
             certificate_arn: req.str("certificateArn").map(str::to_string),
-            configuration_overrides: req.body.get("configurationOverrides").filter(|v| !v.is_null()).cloned(),
-            session_idle_timeout_in_minutes: req.body.get("sessionIdleTimeoutInMinutes").and_then(Value::as_i64),
+            configuration_overrides: req
+                .body
+                .get("configurationOverrides")
+                .filter(|v| !v.is_null())
+                .cloned(),
+            session_idle_timeout_in_minutes: req
+                .body
+                .get("sessionIdleTimeoutInMinutes")
+                .and_then(Value::as_i64),
             created_at: time::now(),
             created_by: req.caller.arn.clone(),
             state_details: None,
             failure_reason: None,
             tags: tags_of(&req.body, "tags"),
         };
-        let response = json!({"id": id, "name": record.name, "arn": record.arn, "virtualClusterId": vc_id});
+        let response =
+            json!({"id": id, "name": record.name, "arn": record.arn, "virtualClusterId": vc_id});
         let mut batch = Batch::new();
         st.put_endpoint(record, &mut batch).map_err(store_error)?;
-        remember(st, &mut batch, Op::CreateManagedEndpoint, &token, fp, &response)?;
-        Ok(Outcome::Write { response, batch, after: Some(After::FailEndpoint(id.clone())) })
+        remember(
+            st,
+            &mut batch,
+            Op::CreateManagedEndpoint,
+            &token,
+            fp,
+            &response,
+        )?;
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after: Some(After::FailEndpoint(id.clone())),
+        })
     })
     .await
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID), ("id", &shapes::RESOURCE_ID)], None)?;
+    check(
+        req,
+        &[
+            ("virtualClusterId", &shapes::RESOURCE_ID),
+            ("id", &shapes::RESOURCE_ID),
+        ],
+        None,
+    )?;
     let st = emr.lock();
     let e = get(&st, req.label(0), req.label(1))?;
     Ok(json!({"endpoint": e.to_wire()}))
@@ -102,17 +140,32 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         .filter(|e| e.virtual_cluster_id == vc)
         .filter(|e| params.created_ok(&e.created_at))
         .filter(|e| types.as_ref().is_none_or(|t| t.contains(&e.endpoint_type)))
-        .filter(|e| states.as_ref().is_none_or(|s| s.contains(&state_str(e.state))))
+        .filter(|e| {
+            states
+                .as_ref()
+                .is_none_or(|s| s.contains(&state_str(e.state)))
+        })
         .map(|e| (created_key(e.created_at.timestamp_millis(), &e.id), e))
         .collect();
     let (page, next) = params.page(items);
-    Ok(list_response("endpoints", page.into_iter().map(EndpointRecord::to_wire).collect(), next))
+    Ok(list_response(
+        "endpoints",
+        page.into_iter().map(EndpointRecord::to_wire).collect(),
+        next,
+    ))
 }
 
 /// Deleting moves the endpoint to TERMINATED (there is nothing running to tear down);
 /// deleting a terminated endpoint succeeds and changes nothing.
 pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID), ("id", &shapes::RESOURCE_ID)], None)?;
+    check(
+        req,
+        &[
+            ("virtualClusterId", &shapes::RESOURCE_ID),
+            ("id", &shapes::RESOURCE_ID),
+        ],
+        None,
+    )?;
     let (vc_id, id) = (req.label(0).to_string(), req.label(1).to_string());
     emr.execute(|st| {
         let mut e = get(st, &vc_id, &id)?.clone();
@@ -123,7 +176,11 @@ pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         e.state = EndpointState::Terminated;
         let mut batch = Batch::new();
         st.put_endpoint(e, &mut batch).map_err(store_error)?;
-        Ok(Outcome::Write { response, batch, after: None })
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after: None,
+        })
     })
     .await
 }
@@ -131,7 +188,10 @@ pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 pub fn credentials(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(
         req,
-        &[("virtualClusterIdentifier", &shapes::STRING2048), ("endpointIdentifier", &shapes::STRING2048)],
+        &[
+            ("virtualClusterIdentifier", &shapes::STRING2048),
+            ("endpointIdentifier", &shapes::STRING2048),
+        ],
         Some(&shapes::GET_SESSION_CREDENTIALS),
     )?;
     if let Some(d) = req.body.get("durationInSeconds").and_then(Value::as_i64) {

@@ -31,20 +31,35 @@ fn check_run_id(id: &str) -> Result<(), AwsError> {
 }
 
 fn get<'s>(st: &'s State, vc: &str, id: &str) -> Result<&'s JobRunRecord, AwsError> {
-    st.runs.get(id).filter(|r| r.virtual_cluster_id == vc).ok_or_else(|| not_found(id))
+    st.runs
+        .get(id)
+        .filter(|r| r.virtual_cluster_id == vc)
+        .ok_or_else(|| not_found(id))
 }
 
 /// Semantic checks on an effective (template-resolved) StartJobRun body, after the shape
 /// checks: mandatory members, one driver, release allow-list and feature gates.
-pub(crate) fn check_effective(emr: &Emr, body: &Value, from_template: bool) -> Result<(), AwsError> {
+pub(crate) fn check_effective(
+    emr: &Emr,
+    body: &Value,
+    from_template: bool,
+) -> Result<(), AwsError> {
     let mut p = Problems::new();
     if from_template {
         // A template's values were validated only as parametric strings; the resolved
         // values must satisfy the plain StartJobRun shapes.
         p.check(body, &shapes::START_JOB_RUN, "");
     }
-    p.check_required(body.get("executionRoleArn"), &shapes::IAM_ROLE_ARN, "executionRoleArn");
-    p.check_required(body.get("releaseLabel"), &shapes::RELEASE_LABEL, "releaseLabel");
+    p.check_required(
+        body.get("executionRoleArn"),
+        &shapes::IAM_ROLE_ARN,
+        "executionRoleArn",
+    );
+    p.check_required(
+        body.get("releaseLabel"),
+        &shapes::RELEASE_LABEL,
+        "releaseLabel",
+    );
     p.check_required(body.get("jobDriver"), &shapes::JOB_DRIVER, "jobDriver");
     p.into_result()?;
 
@@ -58,23 +73,34 @@ pub(crate) fn check_effective(emr: &Emr, body: &Value, from_template: bool) -> R
     }
     let label = body["releaseLabel"].as_str().unwrap_or_default();
     if !emr.inner.releases.accepts(label) {
-        return Err(AwsError::not_found(format!("Release {label} doesn't exist.")));
+        return Err(AwsError::not_found(format!(
+            "Release {label} doesn't exist."
+        )));
     }
     if sql.is_some() && release_version(label).is_some_and(|v| v < (6, 7, 0)) {
         return Err(AwsError::validation(format!(
             "The sparkSqlJobDriver requires release emr-6.7.0 or later; {label} does not support it."
         )));
     }
-    if let Some(n) = body.pointer("/retryPolicyConfiguration/maxAttempts").and_then(Value::as_i64) {
+    if let Some(n) = body
+        .pointer("/retryPolicyConfiguration/maxAttempts")
+        .and_then(Value::as_i64)
+    {
         if n < 1 {
-            return Err(AwsError::validation("Retry policy configuration's parameter value of maxAttempts is invalid"));
+            return Err(AwsError::validation(
+                "Retry policy configuration's parameter value of maxAttempts is invalid",
+            ));
         }
     }
     Ok(())
 }
 
 pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID)], Some(&shapes::START_JOB_RUN))?;
+    check(
+        req,
+        &[("virtualClusterId", &shapes::RESOURCE_ID)],
+        Some(&shapes::START_JOB_RUN),
+    )?;
     let vc_id = req.label(0).to_string();
     let fp = fingerprint(&[&vc_id], &req.body);
     let token = req.client_token().to_string();
@@ -158,7 +184,14 @@ pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID), ("id", &shapes::RESOURCE_ID)], None)?;
+    check(
+        req,
+        &[
+            ("virtualClusterId", &shapes::RESOURCE_ID),
+            ("id", &shapes::RESOURCE_ID),
+        ],
+        None,
+    )?;
     check_run_id(req.label(1))?;
     let st = emr.lock();
     let run = get(&st, req.label(0), req.label(1))?;
@@ -198,7 +231,14 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 /// SUBMITTED and RUNNING runs become CANCEL_PENDING until the controller has stopped
 /// them. Other states are not cancellable.
 pub async fn cancel(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID), ("id", &shapes::RESOURCE_ID)], None)?;
+    check(
+        req,
+        &[
+            ("virtualClusterId", &shapes::RESOURCE_ID),
+            ("id", &shapes::RESOURCE_ID),
+        ],
+        None,
+    )?;
     check_run_id(req.label(1))?;
     let (vc_id, id) = (req.label(0).to_string(), req.label(1).to_string());
     emr.execute(|st| {
@@ -211,12 +251,20 @@ pub async fn cancel(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
                 run.state_details = Some("JobRun CANCELLED successfully.".into());
             }
             JobRunState::Submitted | JobRunState::Running => run.state = JobRunState::CancelPending,
-            _ => return Err(AwsError::validation(format!("Job run {id} is not in a cancellable state"))),
+            _ => {
+                return Err(AwsError::validation(format!(
+                    "Job run {id} is not in a cancellable state"
+                )))
+            }
         }
         run.updated_at = now;
         let mut batch = Batch::new();
         st.put_run(run, &mut batch).map_err(store_error)?;
-        Ok(Outcome::Write { response: json!({"id": id, "virtualClusterId": vc_id}), batch, after: None })
+        Ok(Outcome::Write {
+            response: json!({"id": id, "virtualClusterId": vc_id}),
+            batch,
+            after: None,
+        })
     })
     .await
 }

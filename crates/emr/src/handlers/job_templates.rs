@@ -43,7 +43,11 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         let mut batch = Batch::new();
         st.put_template(record, &mut batch).map_err(store_error)?;
         remember(st, &mut batch, Op::CreateJobTemplate, &token, fp, &response)?;
-        Ok(Outcome::Write { response, batch, after: None })
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after: None,
+        })
     })
     .await
 }
@@ -51,7 +55,10 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &[("id", &shapes::RESOURCE_ID)], None)?;
     let st = emr.lock();
-    let t = st.templates.get(req.label(0)).ok_or_else(|| not_found(req.label(0)))?;
+    let t = st
+        .templates
+        .get(req.label(0))
+        .ok_or_else(|| not_found(req.label(0)))?;
     Ok(json!({"jobTemplate": t.to_wire()}))
 }
 
@@ -66,7 +73,11 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         .map(|t| (created_key(t.created_at.timestamp_millis(), &t.id), t))
         .collect();
     let (page, next) = params.page(items);
-    Ok(list_response("templates", page.into_iter().map(JobTemplateRecord::to_wire).collect(), next))
+    Ok(list_response(
+        "templates",
+        page.into_iter().map(JobTemplateRecord::to_wire).collect(),
+        next,
+    ))
 }
 
 /// Deleting removes the template; runs started from it keep their resolved values.
@@ -79,7 +90,11 @@ pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         }
         let mut batch = Batch::new();
         st.delete_template(&id, &mut batch);
-        Ok(Outcome::Write { response: json!({"id": id}), batch, after: None })
+        Ok(Outcome::Write {
+            response: json!({"id": id}),
+            batch,
+            after: None,
+        })
     })
     .await
 }

@@ -80,10 +80,18 @@ pub(crate) async fn dispatch(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 
 /// Validates URI labels (`(member name, shape)` in path order) and, if given, the body,
 /// reporting every problem in one message as AWS does.
-pub(crate) fn check(req: &Req, labels: &[(&str, &Shape)], body: Option<&Shape>) -> Result<(), AwsError> {
+pub(crate) fn check(
+    req: &Req,
+    labels: &[(&str, &Shape)],
+    body: Option<&Shape>,
+) -> Result<(), AwsError> {
     let mut p = Problems::new();
     for (i, (name, shape)) in labels.iter().enumerate() {
-        p.check_required(req.labels.get(i).map(|s| Value::String(s.clone())).as_ref(), shape, name);
+        p.check_required(
+            req.labels.get(i).map(|s| Value::String(s.clone())).as_ref(),
+            shape,
+            name,
+        );
     }
     if let Some(shape) = body {
         p.check(&req.body, shape, "");
@@ -101,7 +109,12 @@ pub(crate) fn query(req: &Req, shape: &Shape) -> Result<Value, AwsError> {
 }
 
 /// Idempotency: `Ok(Some(response))` to replay, `Ok(None)` for a new request.
-pub(crate) fn replay(st: &State, op: Op, token: &str, fingerprint: &str) -> Result<Option<Value>, AwsError> {
+pub(crate) fn replay(
+    st: &State,
+    op: Op,
+    token: &str,
+    fingerprint: &str,
+) -> Result<Option<Value>, AwsError> {
     match st.tokens.get(&idempotency::key(op.name(), token)) {
         Some(t) if t.fingerprint == fingerprint => Ok(Some(t.response.clone())),
         Some(_) => Err(idempotency::mismatch(op.name(), token)),
@@ -129,7 +142,10 @@ pub(crate) fn remember(
 }
 
 pub(crate) fn tags_of(body: &Value, key: &str) -> Tags {
-    body.get(key).and_then(Value::as_object).cloned().unwrap_or_default()
+    body.get(key)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Common list parameters.
@@ -147,7 +163,11 @@ impl ListParams {
             created_after: doc.get("createdAfter").and_then(time::parse_timestamp),
             created_before: doc.get("createdBefore").and_then(time::parse_timestamp),
             size: pagination::page_size(doc.get("maxResults").and_then(Value::as_i64))?,
-            after: doc.get("nextToken").and_then(Value::as_str).map(pagination::decode_token).transpose()?,
+            after: doc
+                .get("nextToken")
+                .and_then(Value::as_str)
+                .map(pagination::decode_token)
+                .transpose()?,
         })
     }
 
@@ -160,13 +180,19 @@ impl ListParams {
     pub fn page<T>(&self, mut items: Vec<(String, T)>) -> (Vec<T>, Option<String>) {
         items.sort_by(|a, b| b.0.cmp(&a.0));
         let after = self.after.clone();
-        let iter = items.into_iter().filter(move |(k, _)| after.as_ref().is_none_or(|a| k < a));
+        let iter = items
+            .into_iter()
+            .filter(move |(k, _)| after.as_ref().is_none_or(|a| k < a));
         pagination::page(iter, self.size)
     }
 }
 
 pub(crate) fn str_list(doc: &Value, key: &str) -> Option<Vec<String>> {
-    doc.get(key)?.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+    doc.get(key)?.as_array().map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    })
 }
 
 /// `{"<key>": [items], "nextToken": …}` with the token omitted on the last page.

@@ -32,15 +32,31 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
             name: req.str("name").unwrap_or_default().into(),
             created_at: time::now(),
             created_by: req.caller.arn.clone(),
-            container_provider: req.body.get("containerProvider").filter(|v| !v.is_null()).cloned(),
+            container_provider: req
+                .body
+                .get("containerProvider")
+                .filter(|v| !v.is_null())
+                .cloned(),
             security_configuration_data: req.body["securityConfigurationData"].clone(),
             tags: tags_of(&req.body, "tags"),
         };
         let response = json!({"id": record.id, "name": record.name, "arn": record.arn});
         let mut batch = Batch::new();
-        st.put_security_configuration(record, &mut batch).map_err(store_error)?;
-        remember(st, &mut batch, Op::CreateSecurityConfiguration, &token, fp, &response)?;
-        Ok(Outcome::Write { response, batch, after: None })
+        st.put_security_configuration(record, &mut batch)
+            .map_err(store_error)?;
+        remember(
+            st,
+            &mut batch,
+            Op::CreateSecurityConfiguration,
+            &token,
+            fp,
+            &response,
+        )?;
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after: None,
+        })
     })
     .await
 }
@@ -48,7 +64,10 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &[("id", &shapes::RESOURCE_ID)], None)?;
     let st = emr.lock();
-    let c = st.security_configurations.get(req.label(0)).ok_or_else(|| not_found(req.label(0)))?;
+    let c = st
+        .security_configurations
+        .get(req.label(0))
+        .ok_or_else(|| not_found(req.label(0)))?;
     Ok(json!({"securityConfiguration": c.to_wire()}))
 }
 
@@ -65,7 +84,9 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     let (page, next) = params.page(items);
     Ok(list_response(
         "securityConfigurations",
-        page.into_iter().map(SecurityConfigurationRecord::to_wire).collect(),
+        page.into_iter()
+            .map(SecurityConfigurationRecord::to_wire)
+            .collect(),
         next,
     ))
 }
@@ -90,7 +111,11 @@ pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         }
         let mut batch = Batch::new();
         st.delete_security_configuration(&id, &mut batch);
-        Ok(Outcome::Write { response: json!({"id": id}), batch, after: None })
+        Ok(Outcome::Write {
+            response: json!({"id": id}),
+            batch,
+            after: None,
+        })
     })
     .await
 }

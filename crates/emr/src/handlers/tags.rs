@@ -27,12 +27,22 @@ fn resource(emr: &Emr, req: &Req) -> Result<(String, Resource), AwsError> {
 fn tags_of<'s>(st: &'s State, r: &Resource) -> Option<&'s Tags> {
     match r {
         Resource::VirtualCluster(id) => st.vcs.get(id).map(|v| &v.tags),
-        Resource::JobRun { virtual_cluster_id, id } => {
-            st.runs.get(id).filter(|x| &x.virtual_cluster_id == virtual_cluster_id).map(|x| &x.tags)
-        }
-        Resource::Endpoint { virtual_cluster_id, id } => {
-            st.endpoints.get(id).filter(|x| &x.virtual_cluster_id == virtual_cluster_id).map(|x| &x.tags)
-        }
+        Resource::JobRun {
+            virtual_cluster_id,
+            id,
+        } => st
+            .runs
+            .get(id)
+            .filter(|x| &x.virtual_cluster_id == virtual_cluster_id)
+            .map(|x| &x.tags),
+        Resource::Endpoint {
+            virtual_cluster_id,
+            id,
+        } => st
+            .endpoints
+            .get(id)
+            .filter(|x| &x.virtual_cluster_id == virtual_cluster_id)
+            .map(|x| &x.tags),
         Resource::JobTemplate(id) => st.templates.get(id).map(|x| &x.tags),
         Resource::SecurityConfiguration(id) => st.security_configurations.get(id).map(|x| &x.tags),
     }
@@ -71,7 +81,11 @@ fn set_tags(st: &mut State, r: &Resource, tags: Tags, batch: &mut Batch) -> Resu
 }
 
 pub async fn tag(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("resourceArn", &shapes::RSI_ARN)], Some(&shapes::TAG_RESOURCE))?;
+    check(
+        req,
+        &[("resourceArn", &shapes::RSI_ARN)],
+        Some(&shapes::TAG_RESOURCE),
+    )?;
     let (arn, r) = resource(emr, req)?;
     emr.execute(|st| {
         let mut tags = tags_of(st, &r).ok_or_else(|| not_found(&arn))?.clone();
@@ -88,7 +102,11 @@ pub async fn tag(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         }
         let mut batch = Batch::new();
         set_tags(st, &r, tags, &mut batch)?;
-        Ok(Outcome::Write { response: json!({}), batch, after: None })
+        Ok(Outcome::Write {
+            response: json!({}),
+            batch,
+            after: None,
+        })
     })
     .await
 }
@@ -109,7 +127,11 @@ pub async fn untag(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         }
         let mut batch = Batch::new();
         set_tags(st, &r, tags, &mut batch)?;
-        Ok(Outcome::Write { response: json!({}), batch, after: None })
+        Ok(Outcome::Write {
+            response: json!({}),
+            batch,
+            after: None,
+        })
     })
     .await
 }

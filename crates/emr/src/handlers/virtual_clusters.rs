@@ -25,7 +25,11 @@ pub(crate) fn get<'s>(st: &'s State, id: &str) -> Result<&'s VirtualClusterRecor
 
 /// A scheduler configuration as stored: `{}` (or absent) means "none".
 fn scheduler(v: Option<&Value>) -> Option<Value> {
-    v.filter(|s| s.as_object().is_some_and(|o| o.values().any(|v| !v.is_null()))).cloned()
+    v.filter(|s| {
+        s.as_object()
+            .is_some_and(|o| o.values().any(|v| !v.is_null()))
+    })
+    .cloned()
 }
 
 pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
@@ -40,7 +44,9 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         }
         if let Some(sc) = req.str("securityConfigurationId") {
             if !st.security_configurations.contains_key(sc) {
-                return Err(AwsError::not_found(format!("Security configuration {sc} doesn't exist.")));
+                return Err(AwsError::not_found(format!(
+                    "Security configuration {sc} doesn't exist."
+                )));
             }
         }
         let provider = b["containerProvider"].clone();
@@ -52,7 +58,9 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
             .unwrap_or("default")
             .to_string();
         if st.namespace_taken(&cluster_id, &namespace) {
-            return Err(AwsError::validation("A virtual cluster already exists in the given namespace"));
+            return Err(AwsError::validation(
+                "A virtual cluster already exists in the given namespace",
+            ));
         }
         let id = ids::virtual_cluster_id();
         let record = VirtualClusterRecord {
@@ -74,8 +82,19 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         let response = json!({"id": record.id, "name": record.name, "arn": record.arn});
         let mut batch = Batch::new();
         st.put_vc(record, &mut batch).map_err(store_error)?;
-        remember(st, &mut batch, Op::CreateVirtualCluster, &token, fp, &response)?;
-        Ok(Outcome::Write { response, batch, after: None })
+        remember(
+            st,
+            &mut batch,
+            Op::CreateVirtualCluster,
+            &token,
+            fp,
+            &response,
+        )?;
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after: None,
+        })
     })
     .await
 }
@@ -100,23 +119,37 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         .values()
         .filter(|vc| params.created_ok(&vc.created_at))
         .filter(|vc| provider_id.is_none_or(|p| vc.cluster_id == p))
-        .filter(|vc| provider_type.is_none_or(|t| vc.container_provider.get("type").and_then(Value::as_str) == Some(t)))
+        .filter(|vc| {
+            provider_type.is_none_or(|t| {
+                vc.container_provider.get("type").and_then(Value::as_str) == Some(t)
+            })
+        })
         .filter(|vc| {
             let s = serde_json::to_value(vc.state).ok();
-            states.as_ref().is_none_or(|list| list.iter().any(|x| s.as_ref().and_then(Value::as_str) == Some(x)))
+            states.as_ref().is_none_or(|list| {
+                list.iter()
+                    .any(|x| s.as_ref().and_then(Value::as_str) == Some(x))
+            })
         })
         .filter(|vc| access_entry.is_none_or(|a| vc.eks_access_entry_integrated == a))
         .map(|vc| (created_key(vc.created_at.timestamp_millis(), &vc.id), vc))
         .collect();
     let (page, next) = params.page(items);
-    let wire = page.into_iter().map(|vc| vc.to_wire(st.counts(&vc.id))).collect();
+    let wire = page
+        .into_iter()
+        .map(|vc| vc.to_wire(st.counts(&vc.id)))
+        .collect();
     Ok(list_response("virtualClusters", wire, next))
 }
 
 /// UpdateVirtualCluster edits only `schedulerConfiguration`: absent leaves it unchanged,
 /// `{}` clears it, anything else replaces it whole (reference §6.2).
 pub async fn update(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("id", &shapes::RESOURCE_ID)], Some(&shapes::UPDATE_VIRTUAL_CLUSTER))?;
+    check(
+        req,
+        &[("id", &shapes::RESOURCE_ID)],
+        Some(&shapes::UPDATE_VIRTUAL_CLUSTER),
+    )?;
     let id = req.label(0).to_string();
     let fp = fingerprint(&[&id], &req.body);
     let token = req.client_token().to_string();
@@ -131,20 +164,38 @@ pub async fn update(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
                 state_name(vc.state)
             )));
         }
-        if let Some(s) = req.body.get("schedulerConfiguration").filter(|v| !v.is_null()) {
+        if let Some(s) = req
+            .body
+            .get("schedulerConfiguration")
+            .filter(|v| !v.is_null())
+        {
             vc.scheduler_configuration = scheduler(Some(s));
         }
         let response = json!({"virtualCluster": vc.to_wire(st.counts(&id))});
         let mut batch = Batch::new();
         st.put_vc(vc, &mut batch).map_err(store_error)?;
-        remember(st, &mut batch, Op::UpdateVirtualCluster, &token, fp, &response)?;
-        Ok(Outcome::Write { response, batch, after: None })
+        remember(
+            st,
+            &mut batch,
+            Op::UpdateVirtualCluster,
+            &token,
+            fp,
+            &response,
+        )?;
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after: None,
+        })
     })
     .await
 }
 
 pub fn state_name(s: VirtualClusterState) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// DeleteVirtualCluster answers once the cluster is durably TERMINATING; a background
@@ -157,13 +208,20 @@ pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     emr.execute(|st| {
         let mut vc = get(st, &id)?.clone();
         let response = json!({"id": id});
-        if matches!(vc.state, VirtualClusterState::Terminating | VirtualClusterState::Terminated) {
+        if matches!(
+            vc.state,
+            VirtualClusterState::Terminating | VirtualClusterState::Terminated
+        ) {
             return Ok(Outcome::Read(response));
         }
         vc.state = VirtualClusterState::Terminating;
         let mut batch = Batch::new();
         st.put_vc(vc, &mut batch).map_err(store_error)?;
-        Ok(Outcome::Write { response, batch, after: Some(After::TerminateVirtualCluster(id.clone())) })
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after: Some(After::TerminateVirtualCluster(id.clone())),
+        })
     })
     .await
 }
