@@ -47,6 +47,13 @@ pub struct ClusterConfig {
     /// Maximum pods on the node.
     #[serde(default = "default_node_pods")]
     pub node_pods: u32,
+    /// Kubelet (added by the kubelet work): the loopback range pod IPs come from, one per pod.
+    #[serde(default = "crate::kubelet::config::default_pod_cidr")]
+    pub pod_cidr: String,
+    /// Kubelet (added by the kubelet work): container images → local directories, the Spark
+    /// distribution, Python and Java for Spark images (`[cluster.images]`).
+    #[serde(default)]
+    pub images: crate::kubelet::config::ImagesConfig,
 }
 
 fn default_api_listen() -> SocketAddr {
@@ -79,6 +86,8 @@ impl Default for ClusterConfig {
             node_cpu: None,
             node_memory: None,
             node_pods: default_node_pods(),
+            pod_cidr: crate::kubelet::config::default_pod_cidr(),
+            images: Default::default(),
         }
     }
 }

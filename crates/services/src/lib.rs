@@ -1,1 +1,327 @@
-//! placeholder
+//! The AWS services the seed's scripts lean on besides emr-containers, served by sparkyard
+//! on the same endpoint with the same SigV4 keys: S3, CloudWatch Logs, IAM, STS and EKS,
+//! plus the policy evaluation ([`authz`]) every service — emr-containers included — calls.
+//!
+//! [`router`] composes the endpoint: S3 goes to `s3s` (which verifies S3's SigV4 variants
+//! itself), STS `AssumeRoleWithWebIdentity` is served unsigned as in AWS, and everything
+//! else passes the generic SigV4 middleware and is dispatched by the credential scope's
+//! service.
+
+pub mod authz;
+mod db;
+pub mod eks;
+pub mod iam;
+pub mod logs;
+pub mod s3;
+pub mod sts;
+pub mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Deserialize;
+use sparkyard_aws::keyring::Keyring;
+use sparkyard_aws::{AwsError, Principal};
+use tower::ServiceExt;
+
+pub use authz::{Authorizer, Denied};
+pub use eks::pod_identity;
+pub use sts::{WebIdentity, WebIdentityVerifier};
+
+/// `[services]` in sparkyard's configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServicesConfig {
+    /// The embedded cluster's name as EKS reports it.
+    #[serde(default = "default_cluster_name")]
+    pub cluster_name: String,
+    /// The Kubernetes version EKS `DescribeCluster` reports.
+    #[serde(default = "default_kubernetes_version")]
+    pub kubernetes_version: String,
+    /// OIDC issuer reported when no token verifier is wired (the cluster is not running).
+    /// When the cluster runs, its service-account issuer is reported instead.
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+}
+
+pub const DEFAULT_CLUSTER_NAME: &str = "eks-emr-cluster";
+
+fn default_cluster_name() -> String {
+    DEFAULT_CLUSTER_NAME.into()
+}
+
+fn default_kubernetes_version() -> String {
+    "1.22".into()
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self { cluster_name: default_cluster_name(), kubernetes_version: default_kubernetes_version(), oidc_issuer: None }
+    }
+}
+
+/// What the services need to start.
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    pub config: ServicesConfig,
+    /// The embedded cluster's API server URL and CA (base64 PEM), when it runs.
+    pub cluster_endpoint: Option<String>,
+    pub cluster_ca: Option<String>,
+}
+
+/// The services behind the endpoint. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    iam: Arc<iam::Iam>,
+    logs: logs::Logs,
+    sts: sts::Sts,
+    eks: eks::Eks,
+    authorizer: Authorizer,
+    s3: s3s::service::S3Service,
+}
+
+/// Largest query-protocol or JSON request body the services accept (the SigV4 middleware
+/// has already buffered signed ones; this bounds the unsigned STS path).
+const MAX_BODY: usize = 1024 * 1024;
+
+impl Services {
+    /// Opens the services' state under `settings.data_dir` (`services.db`, `s3/`).
+    pub fn open(
+        settings: Settings,
+        keyring: Arc<Keyring>,
+        verifier: Option<Arc<dyn WebIdentityVerifier>>,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let schema = format!("{}{}", iam::store::SCHEMA, logs::store::SCHEMA);
+        let db = Arc::new(db::Db::open(&settings.data_dir.join("services.db"), &schema).map_err(std::io::Error::other)?);
+        let iam = Arc::new(iam::Iam::open(db.clone(), &settings.account_id));
+        let authorizer = Authorizer::new(iam.clone());
+        let oidc_issuer = verifier
+            .as_ref()
+            .map(|v| v.issuer())
+            .or_else(|| settings.config.oidc_issuer.clone())
+            .unwrap_or_else(|| format!("https://oidc.eks.{}.amazonaws.com/id/SPARKYARD", settings.region));
+        let eks = eks::Eks::new(
+            &settings.region,
+            &settings.account_id,
+            eks::ClusterInfo {
+                name: settings.config.cluster_name.clone(),
+                version: settings.config.kubernetes_version.clone(),
+                endpoint: settings.cluster_endpoint.clone(),
+                certificate_authority: settings.cluster_ca.clone(),
+                oidc_issuer,
+                created_at: chrono::Utc::now(),
+            },
+        );
+        let s3_store = s3::S3Store::open(&settings.data_dir, &settings.region)?;
+        let s3 = s3::service(s3_store, keyring.clone(), authorizer.clone(), &settings.region);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                logs: logs::Logs::open(db, &settings.region, &settings.account_id),
+                sts: sts::Sts::new(keyring, iam.clone(), verifier, &settings.account_id),
+                iam,
+                eks,
+                authorizer,
+                s3,
+            }),
+        })
+    }
+
+    /// The authorizer, for emr-containers and any other service to call.
+    pub fn authorizer(&self) -> Authorizer {
+        self.inner.authorizer.clone()
+    }
+
+    /// Services (credential-scope names) dispatched by [`Services::signed`].
+    pub fn serves(service: &str) -> bool {
+        matches!(service, "iam" | "sts" | "logs" | "eks")
+    }
+
+    /// Serves a request the SigV4 middleware has authenticated (a [`Principal`] is in its
+    /// extensions) for one of the services [`Services::serves`].
+    pub async fn signed(&self, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
+            return AwsError::new(StatusCode::FORBIDDEN, "MissingAuthenticationTokenException", "Missing Authentication Token")
+                .into_response();
+        };
+        let request_id = wire::request_id(&parts.extensions);
+        let body = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(b) => b,
+            Err(_) => {
+                return AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException", "Request body too large")
+                    .into_response()
+            }
+        };
+        let inner = &self.inner;
+        match principal.service.as_str() {
+            "iam" => {
+                let params = wire::QueryParams::from_parts(parts.uri.query(), &body);
+                inner.iam.handle(&inner.authorizer, &principal, &params, &request_id)
+            }
+            "sts" => {
+                let params = wire::QueryParams::from_parts(parts.uri.query(), &body);
+                inner.sts.handle(&principal, &params, &request_id)
+            }
+            "logs" => {
+                let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+                match target.strip_prefix(logs::TARGET_PREFIX) {
+                    Some(op) => inner.logs.handle(&inner.authorizer, &principal, op, &body),
+                    None => AwsError::new(
+                        StatusCode::BAD_REQUEST,
+                        "UnknownOperationException",
+                        format!("Unknown X-Amz-Target {target:?} for CloudWatch Logs."),
+                    )
+                    .into_response(),
+                }
+            }
+            "eks" => inner.eks.handle(&inner.authorizer, &principal, &parts.method, parts.uri.path()),
+            other => AwsError::new(StatusCode::BAD_REQUEST, "UnknownService", format!("Service {other} is not served here."))
+                .into_response(),
+        }
+    }
+
+    /// Serves an S3 request (signature checked by `s3s`).
+    pub async fn s3(&self, request: Request) -> Response {
+        let request = request.map(s3s::Body::http_body);
+        match self.inner.s3.call(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(e) => {
+                tracing::error!(error = ?e, "S3 request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    }
+
+    /// Serves an unsigned request if it is STS `AssumeRoleWithWebIdentity`; otherwise hands
+    /// the request back (body intact) for the signed path, which will refuse it.
+    pub async fn unsigned(&self, request: Request) -> Result<Response, Request> {
+        let small = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n <= MAX_BODY);
+        let query_action = request.uri().query().is_some_and(|q| q.contains("Action=AssumeRoleWithWebIdentity"));
+        if request.uri().path() != "/" || !(small || query_action) {
+            return Err(request);
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(b) => b,
+            Err(_) => return Err(Request::from_parts(parts, Body::empty())),
+        };
+        let params = wire::QueryParams::from_parts(parts.uri.query(), &bytes);
+        if params.action() == Some("AssumeRoleWithWebIdentity") {
+            let request_id = wire::request_id(&parts.extensions);
+            Ok(self.inner.sts.handle_unsigned(&params, &request_id))
+        } else {
+            Err(Request::from_parts(parts, Body::from(bytes)))
+        }
+    }
+}
+
+/// How a request reached the endpoint is to be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Signed for S3: `s3s` verifies it.
+    S3,
+    /// No SigV4 at all (only STS `AssumeRoleWithWebIdentity` is served so).
+    Unsigned,
+    /// Signed for another service: the generic SigV4 middleware, then by service.
+    Signed,
+}
+
+/// Classifies a request by its SigV4 credential scope (header or presigned query).
+pub fn route(uri: &http::Uri, headers: &http::HeaderMap) -> Route {
+    let has_header = headers.contains_key(header::AUTHORIZATION);
+    let has_query = uri.query().is_some_and(|q| q.contains("X-Amz-Credential=") || q.contains("x-amz-credential="));
+    if !has_header && !has_query {
+        return Route::Unsigned;
+    }
+    match sparkyard_aws::sigv4::SignatureClaim::from_request(uri, headers) {
+        Ok(claim) if claim.scope.service == "s3" => Route::S3,
+        _ => Route::Signed,
+    }
+}
+
+#[derive(Clone)]
+struct Front {
+    services: Services,
+    signed: Router,
+}
+
+async fn front(State(front): State<Front>, request: Request) -> Response {
+    match route(request.uri(), request.headers()) {
+        Route::S3 => front.services.s3(request).await,
+        Route::Unsigned => match front.services.unsigned(request).await {
+            Ok(response) => response,
+            Err(request) => front.signed.oneshot(request).await.into_response(),
+        },
+        Route::Signed => front.signed.oneshot(request).await.into_response(),
+    }
+}
+
+#[derive(Clone)]
+struct BySevice {
+    services: Services,
+    other: Router,
+}
+
+async fn by_service(State(state): State<BySevice>, request: Request) -> Response {
+    let service = request.extensions().get::<Principal>().map(|p| p.service.clone()).unwrap_or_default();
+    if Services::serves(&service) {
+        state.services.signed(request).await
+    } else {
+        state.other.oneshot(request).await.into_response()
+    }
+}
+
+/// The whole AWS endpoint: request ids on everything; S3 through `s3s`; unsigned STS web
+/// identity; everything else through SigV4 `authenticate`, then to these services by the
+/// credential scope's service, or to `other` (emr-containers) for the rest.
+pub fn router(services: Services, keyring: Arc<Keyring>, other: Router) -> Router {
+    let signed = Router::new()
+        .fallback(by_service)
+        .with_state(BySevice { services: services.clone(), other })
+        .layer(axum::middleware::from_fn_with_state(keyring, sparkyard_aws::auth::authenticate));
+    Router::new()
+        .fallback(front)
+        .with_state(Front { services, signed })
+        .layer(axum::middleware::from_fn(sparkyard_aws::request_id::stamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(header::AUTHORIZATION, auth.parse().unwrap());
+        h.insert("x-amz-date", "20240101T000000Z".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn routes_by_credential_scope() {
+        let uri: http::Uri = "/bucket/key".parse().unwrap();
+        let s3 = headers("AWS4-HMAC-SHA256 Credential=AKIAX/20240101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00");
+        assert_eq!(route(&uri, &s3), Route::S3);
+        let iam = headers("AWS4-HMAC-SHA256 Credential=AKIAX/20240101/us-east-1/iam/aws4_request, SignedHeaders=host;x-amz-date, Signature=00");
+        assert_eq!(route(&uri, &iam), Route::Signed);
+        assert_eq!(route(&uri, &http::HeaderMap::new()), Route::Unsigned);
+        let presigned: http::Uri = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00".parse().unwrap();
+        assert_eq!(route(&presigned, &http::HeaderMap::new()), Route::S3);
+    }
+}

@@ -2,45 +2,14 @@
 //! directories. Both are tables of `[cluster]` (`[cluster.node]`, `[cluster.images]`).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// `[cluster.node]`: the one node of the embedded cluster. The default matches the seed's
-/// managed node group (one `m5.2xlarge`: 8 vCPU, 32 GiB).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct NodeConfig {
-    pub name: String,
-    /// Only a label (`node.kubernetes.io/instance-type`), as EKS sets it.
-    pub instance_type: String,
-    pub cpu: String,
-    pub memory: String,
-    pub pods: u32,
-    pub ephemeral_storage: String,
-    /// `status.hostIP` of every pod and the node's InternalIP.
-    pub host_ip: Ipv4Addr,
-    /// Loopback range pod IPs come from (Linux routes all of 127/8 to `lo`).
-    pub pod_cidr: String,
-    /// Extra node labels.
-    pub labels: BTreeMap<String, String>,
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        Self {
-            name: "sparkyard-node-1".into(),
-            instance_type: "m5.2xlarge".into(),
-            cpu: "8".into(),
-            memory: "32Gi".into(),
-            pods: 110,
-            ephemeral_storage: "100Gi".into(),
-            host_ip: Ipv4Addr::new(127, 0, 0, 1),
-            pod_cidr: "127.1.0.0/16".into(),
-            labels: BTreeMap::new(),
-        }
-    }
+/// Default of `[cluster] pod-cidr`: the loopback range pod IPs come from (Linux routes all of
+/// 127/8 to `lo`, so any address in it can be bound without configuration).
+pub fn default_pod_cidr() -> String {
+    "127.1.0.0/16".into()
 }
 
 /// `[cluster.images]`: container images are local directories. A rule maps image names
@@ -232,12 +201,5 @@ mod tests {
         assert!(!matches("apache/sparkle:1"));
         assert!(glob_match("a*b*c", "aXXbYc"));
         assert!(!glob_match("a*b", "ab c"));
-    }
-
-    #[test]
-    fn node_defaults_are_an_m5_2xlarge() {
-        let node: NodeConfig = serde_json::from_str("{}").unwrap();
-        assert_eq!((node.cpu.as_str(), node.memory.as_str(), node.pods), ("8", "32Gi", 110));
-        assert_eq!(node.instance_type, "m5.2xlarge");
     }
 }

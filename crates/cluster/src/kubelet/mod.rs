@@ -1,7 +1,305 @@
-//! The kubelet: runs each container of a scheduled pod as a sandboxed host process.
+//! The kubelet: runs each container of a pod bound to this node as a host process in a
+//! bubblewrap sandbox, and reports pod and node status.
+//!
+//! - `pod`: the per-pod worker (volumes, containers, restarts, graceful deletion).
+//! - `sandbox`: the bwrap command line (pure); `process`: spawning and signals.
+//! - `env`, `entrypoint`, `volumes`, `status`, `hosts`: pure builders the worker uses.
+//! - `ipam`: one loopback IP per pod.
+
+pub mod config;
+pub mod entrypoint;
+pub mod env;
+pub mod hosts;
+pub mod ipam;
+mod pod;
+pub mod process;
+pub mod sandbox;
+pub mod status;
+pub mod volumes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::watch;
 
 use crate::cluster::Cluster;
+use crate::controllers::events::Source;
+use crate::controllers::quantity;
+use crate::registry::{now_rfc3339, EventType, Resource};
+use config::{builtin_rules, glob_match, EntrypointKind, HostRuntime, ImageRule, UnknownImages};
 
-pub fn start(_cluster: &Cluster) -> anyhow::Result<()> {
+pub const PODS: Resource = Resource::new("", "pods");
+pub const NODES: Resource = Resource::new("", "nodes");
+pub const SERVICES: Resource = Resource::new("", "services");
+pub const CONFIGMAPS: Resource = Resource::new("", "configmaps");
+pub const SECRETS: Resource = Resource::new("", "secrets");
+pub const SERVICE_ACCOUNTS: Resource = Resource::new("", "serviceaccounts");
+
+/// How often the node's heartbeat (`lastHeartbeatTime` of its conditions) is refreshed.
+const NODE_HEARTBEAT: Duration = Duration::from_secs(40);
+
+/// A container image resolved to local content.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// (host directory, in-image path)
+    pub mounts: Vec<(PathBuf, String)>,
+    pub entrypoint: EntrypointKind,
+    pub working_dir: Option<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+pub struct Kubelet {
+    pub cluster: Cluster,
+    pub node_name: String,
+    pub host_ip: String,
+    pub ipam: ipam::Ipam,
+    pub host: HostRuntime,
+    pub rules: Vec<ImageRule>,
+    pub unknown: UnknownImages,
+    pub bwrap: PathBuf,
+    pub node_cpu_millis: i64,
+    pub node_memory: i64,
+    pub hosts: HostsBook,
+    pub event_source: Source,
+}
+
+impl Kubelet {
+    pub fn new(cluster: &Cluster) -> anyhow::Result<Arc<Self>> {
+        let config = &cluster.config;
+        let node_name = config.node_name.clone();
+        ensure_node(cluster);
+        let node = cluster.registry.get(NODES, "", &node_name);
+        let allocatable = |key: &str| node.as_ref().and_then(|n| quantity::value_text(&n["status"]["allocatable"][key]));
+        let node_cpu_millis = allocatable("cpu").and_then(|c| quantity::cpu_millis(&c)).unwrap_or(1000);
+        let node_memory = allocatable("memory").and_then(|m| quantity::units(&m)).unwrap_or(1 << 30);
+        let mut rules = config.images.rules.clone();
+        rules.extend(builtin_rules());
+        let bwrap = which("bwrap").unwrap_or_else(|| PathBuf::from("bwrap"));
+        Ok(Arc::new(Self {
+            cluster: cluster.clone(),
+            node_name: node_name.clone(),
+            host_ip: "127.0.0.1".into(),
+            ipam: ipam::Ipam::new(&config.pod_cidr)?,
+            host: HostRuntime::discover(&config.images),
+            rules,
+            unknown: config.images.unknown,
+            bwrap,
+            node_cpu_millis,
+            node_memory,
+            hosts: HostsBook::default(),
+            event_source: Source { component: "kubelet", host: Some(node_name) },
+        }))
+    }
+
+    pub fn resolve_image(&self, image: &str) -> Result<Image, String> {
+        let Some(rule) = self.rules.iter().find(|r| glob_match(&r.pattern, image)) else {
+            return match self.unknown {
+                UnknownImages::Host => Ok(Image { mounts: vec![], entrypoint: EntrypointKind::None, working_dir: None, env: BTreeMap::new() }),
+                UnknownImages::Error => Err(format!("image {image:?} maps to no local directory ([cluster.images] rules)")),
+            };
+        };
+        let dir = match &rule.dir {
+            Some(dir) => dir.clone(),
+            None => self.host.spark_home.clone().ok_or_else(|| {
+                format!("image {image:?} is a Spark image but no Spark distribution was found (set [cluster.images] spark-home or SPARK_HOME)")
+            })?,
+        };
+        Ok(Image {
+            mounts: rule.mount_at.iter().map(|target| (dir.clone(), target.clone())).collect(),
+            entrypoint: rule.entrypoint,
+            working_dir: rule.working_dir.clone(),
+            env: rule.env.clone(),
+        })
+    }
+
+    /// `imageID` as the status shows it: where the image's content comes from.
+    pub fn image_id(&self, image: &str) -> String {
+        match self.resolve_image(image) {
+            Ok(resolved) => match resolved.mounts.first() {
+                Some((dir, _)) => format!("sparkyard-local://{}", dir.display()),
+                None => "sparkyard-local:///".into(),
+            },
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// Starts the kubelet of this machine's node.
+pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
+    let kubelet = Kubelet::new(cluster)?;
+    tokio::spawn(dispatch(kubelet.clone()));
+    tokio::spawn(keep_hosts_current(kubelet.clone()));
+    tokio::spawn(heartbeat(kubelet));
     Ok(())
+}
+
+/// Creates this node's object when missing (the cluster bootstrap normally does).
+fn ensure_node(cluster: &Cluster) {
+    if cluster.registry.get(NODES, "", &cluster.config.node_name).is_none() {
+        let _ = cluster.registry.create(NODES, "", crate::cluster::node_object(&cluster.config));
+    }
+}
+
+/// Watches pods and hands each one bound to this node to its worker.
+async fn dispatch(k: Arc<Kubelet>) {
+    let mut workers: HashMap<String, watch::Sender<Option<Arc<Value>>>> = HashMap::new();
+    loop {
+        let (pods, revision) = k.cluster.registry.list(PODS, None);
+        let live: std::collections::HashSet<String> =
+            pods.iter().filter_map(|p| p["metadata"]["uid"].as_str().map(String::from)).collect();
+        // Pods removed while the watch was down.
+        workers.retain(|uid, tx| {
+            if live.contains(uid) {
+                true
+            } else {
+                let _ = tx.send(None);
+                false
+            }
+        });
+        for pod in pods {
+            route(&k, &mut workers, pod);
+        }
+        let Ok(stream) = k.cluster.registry.watch(PODS, Some(revision)) else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut stream = Box::pin(stream);
+        while let Some(event) = stream.next().await {
+            match event.event_type {
+                EventType::Deleted => {
+                    if let Some(uid) = event.object["metadata"]["uid"].as_str() {
+                        if let Some(tx) = workers.remove(uid) {
+                            let _ = tx.send(None);
+                        }
+                    }
+                }
+                _ => route(&k, &mut workers, event.object.clone()),
+            }
+            workers.retain(|_, tx| !tx.is_closed());
+        }
+    }
+}
+
+fn route(k: &Arc<Kubelet>, workers: &mut HashMap<String, watch::Sender<Option<Arc<Value>>>>, pod: Arc<Value>) {
+    if pod["spec"]["nodeName"].as_str() != Some(k.node_name.as_str()) {
+        return;
+    }
+    let Some(uid) = pod["metadata"]["uid"].as_str().map(String::from) else { return };
+    if let Some(tx) = workers.get(&uid) {
+        let _ = tx.send(Some(pod));
+        return;
+    }
+    let phase = pod["status"]["phase"].as_str().unwrap_or("");
+    if phase == "Succeeded" || phase == "Failed" {
+        // Finished before this kubelet saw it (or by a previous run): only its deletion
+        // is left to complete.
+        if !pod["metadata"]["deletionTimestamp"].is_null() {
+            let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = pod["metadata"]["name"].as_str().unwrap_or("");
+            let _ = k.cluster.registry.modify(PODS, ns, name, |p| {
+                p["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                Ok(())
+            });
+            crate::controllers::deletion::finish_if_done(&k.cluster.registry, PODS, ns, name);
+        }
+        return;
+    }
+    let (tx, rx) = watch::channel(Some(pod.clone()));
+    workers.insert(uid, tx);
+    tokio::spawn(pod::run(k.clone(), pod, rx));
+}
+
+/// Keeps the node object's status fresh.
+async fn heartbeat(k: Arc<Kubelet>) {
+    loop {
+        tokio::time::sleep(NODE_HEARTBEAT).await;
+        ensure_node(&k.cluster);
+        let now = now_rfc3339();
+        let _ = k.cluster.registry.modify(NODES, "", &k.node_name, |node| {
+            for condition in node["status"]["conditions"].as_array_mut().into_iter().flatten() {
+                condition["lastHeartbeatTime"] = json!(now);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Rewrites pods' hosts files when services or pods change (debounced).
+async fn keep_hosts_current(k: Arc<Kubelet>) {
+    loop {
+        let revision = k.cluster.registry.revision();
+        let (Ok(pods), Ok(services)) =
+            (k.cluster.registry.watch(PODS, Some(revision)), k.cluster.registry.watch(SERVICES, Some(revision)))
+        else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        k.hosts.refresh(&k);
+        let mut merged = futures::stream::select(Box::pin(pods), Box::pin(services));
+        while merged.next().await.is_some() {
+            // Coalesce a burst of changes into one rewrite.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while let Some(Some(_)) = futures::FutureExt::now_or_never(merged.next()) {}
+            k.hosts.refresh(&k);
+        }
+    }
+}
+
+/// The hosts files of this node's running pods.
+#[derive(Default)]
+pub struct HostsBook {
+    entries: Mutex<BTreeMap<String, HostsEntry>>,
+}
+
+struct HostsEntry {
+    namespace: String,
+    ip: String,
+    hostname: String,
+    fqdn: Option<String>,
+    path: PathBuf,
+    written: String,
+}
+
+impl HostsBook {
+    pub fn register(&self, uid: &str, namespace: &str, ip: &str, hostname: &str, fqdn: Option<String>, path: PathBuf) {
+        self.entries.lock().unwrap().insert(
+            uid.to_string(),
+            HostsEntry { namespace: namespace.into(), ip: ip.into(), hostname: hostname.into(), fqdn, path, written: String::new() },
+        );
+    }
+
+    pub fn unregister(&self, uid: &str) {
+        self.entries.lock().unwrap().remove(uid);
+    }
+
+    /// Recomputes every registered file and rewrites the changed ones in place (a bind
+    /// mount pins the inode, so no rename).
+    pub fn refresh(&self, k: &Kubelet) {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.is_empty() {
+            return;
+        }
+        let (services, _) = k.cluster.registry.list(SERVICES, None);
+        let (pods, _) = k.cluster.registry.list(PODS, None);
+        let ips = hosts::service_ips(&services, &pods);
+        let api_ip = k.cluster.service_ip.to_string();
+        for entry in entries.values_mut() {
+            let text = hosts::render(&entry.namespace, &entry.ip, &entry.hostname, entry.fqdn.as_deref(), &api_ip, &ips);
+            if text != entry.written {
+                match std::fs::write(&entry.path, &text) {
+                    Ok(()) => entry.written = text,
+                    Err(e) => tracing::debug!(path = %entry.path.display(), error = %e, "cannot write hosts file"),
+                }
+            }
+        }
+    }
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.exists())
 }

@@ -1,6 +1,7 @@
 //! Pure builders of the Kubernetes objects of a job run.
 
 pub mod job_runner;
+pub mod pod_templates;
 pub mod properties;
 pub mod service_accounts;
 

@@ -1,0 +1,451 @@
+//! [`Snapshot`]: the scheduler's in-memory picture of the cluster, kept up to date
+//! incrementally from watch events, and [`Snapshot::schedule`], one scheduling cycle.
+//!
+//! Per node it keeps the parsed [`NodeInfo`], the bound pods and their requested total
+//! ([`NodeUsage`]), and the pods *nominated* to it (preemptors waiting for their victims
+//! to leave). A pod is filtered against a node's usage plus the nominated pods of at least
+//! its priority, as kube-scheduler's `RunFilterPluginsWithNominatedPods` does, so the room
+//! that preemption freed for a high-priority pod is not taken by a lower-priority one (a
+//! replacement executor, say) in the meantime.
+//!
+//! The static filters' verdict (cordon, taints, selector, affinity) is cached per distinct
+//! [`PlacementConstraints`] and dropped whenever a node is added, changed or removed; the
+//! pods of one Spark application share their constraints, so scheduling the n-th executor
+//! costs one integer comparison per node plus scoring.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::filter::{resource_reasons, resources_fit, static_filter, NodeUsage, Reason};
+use super::message::{self, Histogram};
+use super::node::NodeInfo;
+use super::preemption::{pick_one_node, select_victims_on_node, Candidate, NotACandidate};
+use super::queue::{score_node, NodeScore};
+use super::requirements::{PlacementConstraints, PodRequirements, PreemptionPolicy};
+
+/// A pod named in a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRef {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl PodRef {
+    fn of(p: &PodRequirements) -> PodRef {
+        PodRef { uid: p.uid.clone(), namespace: p.namespace.clone(), name: p.name.clone() }
+    }
+}
+
+/// A pod to evict so that the preemptor fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Victim {
+    pub pod: PodRef,
+    pub priority: i32,
+    /// Already being deleted: kube-scheduler sends no second delete (nor event) for it.
+    pub already_terminating: bool,
+}
+
+/// What preemption decided: evict `victims` from `node`, nominate the preemptor there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreemptionPlan {
+    pub node: String,
+    /// Most important first.
+    pub victims: Vec<Victim>,
+    /// Lower-priority pods nominated to the same node: their `nominatedNodeName` is to be
+    /// cleared so they look elsewhere.
+    pub clear_nominated: Vec<PodRef>,
+}
+
+impl PreemptionPlan {
+    /// The message of the `Preempted` event on every victim.
+    pub fn victim_event_message(&self, preemptor_uid: &str) -> String {
+        message::preempted_event_message(preemptor_uid, &self.node)
+    }
+}
+
+/// What to do with the pod's `status.nominatedNodeName`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nomination {
+    Keep,
+    Clear,
+    Set(String),
+}
+
+/// The outcome of one scheduling cycle for one pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Bind the pod to this node (then emit `Scheduled`).
+    Bind { node: String },
+    /// The pod stays pending: emit `FailedScheduling` with `message`, set
+    /// `PodScheduled=False`/`Unschedulable` with it, apply `nomination`, and carry out
+    /// `preemption` when there is one.
+    Unschedulable { message: String, nomination: Nomination, preemption: Option<PreemptionPlan> },
+}
+
+impl Decision {
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Decision::Bind { node } => Some(node),
+            Decision::Unschedulable { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct NodeSlot {
+    info: NodeInfo,
+    usage: NodeUsage,
+    pods: Vec<Arc<PodRequirements>>,
+    nominated: Vec<Arc<PodRequirements>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    Bound(String),
+    Nominated(String),
+}
+
+/// The static filters' verdict for one constraint set, per node index.
+#[derive(Debug)]
+struct StaticVerdicts {
+    pass: Vec<bool>,
+    reasons: Vec<Option<Reason>>,
+}
+
+/// The scheduler's cluster picture. See the module docs.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    nodes: Vec<NodeSlot>,
+    index: HashMap<String, usize>,
+    pods: HashMap<String, (Arc<PodRequirements>, Place)>,
+    verdicts: HashMap<Arc<PlacementConstraints>, Arc<StaticVerdicts>>,
+}
+
+impl Snapshot {
+    pub fn new() -> Snapshot {
+        Snapshot::default()
+    }
+
+    pub fn with_nodes(nodes: impl IntoIterator<Item = NodeInfo>) -> Snapshot {
+        let mut s = Snapshot::new();
+        for n in nodes {
+            s.upsert_node(n);
+        }
+        s
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).map(|&i| &self.nodes[i].info)
+    }
+
+    pub fn usage(&self, name: &str) -> Option<&NodeUsage> {
+        self.index.get(name).map(|&i| &self.nodes[i].usage)
+    }
+
+    /// The pods bound to a node (non-terminal ones; terminating ones included).
+    pub fn pods_on(&self, name: &str) -> &[Arc<PodRequirements>] {
+        self.index.get(name).map_or(&[], |&i| &self.nodes[i].pods)
+    }
+
+    /// Where a tracked pod is: `(node, bound)`; nominated pods give `bound == false`.
+    pub fn placement_of(&self, key: &str) -> Option<(&str, bool)> {
+        self.pods.get(key).map(|(_, place)| match place {
+            Place::Bound(n) => (n.as_str(), true),
+            Place::Nominated(n) => (n.as_str(), false),
+        })
+    }
+
+    /// Adds a node or replaces what is known of it (labels, taints, allocatable).
+    pub fn upsert_node(&mut self, info: NodeInfo) {
+        self.verdicts.clear();
+        if let Some(&i) = self.index.get(&info.name) {
+            self.nodes[i].info = info;
+            return;
+        }
+        let name = info.name.clone();
+        let i = self.nodes.len();
+        self.nodes.push(NodeSlot { info, usage: NodeUsage::default(), pods: Vec::new(), nominated: Vec::new() });
+        self.index.insert(name.clone(), i);
+        // Pods seen before their node (watch order is not guaranteed) attach now.
+        let waiting: Vec<Arc<PodRequirements>> = self
+            .pods
+            .values()
+            .filter(|(_, place)| matches!(place, Place::Bound(n) | Place::Nominated(n) if *n == name))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in waiting {
+            self.upsert_pod_arc(p);
+        }
+    }
+
+    /// Forgets a node; its pods stay tracked (and reattach if it comes back).
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(i) = self.index.remove(name) else { return };
+        self.verdicts.clear();
+        self.nodes.swap_remove(i);
+        if i < self.nodes.len() {
+            self.index.insert(self.nodes[i].info.name.clone(), i);
+        }
+    }
+
+    fn detach(&mut self, key: &str) -> Option<Arc<PodRequirements>> {
+        let (pod, place) = self.pods.remove(key)?;
+        let (node, bound) = match &place {
+            Place::Bound(n) => (n, true),
+            Place::Nominated(n) => (n, false),
+        };
+        if let Some(&i) = self.index.get(node) {
+            let slot = &mut self.nodes[i];
+            let list = if bound { &mut slot.pods } else { &mut slot.nominated };
+            if let Some(pos) = list.iter().position(|p| p.key() == key) {
+                list.swap_remove(pos);
+                if bound {
+                    slot.usage.remove(&pod);
+                }
+            }
+        }
+        Some(pod)
+    }
+
+    /// Records a pod from a watch event (added or modified). Bound, non-terminal pods
+    /// count on their node; unbound pods with a `nominatedNodeName` count as nominated;
+    /// anything else is not tracked.
+    pub fn upsert_pod(&mut self, pod: PodRequirements) {
+        self.upsert_pod_arc(Arc::new(pod));
+    }
+
+    fn upsert_pod_arc(&mut self, pod: Arc<PodRequirements>) {
+        let key = pod.key();
+        self.detach(&key);
+        if pod.terminal {
+            return;
+        }
+        let place = match (&pod.node_name, &pod.nominated_node_name) {
+            (Some(n), _) => Place::Bound(n.clone()),
+            (None, Some(n)) if pod.deletion_timestamp.is_none() => Place::Nominated(n.clone()),
+            _ => return,
+        };
+        if let Some(&i) = self.index.get(match &place {
+            Place::Bound(n) | Place::Nominated(n) => n,
+        }) {
+            let slot = &mut self.nodes[i];
+            match place {
+                Place::Bound(_) => {
+                    slot.usage.add(&pod);
+                    slot.pods.push(pod.clone());
+                }
+                Place::Nominated(_) => slot.nominated.push(pod.clone()),
+            }
+        }
+        self.pods.insert(key, (pod, place));
+    }
+
+    /// Forgets a pod (deleted from the API).
+    pub fn remove_pod(&mut self, key: &str) {
+        self.detach(key);
+    }
+
+    fn static_verdicts(&mut self, placement: &Arc<PlacementConstraints>) -> Arc<StaticVerdicts> {
+        if let Some(v) = self.verdicts.get(placement) {
+            return v.clone();
+        }
+        let reasons: Vec<Option<Reason>> = self.nodes.iter().map(|s| static_filter(placement, &s.info)).collect();
+        let v = Arc::new(StaticVerdicts { pass: reasons.iter().map(Option::is_none).collect(), reasons });
+        // A long-lived scheduler meets many one-off constraint sets; bound the cache.
+        if self.verdicts.len() >= 4096 {
+            self.verdicts.clear();
+        }
+        self.verdicts.insert(placement.clone(), v.clone());
+        v
+    }
+
+    /// The node's usage as `pod` must see it: plus the pods nominated there with at least
+    /// its priority (other than itself).
+    fn usage_for(&self, i: usize, pod: &PodRequirements, key: &str) -> Cow<'_, NodeUsage> {
+        let slot = &self.nodes[i];
+        if slot.nominated.is_empty() {
+            return Cow::Borrowed(&slot.usage);
+        }
+        let mut usage = Cow::Borrowed(&slot.usage);
+        for n in &slot.nominated {
+            if n.priority >= pod.priority && n.key() != key {
+                usage.to_mut().add(n);
+            }
+        }
+        usage
+    }
+
+    /// One scheduling cycle for `pod` (which should [`PodRequirements::wants_scheduling`]).
+    /// Pure with respect to the cluster: nothing changes until [`Snapshot::assume`].
+    pub fn schedule(&mut self, pod: &PodRequirements) -> Decision {
+        if self.nodes.is_empty() {
+            return Decision::Unschedulable {
+                message: message::NO_NODES_AVAILABLE.to_string(),
+                nomination: Nomination::Keep,
+                preemption: None,
+            };
+        }
+        let key = pod.key();
+        let verdicts = self.static_verdicts(&pod.placement);
+        // A nominated pod tries its node first (kube's evaluateNominatedNode).
+        if let Some(&i) = pod.nominated_node_name.as_ref().and_then(|n| self.index.get(n)) {
+            if verdicts.pass[i] && resources_fit(&pod.requests, &self.nodes[i].info, &self.usage_for(i, pod, &key)) {
+                return Decision::Bind { node: self.nodes[i].info.name.clone() };
+            }
+        }
+        let mut best: Option<(usize, NodeScore)> = None;
+        for (i, slot) in self.nodes.iter().enumerate() {
+            if !verdicts.pass[i] {
+                continue;
+            }
+            let usage = self.usage_for(i, pod, &key);
+            if !resources_fit(&pod.requests, &slot.info, &usage) {
+                continue;
+            }
+            let score = score_node(pod, &slot.info, &usage);
+            let better = match &best {
+                None => true,
+                Some((j, s)) => score > *s || (score == *s && slot.info.name < self.nodes[*j].info.name),
+            };
+            if better {
+                best = Some((i, score));
+            }
+        }
+        if let Some((i, _)) = best {
+            return Decision::Bind { node: self.nodes[i].info.name.clone() };
+        }
+        // Nothing fits: diagnose every node, then try preemption (the PostFilter).
+        let mut diagnosis = Histogram::default();
+        for (i, slot) in self.nodes.iter().enumerate() {
+            match &verdicts.reasons[i] {
+                Some(r) => diagnosis.add_reason(r),
+                None => {
+                    for r in resource_reasons(&pod.requests, &slot.info, &self.usage_for(i, pod, &key)) {
+                        diagnosis.add_reason(&r);
+                    }
+                }
+            }
+        }
+        let (post, nomination, preemption) = self.preempt(pod, &key, &verdicts);
+        Decision::Unschedulable {
+            message: message::fit_error_message(self.nodes.len(), &diagnosis, post.as_deref()),
+            nomination,
+            preemption,
+        }
+    }
+
+    fn preempt(
+        &self,
+        pod: &PodRequirements,
+        key: &str,
+        verdicts: &StaticVerdicts,
+    ) -> (Option<String>, Nomination, Option<PreemptionPlan>) {
+        let not_eligible = |why: &str| (Some(format!("{}{why}", message::PREEMPTION_PREFIX)), Nomination::Keep, None);
+        if pod.preemption_policy == PreemptionPolicy::Never {
+            return not_eligible(message::NOT_ELIGIBLE_NEVER);
+        }
+        // Already nominated and its victims still terminating: wait for them rather than
+        // preempting more — unless the nominated node can no longer take the pod at all.
+        if let Some(&i) = pod.nominated_node_name.as_ref().and_then(|n| self.index.get(n)) {
+            if verdicts.pass[i]
+                && self.nodes[i].pods.iter().any(|p| p.priority < pod.priority && p.terminating_by_preemption())
+            {
+                return not_eligible(message::NOT_ELIGIBLE_TERMINATING);
+            }
+        }
+        let mut statuses = Histogram::default();
+        let mut candidates: Vec<Candidate<'_>> = Vec::new();
+        let mut tried = 0;
+        for (i, slot) in self.nodes.iter().enumerate() {
+            if !verdicts.pass[i] {
+                continue; // unresolvable: counted below as "not helpful"
+            }
+            tried += 1;
+            let usage = self.usage_for(i, pod, key);
+            match select_victims_on_node(pod, &slot.info, &usage, &slot.pods) {
+                Ok(victims) if !victims.is_empty() => {
+                    candidates.push(Candidate { node: i, victims: victims.iter().map(|&v| slot.pods[v].as_ref()).collect() })
+                }
+                // The pod fits without evicting anyone: only nominated pods of its priority
+                // stood in the way. kube reports this as an error status; a later cycle
+                // (after the nominated pods bind) will place it.
+                Ok(_) => statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1),
+                Err(NotACandidate::NoVictims) => statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1),
+                Err(NotACandidate::StillDoesNotFit(reasons)) => {
+                    for r in &reasons {
+                        statuses.add_reason(r);
+                    }
+                }
+            }
+        }
+        let Some(chosen) = pick_one_node(&candidates) else {
+            statuses.add_text(message::PREEMPTION_NOT_HELPFUL, self.nodes.len() - tried);
+            let inner = message::fit_error_message(self.nodes.len(), &statuses, None);
+            return (Some(format!("{}{inner}", message::PREEMPTION_PREFIX)), Nomination::Clear, None);
+        };
+        let c = &candidates[chosen];
+        let slot = &self.nodes[c.node];
+        let plan = PreemptionPlan {
+            node: slot.info.name.clone(),
+            victims: c
+                .victims
+                .iter()
+                .map(|v| Victim { pod: PodRef::of(v), priority: v.priority, already_terminating: v.deletion_timestamp.is_some() })
+                .collect(),
+            clear_nominated: slot
+                .nominated
+                .iter()
+                .filter(|n| n.priority < pod.priority && n.key() != key)
+                .map(|n| PodRef::of(n))
+                .collect(),
+        };
+        (None, Nomination::Set(plan.node.clone()), Some(plan))
+    }
+
+    /// Applies a decision to the picture at once, before the API calls land (kube's
+    /// "assume"): a bound pod counts on its node; a preemption marks its victims as
+    /// terminating by preemption, nominates the preemptor, and clears the nominations it
+    /// displaced. Watch events that follow overwrite these entries with the real objects.
+    pub fn assume(&mut self, pod: &PodRequirements, decision: &Decision, now: DateTime<Utc>) {
+        match decision {
+            Decision::Bind { node } => {
+                let mut bound = pod.clone();
+                bound.node_name = Some(node.clone());
+                bound.nominated_node_name = None;
+                self.upsert_pod(bound);
+            }
+            Decision::Unschedulable { nomination, preemption, .. } => {
+                if let Some(plan) = preemption {
+                    for v in &plan.victims {
+                        let key = if v.pod.uid.is_empty() { format!("{}/{}", v.pod.namespace, v.pod.name) } else { v.pod.uid.clone() };
+                        if let Some((p, _)) = self.pods.get(&key) {
+                            let mut p = (**p).clone();
+                            p.deletion_timestamp.get_or_insert(now);
+                            p.preempted_by_scheduler = true;
+                            self.upsert_pod(p);
+                        }
+                    }
+                    for r in &plan.clear_nominated {
+                        let key = if r.uid.is_empty() { format!("{}/{}", r.namespace, r.name) } else { r.uid.clone() };
+                        self.remove_pod(&key);
+                    }
+                }
+                let mut pending = pod.clone();
+                match nomination {
+                    Nomination::Keep => return,
+                    Nomination::Clear => pending.nominated_node_name = None,
+                    Nomination::Set(n) => pending.nominated_node_name = Some(n.clone()),
+                }
+                self.upsert_pod(pending);
+            }
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The S3 index in SQLite (`<data_dir>/s3/index.db`): buckets, objects (pointing at blobs),
+//! multipart uploads and their parts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{params, OptionalExtension};
+
+use crate::db::Db;
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    content_type TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    checksums TEXT NOT NULL DEFAULT '{}',
+    checksum_type TEXT,
+    parts_count INTEGER,
+    PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    initiated_ms INTEGER NOT NULL,
+    content_type TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    checksum_algorithm TEXT,
+    checksum_type TEXT
+);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    md5 TEXT NOT NULL,
+    checksums TEXT NOT NULL DEFAULT '{}',
+    last_modified_ms INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub name: String,
+    pub region: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Object {
+    pub key: String,
+    pub blob: String,
+    pub size: i64,
+    /// Without quotes.
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub content_type: Option<String>,
+    pub metadata: HashMap<String, String>,
+    /// Base64 digests by algorithm (`CRC32` → …); multipart composites end in `-N`.
+    pub checksums: BTreeMap<String, String>,
+    pub checksum_type: Option<String>,
+    pub parts_count: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub initiated_ms: i64,
+    pub content_type: Option<String>,
+    pub metadata: HashMap<String, String>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub part_number: i64,
+    pub blob: String,
+    pub size: i64,
+    pub md5: String,
+    pub checksums: BTreeMap<String, String>,
+    pub last_modified_ms: i64,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(s: String) -> T {
+    serde_json::from_str(&s).unwrap_or_default()
+}
+
+pub fn create_bucket(db: &Db, name: &str, region: &str, now: i64) -> rusqlite::Result<bool> {
+    let n = db.lock().execute(
+        "INSERT OR IGNORE INTO buckets (name, region, created_ms) VALUES (?1, ?2, ?3)",
+        params![name, region, now],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn get_bucket(db: &Db, name: &str) -> rusqlite::Result<Option<Bucket>> {
+    db.lock()
+        .query_row("SELECT name, region, created_ms FROM buckets WHERE name = ?1", [name], |r| {
+            Ok(Bucket { name: r.get(0)?, region: r.get(1)?, created_ms: r.get(2)? })
+        })
+        .optional()
+}
+
+pub fn list_buckets(db: &Db) -> rusqlite::Result<Vec<Bucket>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare("SELECT name, region, created_ms FROM buckets ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok(Bucket { name: r.get(0)?, region: r.get(1)?, created_ms: r.get(2)? }))?;
+    rows.collect()
+}
+
+pub enum DeleteBucket {
+    Deleted,
+    NotFound,
+    NotEmpty,
+}
+
+/// Deletes an empty bucket; its abandoned multipart uploads go with it. Returns the part
+/// blobs to remove.
+pub fn delete_bucket(db: &Db, name: &str) -> rusqlite::Result<(DeleteBucket, Vec<String>)> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM buckets WHERE name = ?1", [name], |r| r.get(0))?;
+    if exists == 0 {
+        return Ok((DeleteBucket::NotFound, vec![]));
+    }
+    let objects: i64 = tx.query_row("SELECT COUNT(*) FROM objects WHERE bucket = ?1", [name], |r| r.get(0))?;
+    if objects > 0 {
+        return Ok((DeleteBucket::NotEmpty, vec![]));
+    }
+    let blobs: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT p.blob FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?1")?;
+        let rows = stmt.query_map([name], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    tx.execute("DELETE FROM uploads WHERE bucket = ?1", [name])?;
+    tx.execute("DELETE FROM buckets WHERE name = ?1", [name])?;
+    tx.commit()?;
+    Ok((DeleteBucket::Deleted, blobs))
+}
+
+const OBJECT_COLUMNS: &str =
+    "key, blob, size, etag, last_modified_ms, content_type, metadata, checksums, checksum_type, parts_count";
+
+fn row_to_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<Object> {
+    Ok(Object {
+        key: r.get(0)?,
+        blob: r.get(1)?,
+        size: r.get(2)?,
+        etag: r.get(3)?,
+        last_modified_ms: r.get(4)?,
+        content_type: r.get(5)?,
+        metadata: from_json(r.get(6)?),
+        checksums: from_json(r.get(7)?),
+        checksum_type: r.get(8)?,
+        parts_count: r.get(9)?,
+    })
+}
+
+pub fn get_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<Object>> {
+    db.lock()
+        .query_row(
+            &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
+            [bucket, key],
+            row_to_object,
+        )
+        .optional()
+}
+
+/// Objects of `bucket` whose key starts with `prefix` and sorts after `after`, by key.
+pub fn scan_objects(db: &Db, bucket: &str, prefix: &str, after: &str) -> rusqlite::Result<Vec<Object>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3
+           AND substr(key, 1, length(?2)) = ?2 ORDER BY key"
+    ))?;
+    let rows = stmt.query_map(params![bucket, prefix, after], row_to_object)?;
+    rows.collect()
+}
+
+/// Inserts or replaces an object. Returns the replaced object's blob (to remove), or `Err`
+/// of `None` when the bucket is gone.
+pub fn put_object(db: &Db, bucket: &str, o: &Object) -> rusqlite::Result<Result<Option<String>, ()>> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM buckets WHERE name = ?1", [bucket], |r| r.get(0))?;
+    if exists == 0 {
+        return Ok(Err(()));
+    }
+    let old: Option<String> = tx
+        .query_row("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, &o.key], |r| r.get(0))
+        .optional()?;
+    tx.execute(
+        &format!("INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            bucket,
+            o.key,
+            o.blob,
+            o.size,
+            o.etag,
+            o.last_modified_ms,
+            o.content_type,
+            json(&o.metadata),
+            json(&o.checksums),
+            o.checksum_type,
+            o.parts_count
+        ],
+    )?;
+    tx.commit()?;
+    Ok(Ok(old))
+}
+
+/// Deletes an object; returns its blob if it existed.
+pub fn delete_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<String>> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let old: Option<String> =
+        tx.query_row("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, key], |r| r.get(0)).optional()?;
+    tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, key])?;
+    tx.commit()?;
+    Ok(old)
+}
+
+pub fn create_upload(db: &Db, u: &Upload) -> rusqlite::Result<()> {
+    db.lock().execute(
+        "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, content_type, metadata, checksum_algorithm, checksum_type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![u.upload_id, u.bucket, u.key, u.initiated_ms, u.content_type, json(&u.metadata), u.checksum_algorithm, u.checksum_type],
+    )?;
+    Ok(())
+}
+
+pub fn get_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Upload>> {
+    db.lock()
+        .query_row(
+            "SELECT upload_id, bucket, key, initiated_ms, content_type, metadata, checksum_algorithm, checksum_type
+             FROM uploads WHERE upload_id = ?1",
+            [upload_id],
+            |r| {
+                Ok(Upload {
+                    upload_id: r.get(0)?,
+                    bucket: r.get(1)?,
+                    key: r.get(2)?,
+                    initiated_ms: r.get(3)?,
+                    content_type: r.get(4)?,
+                    metadata: from_json(r.get(5)?),
+                    checksum_algorithm: r.get(6)?,
+                    checksum_type: r.get(7)?,
+                })
+            },
+        )
+        .optional()
+}
+
+/// Records a part; returns the blob of the part it replaces, or `Err(())` if the upload is
+/// gone.
+pub fn put_part(db: &Db, upload_id: &str, p: &Part) -> rusqlite::Result<Result<Option<String>, ()>> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM uploads WHERE upload_id = ?1", [upload_id], |r| r.get(0))?;
+    if exists == 0 {
+        return Ok(Err(()));
+    }
+    let old: Option<String> = tx
+        .query_row(
+            "SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+            params![upload_id, p.part_number],
+            |r| r.get(0),
+        )
+        .optional()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, md5, checksums, last_modified_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![upload_id, p.part_number, p.blob, p.size, p.md5, json(&p.checksums), p.last_modified_ms],
+    )?;
+    tx.commit()?;
+    Ok(Ok(old))
+}
+
+pub fn list_parts(db: &Db, upload_id: &str) -> rusqlite::Result<Vec<Part>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(
+        "SELECT part_number, blob, size, md5, checksums, last_modified_ms FROM parts WHERE upload_id = ?1 ORDER BY part_number",
+    )?;
+    let rows = stmt.query_map([upload_id], |r| {
+        Ok(Part {
+            part_number: r.get(0)?,
+            blob: r.get(1)?,
+            size: r.get(2)?,
+            md5: r.get(3)?,
+            checksums: from_json(r.get(4)?),
+            last_modified_ms: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Removes an upload; returns its parts' blobs.
+pub fn delete_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Vec<String>>> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let blobs: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT blob FROM parts WHERE upload_id = ?1")?;
+        let rows = stmt.query_map([upload_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
+    tx.commit()?;
+    Ok((n == 1).then_some(blobs))
+}
+
+/// Completes an upload atomically: the object row replaces any previous one and the upload
+/// and its part rows go. Returns the blobs no longer referenced (old object, all parts), or
+/// `Err(())` if the upload was completed or aborted concurrently.
+pub fn complete_upload(db: &Db, upload: &Upload, o: &Object) -> rusqlite::Result<Result<Vec<String>, ()>> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM uploads WHERE upload_id = ?1", [&upload.upload_id], |r| r.get(0))?;
+    if exists == 0 {
+        return Ok(Err(()));
+    }
+    let mut garbage: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT blob FROM parts WHERE upload_id = ?1")?;
+        let rows = stmt.query_map([&upload.upload_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    if let Some(old) = tx
+        .query_row("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2", [&upload.bucket, &o.key], |r| r.get(0))
+        .optional()?
+    {
+        garbage.push(old);
+    }
+    tx.execute(
+        &format!("INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            upload.bucket,
+            o.key,
+            o.blob,
+            o.size,
+            o.etag,
+            o.last_modified_ms,
+            o.content_type,
+            json(&o.metadata),
+            json(&o.checksums),
+            o.checksum_type,
+            o.parts_count
+        ],
+    )?;
+    tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&upload.upload_id])?;
+    tx.commit()?;
+    Ok(Ok(garbage))
+}
+
+/// Every blob the index references (for collecting orphans at start-up).
+pub fn referenced_blobs(db: &Db) -> rusqlite::Result<std::collections::HashSet<String>> {
+    let conn = db.lock();
+    let mut out = std::collections::HashSet::new();
+    for sql in ["SELECT blob FROM objects", "SELECT blob FROM parts"] {
+        let mut stmt = conn.prepare(sql)?;
+        for blob in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            out.insert(blob?);
+        }
+    }
+    Ok(out)
+}
