@@ -122,12 +122,8 @@ mod tests {
         );
         assert_eq!(spec["volumes"].as_sequence().unwrap().len(), 2);
         let mounts = spec["containers"][0]["volumeMounts"].as_sequence().unwrap();
-        assert!(mounts
-            .iter()
-            .any(|m| m["mountPath"] == Value::from(REMOTE_DIR)));
-        assert!(mounts
-            .iter()
-            .any(|m| m["mountPath"] == Value::from("/data")));
+        assert!(mounts.iter().any(|m| m["mountPath"] == REMOTE_DIR));
+        assert!(mounts.iter().any(|m| m["mountPath"] == "/data"));
         let fetch = &spec["initContainers"][0];
         assert_eq!(fetch["image"], Value::from("sparkyard:dev"));
         assert_eq!(
