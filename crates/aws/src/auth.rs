@@ -147,31 +147,17 @@ pub async fn verify(
         .get("x-amz-content-sha256")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
     let presigned = matches!(claim.location, Location::Query { .. });
-    let (payload_hash, body) = match declared {
-        // The body is not part of the signature: leave it streaming for the service.
-        Some(declared)
-            if declared == sigv4::UNSIGNED_PAYLOAD || declared.starts_with("STREAMING-") =>
-        {
-            (declared, body)
-        }
-        Some(declared) => {
-            let bytes = buffer(&parts.headers, body).await.map_err(refuse)?;
-            if !sigv4::constant_time_eq(
-                sigv4::sha256_hex(&bytes).as_bytes(),
-                declared.to_ascii_lowercase().as_bytes(),
-            ) {
-                return Err(refuse(AuthFailure::ContentSha256Mismatch));
-            }
-            (declared, Body::from(bytes))
-        }
+    let (payload_hash, body) = match &declared {
+        Some(declared) => (declared.clone(), Payload::Unread(body)),
         // A presigned S3 URL cannot commit to a body it has not seen.
-        None if presigned && service == "s3" => (sigv4::UNSIGNED_PAYLOAD.to_string(), body),
+        None if presigned && service == "s3" => {
+            (sigv4::UNSIGNED_PAYLOAD.to_string(), Payload::Unread(body))
+        }
         None => {
             let bytes = buffer(&parts.headers, body).await.map_err(refuse)?;
-            (sigv4::sha256_hex(&bytes), Body::from(bytes))
+            (sigv4::sha256_hex(&bytes), Payload::Buffered(bytes))
         }
     };
-
     let host_fallback = uri.authority().map(|a| a.as_str().to_string());
     let request_parts = RequestParts {
         method: parts.method.as_str(),
@@ -195,6 +181,23 @@ pub async fn verify(
         return Err(refuse(AuthFailure::SignatureDoesNotMatch));
     }
 
+    // Only a signed request gets to learn that its declared body hash is wrong.
+    let body = match (body, declared) {
+        (Payload::Buffered(bytes), _) => Body::from(bytes),
+        (Payload::Unread(body), Some(d))
+            if d != sigv4::UNSIGNED_PAYLOAD && !d.starts_with("STREAMING-") =>
+        {
+            let bytes = buffer(&parts.headers, body).await.map_err(refuse)?;
+            let actual = sigv4::sha256_hex(&bytes);
+            if !sigv4::constant_time_eq(actual.as_bytes(), d.to_ascii_lowercase().as_bytes()) {
+                return Err(refuse(AuthFailure::ContentSha256Mismatch));
+            }
+            Body::from(bytes)
+        }
+        // The body is not part of the signature: leave it streaming for the service.
+        (Payload::Unread(body), _) => body,
+    };
+
     parts.extensions.insert(Principal {
         access_key_id: claim.access_key_id,
         account_id: record.owner.account_id,
@@ -203,6 +206,12 @@ pub async fn verify(
         service,
     });
     Ok(Request::from_parts(parts, body))
+}
+
+/// The request body, either already read (to hash it) or still streaming.
+enum Payload {
+    Buffered(bytes::Bytes),
+    Unread(Body),
 }
 
 /// Permanent keys must come without a token; temporary ones with exactly theirs, unexpired.

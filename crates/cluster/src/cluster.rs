@@ -146,9 +146,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     let tokens = Arc::new(TokenIssuer::new(&config.service_account_issuer, &pki.sa_key_pem)?);
     let tls = crate::apiserver::tls_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
 
-    let host_listener = tokio::net::TcpListener::bind(config.api_listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (cluster api-listen)", config.api_listen))?;
+    let host_listener = bind_host(config.api_listen).await?;
     let api_address = host_listener.local_addr()?;
     let service_listener = bind_in_cluster(config.service_address).await?;
     let service_port = service_listener.local_addr()?.port();
@@ -188,6 +186,23 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
         "embedded Kubernetes API server is serving"
     );
     Ok(cluster)
+}
+
+/// Binds the host API address. When its port is taken (another sparkyard, a test running
+/// beside this one), a free port on the same IP is used instead, with a warning: the
+/// kubeconfig always names the port really bound.
+async fn bind_host(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && address.port() != 0 => {
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(address.ip(), 0))
+                .await
+                .with_context(|| format!("cannot listen on {} (cluster api-listen)", address.ip()))?;
+            tracing::warn!(wanted = %address, got = %listener.local_addr()?, "cluster API port is in use; serving on a free port (see the kubeconfig)");
+            Ok(listener)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {address} (cluster api-listen)")),
+    }
 }
 
 /// Binds the in-cluster address, falling back from a privileged port (see

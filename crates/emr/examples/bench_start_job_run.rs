@@ -52,12 +52,19 @@ async fn main() {
     }
     let secs = started.elapsed().as_secs_f64();
     let n = per_task * concurrency;
-    println!("{n} StartJobRun in {secs:.2}s = {:.0}/s (concurrency {concurrency})", n as f64 / secs);
+    println!(
+        "{n} StartJobRun in {secs:.2}s = {:.0}/s (concurrency {concurrency})",
+        n as f64 / secs
+    );
 }
 
 async fn call(app: &axum::Router, uri: &str, body: serde_json::Value) -> serde_json::Value {
-    let req = Request::post(uri).body(Body::from(body.to_string())).unwrap();
+    let req = Request::post(uri)
+        .body(Body::from(body.to_string()))
+        .unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }

@@ -1,6 +1,6 @@
 //! `clientToken` idempotency.
 //!
-//! Scope: one token per operation (`CreateVirtualCluster`, `StartJobRun`, …) and account.
+//! Scope: one token namespace per operation (`CreateVirtualCluster`, `StartJobRun`, …).
 //! A request is identified by a SHA-256 fingerprint of its canonical JSON (keys sorted,
 //! `clientToken` removed) together with its URI labels. The same token with the same
 //! fingerprint returns the stored original response and creates nothing; the same token

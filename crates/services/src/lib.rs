@@ -124,7 +124,7 @@ impl Services {
                 created_at: chrono::Utc::now(),
             },
         );
-        let s3_store = s3::S3Store::open(&settings.data_dir, &settings.region)?;
+        let s3_store = s3::S3Store::open(&settings.data_dir)?;
         let s3 = s3::service(s3_store, keyring.clone(), authorizer.clone(), &settings.region);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -194,7 +194,7 @@ impl Services {
 
     /// Serves an S3 request (signature checked by `s3s`).
     pub async fn s3(&self, request: Request) -> Response {
-        let request = request.map(s3s::Body::http_body);
+        let request = request.map(s3s::Body::http_body_unsync);
         match self.inner.s3.call(request).await {
             Ok(response) => response.map(Body::new),
             Err(e) => {

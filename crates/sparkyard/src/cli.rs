@@ -26,4 +26,19 @@ pub struct ServeArgs {
     /// TOML configuration file; command-line flags win over it.
     #[arg(long, env = "SPARKYARD_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve only the embedded Kubernetes cluster (no AWS endpoint); `--listen` then
+    /// answers `GET /healthz` once the cluster is up.
+    #[arg(long, conflicts_with = "no_cluster")]
+    pub cluster_only: bool,
+    /// Do not start the embedded Kubernetes cluster (jobs run on an external cluster).
+    #[arg(long)]
+    pub no_cluster: bool,
+    /// Address of the embedded cluster's API server for host clients
+    /// (`[cluster] api-listen`, default 127.0.0.1:6443).
+    #[arg(long, env = "SPARKYARD_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<std::net::SocketAddr>,
+    /// In-cluster API address pods reach as kubernetes.default.svc
+    /// (`[cluster] service-address`, default 127.10.96.1:443).
+    #[arg(long, env = "SPARKYARD_CLUSTER_SERVICE_ADDRESS")]
+    pub cluster_service_address: Option<std::net::SocketAddr>,
 }

@@ -29,6 +29,12 @@ pub struct Config {
     pub account_id: String,
     #[serde(default)]
     pub emr: sparkyard_emr::EmrConfig,
+    /// The embedded Kubernetes cluster (`[cluster]`).
+    #[serde(default)]
+    pub cluster: sparkyard_cluster::ClusterConfig,
+    /// `[services]`: S3, Logs, IAM, STS, EKS (cluster name, OIDC issuer).
+    #[serde(default)]
+    pub services: sparkyard_services::ServicesConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -66,6 +72,12 @@ impl Config {
         }
         if let Some(dir) = &args.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(address) = args.cluster_listen {
+            config.cluster.api_listen = address;
+        }
+        if let Some(address) = args.cluster_service_address {
+            config.cluster.service_address = address;
         }
         validate_account_id(&config.account_id)?;
         Ok(config)

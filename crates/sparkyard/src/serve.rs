@@ -12,6 +12,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
 
+    // The embedded Kubernetes cluster (kubeconfig at <data_dir>/cluster/kubeconfig).
+    let _cluster = if args.no_cluster {
+        None
+    } else {
+        Some(
+            sparkyard_cluster::start(config.cluster.clone(), &config.data_dir.join("cluster"))
+                .await
+                .context("cannot start the embedded Kubernetes cluster")?,
+        )
+    };
+    if args.cluster_only {
+        return serve_cluster_only(config.listen).await;
+    }
+
     let store = sparkyard_store::Store::open(&config.data_dir.join("sparkyard.db"))
         .context("cannot open the store")?;
     let keyring = Arc::new(
@@ -38,7 +52,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("cannot load emr-containers state")?;
 
-    let app = endpoint::router(endpoint::Services { keyring: keyring.clone(), emr });
+    // S3, Logs, IAM, STS, EKS. The web-identity verifier (the embedded cluster's
+    // service-account token issuer) is wired once the cluster runs in this process.
+    let aws = sparkyard_services::Services::open(
+        sparkyard_services::Settings {
+            data_dir: config.data_dir.clone(),
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            config: config.services.clone(),
+            cluster_endpoint: None,
+            cluster_ca: None,
+        },
+        keyring.clone(),
+        None,
+    )
+    .context("cannot open the S3/Logs/IAM/STS/EKS state")?;
+
+    let app = endpoint::router(endpoint::Services { keyring: keyring.clone(), emr, aws });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -59,4 +89,16 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term.recv() => {},
     }
+}
+
+/// `--cluster-only`: no AWS endpoint; `listen` answers `/healthz` so supervisors (and the
+/// test harness) can tell the cluster is up.
+async fn serve_cluster_only(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "serving the embedded cluster only");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
 }

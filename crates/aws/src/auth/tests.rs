@@ -332,6 +332,18 @@ async fn s3_declared_hashes_are_checked_and_unsigned_payloads_pass_through() {
         AuthFailure::ContentSha256Mismatch
     );
 
+    // Without a valid signature, the body hash is nobody's business.
+    let forged = How {
+        key: (f.key().0, "wrong"),
+        ..s3(None)
+    };
+    let mut forged = sign_with_sdk("PUT", &url, &[], b"hello", forged);
+    *forged.request.body_mut() = b"HELLO".to_vec();
+    assert_eq!(
+        run(&f.keyring, forged, Utc::now()).await.unwrap_err(),
+        AuthFailure::SignatureDoesNotMatch
+    );
+
     let unsigned = How {
         key: f.key(),
         unsigned_payload: true,

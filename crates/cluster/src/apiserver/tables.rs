@@ -596,13 +596,13 @@ mod tests {
     fn other_rows() {
         let node = json!({"metadata": {"name": "n", "labels": {"node-role.kubernetes.io/control-plane": ""}, "creationTimestamp": "2025-01-01T00:00:00Z"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.32.0"}, "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}});
-        assert_eq!(table(&NODES, &[node], "None", now())["rows"][0]["cells"][0..5], json!(["n", "Ready", "control-plane", "60m", "v1.32.0"]).as_array().unwrap()[..]);
+        assert_eq!(table(&NODES, &[node], "None", now())["rows"][0]["cells"].as_array().unwrap()[0..5], json!(["n", "Ready", "control-plane", "60m", "v1.32.0"]).as_array().unwrap()[..]);
         let pc = json!({"metadata": {"name": "high"}, "value": 200, "globalDefault": false});
         assert_eq!(table(&PRIORITY_CLASSES, &[pc], "None", now())["rows"][0]["cells"], json!(["high", 200, false, "<unknown>", "PreemptLowerPriority"]));
         let svc = json!({"metadata": {"name": "s"}, "spec": {"type": "ClusterIP", "clusterIP": "None", "ports": [{"port": 7078, "protocol": "TCP"}], "selector": {"b": "2", "a": "1"}}});
         assert_eq!(table(&SERVICES, &[svc], "None", now())["rows"][0]["cells"], json!(["s", "ClusterIP", "None", "<none>", "7078/TCP", "<unknown>", "a=1,b=2"]));
         let job = json!({"metadata": {"name": "j"}, "spec": {"completions": 1, "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
             "status": {"succeeded": 1, "startTime": "2025-01-01T00:00:00Z", "completionTime": "2025-01-01T00:00:30Z", "conditions": [{"type": "Complete", "status": "True"}]}});
-        assert_eq!(table(&JOBS, &[job], "None", now())["rows"][0]["cells"][0..4], json!(["j", "Complete", "1/1", "30s"]).as_array().unwrap()[..]);
+        assert_eq!(table(&JOBS, &[job], "None", now())["rows"][0]["cells"].as_array().unwrap()[0..4], json!(["j", "Complete", "1/1", "30s"]).as_array().unwrap()[..]);
     }
 }

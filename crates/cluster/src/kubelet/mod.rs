@@ -200,11 +200,8 @@ fn route(k: &Arc<Kubelet>, workers: &mut HashMap<String, watch::Sender<Option<Ar
         if !pod["metadata"]["deletionTimestamp"].is_null() {
             let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
             let name = pod["metadata"]["name"].as_str().unwrap_or("");
-            let _ = k.cluster.registry.modify(PODS, ns, name, |p| {
-                p["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-                Ok(())
-            });
-            crate::controllers::deletion::finish_if_done(&k.cluster.registry, PODS, ns, name);
+            let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+            let _ = crate::controllers::deletion::finish_pod(&k.cluster, ns, name, uid);
         }
         return;
     }

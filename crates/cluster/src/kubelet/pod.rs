@@ -531,17 +531,10 @@ impl Worker {
 
     /// The kubelet's final DELETE: grace 0, then removal unless finalizers still hold it.
     fn finish_deletion(&self) {
-        let registry = &self.k.cluster.registry;
-        let uid = self.uid.clone();
-        let marked = registry.modify(PODS, &self.namespace, &self.name, |pod| {
-            if pod["metadata"]["uid"] != uid.as_str() {
-                return Err(crate::error::ApiError::conflict("", "pods", ""));
+        if let Err(e) = deletion::finish_pod(&self.k.cluster, &self.namespace, &self.name, &self.uid) {
+            if e.code != 404 && e.code != 409 {
+                tracing::warn!(pod = %self.name, error = %e, "cannot complete the pod's deletion");
             }
-            pod["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            Ok(())
-        });
-        if marked.is_ok() {
-            deletion::finish_if_done(registry, PODS, &self.namespace, &self.name);
         }
     }
 
@@ -656,7 +649,7 @@ impl Worker {
             sandbox_ready: !self.ip.is_empty(),
             init: self.slots.iter().filter(|s| s.is_init).map(|s| s.view.clone()).collect(),
             containers: self.slots.iter().filter(|s| !s.is_init).map(|s| s.view.clone()).collect(),
-            reason: self.pending_reason.as_ref().map(|_| "OutOfpods".to_string()).filter(|_| false),
+            reason: None,
             message: self.pending_reason.clone(),
         };
         let uid = self.uid.clone();

@@ -381,6 +381,7 @@ mod tests {
             ("/tmp", None),
             ("/data", None),
             ("/data/sparkyard", None),
+            ("/data/sparkyard/pods/u/tmp", None),
             ("/spark", None),
             ("/spark/jars", None),
             ("/spark/bin", None),

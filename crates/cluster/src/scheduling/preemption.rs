@@ -37,13 +37,15 @@ use super::node::NodeInfo;
 use super::requirements::PodRequirements;
 
 /// `util.MoreImportantPod`: higher priority first, then the earlier start (a pod not yet
-/// started counts as starting now, i.e. last); the key breaks remaining ties so the order
-/// is deterministic.
+/// started counts as starting now, i.e. last); uid, namespace and name break remaining
+/// ties so the order is total and deterministic.
 pub fn more_important_first(a: &PodRequirements, b: &PodRequirements) -> Ordering {
     b.priority
         .cmp(&a.priority)
         .then_with(|| start_key(a.start_time).cmp(&start_key(b.start_time)))
-        .then_with(|| a.key().cmp(&b.key()))
+        .then_with(|| a.uid.cmp(&b.uid))
+        .then_with(|| a.namespace.cmp(&b.namespace))
+        .then_with(|| a.name.cmp(&b.name))
 }
 
 fn start_key(t: Option<DateTime<Utc>>) -> i64 {
@@ -59,39 +61,100 @@ pub enum NotACandidate {
     StillDoesNotFit(Vec<Reason>),
 }
 
+/// The reprieve pass over `pods` visited in `order` (most important first); victims are
+/// appended to `out` in that order.
+fn reprieve(
+    preemptor: &PodRequirements,
+    node: &NodeInfo,
+    usage: &NodeUsage,
+    pods: &[Arc<PodRequirements>],
+    order: impl Iterator<Item = usize> + Clone,
+    out: &mut Vec<usize>,
+) -> Result<(), NotACandidate> {
+    let lower = |i: &usize| pods[*i].priority < preemptor.priority;
+    let mut remaining = usage.clone();
+    let mut any = false;
+    for i in order.clone().filter(lower) {
+        remaining.remove(&pods[i]);
+        any = true;
+    }
+    if !any {
+        return Err(NotACandidate::NoVictims);
+    }
+    if !resources_fit(&preemptor.requests, node, &remaining) {
+        return Err(NotACandidate::StillDoesNotFit(resource_reasons(&preemptor.requests, node, &remaining)));
+    }
+    for i in order.filter(lower) {
+        remaining.add(&pods[i]);
+        if !resources_fit(&preemptor.requests, node, &remaining) {
+            remaining.remove(&pods[i]);
+            out.push(i);
+        }
+    }
+    Ok(())
+}
+
 /// `SelectVictimsOnNode`: the minimal victims on one node, most important first, as
 /// indices into `pods`.
 ///
 /// `usage` is what the node has requested *including* pods nominated to it with priority
 /// at least the preemptor's (they are as good as running there). `pods` are the pods bound
-/// to the node; only those of strictly lower priority are eligible.
+/// to the node, in any order; only those of strictly lower priority are eligible.
 pub fn select_victims_on_node(
     preemptor: &PodRequirements,
     node: &NodeInfo,
     usage: &NodeUsage,
     pods: &[Arc<PodRequirements>],
 ) -> Result<Vec<usize>, NotACandidate> {
-    let mut potential: Vec<usize> = (0..pods.len()).filter(|&i| pods[i].priority < preemptor.priority).collect();
-    if potential.is_empty() {
-        return Err(NotACandidate::NoVictims);
-    }
-    let mut remaining = usage.clone();
-    for &i in &potential {
-        remaining.remove(&pods[i]);
-    }
-    if !resources_fit(&preemptor.requests, node, &remaining) {
-        return Err(NotACandidate::StillDoesNotFit(resource_reasons(&preemptor.requests, node, &remaining)));
-    }
-    potential.sort_by(|&a, &b| more_important_first(&pods[a], &pods[b]));
+    let mut order: Vec<usize> = (0..pods.len()).collect();
+    order.sort_by(|&a, &b| more_important_first(&pods[a], &pods[b]));
     let mut victims = Vec::new();
-    for i in potential {
-        remaining.add(&pods[i]);
-        if !resources_fit(&preemptor.requests, node, &remaining) {
-            remaining.remove(&pods[i]);
-            victims.push(i);
-        }
-    }
+    reprieve(preemptor, node, usage, pods, order.into_iter(), &mut victims)?;
     Ok(victims)
+}
+
+/// [`select_victims_on_node`] for pods already in [`more_important_first`] order (as
+/// [`super::Snapshot`] keeps them), reusing `out` to spare an allocation per node.
+pub fn select_victims_in_order(
+    preemptor: &PodRequirements,
+    node: &NodeInfo,
+    usage: &NodeUsage,
+    ordered_pods: &[Arc<PodRequirements>],
+    out: &mut Vec<usize>,
+) -> Result<(), NotACandidate> {
+    out.clear();
+    reprieve(preemptor, node, usage, ordered_pods, 0..ordered_pods.len(), out)
+}
+
+/// `pickOneNodeForPreemption`'s criteria with no PDBs, as one key where smaller is
+/// better: the highest victim priority, the sum of victim priorities, the number of
+/// victims, then (reversed) the earliest start among the highest-priority victims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CandidateKey {
+    pub highest_priority: i32,
+    pub priority_sum: i64,
+    pub victims: usize,
+    pub latest_start: std::cmp::Reverse<i64>,
+}
+
+impl CandidateKey {
+    /// Victims most important first (the first has the highest priority).
+    pub fn of<'a>(victims: impl Iterator<Item = &'a PodRequirements> + Clone) -> CandidateKey {
+        let highest = victims.clone().map(|v| v.priority).max().unwrap_or(i32::MIN);
+        // Priorities shifted by 2^31 so that many negative-priority victims never beat
+        // fewer ones (kube adds MaxInt32+1 for the same reason).
+        let mut sum = 0i64;
+        let mut count = 0usize;
+        let mut earliest = i64::MAX;
+        for v in victims {
+            sum += i64::from(v.priority) + (1i64 << 31);
+            count += 1;
+            if v.priority == highest {
+                earliest = earliest.min(start_key(v.start_time));
+            }
+        }
+        CandidateKey { highest_priority: highest, priority_sum: sum, victims: count, latest_start: std::cmp::Reverse(earliest) }
+    }
 }
 
 /// A node where preemption would work, with its victims (most important first).
@@ -101,21 +164,10 @@ pub struct Candidate<'a> {
     pub victims: Vec<&'a PodRequirements>,
 }
 
-/// `pickOneNodeForPreemption` with no PDBs: index into `candidates` of the chosen one.
+/// `pickOneNodeForPreemption` with no PDBs: index into `candidates` of the chosen one;
+/// among equal keys the first wins ("then the first node").
 pub fn pick_one_node(candidates: &[Candidate<'_>]) -> Option<usize> {
-    // Each key is "smaller is better"; victims are sorted most important first, so the
-    // first victim has the highest priority.
-    let key = |c: &Candidate<'_>| {
-        let highest = c.victims.first().map_or(i32::MIN, |v| v.priority);
-        // Priorities shifted by 2^31 so that many negative-priority victims never beat
-        // fewer ones (kube adds MaxInt32+1 for the same reason).
-        let sum: i64 = c.victims.iter().map(|v| i64::from(v.priority) + (1i64 << 31)).sum();
-        let earliest_start_of_highest =
-            c.victims.iter().filter(|v| v.priority == highest).map(|v| start_key(v.start_time)).min().unwrap_or(i64::MAX);
-        (highest, sum, c.victims.len(), std::cmp::Reverse(earliest_start_of_highest))
-    };
-    // min_by_key keeps the first of equal keys: "then the first node".
-    candidates.iter().enumerate().min_by_key(|(_, c)| key(c)).map(|(i, _)| i)
+    candidates.iter().enumerate().min_by_key(|(_, c)| CandidateKey::of(c.victims.iter().copied())).map(|(i, _)| i)
 }
 
 #[cfg(test)]

@@ -344,6 +344,18 @@ impl PodRequirements {
         self.deletion_timestamp.is_some() && self.preempted_by_scheduler
     }
 
+    /// Whether [`PodRequirements::key`] equals `key`, without building the key.
+    pub fn has_key(&self, key: &str) -> bool {
+        if self.uid.is_empty() {
+            key.len() == self.namespace.len() + 1 + self.name.len()
+                && key.starts_with(self.namespace.as_str())
+                && key.ends_with(self.name.as_str())
+                && key.as_bytes()[self.namespace.len()] == b'/'
+        } else {
+            self.uid == key
+        }
+    }
+
     /// Key for maps of pods: the uid, or `namespace/name` for objects without one.
     pub fn key(&self) -> String {
         if self.uid.is_empty() {

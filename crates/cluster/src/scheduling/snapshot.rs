@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use super::filter::{resource_reasons, resources_fit, static_filter, NodeUsage, Reason};
 use super::message::{self, Histogram};
 use super::node::NodeInfo;
-use super::preemption::{pick_one_node, select_victims_on_node, Candidate, NotACandidate};
+use super::preemption::{more_important_first, select_victims_in_order, CandidateKey, NotACandidate};
 use super::queue::{score_node, NodeScore};
 use super::requirements::{PlacementConstraints, PodRequirements, PreemptionPolicy};
 
@@ -99,6 +99,8 @@ impl Decision {
 struct NodeSlot {
     info: NodeInfo,
     usage: NodeUsage,
+    /// Bound pods, most important first (`more_important_first`), so preemption's
+    /// reprieve pass needs no sort.
     pods: Vec<Arc<PodRequirements>>,
     nominated: Vec<Arc<PodRequirements>>,
 }
@@ -205,8 +207,9 @@ impl Snapshot {
         if let Some(&i) = self.index.get(node) {
             let slot = &mut self.nodes[i];
             let list = if bound { &mut slot.pods } else { &mut slot.nominated };
-            if let Some(pos) = list.iter().position(|p| p.key() == key) {
-                list.swap_remove(pos);
+            if let Some(pos) = list.iter().position(|p| p.has_key(key)) {
+                // remove, not swap_remove: `pods` stays in importance order.
+                list.remove(pos);
                 if bound {
                     slot.usage.remove(&pod);
                 }
@@ -240,7 +243,8 @@ impl Snapshot {
             match place {
                 Place::Bound(_) => {
                     slot.usage.add(&pod);
-                    slot.pods.push(pod.clone());
+                    let at = slot.pods.partition_point(|p| more_important_first(p, &pod).is_lt());
+                    slot.pods.insert(at, pod.clone());
                 }
                 Place::Nominated(_) => slot.nominated.push(pod.clone()),
             }
@@ -276,7 +280,7 @@ impl Snapshot {
         }
         let mut usage = Cow::Borrowed(&slot.usage);
         for n in &slot.nominated {
-            if n.priority >= pod.priority && n.key() != key {
+            if n.priority >= pod.priority && !n.has_key(key) {
                 usage.to_mut().add(n);
             }
         }
@@ -362,7 +366,9 @@ impl Snapshot {
             }
         }
         let mut statuses = Histogram::default();
-        let mut candidates: Vec<Candidate<'_>> = Vec::new();
+        // Every node is dry-run; only the best candidate so far keeps its victims.
+        let mut best: Option<(CandidateKey, usize, Vec<usize>)> = None;
+        let mut victims = Vec::new();
         let mut tried = 0;
         for (i, slot) in self.nodes.iter().enumerate() {
             if !verdicts.pass[i] {
@@ -370,14 +376,19 @@ impl Snapshot {
             }
             tried += 1;
             let usage = self.usage_for(i, pod, key);
-            match select_victims_on_node(pod, &slot.info, &usage, &slot.pods) {
-                Ok(victims) if !victims.is_empty() => {
-                    candidates.push(Candidate { node: i, victims: victims.iter().map(|&v| slot.pods[v].as_ref()).collect() })
+            match select_victims_in_order(pod, &slot.info, &usage, &slot.pods, &mut victims) {
+                Ok(()) if !victims.is_empty() => {
+                    let k = CandidateKey::of(victims.iter().map(|&v| slot.pods[v].as_ref()));
+                    // Strictly better only: among equal keys the first node stays.
+                    if best.as_ref().is_none_or(|(b, ..)| k < *b) {
+                        let kept = best.take().map(|(.., v)| v).unwrap_or_default();
+                        best = Some((k, i, std::mem::replace(&mut victims, kept)));
+                    }
                 }
                 // The pod fits without evicting anyone: only nominated pods of its priority
                 // stood in the way. kube reports this as an error status; a later cycle
                 // (after the nominated pods bind) will place it.
-                Ok(_) => statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1),
+                Ok(()) => statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1),
                 Err(NotACandidate::NoVictims) => statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1),
                 Err(NotACandidate::StillDoesNotFit(reasons)) => {
                     for r in &reasons {
@@ -386,24 +397,25 @@ impl Snapshot {
                 }
             }
         }
-        let Some(chosen) = pick_one_node(&candidates) else {
+        let Some((_, chosen, victims)) = best else {
             statuses.add_text(message::PREEMPTION_NOT_HELPFUL, self.nodes.len() - tried);
             let inner = message::fit_error_message(self.nodes.len(), &statuses, None);
             return (Some(format!("{}{inner}", message::PREEMPTION_PREFIX)), Nomination::Clear, None);
         };
-        let c = &candidates[chosen];
-        let slot = &self.nodes[c.node];
+        let slot = &self.nodes[chosen];
         let plan = PreemptionPlan {
             node: slot.info.name.clone(),
-            victims: c
-                .victims
+            victims: victims
                 .iter()
-                .map(|v| Victim { pod: PodRef::of(v), priority: v.priority, already_terminating: v.deletion_timestamp.is_some() })
+                .map(|&v| {
+                    let v = &slot.pods[v];
+                    Victim { pod: PodRef::of(v), priority: v.priority, already_terminating: v.deletion_timestamp.is_some() }
+                })
                 .collect(),
             clear_nominated: slot
                 .nominated
                 .iter()
-                .filter(|n| n.priority < pod.priority && n.key() != key)
+                .filter(|n| n.priority < pod.priority && !n.has_key(key))
                 .map(|n| PodRef::of(n))
                 .collect(),
         };

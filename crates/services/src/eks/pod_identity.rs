@@ -80,6 +80,7 @@ pub fn mutate(pod: &Pod, service_account: &ServiceAccount, config: &WebhookConfi
                         audience: Some(audience),
                         expiration_seconds: Some(expiration),
                         path: TOKEN_PATH.to_string(),
+                        ..Default::default()
                     }),
                     ..Default::default()
                 }]),

@@ -165,12 +165,17 @@ mod tests {
 
     #[test]
     fn too_old_too_new_expired() {
-        let batch = [(NOW - 3 * 86_400_000, 1), (NOW - 1000, 1), (NOW + TOO_NEW_MS + 1, 1)];
+        // A one-day retention expires what is older than a day …
+        let batch = [(NOW - 86_400_000 - 1, 1), (NOW - 1000, 1)];
         let r = check_batch(&batch, NOW, Some(1)).unwrap();
         assert_eq!(r.expired_end, Some(1));
+        assert_eq!(r.accepted(2), 1..2);
+        // … and more than two hours ahead is too new.
+        let batch = [(NOW, 1), (NOW + TOO_NEW_MS, 1), (NOW + TOO_NEW_MS + 1, 1)];
+        let r = check_batch(&batch, NOW, None).unwrap();
         assert_eq!(r.too_new_start, Some(2));
         assert_eq!(r.too_old_end, None);
-        assert_eq!(r.accepted(3), 1..2);
+        assert_eq!(r.accepted(3), 0..2);
         let batch = [(NOW - TOO_OLD_MS - 1, 1), (NOW - TOO_OLD_MS + 1, 1)];
         let r = check_batch(&batch, NOW, None).unwrap();
         assert_eq!(r.too_old_end, Some(1));

@@ -27,7 +27,6 @@ use list::{Cursor, Entry};
 pub struct S3Store {
     db: Arc<Db>,
     root: PathBuf,
-    region: String,
 }
 
 fn db_error(e: rusqlite::Error) -> S3Error {
@@ -35,16 +34,12 @@ fn db_error(e: rusqlite::Error) -> S3Error {
     s3_error!(InternalError, "We encountered an internal error. Please try again.")
 }
 
-fn no_such_bucket(name: &str) -> S3Error {
-    let mut e = s3_error!(NoSuchBucket, "The specified bucket does not exist");
-    e.set_resource(format!("/{name}"));
-    e
+fn no_such_bucket(_name: &str) -> S3Error {
+    s3_error!(NoSuchBucket, "The specified bucket does not exist")
 }
 
-fn no_such_key(bucket: &str, key: &str) -> S3Error {
-    let mut e = s3_error!(NoSuchKey, "The specified key does not exist.");
-    e.set_resource(format!("/{bucket}/{key}"));
-    e
+fn no_such_key(_bucket: &str, _key: &str) -> S3Error {
+    s3_error!(NoSuchKey, "The specified key does not exist.")
 }
 
 fn no_such_upload() -> S3Error {
@@ -68,12 +63,13 @@ pub const MAX_KEYS: i32 = 1000;
 
 /// The checksum values a request carries, by algorithm: headers, or trailers for
 /// `aws-chunked` bodies.
-fn declared_checksums(
-    fields: [(&str, &Option<String>); 5],
-    trailers: Option<&http::HeaderMap>,
-) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> =
-        fields.iter().filter_map(|(a, v)| v.as_ref().map(|v| (a.to_string(), v.clone()))).collect();
+fn declared_checksums(fields: [(&str, &Option<String>); 5]) -> BTreeMap<String, String> {
+    fields.iter().filter_map(|(a, v)| v.as_ref().map(|v| (a.to_string(), v.clone()))).collect()
+}
+
+/// Checksums sent as trailers of an `aws-chunked` body.
+fn trailer_checksums(trailers: Option<&http::HeaderMap>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
     if let Some(trailers) = trailers {
         for algorithm in blob::ALGORITHMS {
             let name = format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase());
@@ -135,11 +131,11 @@ macro_rules! set_checksums {
 }
 
 impl S3Store {
-    pub fn open(data_dir: &Path, region: &str) -> std::io::Result<Self> {
+    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
         let root = data_dir.join("s3");
         blob::prepare(&root)?;
         let db = Db::open(&root.join("index.db"), store::SCHEMA).map_err(std::io::Error::other)?;
-        let this = Self { db: Arc::new(db), root, region: region.to_string() };
+        let this = Self { db: Arc::new(db), root };
         this.collect_orphans()?;
         Ok(this)
     }
@@ -345,7 +341,6 @@ impl S3 for S3Store {
                 ("SHA1", &input.checksum_sha1),
                 ("SHA256", &input.checksum_sha256),
             ],
-            None,
         );
         let algorithms = requested_algorithms(input.checksum_algorithm.as_ref(), &header_checksums, &headers);
         if let Some(bad) = algorithms.iter().find(|a| !blob::ALGORITHMS.contains(&a.as_str())) {
@@ -355,7 +350,7 @@ impl S3 for S3Store {
         // Trailers are known only once the body has been read.
         let trailer_map = trailers.and_then(|t| t.take());
         let mut declared = header_checksums;
-        declared.extend(declared_checksums(Default::default(), trailer_map.as_ref()));
+        declared.extend(trailer_checksums(trailer_map.as_ref()));
         verify_digests(&written, input.content_md5.as_deref(), &declared)?;
 
         let etag = hex::encode(written.md5);
@@ -585,7 +580,6 @@ impl S3 for S3Store {
                 ("SHA1", &input.checksum_sha1),
                 ("SHA256", &input.checksum_sha256),
             ],
-            None,
         );
         let mut algorithms = requested_algorithms(input.checksum_algorithm.as_ref(), &header_checksums, &headers);
         if let Some(a) = &upload.checksum_algorithm {
@@ -595,7 +589,7 @@ impl S3 for S3Store {
         let written = blob::write(&self.root, body, &algorithms).await?;
         let trailer_map = trailers.and_then(|t| t.take());
         let mut declared = header_checksums;
-        declared.extend(declared_checksums(Default::default(), trailer_map.as_ref()));
+        declared.extend(trailer_checksums(trailer_map.as_ref()));
         verify_digests(&written, input.content_md5.as_deref(), &declared)?;
         let md5 = hex::encode(written.md5);
         let checksums = written.checksums.clone();
@@ -652,7 +646,7 @@ impl S3 for S3Store {
             key: Some(upload.key),
             upload_id: Some(upload.upload_id),
             is_truncated: Some(truncated),
-            next_part_number_marker: if truncated { page.last().and_then(|p| p.part_number.map(|n| n.to_string())) } else { None },
+            next_part_number_marker: if truncated { page.last().and_then(|p| p.part_number) } else { None },
             max_parts: Some(max as i32),
             checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
             checksum_type: upload.checksum_type.map(ChecksumType::from),
@@ -740,7 +734,6 @@ impl S3 for S3Store {
                 ("SHA1", &input.checksum_sha1),
                 ("SHA256", &input.checksum_sha256),
             ],
-            None,
         );
         for (algorithm, value) in &declared {
             if let Some(ours) = checksums.get(algorithm) {

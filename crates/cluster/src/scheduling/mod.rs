@@ -1,0 +1,59 @@
+//! The scheduling core: Kubernetes scheduling semantics as pure functions over plain data
+//! (no registry, no I/O, no async), for the scheduler controller to drive.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`quantity`] | `500m`, `32Gi`, `2G`, `1e3` → millicores / bytes |
+//! | [`resources`] | resource vectors (cpu, memory, ephemeral-storage, extended) |
+//! | [`node`] | `[[cluster.nodes]]` config (default: the seed's EKS m5.2xlarge), the Node object, [`NodeInfo`] |
+//! | [`requirements`] | [`PodRequirements`]: effective requests, selector, affinity, tolerations, priority |
+//! | [`filter`] | [`fits`]: cordon → taints → selector/affinity → resources, with kube's reasons |
+//! | [`message`] | the `FailedScheduling` / `Preempted` wording, conditions |
+//! | [`queue`] | `PrioritySort` order and node scoring |
+//! | [`preemption`] | `DefaultPreemption`: victims per node, reprieve, node choice |
+//! | [`snapshot`] | [`Snapshot`]: incremental cluster picture and [`Snapshot::schedule`] |
+//! | [`simulated`] | status transitions of pods on simulated nodes |
+//!
+//! # How a scheduler controller uses it
+//!
+//! ```text
+//! on Node event:   snapshot.upsert_node(NodeInfo::from_node(&obj)?)  /  remove_node(name)
+//! on Pod event:    snapshot.upsert_pod(PodRequirements::from_pod(&obj)?) / remove_pod(uid)
+//! loop:            pending = pods where wants_scheduling(); queue::sort_pending(&mut pending)
+//!                  for pod in pending:
+//!                      decision = snapshot.schedule(&pod); snapshot.assume(&pod, &decision, now)
+//!                      Bind{node}          → POST pods/binding; event Scheduled
+//!                      Unschedulable{..}   → for each victim not already terminating:
+//!                                              patch status DisruptionTarget condition,
+//!                                              delete (graceful), event Preempted
+//!                                              (plan.victim_event_message(pod.uid));
+//!                                            clear plan.clear_nominated's nominatedNodeName;
+//!                                            patch pod status: nominatedNodeName per
+//!                                              `nomination`, PodScheduled=False/Unschedulable
+//!                                              with `message`; event FailedScheduling
+//! ```
+//!
+//! Everything here is deterministic: same inputs, same decisions (ties break by node name
+//! or node order where kube-scheduler picks at random).
+
+pub mod filter;
+pub mod message;
+pub mod node;
+pub mod preemption;
+pub mod quantity;
+pub mod queue;
+pub mod requirements;
+pub mod resources;
+pub mod simulated;
+pub mod snapshot;
+
+pub use filter::{fits, NodeUsage, Reason};
+pub use node::{default_nodes, node_object, validate_nodes, NodeConfig, NodeEnvironment, NodeInfo, Taint, TaintEffect};
+pub use queue::{queue_order, sort_pending};
+pub use requirements::{PodRequirements, PreemptionPolicy};
+pub use resources::Resources;
+pub use simulated::{next_transition, simulated_status};
+pub use snapshot::{Decision, Nomination, PodRef, PreemptionPlan, Snapshot, Victim};
+
+#[cfg(test)]
+mod tests;

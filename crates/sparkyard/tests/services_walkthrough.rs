@@ -1,0 +1,185 @@
+//! The seed walkthrough's non-EMR `aws` commands (steps 7, 8, 15, 16, 22 and the account
+//! lookup), run unchanged with the real AWS CLI through the profile sparkyard writes, against
+//! sparkyard's IAM, STS, EKS, CloudWatch Logs and S3.
+
+mod support;
+
+use std::path::Path;
+
+use support::Server;
+
+const NAMESPACES: [&str; 5] = ["realtime-batch", "intra-day-batch", "nightly-batch", "monthly-batch", "adhoc-ml-batch"];
+const CLUSTER: &str = "eks-emr-cluster";
+
+/// Step 7's trust policy: EMR may assume the role.
+const TRUST_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Effect": "Allow",
+      "Principal": { "Service": "elasticmapreduce.amazonaws.com" },
+      "Action": "sts:AssumeRole"
+    }
+  ]
+}"#;
+
+/// Step 7's job execution policy.
+const JOB_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    { "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:ListBucket"], "Resource": "*" },
+    {
+      "Effect": "Allow",
+      "Action": ["logs:PutLogEvents", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+      "Resource": ["arn:aws:logs:*:*:*"]
+    }
+  ]
+}"#;
+
+const DRIVER_TEMPLATE: &str = "apiVersion: v1\nkind: Pod\nspec:\n  priorityClassName: \"critical-priority\"\n  nodeSelector:\n    eks.amazonaws.com/capacityType: ON_DEMAND\n  volumes:\n    - name: source-data-volume\n      emptyDir: {}\n    - name: metrics-files-volume\n      emptyDir: {}\n  containers:\n  - name: spark-kubernetes-driver\n";
+const HP_EXECUTOR_TEMPLATE: &str = "apiVersion: v1\nkind: Pod\nspec:\n  priorityClassName: \"high-priority\"\n  nodeSelector:\n    eks.amazonaws.com/capacityType: ON_DEMAND\n  volumes:\n    - name: source-data-volume\n      emptyDir: {}\n    - name: metrics-files-volume\n      emptyDir: {}\n  containers:\n  - name: spark-kubernetes-executor\n";
+const LP_EXECUTOR_TEMPLATE: &str = "apiVersion: v1\nkind: Pod\nspec:\n  priorityClassName: \"low-priority\"\n  volumes:\n    - name: source-data-volume\n      emptyDir: {}\n    - name: metrics-files-volume\n      emptyDir: {}\n  containers:\n  - name: spark-kubernetes-executor\n";
+const THREADSLEEPER: &str = "import sys\nfrom time import sleep\nfrom pyspark.sql import SparkSession\n\nspark = SparkSession.builder.appName(sys.argv[0]).getOrCreate()\nsc = spark.sparkContext\nsc.parallelize(range(1, 6), 5).foreach(lambda x: sleep(x * 20))\n";
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn seed_walkthrough_aws_commands_run_unchanged() {
+    let mut s = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let region = "us-east-1";
+
+    // AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)
+    let account = s.aws_ok(&["sts", "get-caller-identity", "--query", "Account", "--output", "text"]).trim().to_string();
+    assert_eq!(account, "123456789012");
+
+    // Step 7: execution roles.
+    let trust = work.path().join("emr-trust-policy.json");
+    let policy = work.path().join("EMRContainers-JobExecutionRole.json");
+    std::fs::write(&trust, TRUST_POLICY).unwrap();
+    std::fs::write(&policy, JOB_POLICY).unwrap();
+    for ns in NAMESPACES {
+        let role = format!("{ns}-JobExecutionRole");
+        s.aws_ok(&["iam", "create-role", "--role-name", &role, "--assume-role-policy-document", &file_url(&trust)]);
+        s.aws_ok(&[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            &role,
+            "--policy-name",
+            "EMR-Containers-Job-Execution",
+            "--policy-document",
+            &file_url(&policy),
+        ]);
+        let out = s.aws_ok(&["emr-containers", "update-role-trust-policy", "--cluster-name", CLUSTER, "--namespace", ns, "--role-name", &role]);
+        assert_eq!(out.trim(), format!("Successfully updated trust policy of role {role}"));
+        let arn = s.aws_ok(&["iam", "get-role", "--role-name", &role, "--query", "Role.Arn", "--output", "text"]);
+        assert_eq!(arn.trim(), format!("arn:aws:iam::{account}:role/{role}"));
+    }
+    // The trust policy now admits EMR's service accounts of that namespace via the
+    // cluster's OIDC provider, as update-role-trust-policy writes it; a second run is a no-op.
+    let role = s.aws_json(&["iam", "get-role", "--role-name", "nightly-batch-JobExecutionRole"]);
+    let statements = role["Role"]["AssumeRolePolicyDocument"]["Statement"].as_array().unwrap().clone();
+    assert_eq!(statements.len(), 2);
+    assert_eq!(statements[1]["Action"], "sts:AssumeRoleWithWebIdentity");
+    let federated = statements[1]["Principal"]["Federated"].as_str().unwrap();
+    assert!(federated.starts_with(&format!("arn:aws:iam::{account}:oidc-provider/")), "{federated}");
+    let again = s.aws_ok(&[
+        "emr-containers",
+        "update-role-trust-policy",
+        "--cluster-name",
+        CLUSTER,
+        "--namespace",
+        "nightly-batch",
+        "--role-name",
+        "nightly-batch-JobExecutionRole",
+    ]);
+    assert!(again.contains("already exists"), "{again}");
+
+    // Step 8: log locations.
+    for ns in NAMESPACES {
+        s.aws_ok(&["logs", "create-log-group", &format!("--log-group-name=/emr-on-eks/{CLUSTER}/{ns}")]);
+        s.aws_ok(&["s3", "mb", &format!("s3://{ns}-logs-{account}-{region}")]);
+    }
+    let dup = s.aws(&["logs", "create-log-group", &format!("--log-group-name=/emr-on-eks/{CLUSTER}/nightly-batch")]);
+    assert!(!dup.status.success());
+    assert!(stderr_of(&dup).contains("ResourceAlreadyExistsException") && stderr_of(&dup).contains("The specified log group already exists"));
+
+    // Step 15: pod templates.
+    let templates_bucket = format!("s3://{CLUSTER}-pod-templates-{account}-{region}");
+    s.aws_ok(&["s3", "mb", &templates_bucket]);
+    let files = [
+        ("spark_driver_pod_template.yml", DRIVER_TEMPLATE),
+        ("hp_spark_executor_pod_template.yml", HP_EXECUTOR_TEMPLATE),
+        ("lp_spark_executor_pod_template.yml", LP_EXECUTOR_TEMPLATE),
+    ];
+    for (name, body) in files {
+        let path = work.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        s.aws_ok(&["s3", "cp", path.to_str().unwrap(), &format!("{templates_bucket}/")]);
+    }
+
+    // Step 16: the job script.
+    let jobs_bucket = format!("s3://{CLUSTER}-demojobs-{account}-{region}");
+    s.aws_ok(&["s3", "mb", &jobs_bucket]);
+    let script = work.path().join("low-priority-threadsleeper.py");
+    std::fs::write(&script, THREADSLEEPER).unwrap();
+    s.aws_ok(&["s3", "cp", script.to_str().unwrap(), &format!("{jobs_bucket}/")]);
+
+    // Everything survives a crash.
+    s.restart();
+
+    let listing = s.aws_ok(&["s3", "ls", &format!("{templates_bucket}/")]);
+    for (name, body) in files {
+        assert!(listing.contains(name), "{listing}");
+        let back = work.path().join(format!("back-{name}"));
+        s.aws_ok(&["s3", "cp", &format!("{templates_bucket}/{name}"), back.to_str().unwrap()]);
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), body);
+    }
+    let buckets = s.aws_ok(&["s3", "ls"]);
+    assert_eq!(buckets.lines().count(), 7, "{buckets}");
+    let arn = s.aws_ok(&["iam", "get-role", "--role-name", "monthly-batch-JobExecutionRole", "--query", "Role.Arn", "--output", "text"]);
+    assert_eq!(arn.trim(), format!("arn:aws:iam::{account}:role/monthly-batch-JobExecutionRole"));
+
+    // Step 22: clean-up.
+    let mut all_buckets = vec![templates_bucket.clone(), jobs_bucket.clone()];
+    all_buckets.extend(NAMESPACES.iter().map(|ns| format!("s3://{ns}-logs-{account}-{region}")));
+    for bucket in &all_buckets {
+        s.aws_ok(&["s3", "rm", bucket, "--recursive"]);
+        s.aws_ok(&["s3", "rb", bucket, "--force"]);
+    }
+    for ns in NAMESPACES {
+        s.aws_ok(&["logs", "delete-log-group", "--log-group-name", &format!("/emr-on-eks/{CLUSTER}/{ns}")]);
+        let role = format!("{ns}-JobExecutionRole");
+        // A role with a policy cannot go first.
+        let refused = s.aws(&["iam", "delete-role", "--role-name", &role]);
+        assert!(stderr_of(&refused).contains("DeleteConflict") && stderr_of(&refused).contains("Cannot delete entity, must delete policies first."));
+        s.aws_ok(&["iam", "delete-role-policy", "--role-name", &role, "--policy-name", "EMR-Containers-Job-Execution"]);
+        s.aws_ok(&["iam", "delete-role", "--role-name", &role]);
+    }
+    assert_eq!(s.aws_ok(&["s3", "ls"]).trim(), "");
+    assert_eq!(s.aws_json(&["iam", "list-roles"])["Roles"].as_array().unwrap().len(), 0);
+    assert_eq!(s.aws_json(&["logs", "describe-log-groups"])["logGroups"].as_array().unwrap().len(), 0);
+    let gone = s.aws(&["logs", "delete-log-group", "--log-group-name", "/emr-on-eks/eks-emr-cluster/nightly-batch"]);
+    assert!(stderr_of(&gone).contains("ResourceNotFoundException") && stderr_of(&gone).contains("The specified log group does not exist."));
+    let gone = s.aws(&["iam", "get-role", "--role-name", "nightly-batch-JobExecutionRole"]);
+    assert!(stderr_of(&gone).contains("NoSuchEntity"), "{}", stderr_of(&gone));
+}
+
+#[test]
+fn eks_describes_the_embedded_cluster() {
+    let s = Server::start();
+    let clusters = s.aws_json(&["eks", "list-clusters"]);
+    assert_eq!(clusters["clusters"], serde_json::json!([CLUSTER]));
+    let cluster = s.aws_json(&["eks", "describe-cluster", "--name", CLUSTER]);
+    assert_eq!(cluster["cluster"]["arn"], format!("arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}"));
+    assert!(cluster["cluster"]["identity"]["oidc"]["issuer"].as_str().unwrap().starts_with("https://"));
+    let missing = s.aws(&["eks", "describe-cluster", "--name", "other"]);
+    assert!(stderr_of(&missing).contains("ResourceNotFoundException"), "{}", stderr_of(&missing));
+}
