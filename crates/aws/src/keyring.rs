@@ -146,9 +146,10 @@ impl Keyring {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
-        let created = stored.is_none();
+        let mut dirty = stored.is_none();
         let mut stored = stored.unwrap_or_default();
         if !stored.iter().any(|k| k.kind == KeyKind::Bootstrap) {
+            dirty = true;
             stored.push(StoredKey {
                 access_key_id: new_access_key_id("AKIA"),
                 secret_access_key: new_secret(),
@@ -203,7 +204,7 @@ impl Keyring {
             keys: RwLock::new(keys),
             persisted: RwLock::new(stored),
         };
-        if created {
+        if dirty {
             keyring.save()?;
         }
         Ok(keyring)

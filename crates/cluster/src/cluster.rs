@@ -20,6 +20,8 @@ pub const ADMIN_USER: &str = "sparkyard-admin";
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClusterConfig {
     /// Where the API server listens for clients on the host (kubectl, spark-submit, kube-rs).
+    /// If the port is taken, a free port on the same IP is used (with a warning); the
+    /// kubeconfig at `<data_dir>/cluster/kubeconfig` always names the port really bound.
     #[serde(default = "default_api_listen")]
     pub api_listen: SocketAddr,
     /// The in-cluster API address: the `kubernetes` Service's IP and port, which pods reach
@@ -131,8 +133,12 @@ impl Cluster {
 /// Creates the data dir layout and PKI, starts the HTTPS API server (host and in-cluster
 /// addresses), the controllers and the kubelet, and creates the built-in objects.
 pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Cluster> {
-    std::fs::create_dir_all(data_dir.join("pods"))
-        .with_context(|| format!("cannot create cluster data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir.join("pods")).with_context(|| {
+        format!(
+            "cannot create cluster data directory {}",
+            data_dir.display()
+        )
+    })?;
     let data_dir = data_dir.canonicalize()?;
 
     let service_ip = config.service_address.ip();
@@ -140,10 +146,14 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     if !config.api_listen.ip().is_unspecified() {
         extra_ips.push(config.api_listen.ip());
     }
-    let pki = crate::pki::load_or_create(&data_dir.join("pki"), &crate::pki::serving_sans(&extra_ips))
-        .context("cannot create or load the cluster PKI")?;
+    let pki =
+        crate::pki::load_or_create(&data_dir.join("pki"), &crate::pki::serving_sans(&extra_ips))
+            .context("cannot create or load the cluster PKI")?;
     let admin_token = crate::pki::read_or_create_secret(&data_dir.join("pki/admin.token"))?;
-    let tokens = Arc::new(TokenIssuer::new(&config.service_account_issuer, &pki.sa_key_pem)?);
+    let tokens = Arc::new(TokenIssuer::new(
+        &config.service_account_issuer,
+        &pki.sa_key_pem,
+    )?);
     let tls = crate::apiserver::tls_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
 
     let host_listener = bind_host(config.api_listen).await?;
@@ -151,7 +161,11 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     let service_listener = bind_in_cluster(config.service_address).await?;
     let service_port = service_listener.local_addr()?.port();
 
-    let host = if api_address.ip().is_unspecified() { "127.0.0.1".to_string() } else { api_address.ip().to_string() };
+    let host = if api_address.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        api_address.ip().to_string()
+    };
     let api_url = format!("https://{host}:{}", api_address.port());
     let kubeconfig_path = data_dir.join("kubeconfig");
 
@@ -172,10 +186,17 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     bootstrap(&cluster).context("cannot create the built-in objects")?;
 
     let router = crate::apiserver::router(cluster.clone());
-    tokio::spawn(crate::apiserver::serve_tls(host_listener, tls.clone(), router.clone()));
+    tokio::spawn(crate::apiserver::serve_tls(
+        host_listener,
+        tls.clone(),
+        router.clone(),
+    ));
     tokio::spawn(crate::apiserver::serve_tls(service_listener, tls, router));
 
-    write_private(&kubeconfig_path, &kubeconfig(&api_url, &pki.ca_pem, &admin_token))?;
+    write_private(
+        &kubeconfig_path,
+        &kubeconfig(&api_url, &pki.ca_pem, &admin_token),
+    )?;
 
     crate::controllers::start(&cluster)?;
     crate::kubelet::start(&cluster)?;
@@ -197,11 +218,15 @@ async fn bind_host(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListene
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && address.port() != 0 => {
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(address.ip(), 0))
                 .await
-                .with_context(|| format!("cannot listen on {} (cluster api-listen)", address.ip()))?;
+                .with_context(|| {
+                    format!("cannot listen on {} (cluster api-listen)", address.ip())
+                })?;
             tracing::warn!(wanted = %address, got = %listener.local_addr()?, "cluster API port is in use; serving on a free port (see the kubeconfig)");
             Ok(listener)
         }
-        Err(e) => Err(e).with_context(|| format!("cannot listen on {address} (cluster api-listen)")),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot listen on {address} (cluster api-listen)"))
+        }
     }
 }
 
@@ -224,7 +249,8 @@ async fn bind_in_cluster(address: SocketAddr) -> anyhow::Result<tokio::net::TcpL
                     return Ok(listener);
                 }
             }
-            Err(first).with_context(|| format!("cannot listen on the in-cluster API address {address}"))
+            Err(first)
+                .with_context(|| format!("cannot listen on the in-cluster API address {address}"))
         }
     }
 }
@@ -233,7 +259,12 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(contents.as_bytes())?;
     std::fs::rename(&tmp, path)?;
     Ok(())
@@ -256,14 +287,22 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
         match create_internal(cluster, info, ns, object, &CreateOptions::default()) {
             Ok(_) => Ok(()),
             Err(e) if e.code == 409 => Ok(()),
-            Err(e) => Err(anyhow::anyhow!("creating built-in {} failed: {}", info.plural, e.message)),
+            Err(e) => Err(anyhow::anyhow!(
+                "creating built-in {} failed: {}",
+                info.plural,
+                e.message
+            )),
         }
     };
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         create(&NAMESPACES, "", json!({"metadata": {"name": ns}}))?;
     }
     for (name, rules) in crate::auth::rbac::default_cluster_roles() {
-        create(&CLUSTER_ROLES, "", json!({"metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}, "rules": rules}))?;
+        create(
+            &CLUSTER_ROLES,
+            "",
+            json!({"metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}, "rules": rules}),
+        )?;
     }
     create(
         &CLUSTER_ROLE_BINDINGS,
@@ -293,7 +332,10 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
 /// The Node object for this machine (the kubelet keeps its status fresh).
 pub fn node_object(config: &ClusterConfig) -> Value {
     let cpu = config.node_cpu.clone().unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string()
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .to_string()
     });
     let memory = config.node_memory.clone().unwrap_or_else(host_memory);
     let arch = match std::env::consts::ARCH {
@@ -301,12 +343,17 @@ pub fn node_object(config: &ClusterConfig) -> Value {
         "aarch64" => "arm64",
         other => other,
     };
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let os_image = std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
         })
         .unwrap_or_else(|| "Linux".into());
     let now = crate::registry::now_rfc3339();
@@ -363,7 +410,10 @@ mod tests {
         assert_eq!(doc["clusters"][0]["name"].as_str(), Some("sparkyard"));
         assert_eq!(doc["users"][0]["name"].as_str(), Some("sparkyard-admin"));
         assert_eq!(doc["users"][0]["user"]["token"].as_str(), Some("tok"));
-        assert_eq!(doc["clusters"][0]["cluster"]["certificate-authority-data"].as_str(), Some("UEVN"));
+        assert_eq!(
+            doc["clusters"][0]["cluster"]["certificate-authority-data"].as_str(),
+            Some("UEVN")
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod pki;
 pub mod registry;
 pub mod resources;
+pub mod scheduling;
 
 pub use auth::tokens::TokenIssuer;
 pub use cluster::{start, Cluster, ClusterConfig};

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 /// The directory of one pod's sandbox: `<data_dir>/pods/<namespace>_<name>_<uid>`.
 pub fn pod_dir(cluster_data_dir: &Path, namespace: &str, pod_name: &str, pod_uid: &str) -> PathBuf {
-    cluster_data_dir.join("pods").join(format!("{namespace}_{pod_name}_{pod_uid}"))
+    cluster_data_dir
+        .join("pods")
+        .join(format!("{namespace}_{pod_name}_{pod_uid}"))
 }
 
 /// The log file of one run (`restart_count`) of one container.

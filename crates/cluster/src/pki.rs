@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 pub struct Pki {
@@ -83,7 +83,8 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 
 fn read_or_create_key(path: &Path) -> anyhow::Result<(KeyPair, String)> {
     if let Ok(pem) = std::fs::read_to_string(path) {
-        let key = KeyPair::from_pem(&pem).with_context(|| format!("bad key in {}", path.display()))?;
+        let key =
+            KeyPair::from_pem(&pem).with_context(|| format!("bad key in {}", path.display()))?;
         return Ok((key, pem));
     }
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
@@ -118,7 +119,10 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
             let mut dn = DistinguishedName::new();
             dn.push(DnType::CommonName, "kube-apiserver");
             params.distinguished_name = dn;
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
             params.not_before = rcgen::date_time_ymd(2024, 1, 1);
             params.not_after = rcgen::date_time_ymd(2124, 1, 1);
@@ -130,7 +134,12 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> anyhow::Result<Pki> {
     };
 
     let (_, sa_key_pem) = read_or_create_key(&path("sa.key"))?;
-    Ok(Pki { ca_pem, serving_cert_pem, serving_key_pem, sa_key_pem })
+    Ok(Pki {
+        ca_pem,
+        serving_cert_pem,
+        serving_key_pem,
+        sa_key_pem,
+    })
 }
 
 /// Reads a secret string from `path`, or creates it with 32 random bytes (hex).
@@ -163,7 +172,8 @@ mod tests {
         assert_eq!(first.serving_cert_pem, second.serving_cert_pem);
         assert_eq!(first.sa_key_pem, second.sa_key_pem);
         // A new SAN re-issues the serving certificate under the same CA.
-        let third = load_or_create(dir.path(), &serving_sans(&["127.10.96.2".parse().unwrap()])).unwrap();
+        let third =
+            load_or_create(dir.path(), &serving_sans(&["127.10.96.2".parse().unwrap()])).unwrap();
         assert_eq!(first.ca_pem, third.ca_pem);
         assert_ne!(first.serving_cert_pem, third.serving_cert_pem);
     }

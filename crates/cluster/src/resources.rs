@@ -50,7 +50,16 @@ impl ResourceInfo {
         if self.create_only {
             &["create"]
         } else {
-            &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
         }
     }
 
@@ -102,38 +111,117 @@ const fn create_only(mut info: ResourceInfo) -> ResourceInfo {
     info
 }
 
-pub const PODS: ResourceInfo =
-    all(subs(short(r("", "v1", "Pod", "pods", "pod", true), &["po"]), &["binding", "log", "status"]));
-pub const NAMESPACES: ResourceInfo =
-    subs(short(r("", "v1", "Namespace", "namespaces", "namespace", false), &["ns"]), &["finalize", "status"]);
-pub const NODES: ResourceInfo = subs(short(r("", "v1", "Node", "nodes", "node", false), &["no"]), &["status"]);
-pub const CONFIGMAPS: ResourceInfo = short(r("", "v1", "ConfigMap", "configmaps", "configmap", true), &["cm"]);
+pub const PODS: ResourceInfo = all(subs(
+    short(r("", "v1", "Pod", "pods", "pod", true), &["po"]),
+    &["binding", "log", "status"],
+));
+pub const NAMESPACES: ResourceInfo = subs(
+    short(
+        r("", "v1", "Namespace", "namespaces", "namespace", false),
+        &["ns"],
+    ),
+    &["finalize", "status"],
+);
+pub const NODES: ResourceInfo = subs(
+    short(r("", "v1", "Node", "nodes", "node", false), &["no"]),
+    &["status"],
+);
+pub const CONFIGMAPS: ResourceInfo = short(
+    r("", "v1", "ConfigMap", "configmaps", "configmap", true),
+    &["cm"],
+);
 pub const SECRETS: ResourceInfo = r("", "v1", "Secret", "secrets", "secret", true);
-pub const SERVICES: ResourceInfo =
-    all(subs(short(r("", "v1", "Service", "services", "service", true), &["svc"]), &["status"]));
-pub const ENDPOINTS: ResourceInfo = short(r("", "v1", "Endpoints", "endpoints", "endpoints", true), &["ep"]);
-pub const SERVICE_ACCOUNTS: ResourceInfo =
-    subs(short(r("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true), &["sa"]), &["token"]);
+pub const SERVICES: ResourceInfo = all(subs(
+    short(
+        r("", "v1", "Service", "services", "service", true),
+        &["svc"],
+    ),
+    &["status"],
+));
+pub const ENDPOINTS: ResourceInfo = short(
+    r("", "v1", "Endpoints", "endpoints", "endpoints", true),
+    &["ep"],
+);
+pub const SERVICE_ACCOUNTS: ResourceInfo = subs(
+    short(
+        r(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            "serviceaccount",
+            true,
+        ),
+        &["sa"],
+    ),
+    &["token"],
+);
 pub const PVCS: ResourceInfo = subs(
     short(
-        r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true),
+        r(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            "persistentvolumeclaim",
+            true,
+        ),
         &["pvc"],
     ),
     &["status"],
 );
 pub const EVENTS: ResourceInfo = short(r("", "v1", "Event", "events", "event", true), &["ev"]);
-pub const EVENTS_V1: ResourceInfo = short(r("events.k8s.io", "v1", "Event", "events", "event", true), &["ev"]);
+pub const EVENTS_V1: ResourceInfo = short(
+    r("events.k8s.io", "v1", "Event", "events", "event", true),
+    &["ev"],
+);
 pub const PRIORITY_CLASSES: ResourceInfo = short(
-    r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false),
+    r(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        "priorityclass",
+        false,
+    ),
     &["pc"],
 );
-pub const JOBS: ResourceInfo = all(subs(r("batch", "v1", "Job", "jobs", "job", true), &["status"]));
-pub const LEASES: ResourceInfo = r("coordination.k8s.io", "v1", "Lease", "leases", "lease", true);
-pub const ROLES: ResourceInfo = r("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true);
-pub const ROLE_BINDINGS: ResourceInfo =
-    r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true);
-pub const CLUSTER_ROLES: ResourceInfo =
-    r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false);
+pub const JOBS: ResourceInfo = all(subs(
+    r("batch", "v1", "Job", "jobs", "job", true),
+    &["status"],
+));
+pub const LEASES: ResourceInfo = r(
+    "coordination.k8s.io",
+    "v1",
+    "Lease",
+    "leases",
+    "lease",
+    true,
+);
+pub const ROLES: ResourceInfo = r(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "Role",
+    "roles",
+    "role",
+    true,
+);
+pub const ROLE_BINDINGS: ResourceInfo = r(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "RoleBinding",
+    "rolebindings",
+    "rolebinding",
+    true,
+);
+pub const CLUSTER_ROLES: ResourceInfo = r(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "ClusterRole",
+    "clusterroles",
+    "clusterrole",
+    false,
+);
 pub const CLUSTER_ROLE_BINDINGS: ResourceInfo = r(
     "rbac.authorization.k8s.io",
     "v1",
@@ -158,8 +246,14 @@ pub const SUBJECT_ACCESS_REVIEWS: ResourceInfo = create_only(r(
     "",
     false,
 ));
-pub const TOKEN_REVIEWS: ResourceInfo =
-    create_only(r("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "", false));
+pub const TOKEN_REVIEWS: ResourceInfo = create_only(r(
+    "authentication.k8s.io",
+    "v1",
+    "TokenReview",
+    "tokenreviews",
+    "",
+    false,
+));
 
 /// Every served resource, core first, then groups in discovery order.
 pub const RESOURCES: &[ResourceInfo] = &[
@@ -203,8 +297,13 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
-pub fn in_group_version<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
-    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+pub fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 pub fn by_resource(resource: Resource) -> Option<&'static ResourceInfo> {
@@ -213,7 +312,9 @@ pub fn by_resource(resource: Resource) -> Option<&'static ResourceInfo> {
 
 /// Looks a resource up by its `apiVersion` and `kind` (as objects and ownerReferences name it).
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES.iter().find(|r| r.kind == kind && r.api_version() == api_version)
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
 }
 
 #[cfg(test)]
@@ -223,8 +324,16 @@ mod tests {
     #[test]
     fn lookups() {
         assert_eq!(find("", "v1", "pods").unwrap().short_names, &["po"]);
-        assert_eq!(by_kind("scheduling.k8s.io/v1", "PriorityClass").unwrap().plural, "priorityclasses");
-        assert_eq!(PRIORITY_CLASSES.qualified(), "priorityclasses.scheduling.k8s.io");
+        assert_eq!(
+            by_kind("scheduling.k8s.io/v1", "PriorityClass")
+                .unwrap()
+                .plural,
+            "priorityclasses"
+        );
+        assert_eq!(
+            PRIORITY_CLASSES.qualified(),
+            "priorityclasses.scheduling.k8s.io"
+        );
         assert!(groups().contains(&("batch", "v1")));
         assert!(PODS.has_status() && !CONFIGMAPS.has_status());
     }

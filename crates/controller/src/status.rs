@@ -7,37 +7,9 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum JobRunState {
-    Pending,
-    Submitted,
-    Running,
-    Failed,
-    Cancelled,
-    CancelPending,
-    Completed,
-}
-
-impl JobRunState {
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobRunState::Failed | JobRunState::Cancelled | JobRunState::Completed
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum FailureReason {
-    InternalError,
-    UserError,
-    ValidationError,
-    ClusterUnavailable,
-}
+// The states and failure reasons are the API's own (`sparkyard_emr::records`), so what the
+// controller derives is exactly what DescribeJobRun shows.
+pub use sparkyard_emr::{FailureReason, JobRunState};
 
 /// What the cluster shows for the current attempt.
 #[derive(Debug, Clone, Default, PartialEq)]

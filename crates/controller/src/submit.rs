@@ -29,6 +29,7 @@ pub const MANAGED_CONFS: &[&str] = &[
     "spark.master",
     "spark.submit.deployMode",
     "spark.app.id",
+    "spark.kubernetes.driver.master",
 ];
 
 /// spark-submit options EMR decides; given in `sparkSubmitParameters` they are dropped.
@@ -199,6 +200,9 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
     let mut managed = vec![
         ("spark.kubernetes.namespace", input.namespace.to_string()),
         ("spark.app.id", app_id.clone()),
+        // The driver reaches the API server at the same address as the runner; Spark's
+        // default (`https://kubernetes.default.svc`) is wrong when the API is not on 443.
+        ("spark.kubernetes.driver.master", input.master.to_string()),
         ("spark.kubernetes.driver.pod.name", driver_pod_name.clone()),
         (
             "spark.kubernetes.authenticate.driver.serviceAccountName",

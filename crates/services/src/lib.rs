@@ -71,9 +71,9 @@ pub struct Settings {
     pub region: String,
     pub account_id: String,
     pub config: ServicesConfig,
-    /// The embedded cluster's API server URL and CA (base64 PEM), when it runs.
+    /// The embedded cluster's API server URL and CA certificate (PEM), when it runs.
     pub cluster_endpoint: Option<String>,
-    pub cluster_ca: Option<String>,
+    pub cluster_ca_pem: Option<String>,
 }
 
 /// The services behind the endpoint. Cheap to clone.
@@ -91,9 +91,11 @@ struct Inner {
     s3: s3s::service::S3Service,
 }
 
-/// Largest query-protocol or JSON request body the services accept (the SigV4 middleware
-/// has already buffered signed ones; this bounds the unsigned STS path).
-const MAX_BODY: usize = 1024 * 1024;
+/// Largest signed request body the services read: what the SigV4 middleware buffers (a full
+/// PutLogEvents batch is 1 MiB of messages plus JSON framing).
+const MAX_BODY: usize = sparkyard_aws::auth::MAX_BUFFERED_BODY;
+/// Largest unsigned body looked at for STS `AssumeRoleWithWebIdentity` (a token is a few KiB).
+const MAX_UNSIGNED_BODY: usize = 64 * 1024;
 
 impl Services {
     /// Opens the services' state under `settings.data_dir` (`services.db`, `s3/`).
@@ -119,7 +121,8 @@ impl Services {
                 name: settings.config.cluster_name.clone(),
                 version: settings.config.kubernetes_version.clone(),
                 endpoint: settings.cluster_endpoint.clone(),
-                certificate_authority: settings.cluster_ca.clone(),
+                // EKS reports the CA as base64 of its PEM.
+                certificate_authority: settings.cluster_ca_pem.as_deref().map(|pem| s3::blob::b64(pem.as_bytes())),
                 oidc_issuer,
                 created_at: chrono::Utc::now(),
             },
@@ -212,13 +215,13 @@ impl Services {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|n| n <= MAX_BODY);
+            .is_some_and(|n| n <= MAX_UNSIGNED_BODY);
         let query_action = request.uri().query().is_some_and(|q| q.contains("Action=AssumeRoleWithWebIdentity"));
         if request.uri().path() != "/" || !(small || query_action) {
             return Err(request);
         }
         let (parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        let bytes = match axum::body::to_bytes(body, MAX_UNSIGNED_BODY).await {
             Ok(b) => b,
             Err(_) => return Err(Request::from_parts(parts, Body::empty())),
         };

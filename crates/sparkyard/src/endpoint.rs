@@ -21,3 +21,33 @@ pub struct Services {
 pub fn router(services: Services) -> Router {
     sparkyard_services::router(services.aws, services.keyring, sparkyard_emr::router(services.emr))
 }
+
+/// The embedded cluster's service-account token issuer as STS's web-identity verifier
+/// (IRSA): signature, issuer and expiry are the issuer's to check; STS checks the audience
+/// and the role's trust policy.
+struct ClusterTokens(Arc<sparkyard_cluster::TokenIssuer>);
+
+impl sparkyard_services::WebIdentityVerifier for ClusterTokens {
+    fn issuer(&self) -> String {
+        self.0.issuer().to_string()
+    }
+
+    fn verify(&self, token: &str) -> Result<sparkyard_services::WebIdentity, sparkyard_services::sts::VerifyError> {
+        use sparkyard_cluster::auth::tokens::TokenError;
+        use sparkyard_services::sts::VerifyError;
+        let claims = self.0.verify(token, None).map_err(|e| match e {
+            TokenError::Expired => VerifyError::Expired,
+            other => VerifyError::Invalid(format!("The web identity token is invalid: {other}.")),
+        })?;
+        Ok(sparkyard_services::WebIdentity {
+            issuer: self.0.issuer().to_string(),
+            subject: claims.subject(),
+            audiences: claims.audiences,
+            expires_at: claims.expires_at,
+        })
+    }
+}
+
+pub fn web_identity_verifier(tokens: Arc<sparkyard_cluster::TokenIssuer>) -> Arc<dyn sparkyard_services::WebIdentityVerifier> {
+    Arc::new(ClusterTokens(tokens))
+}

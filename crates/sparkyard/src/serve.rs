@@ -13,7 +13,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
 
     // The embedded Kubernetes cluster (kubeconfig at <data_dir>/cluster/kubeconfig).
-    let _cluster = if args.no_cluster {
+    let cluster = if args.no_cluster {
         None
     } else {
         Some(
@@ -52,19 +52,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("cannot load emr-containers state")?;
 
-    // S3, Logs, IAM, STS, EKS. The web-identity verifier (the embedded cluster's
-    // service-account token issuer) is wired once the cluster runs in this process.
+    // S3, Logs, IAM, STS, EKS. STS AssumeRoleWithWebIdentity (IRSA) verifies tokens with
+    // the embedded cluster's service-account issuer, which EKS DescribeCluster reports.
     let aws = sparkyard_services::Services::open(
         sparkyard_services::Settings {
             data_dir: config.data_dir.clone(),
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             config: config.services.clone(),
-            cluster_endpoint: None,
-            cluster_ca: None,
+            cluster_endpoint: cluster.as_ref().map(|c| c.api_url.clone()),
+            cluster_ca_pem: cluster.as_ref().map(|c| c.ca_pem.clone()),
         },
         keyring.clone(),
-        None,
+        cluster.as_ref().map(|c| endpoint::web_identity_verifier(c.tokens.clone())),
     )
     .context("cannot open the S3/Logs/IAM/STS/EKS state")?;
 

@@ -207,7 +207,7 @@ async fn raw_requests_are_verified() {
         &s,
         &good,
         "GET",
-        "/virtualclusters?states=RUNNING&states=PENDING",
+        "/virtualclusters?states=RUNNING&states=TERMINATED&containerProviderType=EKS",
         b"",
     ))
     .await;

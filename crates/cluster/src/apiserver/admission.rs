@@ -28,7 +28,8 @@ const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanume
 pub fn is_dns1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -47,7 +48,11 @@ pub fn validate_name(info: &ResourceInfo, name: &str) -> Option<String> {
         ("", "namespaces") => (is_dns1123_label(name), LABEL_MSG),
         ("", "services") => (is_dns1035_label(name), DNS1035_MSG),
         ("rbac.authorization.k8s.io", _) | ("coordination.k8s.io", _) => {
-            let ok = !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('%');
+            let ok = !name.is_empty()
+                && name != "."
+                && name != ".."
+                && !name.contains('/')
+                && !name.contains('%');
             (ok, "may not contain '/' or '%'")
         }
         _ => (is_dns1123_subdomain(name), SUBDOMAIN_MSG),
@@ -63,7 +68,12 @@ fn invalid(info: &ResourceInfo, object: &Value, causes: Causes) -> Result<(), Ap
     if causes.is_empty() {
         return Ok(());
     }
-    Err(ApiError::invalid(info.group, info.kind, object_name(object).unwrap_or_default(), &causes))
+    Err(ApiError::invalid(
+        info.group,
+        info.kind,
+        object_name(object).unwrap_or_default(),
+        &causes,
+    ))
 }
 
 fn set_default(object: &mut Value, key: &str, value: Value) {
@@ -85,15 +95,34 @@ pub fn default_pull_policy(image: &str) -> &'static str {
 }
 
 fn default_container(container: &mut Value) {
-    set_default(container, "terminationMessagePath", json!("/dev/termination-log"));
+    set_default(
+        container,
+        "terminationMessagePath",
+        json!("/dev/termination-log"),
+    );
     set_default(container, "terminationMessagePolicy", json!("File"));
-    let image = container.get("image").and_then(Value::as_str).unwrap_or_default().to_string();
-    set_default(container, "imagePullPolicy", json!(default_pull_policy(&image)));
+    let image = container
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    set_default(
+        container,
+        "imagePullPolicy",
+        json!(default_pull_policy(&image)),
+    );
     set_default(container, "resources", json!({}));
     // Limits without requests: requests default to the limits.
-    if let Some(limits) = container.pointer("/resources/limits").and_then(Value::as_object).cloned() {
+    if let Some(limits) = container
+        .pointer("/resources/limits")
+        .and_then(Value::as_object)
+        .cloned()
+    {
         for (k, v) in limits {
-            if container.pointer(&format!("/resources/requests/{k}")).is_none() {
+            if container
+                .pointer(&format!("/resources/requests/{k}"))
+                .is_none()
+            {
                 if container.pointer("/resources/requests").is_none() {
                     container["resources"]["requests"] = json!({});
                 }
@@ -140,11 +169,19 @@ pub fn default_pod_spec(spec: &mut Value) {
 
 /// The DefaultTolerationSeconds plugin: tolerate not-ready/unreachable nodes for 300 s.
 pub fn default_tolerations(spec: &mut Value) {
-    let mut tolerations = spec.get("tolerations").and_then(Value::as_array).cloned().unwrap_or_default();
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    let mut tolerations = spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         let present = tolerations.iter().any(|t| {
             t.get("key").and_then(Value::as_str) == Some(key)
-                || (t.get("operator").and_then(Value::as_str) == Some("Exists") && t.get("key").is_none())
+                || (t.get("operator").and_then(Value::as_str) == Some("Exists")
+                    && t.get("key").is_none())
         });
         if !present {
             tolerations.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
@@ -160,10 +197,13 @@ pub fn qos_class(spec: &Value) -> &'static str {
         .filter_map(|k| spec.get(*k).and_then(Value::as_array))
         .flatten()
         .collect();
-    let get = |c: &Value, kind: &str, res: &str| c.pointer(&format!("/resources/{kind}/{res}")).cloned();
-    let any = containers
-        .iter()
-        .any(|c| ["requests", "limits"].iter().any(|k| ["cpu", "memory"].iter().any(|r| get(c, k, r).is_some())));
+    let get =
+        |c: &Value, kind: &str, res: &str| c.pointer(&format!("/resources/{kind}/{res}")).cloned();
+    let any = containers.iter().any(|c| {
+        ["requests", "limits"]
+            .iter()
+            .any(|k| ["cpu", "memory"].iter().any(|r| get(c, k, r).is_some()))
+    });
     if !any {
         return "BestEffort";
     }
@@ -184,31 +224,46 @@ fn validate_containers(spec: &Value, prefix: &str, causes: &mut Causes) {
     let volumes: Vec<&str> = spec
         .get("volumes")
         .and_then(Value::as_array)
-        .map(|vs| vs.iter().filter_map(|v| v.get("name").and_then(Value::as_str)).collect())
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| v.get("name").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
     let mut seen: Vec<String> = Vec::new();
     for key in ["initContainers", "containers"] {
-        let Some(containers) = spec.get(key).and_then(Value::as_array) else { continue };
+        let Some(containers) = spec.get(key).and_then(Value::as_array) else {
+            continue;
+        };
         for (i, c) in containers.iter().enumerate() {
             let field = format!("{prefix}.{key}[{i}]");
             match c.get("name").and_then(Value::as_str) {
                 None | Some("") => causes.push((format!("{field}.name"), "Required value".into())),
-                Some(n) if !is_dns1123_label(n) => {
-                    causes.push((format!("{field}.name"), format!("Invalid value: \"{n}\": {LABEL_MSG}")))
-                }
+                Some(n) if !is_dns1123_label(n) => causes.push((
+                    format!("{field}.name"),
+                    format!("Invalid value: \"{n}\": {LABEL_MSG}"),
+                )),
                 Some(n) if seen.iter().any(|s| s == n) => {
                     causes.push((format!("{field}.name"), format!("Duplicate value: \"{n}\"")))
                 }
                 Some(n) => seen.push(n.to_string()),
             }
-            if c.get("image").and_then(Value::as_str).unwrap_or_default().trim().is_empty() {
+            if c.get("image")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+            {
                 causes.push((format!("{field}.image"), "Required value".into()));
             }
             if let Some(mounts) = c.get("volumeMounts").and_then(Value::as_array) {
                 for (j, m) in mounts.iter().enumerate() {
                     let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
                     if !volumes.contains(&name) {
-                        causes.push((format!("{field}.volumeMounts[{j}].name"), format!("Not found: \"{name}\"")));
+                        causes.push((
+                            format!("{field}.volumeMounts[{j}].name"),
+                            format!("Not found: \"{name}\""),
+                        ));
                     }
                 }
             }
@@ -219,22 +274,42 @@ fn validate_containers(spec: &Value, prefix: &str, causes: &mut Causes) {
 /// Pod spec validation (the common subset clients trip over).
 pub fn validate_pod_spec(spec: &Value, prefix: &str, restart_policies: &[&str]) -> Causes {
     let mut causes = Causes::new();
-    if spec.get("containers").and_then(Value::as_array).is_none_or(|c| c.is_empty()) {
+    if spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .is_none_or(|c| c.is_empty())
+    {
         causes.push((format!("{prefix}.containers"), "Required value".into()));
     }
     validate_containers(spec, prefix, &mut causes);
-    let policy = spec.get("restartPolicy").and_then(Value::as_str).unwrap_or_default();
+    let policy = spec
+        .get("restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !restart_policies.contains(&policy) {
-        let supported: Vec<String> = restart_policies.iter().map(|p| format!("\"{p}\"")).collect();
-        let what = if policy.is_empty() { "Required value: valid values: ".to_string() } else { format!("Unsupported value: \"{policy}\": supported values: ") };
-        causes.push((format!("{prefix}.restartPolicy"), format!("{what}{}", supported.join(", "))));
+        let supported: Vec<String> = restart_policies
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect();
+        let what = if policy.is_empty() {
+            "Required value: valid values: ".to_string()
+        } else {
+            format!("Unsupported value: \"{policy}\": supported values: ")
+        };
+        causes.push((
+            format!("{prefix}.restartPolicy"),
+            format!("{what}{}", supported.join(", ")),
+        ));
     }
     let mut names: Vec<&str> = Vec::new();
     if let Some(volumes) = spec.get("volumes").and_then(Value::as_array) {
         for (i, v) in volumes.iter().enumerate() {
             let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
             if names.contains(&name) {
-                causes.push((format!("{prefix}.volumes[{i}].name"), format!("Duplicate value: \"{name}\"")));
+                causes.push((
+                    format!("{prefix}.volumes[{i}].name"),
+                    format!("Duplicate value: \"{name}\""),
+                ));
             }
             names.push(name);
         }
@@ -257,10 +332,16 @@ pub fn inject_service_account_volume(spec: &mut Value, suffix: &str) {
     let volume_name = format!("kube-api-access-{suffix}");
     let mut injected = false;
     for key in ["initContainers", "containers"] {
-        let Some(containers) = spec.get_mut(key).and_then(Value::as_array_mut) else { continue };
+        let Some(containers) = spec.get_mut(key).and_then(Value::as_array_mut) else {
+            continue;
+        };
         for c in containers {
             let mounts = c.get("volumeMounts").and_then(Value::as_array);
-            if mounts.is_some_and(|ms| ms.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_MOUNT_PATH))) {
+            if mounts.is_some_and(|ms| {
+                ms.iter().any(|m| {
+                    m.get("mountPath").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_MOUNT_PATH)
+                })
+            }) {
                 continue;
             }
             if c.get("volumeMounts").is_none_or(|m| !m.is_array()) {
@@ -277,15 +358,22 @@ pub fn inject_service_account_volume(spec: &mut Value, suffix: &str) {
         if spec.get("volumes").is_none_or(|v| !v.is_array()) {
             spec["volumes"] = json!([]);
         }
-        spec["volumes"].as_array_mut().unwrap().push(service_account_volume(&volume_name));
+        spec["volumes"]
+            .as_array_mut()
+            .unwrap()
+            .push(service_account_volume(&volume_name));
     }
 }
 
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut bytes = [0u8; 5];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("randomness");
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("randomness");
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Job defaults: counts, backoff, completion mode, and the controller-uid selector/labels.
@@ -296,17 +384,25 @@ pub fn default_job(job: &mut Value, uid: &str) {
     }
     let spec = &mut job["spec"];
     set_default(spec, "parallelism", json!(1));
-    if spec.get("completions").is_none_or(Value::is_null) && spec.get("parallelism") == Some(&json!(1)) {
+    if spec.get("completions").is_none_or(Value::is_null)
+        && spec.get("parallelism") == Some(&json!(1))
+    {
         spec["completions"] = json!(1);
     }
     set_default(spec, "backoffLimit", json!(6));
     set_default(spec, "completionMode", json!("NonIndexed"));
     set_default(spec, "suspend", json!(false));
     set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
-    let manual = spec.get("manualSelector").and_then(Value::as_bool).unwrap_or(false);
+    let manual = spec
+        .get("manualSelector")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if !manual {
         spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
-        if !spec.pointer("/template/metadata").is_some_and(Value::is_object) {
+        if !spec
+            .pointer("/template/metadata")
+            .is_some_and(Value::is_object)
+        {
             spec["template"]["metadata"] = json!({});
         }
         let meta = &mut spec["template"]["metadata"];
@@ -321,7 +417,10 @@ pub fn default_job(job: &mut Value, uid: &str) {
     }
     default_pod_spec(&mut spec["template"]["spec"]);
     let template_labels = spec.pointer("/template/metadata/labels").cloned();
-    if job.pointer("/metadata/labels").is_none_or(|l| l.as_object().is_none_or(|m| m.is_empty())) {
+    if job
+        .pointer("/metadata/labels")
+        .is_none_or(|l| l.as_object().is_none_or(|m| m.is_empty()))
+    {
         if let Some(labels) = template_labels {
             job["metadata"]["labels"] = labels;
         }
@@ -329,7 +428,10 @@ pub fn default_job(job: &mut Value, uid: &str) {
 }
 
 pub fn validate_job(job: &Value) -> Causes {
-    let spec = job.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
+    let spec = job
+        .pointer("/spec/template/spec")
+        .cloned()
+        .unwrap_or(json!({}));
     validate_pod_spec(&spec, "spec.template.spec", &["OnFailure", "Never"])
 }
 
@@ -378,20 +480,40 @@ fn used_cluster_ips(cluster: &Cluster) -> Vec<String> {
     let (services, _) = cluster.registry.list(resources::SERVICES.resource(), None);
     services
         .iter()
-        .filter_map(|s| s.pointer("/spec/clusterIP").and_then(Value::as_str).map(String::from))
+        .filter_map(|s| {
+            s.pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .collect()
 }
 
 fn admit_service_create(cluster: &Cluster, service: &mut Value) -> Result<(), ApiError> {
     default_service(service);
     let mut causes = Causes::new();
-    let kind = service["spec"]["type"].as_str().unwrap_or_default().to_string();
-    if !matches!(kind.as_str(), "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
+    let kind = service["spec"]["type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if !matches!(
+        kind.as_str(),
+        "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
+    ) {
         causes.push(("spec.type".into(), format!("Unsupported value: \"{kind}\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"")));
     }
-    let requested = service.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
+    let requested = service
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let headless = requested == "None";
-    if !headless && kind != "ExternalName" && service.pointer("/spec/ports").and_then(Value::as_array).is_none_or(|p| p.is_empty()) {
+    if !headless
+        && kind != "ExternalName"
+        && service
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .is_none_or(|p| p.is_empty())
+    {
         causes.push(("spec.ports".into(), "Required value".into()));
     }
     invalid(&resources::SERVICES, service, causes)?;
@@ -403,7 +525,8 @@ fn admit_service_create(cluster: &Cluster, service: &mut Value) -> Result<(), Ap
     }
     let used = used_cluster_ips(cluster);
     let ip = if requested.is_empty() {
-        allocate_cluster_ip(&used).ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?
+        allocate_cluster_ip(&used)
+            .ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?
     } else {
         if used.contains(&requested) {
             return invalid(&resources::SERVICES, service, vec![(
@@ -420,7 +543,8 @@ fn admit_service_create(cluster: &Cluster, service: &mut Value) -> Result<(), Ap
             for port in ports {
                 if port.get("nodePort").is_none() {
                     let mut b = [0u8; 2];
-                    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+                    let _ =
+                        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
                     port["nodePort"] = json!(30000 + (u16::from_be_bytes(b) % 2768) as u64);
                 }
             }
@@ -430,7 +554,12 @@ fn admit_service_create(cluster: &Cluster, service: &mut Value) -> Result<(), Ap
 }
 
 /// NamespaceLifecycle: the namespace must exist and not be terminating.
-fn check_namespace(cluster: &Cluster, info: &ResourceInfo, ns: &str, object: &Value) -> Result<(), ApiError> {
+fn check_namespace(
+    cluster: &Cluster,
+    info: &ResourceInfo,
+    ns: &str,
+    object: &Value,
+) -> Result<(), ApiError> {
     let namespace = cluster
         .registry
         .get(resources::NAMESPACES.resource(), "", ns)
@@ -443,7 +572,9 @@ fn check_namespace(cluster: &Cluster, info: &ResourceInfo, ns: &str, object: &Va
             "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
             info.qualified()
         ));
-        err.details = Some(json!({"name": name, "kind": info.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}));
+        err.details = Some(
+            json!({"name": name, "kind": info.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
+        );
         return Err(err);
     }
     Ok(())
@@ -452,10 +583,18 @@ fn check_namespace(cluster: &Cluster, info: &ResourceInfo, ns: &str, object: &Va
 /// Priority plugin: resolve `priorityClassName` (or the global default) to `spec.priority`.
 fn admit_pod_priority(cluster: &Cluster, pod: &mut Value) -> Result<(), ApiError> {
     let name = object_name(pod).unwrap_or_default().to_string();
-    let class_name = pod.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or_default().to_string();
+    let class_name = pod
+        .pointer("/spec/priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let class = if class_name.is_empty() {
-        let (classes, _) = cluster.registry.list(resources::PRIORITY_CLASSES.resource(), None);
-        classes.into_iter().find(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+        let (classes, _) = cluster
+            .registry
+            .list(resources::PRIORITY_CLASSES.resource(), None);
+        classes
+            .into_iter()
+            .find(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
     } else {
         Some(
             cluster
@@ -467,7 +606,10 @@ fn admit_pod_priority(cluster: &Cluster, pod: &mut Value) -> Result<(), ApiError
     let (priority, policy) = match &class {
         Some(c) => (
             c.get("value").and_then(Value::as_i64).unwrap_or(0),
-            c.get("preemptionPolicy").and_then(Value::as_str).unwrap_or("PreemptLowerPriority").to_string(),
+            c.get("preemptionPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("PreemptLowerPriority")
+                .to_string(),
         ),
         None => (0, "PreemptLowerPriority".to_string()),
     };
@@ -493,7 +635,11 @@ fn admit_pod_service_account(cluster: &Cluster, ns: &str, pod: &mut Value) -> Re
         .pointer("/spec/serviceAccountName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .or_else(|| pod.pointer("/spec/serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            pod.pointer("/spec/serviceAccount")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or("default")
         .to_string();
     pod["spec"]["serviceAccountName"] = json!(sa_name);
@@ -509,7 +655,10 @@ fn admit_pod_service_account(cluster: &Cluster, ns: &str, pod: &mut Value) -> Re
     let automount = pod
         .pointer("/spec/automountServiceAccountToken")
         .and_then(Value::as_bool)
-        .or_else(|| sa.get("automountServiceAccountToken").and_then(Value::as_bool))
+        .or_else(|| {
+            sa.get("automountServiceAccountToken")
+                .and_then(Value::as_bool)
+        })
         .unwrap_or(true);
     if automount {
         inject_service_account_volume(&mut pod["spec"], &random_suffix());
@@ -517,7 +666,11 @@ fn admit_pod_service_account(cluster: &Cluster, ns: &str, pod: &mut Value) -> Re
     Ok(())
 }
 
-fn admit_priority_class(cluster: &Cluster, class: &mut Value, updating: Option<&Value>) -> Result<(), ApiError> {
+fn admit_priority_class(
+    cluster: &Cluster,
+    class: &mut Value,
+    updating: Option<&Value>,
+) -> Result<(), ApiError> {
     set_default(class, "preemptionPolicy", json!("PreemptLowerPriority"));
     let mut causes = Causes::new();
     match class.get("value").and_then(Value::as_i64) {
@@ -527,14 +680,20 @@ fn admit_priority_class(cluster: &Cluster, class: &mut Value, updating: Option<&
     }
     if let Some(old) = updating {
         if old.get("value") != class.get("value") {
-            causes.push(("value".into(), "Forbidden: may not be changed in an update.".into()));
+            causes.push((
+                "value".into(),
+                "Forbidden: may not be changed in an update.".into(),
+            ));
         }
     }
     if class.get("globalDefault").and_then(Value::as_bool) == Some(true) {
         let me = object_name(class).unwrap_or_default().to_string();
-        let (classes, _) = cluster.registry.list(resources::PRIORITY_CLASSES.resource(), None);
+        let (classes, _) = cluster
+            .registry
+            .list(resources::PRIORITY_CLASSES.resource(), None);
         if let Some(other) = classes.iter().find(|c| {
-            c.get("globalDefault").and_then(Value::as_bool) == Some(true) && object_name(c) != Some(me.as_str())
+            c.get("globalDefault").and_then(Value::as_bool) == Some(true)
+                && object_name(c) != Some(me.as_str())
         }) {
             causes.push((
                 "globalDefault".into(),
@@ -561,7 +720,12 @@ fn default_secret(secret: &mut Value) {
 }
 
 /// Admission of a create: validation, defaulting and the plugins, in the apiserver's order.
-pub fn admit_create(cluster: &Cluster, info: &ResourceInfo, ns: &str, object: &mut Value) -> Result<(), ApiError> {
+pub fn admit_create(
+    cluster: &Cluster,
+    info: &ResourceInfo,
+    ns: &str,
+    object: &mut Value,
+) -> Result<(), ApiError> {
     let name = object_name(object).unwrap_or_default().to_string();
     if let Some(message) = validate_name(info, &name) {
         return invalid(info, object, vec![("metadata.name".into(), message)]);
@@ -575,14 +739,21 @@ pub fn admit_create(cluster: &Cluster, info: &ResourceInfo, ns: &str, object: &m
             default_tolerations(&mut object["spec"]);
             admit_pod_service_account(cluster, ns, object)?;
             admit_pod_priority(cluster, object)?;
-            invalid(info, object, validate_pod_spec(&object["spec"], "spec", &["Always", "OnFailure", "Never"]))?;
+            invalid(
+                info,
+                object,
+                validate_pod_spec(&object["spec"], "spec", &["Always", "OnFailure", "Never"]),
+            )?;
             let qos = qos_class(&object["spec"]);
             object["status"] = json!({"phase": "Pending", "qosClass": qos});
         }
         ("", "namespaces") => {
             object["spec"] = json!({"finalizers": ["kubernetes"]});
             object["status"] = json!({"phase": "Active"});
-            if !object.pointer("/metadata/labels").is_some_and(Value::is_object) {
+            if !object
+                .pointer("/metadata/labels")
+                .is_some_and(Value::is_object)
+            {
                 object["metadata"]["labels"] = json!({});
             }
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
@@ -607,13 +778,23 @@ pub fn admit_create(cluster: &Cluster, info: &ResourceInfo, ns: &str, object: &m
 
 /// Side effects of a create: a new namespace gets its `default` service account and the
 /// `kube-root-ca.crt` ConfigMap (the controllers of a real cluster do this at once).
-pub fn after_create(cluster: &Cluster, info: &'static ResourceInfo, created: &Value) -> Result<(), ApiError> {
+pub fn after_create(
+    cluster: &Cluster,
+    info: &'static ResourceInfo,
+    created: &Value,
+) -> Result<(), ApiError> {
     use super::handlers::{create_internal, CreateOptions};
     if is(info, "", "namespaces") {
         let ns = object_name(created).unwrap_or_default();
         for (res, object) in [
-            (&resources::SERVICE_ACCOUNTS, json!({"metadata": {"name": "default"}})),
-            (&resources::CONFIGMAPS, json!({"metadata": {"name": ROOT_CA_CONFIGMAP, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": cluster.ca_pem}})),
+            (
+                &resources::SERVICE_ACCOUNTS,
+                json!({"metadata": {"name": "default"}}),
+            ),
+            (
+                &resources::CONFIGMAPS,
+                json!({"metadata": {"name": ROOT_CA_CONFIGMAP, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": cluster.ca_pem}}),
+            ),
         ] {
             match create_internal(cluster, res, ns, object, &CreateOptions::default()) {
                 Ok(_) => {}
@@ -631,7 +812,12 @@ const POD_MUTABLE_MESSAGE: &str = "Forbidden: pod updates may not change fields 
 fn strip_mutable_pod_fields(spec: &Value) -> Value {
     let mut s = spec.clone();
     if let Some(map) = s.as_object_mut() {
-        for key in ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates"] {
+        for key in [
+            "activeDeadlineSeconds",
+            "tolerations",
+            "terminationGracePeriodSeconds",
+            "schedulingGates",
+        ] {
             map.remove(key);
         }
         for key in ["containers", "initContainers"] {
@@ -653,7 +839,12 @@ pub fn pod_spec_update_allowed(old: &Value, new: &Value) -> bool {
 }
 
 /// Admission of an update: defaulting of the new object and the immutability rules.
-pub fn admit_update(cluster: &Cluster, info: &ResourceInfo, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+pub fn admit_update(
+    cluster: &Cluster,
+    info: &ResourceInfo,
+    old: &Value,
+    new: &mut Value,
+) -> Result<(), ApiError> {
     match (info.group, info.plural) {
         ("", "pods") => {
             default_pod_spec(&mut new["spec"]);
@@ -663,7 +854,9 @@ pub fn admit_update(cluster: &Cluster, info: &ResourceInfo, old: &Value, new: &m
         }
         ("", "services") => {
             for key in ["clusterIP", "clusterIPs"] {
-                let given = new.pointer(&format!("/spec/{key}")).filter(|v| !v.is_null() && *v != "");
+                let given = new
+                    .pointer(&format!("/spec/{key}"))
+                    .filter(|v| !v.is_null() && *v != "");
                 if given.is_none() {
                     if let Some(old_value) = old.pointer(&format!("/spec/{key}")) {
                         new["spec"][key] = old_value.clone();
@@ -671,16 +864,35 @@ pub fn admit_update(cluster: &Cluster, info: &ResourceInfo, old: &Value, new: &m
                 }
             }
             if new.pointer("/spec/clusterIP") != old.pointer("/spec/clusterIP") {
-                let ip = new.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
-                return invalid(info, new, vec![("spec.clusterIP".into(), format!("Invalid value: \"{ip}\": field is immutable"))]);
+                let ip = new
+                    .pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                return invalid(
+                    info,
+                    new,
+                    vec![(
+                        "spec.clusterIP".into(),
+                        format!("Invalid value: \"{ip}\": field is immutable"),
+                    )],
+                );
             }
             default_service(new);
         }
         ("", "configmaps") | ("", "secrets") => {
             if old.get("immutable").and_then(Value::as_bool) == Some(true) {
-                let changed = old.get("data") != new.get("data") || old.get("binaryData") != new.get("binaryData");
+                let changed = old.get("data") != new.get("data")
+                    || old.get("binaryData") != new.get("binaryData");
                 if changed || new.get("immutable").and_then(Value::as_bool) != Some(true) {
-                    return invalid(info, new, vec![("data".into(), "Forbidden: field is immutable when `immutable` is set".into())]);
+                    return invalid(
+                        info,
+                        new,
+                        vec![(
+                            "data".into(),
+                            "Forbidden: field is immutable when `immutable` is set".into(),
+                        )],
+                    );
                 }
             }
             if info.plural == "secrets" {
@@ -688,10 +900,21 @@ pub fn admit_update(cluster: &Cluster, info: &ResourceInfo, old: &Value, new: &m
             }
         }
         ("batch", "jobs") => {
-            let uid = old.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
+            let uid = old
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             default_job(new, &uid);
             if old.pointer("/spec/selector") != new.pointer("/spec/selector") {
-                return invalid(info, new, vec![("spec.selector".into(), "Invalid value: field is immutable".into())]);
+                return invalid(
+                    info,
+                    new,
+                    vec![(
+                        "spec.selector".into(),
+                        "Invalid value: field is immutable".into(),
+                    )],
+                );
             }
             invalid(info, new, validate_job(new))?;
         }
@@ -708,7 +931,9 @@ mod tests {
     #[test]
     fn names() {
         assert!(validate_name(&resources::PODS, "spark-pi-1.driver").is_none());
-        assert!(validate_name(&resources::PODS, "Bad_Name").unwrap().contains("RFC 1123 subdomain"));
+        assert!(validate_name(&resources::PODS, "Bad_Name")
+            .unwrap()
+            .contains("RFC 1123 subdomain"));
         assert!(validate_name(&resources::NAMESPACES, "a.b").is_some());
         assert!(validate_name(&resources::SERVICES, "1abc").is_some());
         assert!(validate_name(&resources::CLUSTER_ROLES, "system:controller:x").is_none());
@@ -728,14 +953,25 @@ mod tests {
         assert_eq!(spec["enableServiceLinks"], true);
         assert_eq!(spec["containers"][0]["imagePullPolicy"], "IfNotPresent");
         assert_eq!(spec["containers"][1]["imagePullPolicy"], "Always");
-        assert_eq!(spec["containers"][0]["terminationMessagePath"], "/dev/termination-log");
-        assert_eq!(spec["containers"][0]["resources"]["requests"]["memory"], "1Gi");
+        assert_eq!(
+            spec["containers"][0]["terminationMessagePath"],
+            "/dev/termination-log"
+        );
+        assert_eq!(
+            spec["containers"][0]["resources"]["requests"]["memory"],
+            "1Gi"
+        );
         assert_eq!(spec["containers"][0]["ports"][0]["protocol"], "TCP");
         assert_eq!(spec["tolerations"].as_array().unwrap().len(), 2);
         assert_eq!(qos_class(&spec), "Burstable");
-        assert_eq!(qos_class(&json!({"containers": [{"name": "a"}]})), "BestEffort");
         assert_eq!(
-            qos_class(&json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})),
+            qos_class(&json!({"containers": [{"name": "a"}]})),
+            "BestEffort"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
+            ),
             "Guaranteed"
         );
     }
@@ -745,18 +981,36 @@ mod tests {
         assert_eq!(default_pull_policy("busybox"), "Always");
         assert_eq!(default_pull_policy("busybox:latest"), "Always");
         assert_eq!(default_pull_policy("localhost:5000/busybox"), "Always");
-        assert_eq!(default_pull_policy("localhost:5000/busybox:1"), "IfNotPresent");
+        assert_eq!(
+            default_pull_policy("localhost:5000/busybox:1"),
+            "IfNotPresent"
+        );
         assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
     }
 
     #[test]
     fn pod_validation() {
-        let causes = validate_pod_spec(&json!({"restartPolicy": "Always"}), "spec", &["Always", "OnFailure", "Never"]);
-        assert_eq!(causes, vec![("spec.containers".to_string(), "Required value".to_string())]);
+        let causes = validate_pod_spec(
+            &json!({"restartPolicy": "Always"}),
+            "spec",
+            &["Always", "OnFailure", "Never"],
+        );
+        assert_eq!(
+            causes,
+            vec![("spec.containers".to_string(), "Required value".to_string())]
+        );
         let spec = json!({"restartPolicy": "Sometimes", "containers": [{"name": "a", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}, {"name": "a"}]});
         let causes = validate_pod_spec(&spec, "spec", &["Always", "OnFailure", "Never"]);
         let fields: Vec<&str> = causes.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["spec.containers[0].volumeMounts[0].name", "spec.containers[1].name", "spec.containers[1].image", "spec.restartPolicy"]);
+        assert_eq!(
+            fields,
+            [
+                "spec.containers[0].volumeMounts[0].name",
+                "spec.containers[1].name",
+                "spec.containers[1].image",
+                "spec.restartPolicy"
+            ]
+        );
     }
 
     #[test]
@@ -764,10 +1018,15 @@ mod tests {
         let mut spec = json!({"containers": [{"name": "a"}, {"name": "b", "volumeMounts": [{"name": "x", "mountPath": "/x"}]}], "volumes": [{"name": "x", "emptyDir": {}}]});
         inject_service_account_volume(&mut spec, "abcde");
         assert_eq!(spec["volumes"][1]["name"], "kube-api-access-abcde");
-        assert_eq!(spec["volumes"][1]["projected"]["sources"][1]["configMap"]["name"], "kube-root-ca.crt");
+        assert_eq!(
+            spec["volumes"][1]["projected"]["sources"][1]["configMap"]["name"],
+            "kube-root-ca.crt"
+        );
         for c in spec["containers"].as_array().unwrap() {
             let mounts = c["volumeMounts"].as_array().unwrap();
-            assert!(mounts.iter().any(|m| m["mountPath"] == SERVICE_ACCOUNT_MOUNT_PATH && m["readOnly"] == true));
+            assert!(mounts
+                .iter()
+                .any(|m| m["mountPath"] == SERVICE_ACCOUNT_MOUNT_PATH && m["readOnly"] == true));
         }
     }
 
@@ -779,8 +1038,14 @@ mod tests {
         assert_eq!(job["spec"]["parallelism"], 1);
         assert_eq!(job["spec"]["backoffLimit"], 6);
         assert_eq!(job["spec"]["completionMode"], "NonIndexed");
-        assert_eq!(job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], "u1");
-        assert_eq!(job["spec"]["template"]["metadata"]["labels"]["job-name"], "j");
+        assert_eq!(
+            job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+            "u1"
+        );
+        assert_eq!(
+            job["spec"]["template"]["metadata"]["labels"]["job-name"],
+            "j"
+        );
         assert_eq!(job["metadata"]["labels"]["controller-uid"], "u1");
         assert!(validate_job(&job).is_empty());
         job["spec"]["template"]["spec"]["restartPolicy"] = json!("Always");
@@ -790,9 +1055,18 @@ mod tests {
     #[test]
     fn pod_updates_change_only_mutable_fields() {
         let old = json!({"containers": [{"name": "a", "image": "x"}], "nodeName": "n"});
-        assert!(pod_spec_update_allowed(&old, &json!({"containers": [{"name": "a", "image": "y"}], "nodeName": "n", "activeDeadlineSeconds": 5})));
-        assert!(!pod_spec_update_allowed(&old, &json!({"containers": [{"name": "b", "image": "x"}], "nodeName": "n"})));
-        assert!(!pod_spec_update_allowed(&old, &json!({"containers": [{"name": "a", "image": "x"}], "nodeName": "m"})));
+        assert!(pod_spec_update_allowed(
+            &old,
+            &json!({"containers": [{"name": "a", "image": "y"}], "nodeName": "n", "activeDeadlineSeconds": 5})
+        ));
+        assert!(!pod_spec_update_allowed(
+            &old,
+            &json!({"containers": [{"name": "b", "image": "x"}], "nodeName": "n"})
+        ));
+        assert!(!pod_spec_update_allowed(
+            &old,
+            &json!({"containers": [{"name": "a", "image": "x"}], "nodeName": "m"})
+        ));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use super::Query;
 use crate::cluster::Cluster;
 use crate::error::ApiError;
-use crate::registry::now_rfc3339;
 use crate::resources::ResourceInfo;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,19 +32,30 @@ impl DeleteOptions {
             let value: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
             opts.grace_period_seconds = value.get("gracePeriodSeconds").and_then(Value::as_i64);
-            opts.propagation_policy = value.get("propagationPolicy").and_then(Value::as_str).map(String::from);
+            opts.propagation_policy = value
+                .get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(String::from);
             opts.orphan_dependents = value.get("orphanDependents").and_then(Value::as_bool);
-            opts.precondition_uid = value.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
-            opts.precondition_resource_version =
-                value.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+            opts.precondition_uid = value
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(String::from);
+            opts.precondition_resource_version = value
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(String::from);
             opts.dry_run = value
                 .get("dryRun")
                 .and_then(Value::as_array)
                 .is_some_and(|a| a.iter().any(|v| v == "All"));
         }
         if let Some(grace) = query.get("gracePeriodSeconds") {
-            opts.grace_period_seconds =
-                Some(grace.parse().map_err(|_| ApiError::bad_request("gracePeriodSeconds must be an integer"))?);
+            opts.grace_period_seconds = Some(
+                grace
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("gracePeriodSeconds must be an integer"))?,
+            );
         }
         if let Some(policy) = query.get("propagationPolicy") {
             opts.propagation_policy = Some(policy.to_string());
@@ -64,10 +74,16 @@ impl DeleteOptions {
                 )]));
             }
             if opts.orphan_dependents.is_some() {
-                return Err(ApiError::invalid("", "DeleteOptions", "", &[(
-                    "propagationPolicy".into(),
-                    "Invalid value: orphanDependents and propagationPolicy cannot be both set".into(),
-                )]));
+                return Err(ApiError::invalid(
+                    "",
+                    "DeleteOptions",
+                    "",
+                    &[(
+                        "propagationPolicy".into(),
+                        "Invalid value: orphanDependents and propagationPolicy cannot be both set"
+                            .into(),
+                    )],
+                ));
             }
         }
         Ok(opts)
@@ -97,18 +113,29 @@ fn finalizers(object: &Value) -> Vec<String> {
     object
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Decides what a DELETE does (pure; `now` is RFC 3339 arithmetic's base).
-pub fn plan(info: &ResourceInfo, current: &Value, opts: &DeleteOptions, now: chrono::DateTime<chrono::Utc>) -> Plan {
+pub fn plan(
+    info: &ResourceInfo,
+    current: &Value,
+    opts: &DeleteOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Plan {
     let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut next = current.clone();
     let mut finals = finalizers(current);
-    let orphan = opts.propagation_policy.as_deref() == Some("Orphan") || opts.orphan_dependents == Some(true);
+    let orphan = opts.propagation_policy.as_deref() == Some("Orphan")
+        || opts.orphan_dependents == Some(true);
     let foreground = opts.propagation_policy.as_deref() == Some("Foreground");
-    let background = opts.propagation_policy.as_deref() == Some("Background") || opts.orphan_dependents == Some(false);
+    let background = opts.propagation_policy.as_deref() == Some("Background")
+        || opts.orphan_dependents == Some(false);
     if orphan {
         finals.retain(|f| f != "foregroundDeletion");
         if !finals.iter().any(|f| f == "orphan") {
@@ -124,7 +151,10 @@ pub fn plan(info: &ResourceInfo, current: &Value, opts: &DeleteOptions, now: chr
     }
 
     if is_namespace(info) {
-        let spec_finalizers = current.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        let spec_finalizers = current
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
         if !spec_finalizers && finals.is_empty() {
             return Plan::Remove;
         }
@@ -141,12 +171,22 @@ pub fn plan(info: &ResourceInfo, current: &Value, opts: &DeleteOptions, now: chr
     // Grace period: pods that are bound and still running get one; everything else is 0.
     let mut grace = 0i64;
     if is_pod(info) {
-        let bound = current.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-        let phase = current.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+        let bound = current
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let phase = current
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let terminal = matches!(phase, "Succeeded" | "Failed");
         grace = opts
             .grace_period_seconds
-            .or_else(|| current.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .or_else(|| {
+                current
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
             .unwrap_or(30)
             .max(0);
         if !bound || terminal {
@@ -154,24 +194,36 @@ pub fn plan(info: &ResourceInfo, current: &Value, opts: &DeleteOptions, now: chr
         }
     }
 
-    if let Some(existing) = current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64) {
+    if let Some(existing) = current
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+    {
         // Already being deleted: only a shorter grace period (or new finalizers) changes it.
         if current.pointer("/metadata/deletionTimestamp").is_some() {
             if grace < existing {
                 if grace == 0 && finals.is_empty() {
                     return Plan::Remove;
                 }
-                next["metadata"]["deletionTimestamp"] = json!(ts(now + chrono::Duration::seconds(grace)));
+                next["metadata"]["deletionTimestamp"] =
+                    json!(ts(now + chrono::Duration::seconds(grace)));
                 next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             }
             next["metadata"]["finalizers"] = json!(finals);
             let next = strip_empty_finalizers(next);
-            return if next == *current { Plan::Unchanged } else { Plan::Update(next) };
+            return if next == *current {
+                Plan::Unchanged
+            } else {
+                Plan::Update(next)
+            };
         }
     } else if current.pointer("/metadata/deletionTimestamp").is_some() {
         next["metadata"]["finalizers"] = json!(finals);
         let next = strip_empty_finalizers(next);
-        return if next == *current { Plan::Unchanged } else { Plan::Update(next) };
+        return if next == *current {
+            Plan::Unchanged
+        } else {
+            Plan::Update(next)
+        };
     }
 
     if grace == 0 && finals.is_empty() {
@@ -184,8 +236,15 @@ pub fn plan(info: &ResourceInfo, current: &Value, opts: &DeleteOptions, now: chr
 }
 
 fn strip_empty_finalizers(mut object: Value) -> Value {
-    if object.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|a| a.is_empty()) {
-        object["metadata"].as_object_mut().unwrap().remove("finalizers");
+    if object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.is_empty())
+    {
+        object["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("finalizers");
     }
     object
 }
@@ -203,14 +262,21 @@ pub fn delete_internal(
 ) -> Result<Value, ApiError> {
     let store_ns = if info.namespaced { ns } else { "" };
     if is_namespace(info) && IMMORTAL_NAMESPACES.contains(&name) {
-        return Err(ApiError::forbidden(format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
+        return Err(ApiError::forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        )));
     }
     for _ in 0..16 {
         let current = cluster
             .registry
             .get(info.resource(), store_ns, name)
             .ok_or_else(|| ApiError::not_found(info.group, info.plural, name))?;
-        let meta = |f: &str| current.pointer(&format!("/metadata/{f}")).and_then(Value::as_str).map(String::from);
+        let meta = |f: &str| {
+            current
+                .pointer(&format!("/metadata/{f}"))
+                .and_then(Value::as_str)
+                .map(String::from)
+        };
         if let Some(uid) = &opts.precondition_uid {
             if meta("uid").as_ref() != Some(uid) {
                 let mut err = ApiError::conflict(info.group, info.plural, name);
@@ -242,12 +308,19 @@ pub fn delete_internal(
         }
         match decided {
             Plan::Remove => {
-                return cluster.registry.remove(info.resource(), store_ns, name).map(|o| (*o).clone());
+                return cluster
+                    .registry
+                    .remove(info.resource(), store_ns, name)
+                    .map(|o| (*o).clone());
             }
             Plan::Unchanged => return Ok((*current).clone()),
             Plan::Update(mut next) => {
-                next["metadata"]["resourceVersion"] = json!(meta("resourceVersion").unwrap_or_default());
-                match cluster.registry.update(info.resource(), store_ns, name, next) {
+                next["metadata"]["resourceVersion"] =
+                    json!(meta("resourceVersion").unwrap_or_default());
+                match cluster
+                    .registry
+                    .update(info.resource(), store_ns, name, next)
+                {
                     Ok(stored) => return Ok((*stored).clone()),
                     Err(e) if e.reason == "Conflict" => continue,
                     Err(e) => return Err(e),
@@ -268,11 +341,21 @@ pub fn remove_if_finalized(
 ) -> Result<Value, ApiError> {
     let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
     let no_finalizers = finalizers(object).is_empty();
-    let grace_over = object.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0;
+    let grace_over = object
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        == 0;
     let namespace_done = !is_namespace(info)
-        || object.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|a| a.is_empty());
+        || object
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty());
     if deleting && no_finalizers && grace_over && namespace_done {
-        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         match cluster.registry.remove(info.resource(), store_ns, name) {
             Ok(removed) => return Ok((*removed).clone()),
             Err(e) if e.code == 404 => {}
@@ -282,18 +365,15 @@ pub fn remove_if_finalized(
     Ok((**object).clone())
 }
 
-/// Marks the time an object started terminating (for callers outside the API path).
-pub fn deletion_timestamp_now() -> String {
-    now_rfc3339()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resources::{CONFIGMAPS, NAMESPACES, PODS};
 
     fn now() -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc)
+        chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
     }
 
     fn pod(node: Option<&str>, phase: &str) -> Value {
@@ -306,56 +386,131 @@ mod tests {
 
     #[test]
     fn bound_running_pods_are_deleted_gracefully() {
-        let Plan::Update(next) = plan(&PODS, &pod(Some("n"), "Running"), &DeleteOptions::default(), now()) else { panic!() };
+        let Plan::Update(next) = plan(
+            &PODS,
+            &pod(Some("n"), "Running"),
+            &DeleteOptions::default(),
+            now(),
+        ) else {
+            panic!()
+        };
         assert_eq!(next["metadata"]["deletionGracePeriodSeconds"], 30);
-        assert_eq!(next["metadata"]["deletionTimestamp"], "2025-01-01T00:00:30Z");
+        assert_eq!(
+            next["metadata"]["deletionTimestamp"],
+            "2025-01-01T00:00:30Z"
+        );
         let mut p = pod(Some("n"), "Running");
         p["spec"]["terminationGracePeriodSeconds"] = json!(5);
-        let Plan::Update(next) = plan(&PODS, &p, &DeleteOptions::default(), now()) else { panic!() };
+        let Plan::Update(next) = plan(&PODS, &p, &DeleteOptions::default(), now()) else {
+            panic!()
+        };
         assert_eq!(next["metadata"]["deletionGracePeriodSeconds"], 5);
         // A shorter grace period on a second delete shortens it; zero removes.
-        let opts = DeleteOptions { grace_period_seconds: Some(0), ..Default::default() };
+        let opts = DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
         assert_eq!(plan(&PODS, &next, &opts, now()), Plan::Remove);
-        assert_eq!(plan(&PODS, &next, &DeleteOptions::default(), now()), Plan::Unchanged);
+        assert_eq!(
+            plan(&PODS, &next, &DeleteOptions::default(), now()),
+            Plan::Unchanged
+        );
     }
 
     #[test]
     fn unbound_terminal_and_forced_pods_go_at_once() {
-        assert_eq!(plan(&PODS, &pod(None, "Pending"), &DeleteOptions::default(), now()), Plan::Remove);
-        assert_eq!(plan(&PODS, &pod(Some("n"), "Succeeded"), &DeleteOptions::default(), now()), Plan::Remove);
-        let force = DeleteOptions { grace_period_seconds: Some(0), ..Default::default() };
-        assert_eq!(plan(&PODS, &pod(Some("n"), "Running"), &force, now()), Plan::Remove);
+        assert_eq!(
+            plan(
+                &PODS,
+                &pod(None, "Pending"),
+                &DeleteOptions::default(),
+                now()
+            ),
+            Plan::Remove
+        );
+        assert_eq!(
+            plan(
+                &PODS,
+                &pod(Some("n"), "Succeeded"),
+                &DeleteOptions::default(),
+                now()
+            ),
+            Plan::Remove
+        );
+        let force = DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan(&PODS, &pod(Some("n"), "Running"), &force, now()),
+            Plan::Remove
+        );
     }
 
     #[test]
     fn finalizers_and_propagation() {
         let cm = json!({"metadata": {"name": "c", "finalizers": ["x/y"]}});
-        let Plan::Update(next) = plan(&CONFIGMAPS, &cm, &DeleteOptions::default(), now()) else { panic!() };
-        assert_eq!(next["metadata"]["deletionTimestamp"], "2025-01-01T00:00:00Z");
+        let Plan::Update(next) = plan(&CONFIGMAPS, &cm, &DeleteOptions::default(), now()) else {
+            panic!()
+        };
+        assert_eq!(
+            next["metadata"]["deletionTimestamp"],
+            "2025-01-01T00:00:00Z"
+        );
         let plain = json!({"metadata": {"name": "c"}});
-        let fg = DeleteOptions { propagation_policy: Some("Foreground".into()), ..Default::default() };
-        let Plan::Update(next) = plan(&CONFIGMAPS, &plain, &fg, now()) else { panic!() };
-        assert_eq!(next["metadata"]["finalizers"], json!(["foregroundDeletion"]));
-        let orphan = DeleteOptions { propagation_policy: Some("Orphan".into()), ..Default::default() };
-        let Plan::Update(next) = plan(&CONFIGMAPS, &plain, &orphan, now()) else { panic!() };
+        let fg = DeleteOptions {
+            propagation_policy: Some("Foreground".into()),
+            ..Default::default()
+        };
+        let Plan::Update(next) = plan(&CONFIGMAPS, &plain, &fg, now()) else {
+            panic!()
+        };
+        assert_eq!(
+            next["metadata"]["finalizers"],
+            json!(["foregroundDeletion"])
+        );
+        let orphan = DeleteOptions {
+            propagation_policy: Some("Orphan".into()),
+            ..Default::default()
+        };
+        let Plan::Update(next) = plan(&CONFIGMAPS, &plain, &orphan, now()) else {
+            panic!()
+        };
         assert_eq!(next["metadata"]["finalizers"], json!(["orphan"]));
-        assert_eq!(plan(&CONFIGMAPS, &plain, &DeleteOptions::default(), now()), Plan::Remove);
+        assert_eq!(
+            plan(&CONFIGMAPS, &plain, &DeleteOptions::default(), now()),
+            Plan::Remove
+        );
     }
 
     #[test]
     fn namespaces_terminate() {
         let ns = json!({"metadata": {"name": "a"}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
-        let Plan::Update(next) = plan(&NAMESPACES, &ns, &DeleteOptions::default(), now()) else { panic!() };
+        let Plan::Update(next) = plan(&NAMESPACES, &ns, &DeleteOptions::default(), now()) else {
+            panic!()
+        };
         assert_eq!(next["status"]["phase"], "Terminating");
-        assert_eq!(plan(&NAMESPACES, &next, &DeleteOptions::default(), now()), Plan::Unchanged);
+        assert_eq!(
+            plan(&NAMESPACES, &next, &DeleteOptions::default(), now()),
+            Plan::Unchanged
+        );
     }
 
     #[test]
     fn options_from_body_and_query() {
         let q = Query::parse(Some("gracePeriodSeconds=0"));
-        let opts = DeleteOptions::parse(&q, br#"{"kind":"DeleteOptions","propagationPolicy":"Background","gracePeriodSeconds":10}"#).unwrap();
+        let opts = DeleteOptions::parse(
+            &q,
+            br#"{"kind":"DeleteOptions","propagationPolicy":"Background","gracePeriodSeconds":10}"#,
+        )
+        .unwrap();
         assert_eq!(opts.grace_period_seconds, Some(0));
         assert_eq!(opts.propagation_policy.as_deref(), Some("Background"));
-        assert_eq!(DeleteOptions::parse(&Query::default(), br#"{"propagationPolicy":"Sideways"}"#).unwrap_err().code, 422);
+        assert_eq!(
+            DeleteOptions::parse(&Query::default(), br#"{"propagationPolicy":"Sideways"}"#)
+                .unwrap_err()
+                .code,
+            422
+        );
     }
 }

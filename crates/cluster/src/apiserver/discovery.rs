@@ -26,7 +26,12 @@ fn subresource_entry(info: &ResourceInfo, sub: &str) -> Value {
         "log" => ("Pod", json!(["get"]), "", ""),
         "status" => (info.kind, json!(["get", "patch", "update"]), "", ""),
         "binding" => ("Binding", json!(["create"]), "", ""),
-        "token" => ("TokenRequest", json!(["create"]), "authentication.k8s.io", "v1"),
+        "token" => (
+            "TokenRequest",
+            json!(["create"]),
+            "authentication.k8s.io",
+            "v1",
+        ),
         "finalize" => (info.kind, json!(["update"]), "", ""),
         _ => (info.kind, json!(["get"]), "", ""),
     };
@@ -60,8 +65,14 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     if entries.is_empty() {
         return None;
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}))
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}),
+    )
 }
 
 fn api_group(group: &str, version: &str) -> Value {
@@ -70,14 +81,21 @@ fn api_group(group: &str, version: &str) -> Value {
 }
 
 pub fn group_list() -> Value {
-    let groups: Vec<Value> = resources::groups().iter().map(|(g, v)| api_group(g, v)).collect();
+    let groups: Vec<Value> = resources::groups()
+        .iter()
+        .map(|(g, v)| api_group(g, v))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// Serves discovery and OpenAPI paths; `None` for anything else (404).
 pub fn serve(path: &str, _query: &Query, headers: &HeaderMap) -> Option<Response> {
     let _ = headers;
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let body = match segments.as_slice() {
         ["api"] => json!({"kind": "APIVersions", "versions": ["v1"],
                           "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}),
@@ -105,12 +123,23 @@ mod tests {
     #[test]
     fn core_list_has_short_names_and_subresources() {
         let list = resource_list("", "v1").unwrap();
-        let find = |name: &str| list["resources"].as_array().unwrap().iter().find(|r| r["name"] == name).cloned().unwrap();
+        let find = |name: &str| {
+            list["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .cloned()
+                .unwrap()
+        };
         assert_eq!(find("pods")["shortNames"], json!(["po"]));
         assert_eq!(find("pods")["categories"], json!(["all"]));
         assert_eq!(find("pods/log")["verbs"], json!(["get"]));
         assert_eq!(find("namespaces")["namespaced"], false);
-        assert_eq!(find("serviceaccounts/token")["group"], "authentication.k8s.io");
+        assert_eq!(
+            find("serviceaccounts/token")["group"],
+            "authentication.k8s.io"
+        );
         let pc = resource_list("scheduling.k8s.io", "v1").unwrap();
         assert_eq!(pc["resources"][0]["shortNames"], json!(["pc"]));
         assert!(resource_list("nope", "v1").is_none());
@@ -118,7 +147,12 @@ mod tests {
 
     #[test]
     fn groups_are_listed() {
-        let names: Vec<String> = group_list()["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap().to_string()).collect();
+        let names: Vec<String> = group_list()["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect();
         for g in ["batch", "scheduling.k8s.io", "rbac.authorization.k8s.io"] {
             assert!(names.contains(&g.to_string()), "{g}");
         }

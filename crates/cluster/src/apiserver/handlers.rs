@@ -14,7 +14,10 @@ use http::Method;
 use serde_json::{json, Value};
 
 use super::selectors::{FieldSelector, LabelSelector, Selectors};
-use super::{admission, deletion, error_response, json_response, patch, table_response, tables, wants_table, ApiRequest};
+use super::{
+    admission, deletion, error_response, json_response, patch, table_response, tables, wants_table,
+    ApiRequest,
+};
 use crate::cluster::Cluster;
 use crate::error::ApiError;
 use crate::registry::{now_rfc3339, object_name};
@@ -45,8 +48,7 @@ pub async fn handle(cluster: Cluster, request: ApiRequest) -> Response {
 fn method_not_allowed(request: &ApiRequest) -> ApiError {
     ApiError::method_not_allowed(format!(
         "the server does not allow this method on the requested resource ({} {})",
-        request.method,
-        request.path.info.plural
+        request.method, request.path.info.plural
     ))
 }
 
@@ -68,7 +70,10 @@ async fn handle_inner(cluster: &Cluster, request: ApiRequest) -> Result<Response
         (&Method::GET, Some(name), None) if request.is_watch() => {
             // `/api/v1/watch/namespaces/ns/pods/name`: a watch of one object.
             let mut request = request;
-            request.query.0.push(("fieldSelector".into(), format!("metadata.name={name}")));
+            request
+                .query
+                .0
+                .push(("fieldSelector".into(), format!("metadata.name={name}")));
             request.path.name = None;
             super::watch::http(cluster, &request)
         }
@@ -77,7 +82,8 @@ async fn handle_inner(cluster: &Cluster, request: ApiRequest) -> Result<Response
             if table {
                 let rv = list["metadata"]["resourceVersion"].clone();
                 let items = list["items"].as_array().cloned().unwrap_or_default();
-                let mut t = tables::table(info, &items, &include_object(&request), chrono::Utc::now());
+                let mut t =
+                    tables::table(info, &items, &include_object(&request), chrono::Utc::now());
                 t["metadata"] = json!({"resourceVersion": rv});
                 if let Some(c) = list["metadata"].get("continue") {
                     t["metadata"]["continue"] = c.clone();
@@ -94,11 +100,22 @@ async fn handle_inner(cluster: &Cluster, request: ApiRequest) -> Result<Response
         (&Method::GET, Some(name), Some("log")) => pod_log(cluster, &ns, name, &request).await,
         (&Method::POST, None, None) => {
             let body = parse_body(&request.body, request.content_type())?;
-            let created = create_internal(cluster, info, &ns, body, &CreateOptions::from_request(&request))?;
+            let created = create_internal(
+                cluster,
+                info,
+                &ns,
+                body,
+                &CreateOptions::from_request(&request),
+            )?;
             Ok(object_response(201, &created, table, &request))
         }
-        (&Method::POST, Some(name), Some("token")) => Ok(json_response(201, &token_request(cluster, &ns, name, &request)?)),
-        (&Method::POST, Some(name), Some("binding")) => Ok(json_response(201, &binding(cluster, &ns, name, &request)?)),
+        (&Method::POST, Some(name), Some("token")) => Ok(json_response(
+            201,
+            &token_request(cluster, &ns, name, &request)?,
+        )),
+        (&Method::POST, Some(name), Some("binding")) => {
+            Ok(json_response(201, &binding(cluster, &ns, name, &request)?))
+        }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
             let body = parse_body(&request.body, request.content_type())?;
             let opts = CreateOptions::from_request(&request);
@@ -128,11 +145,18 @@ async fn handle_inner(cluster: &Cluster, request: ApiRequest) -> Result<Response
         (&Method::DELETE, None, None) => {
             let opts = deletion::DeleteOptions::parse(&request.query, &request.body)?;
             let selectors = selectors(info, &request)?;
-            let (items, rv) = cluster.registry.list(info.resource(), request.path.namespace.as_deref());
+            let (items, rv) = cluster
+                .registry
+                .list(info.resource(), request.path.namespace.as_deref());
             let mut deleted = Vec::new();
             for item in items.iter().filter(|o| selectors.matches(info, o)) {
-                let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-                let Some(item_name) = object_name(item) else { continue };
+                let item_ns = item
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let Some(item_name) = object_name(item) else {
+                    continue;
+                };
                 match deletion::delete_internal(cluster, info, item_ns, item_name, &opts) {
                     Ok(object) => deleted.push(object),
                     Err(e) if e.code == 404 => {}
@@ -151,12 +175,21 @@ async fn handle_inner(cluster: &Cluster, request: ApiRequest) -> Result<Response
 
 /// `includeObject` for Table rows: `Metadata` (default), `Object` or `None`.
 fn include_object(request: &ApiRequest) -> String {
-    request.query.get("includeObject").unwrap_or("Metadata").to_string()
+    request
+        .query
+        .get("includeObject")
+        .unwrap_or("Metadata")
+        .to_string()
 }
 
 fn object_response(code: u16, object: &Value, table: bool, request: &ApiRequest) -> Response {
     if table && object.get("kind").and_then(Value::as_str) != Some("Status") {
-        let t = tables::table(request.path.info, std::slice::from_ref(object), &include_object(request), chrono::Utc::now());
+        let t = tables::table(
+            request.path.info,
+            std::slice::from_ref(object),
+            &include_object(request),
+            chrono::Utc::now(),
+        );
         let mut response = table_response(&t);
         *response.status_mut() = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::OK);
         response
@@ -177,10 +210,12 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         )));
     }
     let value: Value = if content_type.contains("yaml") {
-        serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+        serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
     };
     if !value.is_object() {
         return Err(ApiError::bad_request("the request body must be an object"));
@@ -195,7 +230,12 @@ pub fn selectors(info: &ResourceInfo, request: &ApiRequest) -> Result<Selectors,
     })
 }
 
-pub fn get(cluster: &Cluster, info: &ResourceInfo, ns: &str, name: &str) -> Result<Value, ApiError> {
+pub fn get(
+    cluster: &Cluster,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+) -> Result<Value, ApiError> {
     cluster
         .registry
         .get(info.resource(), ns, name)
@@ -204,12 +244,17 @@ pub fn get(cluster: &Cluster, info: &ResourceInfo, ns: &str, name: &str) -> Resu
 }
 
 fn encode_continue(ns: &str, name: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"ns": ns, "name": name}).to_string())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"ns": ns, "name": name}).to_string())
 }
 
 fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     Ok((
         value["ns"].as_str().ok_or_else(bad)?.to_string(),
@@ -218,14 +263,32 @@ fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
 }
 
 /// A `<Kind>List`, filtered by selectors, paged by `limit`/`continue`.
-pub fn list(cluster: &Cluster, info: &ResourceInfo, ns: Option<&str>, request: &ApiRequest) -> Result<Value, ApiError> {
+pub fn list(
+    cluster: &Cluster,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    request: &ApiRequest,
+) -> Result<Value, ApiError> {
     let selectors = selectors(info, request)?;
     let (items, rv) = cluster.registry.list(info.resource(), ns);
-    let limit: usize = request.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
-    let after = request.query.get("continue").filter(|c| !c.is_empty()).map(decode_continue).transpose()?;
+    let limit: usize = request
+        .query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let after = request
+        .query
+        .get("continue")
+        .filter(|c| !c.is_empty())
+        .map(decode_continue)
+        .transpose()?;
     let key = |o: &Value| -> (String, String) {
         (
-            o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string(),
+            o.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             object_name(o).unwrap_or_default().to_string(),
         )
     };
@@ -233,7 +296,11 @@ pub fn list(cluster: &Cluster, info: &ResourceInfo, ns: Option<&str>, request: &
         .iter()
         .filter(|o| after.as_ref().is_none_or(|a| key(o) > *a))
         .filter(|o| selectors.matches(info, o));
-    let page: Vec<Value> = matching.by_ref().take(limit).map(|o| (**o).clone()).collect();
+    let page: Vec<Value> = matching
+        .by_ref()
+        .take(limit)
+        .map(|o| (**o).clone())
+        .collect();
     let remaining = matching.count();
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if remaining > 0 {
@@ -243,15 +310,21 @@ pub fn list(cluster: &Cluster, info: &ResourceInfo, ns: Option<&str>, request: &
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
-    Ok(json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": metadata, "items": page}))
+    Ok(
+        json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": metadata, "items": page}),
+    )
 }
 
 fn random_suffix() -> String {
     // The apiserver's alphabet for generateName: no vowels, no confusable characters.
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut bytes = [0u8; 5];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("randomness");
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("randomness");
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Sets `kind`/`apiVersion` and checks or fills `metadata.namespace` against the path.
@@ -298,8 +371,17 @@ pub fn create_internal(
 ) -> Result<Value, ApiError> {
     normalize_identity(info, ns, &mut object)?;
     let meta = object["metadata"].as_object_mut().unwrap();
-    if meta.get("name").and_then(Value::as_str).unwrap_or_default().is_empty() {
-        match meta.get("generateName").and_then(Value::as_str).filter(|g| !g.is_empty()) {
+    if meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        match meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .filter(|g| !g.is_empty())
+        {
             Some(prefix) => {
                 let name = format!("{prefix}{}", random_suffix());
                 meta.insert("name".into(), json!(name));
@@ -309,18 +391,26 @@ pub fn create_internal(
                     info.group,
                     info.kind,
                     "",
-                    &[("metadata.name".into(), "Required value: name or generateName is required".into())],
+                    &[(
+                        "metadata.name".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
                 ))
             }
         }
     }
-    for field in ["uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for field in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         meta.remove(field);
     }
     admission::admit_create(cluster, info, ns, &mut object)?;
-    if let Some(manager) = &opts.field_manager {
-        let _ = manager; // managedFields are not tracked; the parameter is accepted.
-    }
+    // `fieldManager` is accepted; managedFields are not tracked.
     if opts.dry_run {
         let meta = object["metadata"].as_object_mut().unwrap();
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -328,7 +418,10 @@ pub fn create_internal(
         return Ok(object);
     }
     let store_ns = if info.namespaced { ns } else { "" };
-    let created = cluster.registry.create(info.resource(), store_ns, object).map_err(|e| rename_error(e, info))?;
+    let created = cluster
+        .registry
+        .create(info.resource(), store_ns, object)
+        .map_err(|e| rename_error(e, info))?;
     admission::after_create(cluster, info, &created)?;
     Ok((*created).clone())
 }
@@ -338,7 +431,9 @@ fn rename_error(mut err: ApiError, info: &ResourceInfo) -> ApiError {
     if !info.group.is_empty() && err.code != 422 {
         let plain = format!("{} \"", info.plural);
         if err.message.starts_with(&plain) {
-            err.message = err.message.replacen(&plain, &format!("{} \"", info.qualified()), 1);
+            err.message = err
+                .message
+                .replacen(&plain, &format!("{} \"", info.qualified()), 1);
         }
     }
     err
@@ -347,7 +442,12 @@ fn rename_error(mut err: ApiError, info: &ResourceInfo) -> ApiError {
 /// Builds the object an update stores from the current one and the client's: the main
 /// resource keeps the stored status, the `status` subresource keeps everything else, and
 /// system metadata (deletion state) is never taken from the client.
-pub fn merge_for_update(info: &ResourceInfo, current: &Value, mut next: Value, sub: Option<&str>) -> Value {
+pub fn merge_for_update(
+    info: &ResourceInfo,
+    current: &Value,
+    mut next: Value,
+    sub: Option<&str>,
+) -> Value {
     match sub {
         Some("status") => {
             let mut merged = current.clone();
@@ -359,7 +459,10 @@ pub fn merge_for_update(info: &ResourceInfo, current: &Value, mut next: Value, s
         }
         Some("finalize") => {
             let mut merged = current.clone();
-            merged["spec"]["finalizers"] = next.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            merged["spec"]["finalizers"] = next
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(json!([]));
             if let Some(rv) = next.pointer("/metadata/resourceVersion") {
                 merged["metadata"]["resourceVersion"] = rv.clone();
             }
@@ -379,7 +482,10 @@ pub fn merge_for_update(info: &ResourceInfo, current: &Value, mut next: Value, s
     }
     if info.plural == "namespaces" && info.group.is_empty() {
         // spec.finalizers changes only through the finalize subresource.
-        next["spec"]["finalizers"] = current.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+        next["spec"]["finalizers"] = current
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(json!([]));
     }
     for field in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
         match current.pointer(&format!("/metadata/{field}")) {
@@ -395,7 +501,11 @@ pub fn merge_for_update(info: &ResourceInfo, current: &Value, mut next: Value, s
 }
 
 fn stored_rv(object: &Value) -> String {
-    object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_string()
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Validates, admits and stores `next` over `current` (compare-and-swap on the current
@@ -422,7 +532,10 @@ fn store_update(
         return Ok(next);
     }
     let store_ns = if info.namespaced { ns } else { "" };
-    let stored = cluster.registry.update(info.resource(), store_ns, name, next).map_err(|e| rename_error(e, info))?;
+    let stored = cluster
+        .registry
+        .update(info.resource(), store_ns, name, next)
+        .map_err(|e| rename_error(e, info))?;
     deletion::remove_if_finalized(cluster, info, store_ns, &stored)
 }
 
@@ -473,7 +586,11 @@ pub fn patch_internal(
         let Some(current) = cluster.registry.get(info.resource(), ns, name) else {
             if kind == patch::PatchType::Apply {
                 let mut object = patch::parse_apply_body(body)?;
-                let body_name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(name).to_string();
+                let body_name = object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_string();
                 if body_name != name {
                     return Err(ApiError::bad_request(format!(
                         "the name of the object ({body_name}) does not match the name on the URL ({name})"
@@ -486,7 +603,8 @@ pub fn patch_internal(
                     Err(e) => Err(e),
                 };
             }
-            return Err(ApiError::not_found(info.group, info.plural, name)).map_err(|e| rename_error(e, info));
+            return Err(ApiError::not_found(info.group, info.plural, name))
+                .map_err(|e| rename_error(e, info));
         };
         let current = (*current).clone();
         let mut patched = patch::apply(kind, &current, body, info)?;
@@ -498,7 +616,10 @@ pub fn patch_internal(
         // A patch that sets resourceVersion is the client's precondition (Spark's JSON patch).
         let precondition = !patched_rv.is_empty() && patched_rv != current_rv;
         if precondition {
-            return Err(rename_error(ApiError::conflict(info.group, info.plural, name), info));
+            return Err(rename_error(
+                ApiError::conflict(info.group, info.plural, name),
+                info,
+            ));
         }
         patched["metadata"]["resourceVersion"] = json!(current_rv);
         let next = merge_for_update(info, &current, patched, sub);
@@ -512,27 +633,57 @@ pub fn patch_internal(
 }
 
 /// `POST serviceaccounts/<name>/token` (TokenRequest).
-fn token_request(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) -> Result<Value, ApiError> {
+fn token_request(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Value, ApiError> {
     let sa = get(cluster, &resources::SERVICE_ACCOUNTS, ns, name)?;
-    let body = if request.body.is_empty() { json!({}) } else { parse_body(&request.body, request.content_type())? };
+    let body = if request.body.is_empty() {
+        json!({})
+    } else {
+        parse_body(&request.body, request.content_type())?
+    };
     let audiences: Vec<String> = body
         .pointer("/spec/audiences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
-    let expiration = body.pointer("/spec/expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    let expiration = body
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
     if expiration < 600 {
-        return Err(ApiError::invalid("authentication.k8s.io", "TokenRequest", name, &[(
-            "spec.expirationSeconds".into(),
-            "Invalid value: may not specify a duration less than 10 minutes".into(),
-        )]));
+        return Err(ApiError::invalid(
+            "authentication.k8s.io",
+            "TokenRequest",
+            name,
+            &[(
+                "spec.expirationSeconds".into(),
+                "Invalid value: may not specify a duration less than 10 minutes".into(),
+            )],
+        ));
     }
-    let bound = body.pointer("/spec/boundObjectRef").filter(|r| r.get("kind").and_then(Value::as_str) == Some("Pod"));
+    let bound = body
+        .pointer("/spec/boundObjectRef")
+        .filter(|r| r.get("kind").and_then(Value::as_str) == Some("Pod"));
     let bound_pod = match bound {
         Some(reference) => {
-            let pod_name = reference.get("name").and_then(Value::as_str).unwrap_or_default();
+            let pod_name = reference
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let pod = get(cluster, &resources::PODS, ns, pod_name)?;
-            let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
+            let uid = pod
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             Some((pod_name.to_string(), uid))
         }
         None => None,
@@ -548,7 +699,11 @@ fn token_request(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) 
     );
     let expires = chrono::Utc::now() + chrono::Duration::seconds(expiration);
     let mut spec = body.get("spec").cloned().unwrap_or(json!({}));
-    spec["audiences"] = json!(if audiences.is_empty() { vec![cluster.tokens.issuer().to_string()] } else { audiences });
+    spec["audiences"] = json!(if audiences.is_empty() {
+        vec![cluster.tokens.issuer().to_string()]
+    } else {
+        audiences
+    });
     spec["expirationSeconds"] = json!(expiration);
     Ok(json!({
         "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
@@ -559,11 +714,25 @@ fn token_request(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) 
 }
 
 /// `POST pods/<name>/binding`: assigns a node, as a scheduler does.
-fn binding(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) -> Result<Value, ApiError> {
+fn binding(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Value, ApiError> {
     let body = parse_body(&request.body, request.content_type())?;
-    let node = body.pointer("/target/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let node = body
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if node.is_empty() {
-        return Err(ApiError::invalid("", "Binding", name, &[("target.name".into(), "Required value".into())]));
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            name,
+            &[("target.name".into(), "Required value".into())],
+        ));
     }
     cluster.registry.modify(resources::PODS.resource(), ns, name, |pod| {
         if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
@@ -579,7 +748,9 @@ fn binding(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) -> Res
         pod["spec"]["nodeName"] = json!(node);
         Ok(())
     })?;
-    Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}))
+    Ok(
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
 }
 
 /// SelfSubjectAccessReview, SubjectAccessReview and TokenReview.
@@ -590,29 +761,51 @@ fn reviews(cluster: &Cluster, request: &ApiRequest) -> Result<Value, ApiError> {
     body["kind"] = json!(info.kind);
     body["apiVersion"] = json!(info.api_version());
     if info.plural == "tokenreviews" {
-        let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();
+        let token = body
+            .pointer("/spec/token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         body["status"] = match super::authenticate_token(cluster, token) {
-            Ok(user) => json!({"authenticated": true, "user": {"username": user.name, "groups": user.groups},
-                               "audiences": [cluster.tokens.issuer()]}),
+            Ok(user) => {
+                json!({"authenticated": true, "user": {"username": user.name, "groups": user.groups},
+                               "audiences": [cluster.tokens.issuer()]})
+            }
             Err(_) => json!({"authenticated": false, "error": "invalid bearer token"}),
         };
         return Ok(body);
     }
     let user = if info.plural == "subjectaccessreviews" {
         crate::auth::UserInfo {
-            name: body.pointer("/spec/user").and_then(Value::as_str).unwrap_or_default().to_string(),
+            name: body
+                .pointer("/spec/user")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             groups: body
                 .pointer("/spec/groups")
                 .and_then(Value::as_array)
-                .map(|g| g.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     } else {
         request.user.clone()
     };
-    let text = |p: &str| body.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |p: &str| {
+        body.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let attrs = if body.pointer("/spec/nonResourceAttributes").is_some() {
-        Attributes { verb: text("/spec/nonResourceAttributes/verb"), path: text("/spec/nonResourceAttributes/path"), ..Default::default() }
+        Attributes {
+            verb: text("/spec/nonResourceAttributes/verb"),
+            path: text("/spec/nonResourceAttributes/path"),
+            ..Default::default()
+        }
     } else {
         Attributes {
             verb: text("/spec/resourceAttributes/verb"),
@@ -625,7 +818,11 @@ fn reviews(cluster: &Cluster, request: &ApiRequest) -> Result<Value, ApiError> {
         }
     };
     let ok = allowed(&cluster.registry, &user, &attrs);
-    body["status"] = if ok { json!({"allowed": true, "reason": "allowed by RBAC"}) } else { json!({"allowed": false}) };
+    body["status"] = if ok {
+        json!({"allowed": true, "reason": "allowed by RBAC"})
+    } else {
+        json!({"allowed": false})
+    };
     Ok(body)
 }
 
@@ -635,19 +832,31 @@ pub fn log_container(pod: &Value, requested: Option<&str>) -> Result<String, Api
     let names = |key: &str| -> Vec<String> {
         pod.pointer(&format!("/spec/{key}"))
             .and_then(Value::as_array)
-            .map(|cs| cs.iter().filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from)).collect())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let containers = names("containers");
     let init = names("initContainers");
     match requested.filter(|c| !c.is_empty()) {
         Some(c) if containers.iter().chain(init.iter()).any(|n| n == c) => Ok(c.to_string()),
-        Some(c) => Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
         None if containers.len() == 1 => Ok(containers[0].clone()),
         None => {
-            let mut message = format!("a container name must be specified for pod {name}, choose one of: [{}]", containers.join(" "));
+            let mut message = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            );
             if !init.is_empty() {
-                message.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
+                message.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    init.join(" ")
+                ));
             }
             Err(ApiError::bad_request(message))
         }
@@ -655,24 +864,42 @@ pub fn log_container(pod: &Value, requested: Option<&str>) -> Result<String, Api
 }
 
 fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
-    ["containerStatuses", "initContainerStatuses"].iter().find_map(|key| {
-        pod.pointer(&format!("/status/{key}"))
-            .and_then(Value::as_array)
-            .and_then(|s| s.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(container)))
-    })
+    ["containerStatuses", "initContainerStatuses"]
+        .iter()
+        .find_map(|key| {
+            pod.pointer(&format!("/status/{key}"))
+                .and_then(Value::as_array)
+                .and_then(|s| {
+                    s.iter()
+                        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+                })
+        })
 }
 
 fn pod_finished(pod: &Value, container: &str) -> bool {
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     matches!(phase, "Succeeded" | "Failed")
-        || container_status(pod, container).is_some_and(|s| s.pointer("/state/terminated").is_some())
+        || container_status(pod, container)
+            .is_some_and(|s| s.pointer("/state/terminated").is_some())
 }
 
 /// `GET pods/<name>/log`: the container's log file, optionally followed.
-async fn pod_log(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) -> Result<Response, ApiError> {
+async fn pod_log(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Response, ApiError> {
     let pod = get(cluster, &resources::PODS, ns, name)?;
     let container = log_container(&pod, request.query.get("container"))?;
-    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
+    let uid = pod
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let restarts = container_status(&pod, &container)
         .and_then(|s| s.get("restartCount"))
         .and_then(Value::as_u64)
@@ -702,11 +929,19 @@ async fn pod_log(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) 
         }
     };
     let mut start = 0usize;
-    if let Some(n) = request.query.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
+    if let Some(n) = request
+        .query
+        .get("tailLines")
+        .and_then(|t| t.parse::<usize>().ok())
+    {
         start = content.len() - crate::logs::tail_lines(&content, n).len();
     }
     let mut initial = content[start..].to_vec();
-    if let Some(limit) = request.query.get("limitBytes").and_then(|l| l.parse::<usize>().ok()) {
+    if let Some(limit) = request
+        .query
+        .get("limitBytes")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
         initial.truncate(limit);
     }
     let response = Response::builder().header(http::header::CONTENT_TYPE, "text/plain");
@@ -728,7 +963,8 @@ async fn pod_log(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) 
             let done = match &pod {
                 None => true,
                 Some(p) => {
-                    p.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) || pod_finished(p, &container)
+                    p.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str())
+                        || pod_finished(p, &container)
                 }
             };
             let grew = match tokio::fs::read(&path).await {
@@ -756,8 +992,12 @@ async fn pod_log(cluster: &Cluster, ns: &str, name: &str, request: &ApiRequest) 
 }
 
 /// An mpsc receiver as a Stream.
-pub fn tokio_stream_from<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> + Send {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+pub fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 #[cfg(test)]
@@ -774,13 +1014,17 @@ mod tests {
             "a container name must be specified for pod p, choose one of: [a b]"
         );
         assert_eq!(log_container(&two, Some("b")).unwrap(), "b");
-        assert_eq!(log_container(&two, Some("c")).unwrap_err().message, "container c is not valid for pod p");
+        assert_eq!(
+            log_container(&two, Some("c")).unwrap_err().message,
+            "container c is not valid for pod p"
+        );
     }
 
     #[test]
     fn update_keeps_status_and_deletion_state() {
         let current = json!({"metadata": {"name": "p", "deletionTimestamp": "t"}, "spec": {"a": 1}, "status": {"phase": "Running"}});
-        let next = json!({"metadata": {"name": "p"}, "spec": {"a": 2}, "status": {"phase": "Failed"}});
+        let next =
+            json!({"metadata": {"name": "p"}, "spec": {"a": 2}, "status": {"phase": "Failed"}});
         let merged = merge_for_update(&resources::PODS, &current, next.clone(), None);
         assert_eq!(merged["status"]["phase"], "Running");
         assert_eq!(merged["spec"]["a"], 2);
@@ -792,7 +1036,10 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip() {
-        assert_eq!(decode_continue(&encode_continue("ns", "x")).unwrap(), ("ns".into(), "x".into()));
+        assert_eq!(
+            decode_continue(&encode_continue("ns", "x")).unwrap(),
+            ("ns".into(), "x".into())
+        );
         assert_eq!(decode_continue("%%%").unwrap_err().code, 400);
     }
 }

@@ -34,17 +34,23 @@ pub fn tls_config(cert_pem: &str, key_pem: &str) -> anyhow::Result<Arc<rustls::S
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<_, _>>()?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 /// Accepts TLS connections forever and serves `router` on each (with upgrades, for
 /// WebSocket watches).
-pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, router: Router) {
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
         let (stream, _) = match listener.accept().await {
@@ -59,11 +65,17 @@ pub async fn serve_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::Serve
         let router = router.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            let Ok(tls_stream) = acceptor.accept(stream).await else { return };
+            let Ok(tls_stream) = acceptor.accept(stream).await else {
+                return;
+            };
             let service = hyper_util::service::TowerToHyperService::new(router);
-            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls_stream), service)
-                .await;
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection_with_upgrades(
+                        hyper_util::rt::TokioIo::new(tls_stream),
+                        service,
+                    )
+                    .await;
         });
     }
 }
@@ -78,7 +90,11 @@ pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
-        let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         Self(
             raw.unwrap_or_default()
                 .split('&')
@@ -92,7 +108,10 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `true`/`1` (and a bare `?watch`) count as set.
@@ -121,7 +140,11 @@ fn not_found_path() -> ApiError {
 
 /// Parses the path of a resource request; `Ok(None)` when it is not one (discovery etc.).
 pub fn parse_resource_path(path: &str) -> Result<Option<ResourcePath>, ApiError> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest) = match segments.as_slice() {
         ["api", version, rest @ ..] if !rest.is_empty() => ("", *version, rest),
         ["apis", group, version, rest @ ..] if !rest.is_empty() => (*group, *version, rest),
@@ -142,13 +165,23 @@ pub fn parse_resource_path(path: &str) -> Result<Option<ResourcePath>, ApiError>
                 [name, sub] => (Some(name.to_string()), Some(sub.to_string())),
                 _ => return Err(not_found_path()),
             };
-            return Ok(Some(ResourcePath { info, namespace: Some(ns.to_string()), name, subresource: sub, legacy_watch }));
+            return Ok(Some(ResourcePath {
+                info,
+                namespace: Some(ns.to_string()),
+                name,
+                subresource: sub,
+                legacy_watch,
+            }));
         }
     }
     let (info, name, sub) = match rest {
         [plural] => (lookup(plural)?, None, None),
         [plural, name] => (lookup(plural)?, Some(name.to_string()), None),
-        [plural, name, sub] => (lookup(plural)?, Some(name.to_string()), Some(sub.to_string())),
+        [plural, name, sub] => (
+            lookup(plural)?,
+            Some(name.to_string()),
+            Some(sub.to_string()),
+        ),
         _ => return Err(not_found_path()),
     };
     if info.namespaced && name.is_some() {
@@ -160,7 +193,13 @@ pub fn parse_resource_path(path: &str) -> Result<Option<ResourcePath>, ApiError>
             return Err(not_found_path());
         }
     }
-    Ok(Some(ResourcePath { info, namespace: None, name, subresource: sub, legacy_watch }))
+    Ok(Some(ResourcePath {
+        info,
+        namespace: None,
+        name,
+        subresource: sub,
+        legacy_watch,
+    }))
 }
 
 /// What a request asked for, with who asked.
@@ -198,7 +237,10 @@ impl ApiRequest {
     }
 
     pub fn accept(&self) -> &str {
-        self.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default()
+        self.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     }
 
     pub fn content_type(&self) -> &str {
@@ -213,7 +255,9 @@ impl ApiRequest {
 pub fn wants_table(accept: &str) -> bool {
     accept.split(',').any(|part| {
         let part = part.replace(' ', "");
-        part.contains("as=Table") && part.contains("g=meta.k8s.io") && part.starts_with("application/json")
+        part.contains("as=Table")
+            && part.contains("g=meta.k8s.io")
+            && part.starts_with("application/json")
     })
 }
 
@@ -228,7 +272,10 @@ pub fn json_response(code: u16, value: &Value) -> Response {
 pub fn table_response(value: &Value) -> Response {
     Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+        )
         .body(Body::from(serde_json::to_vec(value).unwrap_or_default()))
         .unwrap()
 }
@@ -242,7 +289,10 @@ pub fn authenticate(cluster: &Cluster, headers: &HeaderMap) -> Result<UserInfo, 
     let token = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .ok_or_else(ApiError::unauthorized)?;
     authenticate_token(cluster, token)
@@ -260,7 +310,11 @@ pub fn authenticate_token(cluster: &Cluster, token: &str) -> Result<UserInfo, Ap
     // Like the apiserver, a token stops working when its service account or bound pod goes.
     let sa = cluster
         .registry
-        .get(resources::SERVICE_ACCOUNTS.resource(), &claims.namespace, &claims.service_account)
+        .get(
+            resources::SERVICE_ACCOUNTS.resource(),
+            &claims.namespace,
+            &claims.service_account,
+        )
         .ok_or_else(ApiError::unauthorized)?;
     if let Some(uid) = &claims.service_account_uid {
         if sa.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
@@ -268,14 +322,25 @@ pub fn authenticate_token(cluster: &Cluster, token: &str) -> Result<UserInfo, Ap
         }
     }
     if let Some((pod, uid)) = &claims.pod {
-        let live = cluster.registry.get(resources::PODS.resource(), &claims.namespace, pod);
-        if live.and_then(|p| p.pointer("/metadata/uid").and_then(Value::as_str).map(String::from)).as_deref()
+        let live = cluster
+            .registry
+            .get(resources::PODS.resource(), &claims.namespace, pod);
+        if live
+            .and_then(|p| {
+                p.pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .as_deref()
             != Some(uid.as_str())
         {
             return Err(ApiError::unauthorized());
         }
     }
-    Ok(UserInfo::service_account(&claims.namespace, &claims.service_account))
+    Ok(UserInfo::service_account(
+        &claims.namespace,
+        &claims.service_account,
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -294,9 +359,14 @@ async fn dispatch(State(cluster): State<Cluster>, request: Request) -> Response 
     match path.as_str() {
         "/version" | "/version/" => return json_response(200, &discovery::version()),
         "/healthz" | "/livez" | "/readyz" => {
-            return Response::builder().header("content-type", "text/plain").body(Body::from("ok")).unwrap()
+            return Response::builder()
+                .header("content-type", "text/plain")
+                .body(Body::from("ok"))
+                .unwrap()
         }
-        "/.well-known/openid-configuration" => return json_response(200, &cluster.tokens.openid_configuration()),
+        "/.well-known/openid-configuration" => {
+            return json_response(200, &cluster.tokens.openid_configuration())
+        }
         "/openid/v1/jwks" => return json_response(200, &cluster.tokens.jwks()),
         _ => {}
     }
@@ -329,7 +399,11 @@ async fn dispatch(State(cluster): State<Cluster>, request: Request) -> Response 
     } else {
         match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(bytes) => bytes,
-            Err(_) => return error_response(&ApiError::bad_request("request body too large or unreadable")),
+            Err(_) => {
+                return error_response(&ApiError::bad_request(
+                    "request body too large or unreadable",
+                ))
+            }
         }
     };
     let request = ApiRequest {
@@ -345,7 +419,8 @@ async fn dispatch(State(cluster): State<Cluster>, request: Request) -> Response 
     }
     if is_upgrade && request.is_watch() {
         use axum::extract::FromRequestParts;
-        return match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        return match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+        {
             Ok(upgrade) => watch::websocket(cluster, request, upgrade),
             Err(rejection) => axum::response::IntoResponse::into_response(rejection),
         };
@@ -366,7 +441,11 @@ fn authorize(cluster: &Cluster, request: &ApiRequest) -> Result<(), ApiError> {
     };
     let attributes = crate::auth::rbac::Attributes {
         // The pod log and subresource GETs are "get" even for collections.
-        verb: if attributes.subresource.is_empty() { attributes.verb } else { sub_verb(request) },
+        verb: if attributes.subresource.is_empty() {
+            attributes.verb
+        } else {
+            sub_verb(request)
+        },
         ..attributes
     };
     crate::auth::rbac::authorize(&cluster.registry, &request.user, &attributes)
@@ -390,28 +469,65 @@ mod tests {
 
     #[test]
     fn resource_paths() {
-        let p = parse_resource_path("/api/v1/namespaces/test/pods/x/log").unwrap().unwrap();
-        assert_eq!((p.info.plural, p.namespace.as_deref(), p.name.as_deref(), p.subresource.as_deref()), ("pods", Some("test"), Some("x"), Some("log")));
-        let p = parse_resource_path("/api/v1/namespaces/test").unwrap().unwrap();
-        assert_eq!((p.info.plural, p.name.as_deref()), ("namespaces", Some("test")));
-        let p = parse_resource_path("/api/v1/namespaces/test/finalize").unwrap().unwrap();
-        assert_eq!((p.info.plural, p.name.as_deref(), p.subresource.as_deref()), ("namespaces", Some("test"), Some("finalize")));
+        let p = parse_resource_path("/api/v1/namespaces/test/pods/x/log")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                p.info.plural,
+                p.namespace.as_deref(),
+                p.name.as_deref(),
+                p.subresource.as_deref()
+            ),
+            ("pods", Some("test"), Some("x"), Some("log"))
+        );
+        let p = parse_resource_path("/api/v1/namespaces/test")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (p.info.plural, p.name.as_deref()),
+            ("namespaces", Some("test"))
+        );
+        let p = parse_resource_path("/api/v1/namespaces/test/finalize")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (p.info.plural, p.name.as_deref(), p.subresource.as_deref()),
+            ("namespaces", Some("test"), Some("finalize"))
+        );
         let p = parse_resource_path("/api/v1/pods").unwrap().unwrap();
         assert_eq!((p.info.plural, p.namespace), ("pods", None));
-        let p = parse_resource_path("/apis/scheduling.k8s.io/v1/priorityclasses/high").unwrap().unwrap();
-        assert_eq!((p.info.plural, p.name.as_deref()), ("priorityclasses", Some("high")));
-        let p = parse_resource_path("/api/v1/watch/namespaces/a/pods").unwrap().unwrap();
+        let p = parse_resource_path("/apis/scheduling.k8s.io/v1/priorityclasses/high")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (p.info.plural, p.name.as_deref()),
+            ("priorityclasses", Some("high"))
+        );
+        let p = parse_resource_path("/api/v1/watch/namespaces/a/pods")
+            .unwrap()
+            .unwrap();
         assert!(p.legacy_watch);
         assert!(parse_resource_path("/api/v1").unwrap().is_none());
         assert!(parse_resource_path("/apis/batch/v1").unwrap().is_none());
-        assert_eq!(parse_resource_path("/api/v1/widgets").unwrap_err().code, 404);
+        assert_eq!(
+            parse_resource_path("/api/v1/widgets").unwrap_err().code,
+            404
+        );
         assert_eq!(parse_resource_path("/api/v1/pods/x").unwrap_err().code, 404);
-        assert_eq!(parse_resource_path("/api/v1/nodes/x/bogus").unwrap_err().code, 404);
+        assert_eq!(
+            parse_resource_path("/api/v1/nodes/x/bogus")
+                .unwrap_err()
+                .code,
+            404
+        );
     }
 
     #[test]
     fn query_and_accept() {
-        let q = Query::parse(Some("labelSelector=spark-exec-id+in+%281%2C2%29&watch=true&x"));
+        let q = Query::parse(Some(
+            "labelSelector=spark-exec-id+in+%281%2C2%29&watch=true&x",
+        ));
         assert_eq!(q.get("labelSelector"), Some("spark-exec-id in (1,2)"));
         assert!(q.flag("watch") && q.flag("x") && !q.flag("y"));
         assert!(wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));

@@ -24,15 +24,24 @@ fn group_versions() -> Vec<(&'static str, &'static str)> {
 
 /// A hash that changes with the server build, so kubectl's cache refreshes after upgrades.
 fn hash(path: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, format!("{path}{}", env!("CARGO_PKG_VERSION")).as_bytes());
-    digest.as_ref()[..16].iter().map(|b| format!("{b:02X}")).collect()
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{path}{}", env!("CARGO_PKG_VERSION")).as_bytes(),
+    );
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
 }
 
 pub fn v3_index() -> Value {
     let mut paths = Map::new();
     for (g, v) in group_versions() {
         let path = gv_path(g, v);
-        paths.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", hash(&path))}));
+        paths.insert(
+            path.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", hash(&path))}),
+        );
     }
     json!({"paths": paths})
 }
@@ -62,11 +71,18 @@ pub fn v3_group_version(path: &str) -> Option<Value> {
     for info in resources::in_group_version(group, version) {
         any = true;
         let base = if info.namespaced {
-            format!("/{}/namespaces/{{namespace}}/{}", gv_path(group, version), info.plural)
+            format!(
+                "/{}/namespaces/{{namespace}}/{}",
+                gv_path(group, version),
+                info.plural
+            )
         } else {
             format!("/{}/{}", gv_path(group, version), info.plural)
         };
-        paths.insert(base.clone(), json!({"post": operation(info, "post"), "get": operation(info, "list")}));
+        paths.insert(
+            base.clone(),
+            json!({"post": operation(info, "post"), "get": operation(info, "list")}),
+        );
         paths.insert(
             format!("{base}/{{name}}"),
             json!({"get": operation(info, "get"), "put": operation(info, "put"), "patch": operation(info, "patch"), "delete": operation(info, "delete")}),
@@ -90,11 +106,23 @@ mod tests {
     #[test]
     fn index_and_documents() {
         let index = v3_index();
-        assert!(index["paths"]["apis/scheduling.k8s.io/v1"]["serverRelativeURL"].as_str().unwrap().starts_with("/openapi/v3/apis/scheduling.k8s.io/v1?hash="));
+        assert!(
+            index["paths"]["apis/scheduling.k8s.io/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .starts_with("/openapi/v3/apis/scheduling.k8s.io/v1?hash=")
+        );
         let doc = v3_group_version("apis/scheduling.k8s.io/v1").unwrap();
         let patch = &doc["paths"]["/apis/scheduling.k8s.io/v1/priorityclasses/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "PriorityClass");
-        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "PriorityClass"
+        );
+        assert!(patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fieldValidation"));
         assert!(v3_group_version("apis/nope/v1").is_none());
     }
 }

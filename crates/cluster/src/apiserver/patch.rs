@@ -35,7 +35,8 @@ impl PatchType {
 pub fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+        Err(_) => serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
     };
     if !value.is_object() {
         return Err(ApiError::bad_request("apply patch body must be an object"));
@@ -44,23 +45,35 @@ pub fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Applies a patch to `current` and returns the patched object.
-pub fn apply(kind: PatchType, current: &Value, body: &[u8], info: &ResourceInfo) -> Result<Value, ApiError> {
+pub fn apply(
+    kind: PatchType,
+    current: &Value,
+    body: &[u8],
+    info: &ResourceInfo,
+) -> Result<Value, ApiError> {
     let mut doc = current.clone();
     match kind {
         PatchType::Json => {
-            let patch: json_patch::Patch = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("the server rejected our request due to an error in our request: {e}")))?;
+            let patch: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                ))
+            })?;
             json_patch::patch(&mut doc, &patch)
                 .map_err(|e| invalid_patch(info, current, &e.to_string()))?;
         }
         PatchType::Merge => {
-            let patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let patch: Value =
+                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
             json_patch::merge(&mut doc, &patch);
         }
         PatchType::Strategic => {
-            let patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let patch: Value =
+                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
             if !patch.is_object() {
-                return Err(ApiError::bad_request("strategic merge patch must be an object"));
+                return Err(ApiError::bad_request(
+                    "strategic merge patch must be an object",
+                ));
             }
             doc = strategic_merge(&doc, &patch, "");
         }
@@ -73,9 +86,13 @@ pub fn apply(kind: PatchType, current: &Value, body: &[u8], info: &ResourceInfo)
 }
 
 fn invalid_patch(info: &ResourceInfo, current: &Value, message: &str) -> ApiError {
-    let name = current.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = current
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut err = ApiError::invalid(info.group, info.kind, name, &[]);
-    err.message = format!("the server rejected our request due to an error in our request: {message}");
+    err.message =
+        format!("the server rejected our request due to an error in our request: {message}");
     err
 }
 
@@ -83,7 +100,12 @@ fn invalid_patch(info: &ResourceInfo, current: &Value, message: &str) -> ApiErro
 /// `Some("")` for lists of scalars merged as sets, `None` for atomic lists.
 fn merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "conditions" => "type",
@@ -118,7 +140,9 @@ pub fn strategic_merge(original: &Value, patch: &Value, field: &str) -> Value {
     for (key, value) in p {
         if key.starts_with('$') {
             if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
-                if let (Some(Value::Array(current)), Some(remove)) = (out.get_mut(list), value.as_array()) {
+                if let (Some(Value::Array(current)), Some(remove)) =
+                    (out.get_mut(list), value.as_array())
+                {
                     current.retain(|v| !remove.contains(v));
                 }
             }
@@ -154,7 +178,10 @@ fn merge_list(field: &str, original: &[Value], patch: &[Value]) -> Value {
         }
         Some(key) => {
             let mut out: Vec<Value> = original.to_vec();
-            if patch.iter().any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace")) {
+            if patch
+                .iter()
+                .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+            {
                 return Value::Array(
                     patch
                         .iter()
@@ -214,7 +241,10 @@ mod tests {
         let out = apply(PatchType::Json, &pod(), body, &PODS).unwrap();
         assert_eq!(out["metadata"]["labels"]["spark-exec-inactive"], "true");
         let bad = br#"[{"op":"remove","path":"/metadata/nope"}]"#;
-        assert_eq!(apply(PatchType::Json, &pod(), bad, &PODS).unwrap_err().code, 422);
+        assert_eq!(
+            apply(PatchType::Json, &pod(), bad, &PODS).unwrap_err().code,
+            422
+        );
     }
 
     #[test]
@@ -251,10 +281,25 @@ mod tests {
 
     #[test]
     fn apply_accepts_yaml_and_json() {
-        let out = apply(PatchType::Apply, &pod(), b"metadata:\n  labels:\n    c: '3'\n", &PODS).unwrap();
+        let out = apply(
+            PatchType::Apply,
+            &pod(),
+            b"metadata:\n  labels:\n    c: '3'\n",
+            &PODS,
+        )
+        .unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"a": "1", "c": "3"}));
-        let out = apply(PatchType::Apply, &pod(), br#"{"metadata":{"labels":{"d":"4"}}}"#, &PODS).unwrap();
+        let out = apply(
+            PatchType::Apply,
+            &pod(),
+            br#"{"metadata":{"labels":{"d":"4"}}}"#,
+            &PODS,
+        )
+        .unwrap();
         assert_eq!(out["metadata"]["labels"]["d"], "4");
-        assert_eq!(PatchType::from_content_type("text/plain").unwrap_err().code, 415);
+        assert_eq!(
+            PatchType::from_content_type("text/plain").unwrap_err().code,
+            415
+        );
     }
 }

@@ -42,15 +42,22 @@ fn split_top_level(text: &str) -> Vec<&str> {
 fn valid_label_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 317
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn valid_label_value(value: &str) -> bool {
-    value.len() <= 63 && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn parse_error(term: &str, why: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to parse requirement: found '{term}', {why}"))
+    ApiError::bad_request(format!(
+        "unable to parse requirement: found '{term}', {why}"
+    ))
 }
 
 fn parse_set(term: &str, rest: &str) -> Result<Vec<String>, ApiError> {
@@ -106,7 +113,10 @@ impl LabelSelector {
             } else if let Some(v) = rest.strip_prefix("in") {
                 Requirement::In(key.into(), parse_set(term, v)?)
             } else {
-                return Err(parse_error(term, "expected one of ['=', '==', '!=', 'in', 'notin']"));
+                return Err(parse_error(
+                    term,
+                    "expected one of ['=', '==', '!=', 'in', 'notin']",
+                ));
             };
             requirements.push(requirement);
         }
@@ -136,16 +146,27 @@ impl LabelSelector {
         let mut requirements = Vec::new();
         if let Some(map) = selector.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in map {
-                requirements.push(Requirement::Equals(k.clone(), v.as_str().unwrap_or_default().into()));
+                requirements.push(Requirement::Equals(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().into(),
+                ));
             }
         }
         if let Some(exprs) = selector.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|vs| vs.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|vs| {
+                        vs.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 match e.get("operator").and_then(Value::as_str) {
                     Some("In") => requirements.push(Requirement::In(key, values)),
@@ -276,15 +297,31 @@ pub fn supported_fields(info: &ResourceInfo) -> &'static [&'static str] {
 
 /// The value of a selectable field of an object, rendered as the apiserver does.
 pub fn field_value(info: &ResourceInfo, object: &Value, field: &str) -> String {
-    let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     match field {
         "metadata.name" => text("/metadata/name"),
         "metadata.namespace" => text("/metadata/namespace"),
-        "spec.hostNetwork" => object.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
-        "spec.unschedulable" => {
-            object.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string()
-        }
-        "status.successful" => object.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0).to_string(),
+        "spec.hostNetwork" => object
+            .pointer("/spec/hostNetwork")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string(),
+        "spec.unschedulable" => object
+            .pointer("/spec/unschedulable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string(),
+        "status.successful" => object
+            .pointer("/status/succeeded")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .to_string(),
         "status.podIPs" => text("/status/podIP"),
         "source" => text("/source/component"),
         "type" if info.plural == "secrets" => text("/type"),
@@ -300,13 +337,25 @@ impl FieldSelector {
             return Ok(Self(requirements));
         }
         for term in split_escaped(text) {
-            let (field, op, value) = split_operator(&term)
-                .ok_or_else(|| ApiError::bad_request(format!("invalid selector: '{text}'; can't understand '{term}'")))?;
+            let (field, op, value) = split_operator(&term).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid selector: '{text}'; can't understand '{term}'"
+                ))
+            })?;
             let field = field.trim().to_string();
-            if field != "metadata.name" && field != "metadata.namespace" && !supported_fields(info).contains(&field.as_str()) {
-                return Err(ApiError::bad_request(format!("field label not supported: {field}")));
+            if field != "metadata.name"
+                && field != "metadata.namespace"
+                && !supported_fields(info).contains(&field.as_str())
+            {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
             }
-            requirements.push(FieldRequirement { field, value: unescape(&value), negate: op == "!=" });
+            requirements.push(FieldRequirement {
+                field,
+                value: unescape(&value),
+                negate: op == "!=",
+            });
         }
         Ok(Self(requirements))
     }
@@ -372,7 +421,14 @@ mod tests {
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches(&p), "{s}");
         }
-        let no = ["spark-role=driver", "spark-exec-id in (3)", "spark-exec-id notin (2,3)", "!app", "missing", "app,missing"];
+        let no = [
+            "spark-role=driver",
+            "spark-exec-id in (3)",
+            "spark-exec-id notin (2,3)",
+            "!app",
+            "missing",
+            "app,missing",
+        ];
         for s in no {
             assert!(!LabelSelector::parse(s).unwrap().matches(&p), "{s}");
         }
@@ -389,13 +445,24 @@ mod tests {
     #[test]
     fn field_selectors() {
         let p = pod(json!({}));
-        let sel = FieldSelector::parse("metadata.name=p,status.phase=Running,spec.nodeName!=n2", &PODS).unwrap();
+        let sel = FieldSelector::parse(
+            "metadata.name=p,status.phase=Running,spec.nodeName!=n2",
+            &PODS,
+        )
+        .unwrap();
         assert!(sel.matches(&PODS, &p));
         assert_eq!(sel.exact_name(), Some("p"));
-        assert!(!FieldSelector::parse("status.phase=Pending", &PODS).unwrap().matches(&PODS, &p));
-        assert!(FieldSelector::parse("metadata.namespace==ns", &CONFIGMAPS).unwrap().matches(&CONFIGMAPS, &p));
+        assert!(!FieldSelector::parse("status.phase=Pending", &PODS)
+            .unwrap()
+            .matches(&PODS, &p));
+        assert!(FieldSelector::parse("metadata.namespace==ns", &CONFIGMAPS)
+            .unwrap()
+            .matches(&CONFIGMAPS, &p));
         let err = FieldSelector::parse("status.phase=Running", &CONFIGMAPS).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (400, "field label not supported: status.phase"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (400, "field label not supported: status.phase")
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -28,21 +32,33 @@ pub fn human_duration(seconds: i64) -> String {
     let hours = minutes / 60;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let d = (hours / 24) % 365;
-        return if d == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{d}d", hours / 24 / 365) };
+        return if d == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{d}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -61,7 +77,10 @@ fn age(object: &Value, now: DateTime<Utc>) -> String {
 }
 
 fn s<'a>(object: &'a Value, pointer: &str) -> &'a str {
-    object.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn or_none(text: String) -> String {
@@ -175,15 +194,27 @@ pub fn pod_status(pod: &Value) -> String {
         reason = s(pod, "/status/reason").to_string();
     }
     if let Some(conditions) = pod.pointer("/status/conditions").and_then(Value::as_array) {
-        if conditions.iter().any(|c| s(c, "/type") == "PodScheduled" && s(c, "/reason") == "SchedulingGated") {
+        if conditions
+            .iter()
+            .any(|c| s(c, "/type") == "PodScheduled" && s(c, "/reason") == "SchedulingGated")
+        {
             reason = "SchedulingGated".into();
         }
     }
-    let init_statuses = pod.pointer("/status/initContainerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let init_count = pod.pointer("/spec/initContainers").and_then(Value::as_array).map_or(0, Vec::len);
+    let init_statuses = pod
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let init_count = pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let mut initializing = false;
     for (i, c) in init_statuses.iter().enumerate() {
-        let exit = c.pointer("/state/terminated/exitCode").and_then(Value::as_i64);
+        let exit = c
+            .pointer("/state/terminated/exitCode")
+            .and_then(Value::as_i64);
         if exit == Some(0) {
             continue;
         }
@@ -191,12 +222,18 @@ pub fn pod_status(pod: &Value) -> String {
             let r = s(c, "/state/terminated/reason");
             reason = if !r.is_empty() {
                 format!("Init:{r}")
-            } else if let Some(sig) = c.pointer("/state/terminated/signal").and_then(Value::as_i64).filter(|s| *s != 0) {
+            } else if let Some(sig) = c
+                .pointer("/state/terminated/signal")
+                .and_then(Value::as_i64)
+                .filter(|s| *s != 0)
+            {
                 format!("Init:Signal:{sig}")
             } else {
                 format!("Init:ExitCode:{}", exit.unwrap_or(0))
             };
-        } else if !s(c, "/state/waiting/reason").is_empty() && s(c, "/state/waiting/reason") != "PodInitializing" {
+        } else if !s(c, "/state/waiting/reason").is_empty()
+            && s(c, "/state/waiting/reason") != "PodInitializing"
+        {
             reason = format!("Init:{}", s(c, "/state/waiting/reason"));
         } else {
             reason = format!("Init:{i}/{init_count}");
@@ -206,18 +243,33 @@ pub fn pod_status(pod: &Value) -> String {
     }
     if !initializing {
         let mut has_running = false;
-        let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+        let statuses = pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for c in statuses.iter().rev() {
             if !s(c, "/state/waiting/reason").is_empty() {
                 reason = s(c, "/state/waiting/reason").to_string();
             } else if !s(c, "/state/terminated/reason").is_empty() {
                 reason = s(c, "/state/terminated/reason").to_string();
             } else if c.pointer("/state/terminated").is_some() {
-                reason = match c.pointer("/state/terminated/signal").and_then(Value::as_i64).filter(|s| *s != 0) {
+                reason = match c
+                    .pointer("/state/terminated/signal")
+                    .and_then(Value::as_i64)
+                    .filter(|s| *s != 0)
+                {
                     Some(sig) => format!("Signal:{sig}"),
-                    None => format!("ExitCode:{}", c.pointer("/state/terminated/exitCode").and_then(Value::as_i64).unwrap_or(0)),
+                    None => format!(
+                        "ExitCode:{}",
+                        c.pointer("/state/terminated/exitCode")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0)
+                    ),
                 };
-            } else if c.get("ready").and_then(Value::as_bool) == Some(true) && c.pointer("/state/running").is_some() {
+            } else if c.get("ready").and_then(Value::as_bool) == Some(true)
+                && c.pointer("/state/running").is_some()
+            {
                 has_running = true;
             }
         }
@@ -225,23 +277,49 @@ pub fn pod_status(pod: &Value) -> String {
             let ready = pod
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .is_some_and(|cs| cs.iter().any(|c| s(c, "/type") == "Ready" && s(c, "/status") == "True"));
-            reason = if ready { "Running".into() } else { "NotReady".into() };
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| s(c, "/type") == "Ready" && s(c, "/status") == "True")
+                });
+            reason = if ready {
+                "Running".into()
+            } else {
+                "NotReady".into()
+            };
         }
     }
     if pod.pointer("/metadata/deletionTimestamp").is_some() {
-        reason = if s(pod, "/status/reason") == "NodeLost" { "Unknown".into() } else { "Terminating".into() };
+        reason = if s(pod, "/status/reason") == "NodeLost" {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
     }
     reason
 }
 
 fn pod_cells(pod: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let total = pod.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let ready = statuses.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count();
+    let total = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let ready = statuses
+        .iter()
+        .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+        .count();
     let restarts: i64 = statuses
         .iter()
-        .chain(pod.pointer("/status/initContainerStatuses").and_then(Value::as_array).into_iter().flatten())
+        .chain(
+            pod.pointer("/status/initContainerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
         .map(|c| c.get("restartCount").and_then(Value::as_i64).unwrap_or(0))
         .sum();
     let last_restart = statuses
@@ -249,17 +327,32 @@ fn pod_cells(pod: &Value, now: DateTime<Utc>) -> Vec<Value> {
         .filter_map(|c| parse_time(c.pointer("/lastState/terminated/finishedAt")))
         .max();
     let restarts_cell = match last_restart {
-        Some(t) if restarts > 0 => format!("{restarts} ({} ago)", human_duration((now - t).num_seconds())),
+        Some(t) if restarts > 0 => format!(
+            "{restarts} ({} ago)",
+            human_duration((now - t).num_seconds())
+        ),
         _ => restarts.to_string(),
     };
-    let gates = pod.pointer("/spec/readinessGates").and_then(Value::as_array).cloned().unwrap_or_default();
+    let gates = pod
+        .pointer("/spec/readinessGates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let gates_cell = if gates.is_empty() {
         "<none>".to_string()
     } else {
-        let conditions = pod.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let conditions = pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let true_count = gates
             .iter()
-            .filter(|g| conditions.iter().any(|c| c["type"] == g["conditionType"] && c["status"] == "True"))
+            .filter(|g| {
+                conditions
+                    .iter()
+                    .any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
+            })
             .count();
         format!("{true_count}/{}", gates.len())
     };
@@ -277,8 +370,16 @@ fn pod_cells(pod: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 fn node_cells(node: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let conditions = node.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut status = match conditions.iter().find(|c| s(c, "/type") == "Ready").map(|c| s(c, "/status")) {
+    let conditions = node
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut status = match conditions
+        .iter()
+        .find(|c| s(c, "/type") == "Ready")
+        .map(|c| s(c, "/status"))
+    {
         Some("True") => "Ready".to_string(),
         Some("False") => "NotReady".to_string(),
         _ => "Unknown".to_string(),
@@ -295,7 +396,10 @@ fn node_cells(node: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 .filter_map(|(k, v)| {
                     k.strip_prefix("node-role.kubernetes.io/")
                         .map(String::from)
-                        .or_else(|| (k == "kubernetes.io/role").then(|| v.as_str().unwrap_or_default().to_string()))
+                        .or_else(|| {
+                            (k == "kubernetes.io/role")
+                                .then(|| v.as_str().unwrap_or_default().to_string())
+                        })
                 })
                 .filter(|r| !r.is_empty())
                 .collect()
@@ -318,8 +422,12 @@ fn node_cells(node: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(or_none(address("InternalIP"))),
         json!(or_none(address("ExternalIP"))),
         json!(or_none(s(node, "/status/nodeInfo/osImage").to_string())),
-        json!(or_none(s(node, "/status/nodeInfo/kernelVersion").to_string())),
-        json!(or_none(s(node, "/status/nodeInfo/containerRuntimeVersion").to_string())),
+        json!(or_none(
+            s(node, "/status/nodeInfo/kernelVersion").to_string()
+        )),
+        json!(or_none(
+            s(node, "/status/nodeInfo/containerRuntimeVersion").to_string()
+        )),
     ]
 }
 
@@ -327,7 +435,10 @@ fn condition_true(object: &Value, kind: &str) -> bool {
     object
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| s(c, "/type") == kind && s(c, "/status") == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| s(c, "/type") == kind && s(c, "/status") == "True")
+        })
 }
 
 fn job_cells(job: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -346,11 +457,17 @@ fn job_cells(job: &Value, now: DateTime<Utc>) -> Vec<Value> {
     } else {
         "Running"
     };
-    let succeeded = job.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0);
+    let succeeded = job
+        .pointer("/status/succeeded")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let completions = match job.pointer("/spec/completions").and_then(Value::as_i64) {
         Some(c) => format!("{succeeded}/{c}"),
         None => {
-            let parallelism = job.pointer("/spec/parallelism").and_then(Value::as_i64).unwrap_or(0);
+            let parallelism = job
+                .pointer("/spec/parallelism")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             if parallelism > 1 {
                 format!("{succeeded}/1 of {parallelism}")
             } else {
@@ -365,13 +482,22 @@ fn job_cells(job: &Value, now: DateTime<Utc>) -> Vec<Value> {
         (Some(a), None) => human_duration((now - a).num_seconds()),
         _ => String::new(),
     };
-    let containers: Vec<&Value> = job.pointer("/spec/template/spec/containers").and_then(Value::as_array).map(|c| c.iter().collect()).unwrap_or_default();
+    let containers: Vec<&Value> = job
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
     let names: Vec<&str> = containers.iter().map(|c| s(c, "/name")).collect();
     let images: Vec<&str> = containers.iter().map(|c| s(c, "/image")).collect();
     let selector = job
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     vec![
         json!(s(job, "/metadata/name")),
@@ -391,17 +517,37 @@ fn event_cells(event: &Value, now: DateTime<Utc>) -> Vec<Value> {
         .or_else(|| parse_time(event.pointer("/series/lastObservedTime")))
         .or_else(|| parse_time(event.pointer("/metadata/creationTimestamp")));
     let first = parse_time(event.pointer("/firstTimestamp")).or(last);
-    let since = |t: Option<DateTime<Utc>>| t.map_or("<unknown>".to_string(), |t| human_duration((now - t).num_seconds()));
-    let object = if event.get("involvedObject").is_some() { "/involvedObject" } else { "/regarding" };
+    let since = |t: Option<DateTime<Utc>>| {
+        t.map_or("<unknown>".to_string(), |t| {
+            human_duration((now - t).num_seconds())
+        })
+    };
+    let object = if event.get("involvedObject").is_some() {
+        "/involvedObject"
+    } else {
+        "/regarding"
+    };
     let kind = s(event, &format!("{object}/kind")).to_lowercase();
     let name = s(event, &format!("{object}/name"));
     let source = {
         let component = s(event, "/source/component");
-        let component = if component.is_empty() { s(event, "/reportingComponent") } else { component };
+        let component = if component.is_empty() {
+            s(event, "/reportingComponent")
+        } else {
+            component
+        };
         let host = s(event, "/source/host");
-        if host.is_empty() { component.to_string() } else { format!("{component}, {host}") }
+        if host.is_empty() {
+            component.to_string()
+        } else {
+            format!("{component}, {host}")
+        }
     };
-    let message = if event.get("message").is_some() { s(event, "/message") } else { s(event, "/note") };
+    let message = if event.get("message").is_some() {
+        s(event, "/message")
+    } else {
+        s(event, "/note")
+    };
     vec![
         json!(since(last)),
         json!(s(event, "/type")),
@@ -411,7 +557,11 @@ fn event_cells(event: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(source),
         json!(message.trim()),
         json!(since(first)),
-        json!(event.get("count").and_then(Value::as_i64).unwrap_or(1).to_string()),
+        json!(event
+            .get("count")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .to_string()),
         json!(s(event, "/metadata/name")),
     ]
 }
@@ -426,13 +576,21 @@ fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().map(|i| s(i, "/ip").to_string()).collect())
                 .unwrap_or_default();
-            if ips.is_empty() { "<pending>".into() } else { ips.join(",") }
+            if ips.is_empty() {
+                "<pending>".into()
+            } else {
+                ips.join(",")
+            }
         }
         _ => {
             let ips: Vec<String> = svc
                 .pointer("/spec/externalIPs")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default();
             or_none(ips.join(","))
         }
@@ -457,7 +615,10 @@ fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
         .pointer("/spec/selector")
         .and_then(Value::as_object)
         .map(|m| {
-            let mut pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+            let mut pairs: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
             pairs.sort();
             pairs.join(",")
         })
@@ -474,7 +635,14 @@ fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 fn count(object: &Value, keys: &[&str]) -> usize {
-    keys.iter().map(|k| object.get(*k).and_then(Value::as_object).map_or(0, |m| m.len())).sum()
+    keys.iter()
+        .map(|k| {
+            object
+                .get(*k)
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+        })
+        .sum()
 }
 
 fn cells(info: &ResourceInfo, object: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -482,22 +650,44 @@ fn cells(info: &ResourceInfo, object: &Value, now: DateTime<Utc>) -> Vec<Value> 
     match (info.group, info.plural) {
         ("", "pods") => pod_cells(object, now),
         ("", "nodes") => node_cells(object, now),
-        ("", "namespaces") => vec![name, json!(s(object, "/status/phase")), json!(age(object, now))],
+        ("", "namespaces") => vec![
+            name,
+            json!(s(object, "/status/phase")),
+            json!(age(object, now)),
+        ],
         ("scheduling.k8s.io", "priorityclasses") => vec![
             name,
             json!(object.get("value").and_then(Value::as_i64).unwrap_or(0)),
-            json!(object.get("globalDefault").and_then(Value::as_bool).unwrap_or(false)),
+            json!(object
+                .get("globalDefault")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)),
             json!(age(object, now)),
-            json!(object.get("preemptionPolicy").and_then(Value::as_str).unwrap_or("PreemptLowerPriority")),
+            json!(object
+                .get("preemptionPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("PreemptLowerPriority")),
         ],
         ("batch", "jobs") => job_cells(object, now),
         ("", "events") | ("events.k8s.io", "events") => event_cells(object, now),
         ("", "services") => service_cells(object, now),
-        ("", "configmaps") => vec![name, json!(count(object, &["data", "binaryData"])), json!(age(object, now))],
-        ("", "secrets") => vec![name, json!(s(object, "/type")), json!(count(object, &["data"])), json!(age(object, now))],
+        ("", "configmaps") => vec![
+            name,
+            json!(count(object, &["data", "binaryData"])),
+            json!(age(object, now)),
+        ],
+        ("", "secrets") => vec![
+            name,
+            json!(s(object, "/type")),
+            json!(count(object, &["data"])),
+            json!(age(object, now)),
+        ],
         ("", "serviceaccounts") => vec![
             name,
-            json!(object.get("secrets").and_then(Value::as_array).map_or(0, Vec::len)),
+            json!(object
+                .get("secrets")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)),
             json!(age(object, now)),
         ],
         ("", "persistentvolumeclaims") => vec![
@@ -511,13 +701,20 @@ fn cells(info: &ResourceInfo, object: &Value, now: DateTime<Utc>) -> Vec<Value> 
             json!(age(object, now)),
             json!(s(object, "/spec/volumeMode")),
         ],
-        ("rbac.authorization.k8s.io", _) => vec![name, json!(s(object, "/metadata/creationTimestamp"))],
+        ("rbac.authorization.k8s.io", _) => {
+            vec![name, json!(s(object, "/metadata/creationTimestamp"))]
+        }
         _ => vec![name, json!(age(object, now))],
     }
 }
 
 /// A Table of `objects`; each row's `object` per `includeObject` (`Metadata`, `Object`, `None`).
-pub fn table(info: &ResourceInfo, objects: &[Value], include_object: &str, now: DateTime<Utc>) -> Value {
+pub fn table(
+    info: &ResourceInfo,
+    objects: &[Value],
+    include_object: &str,
+    now: DateTime<Utc>,
+) -> Value {
     let column_definitions: Vec<Value> = columns(info)
         .iter()
         .map(|(name, kind, format, priority, description)| {
@@ -554,7 +751,9 @@ mod tests {
     use crate::resources::{JOBS, NODES, PODS, PRIORITY_CLASSES, SERVICES};
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2025-01-01T01:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2025-01-01T01:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -574,14 +773,28 @@ mod tests {
         let pod = json!({"metadata": {"name": "p", "creationTimestamp": "2025-01-01T00:59:00Z"},
             "spec": {"containers": [{"name": "c"}], "nodeName": "n1"},
             "status": {"phase": "Pending", "podIP": "127.0.0.12", "containerStatuses": [{"name": "c", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
-        let t = table(&PODS, &[pod.clone()], "Metadata", now());
-        assert_eq!(t["rows"][0]["cells"], json!(["p", "0/1", "ContainerCreating", "0", "60s", "127.0.0.12", "n1", "<none>", "<none>"]));
+        let t = table(&PODS, std::slice::from_ref(&pod), "Metadata", now());
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "p",
+                "0/1",
+                "ContainerCreating",
+                "0",
+                "60s",
+                "127.0.0.12",
+                "n1",
+                "<none>",
+                "<none>"
+            ])
+        );
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 9);
         let mut done = pod.clone();
         done["status"] = json!({"phase": "Succeeded", "containerStatuses": [{"name": "c", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]});
         assert_eq!(pod_status(&done), "Completed");
-        done["status"]["containerStatuses"][0]["state"] = json!({"terminated": {"exitCode": 1, "reason": "Error"}});
+        done["status"]["containerStatuses"][0]["state"] =
+            json!({"terminated": {"exitCode": 1, "reason": "Error"}});
         assert_eq!(pod_status(&done), "Error");
         done["status"]["containerStatuses"][0]["state"] = json!({"terminated": {"exitCode": 137}});
         assert_eq!(pod_status(&done), "ExitCode:137");
@@ -596,13 +809,39 @@ mod tests {
     fn other_rows() {
         let node = json!({"metadata": {"name": "n", "labels": {"node-role.kubernetes.io/control-plane": ""}, "creationTimestamp": "2025-01-01T00:00:00Z"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.32.0"}, "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}});
-        assert_eq!(table(&NODES, &[node], "None", now())["rows"][0]["cells"].as_array().unwrap()[0..5], json!(["n", "Ready", "control-plane", "60m", "v1.32.0"]).as_array().unwrap()[..]);
+        assert_eq!(
+            table(&NODES, &[node], "None", now())["rows"][0]["cells"]
+                .as_array()
+                .unwrap()[0..5],
+            json!(["n", "Ready", "control-plane", "60m", "v1.32.0"])
+                .as_array()
+                .unwrap()[..]
+        );
         let pc = json!({"metadata": {"name": "high"}, "value": 200, "globalDefault": false});
-        assert_eq!(table(&PRIORITY_CLASSES, &[pc], "None", now())["rows"][0]["cells"], json!(["high", 200, false, "<unknown>", "PreemptLowerPriority"]));
+        assert_eq!(
+            table(&PRIORITY_CLASSES, &[pc], "None", now())["rows"][0]["cells"],
+            json!(["high", 200, false, "<unknown>", "PreemptLowerPriority"])
+        );
         let svc = json!({"metadata": {"name": "s"}, "spec": {"type": "ClusterIP", "clusterIP": "None", "ports": [{"port": 7078, "protocol": "TCP"}], "selector": {"b": "2", "a": "1"}}});
-        assert_eq!(table(&SERVICES, &[svc], "None", now())["rows"][0]["cells"], json!(["s", "ClusterIP", "None", "<none>", "7078/TCP", "<unknown>", "a=1,b=2"]));
+        assert_eq!(
+            table(&SERVICES, &[svc], "None", now())["rows"][0]["cells"],
+            json!([
+                "s",
+                "ClusterIP",
+                "None",
+                "<none>",
+                "7078/TCP",
+                "<unknown>",
+                "a=1,b=2"
+            ])
+        );
         let job = json!({"metadata": {"name": "j"}, "spec": {"completions": 1, "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
             "status": {"succeeded": 1, "startTime": "2025-01-01T00:00:00Z", "completionTime": "2025-01-01T00:00:30Z", "conditions": [{"type": "Complete", "status": "True"}]}});
-        assert_eq!(table(&JOBS, &[job], "None", now())["rows"][0]["cells"].as_array().unwrap()[0..4], json!(["j", "Complete", "1/1", "30s"]).as_array().unwrap()[..]);
+        assert_eq!(
+            table(&JOBS, &[job], "None", now())["rows"][0]["cells"]
+                .as_array()
+                .unwrap()[0..4],
+            json!(["j", "Complete", "1/1", "30s"]).as_array().unwrap()[..]
+        );
     }
 }

@@ -42,14 +42,18 @@ impl WatchSpec {
     pub fn from_request(request: &ApiRequest) -> Result<Self, ApiError> {
         let info = request.path.info;
         let query = &request.query;
-        let since = match query.get("resourceVersion") {
-            None | Some("") | Some("0") => None,
-            Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version: {rv}"))
-            })?),
-        };
+        let since =
+            match query.get("resourceVersion") {
+                None | Some("") | Some("0") => None,
+                Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv}"))
+                })?),
+            };
         let send_initial = query.flag("sendInitialEvents");
-        let timeout = match query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()) {
+        let timeout = match query
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+        {
             Some(t) if t > 0 => Duration::from_secs(t),
             // The apiserver's default: a random 30–60 minutes, so reconnects spread out.
             _ => Duration::from_secs(1800 + rand_below(1800)),
@@ -62,7 +66,8 @@ impl WatchSpec {
             bookmarks: query.flag("allowWatchBookmarks"),
             initial_events_bookmark: send_initial,
             timeout,
-            table: wants_table(request.accept()).then(|| query.get("includeObject").unwrap_or("Metadata").to_string()),
+            table: wants_table(request.accept())
+                .then(|| query.get("includeObject").unwrap_or("Metadata").to_string()),
             bookmark_interval: Duration::from_secs(60),
         })
     }
@@ -75,7 +80,11 @@ fn rand_below(n: u64) -> u64 {
 }
 
 /// How a registry event shows to a filtered watcher: `None` when it is not seen at all.
-pub fn filtered_type(event_type: EventType, now_matches: bool, before_matches: Option<bool>) -> Option<&'static str> {
+pub fn filtered_type(
+    event_type: EventType,
+    now_matches: bool,
+    before_matches: Option<bool>,
+) -> Option<&'static str> {
     match event_type {
         EventType::Added => now_matches.then_some("ADDED"),
         EventType::Deleted => now_matches.then_some("DELETED"),
@@ -90,7 +99,12 @@ pub fn filtered_type(event_type: EventType, now_matches: bool, before_matches: O
 
 fn render(spec: &WatchSpec, event_type: &str, object: &Value) -> Value {
     let object = match &spec.table {
-        Some(include) => tables::table(spec.info, std::slice::from_ref(object), include, chrono::Utc::now()),
+        Some(include) => tables::table(
+            spec.info,
+            std::slice::from_ref(object),
+            include,
+            chrono::Utc::now(),
+        ),
         None => object.clone(),
     };
     json!({"type": event_type, "object": object})
@@ -130,7 +144,10 @@ pub fn start(cluster: &Cluster, spec: WatchSpec) -> Result<mpsc::Receiver<Value>
     tokio::spawn(async move {
         let mut stream = Box::pin(stream);
         let mut last_rv = start_rv;
-        for item in initial.iter().filter(|o| spec.selectors.matches(spec.info, o)) {
+        for item in initial
+            .iter()
+            .filter(|o| spec.selectors.matches(spec.info, o))
+        {
             if tx.send(render(&spec, "ADDED", item)).await.is_err() {
                 return;
             }
@@ -174,7 +191,11 @@ pub fn start(cluster: &Cluster, spec: WatchSpec) -> Result<mpsc::Receiver<Value>
 /// `GET …?watch=true` over HTTP: chunked, one event per line.
 pub fn http(cluster: &Cluster, request: &ApiRequest) -> Result<Response, ApiError> {
     let spec = WatchSpec::from_request(request)?;
-    let content_type = if spec.table.is_some() { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    let content_type = if spec.table.is_some() {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
     let rx = start(cluster, spec)?;
     let lines = tokio_stream_from(rx).map(|event| {
         let mut line = serde_json::to_vec(&event).unwrap_or_default();
@@ -227,11 +248,23 @@ mod tests {
 
     #[test]
     fn selector_transitions() {
-        assert_eq!(filtered_type(EventType::Modified, true, Some(true)), Some("MODIFIED"));
-        assert_eq!(filtered_type(EventType::Modified, true, Some(false)), Some("ADDED"));
-        assert_eq!(filtered_type(EventType::Modified, false, Some(true)), Some("DELETED"));
+        assert_eq!(
+            filtered_type(EventType::Modified, true, Some(true)),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            filtered_type(EventType::Modified, true, Some(false)),
+            Some("ADDED")
+        );
+        assert_eq!(
+            filtered_type(EventType::Modified, false, Some(true)),
+            Some("DELETED")
+        );
         assert_eq!(filtered_type(EventType::Modified, false, Some(false)), None);
         assert_eq!(filtered_type(EventType::Added, false, None), None);
-        assert_eq!(filtered_type(EventType::Deleted, true, None), Some("DELETED"));
+        assert_eq!(
+            filtered_type(EventType::Deleted, true, None),
+            Some("DELETED")
+        );
     }
 }

@@ -26,7 +26,11 @@ pub struct Attributes {
 fn strings(rule: &Value, key: &str) -> Vec<String> {
     rule.get(key)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -38,10 +42,15 @@ pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
     }
     if !attrs.path.is_empty() {
         return strings(rule, "nonResourceURLs").iter().any(|u| {
-            u == "*" || *u == attrs.path || (u.ends_with('*') && attrs.path.starts_with(u.trim_end_matches('*')))
+            u == "*"
+                || *u == attrs.path
+                || (u.ends_with('*') && attrs.path.starts_with(u.trim_end_matches('*')))
         });
     }
-    if !strings(rule, "apiGroups").iter().any(|g| g == "*" || *g == attrs.api_group) {
+    if !strings(rule, "apiGroups")
+        .iter()
+        .any(|g| g == "*" || *g == attrs.api_group)
+    {
         return false;
     }
     let combined = if attrs.subresource.is_empty() {
@@ -50,26 +59,34 @@ pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
         format!("{}/{}", attrs.resource, attrs.subresource)
     };
     let resource_ok = strings(rule, "resources").iter().any(|r| {
-        r == "*" || *r == combined || (!attrs.subresource.is_empty() && *r == format!("*/{}", attrs.subresource))
+        r == "*"
+            || *r == combined
+            || (!attrs.subresource.is_empty() && *r == format!("*/{}", attrs.subresource))
     });
     if !resource_ok {
         return false;
     }
     let names = strings(rule, "resourceNames");
-    names.is_empty() || names.iter().any(|n| *n == attrs.name)
+    names.is_empty() || names.contains(&attrs.name)
 }
 
 /// Whether a binding's subject list names the user. `binding_namespace` is the default
 /// namespace of ServiceAccount subjects in RoleBindings.
 pub fn subjects_match(binding: &Value, user: &UserInfo, binding_namespace: &str) -> bool {
-    let Some(subjects) = binding.get("subjects").and_then(Value::as_array) else { return false };
+    let Some(subjects) = binding.get("subjects").and_then(Value::as_array) else {
+        return false;
+    };
     subjects.iter().any(|s| {
         let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
         match s.get("kind").and_then(Value::as_str) {
             Some("User") => name == user.name,
             Some("Group") => user.groups.iter().any(|g| g == name),
             Some("ServiceAccount") => {
-                let ns = s.get("namespace").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(binding_namespace);
+                let ns = s
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(binding_namespace);
                 user.name == format!("system:serviceaccount:{ns}:{name}")
             }
             _ => false,
@@ -79,14 +96,21 @@ pub fn subjects_match(binding: &Value, user: &UserInfo, binding_namespace: &str)
 
 /// The rules the binding's roleRef grants (empty when the role does not exist).
 fn role_rules(registry: &Registry, binding: &Value, namespace: &str) -> Vec<Value> {
-    let kind = binding.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or_default();
-    let name = binding.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default();
+    let kind = binding
+        .pointer("/roleRef/kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = binding
+        .pointer("/roleRef/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let role = match kind {
         "ClusterRole" => registry.get(CLUSTER_ROLES.resource(), "", name),
         "Role" => registry.get(ROLES.resource(), namespace, name),
         _ => None,
     };
-    role.and_then(|r| r.get("rules").and_then(Value::as_array).cloned()).unwrap_or_default()
+    role.and_then(|r| r.get("rules").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
 }
 
 /// Whether RBAC allows the request.
@@ -100,12 +124,19 @@ pub fn allowed(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> bool
         return true;
     }
     // Like system:basic-user: anyone may ask what they may do.
-    if attrs.api_group == "authorization.k8s.io" && attrs.resource == "selfsubjectaccessreviews" && attrs.verb == "create" {
+    if attrs.api_group == "authorization.k8s.io"
+        && attrs.resource == "selfsubjectaccessreviews"
+        && attrs.verb == "create"
+    {
         return true;
     }
     let (bindings, _) = registry.list(CLUSTER_ROLE_BINDINGS.resource(), None);
     for binding in bindings {
-        if subjects_match(&binding, user, "") && role_rules(registry, &binding, "").iter().any(|r| rule_allows(r, attrs)) {
+        if subjects_match(&binding, user, "")
+            && role_rules(registry, &binding, "")
+                .iter()
+                .any(|r| rule_allows(r, attrs))
+        {
             return true;
         }
     }
@@ -113,7 +144,9 @@ pub fn allowed(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> bool
         let (bindings, _) = registry.list(ROLE_BINDINGS.resource(), Some(&attrs.namespace));
         for binding in bindings {
             if subjects_match(&binding, user, &attrs.namespace)
-                && role_rules(registry, &binding, &attrs.namespace).iter().any(|r| rule_allows(r, attrs))
+                && role_rules(registry, &binding, &attrs.namespace)
+                    .iter()
+                    .any(|r| rule_allows(r, attrs))
             {
                 return true;
             }
@@ -125,13 +158,20 @@ pub fn allowed(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> bool
 /// The apiserver's 403 message for a denied request.
 pub fn forbidden_message(user: &UserInfo, attrs: &Attributes) -> String {
     if !attrs.path.is_empty() {
-        return format!("forbidden: User \"{}\" cannot {} path \"{}\"", user.name, attrs.verb, attrs.path);
+        return format!(
+            "forbidden: User \"{}\" cannot {} path \"{}\"",
+            user.name, attrs.verb, attrs.path
+        );
     }
     let mut resource = attrs.resource.clone();
     if !attrs.api_group.is_empty() {
         resource = format!("{resource}.{}", attrs.api_group);
     }
-    let subject = if attrs.name.is_empty() { resource } else { format!("{resource} \"{}\"", attrs.name) };
+    let subject = if attrs.name.is_empty() {
+        resource
+    } else {
+        format!("{resource} \"{}\"", attrs.name)
+    };
     let combined = if attrs.subresource.is_empty() {
         attrs.resource.clone()
     } else {
@@ -172,10 +212,31 @@ pub fn authorize(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> Re
 pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
     let read = json!(["get", "list", "watch"]);
     let write = json!(["create", "delete", "deletecollection", "patch", "update"]);
-    let core_view = json!(["configmaps", "endpoints", "events", "persistentvolumeclaims", "pods", "pods/log",
-                           "pods/status", "services", "services/status", "serviceaccounts", "namespaces", "namespaces/status"]);
-    let core_edit = json!(["configmaps", "endpoints", "events", "persistentvolumeclaims", "pods", "secrets",
-                           "services", "serviceaccounts", "serviceaccounts/token"]);
+    let core_view = json!([
+        "configmaps",
+        "endpoints",
+        "events",
+        "persistentvolumeclaims",
+        "pods",
+        "pods/log",
+        "pods/status",
+        "services",
+        "services/status",
+        "serviceaccounts",
+        "namespaces",
+        "namespaces/status"
+    ]);
+    let core_edit = json!([
+        "configmaps",
+        "endpoints",
+        "events",
+        "persistentvolumeclaims",
+        "pods",
+        "secrets",
+        "services",
+        "serviceaccounts",
+        "serviceaccounts/token"
+    ]);
     let view = json!([
         {"apiGroups": [""], "resources": core_view, "verbs": read},
         {"apiGroups": ["batch"], "resources": ["jobs", "jobs/status"], "verbs": read},
@@ -215,7 +276,8 @@ mod tests {
 
     #[test]
     fn rules_match_verbs_groups_resources_and_names() {
-        let rule = json!({"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]});
+        let rule =
+            json!({"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]});
         assert!(rule_allows(&rule, &attrs("list", "pods", "", "a")));
         assert!(rule_allows(&rule, &attrs("get", "pods", "log", "a")));
         assert!(!rule_allows(&rule, &attrs("delete", "pods", "", "a")));
@@ -223,7 +285,10 @@ mod tests {
         let mut batch = attrs("get", "jobs", "", "a");
         batch.api_group = "batch".into();
         assert!(!rule_allows(&rule, &batch));
-        assert!(rule_allows(&json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}), &batch));
+        assert!(rule_allows(
+            &json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}),
+            &batch
+        ));
         let named = json!({"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["x"], "verbs": ["get"]});
         let mut get_x = attrs("get", "configmaps", "", "a");
         get_x.name = "x".into();
@@ -249,24 +314,54 @@ mod tests {
         assert!(allowed(&registry, &sa, &attrs("list", "pods", "", "a")));
         assert!(!allowed(&registry, &sa, &attrs("list", "pods", "", "b")));
         assert!(!allowed(&registry, &sa, &attrs("list", "pods", "", "")));
-        assert!(!allowed(&registry, &UserInfo::service_account("b", "default"), &attrs("list", "pods", "", "a")));
-        assert!(allowed(&registry, &UserInfo::admin(), &attrs("delete", "nodes", "", "")));
+        assert!(!allowed(
+            &registry,
+            &UserInfo::service_account("b", "default"),
+            &attrs("list", "pods", "", "a")
+        ));
+        assert!(allowed(
+            &registry,
+            &UserInfo::admin(),
+            &attrs("delete", "nodes", "", "")
+        ));
     }
 
     #[test]
     fn cluster_role_bindings_and_groups() {
         let registry = Registry::new();
         for (name, rules) in default_cluster_roles() {
-            registry.create(CLUSTER_ROLES.resource(), "", json!({"metadata": {"name": name}, "rules": rules})).unwrap();
+            registry
+                .create(
+                    CLUSTER_ROLES.resource(),
+                    "",
+                    json!({"metadata": {"name": name}, "rules": rules}),
+                )
+                .unwrap();
         }
         registry
-            .create(CLUSTER_ROLE_BINDINGS.resource(), "", json!({"metadata": {"name": "v"},
+            .create(
+                CLUSTER_ROLE_BINDINGS.resource(),
+                "",
+                json!({"metadata": {"name": "v"},
                 "roleRef": {"kind": "ClusterRole", "name": "view"},
-                "subjects": [{"kind": "Group", "name": "system:serviceaccounts:ops"}]}))
+                "subjects": [{"kind": "Group", "name": "system:serviceaccounts:ops"}]}),
+            )
             .unwrap();
-        assert!(allowed(&registry, &UserInfo::service_account("ops", "x"), &attrs("watch", "pods", "", "any")));
-        assert!(!allowed(&registry, &UserInfo::service_account("ops", "x"), &attrs("create", "pods", "", "any")));
-        assert!(!allowed(&registry, &UserInfo::service_account("dev", "x"), &attrs("get", "pods", "", "any")));
+        assert!(allowed(
+            &registry,
+            &UserInfo::service_account("ops", "x"),
+            &attrs("watch", "pods", "", "any")
+        ));
+        assert!(!allowed(
+            &registry,
+            &UserInfo::service_account("ops", "x"),
+            &attrs("create", "pods", "", "any")
+        ));
+        assert!(!allowed(
+            &registry,
+            &UserInfo::service_account("dev", "x"),
+            &attrs("get", "pods", "", "any")
+        ));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! `AssumeRoleWithWebIdentity` (audience `sts.amazonaws.com`) use the same issuer.
 
 use base64::Engine;
-use ring::signature::{EcdsaKeyPair, KeyPair as _, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::{
+    EcdsaKeyPair, KeyPair as _, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P256_SHA256_FIXED_SIGNING,
+};
 use serde_json::{json, Value};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,7 +38,10 @@ pub struct ServiceAccountClaims {
 
 impl ServiceAccountClaims {
     pub fn subject(&self) -> String {
-        format!("system:serviceaccount:{}:{}", self.namespace, self.service_account)
+        format!(
+            "system:serviceaccount:{}:{}",
+            self.namespace, self.service_account
+        )
     }
 }
 
@@ -63,7 +69,12 @@ impl TokenIssuer {
         // Like the apiserver: the key id is a hash of the public key.
         let digest = ring::digest::digest(&ring::digest::SHA256, key.public_key().as_ref());
         let key_id = B64.encode(digest.as_ref());
-        Ok(Self { issuer: issuer.to_string(), key, key_id, rng })
+        Ok(Self {
+            issuer: issuer.to_string(),
+            key,
+            key_id,
+            rng,
+        })
     }
 
     /// The `iss` claim, also the default audience the API server accepts.
@@ -81,7 +92,14 @@ impl TokenIssuer {
         bound_pod: Option<(&str, &str)>,
         expiration_seconds: i64,
     ) -> String {
-        self.issue_with_uid(namespace, service_account, None, audiences, bound_pod, expiration_seconds)
+        self.issue_with_uid(
+            namespace,
+            service_account,
+            None,
+            audiences,
+            bound_pod,
+            expiration_seconds,
+        )
     }
 
     /// [`issue`](Self::issue), also recording the service account's uid.
@@ -95,8 +113,11 @@ impl TokenIssuer {
         expiration_seconds: i64,
     ) -> String {
         let now = chrono::Utc::now().timestamp();
-        let audiences: Vec<String> =
-            if audiences.is_empty() { vec![self.issuer.clone()] } else { audiences.to_vec() };
+        let audiences: Vec<String> = if audiences.is_empty() {
+            vec![self.issuer.clone()]
+        } else {
+            audiences.to_vec()
+        };
         let mut k8s = json!({
             "namespace": namespace,
             "serviceaccount": { "name": service_account },
@@ -132,9 +153,14 @@ impl TokenIssuer {
 
     /// Verifies signature, issuer, expiry and (when given) that `audience` is among the
     /// token's audiences.
-    pub fn verify(&self, token: &str, audience: Option<&str>) -> Result<ServiceAccountClaims, TokenError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<ServiceAccountClaims, TokenError> {
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed);
         };
@@ -150,13 +176,19 @@ impl TokenIssuer {
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(TokenError::WrongIssuer(self.issuer.clone()));
         }
-        let expires_at = claims.get("exp").and_then(Value::as_i64).ok_or(TokenError::Malformed)?;
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or(TokenError::Malformed)?;
         if expires_at <= chrono::Utc::now().timestamp() {
             return Err(TokenError::Expired);
         }
         let audiences: Vec<String> = match claims.get("aud") {
             Some(Value::String(a)) => vec![a.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => vec![],
         };
         if let Some(wanted) = audience {
@@ -242,7 +274,10 @@ mod tests {
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = B64.encode(r#"{"iss":"https://kubernetes.default.svc","sub":"x"}"#);
         parts[1] = &forged;
-        assert_eq!(issuer.verify(&parts.join("."), None), Err(TokenError::BadSignature));
+        assert_eq!(
+            issuer.verify(&parts.join("."), None),
+            Err(TokenError::BadSignature)
+        );
         assert_eq!(issuer.verify("not-a-jwt", None), Err(TokenError::Malformed));
     }
 
@@ -259,6 +294,11 @@ mod tests {
     fn jwks_publishes_the_public_point() {
         let jwks = issuer().jwks();
         assert_eq!(jwks["keys"][0]["crv"], "P-256");
-        assert_eq!(B64.decode(jwks["keys"][0]["x"].as_str().unwrap()).unwrap().len(), 32);
+        assert_eq!(
+            B64.decode(jwks["keys"][0]["x"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
     }
 }

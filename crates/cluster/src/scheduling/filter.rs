@@ -15,8 +15,8 @@ use std::fmt;
 
 use super::node::{NodeInfo, Taint, TaintEffect, TAINT_UNSCHEDULABLE};
 use super::requirements::{
-    NodeSelectorTerm, PlacementConstraints, PodRequirements, SelectorOperator, SelectorRequirement, Toleration,
-    TolerationOperator,
+    NodeSelectorTerm, PlacementConstraints, PodRequirements, SelectorOperator, SelectorRequirement,
+    Toleration, TolerationOperator,
 };
 use super::resources::Resources;
 
@@ -47,8 +47,12 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::NodeUnschedulable => f.write_str("node(s) were unschedulable"),
-            Reason::UntoleratedTaint { key, value } => write!(f, "node(s) had untolerated taint {{{key}: {value}}}"),
-            Reason::NodeAffinity => f.write_str("node(s) didn't match Pod's node affinity/selector"),
+            Reason::UntoleratedTaint { key, value } => {
+                write!(f, "node(s) had untolerated taint {{{key}: {value}}}")
+            }
+            Reason::NodeAffinity => {
+                f.write_str("node(s) didn't match Pod's node affinity/selector")
+            }
             Reason::TooManyPods => f.write_str("Too many pods"),
             Reason::Insufficient(resource) => write!(f, "Insufficient {resource}"),
         }
@@ -90,7 +94,12 @@ impl NodeUsage {
 }
 
 /// `Toleration.ToleratesTaint`.
-pub fn tolerates(t: &Toleration, taint_key: &str, taint_value: &str, taint_effect: TaintEffect) -> bool {
+pub fn tolerates(
+    t: &Toleration,
+    taint_key: &str,
+    taint_value: &str,
+    taint_effect: TaintEffect,
+) -> bool {
     if t.effect.is_some_and(|e| e != taint_effect) {
         return false;
     }
@@ -105,18 +114,28 @@ pub fn tolerates(t: &Toleration, taint_key: &str, taint_value: &str, taint_effec
 }
 
 fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
-    tolerations.iter().any(|t| tolerates(t, &taint.key, &taint.value, taint.effect))
+    tolerations
+        .iter()
+        .any(|t| tolerates(t, &taint.key, &taint.value, taint.effect))
 }
 
 /// The first taint that repels the pod: `NoSchedule` and `NoExecute` filter,
 /// `PreferNoSchedule` only lowers the node's score.
-pub fn first_untolerated_taint<'a>(taints: &'a [Taint], tolerations: &[Toleration]) -> Option<&'a Taint> {
-    taints.iter().find(|t| t.effect != TaintEffect::PreferNoSchedule && !tolerated(tolerations, t))
+pub fn first_untolerated_taint<'a>(
+    taints: &'a [Taint],
+    tolerations: &[Toleration],
+) -> Option<&'a Taint> {
+    taints
+        .iter()
+        .find(|t| t.effect != TaintEffect::PreferNoSchedule && !tolerated(tolerations, t))
 }
 
 /// How many `PreferNoSchedule` taints the pod does not tolerate (scoring).
 pub fn untolerated_prefer_no_schedule(taints: &[Taint], tolerations: &[Toleration]) -> usize {
-    taints.iter().filter(|t| t.effect == TaintEffect::PreferNoSchedule && !tolerated(tolerations, t)).count()
+    taints
+        .iter()
+        .filter(|t| t.effect == TaintEffect::PreferNoSchedule && !tolerated(tolerations, t))
+        .count()
 }
 
 fn requirement_matches(r: &SelectorRequirement, value: Option<&str>) -> bool {
@@ -125,8 +144,12 @@ fn requirement_matches(r: &SelectorRequirement, value: Option<&str>) -> bool {
         SelectorOperator::NotIn(values) => !value.is_some_and(|v| values.iter().any(|x| x == v)),
         SelectorOperator::Exists => value.is_some(),
         SelectorOperator::DoesNotExist => value.is_none(),
-        SelectorOperator::Gt(n) => value.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v > *n),
-        SelectorOperator::Lt(n) => value.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v < *n),
+        SelectorOperator::Gt(n) => value
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|v| v > *n),
+        SelectorOperator::Lt(n) => value
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|v| v < *n),
     }
 }
 
@@ -135,27 +158,45 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo) -> bool {
     if !term.valid || (term.match_expressions.is_empty() && term.match_fields.is_empty()) {
         return false;
     }
-    term.match_expressions.iter().all(|r| requirement_matches(r, node.labels.get(&r.key).map(String::as_str)))
+    term.match_expressions
+        .iter()
+        .all(|r| requirement_matches(r, node.labels.get(&r.key).map(String::as_str)))
         && term.match_fields.iter().all(|r| {
             // Only metadata.name is a node field selectors can use; others read as "".
-            let value = if r.key == "metadata.name" { node.name.as_str() } else { "" };
+            let value = if r.key == "metadata.name" {
+                node.name.as_str()
+            } else {
+                ""
+            };
             requirement_matches(r, Some(value))
         })
 }
 
 /// `nodeSelector` (every pair) and required node affinity (any term).
 pub fn matches_node_selector_and_affinity(p: &PlacementConstraints, node: &NodeInfo) -> bool {
-    p.node_selector.iter().all(|(k, v)| node.labels.get(k) == Some(v))
-        && p.required_terms.as_ref().is_none_or(|terms| terms.iter().any(|t| term_matches(t, node)))
+    p.node_selector
+        .iter()
+        .all(|(k, v)| node.labels.get(k) == Some(v))
+        && p.required_terms
+            .as_ref()
+            .is_none_or(|terms| terms.iter().any(|t| term_matches(t, node)))
 }
 
 /// The static plugins, in kube-scheduler's order; `None` when the node passes them.
 pub fn static_filter(p: &PlacementConstraints, node: &NodeInfo) -> Option<Reason> {
-    if node.unschedulable && !p.tolerations.iter().any(|t| tolerates(t, TAINT_UNSCHEDULABLE, "", TaintEffect::NoSchedule)) {
+    if node.unschedulable
+        && !p
+            .tolerations
+            .iter()
+            .any(|t| tolerates(t, TAINT_UNSCHEDULABLE, "", TaintEffect::NoSchedule))
+    {
         return Some(Reason::NodeUnschedulable);
     }
     if let Some(t) = first_untolerated_taint(&node.taints, &p.tolerations) {
-        return Some(Reason::UntoleratedTaint { key: t.key.clone(), value: t.value.clone() });
+        return Some(Reason::UntoleratedTaint {
+            key: t.key.clone(),
+            value: t.value.clone(),
+        });
     }
     if !matches_node_selector_and_affinity(p, node) {
         return Some(Reason::NodeAffinity);
@@ -172,7 +213,10 @@ pub fn resources_fit(requests: &Resources, node: &NodeInfo, usage: &NodeUsage) -
             || (u.milli_cpu + requests.milli_cpu <= a.milli_cpu
                 && u.memory + requests.memory <= a.memory
                 && u.ephemeral_storage + requests.ephemeral_storage <= a.ephemeral_storage
-                && requests.scalars.iter().all(|(name, v)| u.scalar(name) + v <= a.scalar(name))))
+                && requests
+                    .scalars
+                    .iter()
+                    .all(|(name, v)| u.scalar(name) + v <= a.scalar(name))))
 }
 
 /// `NodeResourcesFit`'s reasons, in its order (pods, cpu, memory, ephemeral-storage,
@@ -225,18 +269,31 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn node(labels: &[(&str, &str)], taints: Vec<Taint>) -> NodeInfo {
-        let mut n = NodeConfig { name: "node-1".into(), ..NodeConfig::default() }.node_info().unwrap();
-        n.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        let mut n = NodeConfig {
+            name: "node-1".into(),
+            ..NodeConfig::default()
+        }
+        .node_info()
+        .unwrap();
+        n.labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>();
         n.taints = taints;
         n
     }
 
     fn pod(spec: Value) -> PodRequirements {
-        PodRequirements::from_pod(&json!({"metadata": {"name": "p", "uid": "u"}, "spec": spec})).unwrap()
+        PodRequirements::from_pod(&json!({"metadata": {"name": "p", "uid": "u"}, "spec": spec}))
+            .unwrap()
     }
 
     fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
-        Taint { key: key.into(), value: value.into(), effect }
+        Taint {
+            key: key.into(),
+            value: value.into(),
+            effect,
+        }
     }
 
     fn affinity(terms: Value) -> Value {
@@ -245,58 +302,149 @@ mod tests {
 
     #[test]
     fn node_selector_needs_every_pair() {
-        let n = node(&[("eks.amazonaws.com/capacityType", "ON_DEMAND"), ("zone", "a")], vec![]);
+        let n = node(
+            &[
+                ("eks.amazonaws.com/capacityType", "ON_DEMAND"),
+                ("zone", "a"),
+            ],
+            vec![],
+        );
         let usage = NodeUsage::default();
-        assert!(fits(&pod(json!({"nodeSelector": {"eks.amazonaws.com/capacityType": "ON_DEMAND"}})), &n, &usage).is_ok());
+        assert!(fits(
+            &pod(json!({"nodeSelector": {"eks.amazonaws.com/capacityType": "ON_DEMAND"}})),
+            &n,
+            &usage
+        )
+        .is_ok());
         assert_eq!(
-            fits(&pod(json!({"nodeSelector": {"eks.amazonaws.com/capacityType": "SPOT"}})), &n, &usage),
+            fits(
+                &pod(json!({"nodeSelector": {"eks.amazonaws.com/capacityType": "SPOT"}})),
+                &n,
+                &usage
+            ),
             Err(vec![Reason::NodeAffinity])
         );
-        assert!(fits(&pod(json!({"nodeSelector": {"zone": "a", "missing": "x"}})), &n, &usage).is_err());
+        assert!(fits(
+            &pod(json!({"nodeSelector": {"zone": "a", "missing": "x"}})),
+            &n,
+            &usage
+        )
+        .is_err());
     }
 
     #[test]
     fn affinity_terms_are_ored_and_expressions_anded() {
-        let n = node(&[("size", "8"), ("zone", "us-east-2a"), ("spot", "no")], vec![]);
-        let check = |terms: Value| fits(&pod(json!({"affinity": affinity(terms)})), &n, &NodeUsage::default()).is_ok();
-        assert!(check(json!([{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["us-east-2a", "b"]}]}])));
-        assert!(!check(json!([{"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["us-east-2a"]}]}])));
-        assert!(check(json!([{"matchExpressions": [{"key": "gpu", "operator": "NotIn", "values": ["x"]}]}])), "NotIn matches an absent label");
-        assert!(check(json!([{"matchExpressions": [{"key": "spot", "operator": "Exists"}, {"key": "gpu", "operator": "DoesNotExist"}]}])));
-        assert!(!check(json!([{"matchExpressions": [{"key": "spot", "operator": "Exists"}, {"key": "zone", "operator": "DoesNotExist"}]}])));
-        assert!(check(json!([{"matchExpressions": [{"key": "size", "operator": "Gt", "values": ["4"]}, {"key": "size", "operator": "Lt", "values": ["16"]}]}])));
-        assert!(!check(json!([{"matchExpressions": [{"key": "size", "operator": "Gt", "values": ["8"]}]}])));
-        assert!(!check(json!([{"matchExpressions": [{"key": "zone", "operator": "Gt", "values": ["1"]}]}])), "non-integer label");
+        let n = node(
+            &[("size", "8"), ("zone", "us-east-2a"), ("spot", "no")],
+            vec![],
+        );
+        let check = |terms: Value| {
+            fits(
+                &pod(json!({"affinity": affinity(terms)})),
+                &n,
+                &NodeUsage::default(),
+            )
+            .is_ok()
+        };
+        assert!(check(
+            json!([{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["us-east-2a", "b"]}]}])
+        ));
+        assert!(!check(
+            json!([{"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["us-east-2a"]}]}])
+        ));
+        assert!(
+            check(
+                json!([{"matchExpressions": [{"key": "gpu", "operator": "NotIn", "values": ["x"]}]}])
+            ),
+            "NotIn matches an absent label"
+        );
+        assert!(check(
+            json!([{"matchExpressions": [{"key": "spot", "operator": "Exists"}, {"key": "gpu", "operator": "DoesNotExist"}]}])
+        ));
+        assert!(!check(
+            json!([{"matchExpressions": [{"key": "spot", "operator": "Exists"}, {"key": "zone", "operator": "DoesNotExist"}]}])
+        ));
+        assert!(check(
+            json!([{"matchExpressions": [{"key": "size", "operator": "Gt", "values": ["4"]}, {"key": "size", "operator": "Lt", "values": ["16"]}]}])
+        ));
+        assert!(!check(
+            json!([{"matchExpressions": [{"key": "size", "operator": "Gt", "values": ["8"]}]}])
+        ));
+        assert!(
+            !check(
+                json!([{"matchExpressions": [{"key": "zone", "operator": "Gt", "values": ["1"]}]}])
+            ),
+            "non-integer label"
+        );
         // ORed terms: the first fails, the second matches.
         assert!(check(json!([
             {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["eu"]}]},
             {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}
         ])));
-        assert!(!check(json!([{"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["node-1"]}]}])));
+        assert!(!check(
+            json!([{"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["node-1"]}]}])
+        ));
         assert!(!check(json!([{}])), "an empty term matches nothing");
         assert!(!check(json!([])), "no terms match nothing");
-        assert!(!check(json!([{"matchExpressions": [{"key": "zone", "operator": "Near", "values": ["x"]}]}])));
-        assert!(!check(json!([{"matchExpressions": [{"key": "zone", "operator": "In", "values": []}]}])));
+        assert!(!check(
+            json!([{"matchExpressions": [{"key": "zone", "operator": "Near", "values": ["x"]}]}])
+        ));
+        assert!(!check(
+            json!([{"matchExpressions": [{"key": "zone", "operator": "In", "values": []}]}])
+        ));
         // Node selector and affinity must both hold.
-        let both = pod(json!({"nodeSelector": {"spot": "yes"}, "affinity": affinity(json!([{"matchExpressions": [{"key": "spot", "operator": "Exists"}]}]))}));
-        assert_eq!(fits(&both, &n, &NodeUsage::default()), Err(vec![Reason::NodeAffinity]));
+        let both = pod(
+            json!({"nodeSelector": {"spot": "yes"}, "affinity": affinity(json!([{"matchExpressions": [{"key": "spot", "operator": "Exists"}]}]))}),
+        );
+        assert_eq!(
+            fits(&both, &n, &NodeUsage::default()),
+            Err(vec![Reason::NodeAffinity])
+        );
     }
 
     #[test]
     fn taints_and_tolerations() {
-        let n = node(&[], vec![taint("dedicated", "spark", TaintEffect::NoSchedule), taint("soft", "", TaintEffect::PreferNoSchedule)]);
-        let check = |tolerations: Value| fits(&pod(json!({"tolerations": tolerations})), &n, &NodeUsage::default());
+        let n = node(
+            &[],
+            vec![
+                taint("dedicated", "spark", TaintEffect::NoSchedule),
+                taint("soft", "", TaintEffect::PreferNoSchedule),
+            ],
+        );
+        let check = |tolerations: Value| {
+            fits(
+                &pod(json!({"tolerations": tolerations})),
+                &n,
+                &NodeUsage::default(),
+            )
+        };
         assert_eq!(
             check(json!([])),
-            Err(vec![Reason::UntoleratedTaint { key: "dedicated".into(), value: "spark".into() }])
+            Err(vec![Reason::UntoleratedTaint {
+                key: "dedicated".into(),
+                value: "spark".into()
+            }])
         );
-        assert_eq!(check(json!([])).unwrap_err()[0].to_string(), "node(s) had untolerated taint {dedicated: spark}");
+        assert_eq!(
+            check(json!([])).unwrap_err()[0].to_string(),
+            "node(s) had untolerated taint {dedicated: spark}"
+        );
         assert!(check(json!([{"key": "dedicated", "operator": "Equal", "value": "spark", "effect": "NoSchedule"}])).is_ok());
-        assert!(check(json!([{"key": "dedicated", "value": "spark"}])).is_ok(), "no effect tolerates every effect");
+        assert!(
+            check(json!([{"key": "dedicated", "value": "spark"}])).is_ok(),
+            "no effect tolerates every effect"
+        );
         assert!(check(json!([{"key": "dedicated", "operator": "Exists"}])).is_ok());
-        assert!(check(json!([{"operator": "Exists"}])).is_ok(), "empty key with Exists tolerates everything");
+        assert!(
+            check(json!([{"operator": "Exists"}])).is_ok(),
+            "empty key with Exists tolerates everything"
+        );
         assert!(check(json!([{"key": "dedicated", "value": "other"}])).is_err());
-        assert!(check(json!([{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}])).is_err(), "effect must match");
+        assert!(
+            check(json!([{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}]))
+                .is_err(),
+            "effect must match"
+        );
         // PreferNoSchedule never filters.
         let soft = node(&[], vec![taint("soft", "", TaintEffect::PreferNoSchedule)]);
         assert!(fits(&pod(json!({})), &soft, &NodeUsage::default()).is_ok());
@@ -310,8 +458,13 @@ mod tests {
     fn cordoned_nodes_take_only_pods_tolerating_it() {
         let mut n = node(&[], vec![]);
         n.unschedulable = true;
-        assert_eq!(fits(&pod(json!({})), &n, &NodeUsage::default()), Err(vec![Reason::NodeUnschedulable]));
-        let tolerant = pod(json!({"tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}));
+        assert_eq!(
+            fits(&pod(json!({})), &n, &NodeUsage::default()),
+            Err(vec![Reason::NodeUnschedulable])
+        );
+        let tolerant = pod(
+            json!({"tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}),
+        );
         assert!(fits(&tolerant, &n, &NodeUsage::default()).is_ok());
     }
 
@@ -321,29 +474,50 @@ mod tests {
         let n = node(&[], vec![taint("a", "b", TaintEffect::NoSchedule)]);
         let mut usage = NodeUsage::default();
         usage.requested.milli_cpu = n.allocatable.milli_cpu;
-        let p = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}));
+        let p =
+            pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}));
         assert_eq!(fits(&p, &n, &usage).unwrap_err().len(), 1);
     }
 
     #[test]
     fn resources_and_pod_slots() {
         let n = node(&[], vec![]); // 7910m, 31482328Ki, 58 pods
-        let exec = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1", "memory": "2432Mi"}}}]}));
+        let exec = pod(
+            json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "1", "memory": "2432Mi"}}}]}),
+        );
         let mut usage = NodeUsage::default();
         for _ in 0..7 {
             assert!(fits(&exec, &n, &usage).is_ok());
             usage.add(&exec);
         }
-        assert_eq!(fits(&exec, &n, &usage), Err(vec![Reason::Insufficient(Cow::Borrowed("cpu"))]));
         assert_eq!(
-            resource_reasons(&exec.requests, &n, &NodeUsage { pods: 58, ..usage.clone() }).iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            fits(&exec, &n, &usage),
+            Err(vec![Reason::Insufficient(Cow::Borrowed("cpu"))])
+        );
+        assert_eq!(
+            resource_reasons(
+                &exec.requests,
+                &n,
+                &NodeUsage {
+                    pods: 58,
+                    ..usage.clone()
+                }
+            )
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>(),
             ["Too many pods", "Insufficient cpu"]
         );
         // A request-less pod ignores full cpu/memory but still needs a pod slot.
         let empty = pod(json!({"containers": [{"name": "c"}]}));
         assert!(fits(&empty, &n, &usage).is_ok());
-        let gpu = pod(json!({"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}));
-        assert_eq!(fits(&gpu, &n, &NodeUsage::default()).unwrap_err()[0].to_string(), "Insufficient nvidia.com/gpu");
+        let gpu = pod(
+            json!({"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}),
+        );
+        assert_eq!(
+            fits(&gpu, &n, &NodeUsage::default()).unwrap_err()[0].to_string(),
+            "Insufficient nvidia.com/gpu"
+        );
         usage.remove(&exec);
         assert!(fits(&exec, &n, &usage).is_ok());
     }

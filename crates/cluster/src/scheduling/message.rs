@@ -22,7 +22,8 @@ pub const NO_PREEMPTION_VICTIMS: &str = "No preemption victims found for incomin
 /// A node rejected for a reason eviction cannot change (selector, taint, cordon).
 pub const PREEMPTION_NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 pub const NOT_ELIGIBLE_NEVER: &str = "not eligible due to preemptionPolicy=Never.";
-pub const NOT_ELIGIBLE_TERMINATING: &str = "not eligible due to a terminating pod on the nominated node.";
+pub const NOT_ELIGIBLE_TERMINATING: &str =
+    "not eligible due to a terminating pod on the nominated node.";
 pub const PREEMPTION_PREFIX: &str = "preemption: ";
 
 pub const EVENT_FAILED_SCHEDULING: &str = "FailedScheduling";
@@ -65,7 +66,11 @@ impl Histogram {
         if n == 0 {
             return;
         }
-        match self.entries.iter_mut().find(|(e, _)| matches!(e, Entry::Filter(r) if r == reason)) {
+        match self
+            .entries
+            .iter_mut()
+            .find(|(e, _)| matches!(e, Entry::Filter(r) if r == reason))
+        {
             Some((_, count)) => *count += n,
             None => self.entries.push((Entry::Filter(reason.clone()), n)),
         }
@@ -75,7 +80,11 @@ impl Histogram {
         if n == 0 {
             return;
         }
-        match self.entries.iter_mut().find(|(e, _)| matches!(e, Entry::Text(t) if *t == text)) {
+        match self
+            .entries
+            .iter_mut()
+            .find(|(e, _)| matches!(e, Entry::Text(t) if *t == text))
+        {
             Some((_, count)) => *count += n,
             None => self.entries.push((Entry::Text(text), n)),
         }
@@ -86,12 +95,19 @@ impl Histogram {
     }
 
     pub fn count(&self, entry: &Entry) -> usize {
-        self.entries.iter().find(|(e, _)| e == entry).map_or(0, |(_, n)| *n)
+        self.entries
+            .iter()
+            .find(|(e, _)| e == entry)
+            .map_or(0, |(_, n)| *n)
     }
 
     /// `"<count> <reason>"` strings, sorted as Go's `sort.Strings` sorts them.
     pub fn sorted(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.entries.iter().map(|(e, n)| format!("{n} {e}")).collect();
+        let mut out: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(e, n)| format!("{n} {e}"))
+            .collect();
         out.sort();
         out
     }
@@ -99,7 +115,11 @@ impl Histogram {
 
 /// `FitError.Error()`: the `FailedScheduling` event message and the `PodScheduled`
 /// condition message.
-pub fn fit_error_message(num_nodes: usize, histogram: &Histogram, post_filter: Option<&str>) -> String {
+pub fn fit_error_message(
+    num_nodes: usize,
+    histogram: &Histogram,
+    post_filter: Option<&str>,
+) -> String {
     let mut message = format!("0/{num_nodes} nodes are available:");
     if !histogram.is_empty() {
         message.push(' ');
@@ -167,7 +187,10 @@ mod tests {
     fn fit_error_wording() {
         let mut h = Histogram::default();
         h.add_reason(&cpu());
-        assert_eq!(fit_error_message(1, &h, None), "0/1 nodes are available: 1 Insufficient cpu.");
+        assert_eq!(
+            fit_error_message(1, &h, None),
+            "0/1 nodes are available: 1 Insufficient cpu."
+        );
 
         let mut h = Histogram::default();
         h.add_reason(&Reason::NodeAffinity);
@@ -179,8 +202,14 @@ mod tests {
         );
 
         let mut h = Histogram::default();
-        h.add_reason(&Reason::UntoleratedTaint { key: "key".into(), value: "value".into() });
-        assert_eq!(fit_error_message(1, &h, None), "0/1 nodes are available: 1 node(s) had untolerated taint {key: value}.");
+        h.add_reason(&Reason::UntoleratedTaint {
+            key: "key".into(),
+            value: "value".into(),
+        });
+        assert_eq!(
+            fit_error_message(1, &h, None),
+            "0/1 nodes are available: 1 node(s) had untolerated taint {key: value}."
+        );
     }
 
     #[test]
@@ -219,16 +248,28 @@ mod tests {
             "0/12 nodes are available: 10 Insufficient cpu, 2 node(s) didn't match Pod's node affinity/selector."
         );
         assert_eq!(h.count(&Entry::Filter(cpu())), 10);
-        assert_eq!(fit_error_message(0, &Histogram::default(), None), "0/0 nodes are available:");
+        assert_eq!(
+            fit_error_message(0, &Histogram::default(), None),
+            "0/0 nodes are available:"
+        );
     }
 
     #[test]
     fn events_and_conditions() {
-        assert_eq!(preempted_event_message("1234-abcd", "node-1"), "Preempted by pod 1234-abcd on node node-1");
-        assert_eq!(scheduled_event_message("ns", "p", "n"), "Successfully assigned ns/p to n");
+        assert_eq!(
+            preempted_event_message("1234-abcd", "node-1"),
+            "Preempted by pod 1234-abcd on node node-1"
+        );
+        assert_eq!(
+            scheduled_event_message("ns", "p", "n"),
+            "Successfully assigned ns/p to n"
+        );
         let c = disruption_target_condition("2025-01-01T00:00:00Z");
         assert_eq!(c["reason"], "PreemptionByScheduler");
-        assert_eq!(c["message"], "default-scheduler: preempting to accommodate a higher priority pod");
+        assert_eq!(
+            c["message"],
+            "default-scheduler: preempting to accommodate a higher priority pod"
+        );
         assert_eq!(unschedulable_condition("m", "t")["reason"], "Unschedulable");
     }
 }

@@ -48,7 +48,10 @@ pub mod simulated;
 pub mod snapshot;
 
 pub use filter::{fits, NodeUsage, Reason};
-pub use node::{default_nodes, node_object, validate_nodes, NodeConfig, NodeEnvironment, NodeInfo, Taint, TaintEffect};
+pub use node::{
+    default_nodes, node_object, validate_nodes, NodeConfig, NodeEnvironment, NodeInfo, Taint,
+    TaintEffect,
+};
 pub use queue::{queue_order, sort_pending};
 pub use requirements::{PodRequirements, PreemptionPolicy};
 pub use resources::Resources;

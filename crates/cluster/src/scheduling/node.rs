@@ -190,6 +190,9 @@ pub fn default_nodes() -> Vec<NodeConfig> {
     vec![NodeConfig::default()]
 }
 
+/// A `ResourceList` object (`status.capacity` / `status.allocatable`).
+type ResourceList = Map<String, Value>;
+
 fn region_of(zone: &str) -> &str {
     zone.trim_end_matches(|c: char| c.is_ascii_lowercase())
 }
@@ -200,7 +203,9 @@ fn valid_node_name(name: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !part.starts_with('-')
                 && !part.ends_with('-')
         })
@@ -226,9 +231,15 @@ impl NodeConfig {
             put(LABEL_ZONE, &self.zone);
             put(LABEL_REGION, region_of(&self.zone));
             put("failure-domain.beta.kubernetes.io/zone", &self.zone);
-            put("failure-domain.beta.kubernetes.io/region", region_of(&self.zone));
+            put(
+                "failure-domain.beta.kubernetes.io/region",
+                region_of(&self.zone),
+            );
         }
-        put(LABEL_KARPENTER_CAPACITY_TYPE, self.capacity_type.karpenter());
+        put(
+            LABEL_KARPENTER_CAPACITY_TYPE,
+            self.capacity_type.karpenter(),
+        );
         put(LABEL_EKS_CAPACITY_TYPE, self.capacity_type.eks());
         if let Some(ng) = &self.nodegroup {
             put(LABEL_EKS_NODEGROUP, ng);
@@ -240,11 +251,13 @@ impl NodeConfig {
     }
 
     /// `status.allocatable` and `status.capacity` as ResourceList objects.
-    fn resource_lists(&self) -> Result<(Map<String, Value>, Map<String, Value>), String> {
+    fn resource_lists(&self) -> Result<(ResourceList, ResourceList), String> {
         let cap = self.capacity.clone().unwrap_or_default();
         let bad = |e: quantity::QuantityError| format!("node {}: {e}", self.name);
         // capacity is never below allocatable: raise it where the config says otherwise.
-        let pick = |capacity: Option<&String>, alloc: &String, parse: fn(&str) -> Result<i64, quantity::QuantityError>| {
+        let pick = |capacity: Option<&String>,
+                    alloc: &String,
+                    parse: fn(&str) -> Result<i64, quantity::QuantityError>| {
             let a = parse(alloc).map_err(bad)?;
             match capacity {
                 Some(c) if parse(c).map_err(bad)? >= a => Ok::<_, String>(c.trim().to_string()),
@@ -254,35 +267,57 @@ impl NodeConfig {
         let mut allocatable = Map::new();
         let mut capacity = Map::new();
         allocatable.insert(resources::CPU.into(), json!(self.cpu.trim()));
-        capacity.insert(resources::CPU.into(), json!(pick(cap.cpu.as_ref(), &self.cpu, quantity::millis)?));
-        allocatable.insert(resources::EPHEMERAL_STORAGE.into(), json!(self.ephemeral_storage.trim()));
+        capacity.insert(
+            resources::CPU.into(),
+            json!(pick(cap.cpu.as_ref(), &self.cpu, quantity::millis)?),
+        );
+        allocatable.insert(
+            resources::EPHEMERAL_STORAGE.into(),
+            json!(self.ephemeral_storage.trim()),
+        );
         capacity.insert(
             resources::EPHEMERAL_STORAGE.into(),
-            json!(pick(cap.ephemeral_storage.as_ref(), &self.ephemeral_storage, quantity::units)?),
+            json!(pick(
+                cap.ephemeral_storage.as_ref(),
+                &self.ephemeral_storage,
+                quantity::units
+            )?),
         );
         for hp in ["hugepages-1Gi", "hugepages-2Mi"] {
             allocatable.insert(hp.into(), json!("0"));
             capacity.insert(hp.into(), json!("0"));
         }
         allocatable.insert(resources::MEMORY.into(), json!(self.memory.trim()));
-        capacity.insert(resources::MEMORY.into(), json!(pick(cap.memory.as_ref(), &self.memory, quantity::units)?));
+        capacity.insert(
+            resources::MEMORY.into(),
+            json!(pick(cap.memory.as_ref(), &self.memory, quantity::units)?),
+        );
         for (name, value) in &self.extended_resources {
             if !resources::is_scalar_resource(name) {
-                return Err(format!("node {}: {name:?} is not an extended resource name", self.name));
+                return Err(format!(
+                    "node {}: {name:?} is not an extended resource name",
+                    self.name
+                ));
             }
             quantity::units(value).map_err(bad)?;
             allocatable.insert(name.clone(), json!(value.trim()));
             capacity.insert(name.clone(), json!(value.trim()));
         }
         allocatable.insert(resources::PODS.into(), json!(self.pods.to_string()));
-        capacity.insert(resources::PODS.into(), json!(cap.pods.unwrap_or(self.pods).max(self.pods).to_string()));
+        capacity.insert(
+            resources::PODS.into(),
+            json!(cap.pods.unwrap_or(self.pods).max(self.pods).to_string()),
+        );
         Ok((capacity, allocatable))
     }
 
     /// Checks the entry and returns the scheduler's view of it.
     pub fn node_info(&self) -> Result<NodeInfo, String> {
         if !valid_node_name(&self.name) {
-            return Err(format!("node name {:?} is not a valid DNS subdomain", self.name));
+            return Err(format!(
+                "node name {:?} is not a valid DNS subdomain",
+                self.name
+            ));
         }
         let (_, allocatable) = self.resource_lists()?;
         let mut info = NodeInfo::from_parts(
@@ -308,7 +343,10 @@ pub fn validate_nodes(nodes: &[NodeConfig]) -> Result<Vec<NodeInfo>, String> {
         .iter()
         .map(|n| {
             if !seen.insert(n.name.as_str()) {
-                return Err(format!("node name {:?} appears twice in cluster.nodes", n.name));
+                return Err(format!(
+                    "node name {:?} appears twice in cluster.nodes",
+                    n.name
+                ));
             }
             n.node_info()
         })
@@ -365,12 +403,22 @@ pub fn node_object(config: &NodeConfig, env: &NodeEnvironment) -> Result<Value, 
     let now = env.now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut annotations = Map::new();
     annotations.insert("node.alpha.kubernetes.io/ttl".into(), json!("0"));
-    annotations.insert("volumes.kubernetes.io/controller-managed-attach-detach".into(), json!("true"));
+    annotations.insert(
+        "volumes.kubernetes.io/controller-managed-attach-detach".into(),
+        json!("true"),
+    );
     if config.simulated {
         annotations.insert(ANNOTATION_SIMULATED.into(), json!("true"));
     }
     let mut spec = Map::new();
-    spec.insert("providerID".into(), json!(format!("aws:///{}/i-{}", config.zone, stable_hex(&config.name, 1, 17))));
+    spec.insert(
+        "providerID".into(),
+        json!(format!(
+            "aws:///{}/i-{}",
+            config.zone,
+            stable_hex(&config.name, 1, 17)
+        )),
+    );
     if !config.taints.is_empty() {
         let taints: Vec<Value> = config
             .taints
@@ -449,23 +497,42 @@ impl NodeInfo {
         allocatable: &Value,
         simulated: bool,
     ) -> Result<NodeInfo, String> {
-        let parsed = Resources::from_resource_list(allocatable).map_err(|e| format!("node {name}: {e}"))?;
-        let allowed_pods = match allocatable.get(resources::PODS).and_then(quantity::json_text) {
+        let parsed =
+            Resources::from_resource_list(allocatable).map_err(|e| format!("node {name}: {e}"))?;
+        let allowed_pods = match allocatable
+            .get(resources::PODS)
+            .and_then(quantity::json_text)
+        {
             Some(t) => quantity::units(&t).map_err(|e| format!("node {name}: {e}"))?,
             None => 0,
         };
-        Ok(NodeInfo { name: name.to_string(), labels, taints, unschedulable, allocatable: parsed, allowed_pods, simulated })
+        Ok(NodeInfo {
+            name: name.to_string(),
+            labels,
+            taints,
+            unschedulable,
+            allocatable: parsed,
+            allowed_pods,
+            simulated,
+        })
     }
 
     /// The scheduler's view of a Node object, so `kubectl label`, `kubectl taint` and
     /// `kubectl cordon` take effect. Taints with an unknown effect are skipped (the API
     /// server would not have stored them).
     pub fn from_node(node: &Value) -> Result<NodeInfo, String> {
-        let name = node.pointer("/metadata/name").and_then(Value::as_str).ok_or("node without metadata.name")?;
+        let name = node
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .ok_or("node without metadata.name")?;
         let labels = node
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
         let taints = node
             .pointer("/spec/taints")
@@ -475,15 +542,25 @@ impl NodeInfo {
                     .filter_map(|t| {
                         Some(Taint {
                             key: t.get("key")?.as_str()?.to_string(),
-                            value: t.get("value").and_then(Value::as_str).unwrap_or("").to_string(),
+                            value: t
+                                .get("value")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
                             effect: TaintEffect::parse(t.get("effect")?.as_str()?)?,
                         })
                     })
                     .collect()
             })
             .unwrap_or_default();
-        let unschedulable = node.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false);
-        let simulated = node.pointer("/metadata/annotations").and_then(|a| a.get(ANNOTATION_SIMULATED)).and_then(Value::as_str)
+        let unschedulable = node
+            .pointer("/spec/unschedulable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let simulated = node
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(ANNOTATION_SIMULATED))
+            .and_then(Value::as_str)
             == Some("true");
         let empty = Value::Object(Map::new());
         let allocatable = node.pointer("/status/allocatable").unwrap_or(&empty);
@@ -550,17 +627,37 @@ mod tests {
         assert_eq!(infos[0].labels[LABEL_EKS_CAPACITY_TYPE], "SPOT");
         assert_eq!(infos[0].labels[LABEL_KARPENTER_CAPACITY_TYPE], "spot");
         assert_eq!(infos[0].labels["intent"], "emr-job");
-        assert_eq!(infos[0].labels[LABEL_HOSTNAME], "custom", "explicit labels win");
+        assert_eq!(
+            infos[0].labels[LABEL_HOSTNAME], "custom",
+            "explicit labels win"
+        );
         assert_eq!(infos[0].taints.len(), 2);
         assert!(infos[0].simulated);
-        assert_eq!(infos[1], NodeConfig { name: "n2".into(), ..NodeConfig::default() }.node_info().unwrap());
+        assert_eq!(
+            infos[1],
+            NodeConfig {
+                name: "n2".into(),
+                ..NodeConfig::default()
+            }
+            .node_info()
+            .unwrap()
+        );
 
         let node = node_object(&c.nodes[0], &env()).unwrap();
         assert_eq!(node["status"]["capacity"]["cpu"], "16");
-        assert_eq!(node["status"]["capacity"]["memory"], "63Gi", "capacity raised to allocatable");
+        assert_eq!(
+            node["status"]["capacity"]["memory"], "63Gi",
+            "capacity raised to allocatable"
+        );
         assert_eq!(node["status"]["capacity"]["pods"], "234");
-        assert_eq!(node["spec"]["taints"][1], json!({"key": "x", "effect": "PreferNoSchedule"}));
-        assert_eq!(node["metadata"]["annotations"][ANNOTATION_SIMULATED], "true");
+        assert_eq!(
+            node["spec"]["taints"][1],
+            json!({"key": "x", "effect": "PreferNoSchedule"})
+        );
+        assert_eq!(
+            node["metadata"]["annotations"][ANNOTATION_SIMULATED],
+            "true"
+        );
         assert_eq!(NodeInfo::from_node(&node).unwrap(), infos[0]);
     }
 
@@ -579,28 +676,58 @@ mod tests {
         }));
         assert!(validate_nodes(&[]).is_err());
         assert!(validate_nodes(&[NodeConfig::default(), NodeConfig::default()]).is_err());
-        assert!(toml::from_str::<NodeConfig>("nmae = \"x\"").is_err(), "unknown keys are errors");
+        assert!(
+            toml::from_str::<NodeConfig>("nmae = \"x\"").is_err(),
+            "unknown keys are errors"
+        );
     }
 
     #[test]
     fn node_object_looks_like_a_kubelet_registration() {
         let node = node_object(&NodeConfig::default(), &env()).unwrap();
         let status = &node["status"];
-        assert_eq!(status["capacity"], json!({"cpu": "8", "ephemeral-storage": "83873772Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0", "memory": "32499160Ki", "pods": "58"}));
-        assert_eq!(status["allocatable"], json!({"cpu": "7910m", "ephemeral-storage": "76224326324", "hugepages-1Gi": "0", "hugepages-2Mi": "0", "memory": "31482328Ki", "pods": "58"}));
+        assert_eq!(
+            status["capacity"],
+            json!({"cpu": "8", "ephemeral-storage": "83873772Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0", "memory": "32499160Ki", "pods": "58"})
+        );
+        assert_eq!(
+            status["allocatable"],
+            json!({"cpu": "7910m", "ephemeral-storage": "76224326324", "hugepages-1Gi": "0", "hugepages-2Mi": "0", "memory": "31482328Ki", "pods": "58"})
+        );
         let conditions: Vec<(&str, &str)> = status["conditions"]
             .as_array()
             .unwrap()
             .iter()
             .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
             .collect();
-        assert_eq!(conditions, [("MemoryPressure", "False"), ("DiskPressure", "False"), ("PIDPressure", "False"), ("Ready", "True")]);
-        assert_eq!(status["conditions"][3]["lastHeartbeatTime"], "2025-01-02T03:04:05Z");
-        assert_eq!(status["addresses"][0], json!({"type": "InternalIP", "address": "127.0.0.1"}));
+        assert_eq!(
+            conditions,
+            [
+                ("MemoryPressure", "False"),
+                ("DiskPressure", "False"),
+                ("PIDPressure", "False"),
+                ("Ready", "True")
+            ]
+        );
+        assert_eq!(
+            status["conditions"][3]["lastHeartbeatTime"],
+            "2025-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            status["addresses"][0],
+            json!({"type": "InternalIP", "address": "127.0.0.1"})
+        );
         assert_eq!(status["nodeInfo"]["kubeletVersion"], "v1.32.9-eks-113cf36");
         assert_eq!(status["nodeInfo"]["architecture"], "amd64");
-        assert!(node["spec"]["providerID"].as_str().unwrap().starts_with("aws:///us-east-2a/i-"));
+        assert!(node["spec"]["providerID"]
+            .as_str()
+            .unwrap()
+            .starts_with("aws:///us-east-2a/i-"));
         assert!(node["spec"].get("taints").is_none());
-        assert_eq!(node_object(&NodeConfig::default(), &env()).unwrap(), node, "deterministic");
+        assert_eq!(
+            node_object(&NodeConfig::default(), &env()).unwrap(),
+            node,
+            "deterministic"
+        );
     }
 }

@@ -82,7 +82,11 @@ fn reprieve(
         return Err(NotACandidate::NoVictims);
     }
     if !resources_fit(&preemptor.requests, node, &remaining) {
-        return Err(NotACandidate::StillDoesNotFit(resource_reasons(&preemptor.requests, node, &remaining)));
+        return Err(NotACandidate::StillDoesNotFit(resource_reasons(
+            &preemptor.requests,
+            node,
+            &remaining,
+        )));
     }
     for i in order.filter(lower) {
         remaining.add(&pods[i]);
@@ -109,7 +113,14 @@ pub fn select_victims_on_node(
     let mut order: Vec<usize> = (0..pods.len()).collect();
     order.sort_by(|&a, &b| more_important_first(&pods[a], &pods[b]));
     let mut victims = Vec::new();
-    reprieve(preemptor, node, usage, pods, order.into_iter(), &mut victims)?;
+    reprieve(
+        preemptor,
+        node,
+        usage,
+        pods,
+        order.into_iter(),
+        &mut victims,
+    )?;
     Ok(victims)
 }
 
@@ -123,7 +134,14 @@ pub fn select_victims_in_order(
     out: &mut Vec<usize>,
 ) -> Result<(), NotACandidate> {
     out.clear();
-    reprieve(preemptor, node, usage, ordered_pods, 0..ordered_pods.len(), out)
+    reprieve(
+        preemptor,
+        node,
+        usage,
+        ordered_pods,
+        0..ordered_pods.len(),
+        out,
+    )
 }
 
 /// `pickOneNodeForPreemption`'s criteria with no PDBs, as one key where smaller is
@@ -140,7 +158,11 @@ pub struct CandidateKey {
 impl CandidateKey {
     /// Victims most important first (the first has the highest priority).
     pub fn of<'a>(victims: impl Iterator<Item = &'a PodRequirements> + Clone) -> CandidateKey {
-        let highest = victims.clone().map(|v| v.priority).max().unwrap_or(i32::MIN);
+        let highest = victims
+            .clone()
+            .map(|v| v.priority)
+            .max()
+            .unwrap_or(i32::MIN);
         // Priorities shifted by 2^31 so that many negative-priority victims never beat
         // fewer ones (kube adds MaxInt32+1 for the same reason).
         let mut sum = 0i64;
@@ -153,7 +175,12 @@ impl CandidateKey {
                 earliest = earliest.min(start_key(v.start_time));
             }
         }
-        CandidateKey { highest_priority: highest, priority_sum: sum, victims: count, latest_start: std::cmp::Reverse(earliest) }
+        CandidateKey {
+            highest_priority: highest,
+            priority_sum: sum,
+            victims: count,
+            latest_start: std::cmp::Reverse(earliest),
+        }
     }
 }
 
@@ -167,7 +194,11 @@ pub struct Candidate<'a> {
 /// `pickOneNodeForPreemption` with no PDBs: index into `candidates` of the chosen one;
 /// among equal keys the first wins ("then the first node").
 pub fn pick_one_node(candidates: &[Candidate<'_>]) -> Option<usize> {
-    candidates.iter().enumerate().min_by_key(|(_, c)| CandidateKey::of(c.victims.iter().copied())).map(|(i, _)| i)
+    candidates
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, c)| CandidateKey::of(c.victims.iter().copied()))
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -189,7 +220,13 @@ mod tests {
     }
 
     fn node(cpu: &str) -> NodeInfo {
-        NodeConfig { cpu: cpu.into(), capacity: None, ..NodeConfig::default() }.node_info().unwrap()
+        NodeConfig {
+            cpu: cpu.into(),
+            capacity: None,
+            ..NodeConfig::default()
+        }
+        .node_info()
+        .unwrap()
     }
 
     #[test]
@@ -212,7 +249,10 @@ mod tests {
         // Needing one core spares the older 100.
         let small = pod("s", 300, "1", None);
         let v = select_victims_on_node(&small, &n, &usage, &pods).unwrap();
-        assert_eq!(v.iter().map(|&i| pods[i].name.as_str()).collect::<Vec<_>>(), ["c100"]);
+        assert_eq!(
+            v.iter().map(|&i| pods[i].name.as_str()).collect::<Vec<_>>(),
+            ["c100"]
+        );
     }
 
     #[test]
@@ -220,7 +260,10 @@ mod tests {
         let n = node("2");
         let pods = vec![pod("hi", 500, "1", None), pod("lo", 100, "1", None)];
         let usage = NodeUsage::from_pods(pods.iter().map(|p| p.as_ref()));
-        assert_eq!(select_victims_on_node(&pod("p", 50, "1", None), &n, &usage, &pods), Err(NotACandidate::NoVictims));
+        assert_eq!(
+            select_victims_on_node(&pod("p", 50, "1", None), &n, &usage, &pods),
+            Err(NotACandidate::NoVictims)
+        );
         assert!(matches!(
             select_victims_on_node(&pod("p", 300, "2", None), &n, &usage, &pods),
             Err(NotACandidate::StillDoesNotFit(r)) if r[0].to_string() == "Insufficient cpu"
@@ -230,18 +273,40 @@ mod tests {
     #[test]
     fn picks_like_pick_one_node_for_preemption() {
         let p = |name, prio, start| pod(name, prio, "1", start);
-        let (a, b, c, d) = (p("a", 200, None), p("b", 100, None), p("c", 100, None), p("d", 100, None));
+        let (a, b, c, d) = (
+            p("a", 200, None),
+            p("b", 100, None),
+            p("c", 100, None),
+            p("d", 100, None),
+        );
         let e = p("e", 100, Some("2025-01-01T00:00:00Z"));
         let f = p("f", 100, Some("2025-01-01T00:09:00Z"));
-        let cand = |node, v: Vec<&Arc<PodRequirements>>| Candidate { node, victims: v.into_iter().map(|x| x.as_ref()).collect() };
+        fn cand<'a>(node: usize, v: Vec<&'a Arc<PodRequirements>>) -> Candidate<'a> {
+            Candidate {
+                node,
+                victims: v.into_iter().map(|x| x.as_ref()).collect(),
+            }
+        }
         // Lowest highest priority wins over fewer victims.
-        assert_eq!(pick_one_node(&[cand(0, vec![&a]), cand(1, vec![&b, &c])]), Some(1));
+        assert_eq!(
+            pick_one_node(&[cand(0, vec![&a]), cand(1, vec![&b, &c])]),
+            Some(1)
+        );
         // Then the smaller sum, then fewer victims.
-        assert_eq!(pick_one_node(&[cand(0, vec![&b, &c, &d]), cand(1, vec![&b, &c])]), Some(1));
+        assert_eq!(
+            pick_one_node(&[cand(0, vec![&b, &c, &d]), cand(1, vec![&b, &c])]),
+            Some(1)
+        );
         // Then the latest start among the highest-priority victims.
-        assert_eq!(pick_one_node(&[cand(0, vec![&e]), cand(1, vec![&f])]), Some(1));
+        assert_eq!(
+            pick_one_node(&[cand(0, vec![&e]), cand(1, vec![&f])]),
+            Some(1)
+        );
         // Then the first.
-        assert_eq!(pick_one_node(&[cand(0, vec![&b]), cand(1, vec![&c])]), Some(0));
+        assert_eq!(
+            pick_one_node(&[cand(0, vec![&b]), cand(1, vec![&c])]),
+            Some(0)
+        );
         assert_eq!(pick_one_node(&[]), None);
     }
 }

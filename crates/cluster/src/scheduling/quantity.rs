@@ -34,7 +34,10 @@ struct Exact {
 }
 
 fn error(text: &str, why: &'static str) -> QuantityError {
-    QuantityError { text: text.to_string(), why }
+    QuantityError {
+        text: text.to_string(),
+        why,
+    }
 }
 
 fn parse_exact(text: &str) -> Result<Exact, QuantityError> {
@@ -47,7 +50,9 @@ fn parse_exact(text: &str) -> Result<Exact, QuantityError> {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    let number_end = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
+    let number_end = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
     let (number, suffix) = body.split_at(number_end);
     let (int, frac) = number.split_once('.').unwrap_or((number, ""));
     if int.is_empty() && frac.is_empty() {
@@ -74,7 +79,9 @@ fn parse_exact(text: &str) -> Result<Exact, QuantityError> {
         "Pi" => (0, 50),
         "Ei" => (0, 60),
         s if s.starts_with(['e', 'E']) => {
-            let exponent: i32 = s[1..].parse().map_err(|_| error(text, "has a bad exponent"))?;
+            let exponent: i32 = s[1..]
+                .parse()
+                .map_err(|_| error(text, "has a bad exponent"))?;
             if !(-100..=100).contains(&exponent) {
                 return Err(error(text, "is out of range"));
             }
@@ -88,18 +95,34 @@ fn parse_exact(text: &str) -> Result<Exact, QuantityError> {
     if significant.len() > 30 {
         return Err(error(text, "is out of range"));
     }
-    let digits: i128 = if significant.is_empty() { 0 } else { significant.parse().map_err(|_| error(text, "is not a number"))? };
-    Ok(Exact { negative, digits, exp10: exp10 - frac.len() as i32, exp2 })
+    let digits: i128 = if significant.is_empty() {
+        0
+    } else {
+        significant
+            .parse()
+            .map_err(|_| error(text, "is not a number"))?
+    };
+    Ok(Exact {
+        negative,
+        digits,
+        exp10: exp10 - frac.len() as i32,
+        exp2,
+    })
 }
 
 /// `ceil(value × 10^scale)` as an i64, with the sign applied after rounding the magnitude up.
 fn scaled(text: &str, scale: i32) -> Result<i64, QuantityError> {
     let q = parse_exact(text)?;
     let range = || error(text, "is out of range");
-    let mut num = q.digits.checked_mul(1i128.checked_shl(q.exp2).ok_or_else(range)?).ok_or_else(range)?;
+    let mut num = q
+        .digits
+        .checked_mul(1i128.checked_shl(q.exp2).ok_or_else(range)?)
+        .ok_or_else(range)?;
     let exp = q.exp10 + scale;
     let magnitude = if exp >= 0 {
-        num = num.checked_mul(10i128.checked_pow(exp as u32).ok_or_else(range)?).ok_or_else(range)?;
+        num = num
+            .checked_mul(10i128.checked_pow(exp as u32).ok_or_else(range)?)
+            .ok_or_else(range)?;
         num
     } else {
         match 10i128.checked_pow((-exp) as u32) {
@@ -176,7 +199,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_overflow() {
-        for bad in ["", " ", "abc", "1x", "1KI", "Gi", "1.2.3", "1e", "1ex", "--1", "1 Gi", "9Ei0"] {
+        for bad in [
+            "", " ", "abc", "1x", "1KI", "Gi", "1.2.3", "1e", "1ex", "--1", "1 Gi", "9Ei0",
+        ] {
             assert!(units(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(units("16Ei").is_err(), "above i64");

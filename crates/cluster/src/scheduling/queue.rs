@@ -56,7 +56,10 @@ pub struct NodeScore {
 
 impl Ord for NodeScore {
     fn cmp(&self, other: &Self) -> Ordering {
-        other.untolerated_soft_taints.cmp(&self.untolerated_soft_taints).then(self.points.cmp(&other.points))
+        other
+            .untolerated_soft_taints
+            .cmp(&self.untolerated_soft_taints)
+            .then(self.points.cmp(&other.points))
     }
 }
 
@@ -83,15 +86,26 @@ fn fraction(requested: i64, allocatable: i64) -> f64 {
 /// Scores a node that passed the filter for this pod.
 pub fn score_node(pod: &PodRequirements, node: &NodeInfo, usage: &NodeUsage) -> NodeScore {
     let a = &node.allocatable;
-    let least = (least_allocated(usage.non_zero_milli_cpu + pod.non_zero_milli_cpu, a.milli_cpu)
-        + least_allocated(usage.non_zero_memory + pod.non_zero_memory, a.memory))
+    let least = (least_allocated(
+        usage.non_zero_milli_cpu + pod.non_zero_milli_cpu,
+        a.milli_cpu,
+    ) + least_allocated(usage.non_zero_memory + pod.non_zero_memory, a.memory))
         / 2;
-    let cpu = fraction(usage.requested.milli_cpu + pod.requests.milli_cpu, a.milli_cpu);
+    let cpu = fraction(
+        usage.requested.milli_cpu + pod.requests.milli_cpu,
+        a.milli_cpu,
+    );
     let memory = fraction(usage.requested.memory + pod.requests.memory, a.memory);
     let balanced = ((1.0 - (cpu - memory).abs() / 2.0) * 100.0) as i64;
-    let untolerated_soft_taints =
-        if node.taints.is_empty() { 0 } else { untolerated_prefer_no_schedule(&node.taints, &pod.placement.tolerations) };
-    NodeScore { untolerated_soft_taints, points: least + balanced }
+    let untolerated_soft_taints = if node.taints.is_empty() {
+        0
+    } else {
+        untolerated_prefer_no_schedule(&node.taints, &pod.placement.tolerations)
+    };
+    NodeScore {
+        untolerated_soft_taints,
+        points: least + balanced,
+    }
 }
 
 #[cfg(test)]
@@ -119,7 +133,10 @@ mod tests {
         ];
         sort_pending(&mut pods);
         let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["high-old", "high-old-b", "high-new", "mid", "low-old"]);
+        assert_eq!(
+            names,
+            ["high-old", "high-old-b", "high-new", "mid", "low-old"]
+        );
     }
 
     #[test]
@@ -130,7 +147,14 @@ mod tests {
         let busy = score_node(&p, &node, &NodeUsage::from_pods([&p, &p, &p]));
         assert!(empty > busy);
         let mut tainted = node.clone();
-        tainted.taints.push(Taint { key: "soft".into(), value: String::new(), effect: TaintEffect::PreferNoSchedule });
-        assert!(busy > score_node(&p, &tainted, &NodeUsage::default()), "a soft taint outweighs load");
+        tainted.taints.push(Taint {
+            key: "soft".into(),
+            value: String::new(),
+            effect: TaintEffect::PreferNoSchedule,
+        });
+        assert!(
+            busy > score_node(&p, &tainted, &NodeUsage::default()),
+            "a soft taint outweighs load"
+        );
     }
 }

@@ -136,12 +136,18 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
 }
 
 fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
-    str_at(v, pointer).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+    str_at(v, pointer)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -158,20 +164,34 @@ fn container_requests(container: &Value) -> Result<(Resources, bool, bool), Stri
     let has_cpu = merged.contains_key("cpu");
     let has_memory = merged.contains_key("memory");
     let name = container.get("name").and_then(Value::as_str).unwrap_or("?");
-    let r = Resources::from_resource_list(&Value::Object(merged)).map_err(|e| format!("container {name}: {e}"))?;
+    let r = Resources::from_resource_list(&Value::Object(merged))
+        .map_err(|e| format!("container {name}: {e}"))?;
     Ok((r, has_cpu, has_memory))
 }
 
 /// The pod's aggregate over containers, sidecars and init containers (see module docs),
 /// with `per_container` giving one container's contribution.
-fn aggregate(spec: &Value, per_container: impl Fn(&Value) -> Result<Resources, String>) -> Result<Resources, String> {
+fn aggregate(
+    spec: &Value,
+    per_container: impl Fn(&Value) -> Result<Resources, String>,
+) -> Result<Resources, String> {
     let mut total = Resources::default();
-    for c in spec.get("containers").and_then(Value::as_array).into_iter().flatten() {
+    for c in spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         total.add(&per_container(c)?);
     }
     let mut sidecars = Resources::default();
     let mut init_peak = Resources::default();
-    for c in spec.get("initContainers").and_then(Value::as_array).into_iter().flatten() {
+    for c in spec
+        .get("initContainers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let own = per_container(c)?;
         if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") {
             total.add(&own);
@@ -197,8 +217,14 @@ fn parse_requirement(expr: &Value, field: bool) -> Option<SelectorRequirement> {
     if field {
         // matchFields selects on one field value: only In/NotIn with exactly one value.
         return match op {
-            "In" if values.len() == 1 => Some(SelectorRequirement { key, operator: SelectorOperator::In(values) }),
-            "NotIn" if values.len() == 1 => Some(SelectorRequirement { key, operator: SelectorOperator::NotIn(values) }),
+            "In" if values.len() == 1 => Some(SelectorRequirement {
+                key,
+                operator: SelectorOperator::In(values),
+            }),
+            "NotIn" if values.len() == 1 => Some(SelectorRequirement {
+                key,
+                operator: SelectorOperator::NotIn(values),
+            }),
             _ => None,
         };
     }
@@ -230,12 +256,24 @@ fn parse_term(term: &Value) -> NodeSelectorTerm {
     };
     let match_expressions = parse_all("matchExpressions", false);
     let match_fields = parse_all("matchFields", true);
-    NodeSelectorTerm { match_expressions, match_fields, valid }
+    NodeSelectorTerm {
+        match_expressions,
+        match_fields,
+        valid,
+    }
 }
 
 fn parse_toleration(t: &Value) -> Toleration {
-    let key = t.get("key").and_then(Value::as_str).unwrap_or("").to_string();
-    let value = t.get("value").and_then(Value::as_str).unwrap_or("").to_string();
+    let key = t
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let value = t
+        .get("value")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let mut operator = match t.get("operator").and_then(Value::as_str).unwrap_or("") {
         "" | "Equal" => TolerationOperator::Equal,
         "Exists" => TolerationOperator::Exists,
@@ -251,7 +289,12 @@ fn parse_toleration(t: &Value) -> Toleration {
             parsed
         }
     };
-    Toleration { key, operator, value, effect }
+    Toleration {
+        key,
+        operator,
+        value,
+        effect,
+    }
 }
 
 impl PlacementConstraints {
@@ -259,27 +302,49 @@ impl PlacementConstraints {
         let node_selector: BTreeMap<String, String> = spec
             .get("nodeSelector")
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
         let required_terms = spec
             .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution")
             .filter(|v| !v.is_null())
-            .map(|r| r.get("nodeSelectorTerms").and_then(Value::as_array).into_iter().flatten().map(parse_term).collect());
-        let tolerations =
-            spec.get("tolerations").and_then(Value::as_array).into_iter().flatten().map(parse_toleration).collect();
-        PlacementConstraints { node_selector: node_selector.into_iter().collect(), required_terms, tolerations }
+            .map(|r| {
+                r.get("nodeSelectorTerms")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(parse_term)
+                    .collect()
+            });
+        let tolerations = spec
+            .get("tolerations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(parse_toleration)
+            .collect();
+        PlacementConstraints {
+            node_selector: node_selector.into_iter().collect(),
+            required_terms,
+            tolerations,
+        }
     }
 }
 
 impl PodRequirements {
     /// Reads a pod object (`serde_json::Value` as the registry stores it).
     pub fn from_pod(pod: &Value) -> Result<PodRequirements, RequirementsError> {
-        let name = str_at(pod, "/metadata/name").ok_or_else(|| RequirementsError("pod without metadata.name".into()))?;
+        let name = str_at(pod, "/metadata/name")
+            .ok_or_else(|| RequirementsError("pod without metadata.name".into()))?;
         let namespace = str_at(pod, "/metadata/namespace").unwrap_or("default");
         let fail = |e: String| RequirementsError(format!("pod {namespace}/{name}: {e}"));
         let empty = Value::Object(Map::new());
         let spec = pod.get("spec").unwrap_or(&empty);
-        let requests = aggregate(spec, |c| container_requests(c).map(|(r, _, _)| r)).map_err(fail)?;
+        let requests =
+            aggregate(spec, |c| container_requests(c).map(|(r, _, _)| r)).map_err(fail)?;
         let non_zero = aggregate(spec, |c| {
             let (mut r, has_cpu, has_memory) = container_requests(c)?;
             if !has_cpu {
@@ -291,7 +356,11 @@ impl PodRequirements {
             Ok(r)
         })
         .map_err(fail)?;
-        let priority = spec.get("priority").and_then(Value::as_i64).unwrap_or(0).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        let priority = spec
+            .get("priority")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .clamp(i32::MIN as i64, i32::MAX as i64) as i32;
         let preemption_policy = match spec.get("preemptionPolicy").and_then(Value::as_str) {
             Some("Never") => PreemptionPolicy::Never,
             _ => PreemptionPolicy::PreemptLowerPriority,
@@ -317,8 +386,12 @@ impl PodRequirements {
             placement: Arc::new(PlacementConstraints::from_pod_spec(spec)),
             priority,
             preemption_policy,
-            scheduler_name: non_empty("/spec/schedulerName").unwrap_or_else(|| DEFAULT_SCHEDULER_NAME.to_string()),
-            gated: spec.get("schedulingGates").and_then(Value::as_array).is_some_and(|g| !g.is_empty()),
+            scheduler_name: non_empty("/spec/schedulerName")
+                .unwrap_or_else(|| DEFAULT_SCHEDULER_NAME.to_string()),
+            gated: spec
+                .get("schedulingGates")
+                .and_then(Value::as_array)
+                .is_some_and(|g| !g.is_empty()),
             node_name: non_empty("/spec/nodeName"),
             nominated_node_name: non_empty("/status/nominatedNodeName"),
             creation_timestamp: time_at(pod, "/metadata/creationTimestamp"),
@@ -372,7 +445,10 @@ mod tests {
     use serde_json::json;
 
     fn pod(spec: Value) -> PodRequirements {
-        PodRequirements::from_pod(&json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}, "spec": spec})).unwrap()
+        PodRequirements::from_pod(
+            &json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}, "spec": spec}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -389,7 +465,10 @@ mod tests {
                 {"name": "c2", "resources": {"requests": {"cpu": "1", "memory": "1G"}}}
             ]
         }));
-        assert_eq!((p.requests.milli_cpu, p.requests.memory), (3000, 3_000_000_000));
+        assert_eq!(
+            (p.requests.milli_cpu, p.requests.memory),
+            (3000, 3_000_000_000)
+        );
     }
 
     #[test]
@@ -436,10 +515,16 @@ mod tests {
         assert_eq!(p.node_name.as_deref(), Some("n1"));
         assert!(p.terminating_by_preemption());
         assert!(!p.wants_scheduling());
-        assert_eq!(p.start_time.unwrap().to_rfc3339(), "2025-01-01T00:00:03+00:00");
+        assert_eq!(
+            p.start_time.unwrap().to_rfc3339(),
+            "2025-01-01T00:00:03+00:00"
+        );
 
         let q = pod(json!({"containers": []}));
-        assert_eq!((q.priority, q.preemption_policy), (0, PreemptionPolicy::PreemptLowerPriority));
+        assert_eq!(
+            (q.priority, q.preemption_policy),
+            (0, PreemptionPolicy::PreemptLowerPriority)
+        );
         assert!(q.wants_scheduling());
         assert!(!pod(json!({"schedulingGates": [{"name": "g"}]})).wants_scheduling());
         assert!(!pod(json!({"schedulerName": "volcano"})).wants_scheduling());
@@ -459,11 +544,17 @@ mod tests {
                             {"key": "t", "operator": "Exists", "effect": "Sometimes"}]
         }));
         let pl = &p.placement;
-        assert_eq!(pl.node_selector, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert_eq!(
+            pl.node_selector,
+            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
         let terms = pl.required_terms.as_ref().unwrap();
         assert_eq!(terms.len(), 3);
         assert!(terms[0].valid && !terms[1].valid && terms[2].valid);
-        assert_eq!(terms[0].match_expressions[1].operator, SelectorOperator::Gt(3));
+        assert_eq!(
+            terms[0].match_expressions[1].operator,
+            SelectorOperator::Gt(3)
+        );
         assert_eq!(pl.tolerations[0].operator, TolerationOperator::Exists);
         assert_eq!(pl.tolerations[1].operator, TolerationOperator::Equal);
         assert_eq!(pl.tolerations[1].effect, Some(TaintEffect::NoSchedule));
@@ -472,7 +563,8 @@ mod tests {
 
     #[test]
     fn malformed_quantities_are_errors() {
-        let r = PodRequirements::from_pod(&json!({"metadata": {"name": "p"}, "spec": {"containers": [
+        let r =
+            PodRequirements::from_pod(&json!({"metadata": {"name": "p"}, "spec": {"containers": [
             {"name": "c", "resources": {"requests": {"memory": "lots"}}}]}}));
         assert!(r.unwrap_err().0.contains("container c"));
     }

@@ -38,18 +38,28 @@ pub fn is_scalar_resource(name: &str) -> bool {
         return true;
     }
     match name.split_once('/') {
-        Some((domain, _)) => !(domain == "kubernetes.io" || domain.ends_with(".kubernetes.io") || domain == "requests"),
+        Some((domain, _)) => {
+            !(domain == "kubernetes.io"
+                || domain.ends_with(".kubernetes.io")
+                || domain == "requests")
+        }
         None => false,
     }
 }
 
 impl Resources {
     pub fn is_zero(&self) -> bool {
-        self.milli_cpu == 0 && self.memory == 0 && self.ephemeral_storage == 0 && self.scalars.is_empty()
+        self.milli_cpu == 0
+            && self.memory == 0
+            && self.ephemeral_storage == 0
+            && self.scalars.is_empty()
     }
 
     pub fn scalar(&self, name: &str) -> i64 {
-        self.scalars.binary_search_by(|(n, _)| n.as_str().cmp(name)).map(|i| self.scalars[i].1).unwrap_or(0)
+        self.scalars
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .map(|i| self.scalars[i].1)
+            .unwrap_or(0)
     }
 
     fn scalar_entry(&mut self, name: &str) -> &mut i64 {
@@ -104,7 +114,9 @@ impl Resources {
     /// does not count are skipped; a malformed quantity is an error.
     pub fn from_resource_list(list: &Value) -> Result<Resources, QuantityError> {
         let mut r = Resources::default();
-        let Some(map) = list.as_object() else { return Ok(r) };
+        let Some(map) = list.as_object() else {
+            return Ok(r);
+        };
         for (name, value) in map {
             let text = quantity::json_text(value).ok_or_else(|| QuantityError {
                 text: value.to_string(),
@@ -130,10 +142,16 @@ mod tests {
 
     #[test]
     fn resource_lists_parse_and_combine() {
-        let a = Resources::from_resource_list(&json!({"cpu": "1", "memory": "2432Mi", "nvidia.com/gpu": "1", "pods": "3"}))
-            .unwrap();
-        assert_eq!((a.milli_cpu, a.memory, a.scalar("nvidia.com/gpu")), (1000, 2432 << 20, 1));
-        let mut b = Resources::from_resource_list(&json!({"cpu": "250m", "hugepages-2Mi": "4Mi"})).unwrap();
+        let a = Resources::from_resource_list(
+            &json!({"cpu": "1", "memory": "2432Mi", "nvidia.com/gpu": "1", "pods": "3"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (a.milli_cpu, a.memory, a.scalar("nvidia.com/gpu")),
+            (1000, 2432 << 20, 1)
+        );
+        let mut b =
+            Resources::from_resource_list(&json!({"cpu": "250m", "hugepages-2Mi": "4Mi"})).unwrap();
         b.add(&a);
         assert_eq!(b.milli_cpu, 1250);
         assert_eq!(b.scalar("hugepages-2Mi"), 4 << 20);

@@ -38,7 +38,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     }
     if let Ok(seconds) = t.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::nanoseconds((seconds * 1e9) as i64));
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::nanoseconds((seconds * 1e9) as i64));
     }
     let mut rest = t;
     let mut total_ns = 0f64;
@@ -46,7 +47,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let number: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "h" => 3.6e12,
             "m" => 6e10,
@@ -63,11 +66,15 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 fn annotation<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
-    pod.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
 }
 
 fn time(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    v.and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+    v.and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -83,12 +90,18 @@ fn condition(kind: &str, status: bool, reason: Option<&str>, at: &str) -> Value 
 }
 
 fn containers<'a>(pod: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
-    pod.pointer(&format!("/spec/{field}")).and_then(Value::as_array).into_iter().flatten()
+    pod.pointer(&format!("/spec/{field}"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn container_id(pod: &Value, name: &str, restart: i64) -> String {
     // Deterministic, containerd-shaped ids (64 hex digits) per pod, container and run.
-    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+    let uid = pod
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let seed = format!("{uid}/{name}/{restart}");
     let mut hex = String::new();
     for round in 0u64..4 {
@@ -109,12 +122,21 @@ fn base_status(c: &Value, pod: &Value, restart: i64) -> Map<String, Value> {
     m.insert("name".into(), json!(name));
     m.insert("image".into(), json!(image));
     m.insert("imageID".into(), json!(image));
-    m.insert("containerID".into(), json!(container_id(pod, name, restart)));
+    m.insert(
+        "containerID".into(),
+        json!(container_id(pod, name, restart)),
+    );
     m.insert("restartCount".into(), json!(restart));
     m
 }
 
-fn running_status(c: &Value, pod: &Value, restart: i64, started: &str, last: Option<Value>) -> Value {
+fn running_status(
+    c: &Value,
+    pod: &Value,
+    restart: i64,
+    started: &str,
+    last: Option<Value>,
+) -> Value {
     let mut m = base_status(c, pod, restart);
     m.insert("state".into(), json!({"running": {"startedAt": started}}));
     m.insert("lastState".into(), last.unwrap_or_else(|| json!({})));
@@ -148,15 +170,23 @@ fn is_started(pod: &Value) -> bool {
 }
 
 fn is_terminal(pod: &Value) -> bool {
-    matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
+    matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 /// When the pod's next simulated transition is due, if it has one (a time ≤ now means
 /// "now"). Unbound, terminal, deleting and run-until-deleted pods have none.
 pub fn next_transition(pod: &Value, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if pod.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty)
+    if pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
         || is_terminal(pod)
-        || pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+        || pod
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
     {
         return None;
     }
@@ -174,7 +204,11 @@ pub fn simulated_status(pod: &Value, now: DateTime<Utc>) -> Option<Value> {
     if due > now {
         return None;
     }
-    let mut status = pod.get("status").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut status = pod
+        .get("status")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let at = rfc3339(now);
     if !is_started(pod) {
         let init: Vec<Value> = containers(pod, "initContainers")
@@ -188,7 +222,9 @@ pub fn simulated_status(pod: &Value, now: DateTime<Utc>) -> Option<Value> {
                 Value::Object(m)
             })
             .collect();
-        let main: Vec<Value> = containers(pod, "containers").map(|c| running_status(c, pod, 0, &at, None)).collect();
+        let main: Vec<Value> = containers(pod, "containers")
+            .map(|c| running_status(c, pod, 0, &at, None))
+            .collect();
         status.insert("phase".into(), json!("Running"));
         status.insert("startTime".into(), json!(at));
         status.insert(
@@ -212,10 +248,19 @@ pub fn simulated_status(pod: &Value, now: DateTime<Utc>) -> Option<Value> {
     let started = run_started(pod).unwrap_or(now);
     let finished = rfc3339(due);
     let started_text = rfc3339(started);
-    let exit_code = annotation(pod, ANNOTATION_EXIT_CODE).and_then(|c| c.trim().parse::<i64>().ok()).unwrap_or(0);
-    let policy = pod.pointer("/spec/restartPolicy").and_then(Value::as_str).unwrap_or("Always");
+    let exit_code = annotation(pod, ANNOTATION_EXIT_CODE)
+        .and_then(|c| c.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    let policy = pod
+        .pointer("/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("Always");
     let restart = policy == "Always" || (policy == "OnFailure" && exit_code != 0);
-    let previous = status.get("containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+    let previous = status
+        .get("containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut statuses = Vec::new();
     for c in containers(pod, "containers") {
         let name = c.get("name").and_then(Value::as_str).unwrap_or("");
@@ -240,13 +285,23 @@ pub fn simulated_status(pod: &Value, now: DateTime<Utc>) -> Option<Value> {
     }
     status.insert("containerStatuses".into(), Value::Array(statuses));
     if !restart {
-        let (phase, reason) = if exit_code == 0 { ("Succeeded", "PodCompleted") } else { ("Failed", "PodFailed") };
+        let (phase, reason) = if exit_code == 0 {
+            ("Succeeded", "PodCompleted")
+        } else {
+            ("Failed", "PodFailed")
+        };
         status.insert("phase".into(), json!(phase));
-        let conditions = status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let conditions = status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let conditions: Vec<Value> = conditions
             .into_iter()
             .map(|c| match c.get("type").and_then(Value::as_str) {
-                Some(kind @ ("Ready" | "ContainersReady")) => condition(kind, false, Some(reason), &finished),
+                Some(kind @ ("Ready" | "ContainersReady")) => {
+                    condition(kind, false, Some(reason), &finished)
+                }
                 Some(kind @ "PodReadyToStartContainers") => condition(kind, false, None, &finished),
                 _ => c,
             })
@@ -300,36 +355,71 @@ mod tests {
     #[test]
     fn runs_then_succeeds_after_the_duration() {
         let mut p = pod(json!({ANNOTATION_DURATION: "30s"}), "Never");
-        assert_eq!(next_transition(&p, t("2025-01-01T00:00:00Z")), Some(t("2025-01-01T00:00:00Z")));
+        assert_eq!(
+            next_transition(&p, t("2025-01-01T00:00:00Z")),
+            Some(t("2025-01-01T00:00:00Z"))
+        );
         assert!(step(&mut p, t("2025-01-01T00:00:00Z")));
         assert_eq!(p["status"]["phase"], "Running");
         assert_eq!(p["status"]["startTime"], "2025-01-01T00:00:00Z");
-        assert_eq!(p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"], "2025-01-01T00:00:00Z");
+        assert_eq!(
+            p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"],
+            "2025-01-01T00:00:00Z"
+        );
         assert_eq!(p["status"]["containerStatuses"][0]["ready"], true);
-        assert_eq!(p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
-        assert_eq!(next_transition(&p, t("2025-01-01T00:00:10Z")), Some(t("2025-01-01T00:00:30Z")));
+        assert_eq!(
+            p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
+        assert_eq!(
+            next_transition(&p, t("2025-01-01T00:00:10Z")),
+            Some(t("2025-01-01T00:00:30Z"))
+        );
         assert!(!step(&mut p, t("2025-01-01T00:00:29Z")));
-        assert!(step(&mut p, t("2025-01-01T00:05:00Z")), "late look still ends at start + duration");
+        assert!(
+            step(&mut p, t("2025-01-01T00:05:00Z")),
+            "late look still ends at start + duration"
+        );
         let s = &p["status"];
         assert_eq!(s["phase"], "Succeeded");
         let term = &s["containerStatuses"][0]["state"]["terminated"];
-        assert_eq!((term["exitCode"].as_i64(), term["reason"].as_str()), (Some(0), Some("Completed")));
+        assert_eq!(
+            (term["exitCode"].as_i64(), term["reason"].as_str()),
+            (Some(0), Some("Completed"))
+        );
         assert_eq!(term["finishedAt"], "2025-01-01T00:00:30Z");
-        let ready = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap();
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("PodCompleted")));
+        let ready = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("False"), Some("PodCompleted"))
+        );
         assert_eq!(next_transition(&p, t("2025-01-01T00:06:00Z")), None);
         assert!(!step(&mut p, t("2025-01-01T00:06:00Z")));
     }
 
     #[test]
     fn exit_codes_and_restart_policies() {
-        let mut p = pod(json!({ANNOTATION_DURATION: "10s", ANNOTATION_EXIT_CODE: "3"}), "Never");
+        let mut p = pod(
+            json!({ANNOTATION_DURATION: "10s", ANNOTATION_EXIT_CODE: "3"}),
+            "Never",
+        );
         step(&mut p, t("2025-01-01T00:00:00Z"));
         step(&mut p, t("2025-01-01T00:00:10Z"));
         assert_eq!(p["status"]["phase"], "Failed");
-        assert_eq!(p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Error");
+        assert_eq!(
+            p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Error"
+        );
 
-        let mut p = pod(json!({ANNOTATION_DURATION: "10s", ANNOTATION_EXIT_CODE: "1"}), "OnFailure");
+        let mut p = pod(
+            json!({ANNOTATION_DURATION: "10s", ANNOTATION_EXIT_CODE: "1"}),
+            "OnFailure",
+        );
         step(&mut p, t("2025-01-01T00:00:00Z"));
         step(&mut p, t("2025-01-01T00:00:10Z"));
         let c = &p["status"]["containerStatuses"][0];
@@ -337,7 +427,10 @@ mod tests {
         assert_eq!(c["restartCount"], 1);
         assert_eq!(c["state"]["running"]["startedAt"], "2025-01-01T00:00:10Z");
         assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
-        assert_eq!(next_transition(&p, t("2025-01-01T00:00:11Z")), Some(t("2025-01-01T00:00:20Z")));
+        assert_eq!(
+            next_transition(&p, t("2025-01-01T00:00:11Z")),
+            Some(t("2025-01-01T00:00:20Z"))
+        );
         step(&mut p, t("2025-01-01T00:00:20Z"));
         assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 2);
 

@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use super::filter::{resource_reasons, resources_fit, static_filter, NodeUsage, Reason};
 use super::message::{self, Histogram};
 use super::node::NodeInfo;
-use super::preemption::{more_important_first, select_victims_in_order, CandidateKey, NotACandidate};
+use super::preemption::{
+    more_important_first, select_victims_in_order, CandidateKey, NotACandidate,
+};
 use super::queue::{score_node, NodeScore};
 use super::requirements::{PlacementConstraints, PodRequirements, PreemptionPolicy};
 
@@ -36,7 +38,11 @@ pub struct PodRef {
 
 impl PodRef {
     fn of(p: &PodRequirements) -> PodRef {
-        PodRef { uid: p.uid.clone(), namespace: p.namespace.clone(), name: p.name.clone() }
+        PodRef {
+            uid: p.uid.clone(),
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+        }
     }
 }
 
@@ -83,7 +89,11 @@ pub enum Decision {
     /// The pod stays pending: emit `FailedScheduling` with `message`, set
     /// `PodScheduled=False`/`Unschedulable` with it, apply `nomination`, and carry out
     /// `preemption` when there is one.
-    Unschedulable { message: String, nomination: Nomination, preemption: Option<PreemptionPlan> },
+    Unschedulable {
+        message: String,
+        nomination: Nomination,
+        preemption: Option<PreemptionPlan>,
+    },
 }
 
 impl Decision {
@@ -174,13 +184,20 @@ impl Snapshot {
         }
         let name = info.name.clone();
         let i = self.nodes.len();
-        self.nodes.push(NodeSlot { info, usage: NodeUsage::default(), pods: Vec::new(), nominated: Vec::new() });
+        self.nodes.push(NodeSlot {
+            info,
+            usage: NodeUsage::default(),
+            pods: Vec::new(),
+            nominated: Vec::new(),
+        });
         self.index.insert(name.clone(), i);
         // Pods seen before their node (watch order is not guaranteed) attach now.
         let waiting: Vec<Arc<PodRequirements>> = self
             .pods
             .values()
-            .filter(|(_, place)| matches!(place, Place::Bound(n) | Place::Nominated(n) if *n == name))
+            .filter(
+                |(_, place)| matches!(place, Place::Bound(n) | Place::Nominated(n) if *n == name),
+            )
             .map(|(p, _)| p.clone())
             .collect();
         for p in waiting {
@@ -190,7 +207,9 @@ impl Snapshot {
 
     /// Forgets a node; its pods stay tracked (and reattach if it comes back).
     pub fn remove_node(&mut self, name: &str) {
-        let Some(i) = self.index.remove(name) else { return };
+        let Some(i) = self.index.remove(name) else {
+            return;
+        };
         self.verdicts.clear();
         self.nodes.swap_remove(i);
         if i < self.nodes.len() {
@@ -206,7 +225,11 @@ impl Snapshot {
         };
         if let Some(&i) = self.index.get(node) {
             let slot = &mut self.nodes[i];
-            let list = if bound { &mut slot.pods } else { &mut slot.nominated };
+            let list = if bound {
+                &mut slot.pods
+            } else {
+                &mut slot.nominated
+            };
             if let Some(pos) = list.iter().position(|p| p.has_key(key)) {
                 // remove, not swap_remove: `pods` stays in importance order.
                 list.remove(pos);
@@ -243,7 +266,9 @@ impl Snapshot {
             match place {
                 Place::Bound(_) => {
                     slot.usage.add(&pod);
-                    let at = slot.pods.partition_point(|p| more_important_first(p, &pod).is_lt());
+                    let at = slot
+                        .pods
+                        .partition_point(|p| more_important_first(p, &pod).is_lt());
                     slot.pods.insert(at, pod.clone());
                 }
                 Place::Nominated(_) => slot.nominated.push(pod.clone()),
@@ -261,8 +286,15 @@ impl Snapshot {
         if let Some(v) = self.verdicts.get(placement) {
             return v.clone();
         }
-        let reasons: Vec<Option<Reason>> = self.nodes.iter().map(|s| static_filter(placement, &s.info)).collect();
-        let v = Arc::new(StaticVerdicts { pass: reasons.iter().map(Option::is_none).collect(), reasons });
+        let reasons: Vec<Option<Reason>> = self
+            .nodes
+            .iter()
+            .map(|s| static_filter(placement, &s.info))
+            .collect();
+        let v = Arc::new(StaticVerdicts {
+            pass: reasons.iter().map(Option::is_none).collect(),
+            reasons,
+        });
         // A long-lived scheduler meets many one-off constraint sets; bound the cache.
         if self.verdicts.len() >= 4096 {
             self.verdicts.clear();
@@ -300,9 +332,21 @@ impl Snapshot {
         let key = pod.key();
         let verdicts = self.static_verdicts(&pod.placement);
         // A nominated pod tries its node first (kube's evaluateNominatedNode).
-        if let Some(&i) = pod.nominated_node_name.as_ref().and_then(|n| self.index.get(n)) {
-            if verdicts.pass[i] && resources_fit(&pod.requests, &self.nodes[i].info, &self.usage_for(i, pod, &key)) {
-                return Decision::Bind { node: self.nodes[i].info.name.clone() };
+        if let Some(&i) = pod
+            .nominated_node_name
+            .as_ref()
+            .and_then(|n| self.index.get(n))
+        {
+            if verdicts.pass[i]
+                && resources_fit(
+                    &pod.requests,
+                    &self.nodes[i].info,
+                    &self.usage_for(i, pod, &key),
+                )
+            {
+                return Decision::Bind {
+                    node: self.nodes[i].info.name.clone(),
+                };
             }
         }
         let mut best: Option<(usize, NodeScore)> = None;
@@ -317,14 +361,18 @@ impl Snapshot {
             let score = score_node(pod, &slot.info, &usage);
             let better = match &best {
                 None => true,
-                Some((j, s)) => score > *s || (score == *s && slot.info.name < self.nodes[*j].info.name),
+                Some((j, s)) => {
+                    score > *s || (score == *s && slot.info.name < self.nodes[*j].info.name)
+                }
             };
             if better {
                 best = Some((i, score));
             }
         }
         if let Some((i, _)) = best {
-            return Decision::Bind { node: self.nodes[i].info.name.clone() };
+            return Decision::Bind {
+                node: self.nodes[i].info.name.clone(),
+            };
         }
         // Nothing fits: diagnose every node, then try preemption (the PostFilter).
         let mut diagnosis = Histogram::default();
@@ -332,7 +380,9 @@ impl Snapshot {
             match &verdicts.reasons[i] {
                 Some(r) => diagnosis.add_reason(r),
                 None => {
-                    for r in resource_reasons(&pod.requests, &slot.info, &self.usage_for(i, pod, &key)) {
+                    for r in
+                        resource_reasons(&pod.requests, &slot.info, &self.usage_for(i, pod, &key))
+                    {
                         diagnosis.add_reason(&r);
                     }
                 }
@@ -352,15 +402,28 @@ impl Snapshot {
         key: &str,
         verdicts: &StaticVerdicts,
     ) -> (Option<String>, Nomination, Option<PreemptionPlan>) {
-        let not_eligible = |why: &str| (Some(format!("{}{why}", message::PREEMPTION_PREFIX)), Nomination::Keep, None);
+        let not_eligible = |why: &str| {
+            (
+                Some(format!("{}{why}", message::PREEMPTION_PREFIX)),
+                Nomination::Keep,
+                None,
+            )
+        };
         if pod.preemption_policy == PreemptionPolicy::Never {
             return not_eligible(message::NOT_ELIGIBLE_NEVER);
         }
         // Already nominated and its victims still terminating: wait for them rather than
         // preempting more — unless the nominated node can no longer take the pod at all.
-        if let Some(&i) = pod.nominated_node_name.as_ref().and_then(|n| self.index.get(n)) {
+        if let Some(&i) = pod
+            .nominated_node_name
+            .as_ref()
+            .and_then(|n| self.index.get(n))
+        {
             if verdicts.pass[i]
-                && self.nodes[i].pods.iter().any(|p| p.priority < pod.priority && p.terminating_by_preemption())
+                && self.nodes[i]
+                    .pods
+                    .iter()
+                    .any(|p| p.priority < pod.priority && p.terminating_by_preemption())
             {
                 return not_eligible(message::NOT_ELIGIBLE_TERMINATING);
             }
@@ -389,7 +452,9 @@ impl Snapshot {
                 // stood in the way. kube reports this as an error status; a later cycle
                 // (after the nominated pods bind) will place it.
                 Ok(()) => statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1),
-                Err(NotACandidate::NoVictims) => statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1),
+                Err(NotACandidate::NoVictims) => {
+                    statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1)
+                }
                 Err(NotACandidate::StillDoesNotFit(reasons)) => {
                     for r in &reasons {
                         statuses.add_reason(r);
@@ -400,7 +465,11 @@ impl Snapshot {
         let Some((_, chosen, victims)) = best else {
             statuses.add_text(message::PREEMPTION_NOT_HELPFUL, self.nodes.len() - tried);
             let inner = message::fit_error_message(self.nodes.len(), &statuses, None);
-            return (Some(format!("{}{inner}", message::PREEMPTION_PREFIX)), Nomination::Clear, None);
+            return (
+                Some(format!("{}{inner}", message::PREEMPTION_PREFIX)),
+                Nomination::Clear,
+                None,
+            );
         };
         let slot = &self.nodes[chosen];
         let plan = PreemptionPlan {
@@ -409,7 +478,11 @@ impl Snapshot {
                 .iter()
                 .map(|&v| {
                     let v = &slot.pods[v];
-                    Victim { pod: PodRef::of(v), priority: v.priority, already_terminating: v.deletion_timestamp.is_some() }
+                    Victim {
+                        pod: PodRef::of(v),
+                        priority: v.priority,
+                        already_terminating: v.deletion_timestamp.is_some(),
+                    }
                 })
                 .collect(),
             clear_nominated: slot
@@ -434,10 +507,18 @@ impl Snapshot {
                 bound.nominated_node_name = None;
                 self.upsert_pod(bound);
             }
-            Decision::Unschedulable { nomination, preemption, .. } => {
+            Decision::Unschedulable {
+                nomination,
+                preemption,
+                ..
+            } => {
                 if let Some(plan) = preemption {
                     for v in &plan.victims {
-                        let key = if v.pod.uid.is_empty() { format!("{}/{}", v.pod.namespace, v.pod.name) } else { v.pod.uid.clone() };
+                        let key = if v.pod.uid.is_empty() {
+                            format!("{}/{}", v.pod.namespace, v.pod.name)
+                        } else {
+                            v.pod.uid.clone()
+                        };
                         if let Some((p, _)) = self.pods.get(&key) {
                             let mut p = (**p).clone();
                             p.deletion_timestamp.get_or_insert(now);
@@ -446,7 +527,11 @@ impl Snapshot {
                         }
                     }
                     for r in &plan.clear_nominated {
-                        let key = if r.uid.is_empty() { format!("{}/{}", r.namespace, r.name) } else { r.uid.clone() };
+                        let key = if r.uid.is_empty() {
+                            format!("{}/{}", r.namespace, r.name)
+                        } else {
+                            r.uid.clone()
+                        };
                         self.remove_pod(&key);
                     }
                 }

@@ -14,8 +14,17 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn node(name: &str, cpu: &str, memory: &str, labels: &[(&str, &str)]) -> NodeInfo {
-    let mut c = NodeConfig { name: name.into(), cpu: cpu.into(), memory: memory.into(), capacity: None, ..NodeConfig::default() };
-    c.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut c = NodeConfig {
+        name: name.into(),
+        cpu: cpu.into(),
+        memory: memory.into(),
+        capacity: None,
+        ..NodeConfig::default()
+    };
+    c.labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     c.node_info().unwrap()
 }
 
@@ -42,9 +51,13 @@ fn bound(mut p: PodRequirements, node: &str, started: i64) -> PodRequirements {
     p
 }
 
-fn unschedulable(d: &Decision) -> (&str, &Nomination, Option<&PreemptionPlan>) {
+fn unschedulable(d: Decision) -> (String, Nomination, Option<PreemptionPlan>) {
     match d {
-        Decision::Unschedulable { message, nomination, preemption } => (message, nomination, preemption.as_ref()),
+        Decision::Unschedulable {
+            message,
+            nomination,
+            preemption,
+        } => (message, nomination, preemption),
         Decision::Bind { node } => panic!("expected Unschedulable, got Bind to {node}"),
     }
 }
@@ -58,40 +71,60 @@ fn victim_names(plan: &PreemptionPlan) -> Vec<&str> {
 /// (low-priority 100) run; the intra-day job's driver (400) arrives.
 #[test]
 fn seed_scenario_preempts_low_executors_never_the_low_driver() {
-    let mut s = Snapshot::with_nodes([node("node-1", "3500m", "16Gi", &[("eks.amazonaws.com/capacityType", "ON_DEMAND")])]);
+    let mut s = Snapshot::with_nodes([node(
+        "node-1",
+        "3500m",
+        "16Gi",
+        &[("eks.amazonaws.com/capacityType", "ON_DEMAND")],
+    )]);
     let on_demand = json!({"nodeSelector": {"eks.amazonaws.com/capacityType": "ON_DEMAND"}});
-    s.upsert_pod(bound(pod("low-driver", 400, "1", "1408Mi", on_demand.clone()), "node-1", 0));
-    s.upsert_pod(bound(pod("low-exec-1", 100, "1", "2432Mi", json!({})), "node-1", 20));
-    s.upsert_pod(bound(pod("low-exec-2", 100, "1", "2432Mi", json!({})), "node-1", 21));
+    s.upsert_pod(bound(
+        pod("low-driver", 400, "1", "1408Mi", on_demand.clone()),
+        "node-1",
+        0,
+    ));
+    s.upsert_pod(bound(
+        pod("low-exec-1", 100, "1", "2432Mi", json!({})),
+        "node-1",
+        20,
+    ));
+    s.upsert_pod(bound(
+        pod("low-exec-2", 100, "1", "2432Mi", json!({})),
+        "node-1",
+        21,
+    ));
 
     let high_driver = pod("high-driver", 400, "1", "1408Mi", on_demand.clone());
     let d = s.schedule(&high_driver);
-    let (message, nomination, plan) = unschedulable(&d);
+    let (message, nomination, plan) = unschedulable(d.clone());
     assert_eq!(message, "0/1 nodes are available: 1 Insufficient cpu.");
-    assert_eq!(nomination, &Nomination::Set("node-1".into()));
+    assert_eq!(nomination, Nomination::Set("node-1".into()));
     let plan = plan.unwrap();
     // One executor suffices, and it is the later one: "executor #2 got removed".
-    assert_eq!(victim_names(plan), ["low-exec-2"]);
+    assert_eq!(victim_names(&plan), ["low-exec-2"]);
     assert!(!plan.victims[0].already_terminating);
-    assert_eq!(plan.victim_event_message(&high_driver.uid), "Preempted by pod uid-high-driver on node node-1");
+    assert_eq!(
+        plan.victim_event_message(&high_driver.uid),
+        "Preempted by pod uid-high-driver on node node-1"
+    );
 
     // The victim terminates; the driver waits for it instead of preempting more.
     s.assume(&high_driver, &d, t0() + Duration::seconds(60));
     let mut nominated = high_driver.clone();
     nominated.nominated_node_name = Some("node-1".into());
     let d = s.schedule(&nominated);
-    let (message, nomination, plan) = unschedulable(&d);
+    let (message, nomination, plan) = unschedulable(d.clone());
     assert_eq!(
         message,
         "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to a terminating pod on the nominated node."
     );
-    assert_eq!((nomination, plan), (&Nomination::Keep, None));
+    assert_eq!((nomination, plan), (Nomination::Keep, None));
 
     // Meanwhile the low driver asks for a replacement executor: the freed room is the
     // nominated driver's, and nothing of lower priority is left to take.
     s.remove_pod("uid-low-exec-2");
     let exec_3 = pod("low-exec-3", 100, "1", "2432Mi", json!({}));
-    let (message, _, plan) = unschedulable(&s.schedule(&exec_3));
+    let (message, _, plan) = unschedulable(s.schedule(&exec_3));
     assert_eq!(
         message,
         "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
@@ -100,27 +133,42 @@ fn seed_scenario_preempts_low_executors_never_the_low_driver() {
 
     // The high driver binds to its nominated node.
     let d = s.schedule(&nominated);
-    assert_eq!(d, Decision::Bind { node: "node-1".into() });
+    assert_eq!(
+        d,
+        Decision::Bind {
+            node: "node-1".into()
+        }
+    );
     s.assume(&nominated, &d, t0() + Duration::seconds(61));
 
     // Its executors (critical-priority too, per the high-priority template) take the
     // remaining low executor, then find only 400s: the low driver is never a victim.
     let high_exec_1 = pod("high-exec-1", 400, "1", "2432Mi", on_demand.clone());
     let d = s.schedule(&high_exec_1);
-    assert_eq!(victim_names(unschedulable(&d).2.unwrap()), ["low-exec-1"]);
+    assert_eq!(
+        victim_names(&unschedulable(d.clone()).2.unwrap()),
+        ["low-exec-1"]
+    );
     s.assume(&high_exec_1, &d, t0() + Duration::seconds(62));
     s.remove_pod("uid-low-exec-1");
     let high_exec_2 = pod("high-exec-2", 400, "1", "2432Mi", on_demand);
-    let (message, nomination, plan) = unschedulable(&s.schedule(&high_exec_2));
-    assert!(message.ends_with("preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."));
-    assert_eq!((nomination, plan), (&Nomination::Clear, None));
+    let (message, nomination, plan) = unschedulable(s.schedule(&high_exec_2));
+    assert!(message.ends_with(
+        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    ));
+    assert_eq!((nomination, plan), (Nomination::Clear, None));
     assert!(s.pods_on("node-1").iter().any(|p| p.name == "low-driver"));
 
     // When the high job ends, the low job's replacement executor runs ("executor #3").
     for name in ["uid-high-driver", "uid-high-exec-1"] {
         s.remove_pod(name);
     }
-    assert_eq!(s.schedule(&exec_3), Decision::Bind { node: "node-1".into() });
+    assert_eq!(
+        s.schedule(&exec_3),
+        Decision::Bind {
+            node: "node-1".into()
+        }
+    );
 }
 
 #[test]
@@ -140,26 +188,34 @@ fn victims_come_from_the_node_with_the_least_important_pods() {
 
     // Needs 2 cores: a would cost one 300, b two 100s → b (lower highest priority).
     let d = s.schedule(&pod("p", 400, "2", "1Gi", json!({})));
-    let plan = unschedulable(&d).2.unwrap();
+    let plan = unschedulable(d.clone()).2.unwrap();
     assert_eq!(plan.node, "b");
-    assert_eq!(victim_names(plan), ["b-100-x", "b-100-y"], "most important (older) first");
+    assert_eq!(
+        victim_names(&plan),
+        ["b-100-x", "b-100-y"],
+        "most important (older) first"
+    );
 
     // Needs 1 core: b needs one 100 (the younger); c can't make room → b.
     let d = s.schedule(&pod("q", 400, "1", "1Gi", json!({})));
-    let plan = unschedulable(&d).2.unwrap();
-    assert_eq!((plan.node.as_str(), victim_names(plan)), ("b", vec!["b-100-y"]));
+    let plan = unschedulable(d.clone()).2.unwrap();
+    assert_eq!(
+        (plan.node.as_str(), victim_names(&plan)),
+        ("b", vec!["b-100-y"])
+    );
 
     // A 200 preemptor may only evict 100s: a is no candidate (no victims).
     let d = s.schedule(&pod("r", 200, "2", "1Gi", json!({})));
-    assert_eq!(unschedulable(&d).2.unwrap().node, "b");
+    assert_eq!(unschedulable(d.clone()).2.unwrap().node, "b");
 
     // Nothing below 100: nothing to evict anywhere.
-    let (message, nomination, plan) = unschedulable(&s.schedule(&pod("s", 100, "1", "1Gi", json!({}))));
+    let (message, nomination, plan) =
+        unschedulable(s.schedule(&pod("s", 100, "1", "1Gi", json!({}))));
     assert_eq!(
         message,
         "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
     );
-    assert_eq!((nomination, plan), (&Nomination::Clear, None));
+    assert_eq!((nomination, plan), (Nomination::Clear, None));
 }
 
 #[test]
@@ -170,42 +226,63 @@ fn selectors_make_preemption_unhelpful() {
         node("spot-2", "4", "64Gi", &[("capacity", "spot")]),
     ]);
     s.upsert_pod(bound(pod("big", 500, "1", "3Gi", json!({})), "od-1", 0));
-    let p = pod("p", 400, "1", "2Gi", json!({"nodeSelector": {"capacity": "on-demand"}}));
-    let (message, nomination, plan) = unschedulable(&s.schedule(&p));
+    let p = pod(
+        "p",
+        400,
+        "1",
+        "2Gi",
+        json!({"nodeSelector": {"capacity": "on-demand"}}),
+    );
+    let (message, nomination, plan) = unschedulable(s.schedule(&p));
     assert_eq!(
         message,
         "0/3 nodes are available: 1 Insufficient memory, 2 node(s) didn't match Pod's node affinity/selector. \
          preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling."
     );
-    assert_eq!((nomination, plan), (&Nomination::Clear, None));
+    assert_eq!((nomination, plan), (Nomination::Clear, None));
 }
 
 #[test]
 fn taints_cordons_and_pod_slots_in_messages() {
     let mut tainted = node("n", "4", "4Gi", &[]);
-    tainted.taints.push(Taint { key: "key".into(), value: "value".into(), effect: TaintEffect::NoSchedule });
+    tainted.taints.push(Taint {
+        key: "key".into(),
+        value: "value".into(),
+        effect: TaintEffect::NoSchedule,
+    });
     let mut s = Snapshot::with_nodes([tainted.clone()]);
-    let (message, ..) = unschedulable(&s.schedule(&pod("p", 0, "1", "1Gi", json!({}))));
+    let (message, ..) = unschedulable(s.schedule(&pod("p", 0, "1", "1Gi", json!({}))));
     assert_eq!(
         message,
         "0/1 nodes are available: 1 node(s) had untolerated taint {key: value}. \
          preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     );
-    let tolerant = pod("t", 0, "1", "1Gi", json!({"tolerations": [{"key": "key", "operator": "Exists"}]}));
+    let tolerant = pod(
+        "t",
+        0,
+        "1",
+        "1Gi",
+        json!({"tolerations": [{"key": "key", "operator": "Exists"}]}),
+    );
     assert_eq!(s.schedule(&tolerant), Decision::Bind { node: "n".into() });
 
     // Tainting a node through its Node object takes effect (the static cache is dropped).
     let mut cordoned = tainted.clone();
     cordoned.unschedulable = true;
     s.upsert_node(cordoned);
-    assert!(unschedulable(&s.schedule(&tolerant)).0.starts_with("0/1 nodes are available: 1 node(s) were unschedulable."));
+    assert!(unschedulable(s.schedule(&tolerant))
+        .0
+        .starts_with("0/1 nodes are available: 1 node(s) were unschedulable."));
 
     let mut small = node("small", "4", "4Gi", &[]);
     small.allowed_pods = 1;
     let mut s = Snapshot::with_nodes([small]);
     s.upsert_pod(bound(pod("only", 0, "100m", "1Mi", json!({})), "small", 0));
-    let (message, ..) = unschedulable(&s.schedule(&pod("p", 0, "100m", "1Mi", json!({}))));
-    assert!(message.starts_with("0/1 nodes are available: 1 Too many pods."), "{message}");
+    let (message, ..) = unschedulable(s.schedule(&pod("p", 0, "100m", "1Mi", json!({}))));
+    assert!(
+        message.starts_with("0/1 nodes are available: 1 Too many pods."),
+        "{message}"
+    );
 }
 
 #[test]
@@ -213,25 +290,43 @@ fn never_policy_and_empty_cluster() {
     let mut s = Snapshot::with_nodes([node("n", "1", "4Gi", &[])]);
     s.upsert_pod(bound(pod("low", 0, "1", "1Gi", json!({})), "n", 0));
     let p = pod("p", 1000, "1", "1Gi", json!({"preemptionPolicy": "Never"}));
-    let (message, nomination, plan) = unschedulable(&s.schedule(&p));
+    let (message, nomination, plan) = unschedulable(s.schedule(&p));
     assert_eq!(message, "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.");
-    assert_eq!((nomination, plan), (&Nomination::Keep, None));
+    assert_eq!((nomination, plan), (Nomination::Keep, None));
 
     let mut empty = Snapshot::new();
-    assert_eq!(unschedulable(&empty.schedule(&p)).0, "no nodes available to schedule pods");
+    assert_eq!(
+        unschedulable(empty.schedule(&p)).0,
+        "no nodes available to schedule pods"
+    );
 }
 
 #[test]
 fn binding_prefers_emptier_nodes_and_breaks_ties_by_name() {
-    let mut s = Snapshot::with_nodes([node("b", "4", "8Gi", &[]), node("a", "4", "8Gi", &[]), node("c", "8", "16Gi", &[])]);
+    let mut s = Snapshot::with_nodes([
+        node("b", "4", "8Gi", &[]),
+        node("a", "4", "8Gi", &[]),
+        node("c", "8", "16Gi", &[]),
+    ]);
     let p = pod("p", 0, "1", "1Gi", json!({}));
-    assert_eq!(s.schedule(&p), Decision::Bind { node: "c".into() }, "the largest node is least allocated");
+    assert_eq!(
+        s.schedule(&p),
+        Decision::Bind { node: "c".into() },
+        "the largest node is least allocated"
+    );
     s.upsert_pod(bound(pod("x", 0, "6", "12Gi", json!({})), "c", 0));
-    assert_eq!(s.schedule(&p), Decision::Bind { node: "a".into() }, "a tie between a and b goes to a");
+    assert_eq!(
+        s.schedule(&p),
+        Decision::Bind { node: "a".into() },
+        "a tie between a and b goes to a"
+    );
     // assume() makes the next decision see the first.
     let d = s.schedule(&p);
     s.assume(&p, &d, t0());
-    assert_eq!(s.schedule(&pod("p2", 0, "1", "1Gi", json!({}))), Decision::Bind { node: "b".into() });
+    assert_eq!(
+        s.schedule(&pod("p2", 0, "1", "1Gi", json!({}))),
+        Decision::Bind { node: "b".into() }
+    );
     assert_eq!(s.usage("a").unwrap().pods, 1);
 }
 
@@ -242,25 +337,41 @@ fn nominated_room_is_kept_from_lower_priority_pods() {
     waiting.nominated_node_name = Some("n".into());
     s.upsert_pod(waiting.clone());
     // The node is empty, but its room is promised to a 400.
-    let (message, ..) = unschedulable(&s.schedule(&pod("low", 100, "1", "1Gi", json!({}))));
-    assert!(message.starts_with("0/1 nodes are available: 1 Insufficient cpu."), "{message}");
+    let (message, ..) = unschedulable(s.schedule(&pod("low", 100, "1", "1Gi", json!({}))));
+    assert!(
+        message.starts_with("0/1 nodes are available: 1 Insufficient cpu."),
+        "{message}"
+    );
     // An equal- or higher-priority pod is not held back by it... for 500 it is free.
-    assert_eq!(s.schedule(&pod("vip", 500, "1", "1Gi", json!({}))), Decision::Bind { node: "n".into() });
+    assert_eq!(
+        s.schedule(&pod("vip", 500, "1", "1Gi", json!({}))),
+        Decision::Bind { node: "n".into() }
+    );
     // The nominated pod itself binds there.
     assert_eq!(s.schedule(&waiting), Decision::Bind { node: "n".into() });
 
     // A preemption that lands on the node clears lower-priority nominations there.
     s.upsert_pod(bound(pod("filler", 0, "2", "1Gi", json!({})), "n", 0));
     let d = s.schedule(&pod("boss", 1000, "2", "1Gi", json!({})));
-    let plan = unschedulable(&d).2.unwrap();
-    assert_eq!(victim_names(plan), ["filler"]);
-    assert_eq!(plan.clear_nominated.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["waiting"]);
+    let plan = unschedulable(d.clone()).2.unwrap();
+    assert_eq!(victim_names(&plan), ["filler"]);
+    assert_eq!(
+        plan.clear_nominated
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["waiting"]
+    );
 }
 
 #[test]
 fn pods_seen_before_their_node_attach_later() {
     let mut s = Snapshot::new();
-    s.upsert_pod(bound(pod("early", 0, "1", "1Gi", json!({})), "late-node", 0));
+    s.upsert_pod(bound(
+        pod("early", 0, "1", "1Gi", json!({})),
+        "late-node",
+        0,
+    ));
     s.upsert_node(node("late-node", "1", "4Gi", &[]));
     assert_eq!(s.usage("late-node").unwrap().requested.milli_cpu, 1000);
     s.remove_node("late-node");
@@ -269,33 +380,58 @@ fn pods_seen_before_their_node_attach_later() {
     let mut done = bound(pod("early", 0, "1", "1Gi", json!({})), "late-node", 0);
     done.terminal = true;
     s.upsert_pod(done);
-    assert_eq!(s.usage("late-node").unwrap().pods, 0, "terminal pods free their node");
+    assert_eq!(
+        s.usage("late-node").unwrap().pods,
+        0,
+        "terminal pods free their node"
+    );
 }
 
 // ---- property tests --------------------------------------------------------------
 
 #[derive(Debug, Clone)]
 struct Layout {
-    nodes: Vec<(i64, i64)>,                    // (millicores, MiB)
-    pods: Vec<(usize, i32, i64, i64, i64)>,    // (node, priority, millicores, MiB, start second)
-    preemptor: (i32, i64, i64),                // (priority, millicores, MiB)
+    nodes: Vec<(i64, i64)>,                 // (millicores, MiB)
+    pods: Vec<(usize, i32, i64, i64, i64)>, // (node, priority, millicores, MiB, start second)
+    preemptor: (i32, i64, i64),             // (priority, millicores, MiB)
 }
 
 const PRIORITIES: [i32; 5] = [0, 100, 200, 300, 400];
 
 fn layout() -> impl Strategy<Value = Layout> {
-    let nodes = prop::collection::vec((4i64..=16, 4i64..=32).prop_map(|(c, m)| (c * 500, m * 1024)), 1..6);
+    let nodes = prop::collection::vec(
+        (4i64..=16, 4i64..=32).prop_map(|(c, m)| (c * 500, m * 1024)),
+        1..6,
+    );
     nodes.prop_flat_map(|nodes| {
         let n = nodes.len();
-        let pods = prop::collection::vec((0..n, 0..PRIORITIES.len(), 1i64..=8, 1i64..=16, 0i64..100), 0..30)
-            .prop_map(|v| v.into_iter().map(|(node, p, c, m, s)| (node, PRIORITIES[p], c * 250, m * 512, s)).collect());
-        let preemptor = (1..=PRIORITIES.len(), 1i64..=12, 1i64..=24).prop_map(|(p, c, m)| (p as i32 * 100, c * 250, m * 512));
-        (Just(nodes), pods, preemptor).prop_map(|(nodes, pods, preemptor)| Layout { nodes, pods, preemptor })
+        let pods = prop::collection::vec(
+            (0..n, 0..PRIORITIES.len(), 1i64..=8, 1i64..=16, 0i64..100),
+            0..30,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(node, p, c, m, s)| (node, PRIORITIES[p], c * 250, m * 512, s))
+                .collect()
+        });
+        let preemptor = (1..=PRIORITIES.len(), 1i64..=12, 1i64..=24)
+            .prop_map(|(p, c, m)| (p as i32 * 100, c * 250, m * 512));
+        (Just(nodes), pods, preemptor).prop_map(|(nodes, pods, preemptor)| Layout {
+            nodes,
+            pods,
+            preemptor,
+        })
     })
 }
 
 fn raw_pod(name: &str, priority: i32, milli: i64, mib: i64) -> PodRequirements {
-    pod(name, priority, &format!("{milli}m"), &format!("{mib}Mi"), json!({}))
+    pod(
+        name,
+        priority,
+        &format!("{milli}m"),
+        &format!("{mib}Mi"),
+        json!({}),
+    )
 }
 
 fn build(l: &Layout) -> Snapshot {
@@ -320,11 +456,16 @@ fn build(l: &Layout) -> Snapshot {
 fn min_highest_victim_priority(s: &Snapshot, node: &str, pre: &PodRequirements) -> Option<i32> {
     let info = s.node(node).unwrap();
     let pods = s.pods_on(node);
-    let mut levels: Vec<i32> = pods.iter().map(|p| p.priority).filter(|&p| p < pre.priority).collect();
+    let mut levels: Vec<i32> = pods
+        .iter()
+        .map(|p| p.priority)
+        .filter(|&p| p < pre.priority)
+        .collect();
     levels.sort();
     levels.dedup();
     levels.into_iter().find(|&t| {
-        let usage = NodeUsage::from_pods(pods.iter().filter(|p| p.priority > t).map(|p| p.as_ref()));
+        let usage =
+            NodeUsage::from_pods(pods.iter().filter(|p| p.priority > t).map(|p| p.as_ref()));
         resources_fit(&pre.requests, info, &usage)
     })
 }

@@ -11,7 +11,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// `<repo>/.venv/bin/<tool>` if it exists, else the bare name (found on `PATH`).
@@ -25,7 +28,11 @@ pub fn venv_tool(tool: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Server {
@@ -114,8 +121,14 @@ impl Server {
     pub fn client_env(&self) -> Vec<(String, String)> {
         let aws = self.data_dir.path().join("aws");
         vec![
-            ("AWS_CONFIG_FILE".into(), aws.join("config").display().to_string()),
-            ("AWS_SHARED_CREDENTIALS_FILE".into(), aws.join("credentials").display().to_string()),
+            (
+                "AWS_CONFIG_FILE".into(),
+                aws.join("config").display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                aws.join("credentials").display().to_string(),
+            ),
             ("AWS_PROFILE".into(), "sparkyard".into()),
             ("AWS_PAGER".into(), String::new()),
         ]
@@ -125,7 +138,14 @@ impl Server {
     pub fn aws(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(venv_tool("aws"));
         cmd.args(args);
-        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION"] {
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT_URL",
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+        ] {
             cmd.env_remove(var);
         }
         cmd.envs(self.client_env());
@@ -154,13 +174,21 @@ impl Server {
     /// Runs a Python script (with boto3) from `crates/sparkyard/tests/python/`, passing the
     /// endpoint in `SPARKYARD_ENDPOINT`; asserts it exits 0 and returns stdout.
     pub fn python(&self, script: &str, args: &[&str]) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/python")
+            .join(script);
         let mut cmd = Command::new(venv_tool("python3"));
         cmd.arg(&path).args(args);
-        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"] {
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT_URL",
+        ] {
             cmd.env_remove(var);
         }
-        cmd.envs(self.client_env()).env("SPARKYARD_ENDPOINT", self.endpoint());
+        cmd.envs(self.client_env())
+            .env("SPARKYARD_ENDPOINT", self.endpoint());
         let out = cmd.output().expect("run python");
         assert!(
             out.status.success(),

@@ -1,0 +1,286 @@
+//! The embedded cluster through the real `kubectl` (1.32): discovery, OpenAPI-backed
+//! `apply`, Table output, describe, delete with --wait, and `get -w`.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster::{kubectl, kubectl_binary, ClusterServer};
+
+fn ok(server: &ClusterServer, args: &[&str]) -> String {
+    let out = kubectl(&server.kubeconfig(), args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed:\nstdout: {}\nstderr: {}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn apply(server: &ClusterServer, name: &str, yaml: &str) -> String {
+    let path = server.server.data_dir.path().join(name);
+    std::fs::write(&path, yaml).unwrap();
+    ok(server, &["apply", "-f", path.to_str().unwrap()])
+}
+
+/// The seed's four priority classes.
+const PRIORITY_CLASSES: &str = "\
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: critical-priority
+value: 400
+globalDefault: true
+description: time-critical drivers
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: realtime-priority
+value: 300
+globalDefault: false
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: high-priority
+value: 200
+globalDefault: false
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: low-priority
+value: 100
+globalDefault: false
+";
+
+/// A pod no node can take: it stays Pending, so the test does not depend on the kubelet.
+const PENDING_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: waiting
+  namespace: default
+  labels: {app: demo}
+spec:
+  priorityClassName: high-priority
+  nodeSelector: {sparkyard.test/nowhere: \"true\"}
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: [sleep, \"60\"]
+";
+
+#[test]
+fn apply_priority_classes_and_get_them_with_real_columns() {
+    let server = ClusterServer::start();
+    let out = apply(&server, "pc.yml", PRIORITY_CLASSES);
+    assert!(
+        out.contains("priorityclass.scheduling.k8s.io/critical-priority created"),
+        "{out}"
+    );
+    let again = apply(&server, "pc.yml", PRIORITY_CLASSES);
+    assert!(
+        again.contains("priorityclass.scheduling.k8s.io/low-priority unchanged"),
+        "{again}"
+    );
+
+    let table = ok(&server, &["get", "priorityclass"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"]
+    );
+    let row = |name: &str| -> Vec<String> {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in\n{table}"));
+        line.split_whitespace().map(String::from).collect()
+    };
+    assert_eq!(row("critical-priority")[1..3], ["400", "true"]);
+    assert_eq!(row("low-priority")[1..3], ["100", "false"]);
+    // Short name from discovery.
+    assert!(ok(&server, &["get", "pc", "-o", "name"])
+        .contains("priorityclass.scheduling.k8s.io/realtime-priority"));
+
+    // The globalDefault class is applied to a pod that names none.
+    let created = apply(
+        &server,
+        "pod.yml",
+        &PENDING_POD.replace("  priorityClassName: high-priority\n", ""),
+    );
+    assert!(created.contains("pod/waiting created"), "{created}");
+    let priority = ok(
+        &server,
+        &[
+            "get",
+            "pod",
+            "waiting",
+            "-o",
+            "jsonpath={.spec.priorityClassName}/{.spec.priority}",
+        ],
+    );
+    assert_eq!(priority, "critical-priority/400");
+}
+
+#[test]
+fn pods_get_wide_describe_and_delete() {
+    let server = ClusterServer::start();
+    apply(&server, "pc.yml", PRIORITY_CLASSES);
+    apply(&server, "pod.yml", PENDING_POD);
+
+    let wide = ok(&server, &["get", "pods", "-o", "wide"]);
+    let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED",
+            "NODE",
+            "READINESS",
+            "GATES"
+        ]
+    );
+    let row: Vec<&str> = wide.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[..4], ["waiting", "0/1", "Pending", "0"]);
+
+    let all = ok(&server, &["get", "pods", "-A"]);
+    assert!(
+        all.lines().next().unwrap().starts_with("NAMESPACE"),
+        "{all}"
+    );
+
+    let describe = ok(&server, &["describe", "pod", "waiting"]);
+    for expected in [
+        "Name:",
+        "waiting",
+        "Priority:",
+        "200",
+        "Priority Class Name:",
+        "high-priority",
+        "Status:",
+        "Pending",
+        "Events:",
+    ] {
+        assert!(
+            describe.contains(expected),
+            "{expected} missing from:\n{describe}"
+        );
+    }
+
+    let started = Instant::now();
+    let deleted = ok(&server, &["delete", "pod", "waiting", "--timeout=30s"]);
+    assert!(deleted.contains("pod \"waiting\" deleted"), "{deleted}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let gone = kubectl(&server.kubeconfig(), &["get", "pod", "waiting"]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("pods \"waiting\" not found"));
+}
+
+#[test]
+fn get_pods_watch_streams_changes() {
+    let server = ClusterServer::start();
+    apply(&server, "pc.yml", PRIORITY_CLASSES);
+    let cache = server.kubeconfig().parent().unwrap().join("kube-cache");
+    let mut watch = Command::new(kubectl_binary())
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["get", "pods", "-w", "--request-timeout=60s"])
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    apply(&server, "pod.yml", PENDING_POD);
+    ok(&server, &["label", "pod", "waiting", "stage=two"]);
+    ok(&server, &["delete", "pod", "waiting"]);
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines
+        .iter()
+        .filter(|l: &&String| l.starts_with("waiting "))
+        .count()
+        < 3
+        && Instant::now() < deadline
+    {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(line);
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let events: Vec<&String> = lines.iter().filter(|l| l.starts_with("waiting ")).collect();
+    assert!(
+        events.len() >= 3,
+        "kubectl get -w printed:\n{}",
+        lines.join("\n")
+    );
+    assert!(events[0].contains("Pending"), "{}", lines.join("\n"));
+}
+
+#[test]
+fn namespaces_and_api_resources() {
+    let server = ClusterServer::start();
+    let ns = ok(&server, &["get", "ns"]);
+    let header: Vec<&str> = ns.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "STATUS", "AGE"]);
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(
+            ns.lines()
+                .any(|l| l.starts_with(name) && l.contains("Active")),
+            "{name} in\n{ns}"
+        );
+    }
+    let resources = ok(&server, &["api-resources"]);
+    for (name, short) in [
+        ("pods", "po"),
+        ("namespaces", "ns"),
+        ("configmaps", "cm"),
+        ("services", "svc"),
+        ("serviceaccounts", "sa"),
+        ("priorityclasses", "pc"),
+        ("nodes", "no"),
+        ("events", "ev"),
+        ("persistentvolumeclaims", "pvc"),
+    ] {
+        assert!(
+            resources.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.first() == Some(&name) && f.get(1) == Some(&short)
+            }),
+            "{name} ({short}) in\n{resources}"
+        );
+    }
+    let nodes = ok(&server, &["get", "nodes"]);
+    let header: Vec<&str> = nodes.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
+    let svc = ok(&server, &["get", "svc", "kubernetes", "-n", "default"]);
+    assert!(svc.lines().next().unwrap().starts_with("NAME"), "{svc}");
+    assert!(svc.contains("443/TCP"), "{svc}");
+}

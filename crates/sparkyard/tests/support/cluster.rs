@@ -1,0 +1,97 @@
+//! Starting `sparkyard serve --cluster-only` for tests of the embedded Kubernetes API, with
+//! per-test ports and in-cluster address so tests can run side by side.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::{free_port, repo_root, Server};
+
+pub struct ClusterServer {
+    pub server: Server,
+    pub api_port: u16,
+}
+
+/// A loopback address no other test uses: 127.12.<pid-derived>.<random>, port chosen by the OS.
+fn service_address() -> String {
+    let n = uuid::Uuid::new_v4().as_bytes()[0] as u32 + std::process::id();
+    format!("127.12.{}.{}:0", (n >> 8) % 250 + 1, n % 250 + 1)
+}
+
+impl ClusterServer {
+    pub fn start() -> ClusterServer {
+        let api_port = free_port();
+        let listen = format!("127.0.0.1:{api_port}");
+        let service = service_address();
+        let server = Server::start_with(&[
+            "--cluster-only",
+            "--cluster-listen",
+            &listen,
+            "--cluster-service-address",
+            &service,
+        ]);
+        ClusterServer { server, api_port }
+    }
+
+    /// The kubeconfig sparkyard wrote (cluster `sparkyard`, user `sparkyard-admin`).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.server.data_dir.path().join("cluster/kubeconfig")
+    }
+
+    pub fn admin_token(&self) -> String {
+        let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("token: ")
+                    .map(|t| t.trim().to_string())
+            })
+            .expect("token in kubeconfig")
+    }
+
+    /// A copy of the kubeconfig whose user authenticates with `token` instead.
+    pub fn kubeconfig_with_token(&self, token: &str, name: &str) -> PathBuf {
+        let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
+        let replaced = text.replace(
+            &format!("token: {}", self.admin_token()),
+            &format!("token: {token}"),
+        );
+        let path = self
+            .server
+            .data_dir
+            .path()
+            .join(format!("kubeconfig-{name}"));
+        std::fs::write(&path, replaced).unwrap();
+        path
+    }
+
+    pub fn log(&self) -> String {
+        self.server.log()
+    }
+}
+
+/// `kubectl` on PATH, else `<repo>/.venv/bin/kubectl`.
+pub fn kubectl_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("kubectl"))
+                .find(|p| p.exists())
+        })
+        .unwrap_or_default();
+    on_path.unwrap_or_else(|| repo_root().join(".venv/bin/kubectl"))
+}
+
+/// Runs kubectl against the cluster, with a private discovery cache.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    let cache = kubeconfig.parent().unwrap().join("kube-cache");
+    Command::new(kubectl_binary())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run kubectl")
+}
