@@ -65,6 +65,9 @@ pub struct Kubelet {
     pub node_memory: i64,
     pub hosts: HostsBook,
     pub event_source: Source,
+    /// Whether pods get a private `/root` (hiding the host's). Not when the host's Python,
+    /// Java or Spark live under `/root` (pyenv, sdkman…), which pods must be able to run.
+    pub private_root_home: bool,
 }
 
 impl Kubelet {
@@ -79,12 +82,18 @@ impl Kubelet {
         let mut rules = config.images.rules.clone();
         rules.extend(builtin_rules());
         let bwrap = which("bwrap").unwrap_or_else(|| PathBuf::from("bwrap"));
+        let host = HostRuntime::discover(&config.images);
+        let under_root = |p: &Option<PathBuf>| {
+            p.as_ref().and_then(|p| std::fs::canonicalize(p).ok()).map(|p| p.starts_with("/root")).unwrap_or(false)
+        };
+        let private_root_home =
+            !(under_root(&Some(host.python.clone())) || under_root(&host.java_home) || under_root(&host.spark_home));
         Ok(Arc::new(Self {
             cluster: cluster.clone(),
             node_name: node_name.clone(),
             host_ip: "127.0.0.1".into(),
             ipam: ipam::Ipam::new(&config.pod_cidr)?,
-            host: HostRuntime::discover(&config.images),
+            host,
             rules,
             unknown: config.images.unknown,
             bwrap,
@@ -92,6 +101,7 @@ impl Kubelet {
             node_memory,
             hosts: HostsBook::default(),
             event_source: Source { component: "kubelet", host: Some(node_name) },
+            private_root_home,
         }))
     }
 

@@ -337,7 +337,8 @@ impl Worker {
             env.insert("PYSPARK_PYTHON".into(), self.k.host.python.display().to_string());
         }
         env.insert("HOSTNAME".into(), self.hostname.clone());
-        env.insert("HOME".into(), "/root".into());
+        // HOME is writable and private to the pod either way.
+        env.insert("HOME".into(), if self.k.private_root_home { "/root" } else { "/tmp" }.into());
         let (api_ip, api_port) = (self.k.cluster.service_ip.to_string(), self.k.cluster.service_port.to_string());
         env.insert("KUBERNETES_SERVICE_HOST".into(), api_ip.clone());
         env.insert("KUBERNETES_SERVICE_PORT".into(), api_port.clone());
@@ -369,7 +370,9 @@ impl Worker {
         mounts.push(Mount { source: self.dir.join("etc/hosts"), target: "/etc/hosts".into(), read_only: true });
         mounts.push(Mount { source: self.dir.join("etc/hostname"), target: "/etc/hostname".into(), read_only: true });
         // A private, writable home that also hides the host's /root.
-        mounts.push(Mount { source: self.dir.join("home"), target: "/root".into(), read_only: false });
+        if self.k.private_root_home {
+            mounts.push(Mount { source: self.dir.join("home"), target: "/root".into(), read_only: false });
+        }
         let termination_path = spec["terminationMessagePath"].as_str().unwrap_or("/dev/termination-log").to_string();
         mounts.push(Mount { source: termination_log.clone(), target: termination_path, read_only: false });
         for vm in spec["volumeMounts"].as_array().into_iter().flatten() {

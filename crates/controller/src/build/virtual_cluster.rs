@@ -72,7 +72,7 @@ pub fn build(namespace: &str) -> NamespaceRbac {
     let role_binding = RoleBinding {
         metadata: meta(),
         role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
             kind: "Role".into(),
             name: EMR_CONTAINERS.into(),
         },
