@@ -58,23 +58,44 @@ pub enum ErrorProtocol {
     /// `x-amzn-ErrorType` + `{"__type","message"}`: rest-json and json-1.1 services
     /// (emr-containers, CloudWatch Logs, EKS).
     RestJson,
-    // S3 (`<Error><Code>SignatureDoesNotMatch</Code>…`) and query-protocol services (IAM, STS:
-    // `<ErrorResponse><Error><Type>Sender</Type>…`) get their own variants when they land.
+    /// `<ErrorResponse><Error><Type>Sender</Type><Code>…`: the query protocol of IAM and STS
+    /// (added with `sparkyard-services`). S3 never reaches this middleware: `s3s` verifies
+    /// S3's signatures and renders S3's own errors.
+    Query { xmlns: &'static str },
 }
 
 impl ErrorProtocol {
     pub fn for_service(service: Option<&str>) -> Self {
-        // Every service served today speaks JSON; `s3`, `iam` and `sts` map to their own
-        // shapes here once those services exist.
-        let _ = service;
-        Self::RestJson
+        match service {
+            Some("iam") => Self::Query { xmlns: "https://iam.amazonaws.com/doc/2010-05-08/" },
+            Some("sts") => Self::Query { xmlns: "https://sts.amazonaws.com/doc/2011-06-15/" },
+            _ => Self::RestJson,
+        }
     }
 
     pub fn render(self, failure: &AuthFailure) -> Response {
         match self {
             Self::RestJson => rest_json_error(failure).into_response(),
+            Self::Query { xmlns } => query_error(failure, xmlns),
         }
     }
+}
+
+/// The query protocol's rendering: the JSON services' status and message, with the codes
+/// IAM and STS use (`InvalidClientTokenId`, `SignatureDoesNotMatch`, …).
+pub fn query_error(failure: &AuthFailure, xmlns: &str) -> Response {
+    let json = rest_json_error(failure);
+    let code = match json.code {
+        "UnrecognizedClientException" => "InvalidClientTokenId",
+        "InvalidSignatureException" => "SignatureDoesNotMatch",
+        other => other.strip_suffix("Exception").unwrap_or(other),
+    };
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{xmlns}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error></ErrorResponse>\n",
+        escape(&json.message)
+    );
+    (json.status, [(axum::http::header::CONTENT_TYPE, "text/xml")], body).into_response()
 }
 
 /// The codes and messages AWS's JSON services use for each failure.

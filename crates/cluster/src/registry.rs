@@ -142,14 +142,23 @@ impl Registry {
     /// Stores a new object. Sets `metadata.namespace` (for namespaced resources, pass the
     /// namespace; `""` for cluster-scoped), `uid` (unless already set), `resourceVersion`,
     /// `creationTimestamp` and `generation`. The name must already be set (generateName is resolved above).
-    pub fn create(&self, resource: Resource, namespace: &str, mut object: Value) -> Result<Arc<Value>, ApiError> {
+    pub fn create(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         let name = object_name(&object)
             .ok_or_else(|| ApiError::bad_request("metadata.name is required"))?
             .to_string();
         let mut state = self.state.lock().unwrap();
         let key = (resource, namespace.to_string(), name.clone());
         if state.objects.contains_key(&key) {
-            return Err(ApiError::already_exists(resource.group, resource.plural, &name));
+            return Err(ApiError::already_exists(
+                resource.group,
+                resource.plural,
+                &name,
+            ));
         }
         state.revision += 1;
         let revision = state.revision;
@@ -158,7 +167,11 @@ impl Registry {
             meta.insert("namespace".into(), json!(namespace));
         }
         // A uid chosen above (admission names Job selectors after it) is kept.
-        if meta.get("uid").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         }
         meta.insert("resourceVersion".into(), json!(revision.to_string()));
@@ -167,7 +180,14 @@ impl Registry {
         meta.remove("deletionTimestamp");
         let object = Arc::new(object);
         state.objects.insert(key, object.clone());
-        self.publish(&mut state, EventType::Added, resource, namespace, object.clone(), None);
+        self.publish(
+            &mut state,
+            EventType::Added,
+            resource,
+            namespace,
+            object.clone(),
+            None,
+        );
         Ok(object)
     }
 
@@ -175,10 +195,24 @@ impl Registry {
     /// equal the stored one (409 Conflict otherwise). `uid` and `creationTimestamp` are kept;
     /// `generation` is bumped when anything outside `metadata` and `status` changed.
     /// An update that changes nothing issues no new resourceVersion and no event.
-    pub fn update(&self, resource: Resource, namespace: &str, name: &str, object: Value) -> Result<Arc<Value>, ApiError> {
+    pub fn update(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+        object: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         self.modify(resource, namespace, name, |current| {
-            if let Some(rv) = object.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                if !rv.is_empty() && Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+            if let Some(rv) = object
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+            {
+                if !rv.is_empty()
+                    && Some(rv)
+                        != current
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str)
+                {
                     return Err(ApiError::conflict(resource.group, resource.plural, name));
                 }
             }
@@ -208,7 +242,14 @@ impl Registry {
         if next.get("metadata").map(|m| !m.is_object()).unwrap_or(true) {
             return Err(ApiError::bad_request("metadata must be an object"));
         }
-        for field in ["name", "namespace", "uid", "creationTimestamp", "resourceVersion", "generation"] {
+        for field in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "resourceVersion",
+            "generation",
+        ] {
             let old = current.pointer(&format!("/metadata/{field}")).cloned();
             let meta = metadata_mut(&mut next);
             match old {
@@ -225,17 +266,32 @@ impl Registry {
         let meta = metadata_mut(&mut next);
         meta.insert("resourceVersion".into(), json!(revision.to_string()));
         if spec_changed {
-            let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+            let generation = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             meta.insert("generation".into(), json!(generation + 1));
         }
         let next = Arc::new(next);
         state.objects.insert(key, next.clone());
-        self.publish(&mut state, EventType::Modified, resource, namespace, next.clone(), Some(current));
+        self.publish(
+            &mut state,
+            EventType::Modified,
+            resource,
+            namespace,
+            next.clone(),
+            Some(current),
+        );
         Ok(next)
     }
 
     /// Removes an object for good (the last step of a deletion) and emits DELETED.
-    pub fn remove(&self, resource: Resource, namespace: &str, name: &str) -> Result<Arc<Value>, ApiError> {
+    pub fn remove(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
         let mut state = self.state.lock().unwrap();
         let key = (resource, namespace.to_string(), name.to_string());
         let removed = state
@@ -247,7 +303,14 @@ impl Registry {
         let mut last = (*removed).clone();
         metadata_mut(&mut last).insert("resourceVersion".into(), json!(revision.to_string()));
         let last = Arc::new(last);
-        self.publish(&mut state, EventType::Deleted, resource, namespace, last.clone(), None);
+        self.publish(
+            &mut state,
+            EventType::Deleted,
+            resource,
+            namespace,
+            last.clone(),
+            None,
+        );
         Ok(last)
     }
 
@@ -282,7 +345,11 @@ impl Registry {
     ///
     /// A watcher that falls more than the live channel's capacity behind sees its stream
     /// end; it resumes from its last resourceVersion, as clients of real watches do.
-    pub fn watch(&self, resource: Resource, since: Option<u64>) -> Result<impl Stream<Item = Event> + Send + 'static, ApiError> {
+    pub fn watch(
+        &self,
+        resource: Resource,
+        since: Option<u64>,
+    ) -> Result<impl Stream<Item = Event> + Send + 'static, ApiError> {
         // Subscribe and snapshot under one lock so that no event falls between the two.
         let state = self.state.lock().unwrap();
         let receiver = self.live.subscribe();
@@ -303,27 +370,35 @@ impl Registry {
             .collect();
         drop(state);
         let initial = (backlog.into_iter(), receiver, start);
-        Ok(futures::stream::unfold(initial, move |(mut backlog, mut live, last)| async move {
-            if let Some(event) = backlog.next() {
-                let seen = event.resource_version;
-                return Some((event, (backlog, live, seen)));
-            }
-            loop {
-                match live.recv().await {
-                    Ok(event) if event.resource_version > last && event.resource == resource => {
-                        let seen = event.resource_version;
-                        return Some((event, (backlog, live, seen)));
-                    }
-                    Ok(_) => continue,
-                    Err(_) => return None,
+        Ok(futures::stream::unfold(
+            initial,
+            move |(mut backlog, mut live, last)| async move {
+                if let Some(event) = backlog.next() {
+                    let seen = event.resource_version;
+                    return Some((event, (backlog, live, seen)));
                 }
-            }
-        }))
+                loop {
+                    match live.recv().await {
+                        Ok(event)
+                            if event.resource_version > last && event.resource == resource =>
+                        {
+                            let seen = event.resource_version;
+                            return Some((event, (backlog, live, seen)));
+                        }
+                        Ok(_) => continue,
+                        Err(_) => return None,
+                    }
+                }
+            },
+        ))
     }
 }
 
 pub fn object_name(object: &Value) -> Option<&str> {
-    object.pointer("/metadata/name").and_then(Value::as_str).filter(|n| !n.is_empty())
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
 }
 
 fn metadata_mut(object: &mut Value) -> &mut serde_json::Map<String, Value> {
@@ -424,9 +499,14 @@ mod tests {
         registry.create(PODS, "b", pod("z")).unwrap();
         registry.create(PODS, "a", pod("y")).unwrap();
         registry.create(PODS, "a", pod("x")).unwrap();
-        registry.create(Resource::new("", "configmaps"), "a", pod("cm")).unwrap();
+        registry
+            .create(Resource::new("", "configmaps"), "a", pod("cm"))
+            .unwrap();
         let names = |items: Vec<Arc<Value>>| -> Vec<String> {
-            items.iter().map(|o| object_name(o).unwrap().to_string()).collect()
+            items
+                .iter()
+                .map(|o| object_name(o).unwrap().to_string())
+                .collect()
         };
         assert_eq!(names(registry.list(PODS, Some("a")).0), ["x", "y"]);
         assert_eq!(names(registry.list(PODS, None).0), ["x", "y", "z"]);
@@ -436,7 +516,11 @@ mod tests {
     async fn watch_replays_from_a_resource_version_then_goes_live() {
         let registry = Registry::new();
         let first = registry.create(PODS, "ns", pod("a")).unwrap();
-        let rv: u64 = first["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+        let rv: u64 = first["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         registry.create(PODS, "ns", pod("b")).unwrap();
         let mut stream = Box::pin(registry.watch(PODS, Some(rv)).unwrap());
         let replayed = stream.next().await.unwrap();

@@ -19,30 +19,54 @@ async fn cluster() -> (Cluster, tempfile::TempDir) {
     let octet = |n: u32| (rand_u32() % n) as u8;
     let config = ClusterConfig {
         api_listen: "127.0.0.1:0".parse().unwrap(),
-        service_address: format!("127.10.{}.{}:443", octet(250), 2 + octet(250)).parse().unwrap(),
+        service_address: format!("127.10.{}.{}:443", octet(250), 2 + octet(250))
+            .parse()
+            .unwrap(),
         node_cpu: Some("8".into()),
         node_memory: Some("32Gi".into()),
         pod_cidr: format!("127.{}.0.0/16", 20 + octet(200)),
         ..ClusterConfig::default()
     };
-    let cluster = sparkyard_cluster::cluster::start(config, dir.path()).await.unwrap();
+    let cluster = sparkyard_cluster::cluster::start(config, dir.path())
+        .await
+        .unwrap();
     (cluster, dir)
 }
 
 fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     nanos ^ (std::process::id() << 8)
 }
 
-fn create(cluster: &Cluster, info: &'static resources::ResourceInfo, ns: &str, object: Value) -> Value {
+fn create(
+    cluster: &Cluster,
+    info: &'static resources::ResourceInfo,
+    ns: &str,
+    object: Value,
+) -> Value {
     create_internal(cluster, info, ns, object, &CreateOptions::default()).unwrap()
 }
 
 fn namespace(cluster: &Cluster, name: &str) {
-    create(cluster, &resources::NAMESPACES, "", json!({"metadata": {"name": name}}));
+    create(
+        cluster,
+        &resources::NAMESPACES,
+        "",
+        json!({"metadata": {"name": name}}),
+    );
 }
 
-async fn wait_for(cluster: &Cluster, ns: &str, name: &str, timeout: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Arc<Value> {
+async fn wait_for(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Arc<Value> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(pod) = cluster.registry.get(PODS, ns, name) {
@@ -50,7 +74,10 @@ async fn wait_for(cluster: &Cluster, ns: &str, name: &str, timeout: Duration, wh
                 return pod;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; pod is {}", serde_json::to_string_pretty(&*pod).unwrap());
+                panic!(
+                    "timed out waiting for {what}; pod is {}",
+                    serde_json::to_string_pretty(&*pod).unwrap()
+                );
             }
         } else if Instant::now() > deadline {
             panic!("timed out waiting for {what}; pod {ns}/{name} does not exist");
@@ -79,9 +106,24 @@ fn log_of(cluster: &Cluster, pod: &Value, container: &str, restart: u32) -> Stri
 async fn pod_sees_its_volumes_env_and_cluster_names() {
     let (cluster, _dir) = cluster().await;
     namespace(&cluster, "vols");
-    create(&cluster, &resources::SERVICE_ACCOUNTS, "vols", json!({"metadata": {"name": "spark"}}));
-    create(&cluster, &resources::SECRETS, "vols", json!({"metadata": {"name": "creds"}, "data": {"password": "czNjcjN0"}}));
-    create(&cluster, &resources::SERVICES, "vols", json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "None", "selector": {"app": "web"}}}));
+    create(
+        &cluster,
+        &resources::SERVICE_ACCOUNTS,
+        "vols",
+        json!({"metadata": {"name": "spark"}}),
+    );
+    create(
+        &cluster,
+        &resources::SECRETS,
+        "vols",
+        json!({"metadata": {"name": "creds"}, "data": {"password": "czNjcjN0"}}),
+    );
+    create(
+        &cluster,
+        &resources::SERVICES,
+        "vols",
+        json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "None", "selector": {"app": "web"}}}),
+    );
     // The pod is created before its configMap exists (Spark's POSTs race): it must wait.
     let script = r#"
         set -e
@@ -100,52 +142,81 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
         echo "host_root_hidden=$(ls /root | wc -l) datadir_hidden=$(ls $DATA_DIR 2>/dev/null | wc -l)"
         echo "pid=$$$$"
     "#;
-    let pod = create(&cluster, &resources::PODS, "vols", json!({
-        "metadata": {"name": "probe", "labels": {"app": "web"}},
-        "spec": {
-            "restartPolicy": "Never",
-            "serviceAccountName": "spark",
-            "containers": [{
-                "name": "main", "image": "apache/spark:4.0.1",
-                "command": ["/bin/sh", "-c", script],
-                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "1Gi"}},
-                "env": [
-                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                    {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                    {"name": "PUID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
-                    {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                    {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                    {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
-                    {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
-                    {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
-                    {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
-                    {"name": "DATA_DIR", "value": cluster.data_dir.display().to_string()}
-                ],
-                "envFrom": [{"configMapRef": {"name": "conf"}, "prefix": "CM_"}],
-                "volumeMounts": [
-                    {"name": "conf", "mountPath": "/opt/spark/conf"},
-                    {"name": "creds", "mountPath": "/etc/creds"},
-                    {"name": "local", "mountPath": "/var/data/spark-1"}
+    let pod = create(
+        &cluster,
+        &resources::PODS,
+        "vols",
+        json!({
+            "metadata": {"name": "probe", "labels": {"app": "web"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": "spark",
+                "containers": [{
+                    "name": "main", "image": "apache/spark:4.0.1",
+                    "command": ["/bin/sh", "-c", script],
+                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "1Gi"}},
+                    "env": [
+                        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                        {"name": "PUID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+                        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                        {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+                        {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                        {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                        {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                        {"name": "DATA_DIR", "value": cluster.data_dir.display().to_string()}
+                    ],
+                    "envFrom": [{"configMapRef": {"name": "conf"}, "prefix": "CM_"}],
+                    "volumeMounts": [
+                        {"name": "conf", "mountPath": "/opt/spark/conf"},
+                        {"name": "creds", "mountPath": "/etc/creds"},
+                        {"name": "local", "mountPath": "/var/data/spark-1"}
+                    ]
+                }],
+                "volumes": [
+                    {"name": "conf", "configMap": {"name": "conf", "items": [{"key": "spark.properties", "path": "spark.properties", "mode": 0o640}]}},
+                    {"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}},
+                    {"name": "local", "emptyDir": {}}
                 ]
-            }],
-            "volumes": [
-                {"name": "conf", "configMap": {"name": "conf", "items": [{"key": "spark.properties", "path": "spark.properties", "mode": 0o640}]}},
-                {"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}},
-                {"name": "local", "emptyDir": {}}
-            ]
-        }
-    }));
+            }
+        }),
+    );
     let name = pod["metadata"]["name"].as_str().unwrap();
-    let waiting = wait_for(&cluster, "vols", name, Duration::from_secs(10), "ContainerCreating", |p| {
-        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
-    })
+    let waiting = wait_for(
+        &cluster,
+        "vols",
+        name,
+        Duration::from_secs(10),
+        "ContainerCreating",
+        |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
+        },
+    )
     .await;
     assert_eq!(phase(&waiting), "Pending");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(phase(&cluster.registry.get(PODS, "vols", name).unwrap()), "Pending", "waits for its configMap");
-    create(&cluster, &resources::CONFIGMAPS, "vols", json!({"metadata": {"name": "conf"}, "data": {"spark.properties": "spark.app.name=probe", "A": "from-cm"}}));
+    assert_eq!(
+        phase(&cluster.registry.get(PODS, "vols", name).unwrap()),
+        "Pending",
+        "waits for its configMap"
+    );
+    create(
+        &cluster,
+        &resources::CONFIGMAPS,
+        "vols",
+        json!({"metadata": {"name": "conf"}, "data": {"spark.properties": "spark.app.name=probe", "A": "from-cm"}}),
+    );
 
-    let done = wait_for(&cluster, "vols", name, Duration::from_secs(30), "Succeeded", |p| matches!(phase(p), "Succeeded" | "Failed")).await;
+    let done = wait_for(
+        &cluster,
+        "vols",
+        name,
+        Duration::from_secs(30),
+        "Succeeded",
+        |p| matches!(phase(p), "Succeeded" | "Failed"),
+    )
+    .await;
     let log = log_of(&cluster, &done, "main", 0);
     assert_eq!(phase(&done), "Succeeded", "log:\n{log}");
     let ip = done["status"]["podIP"].as_str().unwrap().to_string();
@@ -175,13 +246,24 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
     assert_eq!(terminated["reason"], "Completed");
     assert_eq!(status["qosClass"], "Burstable");
     assert_eq!(status["hostIP"], "127.0.0.1");
-    let conditions: Vec<&str> = status["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    let conditions: Vec<&str> = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
     for c in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
         assert!(conditions.contains(&c), "{conditions:?}");
     }
     // Kubelet and scheduler events.
-    let (events, _) = cluster.registry.list(Resource::new("", "events"), Some("vols"));
-    let reasons: Vec<&str> = events.iter().filter(|e| e["involvedObject"]["name"] == "probe").filter_map(|e| e["reason"].as_str()).collect();
+    let (events, _) = cluster
+        .registry
+        .list(Resource::new("", "events"), Some("vols"));
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter(|e| e["involvedObject"]["name"] == "probe")
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
     for r in ["Scheduled", "FailedMount", "Pulled", "Created", "Started"] {
         assert!(reasons.contains(&r), "{reasons:?}");
     }
@@ -191,35 +273,79 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
 async fn graceful_deletion_terminates_then_reports_then_removes() {
     let (cluster, _dir) = cluster().await;
     namespace(&cluster, "grace");
-    let pod = create(&cluster, &resources::PODS, "grace", json!({
-        "metadata": {"name": "sleeper"},
-        "spec": {"terminationGracePeriodSeconds": 20, "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"]}]}
-    }));
+    let pod = create(
+        &cluster,
+        &resources::PODS,
+        "grace",
+        json!({
+            "metadata": {"name": "sleeper"},
+            "spec": {"terminationGracePeriodSeconds": 20, "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"]}]}
+        }),
+    );
     let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
-    wait_for(&cluster, "grace", "sleeper", Duration::from_secs(20), "Running", |p| phase(p) == "Running").await;
+    wait_for(
+        &cluster,
+        "grace",
+        "sleeper",
+        Duration::from_secs(20),
+        "Running",
+        |p| phase(p) == "Running",
+    )
+    .await;
     let rv: u64 = cluster.registry.revision();
     let mut events = Box::pin(cluster.registry.watch(PODS, Some(rv)).unwrap());
     let started = Instant::now();
-    deletion::delete(&cluster, PODS, "grace", "sleeper", Propagation::Background, None).unwrap();
+    deletion::delete(
+        &cluster,
+        PODS,
+        "grace",
+        "sleeper",
+        Propagation::Background,
+        None,
+    )
+    .unwrap();
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let event = tokio::time::timeout_at(deadline, events.next()).await.expect("DELETED in time").unwrap();
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("DELETED in time")
+            .unwrap();
         if event.object["metadata"]["uid"] != uid.as_str() {
             continue;
         }
         let object = event.object.clone();
-        let exit = object["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"].clone();
-        seen.push((event.event_type, !object["metadata"]["deletionTimestamp"].is_null(), phase(&object).to_string(), exit));
+        let exit =
+            object["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"].clone();
+        seen.push((
+            event.event_type,
+            !object["metadata"]["deletionTimestamp"].is_null(),
+            phase(&object).to_string(),
+            exit,
+        ));
         if event.event_type == EventType::Deleted {
             break;
         }
     }
     // SIGTERM ended `sleep` well within the 20 s grace period.
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
-    assert_eq!(seen.first().map(|s| (s.0, s.1, s.2.as_str())), Some((EventType::Modified, true, "Running")), "{seen:?}");
-    let terminal = seen.iter().find(|s| s.3 == 143).unwrap_or_else(|| panic!("no terminal status with exit 143 in {seen:?}"));
-    assert_eq!((terminal.0, terminal.1, terminal.2.as_str()), (EventType::Modified, true, "Failed"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        seen.first().map(|s| (s.0, s.1, s.2.as_str())),
+        Some((EventType::Modified, true, "Running")),
+        "{seen:?}"
+    );
+    let terminal = seen
+        .iter()
+        .find(|s| s.3 == 143)
+        .unwrap_or_else(|| panic!("no terminal status with exit 143 in {seen:?}"));
+    assert_eq!(
+        (terminal.0, terminal.1, terminal.2.as_str()),
+        (EventType::Modified, true, "Failed")
+    );
     assert_eq!(seen.last().unwrap().0, EventType::Deleted);
 }
 
@@ -228,28 +354,60 @@ async fn sigkill_after_the_grace_period_and_restarts_count() {
     let (cluster, _dir) = cluster().await;
     namespace(&cluster, "kill");
     // Ignores SIGTERM: only SIGKILL after the grace period stops it (137).
-    create(&cluster, &resources::PODS, "kill", json!({
-        "metadata": {"name": "stubborn"},
-        "spec": {"terminationGracePeriodSeconds": 2, "containers": [{"name": "main", "image": "busybox",
-                 "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"]}]}
-    }));
+    create(
+        &cluster,
+        &resources::PODS,
+        "kill",
+        json!({
+            "metadata": {"name": "stubborn"},
+            "spec": {"terminationGracePeriodSeconds": 2, "containers": [{"name": "main", "image": "busybox",
+                     "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"]}]}
+        }),
+    );
     // Exits 1 at once: OnFailure restarts it after 10 s of back-off.
-    create(&cluster, &resources::PODS, "kill", json!({
-        "metadata": {"name": "crasher"},
-        "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo run; exit 1"]}]}
-    }));
-    wait_for(&cluster, "kill", "stubborn", Duration::from_secs(20), "Running", |p| phase(p) == "Running").await;
+    create(
+        &cluster,
+        &resources::PODS,
+        "kill",
+        json!({
+            "metadata": {"name": "crasher"},
+            "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo run; exit 1"]}]}
+        }),
+    );
+    wait_for(
+        &cluster,
+        "kill",
+        "stubborn",
+        Duration::from_secs(20),
+        "Running",
+        |p| phase(p) == "Running",
+    )
+    .await;
     let rv = cluster.registry.revision();
     let mut events = Box::pin(cluster.registry.watch(PODS, Some(rv)).unwrap());
     let started = Instant::now();
-    deletion::delete(&cluster, PODS, "kill", "stubborn", Propagation::Background, None).unwrap();
+    deletion::delete(
+        &cluster,
+        PODS,
+        "kill",
+        "stubborn",
+        Propagation::Background,
+        None,
+    )
+    .unwrap();
     let mut exit = None;
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(15), events.next()).await.expect("deleted").unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(15), events.next())
+            .await
+            .expect("deleted")
+            .unwrap();
         if event.object["metadata"]["name"] != "stubborn" {
             continue;
         }
-        if let Some(code) = event.object["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"].as_i64() {
+        if let Some(code) = event.object["status"]["containerStatuses"][0]["state"]["terminated"]
+            ["exitCode"]
+            .as_i64()
+        {
             exit = Some(code);
         }
         if event.event_type == EventType::Deleted {
@@ -259,13 +417,34 @@ async fn sigkill_after_the_grace_period_and_restarts_count() {
     assert_eq!(exit, Some(137));
     assert!(started.elapsed() >= Duration::from_secs(2));
 
-    let crashed = wait_for(&cluster, "kill", "crasher", Duration::from_secs(30), "a restart", |p| {
-        p["status"]["containerStatuses"][0]["restartCount"].as_i64().unwrap_or(0) >= 1
-    })
+    let crashed = wait_for(
+        &cluster,
+        "kill",
+        "crasher",
+        Duration::from_secs(30),
+        "a restart",
+        |p| {
+            p["status"]["containerStatuses"][0]["restartCount"]
+                .as_i64()
+                .unwrap_or(0)
+                >= 1
+        },
+    )
     .await;
-    assert_eq!(crashed["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(
+        crashed["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"],
+        1
+    );
     assert!(log_of(&cluster, &crashed, "main", 0).contains("run"));
-    wait_for(&cluster, "kill", "crasher", Duration::from_secs(5), "second log", |_| log_of(&cluster, &crashed, "main", 1).contains("run")).await;
+    wait_for(
+        &cluster,
+        "kill",
+        "crasher",
+        Duration::from_secs(5),
+        "second log",
+        |_| log_of(&cluster, &crashed, "main", 1).contains("run"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,37 +452,74 @@ async fn job_retries_with_backoff_until_the_limit_then_fails() {
     let (cluster, _dir) = cluster().await;
     namespace(&cluster, "jobs");
     let started = Instant::now();
-    create(&cluster, &resources::JOBS, "jobs", json!({
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "failing"},
-        "spec": {"backoffLimit": 1, "template": {"spec": {"restartPolicy": "Never",
-                 "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "exit 3"]}]}}}
-    }));
+    create(
+        &cluster,
+        &resources::JOBS,
+        "jobs",
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "failing"},
+            "spec": {"backoffLimit": 1, "template": {"spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", "exit 3"]}]}}}
+        }),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let job = loop {
-        let job = cluster.registry.get(Resource::new("batch", "jobs"), "jobs", "failing").unwrap();
-        if job["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Failed") {
+        let job = cluster
+            .registry
+            .get(Resource::new("batch", "jobs"), "jobs", "failing")
+            .unwrap();
+        if job["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Failed")
+        {
             break job;
         }
         assert!(Instant::now() < deadline, "job did not fail: {job}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let failed = job["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Failed").unwrap().clone();
+    let failed = job["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .unwrap()
+        .clone();
     assert_eq!(failed["reason"], "BackoffLimitExceeded");
     assert_eq!(job["status"]["failed"], 2);
     // The second pod came only after the 10 s back-off.
     // (finishedAt has second precision, so the wait can be up to a second shorter)
-    assert!(started.elapsed() >= Duration::from_secs(9), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
     let (pods, _) = cluster.registry.list(PODS, Some("jobs"));
     assert_eq!(pods.len(), 2);
     for pod in &pods {
         let name = pod["metadata"]["name"].as_str().unwrap();
-        assert!(name.starts_with("failing-") && name.len() == "failing-".len() + 5, "{name}");
+        assert!(
+            name.starts_with("failing-") && name.len() == "failing-".len() + 5,
+            "{name}"
+        );
         assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "Job");
-        assert_eq!(pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 3);
+        assert_eq!(
+            pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            3
+        );
     }
     // Deleting the job (background) takes its pods with it.
-    deletion::delete(&cluster, Resource::new("batch", "jobs"), "jobs", "failing", Propagation::Background, None).unwrap();
+    deletion::delete(
+        &cluster,
+        Resource::new("batch", "jobs"),
+        "jobs",
+        "failing",
+        Propagation::Background,
+        None,
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cluster.registry.list(PODS, Some("jobs")).0.is_empty() {
         assert!(Instant::now() < deadline, "pods not collected");
@@ -315,40 +531,105 @@ async fn job_retries_with_backoff_until_the_limit_then_fails() {
 async fn unschedulable_pods_wait_and_driver_deletion_cascades() {
     let (cluster, _dir) = cluster().await;
     namespace(&cluster, "sched");
-    create(&cluster, &resources::PODS, "sched", json!({
-        "metadata": {"name": "huge"},
-        "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["true"], "resources": {"requests": {"cpu": "100"}}}]}
-    }));
-    let huge = wait_for(&cluster, "sched", "huge", Duration::from_secs(10), "Unschedulable", |p| {
-        p["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
-    })
+    create(
+        &cluster,
+        &resources::PODS,
+        "sched",
+        json!({
+            "metadata": {"name": "huge"},
+            "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["true"], "resources": {"requests": {"cpu": "100"}}}]}
+        }),
+    );
+    let huge = wait_for(
+        &cluster,
+        "sched",
+        "huge",
+        Duration::from_secs(10),
+        "Unschedulable",
+        |p| {
+            p["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+        },
+    )
     .await;
-    let condition = huge["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "PodScheduled").unwrap().clone();
+    let condition = huge["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "PodScheduled")
+        .unwrap()
+        .clone();
     assert_eq!(condition["status"], "False");
-    assert_eq!(condition["message"], "0/1 nodes are available: 1 Insufficient cpu.");
+    assert_eq!(
+        condition["message"],
+        "0/1 nodes are available: 1 Insufficient cpu."
+    );
     assert!(huge["spec"]["nodeName"].is_null());
 
-    let driver = create(&cluster, &resources::PODS, "sched", json!({
-        "metadata": {"name": "driver"},
-        "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"]}]}
-    }));
+    let driver = create(
+        &cluster,
+        &resources::PODS,
+        "sched",
+        json!({
+            "metadata": {"name": "driver"},
+            "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"]}]}
+        }),
+    );
     let owner = json!([{"apiVersion": "v1", "kind": "Pod", "name": "driver", "uid": driver["metadata"]["uid"], "controller": true}]);
-    create(&cluster, &resources::PODS, "sched", json!({
-        "metadata": {"name": "exec-1", "ownerReferences": owner},
-        "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"]}]}
-    }));
-    create(&cluster, &resources::CONFIGMAPS, "sched", json!({"metadata": {"name": "exec-conf", "ownerReferences": owner}, "data": {}}));
-    create(&cluster, &resources::SERVICES, "sched", json!({"metadata": {"name": "driver-svc", "ownerReferences": owner}, "spec": {"clusterIP": "None", "selector": {"x": "y"}}}));
-    wait_for(&cluster, "sched", "exec-1", Duration::from_secs(20), "Running", |p| phase(p) == "Running").await;
-    deletion::delete(&cluster, PODS, "sched", "driver", Propagation::Background, None).unwrap();
+    create(
+        &cluster,
+        &resources::PODS,
+        "sched",
+        json!({
+            "metadata": {"name": "exec-1", "ownerReferences": owner},
+            "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"]}]}
+        }),
+    );
+    create(
+        &cluster,
+        &resources::CONFIGMAPS,
+        "sched",
+        json!({"metadata": {"name": "exec-conf", "ownerReferences": owner}, "data": {}}),
+    );
+    create(
+        &cluster,
+        &resources::SERVICES,
+        "sched",
+        json!({"metadata": {"name": "driver-svc", "ownerReferences": owner}, "spec": {"clusterIP": "None", "selector": {"x": "y"}}}),
+    );
+    wait_for(
+        &cluster,
+        "sched",
+        "exec-1",
+        Duration::from_secs(20),
+        "Running",
+        |p| phase(p) == "Running",
+    )
+    .await;
+    deletion::delete(
+        &cluster,
+        PODS,
+        "sched",
+        "driver",
+        Propagation::Background,
+        None,
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let left: Vec<String> = [PODS, Resource::new("", "configmaps"), Resource::new("", "services")]
-            .iter()
-            .flat_map(|r| cluster.registry.list(*r, Some("sched")).0)
-            .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
-            .filter(|n| n != "huge" && n != "kube-root-ca.crt")
-            .collect();
+        let left: Vec<String> = [
+            PODS,
+            Resource::new("", "configmaps"),
+            Resource::new("", "services"),
+        ]
+        .iter()
+        .flat_map(|r| cluster.registry.list(*r, Some("sched")).0)
+        .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
+        .filter(|n| n != "huge" && n != "kube-root-ca.crt")
+        .collect();
         if left.is_empty() {
             break;
         }

@@ -1,12 +1,25 @@
 //! The job-run controller: turns an emr-containers job run into Kubernetes objects, as EMR on
 //! EKS does, and reads the run's state back from them.
 //!
-//! Reconcile is a pipeline — dereference → validate → build → apply → update status — and
-//! everything up to and including *build* is pure: this crate's builders take plain data
-//! and return the objects to apply, so they are tested without a cluster.
+//! Reconcile is a pipeline, one module per stage — [`dereference`] → [`validate`] →
+//! [`build`] → [`apply`] → update status ([`update_status`], [`status`]) — driven by
+//! [`controller`]. Everything up to and including *build* is pure: the builders take plain
+//! data and return the objects to apply, so they are tested without a cluster. The
+//! controller talks to the cluster only through the Kubernetes API ([`client`]), and never
+//! knows whether it is the embedded cluster or a real one.
 
+pub mod apply;
 pub mod build;
 pub mod classifications;
+pub mod client;
+pub mod config;
+pub mod controller;
+pub mod dereference;
 pub mod names;
 pub mod status;
 pub mod submit;
+pub mod update_status;
+pub mod validate;
+
+pub use config::ControllerConfig;
+pub use controller::{spawn, Settings};

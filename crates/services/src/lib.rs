@@ -61,7 +61,11 @@ fn default_kubernetes_version() -> String {
 
 impl Default for ServicesConfig {
     fn default() -> Self {
-        Self { cluster_name: default_cluster_name(), kubernetes_version: default_kubernetes_version(), oidc_issuer: None }
+        Self {
+            cluster_name: default_cluster_name(),
+            kubernetes_version: default_kubernetes_version(),
+            oidc_issuer: None,
+        }
     }
 }
 
@@ -106,14 +110,22 @@ impl Services {
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let schema = format!("{}{}", iam::store::SCHEMA, logs::store::SCHEMA);
-        let db = Arc::new(db::Db::open(&settings.data_dir.join("services.db"), &schema).map_err(std::io::Error::other)?);
+        let db = Arc::new(
+            db::Db::open(&settings.data_dir.join("services.db"), &schema)
+                .map_err(std::io::Error::other)?,
+        );
         let iam = Arc::new(iam::Iam::open(db.clone(), &settings.account_id));
         let authorizer = Authorizer::new(iam.clone());
         let oidc_issuer = verifier
             .as_ref()
             .map(|v| v.issuer())
             .or_else(|| settings.config.oidc_issuer.clone())
-            .unwrap_or_else(|| format!("https://oidc.eks.{}.amazonaws.com/id/SPARKYARD", settings.region));
+            .unwrap_or_else(|| {
+                format!(
+                    "https://oidc.eks.{}.amazonaws.com/id/SPARKYARD",
+                    settings.region
+                )
+            });
         let eks = eks::Eks::new(
             &settings.region,
             &settings.account_id,
@@ -122,13 +134,21 @@ impl Services {
                 version: settings.config.kubernetes_version.clone(),
                 endpoint: settings.cluster_endpoint.clone(),
                 // EKS reports the CA as base64 of its PEM.
-                certificate_authority: settings.cluster_ca_pem.as_deref().map(|pem| s3::blob::b64(pem.as_bytes())),
+                certificate_authority: settings
+                    .cluster_ca_pem
+                    .as_deref()
+                    .map(|pem| s3::blob::b64(pem.as_bytes())),
                 oidc_issuer,
                 created_at: chrono::Utc::now(),
             },
         );
         let s3_store = s3::S3Store::open(&settings.data_dir)?;
-        let s3 = s3::service(s3_store, keyring.clone(), authorizer.clone(), &settings.region);
+        let s3 = s3::service(
+            s3_store,
+            keyring.clone(),
+            authorizer.clone(),
+            &settings.region,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 logs: logs::Logs::open(db, &settings.region, &settings.account_id),
@@ -156,29 +176,43 @@ impl Services {
     pub async fn signed(&self, request: Request) -> Response {
         let (parts, body) = request.into_parts();
         let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
-            return AwsError::new(StatusCode::FORBIDDEN, "MissingAuthenticationTokenException", "Missing Authentication Token")
-                .into_response();
+            return AwsError::new(
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            )
+            .into_response();
         };
         let request_id = wire::request_id(&parts.extensions);
         let body = match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(b) => b,
             Err(_) => {
-                return AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException", "Request body too large")
-                    .into_response()
+                return AwsError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLargeException",
+                    "Request body too large",
+                )
+                .into_response()
             }
         };
         let inner = &self.inner;
         match principal.service.as_str() {
             "iam" => {
                 let params = wire::QueryParams::from_parts(parts.uri.query(), &body);
-                inner.iam.handle(&inner.authorizer, &principal, &params, &request_id)
+                inner
+                    .iam
+                    .handle(&inner.authorizer, &principal, &params, &request_id)
             }
             "sts" => {
                 let params = wire::QueryParams::from_parts(parts.uri.query(), &body);
                 inner.sts.handle(&principal, &params, &request_id)
             }
             "logs" => {
-                let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let target = parts
+                    .headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 match target.strip_prefix(logs::TARGET_PREFIX) {
                     Some(op) => inner.logs.handle(&inner.authorizer, &principal, op, &body),
                     None => AwsError::new(
@@ -189,9 +223,18 @@ impl Services {
                     .into_response(),
                 }
             }
-            "eks" => inner.eks.handle(&inner.authorizer, &principal, &parts.method, parts.uri.path()),
-            other => AwsError::new(StatusCode::BAD_REQUEST, "UnknownService", format!("Service {other} is not served here."))
-                .into_response(),
+            "eks" => inner.eks.handle(
+                &inner.authorizer,
+                &principal,
+                &parts.method,
+                parts.uri.path(),
+            ),
+            other => AwsError::new(
+                StatusCode::BAD_REQUEST,
+                "UnknownService",
+                format!("Service {other} is not served here."),
+            )
+            .into_response(),
         }
     }
 
@@ -216,7 +259,10 @@ impl Services {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok())
             .is_some_and(|n| n <= MAX_UNSIGNED_BODY);
-        let query_action = request.uri().query().is_some_and(|q| q.contains("Action=AssumeRoleWithWebIdentity"));
+        let query_action = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("Action=AssumeRoleWithWebIdentity"));
         if request.uri().path() != "/" || !(small || query_action) {
             return Err(request);
         }
@@ -249,7 +295,9 @@ pub enum Route {
 /// Classifies a request by its SigV4 credential scope (header or presigned query).
 pub fn route(uri: &http::Uri, headers: &http::HeaderMap) -> Route {
     let has_header = headers.contains_key(header::AUTHORIZATION);
-    let has_query = uri.query().is_some_and(|q| q.contains("X-Amz-Credential=") || q.contains("x-amz-credential="));
+    let has_query = uri
+        .query()
+        .is_some_and(|q| q.contains("X-Amz-Credential=") || q.contains("x-amz-credential="));
     if !has_header && !has_query {
         return Route::Unsigned;
     }
@@ -283,7 +331,11 @@ struct BySevice {
 }
 
 async fn by_service(State(state): State<BySevice>, request: Request) -> Response {
-    let service = request.extensions().get::<Principal>().map(|p| p.service.clone()).unwrap_or_default();
+    let service = request
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.service.clone())
+        .unwrap_or_default();
     if Services::serves(&service) {
         state.services.signed(request).await
     } else {
@@ -297,8 +349,14 @@ async fn by_service(State(state): State<BySevice>, request: Request) -> Response
 pub fn router(services: Services, keyring: Arc<Keyring>, other: Router) -> Router {
     let signed = Router::new()
         .fallback(by_service)
-        .with_state(BySevice { services: services.clone(), other })
-        .layer(axum::middleware::from_fn_with_state(keyring, sparkyard_aws::auth::authenticate));
+        .with_state(BySevice {
+            services: services.clone(),
+            other,
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            keyring,
+            sparkyard_aws::auth::authenticate,
+        ));
     Router::new()
         .fallback(front)
         .with_state(Front { services, signed })

@@ -35,7 +35,9 @@ pub struct Xml {
 
 impl Xml {
     pub fn new() -> Self {
-        Self { out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n") }
+        Self {
+            out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"),
+        }
     }
 
     pub fn open(&mut self, name: &str) -> &mut Self {
@@ -48,7 +50,8 @@ impl Xml {
 
     /// Opens an element with an `xmlns` attribute (the response's root).
     pub fn open_ns(&mut self, name: &str, xmlns: &str) -> &mut Self {
-        self.out.push_str(&format!("<{name} xmlns=\"{}\">\n", xml_escape(xmlns)));
+        self.out
+            .push_str(&format!("<{name} xmlns=\"{}\">\n", xml_escape(xmlns)));
         self
     }
 
@@ -60,7 +63,8 @@ impl Xml {
     }
 
     pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
-        self.out.push_str(&format!("<{name}>{}</{name}>\n", xml_escape(value)));
+        self.out
+            .push_str(&format!("<{name}>{}</{name}>\n", xml_escape(value)));
         self
     }
 
@@ -133,8 +137,17 @@ pub struct QueryError {
 
 impl QueryError {
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
-        let kind = if status.is_server_error() { "Receiver" } else { "Sender" };
-        Self { status, kind, code: code.into(), message: message.into() }
+        let kind = if status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        Self {
+            status,
+            kind,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -182,7 +195,12 @@ pub fn xml_response(status: StatusCode, body: String, request_id: &str) -> Respo
 /// A successful query-protocol response: `<{Action}Response><{Action}Result>…</…>` with the
 /// request id in `ResponseMetadata`. `result` is the already-rendered inner XML (may be empty
 /// for actions without a result element).
-pub fn query_response(action: &str, xmlns: &str, result: Option<&str>, request_id: &str) -> Response {
+pub fn query_response(
+    action: &str,
+    xmlns: &str,
+    result: Option<&str>,
+    request_id: &str,
+) -> Response {
     let mut xml = Xml::new();
     xml.open_ns(&format!("{action}Response"), xmlns);
     if let Some(result) = result {
@@ -190,7 +208,9 @@ pub fn query_response(action: &str, xmlns: &str, result: Option<&str>, request_i
         xml.out.push_str(result);
         xml.close(&format!("{action}Result"));
     }
-    xml.open("ResponseMetadata").text("RequestId", request_id).close("ResponseMetadata");
+    xml.open("ResponseMetadata")
+        .text("RequestId", request_id)
+        .close("ResponseMetadata");
     xml.close(&format!("{action}Response"));
     xml_response(StatusCode::OK, xml.finish(), request_id)
 }
@@ -226,7 +246,11 @@ mod tests {
 
     #[test]
     fn error_response_has_aws_shape() {
-        let e = QueryError::new(StatusCode::NOT_FOUND, "NoSuchEntity", "The role with name x cannot be found.");
+        let e = QueryError::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchEntity",
+            "The role with name x cannot be found.",
+        );
         let xml = e.to_xml("https://iam.amazonaws.com/doc/2010-05-08/", "rid");
         assert!(xml.contains("<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"));
         assert!(xml.contains("<Error>\n<Type>Sender</Type>\n<Code>NoSuchEntity</Code>\n<Message>The role with name x cannot be found.</Message>\n</Error>\n<RequestId>rid</RequestId>"));
@@ -234,7 +258,10 @@ mod tests {
 
     #[test]
     fn params_merge_query_and_body() {
-        let p = QueryParams::from_parts(Some("Action=GetRole&RoleName=a"), b"RoleName=b%2Bc&Version=2010-05-08");
+        let p = QueryParams::from_parts(
+            Some("Action=GetRole&RoleName=a"),
+            b"RoleName=b%2Bc&Version=2010-05-08",
+        );
         assert_eq!(p.action(), Some("GetRole"));
         assert_eq!(p.get("RoleName"), Some("b+c"));
         assert_eq!(p.required("Nope").unwrap_err().code, "ValidationError");

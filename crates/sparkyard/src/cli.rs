@@ -13,6 +13,18 @@ pub struct Cli {
 pub enum Command {
     /// Serve the AWS endpoint (emr-containers) and the embedded Kubernetes cluster.
     Serve(ServeArgs),
+    /// Download s3:// objects to local paths with the environment's AWS role (IRSA) and
+    /// endpoint; what the runner's and Spark pods' init containers run.
+    Fetch {
+        /// `s3://bucket/key=/local/path`, one or more.
+        #[arg(required = true, value_name = "URI=PATH")]
+        transfers: Vec<String>,
+    },
+    /// Start a job run from a start-job-run --cli-input-json file.
+    Submit(crate::jobs_cli::SubmitArgs),
+    /// List, describe and read the logs of job runs.
+    #[command(subcommand)]
+    Runs(crate::jobs_cli::RunsCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -33,6 +45,9 @@ pub struct ServeArgs {
     /// Do not start the embedded Kubernetes cluster (jobs run on an external cluster).
     #[arg(long)]
     pub no_cluster: bool,
+    /// Do not run the job-run controller (API only: runs stay PENDING).
+    #[arg(long)]
+    pub no_controller: bool,
     /// Address of the embedded cluster's API server for host clients
     /// (`[cluster] api-listen`, default 127.0.0.1:6443).
     #[arg(long, env = "SPARKYARD_CLUSTER_LISTEN")]

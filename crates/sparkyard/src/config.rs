@@ -35,6 +35,15 @@ pub struct Config {
     /// `[services]`: S3, Logs, IAM, STS, EKS (cluster name, OIDC issuer).
     #[serde(default)]
     pub services: sparkyard_services::ServicesConfig,
+    /// `[controller]`: the job-run controller (kubeconfig, release images).
+    #[serde(default)]
+    pub controller: sparkyard_controller::ControllerConfig,
+    /// `[logs]`: the container log shipper (S3 and CloudWatch Logs).
+    #[serde(default)]
+    pub logs: sparkyard_logs::shipper::LogsConfig,
+    /// `[history]`: Spark event logs and the Spark History Server (persistent app UI).
+    #[serde(default)]
+    pub history: sparkyard_logs::history::HistoryConfig,
 }
 
 fn default_listen() -> SocketAddr {

@@ -19,7 +19,11 @@ pub struct Services {
 }
 
 pub fn router(services: Services) -> Router {
-    sparkyard_services::router(services.aws, services.keyring, sparkyard_emr::router(services.emr))
+    sparkyard_services::router(
+        services.aws,
+        services.keyring,
+        sparkyard_emr::router(services.emr),
+    )
 }
 
 /// The embedded cluster's service-account token issuer as STS's web-identity verifier
@@ -32,7 +36,10 @@ impl sparkyard_services::WebIdentityVerifier for ClusterTokens {
         self.0.issuer().to_string()
     }
 
-    fn verify(&self, token: &str) -> Result<sparkyard_services::WebIdentity, sparkyard_services::sts::VerifyError> {
+    fn verify(
+        &self,
+        token: &str,
+    ) -> Result<sparkyard_services::WebIdentity, sparkyard_services::sts::VerifyError> {
         use sparkyard_cluster::auth::tokens::TokenError;
         use sparkyard_services::sts::VerifyError;
         let claims = self.0.verify(token, None).map_err(|e| match e {
@@ -48,6 +55,8 @@ impl sparkyard_services::WebIdentityVerifier for ClusterTokens {
     }
 }
 
-pub fn web_identity_verifier(tokens: Arc<sparkyard_cluster::TokenIssuer>) -> Arc<dyn sparkyard_services::WebIdentityVerifier> {
+pub fn web_identity_verifier(
+    tokens: Arc<sparkyard_cluster::TokenIssuer>,
+) -> Arc<dyn sparkyard_services::WebIdentityVerifier> {
     Arc::new(ClusterTokens(tokens))
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod endpoint;
+mod jobs_cli;
 mod serve;
 
 use clap::Parser;
@@ -19,5 +20,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => serve::run(args).await,
+        cli::Command::Fetch { transfers } => sparkyard_logs::fetch::run(&transfers).await,
+        cli::Command::Submit(args) => jobs_cli::submit(args).await,
+        cli::Command::Runs(command) => jobs_cli::runs(command).await,
     }
 }

@@ -68,6 +68,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .context("cannot open the S3/Logs/IAM/STS/EKS state")?;
 
+    // The job-run controller (crates/controller), on the embedded cluster unless
+    // `[controller] kubeconfig` names another.
+    if !args.no_controller {
+        sparkyard_controller::spawn(
+            emr.clone(),
+            sparkyard_controller::Settings {
+                config: config.controller.clone(),
+                default_kubeconfig: Some(config.data_dir.join("cluster/kubeconfig")),
+                default_master: cluster.as_ref().map(|c| c.in_cluster_url()),
+            },
+        );
+    }
+
+    // The log shipper and the Spark History Server (crates/logs).
+    start_logs(&config, &endpoint_url, emr.clone(), cluster.as_ref());
+
     let app = endpoint::router(endpoint::Services { keyring: keyring.clone(), emr, aws });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -79,6 +95,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Container logs to S3/CloudWatch with each run's role, and the persistent app UI.
+fn start_logs(config: &Config, endpoint_url: &str, emr: sparkyard_emr::Emr, cluster: Option<&sparkyard_cluster::Cluster>) {
+    let runs: sparkyard_logs::shipper::RunLookup = Arc::new(move |id: &str| {
+        emr.job_run(id).map(|r| {
+            sparkyard_logs::RunLogConfig::from_overrides(&r.virtual_cluster_id, &r.execution_role_arn, r.configuration_overrides.as_ref())
+        })
+    });
+    let local_log_file: Option<sparkyard_logs::shipper::LocalLogFile> = cluster.map(|c| {
+        let dir = c.data_dir.clone();
+        Arc::new(move |ns: &str, pod: &str, uid: &str, container: &str| {
+            sparkyard_cluster::logs::pod_log_path(&dir, ns, pod, uid, container, 0)
+        }) as sparkyard_logs::shipper::LocalLogFile
+    });
+    let runtime = sparkyard_cluster::kubelet::config::HostRuntime::discover(&config.cluster.images);
+    sparkyard_logs::service::start(sparkyard_logs::service::ServeSettings {
+        data_dir: config.data_dir.clone(),
+        region: config.region.clone(),
+        endpoint_url: Some(endpoint_url.to_string()),
+        kubeconfig: config.controller.kubeconfig.clone().unwrap_or_else(|| config.data_dir.join("cluster/kubeconfig")),
+        logs: config.logs.clone(),
+        history: config.history.clone(),
+        runs,
+        local_log_file,
+        spark_home: runtime.spark_home,
+        java_home: runtime.java_home,
+    });
 }
 
 async fn shutdown_signal() {

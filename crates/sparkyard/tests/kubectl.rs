@@ -284,3 +284,138 @@ fn namespaces_and_api_resources() {
     assert!(svc.lines().next().unwrap().starts_with("NAME"), "{svc}");
     assert!(svc.contains("443/TCP"), "{svc}");
 }
+
+/// kubectl's typed `create` subcommands send protobuf bodies; the seed's step 5 is
+/// `kubectl create namespace`, and step 22 deletes the namespaces again.
+#[test]
+fn typed_create_subcommands_and_namespace_deletion() {
+    let server = ClusterServer::start();
+    let ns = "monthly-batch";
+    assert_eq!(
+        ok(&server, &["create", "namespace", ns]).trim(),
+        "namespace/monthly-batch created"
+    );
+    ok(&server, &["create", "serviceaccount", "spark", "-n", ns]);
+    ok(
+        &server,
+        &[
+            "create",
+            "role",
+            "pod-reader",
+            "-n",
+            ns,
+            "--verb=get,list",
+            "--resource=pods",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "create",
+            "rolebinding",
+            "spark-reads",
+            "-n",
+            ns,
+            "--role=pod-reader",
+            "--serviceaccount=monthly-batch:spark",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            ns,
+            "--from-literal=mode=batch",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            ns,
+            "--from-literal=key=v",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "create",
+            "priorityclass",
+            "batch-low",
+            "--value=50",
+            "--description=batch",
+        ],
+    );
+
+    let binding = ok(
+        &server,
+        &[
+            "get",
+            "rolebinding",
+            "spark-reads",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.roleRef.name}/{.subjects[0].kind}/{.subjects[0].name}",
+        ],
+    );
+    assert_eq!(binding, "pod-reader/ServiceAccount/spark");
+    assert_eq!(
+        ok(
+            &server,
+            &[
+                "get",
+                "configmap",
+                "settings",
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.data.mode}"
+            ]
+        ),
+        "batch"
+    );
+    assert_eq!(
+        ok(
+            &server,
+            &[
+                "get",
+                "secret",
+                "creds",
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.type}/{.data.key}"
+            ]
+        ),
+        "Opaque/dg=="
+    );
+    assert_eq!(
+        ok(
+            &server,
+            &["get", "pc", "batch-low", "-o", "jsonpath={.value}"]
+        ),
+        "50"
+    );
+    let token = ok(&server, &["create", "token", "spark", "-n", ns]);
+    assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+
+    ok(&server, &["delete", "namespace", ns]);
+    let out = kubectl(&server.kubeconfig(), &["get", "namespace", ns]);
+    assert!(
+        !out.status.success(),
+        "namespace still there after delete returned"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

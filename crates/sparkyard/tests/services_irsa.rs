@@ -25,8 +25,18 @@ fn web_identity_credentials_follow_trust_and_inline_policies() {
     for bucket in ["irsa-data", "irsa-other"] {
         s.aws_ok(&["s3", "mb", &format!("s3://{bucket}")]);
     }
-    s.aws_ok(&["s3", "cp", input.to_str().unwrap(), "s3://irsa-data/input.txt"]);
-    s.aws_ok(&["s3", "cp", input.to_str().unwrap(), "s3://irsa-other/secret.txt"]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        input.to_str().unwrap(),
+        "s3://irsa-data/input.txt",
+    ]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        input.to_str().unwrap(),
+        "s3://irsa-other/secret.txt",
+    ]);
 
     // The role: the seed's trust policy, GetObject on one bucket only, then EMR's trust
     // statement for the namespace.
@@ -42,16 +52,46 @@ fn web_identity_credentials_follow_trust_and_inline_policies() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::irsa-data/*"}]}"#,
     )
     .unwrap();
-    s.aws_ok(&["iam", "create-role", "--role-name", ROLE, "--assume-role-policy-document", &file_url(&trust)]);
-    s.aws_ok(&["iam", "put-role-policy", "--role-name", ROLE, "--policy-name", "read-one-bucket", "--policy-document", &file_url(&policy)]);
-    s.aws_ok(&["emr-containers", "update-role-trust-policy", "--cluster-name", "eks-emr-cluster", "--namespace", "nightly-batch", "--role-name", ROLE]);
+    s.aws_ok(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        ROLE,
+        "--assume-role-policy-document",
+        &file_url(&trust),
+    ]);
+    s.aws_ok(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        ROLE,
+        "--policy-name",
+        "read-one-bucket",
+        "--policy-document",
+        &file_url(&policy),
+    ]);
+    s.aws_ok(&[
+        "emr-containers",
+        "update-role-trust-policy",
+        "--cluster-name",
+        "eks-emr-cluster",
+        "--namespace",
+        "nightly-batch",
+        "--role-name",
+        ROLE,
+    ]);
     let role = s.aws_json(&["iam", "get-role", "--role-name", ROLE]);
     let role_arn = role["Role"]["Arn"].as_str().unwrap().to_string();
 
     // The service-account name EMR would use: the trust policy's pattern with its two
     // wildcards filled as EMR fills them (component and a job-specific id).
     let statement = &role["Role"]["AssumeRolePolicyDocument"]["Statement"][1];
-    let (key, pattern) = statement["Condition"]["StringLike"].as_object().unwrap().iter().next().unwrap();
+    let (key, pattern) = statement["Condition"]["StringLike"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
     let pattern = pattern.as_str().unwrap();
     assert!(key.ends_with(":sub"), "{key}");
     let subject = pattern.replacen("*-*", "spark-0000000abc", 1);
@@ -59,11 +99,15 @@ fn web_identity_credentials_follow_trust_and_inline_policies() {
 
     // Tokens from the embedded cluster's own issuer and key; the issuer is the one EKS
     // DescribeCluster reports (and so the one update-role-trust-policy wrote).
-    let issuer = s.aws_json(&["eks", "describe-cluster", "--name", "eks-emr-cluster"])["cluster"]["identity"]["oidc"]["issuer"]
+    let issuer = s.aws_json(&["eks", "describe-cluster", "--name", "eks-emr-cluster"])["cluster"]
+        ["identity"]["oidc"]["issuer"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(key, &format!("{}:sub", issuer.trim_start_matches("https://")));
+    assert_eq!(
+        key,
+        &format!("{}:sub", issuer.trim_start_matches("https://"))
+    );
     let key_pem = std::fs::read_to_string(s.data_dir.path().join("cluster/pki/sa.key")).unwrap();
     let tokens = sparkyard_cluster::TokenIssuer::new(&issuer, &key_pem).unwrap();
     let audience = vec!["sts.amazonaws.com".to_string()];
@@ -74,6 +118,13 @@ fn web_identity_credentials_follow_trust_and_inline_policies() {
     std::fs::write(&good_file, good).unwrap();
     std::fs::write(&bad_file, other_namespace).unwrap();
 
-    let out = s.python("services_irsa.py", &[&role_arn, good_file.to_str().unwrap(), bad_file.to_str().unwrap()]);
+    let out = s.python(
+        "services_irsa.py",
+        &[
+            &role_arn,
+            good_file.to_str().unwrap(),
+            bad_file.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.trim(), "ok");
 }

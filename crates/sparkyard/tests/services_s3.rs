@@ -9,8 +9,16 @@ use std::io::Write;
 use support::Server;
 
 fn sha256_of(path: &std::path::Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -35,13 +43,33 @@ fn multipart_upload_of_100_mib_round_trips() {
     }
     s.aws_ok(&["s3", "mb", "s3://big-bucket"]);
     // Above 8 MiB the CLI uploads in parts (CreateMultipartUpload, UploadPart ×13, Complete).
-    s.aws_ok(&["s3", "cp", big.to_str().unwrap(), "s3://big-bucket/data/big.bin"]);
-    let head = s.aws_json(&["s3api", "head-object", "--bucket", "big-bucket", "--key", "data/big.bin"]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        big.to_str().unwrap(),
+        "s3://big-bucket/data/big.bin",
+    ]);
+    let head = s.aws_json(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "big-bucket",
+        "--key",
+        "data/big.bin",
+    ]);
     assert_eq!(head["ContentLength"], 100 * 1024 * 1024);
     let etag = head["ETag"].as_str().unwrap();
-    assert!(etag.trim_matches('"').ends_with("-13"), "multipart ETag: {etag}");
+    assert!(
+        etag.trim_matches('"').ends_with("-13"),
+        "multipart ETag: {etag}"
+    );
     let back = work.path().join("back.bin");
-    s.aws_ok(&["s3", "cp", "s3://big-bucket/data/big.bin", back.to_str().unwrap()]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        "s3://big-bucket/data/big.bin",
+        back.to_str().unwrap(),
+    ]);
     assert_eq!(sha256_of(&big), sha256_of(&back));
 
     // sync: uploads only what changed.
@@ -54,12 +82,17 @@ fn multipart_upload_of_100_mib_round_trips() {
     let out = s.aws_ok(&["s3", "sync", tree.to_str().unwrap(), "s3://big-bucket/tree"]);
     assert_eq!(out.matches("upload:").count(), 0, "{out}");
     let listing = s.aws_ok(&["s3", "ls", "s3://big-bucket/", "--recursive"]);
-    assert!(listing.contains("tree/sub/b.txt") && listing.contains("data/big.bin"), "{listing}");
+    assert!(
+        listing.contains("tree/sub/b.txt") && listing.contains("data/big.bin"),
+        "{listing}"
+    );
 
     s.aws_ok(&["s3", "rb", "s3://big-bucket", "--force"]);
     assert_eq!(s.aws_ok(&["s3", "ls"]).trim(), "");
     // Nothing is left on disk once the objects are gone.
-    let blobs = std::fs::read_dir(s.data_dir.path().join("s3/blobs")).unwrap().count();
+    let blobs = std::fs::read_dir(s.data_dir.path().join("s3/blobs"))
+        .unwrap()
+        .count();
     assert_eq!(blobs, 0);
 }
 

@@ -8,7 +8,13 @@ use std::path::Path;
 
 use support::Server;
 
-const NAMESPACES: [&str; 5] = ["realtime-batch", "intra-day-batch", "nightly-batch", "monthly-batch", "adhoc-ml-batch"];
+const NAMESPACES: [&str; 5] = [
+    "realtime-batch",
+    "intra-day-batch",
+    "nightly-batch",
+    "monthly-batch",
+    "adhoc-ml-batch",
+];
 const CLUSTER: &str = "eks-emr-cluster";
 
 /// Step 7's trust policy: EMR may assume the role.
@@ -56,7 +62,17 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
     let region = "us-east-1";
 
     // AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)
-    let account = s.aws_ok(&["sts", "get-caller-identity", "--query", "Account", "--output", "text"]).trim().to_string();
+    let account = s
+        .aws_ok(&[
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Account",
+            "--output",
+            "text",
+        ])
+        .trim()
+        .to_string();
     assert_eq!(account, "123456789012");
 
     // Step 7: execution roles.
@@ -66,7 +82,14 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
     std::fs::write(&policy, JOB_POLICY).unwrap();
     for ns in NAMESPACES {
         let role = format!("{ns}-JobExecutionRole");
-        s.aws_ok(&["iam", "create-role", "--role-name", &role, "--assume-role-policy-document", &file_url(&trust)]);
+        s.aws_ok(&[
+            "iam",
+            "create-role",
+            "--role-name",
+            &role,
+            "--assume-role-policy-document",
+            &file_url(&trust),
+        ]);
         s.aws_ok(&[
             "iam",
             "put-role-policy",
@@ -77,19 +100,51 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
             "--policy-document",
             &file_url(&policy),
         ]);
-        let out = s.aws_ok(&["emr-containers", "update-role-trust-policy", "--cluster-name", CLUSTER, "--namespace", ns, "--role-name", &role]);
-        assert_eq!(out.trim(), format!("Successfully updated trust policy of role {role}"));
-        let arn = s.aws_ok(&["iam", "get-role", "--role-name", &role, "--query", "Role.Arn", "--output", "text"]);
+        let out = s.aws_ok(&[
+            "emr-containers",
+            "update-role-trust-policy",
+            "--cluster-name",
+            CLUSTER,
+            "--namespace",
+            ns,
+            "--role-name",
+            &role,
+        ]);
+        assert_eq!(
+            out.trim(),
+            format!("Successfully updated trust policy of role {role}")
+        );
+        let arn = s.aws_ok(&[
+            "iam",
+            "get-role",
+            "--role-name",
+            &role,
+            "--query",
+            "Role.Arn",
+            "--output",
+            "text",
+        ]);
         assert_eq!(arn.trim(), format!("arn:aws:iam::{account}:role/{role}"));
     }
     // The trust policy now admits EMR's service accounts of that namespace via the
     // cluster's OIDC provider, as update-role-trust-policy writes it; a second run is a no-op.
-    let role = s.aws_json(&["iam", "get-role", "--role-name", "nightly-batch-JobExecutionRole"]);
-    let statements = role["Role"]["AssumeRolePolicyDocument"]["Statement"].as_array().unwrap().clone();
+    let role = s.aws_json(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        "nightly-batch-JobExecutionRole",
+    ]);
+    let statements = role["Role"]["AssumeRolePolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(statements.len(), 2);
     assert_eq!(statements[1]["Action"], "sts:AssumeRoleWithWebIdentity");
     let federated = statements[1]["Principal"]["Federated"].as_str().unwrap();
-    assert!(federated.starts_with(&format!("arn:aws:iam::{account}:oidc-provider/")), "{federated}");
+    assert!(
+        federated.starts_with(&format!("arn:aws:iam::{account}:oidc-provider/")),
+        "{federated}"
+    );
     let again = s.aws_ok(&[
         "emr-containers",
         "update-role-trust-policy",
@@ -104,12 +159,23 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
 
     // Step 8: log locations.
     for ns in NAMESPACES {
-        s.aws_ok(&["logs", "create-log-group", &format!("--log-group-name=/emr-on-eks/{CLUSTER}/{ns}")]);
+        s.aws_ok(&[
+            "logs",
+            "create-log-group",
+            &format!("--log-group-name=/emr-on-eks/{CLUSTER}/{ns}"),
+        ]);
         s.aws_ok(&["s3", "mb", &format!("s3://{ns}-logs-{account}-{region}")]);
     }
-    let dup = s.aws(&["logs", "create-log-group", &format!("--log-group-name=/emr-on-eks/{CLUSTER}/nightly-batch")]);
+    let dup = s.aws(&[
+        "logs",
+        "create-log-group",
+        &format!("--log-group-name=/emr-on-eks/{CLUSTER}/nightly-batch"),
+    ]);
     assert!(!dup.status.success());
-    assert!(stderr_of(&dup).contains("ResourceAlreadyExistsException") && stderr_of(&dup).contains("The specified log group already exists"));
+    assert!(
+        stderr_of(&dup).contains("ResourceAlreadyExistsException")
+            && stderr_of(&dup).contains("The specified log group already exists")
+    );
 
     // Step 15: pod templates.
     let templates_bucket = format!("s3://{CLUSTER}-pod-templates-{account}-{region}");
@@ -122,7 +188,12 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
     for (name, body) in files {
         let path = work.path().join(name);
         std::fs::write(&path, body).unwrap();
-        s.aws_ok(&["s3", "cp", path.to_str().unwrap(), &format!("{templates_bucket}/")]);
+        s.aws_ok(&[
+            "s3",
+            "cp",
+            path.to_str().unwrap(),
+            &format!("{templates_bucket}/"),
+        ]);
     }
 
     // Step 16: the job script.
@@ -130,7 +201,12 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
     s.aws_ok(&["s3", "mb", &jobs_bucket]);
     let script = work.path().join("low-priority-threadsleeper.py");
     std::fs::write(&script, THREADSLEEPER).unwrap();
-    s.aws_ok(&["s3", "cp", script.to_str().unwrap(), &format!("{jobs_bucket}/")]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        script.to_str().unwrap(),
+        &format!("{jobs_bucket}/"),
+    ]);
 
     // Everything survives a crash.
     s.restart();
@@ -139,37 +215,103 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
     for (name, body) in files {
         assert!(listing.contains(name), "{listing}");
         let back = work.path().join(format!("back-{name}"));
-        s.aws_ok(&["s3", "cp", &format!("{templates_bucket}/{name}"), back.to_str().unwrap()]);
+        s.aws_ok(&[
+            "s3",
+            "cp",
+            &format!("{templates_bucket}/{name}"),
+            back.to_str().unwrap(),
+        ]);
         assert_eq!(std::fs::read_to_string(&back).unwrap(), body);
     }
     let buckets = s.aws_ok(&["s3", "ls"]);
     assert_eq!(buckets.lines().count(), 7, "{buckets}");
-    let arn = s.aws_ok(&["iam", "get-role", "--role-name", "monthly-batch-JobExecutionRole", "--query", "Role.Arn", "--output", "text"]);
-    assert_eq!(arn.trim(), format!("arn:aws:iam::{account}:role/monthly-batch-JobExecutionRole"));
+    let arn = s.aws_ok(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        "monthly-batch-JobExecutionRole",
+        "--query",
+        "Role.Arn",
+        "--output",
+        "text",
+    ]);
+    assert_eq!(
+        arn.trim(),
+        format!("arn:aws:iam::{account}:role/monthly-batch-JobExecutionRole")
+    );
 
     // Step 22: clean-up.
     let mut all_buckets = vec![templates_bucket.clone(), jobs_bucket.clone()];
-    all_buckets.extend(NAMESPACES.iter().map(|ns| format!("s3://{ns}-logs-{account}-{region}")));
+    all_buckets.extend(
+        NAMESPACES
+            .iter()
+            .map(|ns| format!("s3://{ns}-logs-{account}-{region}")),
+    );
     for bucket in &all_buckets {
         s.aws_ok(&["s3", "rm", bucket, "--recursive"]);
         s.aws_ok(&["s3", "rb", bucket, "--force"]);
     }
     for ns in NAMESPACES {
-        s.aws_ok(&["logs", "delete-log-group", "--log-group-name", &format!("/emr-on-eks/{CLUSTER}/{ns}")]);
+        s.aws_ok(&[
+            "logs",
+            "delete-log-group",
+            "--log-group-name",
+            &format!("/emr-on-eks/{CLUSTER}/{ns}"),
+        ]);
         let role = format!("{ns}-JobExecutionRole");
         // A role with a policy cannot go first.
         let refused = s.aws(&["iam", "delete-role", "--role-name", &role]);
-        assert!(stderr_of(&refused).contains("DeleteConflict") && stderr_of(&refused).contains("Cannot delete entity, must delete policies first."));
-        s.aws_ok(&["iam", "delete-role-policy", "--role-name", &role, "--policy-name", "EMR-Containers-Job-Execution"]);
+        assert!(
+            stderr_of(&refused).contains("DeleteConflict")
+                && stderr_of(&refused)
+                    .contains("Cannot delete entity, must delete policies first.")
+        );
+        s.aws_ok(&[
+            "iam",
+            "delete-role-policy",
+            "--role-name",
+            &role,
+            "--policy-name",
+            "EMR-Containers-Job-Execution",
+        ]);
         s.aws_ok(&["iam", "delete-role", "--role-name", &role]);
     }
     assert_eq!(s.aws_ok(&["s3", "ls"]).trim(), "");
-    assert_eq!(s.aws_json(&["iam", "list-roles"])["Roles"].as_array().unwrap().len(), 0);
-    assert_eq!(s.aws_json(&["logs", "describe-log-groups"])["logGroups"].as_array().unwrap().len(), 0);
-    let gone = s.aws(&["logs", "delete-log-group", "--log-group-name", "/emr-on-eks/eks-emr-cluster/nightly-batch"]);
-    assert!(stderr_of(&gone).contains("ResourceNotFoundException") && stderr_of(&gone).contains("The specified log group does not exist."));
-    let gone = s.aws(&["iam", "get-role", "--role-name", "nightly-batch-JobExecutionRole"]);
-    assert!(stderr_of(&gone).contains("NoSuchEntity"), "{}", stderr_of(&gone));
+    assert_eq!(
+        s.aws_json(&["iam", "list-roles"])["Roles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        s.aws_json(&["logs", "describe-log-groups"])["logGroups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let gone = s.aws(&[
+        "logs",
+        "delete-log-group",
+        "--log-group-name",
+        "/emr-on-eks/eks-emr-cluster/nightly-batch",
+    ]);
+    assert!(
+        stderr_of(&gone).contains("ResourceNotFoundException")
+            && stderr_of(&gone).contains("The specified log group does not exist.")
+    );
+    let gone = s.aws(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        "nightly-batch-JobExecutionRole",
+    ]);
+    assert!(
+        stderr_of(&gone).contains("NoSuchEntity"),
+        "{}",
+        stderr_of(&gone)
+    );
 }
 
 #[test]
@@ -178,8 +320,18 @@ fn eks_describes_the_embedded_cluster() {
     let clusters = s.aws_json(&["eks", "list-clusters"]);
     assert_eq!(clusters["clusters"], serde_json::json!([CLUSTER]));
     let cluster = s.aws_json(&["eks", "describe-cluster", "--name", CLUSTER]);
-    assert_eq!(cluster["cluster"]["arn"], format!("arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}"));
-    assert!(cluster["cluster"]["identity"]["oidc"]["issuer"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(
+        cluster["cluster"]["arn"],
+        format!("arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}")
+    );
+    assert!(cluster["cluster"]["identity"]["oidc"]["issuer"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
     let missing = s.aws(&["eks", "describe-cluster", "--name", "other"]);
-    assert!(stderr_of(&missing).contains("ResourceNotFoundException"), "{}", stderr_of(&missing));
+    assert!(
+        stderr_of(&missing).contains("ResourceNotFoundException"),
+        "{}",
+        stderr_of(&missing)
+    );
 }

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use cluster_support::kubectl;
+use serde_json::Value;
 use support::{free_port, venv_tool, Server};
 
 struct Cluster {
@@ -37,7 +37,11 @@ impl Cluster {
         let cluster = Cluster { server, api_port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cluster.kubeconfig().exists() {
-            assert!(Instant::now() < deadline, "no kubeconfig:\n{}", cluster.server.log());
+            assert!(
+                Instant::now() < deadline,
+                "no kubeconfig:\n{}",
+                cluster.server.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         cluster
@@ -145,7 +149,11 @@ roleRef:
             .env_remove("SPARK_HOME")
             .output()
             .expect("run spark-submit");
-        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out.status.success(), text, started.elapsed().as_secs_f64())
     }
 
@@ -154,7 +162,9 @@ roleRef:
     fn assert_pi_completed(&self, ns: &str, submit_output: &str) {
         let drivers = self.kubectl_json(&["get", "pods", "-n", ns, "-l", "spark-role=driver"]);
         let driver = &drivers["items"][0];
-        let name = driver["metadata"]["name"].as_str().unwrap_or_else(|| panic!("no driver pod; spark-submit said:\n{submit_output}"));
+        let name = driver["metadata"]["name"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no driver pod; spark-submit said:\n{submit_output}"));
         let logs = kubectl(&self.kubeconfig(), &["logs", "-n", ns, name]);
         let logs = String::from_utf8_lossy(&logs.stdout).to_string();
         assert_eq!(
@@ -165,13 +175,18 @@ roleRef:
         assert!(logs.contains("Pi is roughly 3.1"), "driver log:\n{logs}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let executors = self.kubectl_json(&["get", "pods", "-n", ns, "-l", "spark-role=executor"]);
+            let executors =
+                self.kubectl_json(&["get", "pods", "-n", ns, "-l", "spark-role=executor"]);
             let services = self.kubectl_json(&["get", "services", "-n", ns]);
-            let left = executors["items"].as_array().unwrap().len() + services["items"].as_array().unwrap().len();
+            let left = executors["items"].as_array().unwrap().len()
+                + services["items"].as_array().unwrap().len();
             if left == 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "executors or services left:\n{executors:#}\n{services:#}");
+            assert!(
+                Instant::now() < deadline,
+                "executors or services left:\n{executors:#}\n{services:#}"
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -182,7 +197,10 @@ roleRef:
         for entry in std::fs::read_dir(&pods).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with(&format!("{ns}_")) && name.contains("-exec-") {
-                out.push_str(&format!("== {name}\n{}\n", read_logs(&entry.path().join("logs"))));
+                out.push_str(&format!(
+                    "== {name}\n{}\n",
+                    read_logs(&entry.path().join("logs"))
+                ));
             }
         }
         out
@@ -191,13 +209,21 @@ roleRef:
 
 fn venv_path() -> String {
     let venv_bin = support::repo_root().join(".venv/bin");
-    format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 fn read_logs(dir: &Path) -> String {
     let mut out = String::new();
     for container in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(container.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(container.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let text = std::fs::read_to_string(file.path()).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(40).collect();
             out.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
@@ -210,9 +236,16 @@ fn read_logs(dir: &Path) -> String {
 fn spark_pi_runs_in_cluster_mode_from_opt_spark() {
     let cluster = Cluster::start();
     cluster.prepare_namespace("spark-pi");
-    let (ok, output, seconds) = cluster.submit_pi("spark-pi", "local:///opt/spark/examples/src/main/python/pi.py");
+    let (ok, output, seconds) = cluster.submit_pi(
+        "spark-pi",
+        "local:///opt/spark/examples/src/main/python/pi.py",
+    );
     eprintln!("spark-submit (/opt/spark) took {seconds:.1} s");
-    assert!(ok, "spark-submit failed:\n{output}\nserver log:\n{}", cluster.server.log());
+    assert!(
+        ok,
+        "spark-submit failed:\n{output}\nserver log:\n{}",
+        cluster.server.log()
+    );
     cluster.assert_pi_completed("spark-pi", &output);
 }
 
@@ -223,11 +256,26 @@ fn spark_pi_runs_from_emr_path_and_two_apps_run_side_by_side() {
     cluster.prepare_namespace("team-b");
     let started = Instant::now();
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| cluster.submit_pi("team-a", "local:///usr/lib/spark/examples/src/main/python/pi.py"));
-        let b = s.spawn(|| cluster.submit_pi("team-b", "local:///opt/spark/examples/src/main/python/pi.py"));
+        let a = s.spawn(|| {
+            cluster.submit_pi(
+                "team-a",
+                "local:///usr/lib/spark/examples/src/main/python/pi.py",
+            )
+        });
+        let b = s.spawn(|| {
+            cluster.submit_pi(
+                "team-b",
+                "local:///opt/spark/examples/src/main/python/pi.py",
+            )
+        });
         (a.join().unwrap(), b.join().unwrap())
     });
-    eprintln!("two concurrent spark-submits took {:.1} s (a {:.1} s, b {:.1} s)", started.elapsed().as_secs_f64(), a.2, b.2);
+    eprintln!(
+        "two concurrent spark-submits took {:.1} s (a {:.1} s, b {:.1} s)",
+        started.elapsed().as_secs_f64(),
+        a.2,
+        b.2
+    );
     assert!(a.0, "team-a spark-submit failed:\n{}", a.1);
     assert!(b.0, "team-b spark-submit failed:\n{}", b.1);
     cluster.assert_pi_completed("team-a", &a.1);

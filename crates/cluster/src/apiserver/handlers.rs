@@ -203,10 +203,12 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
-        // Protobuf is not spoken; client-go falls back to JSON on 415.
+    if content_type.contains("protobuf") {
+        return super::protobuf::decode(body);
+    }
+    if content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"
         )));
     }
     let value: Value = if content_type.contains("yaml") {

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod selectors;
 pub mod tables;
 pub mod watch;

@@ -20,7 +20,14 @@ pub struct Source {
 }
 
 /// The Event object for `involved` (pure; the name gets a random suffix like client-go's).
-pub fn build(involved: &Value, kind: Kind, reason: &str, message: &str, source: &Source, field_path: Option<&str>) -> Value {
+pub fn build(
+    involved: &Value,
+    kind: Kind,
+    reason: &str,
+    message: &str,
+    source: &Source,
+    field_path: Option<&str>,
+) -> Value {
     let meta = &involved["metadata"];
     let name = meta["name"].as_str().unwrap_or("");
     let now = now_rfc3339();
@@ -61,13 +68,30 @@ pub fn build(involved: &Value, kind: Kind, reason: &str, message: &str, source: 
 }
 
 /// Records an event; failures are logged, never fatal (events are best effort).
-pub fn record(registry: &Registry, involved: &Value, kind: Kind, reason: &str, message: &str, source: &Source) {
+pub fn record(
+    registry: &Registry,
+    involved: &Value,
+    kind: Kind,
+    reason: &str,
+    message: &str,
+    source: &Source,
+) {
     record_for_field(registry, involved, kind, reason, message, source, None)
 }
 
-pub fn record_for_field(registry: &Registry, involved: &Value, kind: Kind, reason: &str, message: &str, source: &Source, field_path: Option<&str>) {
+pub fn record_for_field(
+    registry: &Registry,
+    involved: &Value,
+    kind: Kind,
+    reason: &str,
+    message: &str,
+    source: &Source,
+    field_path: Option<&str>,
+) {
     let event = build(involved, kind, reason, message, source, field_path);
-    let namespace = involved["metadata"]["namespace"].as_str().unwrap_or("default");
+    let namespace = involved["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default");
     if let Err(e) = registry.create(EVENTS, namespace, event) {
         tracing::debug!(error = %e, reason, "cannot record event");
     }

@@ -39,26 +39,55 @@ impl Node {
         !self.object["metadata"]["deletionTimestamp"].is_null()
     }
     fn has_finalizer(&self, f: &str) -> bool {
-        self.object["metadata"]["finalizers"].as_array().into_iter().flatten().any(|x| x == f)
+        self.object["metadata"]["finalizers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|x| x == f)
     }
     fn owner_refs(&self) -> Vec<&Value> {
-        self.object["metadata"]["ownerReferences"].as_array().into_iter().flatten().collect()
+        self.object["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Delete the dependent (with the given propagation for its own dependents).
-    Delete { resource: Resource, namespace: String, name: String, propagation: Propagation },
+    Delete {
+        resource: Resource,
+        namespace: String,
+        name: String,
+        propagation: Propagation,
+    },
     /// Remove the owner references with these uids.
-    DropOwners { resource: Resource, namespace: String, name: String, uids: Vec<String> },
+    DropOwners {
+        resource: Resource,
+        namespace: String,
+        name: String,
+        uids: Vec<String>,
+    },
     /// Remove a finalizer from an owner (and remove it if that completes its deletion).
-    RemoveFinalizer { resource: Resource, namespace: String, name: String, finalizer: &'static str },
+    RemoveFinalizer {
+        resource: Resource,
+        namespace: String,
+        name: String,
+        finalizer: &'static str,
+    },
 }
 
 /// Whether an owner reference's target namespace is the dependent's or cluster scope.
-fn owner_namespace(reference: &Value, dependent_namespace: &str) -> (Option<&'static ResourceInfo>, String) {
-    let info = resources::by_kind(reference["apiVersion"].as_str().unwrap_or(""), reference["kind"].as_str().unwrap_or(""));
+fn owner_namespace(
+    reference: &Value,
+    dependent_namespace: &str,
+) -> (Option<&'static ResourceInfo>, String) {
+    let info = resources::by_kind(
+        reference["apiVersion"].as_str().unwrap_or(""),
+        reference["kind"].as_str().unwrap_or(""),
+    );
     let ns = match info {
         Some(i) if !i.namespaced => String::new(),
         _ => dependent_namespace.to_string(),
@@ -83,7 +112,8 @@ pub fn plan(nodes: &[Node]) -> Vec<Action> {
             // An owner is present when an object with that uid exists where the reference
             // points (a namespaced dependent cannot be owned across namespaces).
             let present = by_uid.get(uid).map(|owner| {
-                owner.namespace == owner_ns && info.map(|i| i.resource() == owner.resource).unwrap_or(true)
+                owner.namespace == owner_ns
+                    && info.map(|i| i.resource() == owner.resource).unwrap_or(true)
             });
             match present {
                 Some(true) => dependents.entry(uid).or_default().push((node, *reference)),
@@ -101,27 +131,54 @@ pub fn plan(nodes: &[Node]) -> Vec<Action> {
                 propagation: Propagation::Background,
             });
         } else {
-            actions.push(Action::DropOwners { resource: node.resource, namespace: node.namespace.clone(), name: node.name.clone(), uids: gone });
+            actions.push(Action::DropOwners {
+                resource: node.resource,
+                namespace: node.namespace.clone(),
+                name: node.name.clone(),
+                uids: gone,
+            });
         }
     }
     for owner in nodes.iter().filter(|n| n.deleting()) {
         let deps = dependents.get(owner.uid()).cloned().unwrap_or_default();
         if owner.has_finalizer(ORPHAN) {
             for (dep, _) in &deps {
-                actions.push(Action::DropOwners { resource: dep.resource, namespace: dep.namespace.clone(), name: dep.name.clone(), uids: vec![owner.uid().to_string()] });
+                actions.push(Action::DropOwners {
+                    resource: dep.resource,
+                    namespace: dep.namespace.clone(),
+                    name: dep.name.clone(),
+                    uids: vec![owner.uid().to_string()],
+                });
             }
-            actions.push(Action::RemoveFinalizer { resource: owner.resource, namespace: owner.namespace.clone(), name: owner.name.clone(), finalizer: ORPHAN });
+            actions.push(Action::RemoveFinalizer {
+                resource: owner.resource,
+                namespace: owner.namespace.clone(),
+                name: owner.name.clone(),
+                finalizer: ORPHAN,
+            });
             continue;
         }
         if owner.has_finalizer(FOREGROUND) {
             for (dep, _) in &deps {
                 if !dep.deleting() {
-                    actions.push(Action::Delete { resource: dep.resource, namespace: dep.namespace.clone(), name: dep.name.clone(), propagation: Propagation::Foreground });
+                    actions.push(Action::Delete {
+                        resource: dep.resource,
+                        namespace: dep.namespace.clone(),
+                        name: dep.name.clone(),
+                        propagation: Propagation::Foreground,
+                    });
                 }
             }
-            let blocking = deps.iter().any(|(_, reference)| reference["blockOwnerDeletion"] == true);
+            let blocking = deps
+                .iter()
+                .any(|(_, reference)| reference["blockOwnerDeletion"] == true);
             if !blocking {
-                actions.push(Action::RemoveFinalizer { resource: owner.resource, namespace: owner.namespace.clone(), name: owner.name.clone(), finalizer: FOREGROUND });
+                actions.push(Action::RemoveFinalizer {
+                    resource: owner.resource,
+                    namespace: owner.namespace.clone(),
+                    name: owner.name.clone(),
+                    finalizer: FOREGROUND,
+                });
             }
         }
     }
@@ -140,8 +197,14 @@ pub fn snapshot(cluster: &Cluster) -> Vec<Node> {
         for object in items {
             nodes.push(Node {
                 resource: info.resource(),
-                namespace: object["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
-                name: object["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                namespace: object["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                name: object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
                 object,
             });
         }
@@ -152,24 +215,39 @@ pub fn snapshot(cluster: &Cluster) -> Vec<Node> {
 pub fn apply(cluster: &Cluster, actions: &[Action]) {
     for action in actions {
         let result = match action {
-            Action::Delete { resource, namespace, name, propagation } => {
-                deletion::delete(cluster, *resource, namespace, name, *propagation, None).map(|_| ())
-            }
-            Action::DropOwners { resource, namespace, name, uids } => cluster
+            Action::Delete {
+                resource,
+                namespace,
+                name,
+                propagation,
+            } => deletion::delete(cluster, *resource, namespace, name, *propagation, None)
+                .map(|_| ()),
+            Action::DropOwners {
+                resource,
+                namespace,
+                name,
+                uids,
+            } => cluster
                 .registry
                 .modify(*resource, namespace, name, |object| {
                     if let Some(refs) = object["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| !uids.iter().any(|u| r["uid"] == u.as_str()));
                         if refs.is_empty() {
-                            object["metadata"].as_object_mut().unwrap().remove("ownerReferences");
+                            object["metadata"]
+                                .as_object_mut()
+                                .unwrap()
+                                .remove("ownerReferences");
                         }
                     }
                     Ok(())
                 })
                 .map(|_| ()),
-            Action::RemoveFinalizer { resource, namespace, name, finalizer } => {
-                deletion::remove_finalizer(cluster, *resource, namespace, name, finalizer)
-            }
+            Action::RemoveFinalizer {
+                resource,
+                namespace,
+                name,
+                finalizer,
+            } => deletion::remove_finalizer(cluster, *resource, namespace, name, finalizer),
         };
         if let Err(e) = result {
             if e.code != 404 {
@@ -205,7 +283,12 @@ mod tests {
         for (k, v) in extra.as_object().unwrap() {
             object["metadata"][k] = v.clone();
         }
-        Node { resource, namespace: "ns".into(), name: name.into(), object: Arc::new(object) }
+        Node {
+            resource,
+            namespace: "ns".into(),
+            name: name.into(),
+            object: Arc::new(object),
+        }
     }
 
     fn owned_by(uid: &str) -> Value {
@@ -222,33 +305,70 @@ mod tests {
         ];
         let actions = plan(&nodes);
         assert_eq!(actions.len(), 2);
-        assert!(actions.iter().all(|a| matches!(a, Action::Delete { name, .. } if name == "exec-1" || name == "drv-svc")));
+        assert!(actions.iter().all(
+            |a| matches!(a, Action::Delete { name, .. } if name == "exec-1" || name == "drv-svc")
+        ));
     }
 
     #[test]
     fn an_owner_recreated_under_the_same_name_is_not_the_owner() {
         // Same name "driver" but a different uid: the dependent is still an orphan.
-        let nodes = vec![node(PODS, "driver", "new-uid", json!({})), node(PODS, "exec-1", "e1", owned_by("old-uid"))];
+        let nodes = vec![
+            node(PODS, "driver", "new-uid", json!({})),
+            node(PODS, "exec-1", "e1", owned_by("old-uid")),
+        ];
         assert!(matches!(&plan(&nodes)[..], [Action::Delete { name, .. }] if name == "exec-1"));
     }
 
     #[test]
     fn foreground_deletes_dependents_first_and_releases_when_none_block() {
-        let owner = node(PODS, "driver", "drv", json!({"deletionTimestamp": "t", "finalizers": [FOREGROUND]}));
+        let owner = node(
+            PODS,
+            "driver",
+            "drv",
+            json!({"deletionTimestamp": "t", "finalizers": [FOREGROUND]}),
+        );
         let mut blocking = owned_by("drv");
         blocking["ownerReferences"][0]["blockOwnerDeletion"] = json!(true);
         let nodes = vec![owner.clone(), node(PODS, "exec-1", "e1", blocking)];
         let actions = plan(&nodes);
-        assert_eq!(actions, vec![Action::Delete { resource: PODS, namespace: "ns".into(), name: "exec-1".into(), propagation: Propagation::Foreground }]);
+        assert_eq!(
+            actions,
+            vec![Action::Delete {
+                resource: PODS,
+                namespace: "ns".into(),
+                name: "exec-1".into(),
+                propagation: Propagation::Foreground
+            }]
+        );
         let actions = plan(&[owner]);
-        assert!(matches!(&actions[..], [Action::RemoveFinalizer { finalizer: FOREGROUND, .. }]));
+        assert!(matches!(
+            &actions[..],
+            [Action::RemoveFinalizer {
+                finalizer: FOREGROUND,
+                ..
+            }]
+        ));
     }
 
     #[test]
     fn orphan_strips_references_then_the_finalizer() {
-        let owner = node(PODS, "driver", "drv", json!({"deletionTimestamp": "t", "finalizers": [ORPHAN]}));
+        let owner = node(
+            PODS,
+            "driver",
+            "drv",
+            json!({"deletionTimestamp": "t", "finalizers": [ORPHAN]}),
+        );
         let actions = plan(&[owner, node(PODS, "exec-1", "e1", owned_by("drv"))]);
-        assert!(matches!(&actions[0], Action::DropOwners { name, uids, .. } if name == "exec-1" && uids == &["drv"]));
-        assert!(matches!(&actions[1], Action::RemoveFinalizer { finalizer: ORPHAN, .. }));
+        assert!(
+            matches!(&actions[0], Action::DropOwners { name, uids, .. } if name == "exec-1" && uids == &["drv"])
+        );
+        assert!(matches!(
+            &actions[1],
+            Action::RemoveFinalizer {
+                finalizer: ORPHAN,
+                ..
+            }
+        ));
     }
 }

@@ -38,7 +38,10 @@ pub struct Decision {
 }
 
 fn time(value: &Value) -> Option<DateTime<Utc>> {
-    value.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+    value
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn fmt(t: DateTime<Utc>) -> String {
@@ -46,7 +49,11 @@ fn fmt(t: DateTime<Utc>) -> String {
 }
 
 fn condition_true(status: &Value, kind: &str) -> bool {
-    status["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == kind && c["status"] == "True")
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == kind && c["status"] == "True")
 }
 
 /// Kubernetes' pod-failure back-off: 10 s doubled per failure, at most 6 minutes.
@@ -60,24 +67,53 @@ pub fn backoff(failures: i64) -> Duration {
 
 pub fn decide(job: &Value, pods: &[Arc<Value>], now: DateTime<Utc>) -> Decision {
     let spec = &job["spec"];
-    let mut status = if job["status"].is_object() { job["status"].clone() } else { json!({}) };
+    let mut status = if job["status"].is_object() {
+        job["status"].clone()
+    } else {
+        json!({})
+    };
     let mut decision = Decision::default();
     let phase = |p: &Value| p["status"]["phase"].as_str().unwrap_or("").to_string();
-    let active: Vec<&Arc<Value>> =
-        pods.iter().filter(|p| p["metadata"]["deletionTimestamp"].is_null() && !matches!(phase(p).as_str(), "Succeeded" | "Failed")).collect();
-    let terminating = pods.iter().filter(|p| !p["metadata"]["deletionTimestamp"].is_null() && !matches!(phase(p).as_str(), "Succeeded" | "Failed")).count();
+    let active: Vec<&Arc<Value>> = pods
+        .iter()
+        .filter(|p| {
+            p["metadata"]["deletionTimestamp"].is_null()
+                && !matches!(phase(p).as_str(), "Succeeded" | "Failed")
+        })
+        .collect();
+    let terminating = pods
+        .iter()
+        .filter(|p| {
+            !p["metadata"]["deletionTimestamp"].is_null()
+                && !matches!(phase(p).as_str(), "Succeeded" | "Failed")
+        })
+        .count();
     let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count() as i64;
     let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
     let succeeded = succeeded.max(status["succeeded"].as_i64().unwrap_or(0));
     let failed = failed.max(status["failed"].as_i64().unwrap_or(0));
-    let ready = active.iter().filter(|p| p["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True")).count();
+    let ready = active
+        .iter()
+        .filter(|p| {
+            p["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .count();
 
     let finished = condition_true(&status, "Complete") || condition_true(&status, "Failed");
     if finished {
         // Only the TTL is left to act on.
         if let Some(ttl) = spec["ttlSecondsAfterFinished"].as_i64() {
             let done_at = time(&status["completionTime"]).or_else(|| {
-                status["conditions"].as_array().into_iter().flatten().filter_map(|c| time(&c["lastTransitionTime"])).max()
+                status["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| time(&c["lastTransitionTime"]))
+                    .max()
             });
             if let Some(done_at) = done_at {
                 let expiry = done_at + chrono::Duration::seconds(ttl);
@@ -108,11 +144,17 @@ pub fn decide(job: &Value, pods: &[Arc<Value>], now: DateTime<Utc>) -> Decision 
     let completions = spec["completions"].as_i64();
     let mut failure: Option<(&str, String)> = None;
     if failed > backoff_limit {
-        failure = Some(("BackoffLimitExceeded", "Job has reached the specified backoff limit".into()));
+        failure = Some((
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit".into(),
+        ));
     } else if let Some(deadline) = spec["activeDeadlineSeconds"].as_i64() {
         let end = start + chrono::Duration::seconds(deadline);
         if now >= end {
-            failure = Some(("DeadlineExceeded", "Job was active longer than specified deadline".into()));
+            failure = Some((
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline".into(),
+            ));
         } else {
             decision.requeue_after = (end - now).to_std().ok();
         }
@@ -127,23 +169,39 @@ pub fn decide(job: &Value, pods: &[Arc<Value>], now: DateTime<Utc>) -> Decision 
     let mut conditions: Vec<Value> = conditions;
     let mut add = |kind: &str, reason: &str, message: &str| {
         if !conditions.iter().any(|c| c["type"] == kind) {
-            conditions.push(json!({"type": kind, "status": "True", "reason": reason, "message": message,
-                                   "lastProbeTime": fmt(now), "lastTransitionTime": fmt(now)}));
+            conditions.push(
+                json!({"type": kind, "status": "True", "reason": reason, "message": message,
+                                   "lastProbeTime": fmt(now), "lastTransitionTime": fmt(now)}),
+            );
         }
     };
     if let Some((reason, message)) = &failure {
         add("FailureTarget", reason, message);
         add("Failed", reason, message);
         decision.delete = active.iter().map(|p| name_of(p)).collect();
-        decision.events.push((Kind::Warning, reason.to_string(), message.clone()));
+        decision
+            .events
+            .push((Kind::Warning, reason.to_string(), message.clone()));
         decision.requeue_after = None;
     } else if complete {
-        add("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods");
-        add("Complete", "CompletionsReached", "Reached expected number of succeeded pods");
+        add(
+            "SuccessCriteriaMet",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        );
+        add(
+            "Complete",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        );
         status["completionTime"] = json!(fmt(now));
         decision.delete = active.iter().map(|p| name_of(p)).collect();
-        decision.events.push((Kind::Normal, "Completed".into(), "Job completed".into()));
-        decision.requeue_after = spec["ttlSecondsAfterFinished"].as_i64().map(|t| Duration::from_secs(t.max(0) as u64));
+        decision
+            .events
+            .push((Kind::Normal, "Completed".into(), "Job completed".into()));
+        decision.requeue_after = spec["ttlSecondsAfterFinished"]
+            .as_i64()
+            .map(|t| Duration::from_secs(t.max(0) as u64));
     } else {
         let wanted = match completions {
             Some(c) => parallelism.min(c - succeeded).max(0),
@@ -157,16 +215,27 @@ pub fn decide(job: &Value, pods: &[Arc<Value>], now: DateTime<Utc>) -> Decision 
                 .iter()
                 .filter(|p| phase(p) == "Failed")
                 .filter_map(|p| {
-                    p["status"]["containerStatuses"].as_array().into_iter().flatten()
-                        .filter_map(|c| time(&c["state"]["terminated"]["finishedAt"])).max()
+                    p["status"]["containerStatuses"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| time(&c["state"]["terminated"]["finishedAt"]))
+                        .max()
                         .or_else(|| time(&p["metadata"]["creationTimestamp"]))
                 })
                 .max();
             let wait = backoff(failed);
             match last_failure {
                 Some(at) if failed > 0 && now < at + chrono::Duration::from_std(wait).unwrap() => {
-                    let until = (at + chrono::Duration::from_std(wait).unwrap() - now).to_std().unwrap_or(Duration::from_secs(1));
-                    decision.requeue_after = Some(decision.requeue_after.map(|r| r.min(until)).unwrap_or(until));
+                    let until = (at + chrono::Duration::from_std(wait).unwrap() - now)
+                        .to_std()
+                        .unwrap_or(Duration::from_secs(1));
+                    decision.requeue_after = Some(
+                        decision
+                            .requeue_after
+                            .map(|r| r.min(until))
+                            .unwrap_or(until),
+                    );
                 }
                 _ => decision.create = missing,
             }
@@ -175,12 +244,23 @@ pub fn decide(job: &Value, pods: &[Arc<Value>], now: DateTime<Utc>) -> Decision 
     if !conditions.is_empty() {
         status["conditions"] = json!(conditions);
     }
-    let remaining_active = if failure.is_some() || complete { 0 } else { active.len() + decision.create };
+    let remaining_active = if failure.is_some() || complete {
+        0
+    } else {
+        active.len() + decision.create
+    };
     status["active"] = json!(remaining_active);
     status["succeeded"] = json!(succeeded);
     status["failed"] = json!(failed);
     status["ready"] = json!(ready);
-    status["terminating"] = json!(terminating + if failure.is_some() || complete { active.len() } else { 0 });
+    status["terminating"] = json!(
+        terminating
+            + if failure.is_some() || complete {
+                active.len()
+            } else {
+                0
+            }
+    );
     // Zero counts are omitted, as the API's omitempty does.
     for key in ["active", "succeeded", "failed"] {
         if status[key] == 0 {
@@ -202,7 +282,10 @@ pub fn pod_for(job: &Value) -> Value {
     let job_name = meta["name"].as_str().unwrap_or("job");
     let uid = meta["uid"].as_str().unwrap_or("");
     let template = &job["spec"]["template"];
-    let mut labels = template["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+    let mut labels = template["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for (k, v) in [
         ("batch.kubernetes.io/controller-uid", uid),
         ("batch.kubernetes.io/job-name", job_name),
@@ -211,8 +294,14 @@ pub fn pod_for(job: &Value) -> Value {
     ] {
         labels.entry(k.to_string()).or_insert_with(|| json!(v));
     }
-    let mut pod_meta = template["metadata"].as_object().cloned().unwrap_or_default();
-    pod_meta.insert("name".into(), json!(format!("{}-{}", truncate(job_name, 57), random_suffix())));
+    let mut pod_meta = template["metadata"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    pod_meta.insert(
+        "name".into(),
+        json!(format!("{}-{}", truncate(job_name, 57), random_suffix())),
+    );
     pod_meta.insert("generateName".into(), json!(format!("{job_name}-")));
     pod_meta.insert("labels".into(), Value::Object(labels));
     pod_meta.remove("namespace");
@@ -237,20 +326,30 @@ fn truncate(s: &str, n: usize) -> &str {
 /// Five characters from the alphabet Kubernetes uses for generated names.
 pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5).map(|_| ALPHABET[(rand::random::<u32>() as usize) % ALPHABET.len()] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[(rand::random::<u32>() as usize) % ALPHABET.len()] as char)
+        .collect()
 }
 
 pub async fn run(cluster: Cluster) {
-    let source = Source { component: "job-controller", host: None };
+    let source = Source {
+        component: "job-controller",
+        host: None,
+    };
     loop {
         let revision = cluster.registry.revision();
         let next = reconcile_all(&cluster, &source);
-        let (Ok(jobs), Ok(pods)) = (cluster.registry.watch(JOBS, Some(revision)), cluster.registry.watch(PODS, Some(revision))) else {
+        let (Ok(jobs), Ok(pods)) = (
+            cluster.registry.watch(JOBS, Some(revision)),
+            cluster.registry.watch(PODS, Some(revision)),
+        ) else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
         let mut merged = futures::stream::select(Box::pin(jobs), Box::pin(pods));
-        let wait = next.unwrap_or(Duration::from_secs(10)).max(Duration::from_millis(100));
+        let wait = next
+            .unwrap_or(Duration::from_secs(10))
+            .max(Duration::from_millis(100));
         let _ = tokio::time::timeout(wait, merged.next()).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -272,7 +371,11 @@ pub fn reconcile_all(cluster: &Cluster, source: &Source) -> Option<Duration> {
             .iter()
             .filter(|p| p["metadata"]["namespace"] == ns)
             .filter(|p| {
-                p["metadata"]["ownerReferences"].as_array().into_iter().flatten().any(|o| o["uid"] == uid && o["controller"] == true)
+                p["metadata"]["ownerReferences"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["uid"] == uid && o["controller"] == true)
             })
             .cloned()
             .collect();
@@ -290,8 +393,22 @@ pub fn reconcile_all(cluster: &Cluster, source: &Source) -> Option<Duration> {
             let pod = pod_for(&job);
             let pod_name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
             match super::create_pod(cluster, ns, pod) {
-                Ok(_) => events::record(&cluster.registry, &involved, Kind::Normal, "SuccessfulCreate", &format!("Created pod: {pod_name}"), source),
-                Err(e) => events::record(&cluster.registry, &involved, Kind::Warning, "FailedCreate", &format!("Error creating: {}", e.message), source),
+                Ok(_) => events::record(
+                    &cluster.registry,
+                    &involved,
+                    Kind::Normal,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {pod_name}"),
+                    source,
+                ),
+                Err(e) => events::record(
+                    &cluster.registry,
+                    &involved,
+                    Kind::Warning,
+                    "FailedCreate",
+                    &format!("Error creating: {}", e.message),
+                    source,
+                ),
             }
         }
         let new_status = decision.status.clone();
@@ -305,7 +422,9 @@ pub fn reconcile_all(cluster: &Cluster, source: &Source) -> Option<Duration> {
             });
         }
         for (kind, reason, message) in &decision.events {
-            let already = !job["status"]["conditions"].is_null() && (condition_true(&job["status"], "Complete") || condition_true(&job["status"], "Failed"));
+            let already = !job["status"]["conditions"].is_null()
+                && (condition_true(&job["status"], "Complete")
+                    || condition_true(&job["status"], "Failed"));
             if !already {
                 events::record(&cluster.registry, &involved, *kind, reason, message, source);
             }
@@ -326,8 +445,10 @@ mod tests {
     }
 
     fn failed_pod(finished: &str) -> Arc<Value> {
-        Arc::new(json!({"metadata": {"name": "pi-x", "creationTimestamp": finished}, "status": {"phase": "Failed",
-            "containerStatuses": [{"state": {"terminated": {"exitCode": 1, "finishedAt": finished}}}]}}))
+        Arc::new(
+            json!({"metadata": {"name": "pi-x", "creationTimestamp": finished}, "status": {"phase": "Failed",
+            "containerStatuses": [{"state": {"terminated": {"exitCode": 1, "finishedAt": finished}}}]}}),
+        )
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -345,7 +466,8 @@ mod tests {
 
     #[test]
     fn creates_the_first_pod_then_waits_out_the_backoff_then_fails() {
-        let j = job(json!({"backoffLimit": 1, "template": {"spec": {"containers": [{"name": "c"}]}}}));
+        let j =
+            job(json!({"backoffLimit": 1, "template": {"spec": {"containers": [{"name": "c"}]}}}));
         let d = decide(&j, &[], at("2024-01-01T00:00:00Z"));
         assert_eq!(d.create, 1);
         assert_eq!(d.status["active"], 1);
@@ -358,24 +480,46 @@ mod tests {
         let d = decide(&j, &pods, at("2024-01-01T00:00:16Z"));
         assert_eq!(d.create, 1);
 
-        let pods = vec![failed_pod("2024-01-01T00:00:05Z"), failed_pod("2024-01-01T00:00:30Z")];
+        let pods = vec![
+            failed_pod("2024-01-01T00:00:05Z"),
+            failed_pod("2024-01-01T00:00:30Z"),
+        ];
         let d = decide(&j, &pods, at("2024-01-01T00:00:31Z"));
         assert_eq!(d.create, 0);
-        let failed = d.status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Failed").unwrap().clone();
+        let failed = d.status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Failed")
+            .unwrap()
+            .clone();
         assert_eq!(failed["reason"], "BackoffLimitExceeded");
-        assert_eq!(failed["message"], "Job has reached the specified backoff limit");
+        assert_eq!(
+            failed["message"],
+            "Job has reached the specified backoff limit"
+        );
         assert_eq!(d.status["failed"], 2);
-        assert!(d.status["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "FailureTarget"));
+        assert!(d.status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "FailureTarget"));
     }
 
     #[test]
     fn completes_at_completions_and_expires_after_ttl() {
-        let j = job(json!({"completions": 2, "parallelism": 2, "ttlSecondsAfterFinished": 5, "template": {"spec": {}}}));
+        let j = job(
+            json!({"completions": 2, "parallelism": 2, "ttlSecondsAfterFinished": 5, "template": {"spec": {}}}),
+        );
         let ok = Arc::new(json!({"metadata": {"name": "a"}, "status": {"phase": "Succeeded"}}));
         let d = decide(&j, &[], at("2024-01-01T00:00:00Z"));
         assert_eq!(d.create, 2);
         let d = decide(&j, &[ok.clone(), ok.clone()], at("2024-01-01T00:01:00Z"));
-        assert!(d.status["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Complete"));
+        assert!(d.status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Complete"));
         assert_eq!(d.status["completionTime"], "2024-01-01T00:01:00Z");
         let mut done = j.clone();
         done["status"] = d.status.clone();
@@ -388,23 +532,35 @@ mod tests {
         let j = job(json!({"activeDeadlineSeconds": 10, "template": {"spec": {}}}));
         let mut started = j.clone();
         started["status"]["startTime"] = json!("2024-01-01T00:00:00Z");
-        let running = Arc::new(json!({"metadata": {"name": "pi-abcde"}, "status": {"phase": "Running"}}));
+        let running =
+            Arc::new(json!({"metadata": {"name": "pi-abcde"}, "status": {"phase": "Running"}}));
         let d = decide(&started, &[running], at("2024-01-01T00:00:11Z"));
         assert_eq!(d.delete, ["pi-abcde"]);
-        let failed = d.status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Failed").unwrap().clone();
+        let failed = d.status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Failed")
+            .unwrap()
+            .clone();
         assert_eq!(failed["reason"], "DeadlineExceeded");
     }
 
     #[test]
     fn pods_carry_labels_owner_and_a_generated_name() {
-        let j = job(json!({"template": {"metadata": {"labels": {"app": "pi"}}, "spec": {"containers": []}}}));
+        let j = job(
+            json!({"template": {"metadata": {"labels": {"app": "pi"}}, "spec": {"containers": []}}}),
+        );
         let pod = pod_for(&j);
         let name = pod["metadata"]["name"].as_str().unwrap();
         assert!(name.starts_with("pi-") && name.len() == 8);
         assert_eq!(pod["metadata"]["labels"]["app"], "pi");
         assert_eq!(pod["metadata"]["labels"]["job-name"], "pi");
         assert_eq!(pod["metadata"]["ownerReferences"][0]["controller"], true);
-        assert_eq!(pod["metadata"]["ownerReferences"][0]["blockOwnerDeletion"], true);
+        assert_eq!(
+            pod["metadata"]["ownerReferences"][0]["blockOwnerDeletion"],
+            true
+        );
         assert_eq!(pod["spec"]["restartPolicy"], "Never");
     }
 }

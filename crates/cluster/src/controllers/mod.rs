@@ -27,5 +27,11 @@ pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
 /// admission: defaults, priority, service account).
 pub fn create_pod(cluster: &Cluster, namespace: &str, pod: Value) -> Result<Value, ApiError> {
     use crate::apiserver::handlers::{create_internal, CreateOptions};
-    create_internal(cluster, &crate::resources::PODS, namespace, pod, &CreateOptions::default())
+    create_internal(
+        cluster,
+        &crate::resources::PODS,
+        namespace,
+        pod,
+        &CreateOptions::default(),
+    )
 }

@@ -38,13 +38,23 @@ pub fn reconcile(cluster: &Cluster) -> bool {
             });
         }
         let mut remaining = 0;
-        for info in resources::RESOURCES.iter().filter(|r| r.namespaced && !r.create_only) {
+        for info in resources::RESOURCES
+            .iter()
+            .filter(|r| r.namespaced && !r.create_only)
+        {
             let (items, _) = cluster.registry.list(info.resource(), Some(&name));
             for item in items {
                 remaining += 1;
                 if item["metadata"]["deletionTimestamp"].is_null() {
                     let object_name = item["metadata"]["name"].as_str().unwrap_or("");
-                    let _ = deletion::delete(cluster, info.resource(), &name, object_name, Propagation::Background, None);
+                    let _ = deletion::delete(
+                        cluster,
+                        info.resource(),
+                        &name,
+                        object_name,
+                        Propagation::Background,
+                        None,
+                    );
                 }
             }
         }
@@ -69,10 +79,12 @@ fn publish_root_ca(cluster: &Cluster, namespace: &str) {
     match cluster.registry.get(CONFIGMAPS, namespace, ROOT_CA) {
         Some(cm) if cm["data"]["ca.crt"] == cluster.ca_pem.as_str() => {}
         Some(_) => {
-            let _ = cluster.registry.modify(CONFIGMAPS, namespace, ROOT_CA, |cm| {
-                cm["data"] = json!({"ca.crt": cluster.ca_pem});
-                Ok(())
-            });
+            let _ = cluster
+                .registry
+                .modify(CONFIGMAPS, namespace, ROOT_CA, |cm| {
+                    cm["data"] = json!({"ca.crt": cluster.ca_pem});
+                    Ok(())
+                });
         }
         None => {
             let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",

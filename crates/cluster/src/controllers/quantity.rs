@@ -34,11 +34,16 @@ pub fn parse_milli(text: &str) -> Option<i128> {
     let negative = mantissa.starts_with('-');
     let mantissa = mantissa.trim_start_matches(['+', '-']);
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.is_empty() && frac.is_empty() || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+    if int.is_empty() && frac.is_empty()
+        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     // value = digits / 10^frac_len * scale, computed exactly then rounded up.
-    let digits: i128 = format!("{int}{frac}").trim_start_matches('0').parse().unwrap_or(0);
+    let digits: i128 = format!("{int}{frac}")
+        .trim_start_matches('0')
+        .parse()
+        .unwrap_or(0);
     let frac_len = frac.len() as i32;
     let (mut num, mut den): (i128, i128) = (digits, 1);
     match scale_milli {

@@ -47,23 +47,49 @@ pub fn pod_requests(pod: &Value) -> Resources {
         quantity::value_text(requests).or_else(|| quantity::value_text(limits))
     };
     let sum = |list: &str| -> (i64, i64) {
-        pod["spec"][list].as_array().into_iter().flatten().fold((0, 0), |(cpu, mem), c| {
-            (
-                cpu + request(c, "cpu").and_then(|q| quantity::cpu_millis(&q)).unwrap_or(0),
-                mem + request(c, "memory").and_then(|q| quantity::units(&q)).unwrap_or(0),
-            )
-        })
+        pod["spec"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .fold((0, 0), |(cpu, mem), c| {
+                (
+                    cpu + request(c, "cpu")
+                        .and_then(|q| quantity::cpu_millis(&q))
+                        .unwrap_or(0),
+                    mem + request(c, "memory")
+                        .and_then(|q| quantity::units(&q))
+                        .unwrap_or(0),
+                )
+            })
     };
     let (cpu, memory) = sum("containers");
     let (mut init_cpu, mut init_memory) = (0, 0);
-    for c in pod["spec"]["initContainers"].as_array().into_iter().flatten() {
-        init_cpu = init_cpu.max(request(c, "cpu").and_then(|q| quantity::cpu_millis(&q)).unwrap_or(0));
-        init_memory = init_memory.max(request(c, "memory").and_then(|q| quantity::units(&q)).unwrap_or(0));
+    for c in pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        init_cpu = init_cpu.max(
+            request(c, "cpu")
+                .and_then(|q| quantity::cpu_millis(&q))
+                .unwrap_or(0),
+        );
+        init_memory = init_memory.max(
+            request(c, "memory")
+                .and_then(|q| quantity::units(&q))
+                .unwrap_or(0),
+        );
     }
     let overhead = &pod["spec"]["overhead"];
     Resources {
-        cpu_millis: cpu.max(init_cpu) + quantity::value_text(&overhead["cpu"]).and_then(|q| quantity::cpu_millis(&q)).unwrap_or(0),
-        memory: memory.max(init_memory) + quantity::value_text(&overhead["memory"]).and_then(|q| quantity::units(&q)).unwrap_or(0),
+        cpu_millis: cpu.max(init_cpu)
+            + quantity::value_text(&overhead["cpu"])
+                .and_then(|q| quantity::cpu_millis(&q))
+                .unwrap_or(0),
+        memory: memory.max(init_memory)
+            + quantity::value_text(&overhead["memory"])
+                .and_then(|q| quantity::units(&q))
+                .unwrap_or(0),
         pods: 1,
     }
 }
@@ -85,10 +111,16 @@ impl NodeInfo {
             name: node["metadata"]["name"].as_str().unwrap_or("").into(),
             labels: node["metadata"]["labels"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
                 .unwrap_or_default(),
             allocatable: Resources {
-                cpu_millis: get("cpu").and_then(|q| quantity::cpu_millis(&q)).unwrap_or(0),
+                cpu_millis: get("cpu")
+                    .and_then(|q| quantity::cpu_millis(&q))
+                    .unwrap_or(0),
                 memory: get("memory").and_then(|q| quantity::units(&q)).unwrap_or(0),
                 pods: get("pods").and_then(|q| quantity::units(&q)).unwrap_or(110),
             },
@@ -106,7 +138,10 @@ pub fn fit(pod: &Value, requests: Resources, node: &NodeInfo) -> Vec<String> {
         return reasons;
     }
     if let Some(selector) = pod["spec"]["nodeSelector"].as_object() {
-        if !selector.iter().all(|(k, v)| node.labels.get(k).map(String::as_str) == v.as_str()) {
+        if !selector
+            .iter()
+            .all(|(k, v)| node.labels.get(k).map(String::as_str) == v.as_str())
+        {
             reasons.push("node(s) didn't match Pod's node affinity/selector".to_string());
             return reasons;
         }
@@ -115,10 +150,13 @@ pub fn fit(pod: &Value, requests: Resources, node: &NodeInfo) -> Vec<String> {
     if requests.pods > free(node.allocatable.pods, node.requested.pods) {
         reasons.push("Too many pods".to_string());
     }
-    if requests.cpu_millis > 0 && requests.cpu_millis > free(node.allocatable.cpu_millis, node.requested.cpu_millis) {
+    if requests.cpu_millis > 0
+        && requests.cpu_millis > free(node.allocatable.cpu_millis, node.requested.cpu_millis)
+    {
         reasons.push("Insufficient cpu".to_string());
     }
-    if requests.memory > 0 && requests.memory > free(node.allocatable.memory, node.requested.memory) {
+    if requests.memory > 0 && requests.memory > free(node.allocatable.memory, node.requested.memory)
+    {
         reasons.push("Insufficient memory".to_string());
     }
     reasons
@@ -140,11 +178,16 @@ pub fn unschedulable_message(total_nodes: usize, reasons: &[Vec<String>]) -> Str
 }
 
 fn is_terminal(pod: &Value) -> bool {
-    matches!(pod["status"]["phase"].as_str(), Some("Succeeded") | Some("Failed"))
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded") | Some("Failed")
+    )
 }
 
 fn wants_this_scheduler(pod: &Value) -> bool {
-    let name = pod["spec"]["schedulerName"].as_str().unwrap_or(DEFAULT_SCHEDULER);
+    let name = pod["spec"]["schedulerName"]
+        .as_str()
+        .unwrap_or(DEFAULT_SCHEDULER);
     name == DEFAULT_SCHEDULER || name.is_empty()
 }
 
@@ -153,28 +196,51 @@ pub fn queue(pods: &[Arc<Value>]) -> Vec<Arc<Value>> {
     let mut pending: Vec<Arc<Value>> = pods
         .iter()
         .filter(|p| p["spec"]["nodeName"].as_str().unwrap_or("").is_empty())
-        .filter(|p| p["metadata"]["deletionTimestamp"].is_null() && !is_terminal(p) && wants_this_scheduler(p))
+        .filter(|p| {
+            p["metadata"]["deletionTimestamp"].is_null()
+                && !is_terminal(p)
+                && wants_this_scheduler(p)
+        })
         .cloned()
         .collect();
     pending.sort_by(|a, b| {
         let priority = |p: &Value| p["spec"]["priority"].as_i64().unwrap_or(0);
-        let created = |p: &Value| p["metadata"]["creationTimestamp"].as_str().unwrap_or("").to_string();
-        priority(b).cmp(&priority(a)).then_with(|| created(a).cmp(&created(b))).then_with(|| {
-            let rv = |p: &Value| p["metadata"]["resourceVersion"].as_str().and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
-            rv(a).cmp(&rv(b))
-        })
+        let created = |p: &Value| {
+            p["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        priority(b)
+            .cmp(&priority(a))
+            .then_with(|| created(a).cmp(&created(b)))
+            .then_with(|| {
+                let rv = |p: &Value| {
+                    p["metadata"]["resourceVersion"]
+                        .as_str()
+                        .and_then(|r| r.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                rv(a).cmp(&rv(b))
+            })
     });
     pending
 }
 
 pub async fn run(cluster: Cluster) {
-    let source = Source { component: DEFAULT_SCHEDULER, host: None };
+    let source = Source {
+        component: DEFAULT_SCHEDULER,
+        host: None,
+    };
     // Last unschedulable message per pod uid, so that an event is recorded once per change.
     let mut reported: BTreeMap<String, String> = BTreeMap::new();
     loop {
         let revision = cluster.registry.revision();
         schedule_once(&cluster, &source, &mut reported);
-        let (Ok(pods), Ok(nodes)) = (cluster.registry.watch(PODS, Some(revision)), cluster.registry.watch(NODES, Some(revision))) else {
+        let (Ok(pods), Ok(nodes)) = (
+            cluster.registry.watch(PODS, Some(revision)),
+            cluster.registry.watch(NODES, Some(revision)),
+        ) else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
@@ -197,7 +263,10 @@ pub fn schedule_once(cluster: &Cluster, source: &Source, reported: &mut BTreeMap
             }
         }
     }
-    let live: std::collections::HashSet<&str> = pods.iter().filter_map(|p| p["metadata"]["uid"].as_str()).collect();
+    let live: std::collections::HashSet<&str> = pods
+        .iter()
+        .filter_map(|p| p["metadata"]["uid"].as_str())
+        .collect();
     reported.retain(|uid, _| live.contains(uid.as_str()));
     for pod in queue(&pods) {
         let requests = pod_requests(&pod);
@@ -214,7 +283,14 @@ pub fn schedule_once(cluster: &Cluster, source: &Source, reported: &mut BTreeMap
                     let mut involved = (*pod).clone();
                     involved["kind"] = json!("Pod");
                     involved["apiVersion"] = json!("v1");
-                    events::record(&cluster.registry, &involved, Kind::Normal, "Scheduled", &format!("Successfully assigned {ns}/{name} to {node}"), source);
+                    events::record(
+                        &cluster.registry,
+                        &involved,
+                        Kind::Normal,
+                        "Scheduled",
+                        &format!("Successfully assigned {ns}/{name} to {node}"),
+                        source,
+                    );
                 }
             }
             None => {
@@ -224,7 +300,14 @@ pub fn schedule_once(cluster: &Cluster, source: &Source, reported: &mut BTreeMap
                     let mut involved = (*pod).clone();
                     involved["kind"] = json!("Pod");
                     involved["apiVersion"] = json!("v1");
-                    events::record(&cluster.registry, &involved, Kind::Warning, "FailedScheduling", &message, source);
+                    events::record(
+                        &cluster.registry,
+                        &involved,
+                        Kind::Warning,
+                        "FailedScheduling",
+                        &message,
+                        source,
+                    );
                     reported.insert(uid, message);
                 }
             }
@@ -282,7 +365,9 @@ pub fn set_condition(object: &mut Value, condition: Value) {
     match list.iter_mut().find(|c| c["type"] == condition["type"]) {
         Some(existing) => {
             let mut next = condition.clone();
-            if existing["status"] == condition["status"] && !existing["lastTransitionTime"].is_null() {
+            if existing["status"] == condition["status"]
+                && !existing["lastTransitionTime"].is_null()
+            {
                 next["lastTransitionTime"] = existing["lastTransitionTime"].clone();
             }
             *existing = next;
@@ -296,7 +381,9 @@ mod tests {
     use super::*;
 
     fn node(cpu: &str, memory: &str) -> NodeInfo {
-        NodeInfo::from_node(&json!({"metadata": {"name": "n1", "labels": {"pool": "a"}}, "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"}}}))
+        NodeInfo::from_node(
+            &json!({"metadata": {"name": "n1", "labels": {"pool": "a"}}, "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"}}}),
+        )
     }
 
     fn pod(cpu: &str, memory: &str) -> Value {
@@ -308,35 +395,64 @@ mod tests {
         let p = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}, {"resources": {"requests": {"cpu": "250m"}}}],
                                 "initContainers": [{"resources": {"requests": {"cpu": "2"}}}]}});
         let r = pod_requests(&p);
-        assert_eq!(r, Resources { cpu_millis: 2000, memory: 1 << 30, pods: 1 });
+        assert_eq!(
+            r,
+            Resources {
+                cpu_millis: 2000,
+                memory: 1 << 30,
+                pods: 1
+            }
+        );
         assert_eq!(pod_requests(&pod("1", "896Mi")).memory, 896 << 20);
     }
 
     #[test]
     fn fit_reports_each_shortage_in_kubernetes_words() {
         let mut n = node("2", "4Gi");
-        n.requested = Resources { cpu_millis: 1500, memory: 0, pods: 1 };
+        n.requested = Resources {
+            cpu_millis: 1500,
+            memory: 0,
+            pods: 1,
+        };
         let p = pod("1", "896Mi");
         assert_eq!(fit(&p, pod_requests(&p), &n), ["Insufficient cpu"]);
         let reasons = vec![fit(&p, pod_requests(&p), &n)];
-        assert_eq!(unschedulable_message(1, &reasons), "0/1 nodes are available: 1 Insufficient cpu.");
+        assert_eq!(
+            unschedulable_message(1, &reasons),
+            "0/1 nodes are available: 1 Insufficient cpu."
+        );
         let big = pod("4", "8Gi");
-        assert_eq!(fit(&big, pod_requests(&big), &n), ["Insufficient cpu", "Insufficient memory"]);
+        assert_eq!(
+            fit(&big, pod_requests(&big), &n),
+            ["Insufficient cpu", "Insufficient memory"]
+        );
         let ok = pod("500m", "1Gi");
         assert!(fit(&ok, pod_requests(&ok), &n).is_empty());
         let mut selective = ok.clone();
         selective["spec"]["nodeSelector"] = json!({"pool": "b"});
-        assert_eq!(fit(&selective, pod_requests(&selective), &n), ["node(s) didn't match Pod's node affinity/selector"]);
+        assert_eq!(
+            fit(&selective, pod_requests(&selective), &n),
+            ["node(s) didn't match Pod's node affinity/selector"]
+        );
     }
 
     #[test]
     fn queue_orders_by_priority_then_age_and_skips_bound_pods() {
         let p = |name: &str, prio: i64, created: &str, node: Option<&str>| {
-            Arc::new(json!({"metadata": {"name": name, "creationTimestamp": created}, "spec": {"priority": prio, "nodeName": node}}))
+            Arc::new(
+                json!({"metadata": {"name": name, "creationTimestamp": created}, "spec": {"priority": prio, "nodeName": node}}),
+            )
         };
-        let pods = vec![p("old-low", 0, "2024-01-01T00:00:00Z", None), p("new-high", 100, "2024-01-02T00:00:00Z", None),
-                        p("old-high", 100, "2024-01-01T00:00:00Z", None), p("bound", 1000, "2024-01-01T00:00:00Z", Some("n1"))];
-        let names: Vec<String> = queue(&pods).iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        let pods = vec![
+            p("old-low", 0, "2024-01-01T00:00:00Z", None),
+            p("new-high", 100, "2024-01-02T00:00:00Z", None),
+            p("old-high", 100, "2024-01-01T00:00:00Z", None),
+            p("bound", 1000, "2024-01-01T00:00:00Z", Some("n1")),
+        ];
+        let names: Vec<String> = queue(&pods)
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(names, ["old-high", "new-high", "old-low"]);
     }
 }

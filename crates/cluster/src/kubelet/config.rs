@@ -76,17 +76,24 @@ pub enum EntrypointKind {
 /// installed Spark distribution, at `/opt/spark` (Apache's `SPARK_HOME`) and at
 /// `/usr/lib/spark` (EMR's).
 pub fn builtin_rules() -> Vec<ImageRule> {
-    ["apache/spark:*", "*/apache/spark:*", "spark:*", "*/library/spark:*", "*/spark/emr-*", "spark/emr-*"]
-        .iter()
-        .map(|pattern| ImageRule {
-            pattern: pattern.to_string(),
-            dir: None,
-            mount_at: vec!["/opt/spark".into(), "/usr/lib/spark".into()],
-            entrypoint: EntrypointKind::Spark,
-            working_dir: Some("/opt/spark/work-dir".into()),
-            env: BTreeMap::from([("SPARK_HOME".to_string(), "/opt/spark".to_string())]),
-        })
-        .collect()
+    [
+        "apache/spark:*",
+        "*/apache/spark:*",
+        "spark:*",
+        "*/library/spark:*",
+        "*/spark/emr-*",
+        "spark/emr-*",
+    ]
+    .iter()
+    .map(|pattern| ImageRule {
+        pattern: pattern.to_string(),
+        dir: None,
+        mount_at: vec!["/opt/spark".into(), "/usr/lib/spark".into()],
+        entrypoint: EntrypointKind::Spark,
+        working_dir: Some("/opt/spark/work-dir".into()),
+        env: BTreeMap::from([("SPARK_HOME".to_string(), "/opt/spark".to_string())]),
+    })
+    .collect()
 }
 
 /// `*` matches any run of characters (including `/`), everything else literally.
@@ -125,7 +132,11 @@ impl HostRuntime {
         let spark_home = config
             .spark_home
             .clone()
-            .or_else(|| std::env::var_os("SPARK_HOME").map(PathBuf::from).filter(|p| p.join("jars").is_dir()))
+            .or_else(|| {
+                std::env::var_os("SPARK_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.join("jars").is_dir())
+            })
             .or_else(find_venv_pyspark);
         let python = config
             .python
@@ -135,9 +146,17 @@ impl HostRuntime {
         let java_home = config
             .java_home
             .clone()
-            .or_else(|| std::env::var_os("JAVA_HOME").map(PathBuf::from).filter(|p| p.join("bin/java").exists()))
+            .or_else(|| {
+                std::env::var_os("JAVA_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.join("bin/java").exists())
+            })
             .or_else(java_home_from_path);
-        Self { spark_home, python, java_home }
+        Self {
+            spark_home,
+            python,
+            java_home,
+        }
     }
 }
 
@@ -154,7 +173,9 @@ fn find_venv_pyspark() -> Option<PathBuf> {
     for start in starts {
         for dir in start.ancestors() {
             let lib = dir.join(".venv/lib");
-            let Ok(entries) = std::fs::read_dir(&lib) else { continue };
+            let Ok(entries) = std::fs::read_dir(&lib) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let candidate = entry.path().join("site-packages/pyspark");
                 if candidate.join("jars").is_dir() {
@@ -196,7 +217,9 @@ mod tests {
         assert!(matches("apache/spark:4.0.1"));
         assert!(matches("docker.io/apache/spark:4.0.1"));
         assert!(matches("spark:4.0.1-python3"));
-        assert!(matches("755674844232.dkr.ecr.us-east-1.amazonaws.com/spark/emr-6.3.0:latest"));
+        assert!(matches(
+            "755674844232.dkr.ecr.us-east-1.amazonaws.com/spark/emr-6.3.0:latest"
+        ));
         assert!(!matches("busybox:1.36"));
         assert!(!matches("apache/sparkle:1"));
         assert!(glob_match("a*b*c", "aXXbYc"));

@@ -11,12 +11,19 @@ use super::env::expand;
 ///
 /// Kubernetes: `command` replaces the image's ENTRYPOINT (and then `args` replace its CMD);
 /// `args` alone are passed to the ENTRYPOINT.
-pub fn argv(container: &serde_json::Value, entrypoint: EntrypointKind, env: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+pub fn argv(
+    container: &serde_json::Value,
+    entrypoint: EntrypointKind,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<String>, String> {
     let lookup = |name: &str| env.get(name).cloned();
     let list = |key: &str| -> Option<Vec<String>> {
-        container[key]
-            .as_array()
-            .map(|items| items.iter().map(|v| expand(v.as_str().unwrap_or(""), &lookup)).collect())
+        container[key].as_array().map(|items| {
+            items
+                .iter()
+                .map(|v| expand(v.as_str().unwrap_or(""), &lookup))
+                .collect()
+        })
     };
     let (command, args) = (list("command"), list("args").unwrap_or_default());
     if let Some(command) = command.filter(|c| !c.is_empty()) {
@@ -37,7 +44,10 @@ pub fn argv(container: &serde_json::Value, entrypoint: EntrypointKind, env: &BTr
 /// the image's, so `$PWD` is appended to the classpath like the script does.
 pub fn spark_entrypoint(args: &[String], env: &BTreeMap<String, String>) -> Vec<String> {
     let get = |k: &str| env.get(k).cloned().unwrap_or_default();
-    let spark_home = env.get("SPARK_HOME").cloned().unwrap_or_else(|| "/opt/spark".into());
+    let spark_home = env
+        .get("SPARK_HOME")
+        .cloned()
+        .unwrap_or_else(|| "/opt/spark".into());
     let mut classpath = match env.get("SPARK_CLASSPATH") {
         Some(cp) => format!("{cp}:{spark_home}/jars/*"),
         None => format!(":{spark_home}/jars/*"),
@@ -81,10 +91,12 @@ pub fn spark_entrypoint(args: &[String], env: &BTreeMap<String, String>) -> Vec<
             cmd.push(format!("-Xms{memory}"));
             cmd.push(format!("-Xmx{memory}"));
             cmd.push("-cp".into());
-            cmd.push(match env.get("SPARK_DIST_CLASSPATH").filter(|d| !d.is_empty()) {
-                Some(dist) => format!("{classpath}:{dist}"),
-                None => classpath,
-            });
+            cmd.push(
+                match env.get("SPARK_DIST_CLASSPATH").filter(|d| !d.is_empty()) {
+                    Some(dist) => format!("{classpath}:{dist}"),
+                    None => classpath,
+                },
+            );
             cmd.push("org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend".into());
             for (flag, var) in [
                 ("--driver-url", "SPARK_DRIVER_URL"),
@@ -108,7 +120,11 @@ pub fn spark_entrypoint(args: &[String], env: &BTreeMap<String, String>) -> Vec<
 fn java_opts(env: &BTreeMap<String, String>) -> Vec<String> {
     let mut opts: Vec<(u64, &String)> = env
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("SPARK_JAVA_OPT_").and_then(|n| n.parse().ok()).map(|n| (n, v)))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("SPARK_JAVA_OPT_")
+                .and_then(|n| n.parse().ok())
+                .map(|n| (n, v))
+        })
         .collect();
     opts.sort_by_key(|(n, _)| *n);
     opts.into_iter().map(|(_, v)| v.clone()).collect()
@@ -120,18 +136,37 @@ mod tests {
     use serde_json::json;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn driver_runs_spark_submit_in_client_mode_on_the_pod_ip() {
         let container = json!({"args": ["driver", "--properties-file", "/opt/spark/conf/spark.properties",
                                         "--class", "org.apache.spark.deploy.PythonRunner", "local:///opt/spark/examples/src/main/python/pi.py", "10"]});
-        let e = env(&[("SPARK_HOME", "/opt/spark"), ("SPARK_DRIVER_BIND_ADDRESS", "127.1.0.7")]);
+        let e = env(&[
+            ("SPARK_HOME", "/opt/spark"),
+            ("SPARK_DRIVER_BIND_ADDRESS", "127.1.0.7"),
+        ]);
         let argv = argv(&container, EntrypointKind::Spark, &e).unwrap();
-        assert_eq!(argv[..7], ["/opt/spark/bin/spark-submit", "--conf", "spark.driver.bindAddress=127.1.0.7", "--conf",
-            "spark.executorEnv.SPARK_DRIVER_POD_IP=127.1.0.7", "--deploy-mode", "client"]);
-        assert_eq!(argv[7..9], ["--properties-file", "/opt/spark/conf/spark.properties"]);
+        assert_eq!(
+            argv[..7],
+            [
+                "/opt/spark/bin/spark-submit",
+                "--conf",
+                "spark.driver.bindAddress=127.1.0.7",
+                "--conf",
+                "spark.executorEnv.SPARK_DRIVER_POD_IP=127.1.0.7",
+                "--deploy-mode",
+                "client"
+            ]
+        );
+        assert_eq!(
+            argv[7..9],
+            ["--properties-file", "/opt/spark/conf/spark.properties"]
+        );
         assert_eq!(argv.last().unwrap(), "10");
     }
 
@@ -146,7 +181,10 @@ mod tests {
             ("SPARK_JAVA_OPT_2", "-Dtwo"),
             ("SPARK_JAVA_OPT_0", "-Dzero"),
             ("SPARK_EXECUTOR_MEMORY", "512m"),
-            ("SPARK_DRIVER_URL", "spark://CoarseGrainedScheduler@d-svc.ns.svc:7078"),
+            (
+                "SPARK_DRIVER_URL",
+                "spark://CoarseGrainedScheduler@d-svc.ns.svc:7078",
+            ),
             ("SPARK_EXECUTOR_ID", "1"),
             ("SPARK_EXECUTOR_CORES", "1"),
             ("SPARK_APPLICATION_ID", "spark-1"),
@@ -155,9 +193,28 @@ mod tests {
             ("SPARK_EXECUTOR_POD_NAME", "x-exec-1"),
         ]);
         let argv = argv(&json!({"args": ["executor"]}), EntrypointKind::Spark, &e).unwrap();
-        assert_eq!(argv[..6], ["/usr/lib/jvm/java-17/bin/java", "-Dzero", "-Dtwo", "-Dten", "-Xms512m", "-Xmx512m"]);
-        assert_eq!(argv[6..8], ["-cp", "/opt/spark/conf::/opt/spark/jars/*:/opt/spark/work-dir"]);
-        assert_eq!(argv[8], "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend");
+        assert_eq!(
+            argv[..6],
+            [
+                "/usr/lib/jvm/java-17/bin/java",
+                "-Dzero",
+                "-Dtwo",
+                "-Dten",
+                "-Xms512m",
+                "-Xmx512m"
+            ]
+        );
+        assert_eq!(
+            argv[6..8],
+            [
+                "-cp",
+                "/opt/spark/conf::/opt/spark/jars/*:/opt/spark/work-dir"
+            ]
+        );
+        assert_eq!(
+            argv[8],
+            "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
+        );
         assert!(argv.windows(2).any(|w| w == ["--hostname", "127.1.0.8"]));
         assert!(argv.windows(2).any(|w| w == ["--podName", "x-exec-1"]));
     }
@@ -166,7 +223,10 @@ mod tests {
     fn command_overrides_the_entrypoint_and_vars_expand() {
         let e = env(&[("WHO", "world")]);
         let c = json!({"command": ["sh", "-c"], "args": ["echo hello $(WHO) $$(WHO)"]});
-        assert_eq!(argv(&c, EntrypointKind::Spark, &e).unwrap(), ["sh", "-c", "echo hello world $(WHO)"]);
+        assert_eq!(
+            argv(&c, EntrypointKind::Spark, &e).unwrap(),
+            ["sh", "-c", "echo hello world $(WHO)"]
+        );
         // Pass-through of the Spark entrypoint for anything but driver/executor.
         let c = json!({"args": ["/bin/true"]});
         assert_eq!(argv(&c, EntrypointKind::Spark, &e).unwrap(), ["/bin/true"]);

@@ -37,10 +37,20 @@ pub fn resolve(container: &Value, src: &EnvSources) -> Result<Vec<(String, Strin
         let prefix = from["prefix"].as_str().unwrap_or("");
         let (data, optional, what, name) = if let Some(cm) = from.get("configMapRef") {
             let name = cm["name"].as_str().unwrap_or("");
-            ((src.config_map)(name).map(|o| string_data(&o, false)), cm["optional"] == true, "configmap", name)
+            (
+                (src.config_map)(name).map(|o| string_data(&o, false)),
+                cm["optional"] == true,
+                "configmap",
+                name,
+            )
         } else if let Some(secret) = from.get("secretRef") {
             let name = secret["name"].as_str().unwrap_or("");
-            ((src.secret)(name).map(|o| string_data(&o, true)), secret["optional"] == true, "secret", name)
+            (
+                (src.secret)(name).map(|o| string_data(&o, true)),
+                secret["optional"] == true,
+                "secret",
+                name,
+            )
         } else {
             continue;
         };
@@ -55,10 +65,15 @@ pub fn resolve(container: &Value, src: &EnvSources) -> Result<Vec<(String, Strin
         }
     }
     for entry in container["env"].as_array().into_iter().flatten() {
-        let Some(name) = entry["name"].as_str() else { continue };
+        let Some(name) = entry["name"].as_str() else {
+            continue;
+        };
         let value = if let Some(value) = entry.get("value") {
-            let defined: BTreeMap<&str, &str> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            expand(value.as_str().unwrap_or(""), &|n| defined.get(n).map(|v| v.to_string()))
+            let defined: BTreeMap<&str, &str> =
+                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            expand(value.as_str().unwrap_or(""), &|n| {
+                defined.get(n).map(|v| v.to_string())
+            })
         } else if let Some(from) = entry.get("valueFrom") {
             match value_from(from, container, src)? {
                 Some(value) => value,
@@ -73,15 +88,24 @@ pub fn resolve(container: &Value, src: &EnvSources) -> Result<Vec<(String, Strin
 }
 
 /// `Some(value)`, `None` for an optional reference that is absent (the variable is not set).
-fn value_from(from: &Value, container: &Value, src: &EnvSources) -> Result<Option<String>, ConfigError> {
+fn value_from(
+    from: &Value,
+    container: &Value,
+    src: &EnvSources,
+) -> Result<Option<String>, ConfigError> {
     if let Some(field) = from.get("fieldRef") {
         let path = field["fieldPath"].as_str().unwrap_or("");
-        return field_ref(path, src).map(Some).ok_or_else(|| ConfigError(format!("unsupported fieldPath {path:?}")));
+        return field_ref(path, src)
+            .map(Some)
+            .ok_or_else(|| ConfigError(format!("unsupported fieldPath {path:?}")));
     }
     if let Some(resource) = from.get("resourceFieldRef") {
         return resource_field_ref(resource, container, src).map(Some);
     }
-    for (key, lookup, is_secret) in [("configMapKeyRef", src.config_map, false), ("secretKeyRef", src.secret, true)] {
+    for (key, lookup, is_secret) in [
+        ("configMapKeyRef", src.config_map, false),
+        ("secretKeyRef", src.secret, true),
+    ] {
         if let Some(reference) = from.get(key) {
             let name = reference["name"].as_str().unwrap_or("");
             let wanted = reference["key"].as_str().unwrap_or("");
@@ -93,7 +117,14 @@ fn value_from(from: &Value, container: &Value, src: &EnvSources) -> Result<Optio
                 Some(object) => match string_data(&object, is_secret).remove(wanted) {
                     Some(value) => Ok(Some(value)),
                     None if optional => Ok(None),
-                    None => Err(ConfigError(format!("couldn't find key {wanted} in {}", if is_secret { format!("Secret {}", name) } else { format!("ConfigMap {}", name) }))),
+                    None => Err(ConfigError(format!(
+                        "couldn't find key {wanted} in {}",
+                        if is_secret {
+                            format!("Secret {}", name)
+                        } else {
+                            format!("ConfigMap {}", name)
+                        }
+                    ))),
                 },
             };
         }
@@ -135,16 +166,32 @@ fn bracket_key<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 
 /// `key="value"` lines, sorted, as the downward API writes whole label maps.
 fn map_lines(map: &Value) -> String {
-    let Some(map) = map.as_object() else { return String::new() };
-    let mut lines: Vec<String> =
-        map.iter().map(|(k, v)| format!("{k}={}", serde_json::to_string(v.as_str().unwrap_or("")).unwrap())).collect();
+    let Some(map) = map.as_object() else {
+        return String::new();
+    };
+    let mut lines: Vec<String> = map
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                serde_json::to_string(v.as_str().unwrap_or("")).unwrap()
+            )
+        })
+        .collect();
     lines.sort();
     lines.join("\n")
 }
 
-fn resource_field_ref(reference: &Value, container: &Value, src: &EnvSources) -> Result<String, ConfigError> {
+fn resource_field_ref(
+    reference: &Value,
+    container: &Value,
+    src: &EnvSources,
+) -> Result<String, ConfigError> {
     // For volumes the container is named; for env it is the current one.
-    let container = match reference["containerName"].as_str().filter(|n| !n.is_empty()) {
+    let container = match reference["containerName"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+    {
         Some(name) => src.pod["spec"]["containers"]
             .as_array()
             .into_iter()
@@ -154,9 +201,15 @@ fn resource_field_ref(reference: &Value, container: &Value, src: &EnvSources) ->
         None => container,
     };
     let resource = reference["resource"].as_str().unwrap_or("");
-    let (kind, name) = resource.split_once('.').ok_or_else(|| ConfigError(format!("unsupported resource {resource:?}")))?;
+    let (kind, name) = resource
+        .split_once('.')
+        .ok_or_else(|| ConfigError(format!("unsupported resource {resource:?}")))?;
     let declared = |section: &str| {
-        container["resources"][section][name].clone().as_str().map(str::to_string).or_else(|| quantity::value_text(&container["resources"][section][name]))
+        container["resources"][section][name]
+            .clone()
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| quantity::value_text(&container["resources"][section][name]))
     };
     // Unset limits are the node's allocatable; unset requests are the limit or zero.
     let text = match kind {
@@ -164,8 +217,13 @@ fn resource_field_ref(reference: &Value, container: &Value, src: &EnvSources) ->
         "requests" => declared("requests").or_else(|| declared("limits")),
         _ => return Err(ConfigError(format!("unsupported resource {resource:?}"))),
     };
-    let divisor = reference.get("divisor").and_then(quantity::value_text).unwrap_or_else(|| "1".into());
-    let divisor_milli = quantity::parse_milli(&divisor).filter(|d| *d > 0).unwrap_or(1000);
+    let divisor = reference
+        .get("divisor")
+        .and_then(quantity::value_text)
+        .unwrap_or_else(|| "1".into());
+    let divisor_milli = quantity::parse_milli(&divisor)
+        .filter(|d| *d > 0)
+        .unwrap_or(1000);
     let value_milli: i128 = match (name, text) {
         (_, Some(t)) => quantity::parse_milli(&t).unwrap_or(0),
         ("cpu", None) if kind == "limits" => src.node_cpu_millis as i128,
@@ -249,7 +307,8 @@ mod tests {
     fn with_sources<T>(f: impl FnOnce(&EnvSources) -> T) -> T {
         let pod = pod();
         let cm = |name: &str| (name == "cfg").then(|| json!({"data": {"A": "from-cm", "B": "b"}}));
-        let secret = |name: &str| (name == "sec").then(|| json!({"data": {"PASSWORD": "czNjcjN0"}}));
+        let secret =
+            |name: &str| (name == "sec").then(|| json!({"data": {"PASSWORD": "czNjcjN0"}}));
         let src = EnvSources {
             pod: &pod,
             pod_ip: "127.1.0.5",
@@ -265,27 +324,30 @@ mod tests {
     #[test]
     fn resolves_every_kind_of_reference_and_expands() {
         let container = json!({"name": "c",
-            "resources": {"limits": {"memory": "1Gi"}, "requests": {"cpu": "250m"}},
-            "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CM_"}, {"secretRef": {"name": "nope", "optional": true}}],
-            "env": [
-                {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                {"name": "UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
-                {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
-                {"name": "NOTE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['note']"}}},
-                {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
-                {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
-                {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
-                {"name": "CPU_REQ", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1m"}}},
-                {"name": "CPU_LIM", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
-                {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "A"}}},
-                {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "PASSWORD"}}},
-                {"name": "MISSING", "valueFrom": {"secretKeyRef": {"name": "other", "key": "x", "optional": true}}},
-                {"name": "URL", "value": "http://$(IP):80/$(POD)/$(UNDEFINED)/$$(IP)"}
-            ]});
-        let vars: BTreeMap<String, String> = with_sources(|src| resolve(&container, src)).unwrap().into_iter().collect();
+        "resources": {"limits": {"memory": "1Gi"}, "requests": {"cpu": "250m"}},
+        "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CM_"}, {"secretRef": {"name": "nope", "optional": true}}],
+        "env": [
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "NOTE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['note']"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+            {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+            {"name": "CPU_REQ", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1m"}}},
+            {"name": "CPU_LIM", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+            {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "A"}}},
+            {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "PASSWORD"}}},
+            {"name": "MISSING", "valueFrom": {"secretKeyRef": {"name": "other", "key": "x", "optional": true}}},
+            {"name": "URL", "value": "http://$(IP):80/$(POD)/$(UNDEFINED)/$$(IP)"}
+        ]});
+        let vars: BTreeMap<String, String> = with_sources(|src| resolve(&container, src))
+            .unwrap()
+            .into_iter()
+            .collect();
         assert_eq!(vars["CM_A"], "from-cm");
         assert_eq!(vars["POD"], "p");
         assert_eq!(vars["NS"], "ns");

@@ -12,19 +12,35 @@ pub const CLUSTER_DOMAIN: &str = "cluster.local";
 /// The pod IPs each Service (namespace, name) resolves to: the IPs of the live pods its
 /// selector matches. A pod is live once it has an IP and until it terminates, so a driver
 /// already resolves its own service name while it starts.
-pub fn service_ips(services: &[Arc<Value>], pods: &[Arc<Value>]) -> BTreeMap<(String, String), Vec<String>> {
+pub fn service_ips(
+    services: &[Arc<Value>],
+    pods: &[Arc<Value>],
+) -> BTreeMap<(String, String), Vec<String>> {
     let mut out = BTreeMap::new();
     for service in services {
-        let ns = service["metadata"]["namespace"].as_str().unwrap_or("").to_string();
-        let name = service["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let Some(selector) = service["spec"]["selector"].as_object().filter(|s| !s.is_empty()) else {
+        let ns = service["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = service["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let Some(selector) = service["spec"]["selector"]
+            .as_object()
+            .filter(|s| !s.is_empty())
+        else {
             out.insert((ns, name), Vec::new());
             continue;
         };
         let mut ips: Vec<String> = pods
             .iter()
             .filter(|pod| pod["metadata"]["namespace"] == ns.as_str() && pod_is_live(pod))
-            .filter(|pod| selector.iter().all(|(k, v)| pod["metadata"]["labels"][k] == *v))
+            .filter(|pod| {
+                selector
+                    .iter()
+                    .all(|(k, v)| pod["metadata"]["labels"][k] == *v)
+            })
             .filter_map(|pod| pod["status"]["podIP"].as_str().map(str::to_string))
             .collect();
         ips.sort();
@@ -59,7 +75,8 @@ pub fn render(
     }
     // `kubernetes` alone resolves through the search path of pods in `default` only, but
     // clients expect it everywhere unless the namespace has its own `kubernetes` service.
-    let own_kubernetes = services.contains_key(&(pod_namespace.to_string(), "kubernetes".to_string()));
+    let own_kubernetes =
+        services.contains_key(&(pod_namespace.to_string(), "kubernetes".to_string()));
     let mut api_names = vec![];
     if !own_kubernetes {
         api_names.push("kubernetes".to_string());
@@ -93,20 +110,35 @@ mod tests {
 
     #[test]
     fn services_resolve_to_their_live_pods_per_namespace() {
-        let svc = Arc::new(json!({"metadata": {"name": "drv-svc", "namespace": "a"}, "spec": {"clusterIP": "None", "selector": {"role": "driver"}}}));
+        let svc = Arc::new(
+            json!({"metadata": {"name": "drv-svc", "namespace": "a"}, "spec": {"clusterIP": "None", "selector": {"role": "driver"}}}),
+        );
         let pods = vec![
-            Arc::new(json!({"metadata": {"name": "d", "namespace": "a", "labels": {"role": "driver"}}, "status": {"phase": "Running", "podIP": "127.1.0.3"}})),
-            Arc::new(json!({"metadata": {"name": "old", "namespace": "a", "labels": {"role": "driver"}}, "status": {"phase": "Succeeded", "podIP": "127.1.0.2"}})),
-            Arc::new(json!({"metadata": {"name": "other", "namespace": "b", "labels": {"role": "driver"}}, "status": {"phase": "Running", "podIP": "127.1.0.4"}})),
+            Arc::new(
+                json!({"metadata": {"name": "d", "namespace": "a", "labels": {"role": "driver"}}, "status": {"phase": "Running", "podIP": "127.1.0.3"}}),
+            ),
+            Arc::new(
+                json!({"metadata": {"name": "old", "namespace": "a", "labels": {"role": "driver"}}, "status": {"phase": "Succeeded", "podIP": "127.1.0.2"}}),
+            ),
+            Arc::new(
+                json!({"metadata": {"name": "other", "namespace": "b", "labels": {"role": "driver"}}, "status": {"phase": "Running", "podIP": "127.1.0.4"}}),
+            ),
         ];
         let ips = service_ips(&[svc], &pods);
-        assert_eq!(ips[&("a".to_string(), "drv-svc".to_string())], ["127.1.0.3"]);
+        assert_eq!(
+            ips[&("a".to_string(), "drv-svc".to_string())],
+            ["127.1.0.3"]
+        );
         let in_a = render("a", "127.1.0.9", "exec-1", None, "127.10.96.1", &ips);
-        assert!(in_a.contains("127.1.0.3\tdrv-svc drv-svc.a drv-svc.a.svc drv-svc.a.svc.cluster.local\n"));
+        assert!(in_a
+            .contains("127.1.0.3\tdrv-svc drv-svc.a drv-svc.a.svc drv-svc.a.svc.cluster.local\n"));
         assert!(in_a.contains("127.10.96.1\tkubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local\n"));
         assert!(in_a.contains("127.1.0.9\texec-1\n"));
         assert!(in_a.contains("127.0.0.1\tlocalhost\n"));
         let in_b = render("b", "127.1.0.4", "other", None, "127.10.96.1", &ips);
-        assert!(in_b.contains("127.1.0.3\tdrv-svc.a drv-svc.a.svc"), "no short name across namespaces");
+        assert!(
+            in_b.contains("127.1.0.3\tdrv-svc.a drv-svc.a.svc"),
+            "no short name across namespaces"
+        );
     }
 }

@@ -22,17 +22,33 @@ impl Ipam {
     /// is `.1` (by convention the gateway). The search starts at a random offset so that two
     /// clusters on one machine (tests) rarely hand out the same addresses.
     pub fn new(cidr: &str) -> anyhow::Result<Self> {
-        let (ip, bits) = cidr.split_once('/').ok_or_else(|| anyhow::anyhow!("pod CIDR {cidr:?} needs a /prefix"))?;
+        let (ip, bits) = cidr
+            .split_once('/')
+            .ok_or_else(|| anyhow::anyhow!("pod CIDR {cidr:?} needs a /prefix"))?;
         let ip: Ipv4Addr = ip.parse()?;
         let bits: u32 = bits.parse()?;
-        anyhow::ensure!((8..=30).contains(&bits), "pod CIDR prefix must be /8 to /30");
-        anyhow::ensure!(ip.octets()[0] == 127, "pod CIDR must be in 127.0.0.0/8 (loopback)");
+        anyhow::ensure!(
+            (8..=30).contains(&bits),
+            "pod CIDR prefix must be /8 to /30"
+        );
+        anyhow::ensure!(
+            ip.octets()[0] == 127,
+            "pod CIDR must be in 127.0.0.0/8 (loopback)"
+        );
         let mask = u32::MAX << (32 - bits);
         let base = u32::from(ip) & mask;
         let (first, last) = (base + 2, (base | !mask) - 1);
         let span = last - first + 1;
         let next = first + rand::random::<u32>() % span;
-        Ok(Self { first, last, state: Mutex::new(State { by_pod: BTreeMap::new(), used: BTreeSet::new(), next }) })
+        Ok(Self {
+            first,
+            last,
+            state: Mutex::new(State {
+                by_pod: BTreeMap::new(),
+                used: BTreeSet::new(),
+                next,
+            }),
+        })
     }
 
     /// The pod's address, allocated on first call (stable for the same uid).
@@ -47,7 +63,11 @@ impl Ipam {
             if !state.used.contains(&candidate) {
                 state.used.insert(candidate);
                 state.by_pod.insert(pod_uid.to_string(), candidate);
-                state.next = if candidate == self.last { self.first } else { candidate + 1 };
+                state.next = if candidate == self.last {
+                    self.first
+                } else {
+                    candidate + 1
+                };
                 return Some(Ipv4Addr::from(candidate));
             }
         }

@@ -76,18 +76,29 @@ impl Kubelet {
         let node_name = config.node_name.clone();
         ensure_node(cluster);
         let node = cluster.registry.get(NODES, "", &node_name);
-        let allocatable = |key: &str| node.as_ref().and_then(|n| quantity::value_text(&n["status"]["allocatable"][key]));
-        let node_cpu_millis = allocatable("cpu").and_then(|c| quantity::cpu_millis(&c)).unwrap_or(1000);
-        let node_memory = allocatable("memory").and_then(|m| quantity::units(&m)).unwrap_or(1 << 30);
+        let allocatable = |key: &str| {
+            node.as_ref()
+                .and_then(|n| quantity::value_text(&n["status"]["allocatable"][key]))
+        };
+        let node_cpu_millis = allocatable("cpu")
+            .and_then(|c| quantity::cpu_millis(&c))
+            .unwrap_or(1000);
+        let node_memory = allocatable("memory")
+            .and_then(|m| quantity::units(&m))
+            .unwrap_or(1 << 30);
         let mut rules = config.images.rules.clone();
         rules.extend(builtin_rules());
         let bwrap = which("bwrap").unwrap_or_else(|| PathBuf::from("bwrap"));
         let host = HostRuntime::discover(&config.images);
         let under_root = |p: &Option<PathBuf>| {
-            p.as_ref().and_then(|p| std::fs::canonicalize(p).ok()).map(|p| p.starts_with("/root")).unwrap_or(false)
+            p.as_ref()
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .map(|p| p.starts_with("/root"))
+                .unwrap_or(false)
         };
-        let private_root_home =
-            !(under_root(&Some(host.python.clone())) || under_root(&host.java_home) || under_root(&host.spark_home));
+        let private_root_home = !(under_root(&Some(host.python.clone()))
+            || under_root(&host.java_home)
+            || under_root(&host.spark_home));
         Ok(Arc::new(Self {
             cluster: cluster.clone(),
             node_name: node_name.clone(),
@@ -100,7 +111,10 @@ impl Kubelet {
             node_cpu_millis,
             node_memory,
             hosts: HostsBook::default(),
-            event_source: Source { component: "kubelet", host: Some(node_name) },
+            event_source: Source {
+                component: "kubelet",
+                host: Some(node_name),
+            },
             private_root_home,
         }))
     }
@@ -108,8 +122,15 @@ impl Kubelet {
     pub fn resolve_image(&self, image: &str) -> Result<Image, String> {
         let Some(rule) = self.rules.iter().find(|r| glob_match(&r.pattern, image)) else {
             return match self.unknown {
-                UnknownImages::Host => Ok(Image { mounts: vec![], entrypoint: EntrypointKind::None, working_dir: None, env: BTreeMap::new() }),
-                UnknownImages::Error => Err(format!("image {image:?} maps to no local directory ([cluster.images] rules)")),
+                UnknownImages::Host => Ok(Image {
+                    mounts: vec![],
+                    entrypoint: EntrypointKind::None,
+                    working_dir: None,
+                    env: BTreeMap::new(),
+                }),
+                UnknownImages::Error => Err(format!(
+                    "image {image:?} maps to no local directory ([cluster.images] rules)"
+                )),
             };
         };
         let dir = match &rule.dir {
@@ -119,7 +140,11 @@ impl Kubelet {
             })?,
         };
         Ok(Image {
-            mounts: rule.mount_at.iter().map(|target| (dir.clone(), target.clone())).collect(),
+            mounts: rule
+                .mount_at
+                .iter()
+                .map(|target| (dir.clone(), target.clone()))
+                .collect(),
             entrypoint: rule.entrypoint,
             working_dir: rule.working_dir.clone(),
             env: rule.env.clone(),
@@ -149,8 +174,14 @@ pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
 
 /// Creates this node's object when missing (the cluster bootstrap normally does).
 fn ensure_node(cluster: &Cluster) {
-    if cluster.registry.get(NODES, "", &cluster.config.node_name).is_none() {
-        let _ = cluster.registry.create(NODES, "", crate::cluster::node_object(&cluster.config));
+    if cluster
+        .registry
+        .get(NODES, "", &cluster.config.node_name)
+        .is_none()
+    {
+        let _ = cluster
+            .registry
+            .create(NODES, "", crate::cluster::node_object(&cluster.config));
     }
 }
 
@@ -159,8 +190,10 @@ async fn dispatch(k: Arc<Kubelet>) {
     let mut workers: HashMap<String, watch::Sender<Option<Arc<Value>>>> = HashMap::new();
     loop {
         let (pods, revision) = k.cluster.registry.list(PODS, None);
-        let live: std::collections::HashSet<String> =
-            pods.iter().filter_map(|p| p["metadata"]["uid"].as_str().map(String::from)).collect();
+        let live: std::collections::HashSet<String> = pods
+            .iter()
+            .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
+            .collect();
         // Pods removed while the watch was down.
         workers.retain(|uid, tx| {
             if live.contains(uid) {
@@ -194,11 +227,17 @@ async fn dispatch(k: Arc<Kubelet>) {
     }
 }
 
-fn route(k: &Arc<Kubelet>, workers: &mut HashMap<String, watch::Sender<Option<Arc<Value>>>>, pod: Arc<Value>) {
+fn route(
+    k: &Arc<Kubelet>,
+    workers: &mut HashMap<String, watch::Sender<Option<Arc<Value>>>>,
+    pod: Arc<Value>,
+) {
     if pod["spec"]["nodeName"].as_str() != Some(k.node_name.as_str()) {
         return;
     }
-    let Some(uid) = pod["metadata"]["uid"].as_str().map(String::from) else { return };
+    let Some(uid) = pod["metadata"]["uid"].as_str().map(String::from) else {
+        return;
+    };
     if let Some(tx) = workers.get(&uid) {
         let _ = tx.send(Some(pod));
         return;
@@ -227,7 +266,11 @@ async fn heartbeat(k: Arc<Kubelet>) {
         ensure_node(&k.cluster);
         let now = now_rfc3339();
         let _ = k.cluster.registry.modify(NODES, "", &k.node_name, |node| {
-            for condition in node["status"]["conditions"].as_array_mut().into_iter().flatten() {
+            for condition in node["status"]["conditions"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
                 condition["lastHeartbeatTime"] = json!(now);
             }
             Ok(())
@@ -239,9 +282,10 @@ async fn heartbeat(k: Arc<Kubelet>) {
 async fn keep_hosts_current(k: Arc<Kubelet>) {
     loop {
         let revision = k.cluster.registry.revision();
-        let (Ok(pods), Ok(services)) =
-            (k.cluster.registry.watch(PODS, Some(revision)), k.cluster.registry.watch(SERVICES, Some(revision)))
-        else {
+        let (Ok(pods), Ok(services)) = (
+            k.cluster.registry.watch(PODS, Some(revision)),
+            k.cluster.registry.watch(SERVICES, Some(revision)),
+        ) else {
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         };
@@ -272,10 +316,25 @@ struct HostsEntry {
 }
 
 impl HostsBook {
-    pub fn register(&self, uid: &str, namespace: &str, ip: &str, hostname: &str, fqdn: Option<String>, path: PathBuf) {
+    pub fn register(
+        &self,
+        uid: &str,
+        namespace: &str,
+        ip: &str,
+        hostname: &str,
+        fqdn: Option<String>,
+        path: PathBuf,
+    ) {
         self.entries.lock().unwrap().insert(
             uid.to_string(),
-            HostsEntry { namespace: namespace.into(), ip: ip.into(), hostname: hostname.into(), fqdn, path, written: String::new() },
+            HostsEntry {
+                namespace: namespace.into(),
+                ip: ip.into(),
+                hostname: hostname.into(),
+                fqdn,
+                path,
+                written: String::new(),
+            },
         );
     }
 
@@ -295,11 +354,20 @@ impl HostsBook {
         let ips = hosts::service_ips(&services, &pods);
         let api_ip = k.cluster.service_ip.to_string();
         for entry in entries.values_mut() {
-            let text = hosts::render(&entry.namespace, &entry.ip, &entry.hostname, entry.fqdn.as_deref(), &api_ip, &ips);
+            let text = hosts::render(
+                &entry.namespace,
+                &entry.ip,
+                &entry.hostname,
+                entry.fqdn.as_deref(),
+                &api_ip,
+                &ips,
+            );
             if text != entry.written {
                 match std::fs::write(&entry.path, &text) {
                     Ok(()) => entry.written = text,
-                    Err(e) => tracing::debug!(path = %entry.path.display(), error = %e, "cannot write hosts file"),
+                    Err(e) => {
+                        tracing::debug!(path = %entry.path.display(), error = %e, "cannot write hosts file")
+                    }
                 }
             }
         }
@@ -308,5 +376,7 @@ impl HostsBook {
 
 fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.exists())
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.exists())
 }

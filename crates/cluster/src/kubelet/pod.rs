@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::config::EntrypointKind;
-use super::env::{EnvSources, ConfigError};
+use super::env::{ConfigError, EnvSources};
 use super::sandbox::{self, Mount, SandboxSpec};
 use super::status::{self, ContainerView, PodView, State};
 use super::volumes::{self, VolumeSources};
@@ -97,15 +97,39 @@ impl Worker {
         let name = meta["name"].as_str().unwrap_or("").to_string();
         let uid = meta["uid"].as_str().unwrap_or("").to_string();
         let dir = crate::logs::pod_dir(&k.cluster.data_dir, &namespace, &name, &uid);
-        let hostname: String = pod["spec"]["hostname"].as_str().unwrap_or(&name).chars().take(63).collect();
-        let init_specs: Vec<Value> = pod["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
-        let main_specs: Vec<Value> = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let hostname: String = pod["spec"]["hostname"]
+            .as_str()
+            .unwrap_or(&name)
+            .chars()
+            .take(63)
+            .collect();
+        let init_specs: Vec<Value> = pod["spec"]["initContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let main_specs: Vec<Value> = pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut slots = Vec::new();
         for (specs, is_init) in [(init_specs, true), (main_specs, false)] {
             for spec in specs {
                 let image = spec["image"].as_str().unwrap_or("").to_string();
-                let view = ContainerView::new(&spec, &k.image_id(&image), State::waiting("ContainerCreating"));
-                slots.push(Slot { spec, is_init, view, proc: None, next_start: None, backoff: BACKOFF_START, done: false, ever_started: false });
+                let view = ContainerView::new(
+                    &spec,
+                    &k.image_id(&image),
+                    State::waiting("ContainerCreating"),
+                );
+                slots.push(Slot {
+                    spec,
+                    is_init,
+                    view,
+                    proc: None,
+                    next_start: None,
+                    backoff: BACKOFF_START,
+                    done: false,
+                    ever_started: false,
+                });
             }
         }
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
@@ -134,7 +158,9 @@ impl Worker {
     }
 
     fn restart_policy(&self) -> &str {
-        self.pod["spec"]["restartPolicy"].as_str().unwrap_or("Always")
+        self.pod["spec"]["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always")
     }
 
     async fn lifecycle(&mut self, updates: &mut PodUpdates) {
@@ -154,7 +180,14 @@ impl Worker {
             tracing::warn!(pod = %self.name, error = %e, "cannot create pod directories");
         }
         if !self.ip.is_empty() {
-            self.k.hosts.register(&self.uid, &self.namespace, &self.ip, &self.hostname, self.fqdn(), self.dir.join("etc/hosts"));
+            self.k.hosts.register(
+                &self.uid,
+                &self.namespace,
+                &self.ip,
+                &self.hostname,
+                self.fqdn(),
+                self.dir.join("etc/hosts"),
+            );
             self.k.hosts.refresh(&self.k);
         }
         self.publish();
@@ -189,7 +222,9 @@ impl Worker {
                     },
                     Stage::Init(i) => self.start_due(&[i]),
                     Stage::Main => {
-                        let mains: Vec<usize> = (0..self.slots.len()).filter(|i| !self.slots[*i].is_init).collect();
+                        let mains: Vec<usize> = (0..self.slots.len())
+                            .filter(|i| !self.slots[*i].is_init)
+                            .collect();
                         self.start_due(&mains);
                     }
                     _ => {}
@@ -260,7 +295,9 @@ impl Worker {
     /// After init container `from - 1` (or setup), moves to the next init container or the
     /// main containers, due now.
     fn advance_from(&mut self, first_init: usize) {
-        let inits: Vec<usize> = (0..self.slots.len()).filter(|i| self.slots[*i].is_init).collect();
+        let inits: Vec<usize> = (0..self.slots.len())
+            .filter(|i| self.slots[*i].is_init)
+            .collect();
         let now = Instant::now();
         if let Some(&next) = inits.get(first_init) {
             self.stage = Stage::Init(next);
@@ -281,7 +318,8 @@ impl Worker {
         let mut changed = false;
         for &i in indices {
             let slot = &self.slots[i];
-            if slot.done || slot.proc.is_some() || slot.next_start.map(|t| t > now).unwrap_or(true) {
+            if slot.done || slot.proc.is_some() || slot.next_start.map(|t| t > now).unwrap_or(true)
+            {
                 continue;
             }
             changed = true;
@@ -289,7 +327,10 @@ impl Worker {
                 Ok(()) => {}
                 Err((reason, message)) => {
                     let slot = &mut self.slots[i];
-                    slot.view.state = State::Waiting { reason: reason.to_string(), message: Some(message.clone()) };
+                    slot.view.state = State::Waiting {
+                        reason: reason.to_string(),
+                        message: Some(message.clone()),
+                    };
                     slot.next_start = Some(now + Duration::from_secs(2));
                     if reason != "CreateContainerConfigError" || slot.view.restart_count == 0 {
                         tracing::debug!(pod = %self.name, %reason, %message, "container cannot start yet");
@@ -306,14 +347,29 @@ impl Worker {
         let spec = self.slots[i].spec.clone();
         let container_name = spec["name"].as_str().unwrap_or("").to_string();
         let image_name = spec["image"].as_str().unwrap_or("").to_string();
-        let image = self.k.resolve_image(&image_name).map_err(|e| ("ErrImagePull", e))?;
-        let restart_count = if self.slots[i].ever_started { self.slots[i].view.restart_count + 1 } else { 0 };
+        let image = self
+            .k
+            .resolve_image(&image_name)
+            .map_err(|e| ("ErrImagePull", e))?;
+        let restart_count = if self.slots[i].ever_started {
+            self.slots[i].view.restart_count + 1
+        } else {
+            0
+        };
 
         // Environment: image ENV, then what kubelet adds, then the container's own.
         let registry = self.k.cluster.registry.clone();
         let ns = self.namespace.clone();
-        let cm = |name: &str| registry.get(super::CONFIGMAPS, &ns, name).map(|o| (*o).clone());
-        let secret = |name: &str| registry.get(super::SECRETS, &ns, name).map(|o| (*o).clone());
+        let cm = |name: &str| {
+            registry
+                .get(super::CONFIGMAPS, &ns, name)
+                .map(|o| (*o).clone())
+        };
+        let secret = |name: &str| {
+            registry
+                .get(super::SECRETS, &ns, name)
+                .map(|o| (*o).clone())
+        };
         let sources = EnvSources {
             pod: &self.pod,
             pod_ip: &self.ip,
@@ -323,10 +379,18 @@ impl Worker {
             config_map: &cm,
             secret: &secret,
         };
-        let container_env = super::env::resolve(&spec, &sources).map_err(|ConfigError(m)| ("CreateContainerConfigError", m))?;
-        let cwd = spec["workingDir"].as_str().map(str::to_string).or(image.working_dir.clone()).unwrap_or_else(|| "/".into());
+        let container_env = super::env::resolve(&spec, &sources)
+            .map_err(|ConfigError(m)| ("CreateContainerConfigError", m))?;
+        let cwd = spec["workingDir"]
+            .as_str()
+            .map(str::to_string)
+            .or(image.working_dir.clone())
+            .unwrap_or_else(|| "/".into());
         let mut env: BTreeMap<String, String> = BTreeMap::new();
-        env.insert("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        env.insert(
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
         if let Some(java) = &self.k.host.java_home {
             env.insert("JAVA_HOME".into(), java.display().to_string());
         }
@@ -334,26 +398,56 @@ impl Worker {
             env.insert(key.clone(), value.clone());
         }
         if image.entrypoint == EntrypointKind::Spark {
-            env.insert("PYSPARK_PYTHON".into(), self.k.host.python.display().to_string());
+            env.insert(
+                "PYSPARK_PYTHON".into(),
+                self.k.host.python.display().to_string(),
+            );
         }
         env.insert("HOSTNAME".into(), self.hostname.clone());
         // HOME is writable and private to the pod either way.
-        env.insert("HOME".into(), if self.k.private_root_home { "/root" } else { "/tmp" }.into());
-        let (api_ip, api_port) = (self.k.cluster.service_ip.to_string(), self.k.cluster.service_port.to_string());
+        env.insert(
+            "HOME".into(),
+            if self.k.private_root_home {
+                "/root"
+            } else {
+                "/tmp"
+            }
+            .into(),
+        );
+        let (api_ip, api_port) = (
+            self.k.cluster.service_ip.to_string(),
+            self.k.cluster.service_port.to_string(),
+        );
         env.insert("KUBERNETES_SERVICE_HOST".into(), api_ip.clone());
         env.insert("KUBERNETES_SERVICE_PORT".into(), api_port.clone());
         env.insert("KUBERNETES_SERVICE_PORT_HTTPS".into(), api_port.clone());
-        env.insert("KUBERNETES_PORT".into(), format!("tcp://{api_ip}:{api_port}"));
-        env.insert(format!("KUBERNETES_PORT_{api_port}_TCP"), format!("tcp://{api_ip}:{api_port}"));
-        env.insert(format!("KUBERNETES_PORT_{api_port}_TCP_PROTO"), "tcp".into());
-        env.insert(format!("KUBERNETES_PORT_{api_port}_TCP_PORT"), api_port.clone());
-        env.insert(format!("KUBERNETES_PORT_{api_port}_TCP_ADDR"), api_ip.clone());
+        env.insert(
+            "KUBERNETES_PORT".into(),
+            format!("tcp://{api_ip}:{api_port}"),
+        );
+        env.insert(
+            format!("KUBERNETES_PORT_{api_port}_TCP"),
+            format!("tcp://{api_ip}:{api_port}"),
+        );
+        env.insert(
+            format!("KUBERNETES_PORT_{api_port}_TCP_PROTO"),
+            "tcp".into(),
+        );
+        env.insert(
+            format!("KUBERNETES_PORT_{api_port}_TCP_PORT"),
+            api_port.clone(),
+        );
+        env.insert(
+            format!("KUBERNETES_PORT_{api_port}_TCP_ADDR"),
+            api_ip.clone(),
+        );
         for (key, value) in container_env {
             env.insert(key, value);
         }
         let mut entry_env = env.clone();
         entry_env.insert("PWD".into(), cwd.clone());
-        let argv = super::entrypoint::argv(&spec, image.entrypoint, &entry_env).map_err(|e| ("RunContainerError", e))?;
+        let argv = super::entrypoint::argv(&spec, image.entrypoint, &entry_env)
+            .map_err(|e| ("RunContainerError", e))?;
 
         // Mounts: the image, the pod's files, then the container's volume mounts on top.
         let cdir = self.dir.join("containers").join(&container_name);
@@ -362,35 +456,73 @@ impl Worker {
         let _ = std::fs::write(&termination_log, b"");
         let mut mounts: Vec<Mount> = Vec::new();
         for (source, target) in &image.mounts {
-            mounts.push(Mount { source: source.clone(), target: target.clone(), read_only: true });
+            mounts.push(Mount {
+                source: source.clone(),
+                target: target.clone(),
+                read_only: true,
+            });
         }
         if let Some(workdir) = &image.working_dir {
-            mounts.push(Mount { source: cdir.join("work-dir"), target: workdir.clone(), read_only: false });
+            mounts.push(Mount {
+                source: cdir.join("work-dir"),
+                target: workdir.clone(),
+                read_only: false,
+            });
         }
-        mounts.push(Mount { source: self.dir.join("etc/hosts"), target: "/etc/hosts".into(), read_only: true });
-        mounts.push(Mount { source: self.dir.join("etc/hostname"), target: "/etc/hostname".into(), read_only: true });
+        mounts.push(Mount {
+            source: self.dir.join("etc/hosts"),
+            target: "/etc/hosts".into(),
+            read_only: true,
+        });
+        mounts.push(Mount {
+            source: self.dir.join("etc/hostname"),
+            target: "/etc/hostname".into(),
+            read_only: true,
+        });
         // A private, writable home that also hides the host's /root.
         if self.k.private_root_home {
-            mounts.push(Mount { source: self.dir.join("home"), target: "/root".into(), read_only: false });
+            mounts.push(Mount {
+                source: self.dir.join("home"),
+                target: "/root".into(),
+                read_only: false,
+            });
         }
-        let termination_path = spec["terminationMessagePath"].as_str().unwrap_or("/dev/termination-log").to_string();
-        mounts.push(Mount { source: termination_log.clone(), target: termination_path, read_only: false });
+        let termination_path = spec["terminationMessagePath"]
+            .as_str()
+            .unwrap_or("/dev/termination-log")
+            .to_string();
+        mounts.push(Mount {
+            source: termination_log.clone(),
+            target: termination_path,
+            read_only: false,
+        });
         for vm in spec["volumeMounts"].as_array().into_iter().flatten() {
             let volume = vm["name"].as_str().unwrap_or("");
             let Some(source) = self.volume_dirs.get(volume) else {
                 return Err(("CreateContainerConfigError", format!("cannot find volume \"{volume}\" to mount into container \"{container_name}\"")));
             };
             let mut source = source.clone();
-            if let Some(sub) = vm["subPath"].as_str().filter(|s| !s.is_empty() && !s.split('/').any(|c| c == "..")) {
+            if let Some(sub) = vm["subPath"]
+                .as_str()
+                .filter(|s| !s.is_empty() && !s.split('/').any(|c| c == ".."))
+            {
                 source = source.join(sub);
                 if !source.exists() {
                     let _ = std::fs::create_dir_all(&source);
                 }
             }
-            mounts.push(Mount { source, target: vm["mountPath"].as_str().unwrap_or("/").to_string(), read_only: vm["readOnly"] == true });
+            mounts.push(Mount {
+                source,
+                target: vm["mountPath"].as_str().unwrap_or("/").to_string(),
+                read_only: vm["readOnly"] == true,
+            });
         }
         if let Some(sa) = self.volume_dirs.get(volumes::AUTO_SA_VOLUME) {
-            mounts.push(Mount { source: sa.clone(), target: volumes::SERVICE_ACCOUNT_PATH.into(), read_only: true });
+            mounts.push(Mount {
+                source: sa.clone(),
+                target: volumes::SERVICE_ACCOUNT_PATH.into(),
+                read_only: true,
+            });
         }
         let spec_sandbox = SandboxSpec {
             hostname: self.hostname.clone(),
@@ -402,13 +534,36 @@ impl Worker {
             command: argv,
         };
         let args = sandbox::bwrap_args(&spec_sandbox, &sandbox::RealFs);
-        let log = crate::logs::pod_log_path(&self.k.cluster.data_dir, &self.namespace, &self.name, &self.uid, &container_name, restart_count);
+        let log = crate::logs::pod_log_path(
+            &self.k.cluster.data_dir,
+            &self.namespace,
+            &self.name,
+            &self.uid,
+            &container_name,
+            restart_count,
+        );
         let env: Vec<(String, String)> = env.into_iter().collect();
-        self.event(Kind::Normal, "Pulled", &format!("Container image \"{image_name}\" already present on machine"), Some(&container_name));
-        let started = process::spawn(&self.k.bwrap, &args, &env, &log).map_err(|e| ("RunContainerError", format!("cannot start bwrap: {e}")))?;
+        self.event(
+            Kind::Normal,
+            "Pulled",
+            &format!("Container image \"{image_name}\" already present on machine"),
+            Some(&container_name),
+        );
+        let started = process::spawn(&self.k.bwrap, &args, &env, &log)
+            .map_err(|e| ("RunContainerError", format!("cannot start bwrap: {e}")))?;
         let container_id = format!("sparkyard://{}", uuid::Uuid::new_v4().simple());
-        self.event(Kind::Normal, "Created", &format!("Created container: {container_name}"), Some(&container_name));
-        self.event(Kind::Normal, "Started", &format!("Started container {container_name}"), Some(&container_name));
+        self.event(
+            Kind::Normal,
+            "Created",
+            &format!("Created container: {container_name}"),
+            Some(&container_name),
+        );
+        self.event(
+            Kind::Normal,
+            "Started",
+            &format!("Started container {container_name}"),
+            Some(&container_name),
+        );
         tracing::debug!(pod = %self.name, container = %container_name, pid = started.pid, "container started");
 
         let pid = started.pid;
@@ -428,8 +583,15 @@ impl Worker {
         }
         slot.ever_started = true;
         slot.view.container_id = Some(container_id.clone());
-        slot.view.state = State::Running { started_at: now.clone() };
-        slot.proc = Some(Proc { pid, started: Instant::now(), started_at: now, container_id });
+        slot.view.state = State::Running {
+            started_at: now.clone(),
+        };
+        slot.proc = Some(Proc {
+            pid,
+            started: Instant::now(),
+            started_at: now,
+            container_id,
+        });
         slot.next_start = None;
         Ok(())
     }
@@ -438,8 +600,16 @@ impl Worker {
         let policy = self.restart_policy().to_string();
         let terminating = self.terminating.is_some();
         let slot = &mut self.slots[exit.slot];
-        let Some(proc) = slot.proc.take_if(|p| p.pid == exit.pid) else { return };
-        let termination_message = std::fs::read_to_string(self.dir.join("containers").join(&slot.view.name).join("termination-log")).ok();
+        let Some(proc) = slot.proc.take_if(|p| p.pid == exit.pid) else {
+            return;
+        };
+        let termination_message = std::fs::read_to_string(
+            self.dir
+                .join("containers")
+                .join(&slot.view.name)
+                .join("termination-log"),
+        )
+        .ok();
         let terminated = State::Terminated {
             exit_code: exit.code,
             reason: status::exit_reason(exit.code).into(),
@@ -465,10 +635,19 @@ impl Worker {
             let name = slot.view.name.clone();
             slot.view.state = State::Waiting {
                 reason: "CrashLoopBackOff".into(),
-                message: Some(format!("back-off {}s restarting failed container={name} pod={}_{}({})", delay.as_secs(), self.name, self.namespace, self.uid)),
+                message: Some(format!(
+                    "back-off {}s restarting failed container={name} pod={}_{}({})",
+                    delay.as_secs(),
+                    self.name,
+                    self.namespace,
+                    self.uid
+                )),
             };
             slot.next_start = Some(Instant::now() + delay);
-            let message = format!("Back-off restarting failed container {name} in pod {}_{}({})", self.name, self.namespace, self.uid);
+            let message = format!(
+                "Back-off restarting failed container {name} in pod {}_{}({})",
+                self.name, self.namespace, self.uid
+            );
             self.event(Kind::Warning, "BackOff", &message, Some(&name));
         } else {
             slot.view.state = terminated;
@@ -476,7 +655,10 @@ impl Worker {
         }
         if is_init && !terminating {
             if exit.code == 0 {
-                let position = self.slots[..=exit.slot].iter().filter(|s| s.is_init).count();
+                let position = self.slots[..=exit.slot]
+                    .iter()
+                    .filter(|s| s.is_init)
+                    .count();
                 self.advance_from(position);
             } else if !restart {
                 self.stage = Stage::Terminal("Failed");
@@ -490,7 +672,11 @@ impl Worker {
 
     /// Succeeded when every main container exited 0, else Failed.
     fn terminal_phase(&self) -> &'static str {
-        let all_zero = self.slots.iter().filter(|s| !s.is_init).all(|s| s.view.exit_code() == Some(0));
+        let all_zero = self
+            .slots
+            .iter()
+            .filter(|s| !s.is_init)
+            .all(|s| s.view.exit_code() == Some(0));
         if all_zero && self.stage != Stage::Terminal("Failed") {
             "Succeeded"
         } else {
@@ -520,7 +706,12 @@ impl Worker {
             }
         }
         for name in stopping {
-            self.event(Kind::Normal, "Killing", &format!("Stopping container {name}"), Some(&name));
+            self.event(
+                Kind::Normal,
+                "Killing",
+                &format!("Stopping container {name}"),
+                Some(&name),
+            );
         }
     }
 
@@ -534,7 +725,9 @@ impl Worker {
 
     /// The kubelet's final DELETE: grace 0, then removal unless finalizers still hold it.
     fn finish_deletion(&self) {
-        if let Err(e) = deletion::finish_pod(&self.k.cluster, &self.namespace, &self.name, &self.uid) {
+        if let Err(e) =
+            deletion::finish_pod(&self.k.cluster, &self.namespace, &self.name, &self.uid)
+        {
             if e.code != 404 && e.code != 409 {
                 tracing::warn!(pod = %self.name, error = %e, "cannot complete the pod's deletion");
             }
@@ -564,14 +757,31 @@ impl Worker {
     fn prepare_volumes(&mut self) -> Result<(), String> {
         let registry = self.k.cluster.registry.clone();
         let ns = self.namespace.clone();
-        let cm = |name: &str| registry.get(super::CONFIGMAPS, &ns, name).map(|o| (*o).clone());
-        let secret = |name: &str| registry.get(super::SECRETS, &ns, name).map(|o| (*o).clone());
-        let service_account = self.pod["spec"]["serviceAccountName"].as_str().unwrap_or("default").to_string();
+        let cm = |name: &str| {
+            registry
+                .get(super::CONFIGMAPS, &ns, name)
+                .map(|o| (*o).clone())
+        };
+        let secret = |name: &str| {
+            registry
+                .get(super::SECRETS, &ns, name)
+                .map(|o| (*o).clone())
+        };
+        let service_account = self.pod["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let (pod_name, pod_uid) = (self.name.clone(), self.uid.clone());
         let tokens = self.k.cluster.tokens.clone();
         let token = |audience: Option<&str>, expiration: i64| {
             let audiences: Vec<String> = audience.map(|a| vec![a.to_string()]).unwrap_or_default();
-            tokens.issue(&ns, &service_account, &audiences, Some((&pod_name, &pod_uid)), expiration)
+            tokens.issue(
+                &ns,
+                &service_account,
+                &audiences,
+                Some((&pod_name, &pod_uid)),
+                expiration,
+            )
         };
         let src = VolumeSources {
             env: EnvSources {
@@ -586,7 +796,10 @@ impl Worker {
             token: &token,
             ca_pem: &self.k.cluster.ca_pem,
         };
-        let mut volumes: Vec<Value> = self.pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+        let mut volumes: Vec<Value> = self.pod["spec"]["volumes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let sa_object = registry.get(super::SERVICE_ACCOUNTS, &ns, &service_account);
         if volumes::wants_auto_service_account(&self.pod, sa_object.as_deref()) {
             volumes.push(volumes::auto_service_account_volume());
@@ -594,15 +807,20 @@ impl Worker {
         let mut dirs = BTreeMap::new();
         for volume in &volumes {
             let name = volume["name"].as_str().unwrap_or("").to_string();
-            if let Some(dir) = volumes::plain_dir(volume, &self.dir, &self.k.cluster.data_dir, &self.namespace) {
-                std::fs::create_dir_all(&dir).map_err(|e| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
+            if let Some(dir) =
+                volumes::plain_dir(volume, &self.dir, &self.k.cluster.data_dir, &self.namespace)
+            {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
                 dirs.insert(name, dir);
                 continue;
             }
             match volumes::volume_files(volume, &src).map_err(|volumes::NotReady(m)| m)? {
                 Some(files) => {
                     let dir = self.dir.join("volumes").join(&name);
-                    volumes::write_files(&dir, &files).map_err(|e| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
+                    volumes::write_files(&dir, &files).map_err(|e| {
+                        format!("MountVolume.SetUp failed for volume \"{name}\" : {e}")
+                    })?;
                     dirs.insert(name, dir);
                 }
                 None => {
@@ -621,8 +839,14 @@ impl Worker {
         for sub in ["volumes", "tmp", "etc", "home", "containers"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
-        std::fs::set_permissions(self.dir.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777))?;
-        std::fs::write(self.dir.join("etc/hostname"), format!("{}\n", self.hostname))?;
+        std::fs::set_permissions(
+            self.dir.join("tmp"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )?;
+        std::fs::write(
+            self.dir.join("etc/hostname"),
+            format!("{}\n", self.hostname),
+        )?;
         if !self.dir.join("etc/hosts").exists() {
             std::fs::write(self.dir.join("etc/hosts"), "127.0.0.1\tlocalhost\n")?;
         }
@@ -630,15 +854,30 @@ impl Worker {
     }
 
     fn fqdn(&self) -> Option<String> {
-        let subdomain = self.pod["spec"]["subdomain"].as_str().filter(|s| !s.is_empty())?;
-        Some(format!("{}.{subdomain}.{}.svc.{}", self.hostname, self.namespace, super::hosts::CLUSTER_DOMAIN))
+        let subdomain = self.pod["spec"]["subdomain"]
+            .as_str()
+            .filter(|s| !s.is_empty())?;
+        Some(format!(
+            "{}.{subdomain}.{}.svc.{}",
+            self.hostname,
+            self.namespace,
+            super::hosts::CLUSTER_DOMAIN
+        ))
     }
 
     fn phase(&self) -> &'static str {
         match self.stage {
             Stage::Terminal(_) if self.slots.iter().any(|s| s.proc.is_some()) => "Running",
             Stage::Terminal(_) => self.terminal_phase(),
-            Stage::Main if self.slots.iter().filter(|s| !s.is_init).any(|s| s.ever_started) => "Running",
+            Stage::Main
+                if self
+                    .slots
+                    .iter()
+                    .filter(|s| !s.is_init)
+                    .any(|s| s.ever_started) =>
+            {
+                "Running"
+            }
             _ => "Pending",
         }
     }
@@ -650,21 +889,35 @@ impl Worker {
             host_ip: self.k.host_ip.clone(),
             start_time: self.start_time.clone(),
             sandbox_ready: !self.ip.is_empty(),
-            init: self.slots.iter().filter(|s| s.is_init).map(|s| s.view.clone()).collect(),
-            containers: self.slots.iter().filter(|s| !s.is_init).map(|s| s.view.clone()).collect(),
+            init: self
+                .slots
+                .iter()
+                .filter(|s| s.is_init)
+                .map(|s| s.view.clone())
+                .collect(),
+            containers: self
+                .slots
+                .iter()
+                .filter(|s| !s.is_init)
+                .map(|s| s.view.clone())
+                .collect(),
             reason: None,
             message: self.pending_reason.clone(),
         };
         let uid = self.uid.clone();
         let now = now_rfc3339();
-        let result = self.k.cluster.registry.modify(PODS, &self.namespace, &self.name, |pod| {
-            if pod["metadata"]["uid"] != uid.as_str() {
-                return Err(crate::error::ApiError::conflict("", "pods", ""));
-            }
-            let snapshot = pod.clone();
-            status::apply(&snapshot, &mut pod["status"], &view, &now);
-            Ok(())
-        });
+        let result = self
+            .k
+            .cluster
+            .registry
+            .modify(PODS, &self.namespace, &self.name, |pod| {
+                if pod["metadata"]["uid"] != uid.as_str() {
+                    return Err(crate::error::ApiError::conflict("", "pods", ""));
+                }
+                let snapshot = pod.clone();
+                status::apply(&snapshot, &mut pod["status"], &view, &now);
+                Ok(())
+            });
         if let Err(e) = result {
             tracing::debug!(pod = %self.name, error = %e, "pod status not published");
         }
@@ -677,10 +930,22 @@ impl Worker {
         involved["apiVersion"] = json!("v1");
         involved["kind"] = json!("Pod");
         let field_path = container.map(|c| {
-            let list = if self.slots.iter().any(|s| s.is_init && s.view.name == c) { "initContainers" } else { "containers" };
+            let list = if self.slots.iter().any(|s| s.is_init && s.view.name == c) {
+                "initContainers"
+            } else {
+                "containers"
+            };
             format!("spec.{list}{{{c}}}")
         });
-        events::record_for_field(&self.k.cluster.registry, &involved, kind, reason, message, &self.k.event_source, field_path.as_deref());
+        events::record_for_field(
+            &self.k.cluster.registry,
+            &involved,
+            kind,
+            reason,
+            message,
+            &self.k.event_source,
+            field_path.as_deref(),
+        );
     }
 
     fn cleanup(&mut self) {

@@ -44,7 +44,11 @@ impl HostFs for RealFs {
 
     fn entries(&self, path: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(path)
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -78,11 +82,23 @@ pub struct SandboxSpec {
 
 /// Host top-level entries not bound into the sandbox: replaced by fresh ones (`/proc`,
 /// `/dev`, `/tmp`, `/run`) or of no use to a container.
-const NOT_FROM_HOST: &[&str] = &["proc", "dev", "tmp", "run", "lost+found", "boot", "media", "old_root"];
+const NOT_FROM_HOST: &[&str] = &[
+    "proc",
+    "dev",
+    "tmp",
+    "run",
+    "lost+found",
+    "boot",
+    "media",
+    "old_root",
+];
 
 #[derive(Debug, Clone)]
 enum Layer {
-    Bind { source: PathBuf, read_only: bool },
+    Bind {
+        source: PathBuf,
+        read_only: bool,
+    },
     Tmpfs,
     Symlink(PathBuf),
     /// `/proc` or `/dev`: exists, nothing is created inside.
@@ -121,12 +137,20 @@ impl<'a> Planner<'a> {
             None => (path == Path::new("/")).then_some(Kind::Dir),
             Some((_, target, Layer::Bind { source, .. })) => {
                 let rel = path.strip_prefix(target).unwrap();
-                let host = if rel.as_os_str().is_empty() { source.clone() } else { source.join(rel) };
+                let host = if rel.as_os_str().is_empty() {
+                    source.clone()
+                } else {
+                    source.join(rel)
+                };
                 self.fs.kind(&host)
             }
-            Some((_, target, Layer::Symlink(to))) if target == path => Some(Kind::Symlink(to.clone())),
+            Some((_, target, Layer::Symlink(to))) if target == path => {
+                Some(Kind::Symlink(to.clone()))
+            }
             Some((_, _, Layer::Symlink(_))) => None,
-            Some((_, target, Layer::Tmpfs | Layer::Special)) => (target == path).then_some(Kind::Dir),
+            Some((_, target, Layer::Tmpfs | Layer::Special)) => {
+                (target == path).then_some(Kind::Dir)
+            }
         }
     }
 
@@ -148,7 +172,11 @@ impl<'a> Planner<'a> {
                     Component::Prefix(_) => continue,
                 }
                 if let Some(Kind::Symlink(to)) = self.host_kind(&prefix) {
-                    let base = if to.is_absolute() { to } else { prefix.parent().unwrap_or(Path::new("/")).join(to) };
+                    let base = if to.is_absolute() {
+                        to
+                    } else {
+                        prefix.parent().unwrap_or(Path::new("/")).join(to)
+                    };
                     let mut next = base;
                     for rest in &components[i + 1..] {
                         next.push(rest);
@@ -167,18 +195,40 @@ impl<'a> Planner<'a> {
         let mut missing = false;
         loop {
             match self.covering(&probe) {
-                None => return if missing { Lookup::Creatable } else { Lookup::Exists },
-                Some((_, target, Layer::Tmpfs)) => {
-                    return if missing || probe != *target { Lookup::Creatable } else { Lookup::Exists };
+                None => {
+                    return if missing {
+                        Lookup::Creatable
+                    } else {
+                        Lookup::Exists
+                    }
                 }
-                Some((_, _, Layer::Special)) => return if missing { Lookup::Creatable } else { Lookup::Exists },
+                Some((_, target, Layer::Tmpfs)) => {
+                    return if missing || probe != *target {
+                        Lookup::Creatable
+                    } else {
+                        Lookup::Exists
+                    };
+                }
+                Some((_, _, Layer::Special)) => {
+                    return if missing {
+                        Lookup::Creatable
+                    } else {
+                        Lookup::Exists
+                    }
+                }
                 _ => {}
             }
             match self.host_kind(&probe) {
                 Some(Kind::Dir) | Some(Kind::File) if !missing => return Lookup::Exists,
                 Some(Kind::Dir) => {
                     return match self.covering(&probe) {
-                        Some((_, _, Layer::Bind { read_only: false, .. })) => Lookup::Creatable,
+                        Some((
+                            _,
+                            _,
+                            Layer::Bind {
+                                read_only: false, ..
+                            },
+                        )) => Lookup::Creatable,
                         _ => Lookup::Blocked(probe),
                     }
                 }
@@ -226,7 +276,11 @@ impl<'a> Planner<'a> {
             return;
         };
         let rel = dir.strip_prefix(target).unwrap();
-        let host = if rel.as_os_str().is_empty() { source.clone() } else { source.join(rel) };
+        let host = if rel.as_os_str().is_empty() {
+            source.clone()
+        } else {
+            source.join(rel)
+        };
         let read_only = *read_only;
         let below: Vec<(PathBuf, Layer, Vec<String>)> = self
             .layers
@@ -234,8 +288,13 @@ impl<'a> Planner<'a> {
             .filter(|(t, _, _)| t.starts_with(dir) && t != dir)
             .cloned()
             .collect();
-        self.layers.retain(|(t, _, _)| !(t.starts_with(dir) && t != dir));
-        self.push(dir.to_path_buf(), Layer::Tmpfs, vec!["--tmpfs".into(), s(dir)]);
+        self.layers
+            .retain(|(t, _, _)| !(t.starts_with(dir) && t != dir));
+        self.push(
+            dir.to_path_buf(),
+            Layer::Tmpfs,
+            vec!["--tmpfs".into(), s(dir)],
+        );
         self.bind_entries(&host, dir, read_only, &[]);
         for (target, layer, args) in below {
             self.push(target, layer, args);
@@ -256,20 +315,42 @@ impl<'a> Planner<'a> {
 
 /// The full `bwrap` argument list (without `bwrap` itself) for a container.
 pub fn bwrap_args(spec: &SandboxSpec, fs: &dyn HostFs) -> Vec<String> {
-    let mut planner = Planner { fs, layers: Vec::new() };
+    let mut planner = Planner {
+        fs,
+        layers: Vec::new(),
+    };
     planner.bind_entries(Path::new("/"), Path::new("/"), true, NOT_FROM_HOST);
-    planner.push("/proc".into(), Layer::Special, vec!["--proc".into(), "/proc".into()]);
-    planner.push("/dev".into(), Layer::Special, vec!["--dev".into(), "/dev".into()]);
-    planner.push("/run".into(), Layer::Tmpfs, vec!["--tmpfs".into(), "/run".into()]);
+    planner.push(
+        "/proc".into(),
+        Layer::Special,
+        vec!["--proc".into(), "/proc".into()],
+    );
+    planner.push(
+        "/dev".into(),
+        Layer::Special,
+        vec!["--dev".into(), "/dev".into()],
+    );
+    planner.push(
+        "/run".into(),
+        Layer::Tmpfs,
+        vec!["--tmpfs".into(), "/run".into()],
+    );
     planner.push(
         "/tmp".into(),
-        Layer::Bind { source: spec.tmp_dir.clone(), read_only: false },
+        Layer::Bind {
+            source: spec.tmp_dir.clone(),
+            read_only: false,
+        },
         vec!["--bind".into(), s(&spec.tmp_dir), "/tmp".into()],
     );
     for masked in &spec.masked {
         let target = planner.canonical(&masked.to_string_lossy());
         if matches!(planner.lookup(&target), Lookup::Exists) {
-            planner.push(target.clone(), Layer::Tmpfs, vec!["--tmpfs".into(), s(&target)]);
+            planner.push(
+                target.clone(),
+                Layer::Tmpfs,
+                vec!["--tmpfs".into(), s(&target)],
+            );
         }
     }
     // Shallowest first, so that a volume inside an image directory lands on top of it.
@@ -278,14 +359,29 @@ pub fn bwrap_args(spec: &SandboxSpec, fs: &dyn HostFs) -> Vec<String> {
     for mount in mounts {
         let target = planner.canonical(&mount.target);
         planner.make_room(&target);
-        let flag = if mount.read_only { "--ro-bind" } else { "--bind" };
+        let flag = if mount.read_only {
+            "--ro-bind"
+        } else {
+            "--bind"
+        };
         let args = vec![flag.into(), s(&mount.source), s(&target)];
-        planner.push(target, Layer::Bind { source: mount.source.clone(), read_only: mount.read_only }, args);
+        planner.push(
+            target,
+            Layer::Bind {
+                source: mount.source.clone(),
+                read_only: mount.read_only,
+            },
+            args,
+        );
     }
     for dir in &spec.ensure_dirs {
         let target = planner.canonical(dir);
         if let Lookup::Creatable = planner.make_room(&target) {
-            planner.push(target.clone(), Layer::Tmpfs, vec!["--dir".into(), s(&target)]);
+            planner.push(
+                target.clone(),
+                Layer::Tmpfs,
+                vec!["--dir".into(), s(&target)],
+            );
         }
     }
 
@@ -401,7 +497,11 @@ mod tests {
     }
 
     fn m(source: &str, target: &str, ro: bool) -> Mount {
-        Mount { source: source.into(), target: target.into(), read_only: ro }
+        Mount {
+            source: source.into(),
+            target: target.into(),
+            read_only: ro,
+        }
     }
 
     /// The argument triples/pairs as one string each, for readable assertions.
@@ -423,7 +523,9 @@ mod tests {
     }
 
     fn pos(ops: &[String], op: &str) -> usize {
-        ops.iter().position(|o| o == op).unwrap_or_else(|| panic!("{op} not in {ops:#?}"))
+        ops.iter()
+            .position(|o| o == op)
+            .unwrap_or_else(|| panic!("{op} not in {ops:#?}"))
     }
 
     #[test]
@@ -434,7 +536,10 @@ mod tests {
         assert!(ops.contains(&"--symlink usr/bin /bin".to_string()));
         assert!(ops.contains(&"--proc /proc".to_string()));
         assert!(ops.contains(&"--bind /data/sparkyard/pods/u/tmp /tmp".to_string()));
-        assert!(ops.contains(&"--tmpfs /data/sparkyard".to_string()), "data dir masked");
+        assert!(
+            ops.contains(&"--tmpfs /data/sparkyard".to_string()),
+            "data dir masked"
+        );
         assert!(!ops.iter().any(|o| o.contains("--ro-bind /proc")));
         assert!(!ops.iter().any(|o| o == "--ro-bind /tmp /tmp"));
         assert_eq!(ops.last().unwrap(), "-- sh");
@@ -444,7 +549,10 @@ mod tests {
     #[test]
     fn missing_mount_points_splice_their_read_only_parent() {
         let args = bwrap_args(
-            &spec(vec![m("/spark", "/usr/lib/spark", true), m("/spark", "/opt/spark", true)]),
+            &spec(vec![
+                m("/spark", "/usr/lib/spark", true),
+                m("/spark", "/opt/spark", true),
+            ]),
             &host(),
         );
         let ops = ops(&args);
@@ -478,12 +586,17 @@ mod tests {
     #[test]
     fn symlinked_targets_resolve_inside_the_sandbox() {
         let args = bwrap_args(
-            &spec(vec![m("/vol/sa", "/var/run/secrets/kubernetes.io/serviceaccount", true)]),
+            &spec(vec![m(
+                "/vol/sa",
+                "/var/run/secrets/kubernetes.io/serviceaccount",
+                true,
+            )]),
             &host(),
         );
         let ops = ops(&args);
         // /var/run -> /run, a fresh tmpfs: no splice of /var needed.
-        assert!(ops.contains(&"--ro-bind /vol/sa /run/secrets/kubernetes.io/serviceaccount".to_string()));
+        assert!(ops
+            .contains(&"--ro-bind /vol/sa /run/secrets/kubernetes.io/serviceaccount".to_string()));
         assert!(!ops.contains(&"--tmpfs /var".to_string()));
     }
 
@@ -503,11 +616,17 @@ mod tests {
     fn mounts_below_a_later_splice_are_reapplied() {
         // /opt/a is bound over an existing dir, then /opt/new needs /opt spliced.
         let fs = FakeFs::new(&[("/opt", None), ("/opt/a", None), ("/x", None)]);
-        let args = bwrap_args(&spec(vec![m("/x", "/opt/a", true), m("/x", "/opt/new", true)]), &fs);
+        let args = bwrap_args(
+            &spec(vec![m("/x", "/opt/a", true), m("/x", "/opt/new", true)]),
+            &fs,
+        );
         let ops = ops(&args);
         let first = pos(&ops, "--ro-bind /x /opt/a");
         let splice = pos(&ops, "--tmpfs /opt");
-        let again = ops.iter().rposition(|o| o == "--ro-bind /x /opt/a").unwrap();
+        let again = ops
+            .iter()
+            .rposition(|o| o == "--ro-bind /x /opt/a")
+            .unwrap();
         assert!(first > splice || again > splice);
         assert!(again > pos(&ops, "--ro-bind /opt/a /opt/a"));
     }

@@ -4,14 +4,29 @@ use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
-    Waiting { reason: String, message: Option<String> },
-    Running { started_at: String },
-    Terminated { exit_code: i32, reason: String, message: Option<String>, started_at: String, finished_at: String, container_id: String },
+    Waiting {
+        reason: String,
+        message: Option<String>,
+    },
+    Running {
+        started_at: String,
+    },
+    Terminated {
+        exit_code: i32,
+        reason: String,
+        message: Option<String>,
+        started_at: String,
+        finished_at: String,
+        container_id: String,
+    },
 }
 
 impl State {
     pub fn waiting(reason: &str) -> Self {
-        State::Waiting { reason: reason.into(), message: None }
+        State::Waiting {
+            reason: reason.into(),
+            message: None,
+        }
     }
 
     fn to_json(&self) -> Value {
@@ -24,7 +39,14 @@ impl State {
                 json!({"waiting": w})
             }
             State::Running { started_at } => json!({"running": {"startedAt": started_at}}),
-            State::Terminated { exit_code, reason, message, started_at, finished_at, container_id } => {
+            State::Terminated {
+                exit_code,
+                reason,
+                message,
+                started_at,
+                finished_at,
+                container_id,
+            } => {
                 let mut t = json!({"exitCode": exit_code, "reason": reason, "startedAt": started_at,
                                    "finishedAt": finished_at, "containerID": container_id});
                 if let Some(m) = message.as_ref().filter(|m| !m.is_empty()) {
@@ -117,27 +139,74 @@ pub fn apply(pod: &Value, status: &mut Value, view: &PodView, now: &str) {
     }
     let old_conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
     let initialized = view.init.iter().all(|c| c.exit_code() == Some(0));
-    let unready: Vec<&str> = view.containers.iter().filter(|c| !c.is_running()).map(|c| c.name.as_str()).collect();
-    let uninitialized: Vec<&str> =
-        view.init.iter().filter(|c| c.exit_code() != Some(0)).map(|c| c.name.as_str()).collect();
+    let unready: Vec<&str> = view
+        .containers
+        .iter()
+        .filter(|c| !c.is_running())
+        .map(|c| c.name.as_str())
+        .collect();
+    let uninitialized: Vec<&str> = view
+        .init
+        .iter()
+        .filter(|c| c.exit_code() != Some(0))
+        .map(|c| c.name.as_str())
+        .collect();
     let terminal = view.phase == "Succeeded" || view.phase == "Failed";
-    let ready_reason = if terminal { "PodCompleted" } else { "ContainersNotReady" };
+    let ready_reason = if terminal {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    };
     let mut conditions = vec![
-        condition("PodReadyToStartContainers", view.sandbox_ready && !terminal, None, None),
+        condition(
+            "PodReadyToStartContainers",
+            view.sandbox_ready && !terminal,
+            None,
+            None,
+        ),
         if initialized {
-            condition("Initialized", true, terminal.then_some("PodCompleted"), None)
+            condition(
+                "Initialized",
+                true,
+                terminal.then_some("PodCompleted"),
+                None,
+            )
         } else {
-            condition("Initialized", false, Some("ContainersNotInitialized"), Some(format!("containers with incomplete status: [{}]", uninitialized.join(" "))))
+            condition(
+                "Initialized",
+                false,
+                Some("ContainersNotInitialized"),
+                Some(format!(
+                    "containers with incomplete status: [{}]",
+                    uninitialized.join(" ")
+                )),
+            )
         },
         if unready.is_empty() {
             condition("Ready", true, None, None)
         } else {
-            condition("Ready", false, Some(ready_reason), Some(format!("containers with unready status: [{}]", unready.join(" "))))
+            condition(
+                "Ready",
+                false,
+                Some(ready_reason),
+                Some(format!(
+                    "containers with unready status: [{}]",
+                    unready.join(" ")
+                )),
+            )
         },
         if unready.is_empty() {
             condition("ContainersReady", true, None, None)
         } else {
-            condition("ContainersReady", false, Some(ready_reason), Some(format!("containers with unready status: [{}]", unready.join(" "))))
+            condition(
+                "ContainersReady",
+                false,
+                Some(ready_reason),
+                Some(format!(
+                    "containers with unready status: [{}]",
+                    unready.join(" ")
+                )),
+            )
         },
     ];
     for old in &old_conditions {
@@ -148,7 +217,9 @@ pub fn apply(pod: &Value, status: &mut Value, view: &PodView, now: &str) {
     for c in conditions.iter_mut() {
         let previous = old_conditions.iter().find(|o| o["type"] == c["type"]);
         c["lastTransitionTime"] = match previous {
-            Some(p) if p["status"] == c["status"] && !p["lastTransitionTime"].is_null() => p["lastTransitionTime"].clone(),
+            Some(p) if p["status"] == c["status"] && !p["lastTransitionTime"].is_null() => {
+                p["lastTransitionTime"].clone()
+            }
             _ => json!(now),
         };
         c["lastProbeTime"] = Value::Null;
@@ -173,9 +244,15 @@ pub fn apply(pod: &Value, status: &mut Value, view: &PodView, now: &str) {
     }
     map.insert("startTime".into(), json!(view.start_time));
     if !view.init.is_empty() {
-        map.insert("initContainerStatuses".into(), view.init.iter().map(ContainerView::to_json).collect());
+        map.insert(
+            "initContainerStatuses".into(),
+            view.init.iter().map(ContainerView::to_json).collect(),
+        );
     }
-    map.insert("containerStatuses".into(), view.containers.iter().map(ContainerView::to_json).collect());
+    map.insert(
+        "containerStatuses".into(),
+        view.containers.iter().map(ContainerView::to_json).collect(),
+    );
     map.insert("qosClass".into(), json!(qos_class(pod)));
     match &view.reason {
         Some(r) => map.insert("reason".into(), json!(r)),
@@ -237,26 +314,65 @@ mod tests {
 
     #[test]
     fn qos_classes() {
-        assert_eq!(qos_class(&json!({"spec": {"containers": [{}]}})), "BestEffort");
-        assert_eq!(qos_class(&json!({"spec": {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}})), "Guaranteed");
-        assert_eq!(qos_class(&json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}, "limits": {"memory": "896Mi"}}}]}})), "Burstable");
+        assert_eq!(
+            qos_class(&json!({"spec": {"containers": [{}]}})),
+            "BestEffort"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"spec": {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}})
+            ),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}, "limits": {"memory": "896Mi"}}}]}})
+            ),
+            "Burstable"
+        );
     }
 
     #[test]
     fn running_pod_is_ready_and_keeps_pod_scheduled() {
         let pod = json!({"spec": {"containers": [{"name": "c"}]}});
         let mut status = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": "t0"}]});
-        let mut c = ContainerView::new(&json!({"name": "c", "image": "busybox"}), "id", State::Running { started_at: "t1".into() });
+        let mut c = ContainerView::new(
+            &json!({"name": "c", "image": "busybox"}),
+            "id",
+            State::Running {
+                started_at: "t1".into(),
+            },
+        );
         c.container_id = Some("sparkyard://1".into());
-        let view = PodView { phase: "Running", pod_ip: "127.1.0.2".into(), host_ip: "127.0.0.1".into(), start_time: "t1".into(),
-                             sandbox_ready: true, init: vec![], containers: vec![c], reason: None, message: None };
+        let view = PodView {
+            phase: "Running",
+            pod_ip: "127.1.0.2".into(),
+            host_ip: "127.0.0.1".into(),
+            start_time: "t1".into(),
+            sandbox_ready: true,
+            init: vec![],
+            containers: vec![c],
+            reason: None,
+            message: None,
+        };
         apply(&pod, &mut status, &view, "t2");
         assert_eq!(status["phase"], "Running");
         assert_eq!(status["podIP"], "127.1.0.2");
-        let cond = |t: &str| status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == t).unwrap().clone();
+        let cond = |t: &str| {
+            status["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == t)
+                .unwrap()
+                .clone()
+        };
         assert_eq!(cond("Ready")["status"], "True");
         assert_eq!(cond("PodScheduled")["lastTransitionTime"], "t0");
-        assert_eq!(status["containerStatuses"][0]["state"]["running"]["startedAt"], "t1");
+        assert_eq!(
+            status["containerStatuses"][0]["state"]["running"]["startedAt"],
+            "t1"
+        );
         assert_eq!(status["containerStatuses"][0]["ready"], true);
         assert_eq!(status["qosClass"], "BestEffort");
     }

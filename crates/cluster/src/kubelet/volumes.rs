@@ -57,7 +57,11 @@ pub fn volume_files(volume: &Value, src: &VolumeSources) -> Result<Option<Vec<Fi
             if let Some(token) = source.get("serviceAccountToken") {
                 let expiration = token["expirationSeconds"].as_i64().unwrap_or(3607);
                 let content = (src.token)(token["audience"].as_str(), expiration);
-                files.push(File { path: token["path"].as_str().unwrap_or("token").into(), content: content.into_bytes(), mode });
+                files.push(File {
+                    path: token["path"].as_str().unwrap_or("token").into(),
+                    content: content.into_bytes(),
+                    mode,
+                });
             } else if let Some(cm) = source.get("configMap") {
                 // The root CA bundle is published by a controller; fall back to the CA itself
                 // so that pods never wait on it.
@@ -65,7 +69,11 @@ pub fn volume_files(volume: &Value, src: &VolumeSources) -> Result<Option<Vec<Fi
                 match keyed_files(cm, false, mode, name, src) {
                     Ok(Some(f)) => files.extend(f),
                     Ok(None) => {}
-                    Err(_) if cm_name == "kube-root-ca.crt" => files.push(File { path: "ca.crt".into(), content: src.ca_pem.as_bytes().to_vec(), mode }),
+                    Err(_) if cm_name == "kube-root-ca.crt" => files.push(File {
+                        path: "ca.crt".into(),
+                        content: src.ca_pem.as_bytes().to_vec(),
+                        mode,
+                    }),
                     Err(e) => return Err(e),
                 }
             } else if let Some(secret) = source.get("secret") {
@@ -82,27 +90,52 @@ pub fn volume_files(volume: &Value, src: &VolumeSources) -> Result<Option<Vec<Fi
 }
 
 fn default_mode(source: &Value) -> u32 {
-    source["defaultMode"].as_u64().map(|m| m as u32).unwrap_or(0o644)
+    source["defaultMode"]
+        .as_u64()
+        .map(|m| m as u32)
+        .unwrap_or(0o644)
 }
 
 /// `configMap`/`secret` sources: all keys, or the listed `items` (key → path, mode).
 /// `Ok(None)` for a missing optional source.
-fn keyed_files(source: &Value, is_secret: bool, mode: u32, volume: &str, src: &VolumeSources) -> Result<Option<Vec<File>>, NotReady> {
-    let object_name = if is_secret { source["secretName"].as_str().or(source["name"].as_str()) } else { source["name"].as_str() }.unwrap_or("");
+fn keyed_files(
+    source: &Value,
+    is_secret: bool,
+    mode: u32,
+    volume: &str,
+    src: &VolumeSources,
+) -> Result<Option<Vec<File>>, NotReady> {
+    let object_name = if is_secret {
+        source["secretName"].as_str().or(source["name"].as_str())
+    } else {
+        source["name"].as_str()
+    }
+    .unwrap_or("");
     let optional = source["optional"] == true;
-    let object = if is_secret { (src.env.secret)(object_name) } else { (src.env.config_map)(object_name) };
+    let object = if is_secret {
+        (src.env.secret)(object_name)
+    } else {
+        (src.env.config_map)(object_name)
+    };
     let what = if is_secret { "secret" } else { "configmap" };
     let Some(object) = object else {
         if optional {
             return Ok(None);
         }
-        return Err(NotReady(format!("MountVolume.SetUp failed for volume \"{volume}\" : {what} \"{object_name}\" not found")));
+        return Err(NotReady(format!(
+            "MountVolume.SetUp failed for volume \"{volume}\" : {what} \"{object_name}\" not found"
+        )));
     };
-    let mut data: BTreeMap<String, Vec<u8>> = string_data(&object, is_secret).into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+    let mut data: BTreeMap<String, Vec<u8>> = string_data(&object, is_secret)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_bytes()))
+        .collect();
     if !is_secret {
         use base64::Engine;
         for (k, v) in object["binaryData"].as_object().into_iter().flatten() {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap_or(""))
+                .unwrap_or_default();
             data.insert(k.clone(), bytes);
         }
     }
@@ -125,7 +158,14 @@ fn keyed_files(source: &Value, is_secret: bool, mode: u32, volume: &str, src: &V
             }
             files
         }
-        None => data.into_iter().map(|(key, content)| File { path: key, content, mode }).collect(),
+        None => data
+            .into_iter()
+            .map(|(key, content)| File {
+                path: key,
+                content,
+                mode,
+            })
+            .collect(),
     };
     Ok(Some(files))
 }
@@ -138,7 +178,11 @@ fn downward_files(source: &Value, mode: u32, src: &VolumeSources) -> Result<Vec<
         } else if let Some(resource) = item.get("resourceFieldRef") {
             let env = json!([{"name": "X", "valueFrom": {"resourceFieldRef": resource}}]);
             let container = json!({"env": env});
-            super::env::resolve(&container, &src.env).ok().and_then(|v| v.into_iter().next()).map(|(_, v)| v).unwrap_or_default()
+            super::env::resolve(&container, &src.env)
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .map(|(_, v)| v)
+                .unwrap_or_default()
         } else {
             continue;
         };
@@ -165,13 +209,21 @@ pub fn wants_auto_service_account(pod: &Value, service_account: Option<&Value>) 
         return false;
     }
     if pod["spec"]["automountServiceAccountToken"].is_null()
-        && service_account.map(|sa| sa["automountServiceAccountToken"] == false).unwrap_or(false)
+        && service_account
+            .map(|sa| sa["automountServiceAccountToken"] == false)
+            .unwrap_or(false)
     {
         return false;
     }
-    let mounted = ["initContainers", "containers"].iter().flat_map(|k| pod["spec"][k].as_array().into_iter().flatten()).any(|c| {
-        c["volumeMounts"].as_array().into_iter().flatten().any(|m| m["mountPath"].as_str().map(|p| p.trim_end_matches('/')) == Some(SERVICE_ACCOUNT_PATH))
-    });
+    let mounted = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| pod["spec"][k].as_array().into_iter().flatten())
+        .any(|c| {
+            c["volumeMounts"].as_array().into_iter().flatten().any(|m| {
+                m["mountPath"].as_str().map(|p| p.trim_end_matches('/'))
+                    == Some(SERVICE_ACCOUNT_PATH)
+            })
+        });
     !mounted
 }
 
@@ -198,7 +250,12 @@ pub fn write_files(dir: &Path, files: &[File]) -> std::io::Result<()> {
 
 /// Host directory of a volume that is just a directory, or `None` for volume types that
 /// carry files (the caller writes those).
-pub fn plain_dir(volume: &Value, pod_dir: &Path, data_dir: &Path, namespace: &str) -> Option<PathBuf> {
+pub fn plain_dir(
+    volume: &Value,
+    pod_dir: &Path,
+    data_dir: &Path,
+    namespace: &str,
+) -> Option<PathBuf> {
     let name = volume["name"].as_str().unwrap_or("");
     if volume.get("emptyDir").is_some() {
         return Some(pod_dir.join("volumes").join(name));
@@ -221,29 +278,53 @@ mod tests {
     #[test]
     fn config_map_items_modes_and_missing_sources() {
         let pod = json!({"metadata": {"name": "p", "namespace": "ns"}});
-        let cm = |n: &str| (n == "conf").then(|| json!({"data": {"spark.properties": "a=b", "other": "x"}}));
+        let cm = |n: &str| {
+            (n == "conf").then(|| json!({"data": {"spark.properties": "a=b", "other": "x"}}))
+        };
         let secret = |n: &str| (n == "creds").then(|| json!({"data": {"key": "dmFsdWU="}}));
         let token = |_: Option<&str>, _: i64| "tok".to_string();
         let src = VolumeSources {
-            env: EnvSources { pod: &pod, pod_ip: "127.1.0.2", host_ip: "127.0.0.1", node_cpu_millis: 1000, node_memory: 1, config_map: &cm, secret: &secret },
+            env: EnvSources {
+                pod: &pod,
+                pod_ip: "127.1.0.2",
+                host_ip: "127.0.0.1",
+                node_cpu_millis: 1000,
+                node_memory: 1,
+                config_map: &cm,
+                secret: &secret,
+            },
             token: &token,
             ca_pem: "CA",
         };
         let v = json!({"name": "c", "configMap": {"name": "conf", "items": [{"key": "spark.properties", "path": "spark.properties", "mode": 420}]}});
         let files = volume_files(&v, &src).unwrap().unwrap();
-        assert_eq!(files, vec![File { path: "spark.properties".into(), content: b"a=b".to_vec(), mode: 0o644 }]);
+        assert_eq!(
+            files,
+            vec![File {
+                path: "spark.properties".into(),
+                content: b"a=b".to_vec(),
+                mode: 0o644
+            }]
+        );
         let v = json!({"name": "s", "secret": {"secretName": "creds", "defaultMode": 0o400}});
         let files = volume_files(&v, &src).unwrap().unwrap();
         assert_eq!(files[0].content, b"value");
         assert_eq!(files[0].mode, 0o400);
         let v = json!({"name": "m", "configMap": {"name": "later"}});
-        assert!(volume_files(&v, &src).unwrap_err().0.contains("configmap \"later\" not found"));
+        assert!(volume_files(&v, &src)
+            .unwrap_err()
+            .0
+            .contains("configmap \"later\" not found"));
         let v = json!({"name": "m", "configMap": {"name": "later", "optional": true}});
         assert_eq!(volume_files(&v, &src).unwrap(), Some(vec![]));
-        let files = volume_files(&auto_service_account_volume(), &src).unwrap().unwrap();
+        let files = volume_files(&auto_service_account_volume(), &src)
+            .unwrap()
+            .unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, ["token", "ca.crt", "namespace"]);
         assert_eq!(files[2].content, b"ns");
-        assert!(volume_files(&json!({"name": "e", "emptyDir": {}}), &src).unwrap().is_none());
+        assert!(volume_files(&json!({"name": "e", "emptyDir": {}}), &src)
+            .unwrap()
+            .is_none());
     }
 }

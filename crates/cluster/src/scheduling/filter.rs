@@ -220,32 +220,43 @@ pub fn resources_fit(requests: &Resources, node: &NodeInfo, usage: &NodeUsage) -
 }
 
 /// `NodeResourcesFit`'s reasons, in its order (pods, cpu, memory, ephemeral-storage,
-/// scalar resources). A pod that requests nothing needs only a pod slot, so a node
-/// over-committed by pods bound with `spec.nodeName` still takes it, as in Kubernetes.
-pub fn resource_reasons(requests: &Resources, node: &NodeInfo, usage: &NodeUsage) -> Vec<Reason> {
-    let mut out = Vec::new();
+/// scalar resources), handed to `each` without allocating for the core resources. A pod
+/// that requests nothing needs only a pod slot, so a node over-committed by pods bound
+/// with `spec.nodeName` still takes it, as in Kubernetes.
+pub fn for_each_resource_reason(
+    requests: &Resources,
+    node: &NodeInfo,
+    usage: &NodeUsage,
+    mut each: impl FnMut(Reason),
+) {
     let a = &node.allocatable;
     let u = &usage.requested;
     if usage.pods + 1 > node.allowed_pods {
-        out.push(Reason::TooManyPods);
+        each(Reason::TooManyPods);
     }
     if requests.is_zero() {
-        return out;
+        return;
     }
     if a.milli_cpu < requests.milli_cpu + u.milli_cpu {
-        out.push(Reason::Insufficient(Cow::Borrowed("cpu")));
+        each(Reason::Insufficient(Cow::Borrowed("cpu")));
     }
     if a.memory < requests.memory + u.memory {
-        out.push(Reason::Insufficient(Cow::Borrowed("memory")));
+        each(Reason::Insufficient(Cow::Borrowed("memory")));
     }
     if a.ephemeral_storage < requests.ephemeral_storage + u.ephemeral_storage {
-        out.push(Reason::Insufficient(Cow::Borrowed("ephemeral-storage")));
+        each(Reason::Insufficient(Cow::Borrowed("ephemeral-storage")));
     }
     for (name, v) in &requests.scalars {
         if a.scalar(name) < v + u.scalar(name) {
-            out.push(Reason::Insufficient(Cow::Owned(name.clone())));
+            each(Reason::Insufficient(Cow::Owned(name.clone())));
         }
     }
+}
+
+/// [`for_each_resource_reason`] collected.
+pub fn resource_reasons(requests: &Resources, node: &NodeInfo, usage: &NodeUsage) -> Vec<Reason> {
+    let mut out = Vec::new();
+    for_each_resource_reason(requests, node, usage, |r| out.push(r));
     out
 }
 

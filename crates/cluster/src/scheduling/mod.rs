@@ -33,6 +33,23 @@
 //!                                              with `message`; event FailedScheduling
 //! ```
 //!
+//! # Performance
+//!
+//! Measured by `cargo bench -p sparkyard-cluster --bench scheduling` (in memory, one
+//! thread, on the 2-core development machine while other builds ran): 5,000 simulated
+//! m5.2xlarge nodes, pods of 500m / 1Gi —
+//!
+//! | phase | pods/s |
+//! |---|---|
+//! | parsing pod objects into [`PodRequirements`] | ≈ 100,000 |
+//! | 50,000 pods onto the empty cluster (kube-scheduler CI's `SchedulingBasic` shape; its bar is ≥ 810) | ≈ 8,200 |
+//! | 50,000 priority-400 pods onto the full cluster, 25,000 of them preempting one victim each | ≈ 5,500 |
+//!
+//! What makes it fast: node data parsed once ([`NodeInfo`]); per-node requested totals
+//! kept incrementally; static-filter verdicts cached per constraint set; bound pods kept in
+//! preemption's importance order (no sort per dry run); and a per-node lower bound on the
+//! preemption key that skips dry runs which cannot beat the best candidate so far.
+//!
 //! Everything here is deterministic: same inputs, same decisions (ties break by node name
 //! or node order where kube-scheduler picks at random).
 

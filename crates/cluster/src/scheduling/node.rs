@@ -320,16 +320,14 @@ impl NodeConfig {
             ));
         }
         let (_, allocatable) = self.resource_lists()?;
-        let mut info = NodeInfo::from_parts(
+        NodeInfo::from_parts(
             &self.name,
             self.all_labels(),
             self.taints.clone(),
             false,
             &Value::Object(allocatable),
             self.simulated,
-        )?;
-        info.simulated = self.simulated;
-        Ok(info)
+        )
     }
 }
 

@@ -1,12 +1,13 @@
 //! Preemption as kube-scheduler's `DefaultPreemption` does it, as pure functions.
 //!
 //! 1. **Eligibility** — a pod with `preemptionPolicy: Never` preempts nothing; a pod
-//!    already nominated to a node where a lower-priority pod is still terminating because
-//!    of preemption waits for it instead of preempting more (see
-//!    [`super::Snapshot::schedule`]).
+//!    already nominated to a node where a lower-priority pod is still terminating waits
+//!    for it instead of preempting more (see [`super::Snapshot::schedule`]).
 //! 2. **Candidates** — only nodes the filter rejected for resources (never for a selector,
 //!    taint or cordon). On each, *every* pod of strictly lower priority is removed; if the
-//!    pod still does not fit, the node is no candidate.
+//!    pod still does not fit, the node is no candidate. Terminating pods still hold their
+//!    resources (as on a real node until their containers exit) and may be victims again;
+//!    the plan marks them `already_terminating` so they are not deleted twice.
 //! 3. **Reprieve** — victims are put back one by one from the most important (highest
 //!    priority, then earliest start) down, and each one whose return still lets the pod
 //!    fit stays. What is left is minimal: no single victim could be spared.
@@ -14,12 +15,18 @@
 //!    priority, then the lowest sum of victim priorities, then the fewest victims, then the
 //!    latest start among the highest-priority victims, then the first node.
 //!
-//! Differences from kube-scheduler, both deliberate: every node is dry-run (kube samples
-//! max(10 %, 100) nodes from a random offset), so the cluster-wide choice is exact — the
-//! driver-safety invariant ("no pod is preempted while a lower-priority victim anywhere
-//! would do") holds by construction and is property-tested; and PodDisruptionBudgets are
-//! not consulted (the embedded cluster has no PDB controller), so every candidate counts
-//! zero PDB violations.
+//! Deliberate differences from kube-scheduler:
+//! - every node is dry-run (kube samples max(10 %, 100) nodes from a random offset), so
+//!   the cluster-wide choice is exact — the driver-safety invariant ("no pod is preempted
+//!   while a lower-priority victim anywhere would do") holds by construction and is
+//!   property-tested;
+//! - remaining ties go to the smallest node name, not to a random one;
+//! - PodDisruptionBudgets are not consulted (the embedded cluster has no PDB
+//!   controller): every candidate counts zero PDB violations;
+//! - step 1 waits for any terminating lower-priority pod on the nominated node, where
+//!   kube only counts pods carrying the `DisruptionTarget`/`PreemptionByScheduler`
+//!   condition: a controller that deletes a victim before patching the condition must
+//!   still never preempt twice for one pod.
 //!
 //! Why this protects Spark drivers: the seed's pod templates give drivers
 //! `critical-priority` (400) and low-priority executors `low-priority` (100). A preemptor of
@@ -181,6 +188,29 @@ impl CandidateKey {
             victims: count,
             latest_start: std::cmp::Reverse(earliest),
         }
+    }
+}
+
+impl CandidateKey {
+    /// A bound no candidate on this node can beat: `ordered_pods` in
+    /// [`more_important_first`] order, so the last is the least important. If any victim
+    /// has a priority above the lowest, the key is larger in its first field; otherwise all
+    /// victims share the lowest priority, so the sum is at least one of them, the count at
+    /// least one, and their earliest start no later than the latest start at that priority,
+    /// which is the last pod's. `None` when the node has no pod below the preemptor.
+    pub fn lower_bound(
+        preemptor: &PodRequirements,
+        ordered_pods: &[Arc<PodRequirements>],
+    ) -> Option<CandidateKey> {
+        let last = ordered_pods
+            .last()
+            .filter(|p| p.priority < preemptor.priority)?;
+        Some(CandidateKey {
+            highest_priority: last.priority,
+            priority_sum: i64::from(last.priority) + (1i64 << 31),
+            victims: 1,
+            latest_start: std::cmp::Reverse(start_key(last.start_time)),
+        })
     }
 }
 

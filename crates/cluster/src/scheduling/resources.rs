@@ -81,20 +81,26 @@ impl Resources {
         self.milli_cpu += other.milli_cpu;
         self.memory += other.memory;
         self.ephemeral_storage += other.ephemeral_storage;
-        for (name, v) in &other.scalars {
-            *self.scalar_entry(name) += v;
+        // Most pods request no scalar resource: skip the bookkeeping (hot in preemption).
+        if !other.scalars.is_empty() {
+            for (name, v) in &other.scalars {
+                *self.scalar_entry(name) += v;
+            }
+            self.tidy();
         }
-        self.tidy();
     }
 
     pub fn sub(&mut self, other: &Resources) {
         self.milli_cpu -= other.milli_cpu;
         self.memory -= other.memory;
         self.ephemeral_storage -= other.ephemeral_storage;
-        for (name, v) in &other.scalars {
-            *self.scalar_entry(name) -= v;
+        // Most pods request no scalar resource: skip the bookkeeping (hot in preemption).
+        if !other.scalars.is_empty() {
+            for (name, v) in &other.scalars {
+                *self.scalar_entry(name) -= v;
+            }
+            self.tidy();
         }
-        self.tidy();
     }
 
     /// Per-resource maximum (init containers run one at a time, so the pod needs the

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::filter::{resource_reasons, resources_fit, static_filter, NodeUsage, Reason};
+use super::filter::{for_each_resource_reason, resources_fit, static_filter, NodeUsage, Reason};
 use super::message::{self, Histogram};
 use super::node::NodeInfo;
 use super::preemption::{
@@ -379,13 +379,12 @@ impl Snapshot {
         for (i, slot) in self.nodes.iter().enumerate() {
             match &verdicts.reasons[i] {
                 Some(r) => diagnosis.add_reason(r),
-                None => {
-                    for r in
-                        resource_reasons(&pod.requests, &slot.info, &self.usage_for(i, pod, &key))
-                    {
-                        diagnosis.add_reason(&r);
-                    }
-                }
+                None => for_each_resource_reason(
+                    &pod.requests,
+                    &slot.info,
+                    &self.usage_for(i, pod, &key),
+                    |r| diagnosis.add_reason(&r),
+                ),
             }
         }
         let (post, nomination, preemption) = self.preempt(pod, &key, &verdicts);
@@ -412,8 +411,11 @@ impl Snapshot {
         if pod.preemption_policy == PreemptionPolicy::Never {
             return not_eligible(message::NOT_ELIGIBLE_NEVER);
         }
-        // Already nominated and its victims still terminating: wait for them rather than
-        // preempting more — unless the nominated node can no longer take the pod at all.
+        // Already nominated and lower-priority pods there still terminating: wait for them
+        // rather than preempting more — unless the nominated node can no longer take the
+        // pod at all. kube-scheduler counts only pods deleted *by preemption* (the
+        // DisruptionTarget condition); any deletion counts here, so a controller that
+        // deletes victims before (or without) patching the condition never preempts twice.
         if let Some(&i) = pod
             .nominated_node_name
             .as_ref()
@@ -423,7 +425,7 @@ impl Snapshot {
                 && self.nodes[i]
                     .pods
                     .iter()
-                    .any(|p| p.priority < pod.priority && p.terminating_by_preemption())
+                    .any(|p| p.priority < pod.priority && p.deletion_timestamp.is_some())
             {
                 return not_eligible(message::NOT_ELIGIBLE_TERMINATING);
             }
@@ -438,12 +440,24 @@ impl Snapshot {
                 continue; // unresolvable: counted below as "not helpful"
             }
             tried += 1;
+            // Skip the dry run where even the best conceivable victims could not beat the
+            // best candidate so far (statuses only matter when no candidate is found).
+            if let (Some((b, j, _)), Some(lb)) = (&best, CandidateKey::lower_bound(pod, &slot.pods))
+            {
+                if lb > *b || (lb == *b && slot.info.name > self.nodes[*j].info.name) {
+                    continue;
+                }
+            }
             let usage = self.usage_for(i, pod, key);
             match select_victims_in_order(pod, &slot.info, &usage, &slot.pods, &mut victims) {
                 Ok(()) if !victims.is_empty() => {
                     let k = CandidateKey::of(victims.iter().map(|&v| slot.pods[v].as_ref()));
-                    // Strictly better only: among equal keys the first node stays.
-                    if best.as_ref().is_none_or(|(b, ..)| k < *b) {
+                    // Among equal keys the smaller node name wins (kube: the first of a
+                    // randomly ordered list), so decisions are reproducible.
+                    let better = best.as_ref().is_none_or(|(b, j, _)| {
+                        k < *b || (k == *b && slot.info.name < self.nodes[*j].info.name)
+                    });
+                    if better {
                         let kept = best.take().map(|(.., v)| v).unwrap_or_default();
                         best = Some((k, i, std::mem::replace(&mut victims, kept)));
                     }

@@ -518,6 +518,17 @@ proptest! {
                     }
                 }
                 prop_assert_eq!(Some(highest), min_highest_victim_priority(&s, &plan.node, &pre));
+                // The node is kube's pick (with ties to the smallest name): recompute every
+                // node's victims without the snapshot's pruning and compare keys.
+                let key_on = |n: &str| {
+                    let pods = s.pods_on(n);
+                    super::preemption::select_victims_on_node(&pre, s.node(n).unwrap(), s.usage(n).unwrap(), pods)
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                        .map(|v| super::preemption::CandidateKey::of(v.iter().map(|&i| pods[i].as_ref())))
+                };
+                let best = names.iter().filter_map(|n| key_on(n).map(|k| (k, n.clone()))).min().unwrap();
+                prop_assert_eq!((key_on(&plan.node).unwrap(), plan.node.clone()), best);
                 // Carrying the plan out lets the preemptor bind to its node.
                 s.assume(&pre, &Decision::Unschedulable { message: String::new(), nomination: Nomination::Set(plan.node.clone()), preemption: Some(plan.clone()) }, t0());
                 for v in &plan.victims {

@@ -2,11 +2,19 @@
 
 use std::collections::HashMap;
 
-use super::policy::{base_operator, Condition, Effect, Patterns, PolicyDocument, Principals, Statement};
+use super::policy::{
+    base_operator, Condition, Effect, Patterns, PolicyDocument, Principals, Statement,
+};
 
 /// IAM's wildcard match: `*` any run of characters, `?` exactly one.
 pub fn glob(pattern: &str, value: &str, case_insensitive: bool) -> bool {
-    let norm = |s: &str| if case_insensitive { s.to_ascii_lowercase() } else { s.to_string() };
+    let norm = |s: &str| {
+        if case_insensitive {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
     let p: Vec<char> = norm(pattern).chars().collect();
     let v: Vec<char> = norm(value).chars().collect();
     // Iterative matcher with backtracking to the last `*`: linear in practice, no recursion.
@@ -44,11 +52,16 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(action: &str, resource: &str) -> Self {
-        Self { action: action.to_string(), resource: resource.to_string(), keys: HashMap::new() }
+        Self {
+            action: action.to_string(),
+            resource: resource.to_string(),
+            keys: HashMap::new(),
+        }
     }
 
     pub fn with_key(mut self, key: &str, value: &str) -> Self {
-        self.keys.insert(key.to_ascii_lowercase(), value.to_string());
+        self.keys
+            .insert(key.to_ascii_lowercase(), value.to_string());
         self
     }
 }
@@ -90,8 +103,14 @@ pub fn condition_holds(condition: &Condition, keys: &HashMap<String, String>) ->
 fn statement_applies(statement: &Statement, ctx: &RequestContext) -> bool {
     // Actions are case-insensitive in IAM; resources (ARNs) are not.
     matches_patterns(&statement.actions, &ctx.action, true)
-        && statement.resources.as_ref().is_none_or(|r| matches_patterns(r, &ctx.resource, false))
-        && statement.conditions.iter().all(|c| condition_holds(c, &ctx.keys))
+        && statement
+            .resources
+            .as_ref()
+            .is_none_or(|r| matches_patterns(r, &ctx.resource, false))
+        && statement
+            .conditions
+            .iter()
+            .all(|c| condition_holds(c, &ctx.keys))
 }
 
 /// Evaluates identity policies for one request.
@@ -116,16 +135,26 @@ pub fn evaluate(policies: &[PolicyDocument], ctx: &RequestContext) -> Decision {
 fn names_principal(principals: &Principals, kind: &str, value: &str) -> bool {
     match principals {
         Principals::Any => true,
-        Principals::Typed(list) => list.iter().any(|(k, values)| k == kind && values.iter().any(|v| v == value || v == "*")),
+        Principals::Typed(list) => list
+            .iter()
+            .any(|(k, values)| k == kind && values.iter().any(|v| v == value || v == "*")),
     }
 }
 
 /// Evaluates a trust policy for `action` by the principal `(kind, value)`, with the
 /// condition keys in `ctx.keys` (for web identity: `<provider>:sub`, `<provider>:aud`).
-pub fn trust_allows(trust: &PolicyDocument, principal_kind: &str, principal: &str, ctx: &RequestContext) -> Decision {
+pub fn trust_allows(
+    trust: &PolicyDocument,
+    principal_kind: &str,
+    principal: &str,
+    ctx: &RequestContext,
+) -> Decision {
     let mut allowed = false;
     for statement in &trust.statements {
-        let names = statement.principals.as_ref().is_some_and(|p| names_principal(p, principal_kind, principal));
+        let names = statement
+            .principals
+            .as_ref()
+            .is_some_and(|p| names_principal(p, principal_kind, principal));
         if names && statement_applies(statement, ctx) {
             match statement.effect {
                 Effect::Deny => return Decision::ExplicitDeny,
@@ -155,7 +184,11 @@ mod tests {
         assert!(!glob("arn:aws:s3:::b/*", "arn:aws:s3:::b", false));
         assert!(glob("a?c", "abc", false));
         assert!(!glob("a?c", "ac", false));
-        assert!(glob("emr-containers-sa-*-*-123-x", "emr-containers-sa-spark-driver-abc-123-x", false));
+        assert!(glob(
+            "emr-containers-sa-*-*-123-x",
+            "emr-containers-sa-spark-driver-abc-123-x",
+            false
+        ));
         assert!(glob("a*b*c", "aXbYbZc", false));
         assert!(!glob("a*b*c", "aXbYbZ", false));
     }
@@ -166,25 +199,73 @@ mod tests {
 
     #[test]
     fn default_deny_allow_and_explicit_deny_wins() {
-        let allow = doc(r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}}"#);
-        let deny = doc(r#"{"Statement":{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::data/secret*"}}"#);
+        let allow = doc(
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}}"#,
+        );
+        let deny = doc(
+            r#"{"Statement":{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::data/secret*"}}"#,
+        );
         let ctx = |a: &str, r: &str| RequestContext::new(a, r);
-        assert_eq!(evaluate(&[], &ctx("s3:GetObject", "arn:aws:s3:::data/x")), Decision::ImplicitDeny);
-        assert_eq!(evaluate(&[allow.clone()], &ctx("s3:GetObject", "arn:aws:s3:::data/x")), Decision::Allow);
-        assert_eq!(evaluate(&[allow.clone()], &ctx("s3:PutObject", "arn:aws:s3:::data/x")), Decision::ImplicitDeny);
-        assert_eq!(evaluate(&[allow.clone()], &ctx("s3:GetObject", "arn:aws:s3:::other/x")), Decision::ImplicitDeny);
         assert_eq!(
-            evaluate(&[allow, deny], &ctx("s3:GetObject", "arn:aws:s3:::data/secret.txt")),
+            evaluate(&[], &ctx("s3:GetObject", "arn:aws:s3:::data/x")),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            evaluate(
+                std::slice::from_ref(&allow),
+                &ctx("s3:GetObject", "arn:aws:s3:::data/x")
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            evaluate(
+                std::slice::from_ref(&allow),
+                &ctx("s3:PutObject", "arn:aws:s3:::data/x")
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            evaluate(
+                std::slice::from_ref(&allow),
+                &ctx("s3:GetObject", "arn:aws:s3:::other/x")
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            evaluate(
+                &[allow, deny],
+                &ctx("s3:GetObject", "arn:aws:s3:::data/secret.txt")
+            ),
             Decision::ExplicitDeny
         );
     }
 
     #[test]
     fn not_action_and_not_resource() {
-        let p = doc(r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","NotResource":"arn:aws:s3:::private/*"}}"#);
-        assert_eq!(evaluate(&[p.clone()], &RequestContext::new("s3:GetObject", "arn:aws:s3:::pub/x")), Decision::Allow);
-        assert_eq!(evaluate(&[p.clone()], &RequestContext::new("iam:GetRole", "*")), Decision::ImplicitDeny);
-        assert_eq!(evaluate(&[p], &RequestContext::new("s3:GetObject", "arn:aws:s3:::private/x")), Decision::ImplicitDeny);
+        let p = doc(
+            r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","NotResource":"arn:aws:s3:::private/*"}}"#,
+        );
+        assert_eq!(
+            evaluate(
+                std::slice::from_ref(&p),
+                &RequestContext::new("s3:GetObject", "arn:aws:s3:::pub/x")
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            evaluate(
+                std::slice::from_ref(&p),
+                &RequestContext::new("iam:GetRole", "*")
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            evaluate(
+                &[p],
+                &RequestContext::new("s3:GetObject", "arn:aws:s3:::private/x")
+            ),
+            Decision::ImplicitDeny
+        );
     }
 
     #[test]
@@ -193,9 +274,25 @@ mod tests {
             r#"{"Statement":{"Effect":"Allow","Action":"logs:*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-2"}}}}"#,
         );
         let ctx = RequestContext::new("logs:PutLogEvents", "arn:aws:logs:us-east-2:1:log-group:g");
-        assert_eq!(evaluate(&[p.clone()], &ctx.clone().with_key("aws:RequestedRegion", "us-east-2")), Decision::Allow);
-        assert_eq!(evaluate(&[p.clone()], &ctx.clone().with_key("aws:RequestedRegion", "eu-west-1")), Decision::ImplicitDeny);
-        assert_eq!(evaluate(&[p], &ctx), Decision::ImplicitDeny, "absent key fails a positive operator");
+        assert_eq!(
+            evaluate(
+                std::slice::from_ref(&p),
+                &ctx.clone().with_key("aws:RequestedRegion", "us-east-2")
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            evaluate(
+                std::slice::from_ref(&p),
+                &ctx.clone().with_key("aws:RequestedRegion", "eu-west-1")
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            evaluate(&[p], &ctx),
+            Decision::ImplicitDeny,
+            "absent key fails a positive operator"
+        );
     }
 
     #[test]
@@ -214,9 +311,24 @@ mod tests {
                 .with_key("issuer.example/id/X:aud", "sts.amazonaws.com")
         };
         let ok = ctx("system:serviceaccount:ns:emr-containers-sa-spark-driver-42-123456789012-abc");
-        assert_eq!(trust_allows(&trust, "Federated", provider, &ok), Decision::Allow);
-        let other_ns = ctx("system:serviceaccount:other:emr-containers-sa-spark-driver-42-123456789012-abc");
-        assert_eq!(trust_allows(&trust, "Federated", provider, &other_ns), Decision::ImplicitDeny);
-        assert_eq!(trust_allows(&trust, "Federated", "arn:aws:iam::123456789012:oidc-provider/evil", &ok), Decision::ImplicitDeny);
+        assert_eq!(
+            trust_allows(&trust, "Federated", provider, &ok),
+            Decision::Allow
+        );
+        let other_ns =
+            ctx("system:serviceaccount:other:emr-containers-sa-spark-driver-42-123456789012-abc");
+        assert_eq!(
+            trust_allows(&trust, "Federated", provider, &other_ns),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            trust_allows(
+                &trust,
+                "Federated",
+                "arn:aws:iam::123456789012:oidc-provider/evil",
+                &ok
+            ),
+            Decision::ImplicitDeny
+        );
     }
 }

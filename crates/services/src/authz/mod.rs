@@ -27,7 +27,11 @@ pub enum Caller {
     /// The account's root (the bootstrap key): allowed everything.
     Root { account_id: String },
     /// A session of an assumed role.
-    AssumedRole { account_id: String, role_name: String, session_name: String },
+    AssumedRole {
+        account_id: String,
+        role_name: String,
+        session_name: String,
+    },
     /// Anything else (no policies are known for it).
     Other,
 }
@@ -36,8 +40,13 @@ impl Caller {
     pub fn from_arn(arn: &str) -> Self {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         match parts.as_slice() {
-            ["arn", _, "iam", "", account, "root"] => Caller::Root { account_id: account.to_string() },
-            ["arn", _, "sts", "", account, resource] => match resource.strip_prefix("assumed-role/").and_then(|r| r.split_once('/')) {
+            ["arn", _, "iam", "", account, "root"] => Caller::Root {
+                account_id: account.to_string(),
+            },
+            ["arn", _, "sts", "", account, resource] => match resource
+                .strip_prefix("assumed-role/")
+                .and_then(|r| r.split_once('/'))
+            {
                 Some((role, session)) => Caller::AssumedRole {
                     account_id: account.to_string(),
                     role_name: role.to_string(),
@@ -64,9 +73,12 @@ impl Denied {
     /// AWS's wording for identity-policy denials.
     pub fn message(&self) -> String {
         let why = if self.explicit {
-            format!("with an explicit deny in an identity-based policy")
+            "with an explicit deny in an identity-based policy".to_string()
         } else {
-            format!("because no identity-based policy allows the {} action", self.action)
+            format!(
+                "because no identity-based policy allows the {} action",
+                self.action
+            )
         };
         format!(
             "User: {} is not authorized to perform: {} on resource: {} {why}",
@@ -94,7 +106,12 @@ impl Authorizer {
     }
 
     /// Allows or denies `action` (`service:Operation`) on `resource_arn` for `principal`.
-    pub fn authorize(&self, principal: &Principal, action: &str, resource_arn: &str) -> Result<(), Denied> {
+    pub fn authorize(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource_arn: &str,
+    ) -> Result<(), Denied> {
         let deny = |explicit| Denied {
             principal_arn: principal.arn.clone(),
             action: action.to_string(),
@@ -146,12 +163,24 @@ mod tests {
 
     #[test]
     fn callers_from_arns() {
-        assert_eq!(Caller::from_arn("arn:aws:iam::123456789012:root"), Caller::Root { account_id: "123456789012".into() });
+        assert_eq!(
+            Caller::from_arn("arn:aws:iam::123456789012:root"),
+            Caller::Root {
+                account_id: "123456789012".into()
+            }
+        );
         assert_eq!(
             Caller::from_arn("arn:aws:sts::123456789012:assumed-role/r/s-1"),
-            Caller::AssumedRole { account_id: "123456789012".into(), role_name: "r".into(), session_name: "s-1".into() }
+            Caller::AssumedRole {
+                account_id: "123456789012".into(),
+                role_name: "r".into(),
+                session_name: "s-1".into()
+            }
         );
-        assert_eq!(Caller::from_arn("arn:aws:iam::123456789012:user/u"), Caller::Other);
+        assert_eq!(
+            Caller::from_arn("arn:aws:iam::123456789012:user/u"),
+            Caller::Other
+        );
     }
 
     #[test]
@@ -161,16 +190,35 @@ mod tests {
             PolicyKind::Identity,
         )
         .unwrap();
-        let authz = Authorizer::new(Arc::new(Fixed(HashMap::from([("reader".to_string(), vec![reader])]))));
-        assert!(authz.authorize(&principal("arn:aws:iam::123456789012:root"), "iam:DeleteRole", "*").is_ok());
+        let authz = Authorizer::new(Arc::new(Fixed(HashMap::from([(
+            "reader".to_string(),
+            vec![reader],
+        )]))));
+        assert!(authz
+            .authorize(
+                &principal("arn:aws:iam::123456789012:root"),
+                "iam:DeleteRole",
+                "*"
+            )
+            .is_ok());
         let role = principal("arn:aws:sts::123456789012:assumed-role/reader/s");
-        assert!(authz.authorize(&role, "s3:GetObject", "arn:aws:s3:::data/k").is_ok());
-        let denied = authz.authorize(&role, "s3:PutObject", "arn:aws:s3:::data/k").unwrap_err();
+        assert!(authz
+            .authorize(&role, "s3:GetObject", "arn:aws:s3:::data/k")
+            .is_ok());
+        let denied = authz
+            .authorize(&role, "s3:PutObject", "arn:aws:s3:::data/k")
+            .unwrap_err();
         assert_eq!(
             denied.message(),
             "User: arn:aws:sts::123456789012:assumed-role/reader/s is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::data/k because no identity-based policy allows the s3:PutObject action"
         );
-        assert!(authz.authorize(&principal("arn:aws:sts::123456789012:assumed-role/gone/s"), "s3:GetObject", "arn:aws:s3:::data/k").is_err());
+        assert!(authz
+            .authorize(
+                &principal("arn:aws:sts::123456789012:assumed-role/gone/s"),
+                "s3:GetObject",
+                "arn:aws:s3:::data/k"
+            )
+            .is_err());
         // Root of another account is not this account's administrator.
         let mut foreign = principal("arn:aws:iam::999999999999:root");
         foreign.account_id = "123456789012".into();

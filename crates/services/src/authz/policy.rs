@@ -62,10 +62,19 @@ pub enum PolicyKind {
 }
 
 /// Condition operators the evaluator implements (each also with `IfExists`).
-pub const SUPPORTED_OPERATORS: &[&str] = &["StringEquals", "StringNotEquals", "StringLike", "StringNotLike"];
+pub const SUPPORTED_OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringLike",
+    "StringNotLike",
+];
 
 /// Global condition keys an identity policy may test (the evaluator knows their values).
-pub const SUPPORTED_IDENTITY_KEYS: &[&str] = &["aws:PrincipalAccount", "aws:PrincipalArn", "aws:RequestedRegion"];
+pub const SUPPORTED_IDENTITY_KEYS: &[&str] = &[
+    "aws:PrincipalAccount",
+    "aws:PrincipalArn",
+    "aws:RequestedRegion",
+];
 
 /// Why a document was refused; the message becomes `MalformedPolicyDocument`'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,21 +91,32 @@ fn strings(value: &Value, field: &str) -> Result<Vec<String>, Malformed> {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(items) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| malformed(format!("Syntax errors in policy: {field} must be a string or a list of strings."))))
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    malformed(format!(
+                        "Syntax errors in policy: {field} must be a string or a list of strings."
+                    ))
+                })
+            })
             .collect(),
-        _ => Err(malformed(format!("Syntax errors in policy: {field} must be a string or a list of strings."))),
+        _ => Err(malformed(format!(
+            "Syntax errors in policy: {field} must be a string or a list of strings."
+        ))),
     }
 }
 
 /// Parses and validates `text` as a policy of `kind`.
 pub fn parse(text: &str, kind: PolicyKind) -> Result<PolicyDocument, Malformed> {
-    let value: Value = serde_json::from_str(text).map_err(|_| malformed("This policy contains invalid Json"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|_| malformed("This policy contains invalid Json"))?;
     let Value::Object(doc) = value else {
         return Err(malformed("This policy contains invalid Json"));
     };
     for key in doc.keys() {
         if !["Version", "Id", "Statement"].contains(&key.as_str()) {
-            return Err(malformed(format!("Syntax errors in policy: unknown field {key}.")));
+            return Err(malformed(format!(
+                "Syntax errors in policy: unknown field {key}."
+            )));
         }
     }
     let version = match doc.get("Version") {
@@ -112,25 +132,49 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<PolicyDocument, Malformed> 
     if statements.is_empty() {
         return Err(malformed("Syntax errors in policy: Statement is missing."));
     }
-    let statements = statements.into_iter().map(|s| parse_statement(s, kind)).collect::<Result<_, _>>()?;
-    Ok(PolicyDocument { version, statements })
+    let statements = statements
+        .into_iter()
+        .map(|s| parse_statement(s, kind))
+        .collect::<Result<_, _>>()?;
+    Ok(PolicyDocument {
+        version,
+        statements,
+    })
 }
 
 fn parse_statement(value: &Value, kind: PolicyKind) -> Result<Statement, Malformed> {
     let Value::Object(st) = value else {
-        return Err(malformed("Syntax errors in policy: each Statement must be an object."));
+        return Err(malformed(
+            "Syntax errors in policy: each Statement must be an object.",
+        ));
     };
     for key in st.keys() {
-        if !["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition"]
-            .contains(&key.as_str())
+        if ![
+            "Sid",
+            "Effect",
+            "Action",
+            "NotAction",
+            "Resource",
+            "NotResource",
+            "Principal",
+            "NotPrincipal",
+            "Condition",
+        ]
+        .contains(&key.as_str())
         {
-            return Err(malformed(format!("Syntax errors in policy: unknown field {key}.")));
+            return Err(malformed(format!(
+                "Syntax errors in policy: unknown field {key}."
+            )));
         }
     }
     let effect = match st.get("Effect").and_then(Value::as_str) {
         Some("Allow") => Effect::Allow,
         Some("Deny") => Effect::Deny,
-        _ => return Err(malformed("Syntax errors in policy: Effect must be Allow or Deny.")),
+        _ => {
+            return Err(malformed(
+                "Syntax errors in policy: Effect must be Allow or Deny.",
+            ))
+        }
     };
     let actions = match (st.get("Action"), st.get("NotAction")) {
         (Some(a), None) => Patterns::Only(strings(a, "Action")?),
@@ -148,10 +192,16 @@ fn parse_statement(value: &Value, kind: PolicyKind) -> Result<Statement, Malform
         (Some(r), None) => Some(Patterns::Only(strings(r, "Resource")?)),
         (None, Some(r)) => Some(Patterns::Not(strings(r, "NotResource")?)),
         (None, None) => None,
-        _ => return Err(malformed("Syntax errors in policy: Resource and NotResource together.")),
+        _ => {
+            return Err(malformed(
+                "Syntax errors in policy: Resource and NotResource together.",
+            ))
+        }
     };
     if st.contains_key("NotPrincipal") {
-        return Err(malformed("Syntax errors in policy: NotPrincipal is not supported."));
+        return Err(malformed(
+            "Syntax errors in policy: NotPrincipal is not supported.",
+        ));
     }
     let principals = st.get("Principal").map(parse_principals).transpose()?;
     match kind {
@@ -193,7 +243,9 @@ fn parse_principals(value: &Value) -> Result<Principals, Malformed> {
             .iter()
             .map(|(kind, v)| {
                 if !["AWS", "Service", "Federated", "CanonicalUser"].contains(&kind.as_str()) {
-                    return Err(malformed(format!("Invalid principal in policy: \"{kind}\"")));
+                    return Err(malformed(format!(
+                        "Invalid principal in policy: \"{kind}\""
+                    )));
                 }
                 Ok((kind.clone(), strings(v, "Principal")?))
             })
@@ -213,7 +265,9 @@ pub fn base_operator(operator: &str) -> (&str, bool) {
 
 fn parse_conditions(value: &Value, kind: PolicyKind) -> Result<Vec<Condition>, Malformed> {
     let Value::Object(ops) = value else {
-        return Err(malformed("Syntax errors in policy: Condition must be an object."));
+        return Err(malformed(
+            "Syntax errors in policy: Condition must be an object.",
+        ));
     };
     let mut out = Vec::new();
     for (operator, tests) in ops {
@@ -225,14 +279,22 @@ fn parse_conditions(value: &Value, kind: PolicyKind) -> Result<Vec<Condition>, M
             )));
         }
         let Value::Object(tests) = tests else {
-            return Err(malformed("Syntax errors in policy: a condition operator must map keys to values."));
+            return Err(malformed(
+                "Syntax errors in policy: a condition operator must map keys to values.",
+            ));
         };
         for (key, values) in tests {
             let supported = match kind {
-                PolicyKind::Identity => SUPPORTED_IDENTITY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)),
+                PolicyKind::Identity => SUPPORTED_IDENTITY_KEYS
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(key)),
                 // Web-identity keys are `<provider>:sub|aud|amr`, checked against the token.
                 PolicyKind::Trust => {
-                    key.ends_with(":sub") || key.ends_with(":aud") || SUPPORTED_IDENTITY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+                    key.ends_with(":sub")
+                        || key.ends_with(":aud")
+                        || SUPPORTED_IDENTITY_KEYS
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(key))
                 }
             };
             if !supported {
@@ -240,11 +302,18 @@ fn parse_conditions(value: &Value, kind: PolicyKind) -> Result<Vec<Condition>, M
                     "Condition key {key} is not supported by sparkyard; supported keys: {}.",
                     match kind {
                         PolicyKind::Identity => SUPPORTED_IDENTITY_KEYS.join(", "),
-                        PolicyKind::Trust => format!("<oidc-provider>:sub, <oidc-provider>:aud, {}", SUPPORTED_IDENTITY_KEYS.join(", ")),
+                        PolicyKind::Trust => format!(
+                            "<oidc-provider>:sub, <oidc-provider>:aud, {}",
+                            SUPPORTED_IDENTITY_KEYS.join(", ")
+                        ),
                     }
                 )));
             }
-            out.push(Condition { operator: operator.clone(), key: key.clone(), values: strings(values, "Condition")? });
+            out.push(Condition {
+                operator: operator.clone(),
+                key: key.clone(),
+                values: strings(values, "Condition")?,
+            });
         }
     }
     Ok(out)
@@ -262,7 +331,10 @@ mod tests {
     fn parses_the_seed_policy() {
         let doc = parse(SEED_POLICY, PolicyKind::Identity).unwrap();
         assert_eq!(doc.statements.len(), 2);
-        assert_eq!(doc.statements[1].resources, Some(Patterns::Only(vec!["arn:aws:logs:*:*:*".into()])));
+        assert_eq!(
+            doc.statements[1].resources,
+            Some(Patterns::Only(vec!["arn:aws:logs:*:*:*".into()]))
+        );
     }
 
     #[test]
@@ -274,18 +346,44 @@ mod tests {
             PolicyKind::Trust,
         )
         .unwrap();
-        assert_eq!(doc.statements[1].conditions[0].key, "oidc.example/id/AB:sub");
+        assert_eq!(
+            doc.statements[1].conditions[0].key,
+            "oidc.example/id/AB:sub"
+        );
     }
 
     #[test]
     fn refuses_bad_documents_with_reasons() {
-        assert_eq!(parse("{", PolicyKind::Identity).unwrap_err().0, "This policy contains invalid Json");
+        assert_eq!(
+            parse("{", PolicyKind::Identity).unwrap_err().0,
+            "This policy contains invalid Json"
+        );
         assert!(parse(r#"{"Statement":[]}"#, PolicyKind::Identity).is_err());
-        assert!(parse(r#"{"Statement":{"Effect":"Maybe","Action":"s3:*","Resource":"*"}}"#, PolicyKind::Identity).is_err());
-        assert!(parse(r#"{"Statement":{"Effect":"Allow","Action":"GetObject","Resource":"*"}}"#, PolicyKind::Identity).is_err());
-        assert!(parse(r#"{"Statement":{"Effect":"Allow","Action":"s3:*"}}"#, PolicyKind::Identity).is_err());
-        assert!(parse(r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}}"#, PolicyKind::Identity).is_err());
-        assert!(parse(r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}"#, PolicyKind::Trust).is_err());
+        assert!(parse(
+            r#"{"Statement":{"Effect":"Maybe","Action":"s3:*","Resource":"*"}}"#,
+            PolicyKind::Identity
+        )
+        .is_err());
+        assert!(parse(
+            r#"{"Statement":{"Effect":"Allow","Action":"GetObject","Resource":"*"}}"#,
+            PolicyKind::Identity
+        )
+        .is_err());
+        assert!(parse(
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:*"}}"#,
+            PolicyKind::Identity
+        )
+        .is_err());
+        assert!(parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}}"#,
+            PolicyKind::Identity
+        )
+        .is_err());
+        assert!(parse(
+            r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}"#,
+            PolicyKind::Trust
+        )
+        .is_err());
     }
 
     #[test]

@@ -36,15 +36,28 @@ pub struct Eks {
 
 impl Eks {
     pub fn new(region: &str, account_id: &str, cluster: ClusterInfo) -> Self {
-        Self { region: region.to_string(), account_id: account_id.to_string(), cluster }
+        Self {
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+            cluster,
+        }
     }
 
     pub fn cluster_arn(&self) -> String {
-        format!("arn:aws:eks:{}:{}:cluster/{}", self.region, self.account_id, self.cluster.name)
+        format!(
+            "arn:aws:eks:{}:{}:cluster/{}",
+            self.region, self.account_id, self.cluster.name
+        )
     }
 
     /// Serves `GET /clusters` and `GET /clusters/<name>`.
-    pub fn handle(&self, authz: &Authorizer, principal: &Principal, method: &http::Method, path: &str) -> Response {
+    pub fn handle(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        method: &http::Method,
+        path: &str,
+    ) -> Response {
         let result = match (method, path.trim_end_matches('/').strip_prefix("/clusters")) {
             (&http::Method::GET, Some("")) => self.list_clusters(authz, principal),
             (&http::Method::GET, Some(rest)) if rest.starts_with('/') && !rest[1..].contains('/') => {
@@ -63,26 +76,49 @@ impl Eks {
         }
     }
 
-    fn authorize(&self, authz: &Authorizer, principal: &Principal, op: &str, resource: &str) -> Result<(), AwsError> {
+    fn authorize(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        op: &str,
+        resource: &str,
+    ) -> Result<(), AwsError> {
         authz
             .authorize(principal, &format!("eks:{op}"), resource)
             .map_err(|d| AwsError::new(StatusCode::FORBIDDEN, "AccessDeniedException", d.message()))
     }
 
     fn list_clusters(&self, authz: &Authorizer, principal: &Principal) -> Result<Value, AwsError> {
-        self.authorize(authz, principal, "ListClusters", &format!("arn:aws:eks:{}:{}:cluster/*", self.region, self.account_id))?;
+        self.authorize(
+            authz,
+            principal,
+            "ListClusters",
+            &format!("arn:aws:eks:{}:{}:cluster/*", self.region, self.account_id),
+        )?;
         Ok(json!({ "clusters": [self.cluster.name] }))
     }
 
-    fn describe_cluster(&self, authz: &Authorizer, principal: &Principal, name: &str) -> Result<Value, AwsError> {
+    fn describe_cluster(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<Value, AwsError> {
         self.authorize(
             authz,
             principal,
             "DescribeCluster",
-            &format!("arn:aws:eks:{}:{}:cluster/{name}", self.region, self.account_id),
+            &format!(
+                "arn:aws:eks:{}:{}:cluster/{name}",
+                self.region, self.account_id
+            ),
         )?;
         if name != self.cluster.name {
-            return Err(AwsError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", format!("No cluster found for name: {name}.")));
+            return Err(AwsError::new(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                format!("No cluster found for name: {name}."),
+            ));
         }
         Ok(json!({ "cluster": describe(&self.cluster, &self.cluster_arn()) }))
     }
@@ -126,9 +162,22 @@ mod tests {
             oidc_issuer: "https://127.0.0.1:6443".into(),
             created_at: Utc::now(),
         };
-        let v = describe(&info, "arn:aws:eks:us-east-2:123456789012:cluster/eks-emr-cluster");
+        let v = describe(
+            &info,
+            "arn:aws:eks:us-east-2:123456789012:cluster/eks-emr-cluster",
+        );
         // The CLI takes the account from the ARN's 5th field and the provider after https://.
-        assert_eq!(v["arn"].as_str().unwrap().split(':').nth(4), Some("123456789012"));
-        assert_eq!(v["identity"]["oidc"]["issuer"].as_str().unwrap().split("https://").nth(1), Some("127.0.0.1:6443"));
+        assert_eq!(
+            v["arn"].as_str().unwrap().split(':').nth(4),
+            Some("123456789012")
+        );
+        assert_eq!(
+            v["identity"]["oidc"]["issuer"]
+                .as_str()
+                .unwrap()
+                .split("https://")
+                .nth(1),
+            Some("127.0.0.1:6443")
+        );
     }
 }

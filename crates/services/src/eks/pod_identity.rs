@@ -8,8 +8,8 @@
 //! admission); this module only decides what the pod becomes.
 
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, Pod, ProjectedVolumeSource, ServiceAccount, ServiceAccountTokenProjection, Volume, VolumeMount,
-    VolumeProjection,
+    Container, EnvVar, Pod, ProjectedVolumeSource, ServiceAccount, ServiceAccountTokenProjection,
+    Volume, VolumeMount, VolumeProjection,
 };
 
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
@@ -41,18 +41,28 @@ pub struct WebhookConfig {
 /// the volume already present are left as they are.
 pub fn mutate(pod: &Pod, service_account: &ServiceAccount, config: &WebhookConfig) -> Option<Pod> {
     let annotations = service_account.metadata.annotations.as_ref()?;
-    let role_arn = annotations.get(ROLE_ARN_ANNOTATION).filter(|a| !a.is_empty())?;
-    let audience = annotations.get(AUDIENCE_ANNOTATION).cloned().unwrap_or_else(|| DEFAULT_AUDIENCE.to_string());
+    let role_arn = annotations
+        .get(ROLE_ARN_ANNOTATION)
+        .filter(|a| !a.is_empty())?;
+    let audience = annotations
+        .get(AUDIENCE_ANNOTATION)
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_AUDIENCE.to_string());
     let expiration = annotations
         .get(TOKEN_EXPIRATION_ANNOTATION)
         .and_then(|v| v.parse::<i64>().ok())
         .map(|v| v.max(MIN_EXPIRATION_SECONDS))
         .unwrap_or(DEFAULT_EXPIRATION_SECONDS);
-    let regional_sts = annotations.get(REGIONAL_STS_ANNOTATION).is_some_and(|v| v == "true");
+    let regional_sts = annotations
+        .get(REGIONAL_STS_ANNOTATION)
+        .is_some_and(|v| v == "true");
 
     let mut env = vec![
         ("AWS_ROLE_ARN".to_string(), role_arn.clone()),
-        ("AWS_WEB_IDENTITY_TOKEN_FILE".to_string(), format!("{MOUNT_PATH}/{TOKEN_PATH}")),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE".to_string(),
+            format!("{MOUNT_PATH}/{TOKEN_PATH}"),
+        ),
     ];
     if let Some(region) = &config.region {
         env.push(("AWS_REGION".into(), region.clone()));
@@ -67,7 +77,11 @@ pub fn mutate(pod: &Pod, service_account: &ServiceAccount, config: &WebhookConfi
 
     let mut pod = pod.clone();
     let spec = pod.spec.get_or_insert_with(Default::default);
-    for container in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+    for container in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+    {
         inject(container, &env);
     }
     let volumes = spec.volumes.get_or_insert_with(Vec::new);
@@ -97,11 +111,18 @@ fn inject(container: &mut Container, env: &[(String, String)]) {
     for (name, value) in env {
         // A value the pod sets itself wins, as with the real webhook.
         if !vars.iter().any(|v| &v.name == name) {
-            vars.push(EnvVar { name: name.clone(), value: Some(value.clone()), value_from: None });
+            vars.push(EnvVar {
+                name: name.clone(),
+                value: Some(value.clone()),
+                value_from: None,
+            });
         }
     }
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
-    if !mounts.iter().any(|m| m.name == VOLUME_NAME || m.mount_path == MOUNT_PATH) {
+    if !mounts
+        .iter()
+        .any(|m| m.name == VOLUME_NAME || m.mount_path == MOUNT_PATH)
+    {
         mounts.push(VolumeMount {
             name: VOLUME_NAME.to_string(),
             mount_path: MOUNT_PATH.to_string(),
@@ -130,43 +151,88 @@ mod tests {
 
     fn sa(annotations: &[(&str, &str)]) -> ServiceAccount {
         let mut sa = ServiceAccount::default();
-        sa.metadata.annotations =
-            Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>());
+        sa.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        );
         sa
     }
 
     fn env(c: &Container, name: &str) -> Option<String> {
-        c.env.as_ref()?.iter().find(|e| e.name == name)?.value.clone()
+        c.env
+            .as_ref()?
+            .iter()
+            .find(|e| e.name == name)?
+            .value
+            .clone()
     }
 
     #[test]
     fn unannotated_service_accounts_leave_the_pod_alone() {
-        assert!(mutate(&pod(), &ServiceAccount::default(), &WebhookConfig::default()).is_none());
+        assert!(mutate(
+            &pod(),
+            &ServiceAccount::default(),
+            &WebhookConfig::default()
+        )
+        .is_none());
         assert!(mutate(&pod(), &sa(&[("other", "x")]), &WebhookConfig::default()).is_none());
     }
 
     #[test]
     fn injects_env_volume_and_mounts() {
-        let config = WebhookConfig { region: Some("us-east-2".into()), endpoint_url: Some("http://127.0.0.1:4750".into()) };
+        let config = WebhookConfig {
+            region: Some("us-east-2".into()),
+            endpoint_url: Some("http://127.0.0.1:4750".into()),
+        };
         let role = "arn:aws:iam::123456789012:role/nightly-batch-JobExecutionRole";
         let out = mutate(&pod(), &sa(&[(ROLE_ARN_ANNOTATION, role)]), &config).unwrap();
         let spec = out.spec.as_ref().unwrap();
-        for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+        for c in spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+        {
             assert_eq!(env(c, "AWS_ROLE_ARN").as_deref(), Some(role));
             assert_eq!(
                 env(c, "AWS_WEB_IDENTITY_TOKEN_FILE").as_deref(),
                 Some("/var/run/secrets/eks.amazonaws.com/serviceaccount/token")
             );
-            assert_eq!(env(c, "AWS_ENDPOINT_URL").as_deref(), Some("http://127.0.0.1:4750"));
-            let mount = c.volume_mounts.as_ref().unwrap().iter().find(|m| m.name == VOLUME_NAME).unwrap();
+            assert_eq!(
+                env(c, "AWS_ENDPOINT_URL").as_deref(),
+                Some("http://127.0.0.1:4750")
+            );
+            let mount = c
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.name == VOLUME_NAME)
+                .unwrap();
             assert_eq!(mount.mount_path, MOUNT_PATH);
             assert_eq!(mount.read_only, Some(true));
         }
         // The pod's own setting wins.
-        assert_eq!(env(&spec.containers[0], "AWS_REGION").as_deref(), Some("eu-west-1"));
-        assert_eq!(env(&spec.init_containers.as_ref().unwrap()[0], "AWS_REGION").as_deref(), Some("us-east-2"));
-        let volume = spec.volumes.as_ref().unwrap().iter().find(|v| v.name == VOLUME_NAME).unwrap();
-        let token = volume.projected.as_ref().unwrap().sources.as_ref().unwrap()[0].service_account_token.as_ref().unwrap();
+        assert_eq!(
+            env(&spec.containers[0], "AWS_REGION").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            env(&spec.init_containers.as_ref().unwrap()[0], "AWS_REGION").as_deref(),
+            Some("us-east-2")
+        );
+        let volume = spec
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == VOLUME_NAME)
+            .unwrap();
+        let token = volume.projected.as_ref().unwrap().sources.as_ref().unwrap()[0]
+            .service_account_token
+            .as_ref()
+            .unwrap();
         assert_eq!(token.audience.as_deref(), Some("sts.amazonaws.com"));
         assert_eq!(token.expiration_seconds, Some(86_400));
         assert_eq!(token.path, "token");
@@ -179,12 +245,19 @@ mod tests {
     fn honours_audience_and_expiration_annotations() {
         let out = mutate(
             &pod(),
-            &sa(&[(ROLE_ARN_ANNOTATION, "arn:aws:iam::1:role/r"), (AUDIENCE_ANNOTATION, "custom"), (TOKEN_EXPIRATION_ANNOTATION, "60")]),
+            &sa(&[
+                (ROLE_ARN_ANNOTATION, "arn:aws:iam::1:role/r"),
+                (AUDIENCE_ANNOTATION, "custom"),
+                (TOKEN_EXPIRATION_ANNOTATION, "60"),
+            ]),
             &WebhookConfig::default(),
         )
         .unwrap();
         let volume = &out.spec.unwrap().volumes.unwrap()[0];
-        let token = volume.projected.as_ref().unwrap().sources.as_ref().unwrap()[0].service_account_token.clone().unwrap();
+        let token = volume.projected.as_ref().unwrap().sources.as_ref().unwrap()[0]
+            .service_account_token
+            .clone()
+            .unwrap();
         assert_eq!(token.audience.as_deref(), Some("custom"));
         assert_eq!(token.expiration_seconds, Some(MIN_EXPIRATION_SECONDS));
     }

@@ -31,7 +31,11 @@ fn db_error(e: rusqlite::Error) -> QueryError {
 }
 
 fn no_such_role(name: &str) -> QueryError {
-    QueryError::new(StatusCode::NOT_FOUND, "NoSuchEntity", format!("The role with name {name} cannot be found."))
+    QueryError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchEntity",
+        format!("The role with name {name} cannot be found."),
+    )
 }
 
 fn malformed(e: authz::Malformed) -> QueryError {
@@ -41,7 +45,9 @@ fn malformed(e: authz::Malformed) -> QueryError {
 /// `AROA` + 17 upper-case letters and digits, as AWS's role ids.
 fn new_role_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let tail: String = (0..17).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
+    let tail: String = (0..17)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("AROA{tail}")
 }
 
@@ -49,7 +55,9 @@ fn new_role_id() -> String {
 fn tags(params: &QueryParams) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for n in 1.. {
-        let Some(key) = params.get(&format!("Tags.member.{n}.Key")) else { break };
+        let Some(key) = params.get(&format!("Tags.member.{n}.Key")) else {
+            break;
+        };
         let value = params.get(&format!("Tags.member.{n}.Value")).unwrap_or("");
         out.push((key.to_string(), value.to_string()));
     }
@@ -58,7 +66,10 @@ fn tags(params: &QueryParams) -> Vec<(String, String)> {
 
 impl Iam {
     pub fn open(db: Arc<Db>, account_id: &str) -> Self {
-        Self { db, account_id: account_id.to_string() }
+        Self {
+            db,
+            account_id: account_id.to_string(),
+        }
     }
 
     pub fn role_arn(&self, path: &str, name: &str) -> String {
@@ -70,7 +81,13 @@ impl Iam {
     }
 
     /// Serves one query-protocol request for an authenticated `principal`.
-    pub fn handle(&self, authz: &Authorizer, principal: &Principal, params: &QueryParams, request_id: &str) -> Response {
+    pub fn handle(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        params: &QueryParams,
+        request_id: &str,
+    ) -> Response {
         let action = params.action().unwrap_or("").to_string();
         match self.dispatch(authz, principal, &action, params) {
             Ok(result) => query_response(&action, XMLNS, result.as_deref(), request_id),
@@ -78,16 +95,32 @@ impl Iam {
         }
     }
 
-    fn authorize(&self, authz: &Authorizer, principal: &Principal, action: &str, resource: &str) -> Result<(), QueryError> {
-        authz.authorize(principal, &format!("iam:{action}"), resource).map_err(|d| QueryError::access_denied(d.message()))
+    fn authorize(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), QueryError> {
+        authz
+            .authorize(principal, &format!("iam:{action}"), resource)
+            .map_err(|d| QueryError::access_denied(d.message()))
     }
 
     /// The role's ARN for authorization: the stored one, else the one it would get.
     fn resource_for(&self, name: &str) -> String {
-        self.get_role(name).map(|r| r.arn).unwrap_or_else(|| self.role_arn("/", name))
+        self.get_role(name)
+            .map(|r| r.arn)
+            .unwrap_or_else(|| self.role_arn("/", name))
     }
 
-    fn dispatch(&self, authz: &Authorizer, principal: &Principal, action: &str, p: &QueryParams) -> Result<Option<String>, QueryError> {
+    fn dispatch(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        action: &str,
+        p: &QueryParams,
+    ) -> Result<Option<String>, QueryError> {
         match action {
             "CreateRole" => {
                 let name = p.required("RoleName")?;
@@ -98,7 +131,11 @@ impl Iam {
                 self.authorize(authz, principal, action, &arn)?;
                 let trust = p.required("AssumeRolePolicyDocument")?;
                 authz::policy::parse(trust, PolicyKind::Trust).map_err(malformed)?;
-                let max_session_duration = p.get("MaxSessionDuration").map(validate::max_session_duration).transpose()?.unwrap_or(3600);
+                let max_session_duration = p
+                    .get("MaxSessionDuration")
+                    .map(validate::max_session_duration)
+                    .transpose()?
+                    .unwrap_or(3600);
                 let role = Role {
                     name: name.to_string(),
                     role_id: new_role_id(),
@@ -111,7 +148,11 @@ impl Iam {
                     tags: tags(p),
                 };
                 if !store::insert_role(&self.db, &role).map_err(db_error)? {
-                    return Err(QueryError::new(StatusCode::CONFLICT, "EntityAlreadyExists", format!("Role with name {name} already exists.")));
+                    return Err(QueryError::new(
+                        StatusCode::CONFLICT,
+                        "EntityAlreadyExists",
+                        format!("Role with name {name} already exists."),
+                    ));
                 }
                 Ok(Some(fragment(|x| render::role(x, "Role", &role))))
             }
@@ -124,7 +165,12 @@ impl Iam {
             }
             "ListRoles" => {
                 let prefix = p.get("PathPrefix").unwrap_or("/");
-                self.authorize(authz, principal, action, &format!("arn:aws:iam::{}:role{prefix}*", self.account_id))?;
+                self.authorize(
+                    authz,
+                    principal,
+                    action,
+                    &format!("arn:aws:iam::{}:role{prefix}*", self.account_id),
+                )?;
                 let roles = store::list_roles(&self.db, prefix).map_err(db_error)?;
                 let (page, marker) = paginate(roles, p, |r| r.name.to_lowercase())?;
                 Ok(Some(fragment(|x| {
@@ -183,7 +229,11 @@ impl Iam {
                 let (policy_name, document) = store::get_role_policy(&self.db, name, policy)
                     .map_err(db_error)?
                     .ok_or_else(|| {
-                        QueryError::new(StatusCode::NOT_FOUND, "NoSuchEntity", format!("The role policy with name {policy} cannot be found."))
+                        QueryError::new(
+                            StatusCode::NOT_FOUND,
+                            "NoSuchEntity",
+                            format!("The role policy with name {policy} cannot be found."),
+                        )
                     })?;
                 Ok(Some(fragment(|x| {
                     x.text("RoleName", &role.name)
@@ -195,8 +245,11 @@ impl Iam {
                 let name = p.required("RoleName")?;
                 self.authorize(authz, principal, action, &self.resource_for(name))?;
                 self.get_role(name).ok_or_else(|| no_such_role(name))?;
-                let names: Vec<String> =
-                    store::role_policies(&self.db, name).map_err(db_error)?.into_iter().map(|(n, _)| n).collect();
+                let names: Vec<String> = store::role_policies(&self.db, name)
+                    .map_err(db_error)?
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect();
                 let (page, marker) = paginate(names, p, |n| n.to_lowercase())?;
                 Ok(Some(fragment(|x| {
                     x.open("PolicyNames");
@@ -221,7 +274,11 @@ impl Iam {
                 }
                 Ok(None)
             }
-            "" => Err(QueryError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action")),
+            "" => Err(QueryError::new(
+                StatusCode::BAD_REQUEST,
+                "MissingAction",
+                "Missing Action",
+            )),
             other => Err(QueryError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidAction",
@@ -233,16 +290,29 @@ impl Iam {
 
 /// IAM's `Marker`/`MaxItems` pagination over items sorted by `key`: the marker is the key of
 /// the last item returned.
-fn paginate<T>(items: Vec<T>, p: &QueryParams, key: impl Fn(&T) -> String) -> Result<(Vec<T>, Option<String>), QueryError> {
+fn paginate<T>(
+    items: Vec<T>,
+    p: &QueryParams,
+    key: impl Fn(&T) -> String,
+) -> Result<(Vec<T>, Option<String>), QueryError> {
     let max_items = match p.get("MaxItems") {
         None => 100,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => n,
-            _ => return Err(validate::constraint(v, "maxItems", "Member must have value less than or equal to 1000")),
+            _ => {
+                return Err(validate::constraint(
+                    v,
+                    "maxItems",
+                    "Member must have value less than or equal to 1000",
+                ))
+            }
         },
     };
     let after = p.get("Marker").map(str::to_string);
-    let mut rest: Vec<T> = items.into_iter().filter(|i| after.as_ref().is_none_or(|m| key(i) > *m)).collect();
+    let mut rest: Vec<T> = items
+        .into_iter()
+        .filter(|i| after.as_ref().is_none_or(|m| key(i) > *m))
+        .collect();
     if rest.len() > max_items {
         rest.truncate(max_items);
         let marker = rest.last().map(&key);
@@ -253,7 +323,10 @@ fn paginate<T>(items: Vec<T>, p: &QueryParams, key: impl Fn(&T) -> String) -> Re
 }
 
 fn truncation(x: &mut Xml, marker: Option<&str>) {
-    x.text("IsTruncated", if marker.is_some() { "true" } else { "false" });
+    x.text(
+        "IsTruncated",
+        if marker.is_some() { "true" } else { "false" },
+    );
     x.opt_text("Marker", marker);
 }
 
@@ -263,6 +336,10 @@ impl RolePolicies for Iam {
         let docs = store::role_policies(&self.db, role_name).ok()?;
         // Stored documents were validated on the way in; one that no longer parses (a newer
         // grammar rule) is skipped, which can only narrow access.
-        Some(docs.iter().filter_map(|(_, d)| authz::policy::parse(d, PolicyKind::Identity).ok()).collect())
+        Some(
+            docs.iter()
+                .filter_map(|(_, d)| authz::policy::parse(d, PolicyKind::Identity).ok())
+                .collect(),
+        )
     }
 }

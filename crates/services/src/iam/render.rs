@@ -6,7 +6,11 @@ use super::store::Role;
 use crate::wire::{iso8601, Xml};
 
 /// IAM returns policy documents URL-encoded (RFC 3986); botocore decodes them back to JSON.
-const POLICY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const POLICY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub fn encode_policy(document: &str) -> String {
     utf8_percent_encode(document, POLICY_ENCODE).to_string()
@@ -20,13 +24,19 @@ pub fn role(xml: &mut Xml, element: &str, role: &Role) {
         .text("RoleId", &role.role_id)
         .text("Arn", &role.arn)
         .text("CreateDate", &iso8601(role.create_date))
-        .text("AssumeRolePolicyDocument", &encode_policy(&role.trust_policy))
+        .text(
+            "AssumeRolePolicyDocument",
+            &encode_policy(&role.trust_policy),
+        )
         .opt_text("Description", role.description.as_deref())
         .text("MaxSessionDuration", &role.max_session_duration.to_string());
     if !role.tags.is_empty() {
         xml.open("Tags");
         for (key, value) in &role.tags {
-            xml.open("member").text("Key", key).text("Value", value).close("member");
+            xml.open("member")
+                .text("Key", key)
+                .text("Value", value)
+                .close("member");
         }
         xml.close("Tags");
     }

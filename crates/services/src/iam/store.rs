@@ -49,7 +49,9 @@ fn row_to_role(row: &rusqlite::Row<'_>) -> rusqlite::Result<Role> {
         role_id: row.get("role_id")?,
         path: row.get("path")?,
         arn: row.get("arn")?,
-        create_date: DateTime::parse_from_rfc3339(&create_date).map(|d| d.with_timezone(&Utc)).unwrap_or_default(),
+        create_date: DateTime::parse_from_rfc3339(&create_date)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default(),
         trust_policy: row.get("trust_policy")?,
         description: row.get("description")?,
         max_session_duration: row.get("max_session_duration")?,
@@ -59,7 +61,11 @@ fn row_to_role(row: &rusqlite::Row<'_>) -> rusqlite::Result<Role> {
 
 pub fn get_role(db: &Db, name: &str) -> rusqlite::Result<Option<Role>> {
     db.lock()
-        .query_row("SELECT * FROM iam_roles WHERE name_lower = ?1", [name.to_lowercase()], row_to_role)
+        .query_row(
+            "SELECT * FROM iam_roles WHERE name_lower = ?1",
+            [name.to_lowercase()],
+            row_to_role,
+        )
         .optional()
 }
 
@@ -88,8 +94,13 @@ pub fn insert_role(db: &Db, role: &Role) -> rusqlite::Result<bool> {
 pub fn list_roles(db: &Db, path_prefix: &str) -> rusqlite::Result<Vec<Role>> {
     let conn = db.lock();
     let mut stmt = conn.prepare("SELECT * FROM iam_roles ORDER BY name_lower")?;
-    let roles = stmt.query_map([], row_to_role)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(roles.into_iter().filter(|r| r.path.starts_with(path_prefix)).collect())
+    let roles = stmt
+        .query_map([], row_to_role)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(roles
+        .into_iter()
+        .filter(|r| r.path.starts_with(path_prefix))
+        .collect())
 }
 
 pub enum DeleteRole {
@@ -102,11 +113,19 @@ pub fn delete_role(db: &Db, name: &str) -> rusqlite::Result<DeleteRole> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     let lower = name.to_lowercase();
-    let exists: bool = tx.query_row("SELECT COUNT(*) FROM iam_roles WHERE name_lower = ?1", [&lower], |r| r.get::<_, i64>(0))? > 0;
+    let exists: bool = tx.query_row(
+        "SELECT COUNT(*) FROM iam_roles WHERE name_lower = ?1",
+        [&lower],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
     if !exists {
         return Ok(DeleteRole::NotFound);
     }
-    let policies: i64 = tx.query_row("SELECT COUNT(*) FROM iam_role_policies WHERE role_lower = ?1", [&lower], |r| r.get(0))?;
+    let policies: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM iam_role_policies WHERE role_lower = ?1",
+        [&lower],
+        |r| r.get(0),
+    )?;
     if policies > 0 {
         return Ok(DeleteRole::HasPolicies);
     }
@@ -117,18 +136,28 @@ pub fn delete_role(db: &Db, name: &str) -> rusqlite::Result<DeleteRole> {
 
 /// `false` if the role does not exist.
 pub fn update_trust_policy(db: &Db, name: &str, document: &str) -> rusqlite::Result<bool> {
-    let n = db
-        .lock()
-        .execute("UPDATE iam_roles SET trust_policy = ?2 WHERE name_lower = ?1", params![name.to_lowercase(), document])?;
+    let n = db.lock().execute(
+        "UPDATE iam_roles SET trust_policy = ?2 WHERE name_lower = ?1",
+        params![name.to_lowercase(), document],
+    )?;
     Ok(n == 1)
 }
 
 /// Creates or replaces the inline policy; `false` if the role does not exist.
-pub fn put_role_policy(db: &Db, role: &str, policy: &str, document: &str) -> rusqlite::Result<bool> {
+pub fn put_role_policy(
+    db: &Db,
+    role: &str,
+    policy: &str,
+    document: &str,
+) -> rusqlite::Result<bool> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     let lower = role.to_lowercase();
-    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM iam_roles WHERE name_lower = ?1", [&lower], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM iam_roles WHERE name_lower = ?1",
+        [&lower],
+        |r| r.get(0),
+    )?;
     if exists == 0 {
         return Ok(false);
     }
@@ -142,7 +171,11 @@ pub fn put_role_policy(db: &Db, role: &str, policy: &str, document: &str) -> rus
 }
 
 /// `(policy name, document)` for one policy.
-pub fn get_role_policy(db: &Db, role: &str, policy: &str) -> rusqlite::Result<Option<(String, String)>> {
+pub fn get_role_policy(
+    db: &Db,
+    role: &str,
+    policy: &str,
+) -> rusqlite::Result<Option<(String, String)>> {
     db.lock()
         .query_row(
             "SELECT policy_name, document FROM iam_role_policies WHERE role_lower = ?1 AND policy_lower = ?2",

@@ -17,10 +17,18 @@ fn is_name_char(c: char) -> bool {
 /// Role and policy names: `[\w+=,.@-]+`, length-limited.
 pub fn name(value: &str, member: &str, max: usize) -> Result<(), QueryError> {
     if value.is_empty() || value.chars().count() > max {
-        return Err(constraint(value, member, &format!("Member must have length less than or equal to {max}")));
+        return Err(constraint(
+            value,
+            member,
+            &format!("Member must have length less than or equal to {max}"),
+        ));
     }
     if !value.chars().all(is_name_char) {
-        return Err(constraint(value, member, "Member must satisfy regular expression pattern: [\\w+=,.@-]+"));
+        return Err(constraint(
+            value,
+            member,
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]+",
+        ));
     }
     Ok(())
 }
@@ -53,7 +61,11 @@ pub fn path(value: &str) -> Result<(), QueryError> {
 pub fn max_session_duration(value: &str) -> Result<i64, QueryError> {
     match value.parse::<i64>() {
         Ok(v) if (3600..=43200).contains(&v) => Ok(v),
-        _ => Err(constraint(value, "maxSessionDuration", "Member must have value less than or equal to 43200")),
+        _ => Err(constraint(
+            value,
+            "maxSessionDuration",
+            "Member must have value less than or equal to 43200",
+        )),
     }
 }
 

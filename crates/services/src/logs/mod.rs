@@ -29,20 +29,36 @@ pub struct Logs {
 }
 
 fn invalid(message: impl Into<String>) -> AwsError {
-    AwsError::new(StatusCode::BAD_REQUEST, "InvalidParameterException", message)
+    AwsError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidParameterException",
+        message,
+    )
 }
 
 fn group_not_found() -> AwsError {
-    AwsError::new(StatusCode::BAD_REQUEST, "ResourceNotFoundException", "The specified log group does not exist.")
+    AwsError::new(
+        StatusCode::BAD_REQUEST,
+        "ResourceNotFoundException",
+        "The specified log group does not exist.",
+    )
 }
 
 fn stream_not_found() -> AwsError {
-    AwsError::new(StatusCode::BAD_REQUEST, "ResourceNotFoundException", "The specified log stream does not exist.")
+    AwsError::new(
+        StatusCode::BAD_REQUEST,
+        "ResourceNotFoundException",
+        "The specified log stream does not exist.",
+    )
 }
 
 fn db_error(e: rusqlite::Error) -> AwsError {
     tracing::error!(error = %e, "logs store failure");
-    AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "ServiceUnavailableException", "The service cannot complete the request.")
+    AwsError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "ServiceUnavailableException",
+        "The service cannot complete the request.",
+    )
 }
 
 fn now_ms() -> i64 {
@@ -52,7 +68,10 @@ fn now_ms() -> i64 {
 /// A JSON 1.1 success response.
 fn ok(body: Value) -> Response {
     let mut response = (StatusCode::OK, body.to_string()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     response
 }
 
@@ -71,7 +90,10 @@ fn required<'a>(input: &'a Value, field: &str) -> Result<&'a str, AwsError> {
 fn int(input: &Value, field: &str) -> Result<Option<i64>, AwsError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_i64().map(Some).ok_or_else(|| invalid(format!("{field} must be an integer"))),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{field} must be an integer"))),
     }
 }
 
@@ -117,7 +139,10 @@ fn decode_key(token: &str) -> Option<(char, (i64, i64))> {
     if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some((direction, (digits[..20].parse().ok()?, digits[20..].parse().ok()?)))
+    Some((
+        direction,
+        (digits[..20].parse().ok()?, digits[20..].parse().ok()?),
+    ))
 }
 
 fn bad_token() -> AwsError {
@@ -126,11 +151,18 @@ fn bad_token() -> AwsError {
 
 impl Logs {
     pub fn open(db: Arc<Db>, region: &str, account_id: &str) -> Self {
-        Self { db, region: region.to_string(), account_id: account_id.to_string() }
+        Self {
+            db,
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+        }
     }
 
     fn group_arn(&self, name: &str) -> String {
-        format!("arn:aws:logs:{}:{}:log-group:{name}", self.region, self.account_id)
+        format!(
+            "arn:aws:logs:{}:{}:log-group:{name}",
+            self.region, self.account_id
+        )
     }
 
     fn stream_arn(&self, group: &str, stream: &str) -> String {
@@ -138,15 +170,25 @@ impl Logs {
     }
 
     /// Serves one request; `target` is the operation name after `Logs_20140328.`.
-    pub fn handle(&self, authz: &Authorizer, principal: &Principal, target: &str, body: &[u8]) -> Response {
+    pub fn handle(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        target: &str,
+        body: &[u8],
+    ) -> Response {
         let input: Value = if body.is_empty() {
             json!({})
         } else {
             match serde_json::from_slice(body) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
-                    return AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", "Could not parse the request body as JSON.")
-                        .into_response()
+                    return AwsError::new(
+                        StatusCode::BAD_REQUEST,
+                        "SerializationException",
+                        "Could not parse the request body as JSON.",
+                    )
+                    .into_response()
                 }
             }
         };
@@ -156,17 +198,37 @@ impl Logs {
         }
     }
 
-    fn authorize(&self, authz: &Authorizer, principal: &Principal, op: &str, resource: &str) -> Result<(), AwsError> {
+    fn authorize(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        op: &str,
+        resource: &str,
+    ) -> Result<(), AwsError> {
         authz
             .authorize(principal, &format!("logs:{op}"), resource)
-            .map_err(|d| AwsError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message()))
+            .map_err(|d| {
+                AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "AccessDeniedException",
+                    d.message(),
+                )
+            })
     }
 
     fn require_group(&self, name: &str) -> Result<store::Group, AwsError> {
-        store::get_group(&self.db, name).map_err(db_error)?.ok_or_else(group_not_found)
+        store::get_group(&self.db, name)
+            .map_err(db_error)?
+            .ok_or_else(group_not_found)
     }
 
-    fn dispatch(&self, authz: &Authorizer, principal: &Principal, op: &str, input: &Value) -> Result<Value, AwsError> {
+    fn dispatch(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        op: &str,
+        input: &Value,
+    ) -> Result<Value, AwsError> {
         match op {
             "CreateLogGroup" => {
                 let name = required(input, "logGroupName")?;
@@ -193,7 +255,8 @@ impl Logs {
             "PutRetentionPolicy" => {
                 let name = required(input, "logGroupName")?;
                 self.authorize(authz, principal, op, &self.group_arn(name))?;
-                let days = int(input, "retentionInDays")?.ok_or_else(|| invalid("retentionInDays is required"))?;
+                let days = int(input, "retentionInDays")?
+                    .ok_or_else(|| invalid("retentionInDays is required"))?;
                 validate::retention_days(days).map_err(invalid)?;
                 if !store::set_retention(&self.db, name, Some(days)).map_err(db_error)? {
                     return Err(group_not_found());
@@ -245,12 +308,19 @@ impl Logs {
         }
     }
 
-    fn describe_log_groups(&self, authz: &Authorizer, principal: &Principal, input: &Value) -> Result<Value, AwsError> {
+    fn describe_log_groups(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        input: &Value,
+    ) -> Result<Value, AwsError> {
         self.authorize(authz, principal, "DescribeLogGroups", &self.group_arn("*"))?;
         let prefix = text(input, "logGroupNamePrefix").unwrap_or("");
         let pattern = text(input, "logGroupNamePattern").map(str::to_lowercase);
         if pattern.is_some() && !prefix.is_empty() {
-            return Err(invalid("LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters."));
+            return Err(invalid(
+                "LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters.",
+            ));
         }
         let limit = limit(input, 50)?;
         let mut after = text(input, "nextToken").map(str::to_string);
@@ -258,15 +328,23 @@ impl Logs {
         let mut next = None;
         // A pattern filters after the fact, so keep reading pages until one is full.
         'outer: loop {
-            let page = store::list_groups(&self.db, prefix, after.as_deref(), limit).map_err(db_error)?;
+            let page =
+                store::list_groups(&self.db, prefix, after.as_deref(), limit).map_err(db_error)?;
             let exhausted = page.len() <= limit;
             for group in page.into_iter().take(limit) {
                 after = Some(group.name.clone());
-                if pattern.as_ref().is_some_and(|p| !group.name.to_lowercase().contains(p.as_str())) {
+                if pattern
+                    .as_ref()
+                    .is_some_and(|p| !group.name.to_lowercase().contains(p.as_str()))
+                {
                     continue;
                 }
                 if out.len() == limit {
-                    next = Some(out.last().map(|g: &store::Group| g.name.clone()).unwrap_or_default());
+                    next = Some(
+                        out.last()
+                            .map(|g: &store::Group| g.name.clone())
+                            .unwrap_or_default(),
+                    );
                     break 'outer;
                 }
                 out.push(group);
@@ -300,9 +378,19 @@ impl Logs {
         Ok(body)
     }
 
-    fn describe_log_streams(&self, authz: &Authorizer, principal: &Principal, input: &Value) -> Result<Value, AwsError> {
+    fn describe_log_streams(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        input: &Value,
+    ) -> Result<Value, AwsError> {
         let group = group_name(input)?;
-        self.authorize(authz, principal, "DescribeLogStreams", &self.stream_arn(&group, "*"))?;
+        self.authorize(
+            authz,
+            principal,
+            "DescribeLogStreams",
+            &self.stream_arn(&group, "*"),
+        )?;
         self.require_group(&group)?;
         let prefix = text(input, "logStreamNamePrefix").unwrap_or("");
         let by_time = match text(input, "orderBy") {
@@ -317,9 +405,14 @@ impl Logs {
             }
         };
         if by_time && !prefix.is_empty() {
-            return Err(invalid("Cannot order by LastEventTime with a logStreamNamePrefix."));
+            return Err(invalid(
+                "Cannot order by LastEventTime with a logStreamNamePrefix.",
+            ));
         }
-        let descending = input.get("descending").and_then(Value::as_bool).unwrap_or(false);
+        let descending = input
+            .get("descending")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let limit = limit(input, 50)?;
         let mut streams = store::list_streams(&self.db, &group, prefix).map_err(db_error)?;
         if by_time {
@@ -363,10 +456,20 @@ impl Logs {
         Ok(body)
     }
 
-    fn put_log_events(&self, authz: &Authorizer, principal: &Principal, input: &Value) -> Result<Value, AwsError> {
+    fn put_log_events(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        input: &Value,
+    ) -> Result<Value, AwsError> {
         let group = required(input, "logGroupName")?;
         let stream = required(input, "logStreamName")?;
-        self.authorize(authz, principal, "PutLogEvents", &self.stream_arn(group, stream))?;
+        self.authorize(
+            authz,
+            principal,
+            "PutLogEvents",
+            &self.stream_arn(group, stream),
+        )?;
         let raw = input
             .get("logEvents")
             .and_then(Value::as_array)
@@ -386,10 +489,13 @@ impl Logs {
             events.push((timestamp, message));
         }
         let group_record = self.require_group(group)?;
-        store::get_stream(&self.db, group, stream).map_err(db_error)?.ok_or_else(stream_not_found)?;
+        store::get_stream(&self.db, group, stream)
+            .map_err(db_error)?
+            .ok_or_else(stream_not_found)?;
         let now = now_ms();
         let sizes: Vec<(i64, usize)> = events.iter().map(|(t, m)| (*t, m.len())).collect();
-        let rejected = validate::check_batch(&sizes, now, group_record.retention_days).map_err(invalid)?;
+        let rejected =
+            validate::check_batch(&sizes, now, group_record.retention_days).map_err(invalid)?;
         let accepted = &events[rejected.accepted(events.len())];
         let uploads = store::append(&self.db, group, stream, accepted, now).map_err(db_error)?;
         let mut body = json!({ "nextSequenceToken": format!("{:056}", uploads + 1) });
@@ -409,15 +515,32 @@ impl Logs {
         Ok(body)
     }
 
-    fn get_log_events(&self, authz: &Authorizer, principal: &Principal, input: &Value) -> Result<Value, AwsError> {
+    fn get_log_events(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        input: &Value,
+    ) -> Result<Value, AwsError> {
         let group = group_name(input)?;
         let stream = required(input, "logStreamName")?.to_string();
-        self.authorize(authz, principal, "GetLogEvents", &self.stream_arn(&group, &stream))?;
+        self.authorize(
+            authz,
+            principal,
+            "GetLogEvents",
+            &self.stream_arn(&group, &stream),
+        )?;
         self.require_group(&group)?;
-        store::get_stream(&self.db, &group, &stream).map_err(db_error)?.ok_or_else(stream_not_found)?;
+        store::get_stream(&self.db, &group, &stream)
+            .map_err(db_error)?
+            .ok_or_else(stream_not_found)?;
         let limit = limit(input, 10_000)?;
-        let start_from_head = input.get("startFromHead").and_then(Value::as_bool).unwrap_or(false);
-        let token = text(input, "nextToken").map(|t| decode_key(t).ok_or_else(bad_token)).transpose()?;
+        let start_from_head = input
+            .get("startFromHead")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let token = text(input, "nextToken")
+            .map(|t| decode_key(t).ok_or_else(bad_token))
+            .transpose()?;
         let mut q = store::EventQuery {
             group: &group,
             streams: Some(vec![stream.clone()]),
@@ -449,7 +572,9 @@ impl Logs {
             events.reverse();
         }
         let (forward, backward) = match (events.first(), events.last()) {
-            (Some(first), Some(last)) => (encode_key('f', last.key()), encode_key('b', first.key())),
+            (Some(first), Some(last)) => {
+                (encode_key('f', last.key()), encode_key('b', first.key()))
+            }
             // Nothing here: stay put, so a client polling forward sees new events later and
             // one paging until the token repeats stops.
             _ => match token {
@@ -468,26 +593,43 @@ impl Logs {
         Ok(json!({ "events": events, "nextForwardToken": forward, "nextBackwardToken": backward }))
     }
 
-    fn filter_log_events(&self, authz: &Authorizer, principal: &Principal, input: &Value) -> Result<Value, AwsError> {
+    fn filter_log_events(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        input: &Value,
+    ) -> Result<Value, AwsError> {
         let group = group_name(input)?;
         self.authorize(authz, principal, "FilterLogEvents", &self.group_arn(&group))?;
         self.require_group(&group)?;
-        let names: Option<Vec<String>> = input
-            .get("logStreamNames")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
+        let names: Option<Vec<String>> =
+            input
+                .get("logStreamNames")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                });
         let prefix = text(input, "logStreamNamePrefix");
         if names.is_some() && prefix.is_some() {
-            return Err(invalid("You cannot specify both LogStreamNames and LogStreamNamePrefix."));
+            return Err(invalid(
+                "You cannot specify both LogStreamNames and LogStreamNamePrefix.",
+            ));
         }
         let streams = match (names, prefix) {
             (Some(names), _) => Some(names),
-            (None, Some(prefix)) => {
-                Some(store::list_streams(&self.db, &group, prefix).map_err(db_error)?.into_iter().map(|s| s.name).collect())
-            }
+            (None, Some(prefix)) => Some(
+                store::list_streams(&self.db, &group, prefix)
+                    .map_err(db_error)?
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect(),
+            ),
             (None, None) => None,
         };
-        let pattern = FilterPattern::parse(text(input, "filterPattern").unwrap_or("")).map_err(invalid)?;
+        let pattern =
+            FilterPattern::parse(text(input, "filterPattern").unwrap_or("")).map_err(invalid)?;
         let limit = limit(input, 10_000)?;
         let after = match text(input, "nextToken") {
             None => None,
@@ -520,7 +662,11 @@ impl Logs {
         .map_err(db_error)?;
         let searched: Vec<Value> = match &streams {
             Some(s) => s.clone(),
-            None => store::list_streams(&self.db, &group, "").map_err(db_error)?.into_iter().map(|s| s.name).collect(),
+            None => store::list_streams(&self.db, &group, "")
+                .map_err(db_error)?
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
         }
         .into_iter()
         .map(|name| json!({ "logStreamName": name, "searchedCompletely": !more }))
@@ -587,7 +733,12 @@ mod tests {
             region: "us-east-1".into(),
             service: "logs".into(),
         };
-        (dir, Logs::open(db, "us-east-1", "123456789012"), Authorizer::new(Arc::new(None_)), principal)
+        (
+            dir,
+            Logs::open(db, "us-east-1", "123456789012"),
+            Authorizer::new(Arc::new(None_)),
+            principal,
+        )
     }
 
     #[test]
@@ -596,23 +747,50 @@ mod tests {
         let call = |op: &str, v: Value| logs.dispatch(&authz, &p, op, &v);
         call("CreateLogGroup", json!({"logGroupName": "g"})).unwrap();
         assert_eq!(
-            call("CreateLogGroup", json!({"logGroupName": "g"})).unwrap_err().message,
+            call("CreateLogGroup", json!({"logGroupName": "g"}))
+                .unwrap_err()
+                .message,
             "The specified log group already exists"
         );
-        call("CreateLogStream", json!({"logGroupName": "g", "logStreamName": "s"})).unwrap();
+        call(
+            "CreateLogStream",
+            json!({"logGroupName": "g", "logStreamName": "s"}),
+        )
+        .unwrap();
         let now = now_ms();
-        let events: Vec<Value> = (0..5).map(|i| json!({"timestamp": now + i, "message": format!("m{i}")})).collect();
-        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "logEvents": events})).unwrap();
+        let events: Vec<Value> = (0..5)
+            .map(|i| json!({"timestamp": now + i, "message": format!("m{i}")}))
+            .collect();
+        call(
+            "PutLogEvents",
+            json!({"logGroupName": "g", "logStreamName": "s", "logEvents": events}),
+        )
+        .unwrap();
 
         // Default: the newest `limit` events, oldest first.
-        let r = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "limit": 2})).unwrap();
-        let msgs = |r: &Value| r["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let r = call(
+            "GetLogEvents",
+            json!({"logGroupName": "g", "logStreamName": "s", "limit": 2}),
+        )
+        .unwrap();
+        let msgs = |r: &Value| {
+            r["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["message"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(msgs(&r), ["m3", "m4"]);
         // Backwards from there.
         let back = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": r["nextBackwardToken"]})).unwrap();
         assert_eq!(msgs(&back), ["m1", "m2"]);
         // Forward from the end: nothing, and the same token again (end of stream).
-        let fwd = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "nextToken": r["nextForwardToken"]})).unwrap();
+        let fwd = call(
+            "GetLogEvents",
+            json!({"logGroupName": "g", "logStreamName": "s", "nextToken": r["nextForwardToken"]}),
+        )
+        .unwrap();
         assert!(msgs(&fwd).is_empty());
         assert_eq!(fwd["nextForwardToken"], r["nextForwardToken"]);
         // New events show up on the forward token.
@@ -620,7 +798,11 @@ mod tests {
         let fwd = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "nextToken": fwd["nextForwardToken"]})).unwrap();
         assert_eq!(msgs(&fwd), ["m5"]);
         // From the head.
-        let head = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "startFromHead": true, "limit": 2})).unwrap();
+        let head = call(
+            "GetLogEvents",
+            json!({"logGroupName": "g", "logStreamName": "s", "startFromHead": true, "limit": 2}),
+        )
+        .unwrap();
         assert_eq!(msgs(&head), ["m0", "m1"]);
         let head2 = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": head["nextForwardToken"]})).unwrap();
         assert_eq!(msgs(&head2), ["m2", "m3"]);
@@ -632,22 +814,44 @@ mod tests {
         let call = |op: &str, v: Value| logs.dispatch(&authz, &p, op, &v);
         call("CreateLogGroup", json!({"logGroupName": "g"})).unwrap();
         for s in ["pi/driver", "pi/exec-1", "other"] {
-            call("CreateLogStream", json!({"logGroupName": "g", "logStreamName": s})).unwrap();
+            call(
+                "CreateLogStream",
+                json!({"logGroupName": "g", "logStreamName": s}),
+            )
+            .unwrap();
         }
         let now = now_ms();
         call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "pi/driver", "logEvents": [{"timestamp": now, "message": "INFO start"}, {"timestamp": now + 2, "message": "ERROR boom"}]})).unwrap();
         call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "pi/exec-1", "logEvents": [{"timestamp": now + 1, "message": "ERROR exec"}]})).unwrap();
         call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "other", "logEvents": [{"timestamp": now + 1, "message": "ERROR other"}]})).unwrap();
-        let r = call("FilterLogEvents", json!({"logGroupName": "g", "logStreamNamePrefix": "pi/", "filterPattern": "ERROR"})).unwrap();
-        let got: Vec<&str> = r["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+        let r = call(
+            "FilterLogEvents",
+            json!({"logGroupName": "g", "logStreamNamePrefix": "pi/", "filterPattern": "ERROR"}),
+        )
+        .unwrap();
+        let got: Vec<&str> = r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap())
+            .collect();
         assert_eq!(got, ["ERROR exec", "ERROR boom"]);
         let page = call("FilterLogEvents", json!({"logGroupName": "g", "limit": 2})).unwrap();
         assert_eq!(page["events"].as_array().unwrap().len(), 2);
-        let rest = call("FilterLogEvents", json!({"logGroupName": "g", "nextToken": page["nextToken"]})).unwrap();
+        let rest = call(
+            "FilterLogEvents",
+            json!({"logGroupName": "g", "nextToken": page["nextToken"]}),
+        )
+        .unwrap();
         assert_eq!(rest["events"].as_array().unwrap().len(), 2);
         assert!(rest.get("nextToken").is_none());
         let rejected = call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "other", "logEvents": [{"timestamp": now + 1, "message": "a"}, {"timestamp": now, "message": "b"}]})).unwrap_err();
         assert_eq!(rejected.code, "InvalidParameterException");
-        assert_eq!(call("DeleteLogGroup", json!({"logGroupName": "nope"})).unwrap_err().message, "The specified log group does not exist.");
+        assert_eq!(
+            call("DeleteLogGroup", json!({"logGroupName": "nope"}))
+                .unwrap_err()
+                .message,
+            "The specified log group does not exist."
+        );
     }
 }

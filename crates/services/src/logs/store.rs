@@ -86,28 +86,47 @@ pub fn delete_group(db: &Db, name: &str) -> rusqlite::Result<bool> {
 }
 
 fn row_to_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
-    Ok(Group { name: r.get(0)?, creation_time: r.get(1)?, retention_days: r.get(2)? })
+    Ok(Group {
+        name: r.get(0)?,
+        creation_time: r.get(1)?,
+        retention_days: r.get(2)?,
+    })
 }
 
 pub fn get_group(db: &Db, name: &str) -> rusqlite::Result<Option<Group>> {
     db.lock()
-        .query_row("SELECT name, creation_time, retention_days FROM logs_groups WHERE name = ?1", [name], row_to_group)
+        .query_row(
+            "SELECT name, creation_time, retention_days FROM logs_groups WHERE name = ?1",
+            [name],
+            row_to_group,
+        )
         .optional()
 }
 
 /// Groups by name after `after`, at most `limit + 1` (so callers can tell whether more follow).
-pub fn list_groups(db: &Db, prefix: &str, after: Option<&str>, limit: usize) -> rusqlite::Result<Vec<Group>> {
+pub fn list_groups(
+    db: &Db,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<Group>> {
     let conn = db.lock();
     let mut stmt = conn.prepare(
         "SELECT name, creation_time, retention_days FROM logs_groups
          WHERE substr(name, 1, length(?1)) = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![prefix, after.unwrap_or(""), (limit + 1) as i64], row_to_group)?;
+    let rows = stmt.query_map(
+        params![prefix, after.unwrap_or(""), (limit + 1) as i64],
+        row_to_group,
+    )?;
     rows.collect()
 }
 
 pub fn set_retention(db: &Db, name: &str, days: Option<i64>) -> rusqlite::Result<bool> {
-    let n = db.lock().execute("UPDATE logs_groups SET retention_days = ?2 WHERE name = ?1", params![name, days])?;
+    let n = db.lock().execute(
+        "UPDATE logs_groups SET retention_days = ?2 WHERE name = ?1",
+        params![name, days],
+    )?;
     Ok(n == 1)
 }
 
@@ -120,7 +139,11 @@ pub enum CreateStream {
 pub fn create_stream(db: &Db, group: &str, name: &str, now: i64) -> rusqlite::Result<CreateStream> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let has_group: i64 = tx.query_row("SELECT COUNT(*) FROM logs_groups WHERE name = ?1", [group], |r| r.get(0))?;
+    let has_group: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM logs_groups WHERE name = ?1",
+        [group],
+        |r| r.get(0),
+    )?;
     if has_group == 0 {
         return Ok(CreateStream::NoGroup);
     }
@@ -129,14 +152,24 @@ pub fn create_stream(db: &Db, group: &str, name: &str, now: i64) -> rusqlite::Re
         params![group, name, now],
     )?;
     tx.commit()?;
-    Ok(if n == 1 { CreateStream::Created } else { CreateStream::Exists })
+    Ok(if n == 1 {
+        CreateStream::Created
+    } else {
+        CreateStream::Exists
+    })
 }
 
 pub fn delete_stream(db: &Db, group: &str, name: &str) -> rusqlite::Result<bool> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    tx.execute("DELETE FROM logs_events WHERE group_name = ?1 AND stream_name = ?2", [group, name])?;
-    let n = tx.execute("DELETE FROM logs_streams WHERE group_name = ?1 AND name = ?2", [group, name])?;
+    tx.execute(
+        "DELETE FROM logs_events WHERE group_name = ?1 AND stream_name = ?2",
+        [group, name],
+    )?;
+    let n = tx.execute(
+        "DELETE FROM logs_streams WHERE group_name = ?1 AND name = ?2",
+        [group, name],
+    )?;
     tx.commit()?;
     Ok(n == 1)
 }
@@ -176,7 +209,13 @@ pub fn list_streams(db: &Db, group: &str, prefix: &str) -> rusqlite::Result<Vec<
 
 /// Appends `events` (timestamp, message) to a stream in one transaction and updates the
 /// stream's summary. Returns the stream's new upload count (the sequence token's basis).
-pub fn append(db: &Db, group: &str, stream: &str, events: &[(i64, &str)], now: i64) -> rusqlite::Result<i64> {
+pub fn append(
+    db: &Db,
+    group: &str,
+    stream: &str,
+    events: &[(i64, &str)],
+    now: i64,
+) -> rusqlite::Result<i64> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     insert_events(&tx, group, stream, events, now)?;
@@ -199,7 +238,13 @@ pub fn append(db: &Db, group: &str, stream: &str, events: &[(i64, &str)], now: i
     Ok(uploads)
 }
 
-fn insert_events(tx: &Transaction<'_>, group: &str, stream: &str, events: &[(i64, &str)], now: i64) -> rusqlite::Result<()> {
+fn insert_events(
+    tx: &Transaction<'_>,
+    group: &str,
+    stream: &str,
+    events: &[(i64, &str)],
+    now: i64,
+) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO logs_events (group_name, stream_name, timestamp, ingestion_time, message) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -226,7 +271,11 @@ pub struct EventQuery<'a> {
 }
 
 /// Calls `visit` with events in order until it returns `false`.
-pub fn scan_events(db: &Db, q: &EventQuery<'_>, mut visit: impl FnMut(Event) -> bool) -> rusqlite::Result<()> {
+pub fn scan_events(
+    db: &Db,
+    q: &EventQuery<'_>,
+    mut visit: impl FnMut(Event) -> bool,
+) -> rusqlite::Result<()> {
     let conn = db.lock();
     let order = if q.descending { "DESC" } else { "ASC" };
     let (after_ts, after_id) = q.after.unwrap_or((i64::MIN, i64::MIN));
@@ -256,7 +305,10 @@ pub fn scan_events(db: &Db, q: &EventQuery<'_>, mut visit: impl FnMut(Event) -> 
             ingestion_time: row.get(3)?,
             message: row.get(4)?,
         };
-        if q.streams.as_ref().is_some_and(|s| !s.contains(&event.stream)) {
+        if q.streams
+            .as_ref()
+            .is_some_and(|s| !s.contains(&event.stream))
+        {
             continue;
         }
         if !visit(event) {

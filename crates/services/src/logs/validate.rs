@@ -14,8 +14,10 @@ pub const TOO_OLD_MS: i64 = 14 * 24 * 3600 * 1000;
 pub const TOO_NEW_MS: i64 = 2 * 3600 * 1000;
 
 /// Retention values `PutRetentionPolicy` accepts.
-pub const RETENTION_DAYS: &[i64] =
-    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+pub const RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 
 /// `1 validation error detected: …`, the message InvalidParameterException carries for
 /// constraint violations.
@@ -25,20 +27,39 @@ pub fn constraint(value: &str, member: &str, constraint: &str) -> String {
 
 pub fn log_group_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 512 {
-        return Err(constraint(name, "logGroupName", "Member must have length less than or equal to 512"));
+        return Err(constraint(
+            name,
+            "logGroupName",
+            "Member must have length less than or equal to 512",
+        ));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c)) {
-        return Err(constraint(name, "logGroupName", "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"));
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c))
+    {
+        return Err(constraint(
+            name,
+            "logGroupName",
+            "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+        ));
     }
     Ok(())
 }
 
 pub fn log_stream_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 512 {
-        return Err(constraint(name, "logStreamName", "Member must have length less than or equal to 512"));
+        return Err(constraint(
+            name,
+            "logStreamName",
+            "Member must have length less than or equal to 512",
+        ));
     }
     if name.contains(':') || name.contains('*') {
-        return Err(constraint(name, "logStreamName", "Member must satisfy regular expression pattern: [^:*]*"));
+        return Err(constraint(
+            name,
+            "logStreamName",
+            "Member must satisfy regular expression pattern: [^:*]*",
+        ));
     }
     Ok(())
 }
@@ -52,7 +73,11 @@ pub fn retention_days(days: i64) -> Result<(), String> {
             "retentionInDays",
             &format!(
                 "Member must satisfy enum value set: [{}]",
-                RETENTION_DAYS.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                RETENTION_DAYS
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ))
     }
@@ -72,7 +97,10 @@ pub struct Rejected {
 impl Rejected {
     /// The index range of events to store.
     pub fn accepted(&self, len: usize) -> std::ops::Range<usize> {
-        let start = self.too_old_end.unwrap_or(0).max(self.expired_end.unwrap_or(0));
+        let start = self
+            .too_old_end
+            .unwrap_or(0)
+            .max(self.expired_end.unwrap_or(0));
         let end = self.too_new_start.unwrap_or(len);
         start..end.max(start)
     }
@@ -85,9 +113,17 @@ impl Rejected {
 /// Checks a batch (timestamps and message sizes, in request order) at `now_ms` for a group
 /// with `retention_days`. An `Err` refuses the whole batch with InvalidParameterException's
 /// message; `Ok` says which events, if any, are rejected individually.
-pub fn check_batch(events: &[(i64, usize)], now_ms: i64, retention_days: Option<i64>) -> Result<Rejected, String> {
+pub fn check_batch(
+    events: &[(i64, usize)],
+    now_ms: i64,
+    retention_days: Option<i64>,
+) -> Result<Rejected, String> {
     if events.is_empty() {
-        return Err(constraint("[]", "logEvents", "Member must have length greater than or equal to 1"));
+        return Err(constraint(
+            "[]",
+            "logEvents",
+            "Member must have length greater than or equal to 1",
+        ));
     }
     if events.len() > MAX_BATCH_EVENTS {
         return Err(constraint(
@@ -98,10 +134,14 @@ pub fn check_batch(events: &[(i64, usize)], now_ms: i64, retention_days: Option<
     }
     let size: usize = events.iter().map(|(_, len)| len + EVENT_OVERHEAD).sum();
     if size > MAX_BATCH_BYTES {
-        return Err(format!("Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"));
+        return Err(format!(
+            "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
+        ));
     }
     if events.windows(2).any(|w| w[1].0 < w[0].0) {
-        return Err("Log events in a single PutLogEvents request must be in chronological order.".into());
+        return Err(
+            "Log events in a single PutLogEvents request must be in chronological order.".into(),
+        );
     }
     let (first, last) = (events[0].0, events[events.len() - 1].0);
     if last - first > MAX_BATCH_SPAN_MS {
@@ -140,27 +180,42 @@ mod tests {
         log_stream_name("pi/abc/spark-driver/stdout").unwrap();
         assert!(log_stream_name("a:b").is_err());
         retention_days(7).unwrap();
-        assert!(retention_days(8).unwrap_err().contains("enum value set: [1, 3, 5"));
+        assert!(retention_days(8)
+            .unwrap_err()
+            .contains("enum value set: [1, 3, 5"));
     }
 
     #[test]
     fn batch_limits() {
         assert!(check_batch(&[], NOW, None).is_err());
         let many = vec![(NOW, 1); MAX_BATCH_EVENTS + 1];
-        assert!(check_batch(&many, NOW, None).unwrap_err().contains("less than or equal to 10000"));
-        assert!(check_batch(&vec![(NOW, 1); MAX_BATCH_EVENTS], NOW, None).unwrap().is_empty());
+        assert!(check_batch(&many, NOW, None)
+            .unwrap_err()
+            .contains("less than or equal to 10000"));
+        assert!(check_batch(&vec![(NOW, 1); MAX_BATCH_EVENTS], NOW, None)
+            .unwrap()
+            .is_empty());
         // Exactly at the byte limit passes; one more byte fails.
         let exact = [(NOW, MAX_BATCH_BYTES - 2 * EVENT_OVERHEAD - 10), (NOW, 10)];
         check_batch(&exact, NOW, None).unwrap();
         let over = [(NOW, MAX_BATCH_BYTES - 2 * EVENT_OVERHEAD - 9), (NOW, 10)];
-        assert_eq!(check_batch(&over, NOW, None).unwrap_err(), "Upload too large: 1048577 bytes exceeds limit of 1048576");
+        assert_eq!(
+            check_batch(&over, NOW, None).unwrap_err(),
+            "Upload too large: 1048577 bytes exceeds limit of 1048576"
+        );
     }
 
     #[test]
     fn order_and_span() {
-        assert!(check_batch(&[(NOW, 1), (NOW - 1, 1)], NOW, None).unwrap_err().contains("chronological order"));
+        assert!(check_batch(&[(NOW, 1), (NOW - 1, 1)], NOW, None)
+            .unwrap_err()
+            .contains("chronological order"));
         check_batch(&[(NOW - MAX_BATCH_SPAN_MS, 1), (NOW, 1)], NOW, None).unwrap();
-        assert!(check_batch(&[(NOW - MAX_BATCH_SPAN_MS - 1, 1), (NOW, 1)], NOW, None).unwrap_err().contains("24 hours"));
+        assert!(
+            check_batch(&[(NOW - MAX_BATCH_SPAN_MS - 1, 1), (NOW, 1)], NOW, None)
+                .unwrap_err()
+                .contains("24 hours")
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ impl S3Auth for KeyringAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.keyring.lookup(access_key) {
             Some(record) => Ok(SecretKey::from(record.secret_access_key)),
-            None => Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")),
+            None => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
         }
     }
 }
@@ -43,9 +46,12 @@ pub fn iam_action(operation: &str) -> String {
     let action = match operation {
         "GetObject" | "HeadObject" => "GetObject",
         "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
-        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy" | "CompleteMultipartUpload" => {
-            "PutObject"
-        }
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => "PutObject",
         "DeleteObject" | "DeleteObjects" => "DeleteObject",
         "ListBuckets" => "ListAllMyBuckets",
         "ListParts" => "ListMultipartUploadParts",
@@ -60,15 +66,19 @@ pub fn iam_action(operation: &str) -> String {
 pub fn resource_arn(operation: &str, path: &S3Path) -> String {
     match path {
         S3Path::Root => "*".to_string(),
-        S3Path::Bucket { bucket } if operation == "DeleteObjects" => format!("arn:aws:s3:::{bucket}/*"),
+        S3Path::Bucket { bucket } if operation == "DeleteObjects" => {
+            format!("arn:aws:s3:::{bucket}/*")
+        }
         S3Path::Bucket { bucket } => format!("arn:aws:s3:::{bucket}"),
         S3Path::Object { bucket, key } => format!("arn:aws:s3:::{bucket}/{key}"),
     }
 }
 
-fn query_param<'a>(uri: &'a http::Uri, name: &str) -> Option<String> {
+fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
     uri.query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.into_owned())
     })
 }
 
@@ -76,13 +86,18 @@ fn query_param<'a>(uri: &'a http::Uri, name: &str) -> Option<String> {
 impl S3Access for PolicyAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let Some(credentials) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Anonymous access is not allowed; sign the request."));
+            return Err(s3_error!(
+                AccessDenied,
+                "Anonymous access is not allowed; sign the request."
+            ));
         };
         let access_key = credentials.access_key.clone();
-        let record = self
-            .keyring
-            .lookup(&access_key)
-            .ok_or_else(|| s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))?;
+        let record = self.keyring.lookup(&access_key).ok_or_else(|| {
+            s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )
+        })?;
         let token = cx
             .headers()
             .get("x-amz-security-token")
@@ -91,12 +106,22 @@ impl S3Access for PolicyAccess {
             .or_else(|| query_param(cx.uri(), "X-Amz-Security-Token"));
         match (&record.session, token) {
             (None, None) => {}
-            (Some(session), Some(token)) if sparkyard_aws::sigv4::constant_time_eq(session.token.as_bytes(), token.as_bytes()) => {
+            (Some(session), Some(token))
+                if sparkyard_aws::sigv4::constant_time_eq(
+                    session.token.as_bytes(),
+                    token.as_bytes(),
+                ) =>
+            {
                 if session.expiration <= chrono::Utc::now() {
                     return Err(s3_error!(ExpiredToken, "The provided token has expired."));
                 }
             }
-            _ => return Err(s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid.")),
+            _ => {
+                return Err(s3_error!(
+                    InvalidToken,
+                    "The provided token is malformed or otherwise invalid."
+                ))
+            }
         }
         let operation = cx.s3_op().name().to_string();
         let principal = Principal {
@@ -107,7 +132,11 @@ impl S3Access for PolicyAccess {
             service: "s3".into(),
         };
         self.authorizer
-            .authorize(&principal, &iam_action(&operation), &resource_arn(&operation, cx.s3_path()))
+            .authorize(
+                &principal,
+                &iam_action(&operation),
+                &resource_arn(&operation, cx.s3_path()),
+            )
             .map_err(|d| s3_error!(AccessDenied, "{}", d.message()))
     }
 }
@@ -129,8 +158,23 @@ mod tests {
     #[test]
     fn resources_from_paths() {
         assert_eq!(resource_arn("ListBuckets", &S3Path::Root), "*");
-        assert_eq!(resource_arn("ListObjectsV2", &S3Path::Bucket { bucket: "b".into() }), "arn:aws:s3:::b");
-        assert_eq!(resource_arn("DeleteObjects", &S3Path::Bucket { bucket: "b".into() }), "arn:aws:s3:::b/*");
-        assert_eq!(resource_arn("GetObject", &S3Path::Object { bucket: "b".into(), key: "k/x".into() }), "arn:aws:s3:::b/k/x");
+        assert_eq!(
+            resource_arn("ListObjectsV2", &S3Path::Bucket { bucket: "b".into() }),
+            "arn:aws:s3:::b"
+        );
+        assert_eq!(
+            resource_arn("DeleteObjects", &S3Path::Bucket { bucket: "b".into() }),
+            "arn:aws:s3:::b/*"
+        );
+        assert_eq!(
+            resource_arn(
+                "GetObject",
+                &S3Path::Object {
+                    bucket: "b".into(),
+                    key: "k/x".into()
+                }
+            ),
+            "arn:aws:s3:::b/k/x"
+        );
     }
 }

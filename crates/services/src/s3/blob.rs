@@ -80,7 +80,10 @@ pub struct TempBlob {
 
 fn io_error(e: std::io::Error) -> s3s::S3Error {
     tracing::error!(error = %e, "S3 storage I/O failure");
-    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+    s3_error!(
+        InternalError,
+        "We encountered an internal error. Please try again."
+    )
 }
 
 impl TempBlob {
@@ -89,7 +92,9 @@ impl TempBlob {
         let name = uuid::Uuid::new_v4().simple().to_string();
         let dir = root.join("blobs");
         std::fs::rename(&self.path, dir.join(&name)).map_err(io_error)?;
-        std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io_error)?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error)?;
         self.kept = true;
         Ok(name)
     }
@@ -104,22 +109,36 @@ impl Drop for TempBlob {
 }
 
 fn temp_path(root: &Path) -> PathBuf {
-    root.join("tmp").join(uuid::Uuid::new_v4().simple().to_string())
+    root.join("tmp")
+        .join(uuid::Uuid::new_v4().simple().to_string())
 }
 
 /// Streams `body` into a temporary file, computing MD5 and the `algorithms`' digests, and
 /// fsyncs it.
-pub async fn write(root: &Path, mut body: StreamingBlob, algorithms: &[String]) -> S3Result<TempBlob> {
+pub async fn write(
+    root: &Path,
+    mut body: StreamingBlob,
+    algorithms: &[String],
+) -> S3Result<TempBlob> {
     let path = temp_path(root);
     let mut file = std::fs::File::create(&path).map_err(io_error)?;
-    let mut blob = TempBlob { path, size: 0, md5: [0; 16], checksums: BTreeMap::new(), kept: false };
+    let mut blob = TempBlob {
+        path,
+        size: 0,
+        md5: [0; 16],
+        checksums: BTreeMap::new(),
+        kept: false,
+    };
     let mut md5 = Md5::new();
-    let mut digests: Vec<(String, Digest)> =
-        algorithms.iter().filter_map(|a| Digest::new(a).map(|d| (a.clone(), d))).collect();
+    let mut digests: Vec<(String, Digest)> = algorithms
+        .iter()
+        .filter_map(|a| Digest::new(a).map(|d| (a.clone(), d)))
+        .collect();
     // Batches writes so each small chunk does not become a syscall.
     let mut buffer = Vec::with_capacity(1 << 20);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| s3_error!(IncompleteBody, "The request body could not be read: {e}"))?;
+        let chunk = chunk
+            .map_err(|e| s3_error!(IncompleteBody, "The request body could not be read: {e}"))?;
         md5.update(&chunk);
         for (_, d) in &mut digests {
             d.update(&chunk);
@@ -134,7 +153,10 @@ pub async fn write(root: &Path, mut body: StreamingBlob, algorithms: &[String]) 
     file.write_all(&buffer).map_err(io_error)?;
     file.sync_all().map_err(io_error)?;
     blob.md5 = md5.finalize().as_ref().try_into().unwrap_or([0; 16]);
-    blob.checksums = digests.into_iter().map(|(a, d)| (a, b64(&d.finalize()))).collect();
+    blob.checksums = digests
+        .into_iter()
+        .map(|(a, d)| (a, b64(&d.finalize())))
+        .collect();
     Ok(blob)
 }
 
@@ -144,10 +166,18 @@ pub fn concat(root: &Path, parts: &[String], algorithms: &[String]) -> S3Result<
     use std::io::Read;
     let path = temp_path(root);
     let mut out = std::fs::File::create(&path).map_err(io_error)?;
-    let mut blob = TempBlob { path, size: 0, md5: [0; 16], checksums: BTreeMap::new(), kept: false };
+    let mut blob = TempBlob {
+        path,
+        size: 0,
+        md5: [0; 16],
+        checksums: BTreeMap::new(),
+        kept: false,
+    };
     let mut md5 = Md5::new();
-    let mut digests: Vec<(String, Digest)> =
-        algorithms.iter().filter_map(|a| Digest::new(a).map(|d| (a.clone(), d))).collect();
+    let mut digests: Vec<(String, Digest)> = algorithms
+        .iter()
+        .filter_map(|a| Digest::new(a).map(|d| (a.clone(), d)))
+        .collect();
     let mut buffer = vec![0u8; 1 << 20];
     for part in parts {
         let mut input = std::fs::File::open(root.join("blobs").join(part)).map_err(io_error)?;
@@ -166,7 +196,10 @@ pub fn concat(root: &Path, parts: &[String], algorithms: &[String]) -> S3Result<
     }
     out.sync_all().map_err(io_error)?;
     blob.md5 = md5.finalize().as_ref().try_into().unwrap_or([0; 16]);
-    blob.checksums = digests.into_iter().map(|(a, d)| (a, b64(&d.finalize()))).collect();
+    blob.checksums = digests
+        .into_iter()
+        .map(|(a, d)| (a, b64(&d.finalize())))
+        .collect();
     Ok(blob)
 }
 
@@ -189,7 +222,11 @@ pub fn multipart_etag(part_md5s: &[[u8; 16]]) -> String {
     for m in part_md5s {
         md5.update(m);
     }
-    format!("{}-{}", hex::encode(md5.finalize().as_ref()), part_md5s.len())
+    format!(
+        "{}-{}",
+        hex::encode(md5.finalize().as_ref()),
+        part_md5s.len()
+    )
 }
 
 /// S3's COMPOSITE checksum of a multipart object: the algorithm over the parts' binary
@@ -199,7 +236,11 @@ pub fn composite_checksum(algorithm: &str, part_checksums: &[String]) -> Option<
     for c in part_checksums {
         digest.update(&unb64(c)?);
     }
-    Some(format!("{}-{}", b64(&digest.finalize()), part_checksums.len()))
+    Some(format!(
+        "{}-{}",
+        b64(&digest.finalize()),
+        part_checksums.len()
+    ))
 }
 
 #[cfg(test)]
@@ -214,7 +255,10 @@ mod tests {
         let mut whole = Md5::new();
         whole.update(&a);
         whole.update(&b);
-        assert_eq!(multipart_etag(&[a, b]), format!("{}-2", hex::encode(whole.finalize().as_ref())));
+        assert_eq!(
+            multipart_etag(&[a, b]),
+            format!("{}-2", hex::encode(whole.finalize().as_ref()))
+        );
     }
 
     #[test]
@@ -222,7 +266,9 @@ mod tests {
         let mut d = Digest::new("CRC32").unwrap();
         d.update(b"123456789");
         assert_eq!(hex::encode(d.finalize()), "cbf43926");
-        assert!(composite_checksum("CRC32", &[b64(&[0, 0, 0, 1])]).unwrap().ends_with("-1"));
+        assert!(composite_checksum("CRC32", &[b64(&[0, 0, 0, 1])])
+            .unwrap()
+            .ends_with("-1"));
         assert!(Digest::new("MD5").is_none());
     }
 
@@ -230,12 +276,22 @@ mod tests {
     async fn temp_blobs_are_removed_unless_persisted() {
         let dir = tempfile::tempdir().unwrap();
         prepare(dir.path()).unwrap();
-        let body = StreamingBlob::wrap(futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"hello"))]));
-        let blob = write(dir.path(), body, &["SHA256".to_string()]).await.unwrap();
+        let body = StreamingBlob::wrap(futures::stream::iter(vec![Ok::<_, std::io::Error>(
+            bytes::Bytes::from_static(b"hello"),
+        )]));
+        let blob = write(dir.path(), body, &["SHA256".to_string()])
+            .await
+            .unwrap();
         assert_eq!(blob.size, 5);
         assert_eq!(hex::encode(blob.md5), "5d41402abc4b2a76b9719d911017c592");
-        assert_eq!(blob.checksums["SHA256"], "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=");
+        assert_eq!(
+            blob.checksums["SHA256"],
+            "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
+        );
         drop(blob);
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

@@ -18,7 +18,10 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn after_key(key: &str) -> Self {
-        Self { key: key.to_string(), skip_under: false }
+        Self {
+            key: key.to_string(),
+            skip_under: false,
+        }
     }
 
     /// The opaque continuation token S3 clients echo back.
@@ -35,7 +38,10 @@ impl Cursor {
             'k' => false,
             _ => return None,
         };
-        Some(Self { key: chars.as_str().to_string(), skip_under })
+        Some(Self {
+            key: chars.as_str().to_string(),
+            skip_under,
+        })
     }
 }
 
@@ -68,7 +74,11 @@ pub fn page<T>(
                 continue;
             }
         }
-        let entry_key = match delimiter.and_then(|d| key[prefix.len()..].find(d).map(|i| prefix.len() + i + d.len())) {
+        let entry_key = match delimiter.and_then(|d| {
+            key[prefix.len()..]
+                .find(d)
+                .map(|i| prefix.len() + i + d.len())
+        }) {
             Some(end) => {
                 let cp = key[..end].to_string();
                 if last.as_ref().is_some_and(|l| l.skip_under && l.key == cp) {
@@ -79,15 +89,24 @@ pub fn page<T>(
             None => Entry::Object((key, item)),
         };
         if entries.len() == max {
-            return Page { entries: entries.into_iter().map(strip).collect(), next: last };
+            return Page {
+                entries: entries.into_iter().map(strip).collect(),
+                next: last,
+            };
         }
         last = Some(match &entry_key {
-            Entry::CommonPrefix(cp) => Cursor { key: cp.clone(), skip_under: true },
+            Entry::CommonPrefix(cp) => Cursor {
+                key: cp.clone(),
+                skip_under: true,
+            },
             Entry::Object((k, _)) => Cursor::after_key(k),
         });
         entries.push(entry_key);
     }
-    Page { entries: entries.into_iter().map(strip).collect(), next: None }
+    Page {
+        entries: entries.into_iter().map(strip).collect(),
+        next: None,
+    }
 }
 
 fn strip<T>(e: Entry<(String, T)>) -> Entry<T> {
@@ -102,7 +121,9 @@ mod tests {
     use super::*;
 
     fn keys(list: &[&str]) -> Vec<(String, String)> {
-        list.iter().map(|k| (k.to_string(), k.to_string())).collect()
+        list.iter()
+            .map(|k| (k.to_string(), k.to_string()))
+            .collect()
     }
 
     fn show(p: &Page<String>) -> Vec<String> {

@@ -31,7 +31,10 @@ pub struct S3Store {
 
 fn db_error(e: rusqlite::Error) -> S3Error {
     tracing::error!(error = %e, "S3 index failure");
-    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+    s3_error!(
+        InternalError,
+        "We encountered an internal error. Please try again."
+    )
 }
 
 fn no_such_bucket(_name: &str) -> S3Error {
@@ -64,7 +67,10 @@ pub const MAX_KEYS: i32 = 1000;
 /// The checksum values a request carries, by algorithm: headers, or trailers for
 /// `aws-chunked` bodies.
 fn declared_checksums(fields: [(&str, &Option<String>); 5]) -> BTreeMap<String, String> {
-    fields.iter().filter_map(|(a, v)| v.as_ref().map(|v| (a.to_string(), v.clone()))).collect()
+    fields
+        .iter()
+        .filter_map(|(a, v)| v.as_ref().map(|v| (a.to_string(), v.clone())))
+        .collect()
 }
 
 /// Checksums sent as trailers of an `aws-chunked` body.
@@ -83,14 +89,22 @@ fn trailer_checksums(trailers: Option<&http::HeaderMap>) -> BTreeMap<String, Str
 
 /// Algorithms to compute for a body: those named by `x-amz-sdk-checksum-algorithm`, by
 /// checksum headers, and by the `x-amz-trailer` announcement.
-fn requested_algorithms(algorithm: Option<&ChecksumAlgorithm>, declared: &BTreeMap<String, String>, headers: &http::HeaderMap) -> Vec<String> {
+fn requested_algorithms(
+    algorithm: Option<&ChecksumAlgorithm>,
+    declared: &BTreeMap<String, String>,
+    headers: &http::HeaderMap,
+) -> Vec<String> {
     let mut out: Vec<String> = declared.keys().cloned().collect();
     if let Some(a) = algorithm {
         out.push(a.as_str().to_ascii_uppercase());
     }
     if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
         for name in trailer.split(',') {
-            if let Some(a) = name.trim().to_ascii_lowercase().strip_prefix("x-amz-checksum-") {
+            if let Some(a) = name
+                .trim()
+                .to_ascii_lowercase()
+                .strip_prefix("x-amz-checksum-")
+            {
                 out.push(a.to_ascii_uppercase());
             }
         }
@@ -100,10 +114,17 @@ fn requested_algorithms(algorithm: Option<&ChecksumAlgorithm>, declared: &BTreeM
     out
 }
 
-fn verify_digests(blob: &blob::TempBlob, content_md5: Option<&str>, declared: &BTreeMap<String, String>) -> S3Result<()> {
+fn verify_digests(
+    blob: &blob::TempBlob,
+    content_md5: Option<&str>,
+    declared: &BTreeMap<String, String>,
+) -> S3Result<()> {
     if let Some(md5) = content_md5 {
         if blob::unb64(md5).as_deref() != Some(&blob.md5[..]) {
-            return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+            return Err(s3_error!(
+                BadDigest,
+                "The Content-MD5 you specified did not match what we received."
+            ));
         }
     }
     for (algorithm, value) in declared {
@@ -135,7 +156,10 @@ impl S3Store {
         let root = data_dir.join("s3");
         blob::prepare(&root)?;
         let db = Db::open(&root.join("index.db"), store::SCHEMA).map_err(std::io::Error::other)?;
-        let this = Self { db: Arc::new(db), root };
+        let this = Self {
+            db: Arc::new(db),
+            root,
+        };
         this.collect_orphans()?;
         Ok(this)
     }
@@ -154,7 +178,9 @@ impl S3Store {
     }
 
     fn require_bucket(&self, name: &str) -> S3Result<store::Bucket> {
-        store::get_bucket(&self.db, name).map_err(db_error)?.ok_or_else(|| no_such_bucket(name))
+        store::get_bucket(&self.db, name)
+            .map_err(db_error)?
+            .ok_or_else(|| no_such_bucket(name))
     }
 
     fn require_object(&self, bucket: &str, key: &str) -> S3Result<store::Object> {
@@ -174,13 +200,29 @@ impl S3Store {
     }
 
     /// One page of a bucket listing (V1 and V2 share it).
-    fn list(&self, bucket: &str, prefix: &str, delimiter: Option<&str>, after: Option<&Cursor>, max: i32) -> S3Result<(Vec<Object>, Vec<CommonPrefix>, Option<Cursor>)> {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&Cursor>,
+        max: i32,
+    ) -> S3Result<(Vec<Object>, Vec<CommonPrefix>, Option<Cursor>)> {
         self.require_bucket(bucket)?;
         if max < 0 {
-            return Err(s3_error!(InvalidArgument, "max-keys must be a non-negative integer"));
+            return Err(s3_error!(
+                InvalidArgument,
+                "max-keys must be a non-negative integer"
+            ));
         }
         let objects = store::scan_objects(&self.db, bucket, prefix, "").map_err(db_error)?;
-        let page = list::page(objects.into_iter().map(|o| (o.key.clone(), o)), prefix, delimiter, after, max.min(MAX_KEYS) as usize);
+        let page = list::page(
+            objects.into_iter().map(|o| (o.key.clone(), o)),
+            prefix,
+            delimiter,
+            after,
+            max.min(MAX_KEYS) as usize,
+        );
         let mut contents = Vec::new();
         let mut prefixes = Vec::new();
         for entry in page.entries {
@@ -190,9 +232,15 @@ impl S3Store {
                     size: Some(o.size),
                     e_tag: Some(ETag::Strong(o.etag)),
                     last_modified: Some(timestamp(o.last_modified_ms)),
-                    storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-                    checksum_algorithm: (!o.checksums.is_empty())
-                        .then(|| o.checksums.keys().map(|a| ChecksumAlgorithm::from(a.clone())).collect()),
+                    storage_class: Some(ObjectStorageClass::from_static(
+                        ObjectStorageClass::STANDARD,
+                    )),
+                    checksum_algorithm: (!o.checksums.is_empty()).then(|| {
+                        o.checksums
+                            .keys()
+                            .map(|a| ChecksumAlgorithm::from(a.clone()))
+                            .collect()
+                    }),
                     checksum_type: o.checksum_type.clone().map(ChecksumType::from),
                     ..Default::default()
                 }),
@@ -205,7 +253,11 @@ impl S3Store {
 
 /// Shared by GetObject and HeadObject: which checksums to reveal. S3 returns them only when
 /// asked (`x-amz-checksum-mode: ENABLED`) and only for the whole object.
-fn visible_checksums(o: &store::Object, mode: Option<&ChecksumMode>, whole: bool) -> BTreeMap<String, String> {
+fn visible_checksums(
+    o: &store::Object,
+    mode: Option<&ChecksumMode>,
+    whole: bool,
+) -> BTreeMap<String, String> {
     if whole && mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED")) {
         o.checksums.clone()
     } else {
@@ -215,7 +267,10 @@ fn visible_checksums(o: &store::Object, mode: Option<&ChecksumMode>, whole: bool
 
 #[async_trait::async_trait]
 impl S3 for S3Store {
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
         let region = input
             .create_bucket_configuration
@@ -229,10 +284,15 @@ impl S3 for S3Store {
                 "Your previous request to create the named bucket succeeded and you already own it."
             ));
         }
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)), ..Default::default() }))
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+        }))
     }
 
-    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let bucket = req.input.bucket;
         let (outcome, blobs) = store::delete_bucket(&self.db, &bucket).map_err(db_error)?;
         match outcome {
@@ -241,23 +301,41 @@ impl S3 for S3Store {
                 Ok(S3Response::new(DeleteBucketOutput {}))
             }
             store::DeleteBucket::NotFound => Err(no_such_bucket(&bucket)),
-            store::DeleteBucket::NotEmpty => Err(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty")),
+            store::DeleteBucket::NotEmpty => Err(s3_error!(
+                BucketNotEmpty,
+                "The bucket you tried to delete is not empty"
+            )),
         }
     }
 
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         let bucket = self.require_bucket(&req.input.bucket)?;
-        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(bucket.region), ..Default::default() }))
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(bucket.region),
+            ..Default::default()
+        }))
     }
 
-    async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let bucket = self.require_bucket(&req.input.bucket)?;
         // us-east-1 is reported as an empty constraint, as S3 does.
-        let location = (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
-        Ok(S3Response::new(GetBucketLocationOutput { location_constraint: location }))
+        let location =
+            (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: location,
+        }))
     }
 
-    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let buckets = store::list_buckets(&self.db).map_err(db_error)?;
         let buckets = buckets
             .into_iter()
@@ -269,19 +347,34 @@ impl S3 for S3Store {
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner { display_name: Some("sparkyard".into()), id: Some("sparkyard".into()) }),
+            owner: Some(Owner {
+                display_name: Some("sparkyard".into()),
+                id: Some("sparkyard".into()),
+            }),
             ..Default::default()
         }))
     }
 
-    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = input.max_keys.unwrap_or(MAX_KEYS);
         let after = input.marker.as_deref().map(Cursor::after_key);
-        let (contents, prefixes, next) = self.list(&input.bucket, &prefix, input.delimiter.as_deref(), after.as_ref(), max)?;
+        let (contents, prefixes, next) = self.list(
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            after.as_ref(),
+            max,
+        )?;
         // V1's NextMarker is only returned with a delimiter; clients use the last key otherwise.
-        let next_marker = next.as_ref().filter(|_| input.delimiter.is_some()).map(|c| c.key.clone());
+        let next_marker = next
+            .as_ref()
+            .filter(|_| input.delimiter.is_some())
+            .map(|c| c.key.clone());
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(prefix),
@@ -297,19 +390,30 @@ impl S3 for S3Store {
         }))
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = input.max_keys.unwrap_or(MAX_KEYS);
         let after = match (&input.continuation_token, &input.start_after) {
-            (Some(token), _) => Some(
-                Cursor::decode(token)
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
-            ),
+            (Some(token), _) => Some(Cursor::decode(token).ok_or_else(|| {
+                s3_error!(
+                    InvalidArgument,
+                    "The continuation token provided is incorrect"
+                )
+            })?),
             (None, Some(start)) => Some(Cursor::after_key(start)),
             (None, None) => None,
         };
-        let (contents, prefixes, next) = self.list(&input.bucket, &prefix, input.delimiter.as_deref(), after.as_ref(), max)?;
+        let (contents, prefixes, next) = self.list(
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            after.as_ref(),
+            max,
+        )?;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(prefix),
@@ -327,24 +431,36 @@ impl S3 for S3Store {
         }))
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let headers = req.headers.clone();
         let trailers = req.trailing_headers.clone();
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header."))?;
-        let header_checksums = declared_checksums(
-            [
-                ("CRC32", &input.checksum_crc32),
-                ("CRC32C", &input.checksum_crc32c),
-                ("CRC64NVME", &input.checksum_crc64nvme),
-                ("SHA1", &input.checksum_sha1),
-                ("SHA256", &input.checksum_sha256),
-            ],
+        let header_checksums = declared_checksums([
+            ("CRC32", &input.checksum_crc32),
+            ("CRC32C", &input.checksum_crc32c),
+            ("CRC64NVME", &input.checksum_crc64nvme),
+            ("SHA1", &input.checksum_sha1),
+            ("SHA256", &input.checksum_sha256),
+        ]);
+        let algorithms = requested_algorithms(
+            input.checksum_algorithm.as_ref(),
+            &header_checksums,
+            &headers,
         );
-        let algorithms = requested_algorithms(input.checksum_algorithm.as_ref(), &header_checksums, &headers);
-        if let Some(bad) = algorithms.iter().find(|a| !blob::ALGORITHMS.contains(&a.as_str())) {
-            return Err(s3_error!(InvalidRequest, "Checksum algorithm {} is not supported.", bad));
+        if let Some(bad) = algorithms
+            .iter()
+            .find(|a| !blob::ALGORITHMS.contains(&a.as_str()))
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum algorithm {} is not supported.",
+                bad
+            ));
         }
         let written = blob::write(&self.root, body, &algorithms).await?;
         // Trailers are known only once the body has been read.
@@ -385,32 +501,51 @@ impl S3 for S3Store {
         Ok(S3Response::new(out))
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let o = self.require_object(&input.bucket, &input.key)?;
         let size = o.size as u64;
         let range = match &input.range {
             None => 0..size,
-            Some(r) => r.check(size).map_err(|_| {
-                s3_error!(InvalidRange, "The requested range is not satisfiable")
-            })?,
+            Some(r) => r
+                .check(size)
+                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
         };
-        let mut file = tokio::fs::File::open(self.root.join("blobs").join(&o.blob)).await.map_err(|e| {
-            tracing::error!(error = %e, blob = %o.blob, "object blob missing");
-            s3_error!(InternalError, "We encountered an internal error. Please try again.")
-        })?;
-        file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(|_| s3_error!(InternalError))?;
+        let mut file = tokio::fs::File::open(self.root.join("blobs").join(&o.blob))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, blob = %o.blob, "object blob missing");
+                s3_error!(
+                    InternalError,
+                    "We encountered an internal error. Please try again."
+                )
+            })?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(|_| s3_error!(InternalError))?;
         let length = range.end - range.start;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024);
         let whole = length == size;
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: Some(length as i64),
-            content_range: input.range.as_ref().map(|_| format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1))),
+            content_range: input.range.as_ref().map(|_| {
+                format!(
+                    "bytes {}-{}/{size}",
+                    range.start,
+                    range.end.saturating_sub(1)
+                )
+            }),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(ETag::Strong(o.etag.clone())),
             last_modified: Some(timestamp(o.last_modified_ms)),
-            content_type: o.content_type.clone().or_else(|| Some("binary/octet-stream".into())),
+            content_type: o
+                .content_type
+                .clone()
+                .or_else(|| Some("binary/octet-stream".into())),
             metadata: (!o.metadata.is_empty()).then(|| o.metadata.clone()),
             parts_count: o.parts_count.map(|n| n as i32),
             ..Default::default()
@@ -423,15 +558,27 @@ impl S3 for S3Store {
         Ok(S3Response::new(out))
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let o = self.require_object(&input.bucket, &input.key)?;
         let size = o.size as u64;
         let (length, content_range) = match &input.range {
             None => (size, None),
             Some(r) => {
-                let range = r.check(size).map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
-                (range.end - range.start, Some(format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1))))
+                let range = r.check(size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                (
+                    range.end - range.start,
+                    Some(format!(
+                        "bytes {}-{}/{size}",
+                        range.start,
+                        range.end.saturating_sub(1)
+                    )),
+                )
             }
         };
         let mut out = HeadObjectOutput {
@@ -440,7 +587,10 @@ impl S3 for S3Store {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(ETag::Strong(o.etag.clone())),
             last_modified: Some(timestamp(o.last_modified_ms)),
-            content_type: o.content_type.clone().or_else(|| Some("binary/octet-stream".into())),
+            content_type: o
+                .content_type
+                .clone()
+                .or_else(|| Some("binary/octet-stream".into())),
             metadata: (!o.metadata.is_empty()).then(|| o.metadata.clone()),
             parts_count: o.parts_count.map(|n| n as i32),
             ..Default::default()
@@ -453,17 +603,25 @@ impl S3 for S3Store {
         Ok(S3Response::new(out))
     }
 
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         // Deleting a missing key succeeds, as in S3.
-        if let Some(blob) = store::delete_object(&self.db, &input.bucket, &input.key).map_err(db_error)? {
+        if let Some(blob) =
+            store::delete_object(&self.db, &input.bucket, &input.key).map_err(db_error)?
+        {
             blob::remove(&self.root, &blob);
         }
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         if input.delete.objects.len() > 1000 {
@@ -472,38 +630,73 @@ impl S3 for S3Store {
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         for id in input.delete.objects {
-            if let Some(blob) = store::delete_object(&self.db, &input.bucket, &id.key).map_err(db_error)? {
+            if let Some(blob) =
+                store::delete_object(&self.db, &input.bucket, &id.key).map_err(db_error)?
+            {
                 blob::remove(&self.root, &blob);
             }
             if !quiet {
-                deleted.push(DeletedObject { key: Some(id.key), ..Default::default() });
+                deleted.push(DeletedObject {
+                    key: Some(id.key),
+                    ..Default::default()
+                });
             }
         }
-        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), ..Default::default() }))
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            ..Default::default()
+        }))
     }
 
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let CopySource::Bucket { bucket: src_bucket, key: src_key, .. } = &input.copy_source else {
-            return Err(s3_error!(NotImplemented, "Copying from access points is not supported."));
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Copying from access points is not supported."
+            ));
         };
         let src = self.require_object(src_bucket, src_key)?;
         self.require_bucket(&input.bucket)?;
         // Copy the bytes: blobs are never shared, so deleting one object cannot affect another.
         let root = self.root.clone();
         let parts = vec![src.blob.clone()];
-        let algorithms: Vec<String> = src.checksums.keys().filter(|_| src.parts_count.is_none()).cloned().collect();
+        let algorithms: Vec<String> = src
+            .checksums
+            .keys()
+            .filter(|_| src.parts_count.is_none())
+            .cloned()
+            .collect();
         let copied = tokio::task::spawn_blocking(move || blob::concat(&root, &parts, &algorithms))
             .await
             .map_err(|_| s3_error!(InternalError))??;
-        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let blob_name = copied.persist(&self.root)?;
         let object = store::Object {
             key: input.key.clone(),
             blob: blob_name.clone(),
             last_modified_ms: now_ms(),
-            content_type: if replace { input.content_type.clone() } else { src.content_type.clone() },
-            metadata: if replace { input.metadata.clone().unwrap_or_default() } else { src.metadata.clone() },
+            content_type: if replace {
+                input.content_type.clone()
+            } else {
+                src.content_type.clone()
+            },
+            metadata: if replace {
+                input.metadata.clone().unwrap_or_default()
+            } else {
+                src.metadata.clone()
+            },
             ..src
         };
         match store::put_object(&self.db, &input.bucket, &object).map_err(db_error)? {
@@ -523,21 +716,33 @@ impl S3 for S3Store {
         }))
     }
 
-    async fn create_multipart_upload(&self, req: S3Request<CreateMultipartUploadInput>) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
-        let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase());
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| a.as_str().to_ascii_uppercase());
         if let Some(a) = &algorithm {
             if !blob::ALGORITHMS.contains(&a.as_str()) {
-                return Err(s3_error!(InvalidRequest, "Checksum algorithm {} is not supported.", a));
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Checksum algorithm {} is not supported.",
+                    a
+                ));
             }
         }
         // S3's default for a multipart checksum: COMPOSITE, except CRC64NVME which is
         // always FULL_OBJECT.
-        let checksum_type = algorithm.as_ref().map(|a| match input.checksum_type.as_ref().map(|t| t.as_str().to_string()) {
-            Some(t) => t,
-            None if a == "CRC64NVME" => ChecksumType::FULL_OBJECT.to_string(),
-            None => ChecksumType::COMPOSITE.to_string(),
+        let checksum_type = algorithm.as_ref().map(|a| {
+            match input.checksum_type.as_ref().map(|t| t.as_str().to_string()) {
+                Some(t) => t,
+                None if a == "CRC64NVME" => ChecksumType::FULL_OBJECT.to_string(),
+                None => ChecksumType::COMPOSITE.to_string(),
+            }
         });
         let upload = store::Upload {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -560,28 +765,38 @@ impl S3 for S3Store {
         }))
     }
 
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         let headers = req.headers.clone();
         let trailers = req.trailing_headers.clone();
         let input = req.input;
-        let upload = store::get_upload(&self.db, &input.upload_id).map_err(db_error)?.ok_or_else(no_such_upload)?;
+        let upload = store::get_upload(&self.db, &input.upload_id)
+            .map_err(db_error)?
+            .ok_or_else(no_such_upload)?;
         if upload.bucket != input.bucket || upload.key != input.key {
             return Err(no_such_upload());
         }
         if !(1..=10_000).contains(&input.part_number) {
-            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
         }
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let header_checksums = declared_checksums(
-            [
-                ("CRC32", &input.checksum_crc32),
-                ("CRC32C", &input.checksum_crc32c),
-                ("CRC64NVME", &input.checksum_crc64nvme),
-                ("SHA1", &input.checksum_sha1),
-                ("SHA256", &input.checksum_sha256),
-            ],
+        let header_checksums = declared_checksums([
+            ("CRC32", &input.checksum_crc32),
+            ("CRC32C", &input.checksum_crc32c),
+            ("CRC64NVME", &input.checksum_crc64nvme),
+            ("SHA1", &input.checksum_sha1),
+            ("SHA256", &input.checksum_sha256),
+        ]);
+        let mut algorithms = requested_algorithms(
+            input.checksum_algorithm.as_ref(),
+            &header_checksums,
+            &headers,
         );
-        let mut algorithms = requested_algorithms(input.checksum_algorithm.as_ref(), &header_checksums, &headers);
         if let Some(a) = &upload.checksum_algorithm {
             algorithms.push(a.clone());
             algorithms.dedup();
@@ -610,14 +825,22 @@ impl S3 for S3Store {
                 return Err(no_such_upload());
             }
         }
-        let mut out = UploadPartOutput { e_tag: Some(ETag::Strong(md5)), ..Default::default() };
+        let mut out = UploadPartOutput {
+            e_tag: Some(ETag::Strong(md5)),
+            ..Default::default()
+        };
         set_checksums!(out, &checksums);
         Ok(S3Response::new(out))
     }
 
-    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        let upload = store::get_upload(&self.db, &input.upload_id).map_err(db_error)?.ok_or_else(no_such_upload)?;
+        let upload = store::get_upload(&self.db, &input.upload_id)
+            .map_err(db_error)?
+            .ok_or_else(no_such_upload)?;
         let after = input.part_number_marker.unwrap_or(0) as i64;
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let all: Vec<store::Part> = store::list_parts(&self.db, &upload.upload_id)
@@ -646,7 +869,11 @@ impl S3 for S3Store {
             key: Some(upload.key),
             upload_id: Some(upload.upload_id),
             is_truncated: Some(truncated),
-            next_part_number_marker: if truncated { page.last().and_then(|p| p.part_number) } else { None },
+            next_part_number_marker: if truncated {
+                page.last().and_then(|p| p.part_number)
+            } else {
+                None
+            },
             max_parts: Some(max as i32),
             checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
             checksum_type: upload.checksum_type.map(ChecksumType::from),
@@ -655,7 +882,10 @@ impl S3 for S3Store {
         }))
     }
 
-    async fn abort_multipart_upload(&self, req: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
         match store::delete_upload(&self.db, &input.upload_id).map_err(db_error)? {
             Some(blobs) => {
@@ -666,18 +896,29 @@ impl S3 for S3Store {
         }
     }
 
-    async fn complete_multipart_upload(&self, req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let upload = store::get_upload(&self.db, &input.upload_id).map_err(db_error)?.ok_or_else(no_such_upload)?;
+        let upload = store::get_upload(&self.db, &input.upload_id)
+            .map_err(db_error)?
+            .ok_or_else(no_such_upload)?;
         if upload.bucket != input.bucket || upload.key != input.key {
             return Err(no_such_upload());
         }
-        let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let requested = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default();
         if requested.is_empty() {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
         }
-        let stored: BTreeMap<i64, store::Part> =
-            store::list_parts(&self.db, &upload.upload_id).map_err(db_error)?.into_iter().map(|p| (p.part_number, p)).collect();
+        let stored: BTreeMap<i64, store::Part> = store::list_parts(&self.db, &upload.upload_id)
+            .map_err(db_error)?
+            .into_iter()
+            .map(|p| (p.part_number, p))
+            .collect();
         let invalid_part = || {
             s3_error!(
                 InvalidPart,
@@ -699,26 +940,45 @@ impl S3 for S3Store {
                 }
             }
             if i + 1 < requested.len() && p.size < MIN_PART_SIZE {
-                return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "Your proposed upload is smaller than the minimum allowed object size."
+                ));
             }
             chosen.push(p.clone());
         }
-        let md5s: Vec<[u8; 16]> =
-            chosen.iter().map(|p| hex::decode(&p.md5).ok().and_then(|v| v.try_into().ok()).unwrap_or([0; 16])).collect();
+        let md5s: Vec<[u8; 16]> = chosen
+            .iter()
+            .map(|p| {
+                hex::decode(&p.md5)
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .unwrap_or([0; 16])
+            })
+            .collect();
         let etag = blob::multipart_etag(&md5s);
         let full_object = upload.checksum_type.as_deref() == Some(ChecksumType::FULL_OBJECT);
-        let algorithms: Vec<String> = upload.checksum_algorithm.iter().filter(|_| full_object).cloned().collect();
+        let algorithms: Vec<String> = upload
+            .checksum_algorithm
+            .iter()
+            .filter(|_| full_object)
+            .cloned()
+            .collect();
         let root = self.root.clone();
         let part_blobs: Vec<String> = chosen.iter().map(|p| p.blob.clone()).collect();
-        let assembled = tokio::task::spawn_blocking(move || blob::concat(&root, &part_blobs, &algorithms))
-            .await
-            .map_err(|_| s3_error!(InternalError))??;
+        let assembled =
+            tokio::task::spawn_blocking(move || blob::concat(&root, &part_blobs, &algorithms))
+                .await
+                .map_err(|_| s3_error!(InternalError))??;
         let mut checksums = BTreeMap::new();
         if let Some(algorithm) = &upload.checksum_algorithm {
             let value = if full_object {
                 assembled.checksums.get(algorithm).cloned()
             } else {
-                let parts: Option<Vec<String>> = chosen.iter().map(|p| p.checksums.get(algorithm).cloned()).collect();
+                let parts: Option<Vec<String>> = chosen
+                    .iter()
+                    .map(|p| p.checksums.get(algorithm).cloned())
+                    .collect();
                 parts.and_then(|p| blob::composite_checksum(algorithm, &p))
             };
             if let Some(value) = value {
@@ -726,19 +986,21 @@ impl S3 for S3Store {
             }
         }
         // A full-object checksum the client declares must match what we assembled.
-        let declared = declared_checksums(
-            [
-                ("CRC32", &input.checksum_crc32),
-                ("CRC32C", &input.checksum_crc32c),
-                ("CRC64NVME", &input.checksum_crc64nvme),
-                ("SHA1", &input.checksum_sha1),
-                ("SHA256", &input.checksum_sha256),
-            ],
-        );
+        let declared = declared_checksums([
+            ("CRC32", &input.checksum_crc32),
+            ("CRC32C", &input.checksum_crc32c),
+            ("CRC64NVME", &input.checksum_crc64nvme),
+            ("SHA1", &input.checksum_sha1),
+            ("SHA256", &input.checksum_sha256),
+        ]);
         for (algorithm, value) in &declared {
             if let Some(ours) = checksums.get(algorithm) {
                 if ours != value && !value.contains('-') {
-                    return Err(s3_error!(BadDigest, "The {} you specified did not match the calculated checksum.", algorithm));
+                    return Err(s3_error!(
+                        BadDigest,
+                        "The {} you specified did not match the calculated checksum.",
+                        algorithm
+                    ));
                 }
             }
         }
@@ -753,7 +1015,10 @@ impl S3 for S3Store {
             content_type: upload.content_type.clone(),
             metadata: upload.metadata.clone(),
             checksums: checksums.clone(),
-            checksum_type: upload.checksum_type.clone().filter(|_| !checksums.is_empty()),
+            checksum_type: upload
+                .checksum_type
+                .clone()
+                .filter(|_| !checksums.is_empty()),
             parts_count: Some(chosen.len() as i64),
         };
         match store::complete_upload(&self.db, &upload, &object).map_err(db_error)? {
@@ -775,7 +1040,10 @@ impl S3 for S3Store {
         Ok(S3Response::new(out))
     }
 
-    async fn list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         // Uploads are listed empty-handed: sparkyard aborts nothing on its own, but the
         // listing is only used by clean-up tools that then abort what they find.
         let bucket = self.require_bucket(&req.input.bucket)?;
@@ -789,9 +1057,16 @@ impl S3 for S3Store {
 }
 
 /// The `s3s` service: protocol, SigV4 (keys from the keyring) and per-request authorization.
-pub fn service(store: S3Store, keyring: Arc<sparkyard_aws::keyring::Keyring>, authorizer: crate::authz::Authorizer, region: &str) -> s3s::service::S3Service {
+pub fn service(
+    store: S3Store,
+    keyring: Arc<sparkyard_aws::keyring::Keyring>,
+    authorizer: crate::authz::Authorizer,
+    region: &str,
+) -> s3s::service::S3Service {
     let mut builder = s3s::service::S3ServiceBuilder::new(store);
-    builder.set_auth(access::KeyringAuth { keyring: keyring.clone() });
+    builder.set_auth(access::KeyringAuth {
+        keyring: keyring.clone(),
+    });
     builder.set_access(access::PolicyAccess {
         keyring,
         authorizer,

@@ -112,16 +112,30 @@ pub fn create_bucket(db: &Db, name: &str, region: &str, now: i64) -> rusqlite::R
 
 pub fn get_bucket(db: &Db, name: &str) -> rusqlite::Result<Option<Bucket>> {
     db.lock()
-        .query_row("SELECT name, region, created_ms FROM buckets WHERE name = ?1", [name], |r| {
-            Ok(Bucket { name: r.get(0)?, region: r.get(1)?, created_ms: r.get(2)? })
-        })
+        .query_row(
+            "SELECT name, region, created_ms FROM buckets WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(Bucket {
+                    name: r.get(0)?,
+                    region: r.get(1)?,
+                    created_ms: r.get(2)?,
+                })
+            },
+        )
         .optional()
 }
 
 pub fn list_buckets(db: &Db) -> rusqlite::Result<Vec<Bucket>> {
     let conn = db.lock();
     let mut stmt = conn.prepare("SELECT name, region, created_ms FROM buckets ORDER BY name")?;
-    let rows = stmt.query_map([], |r| Ok(Bucket { name: r.get(0)?, region: r.get(1)?, created_ms: r.get(2)? }))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Bucket {
+            name: r.get(0)?,
+            region: r.get(1)?,
+            created_ms: r.get(2)?,
+        })
+    })?;
     rows.collect()
 }
 
@@ -136,16 +150,26 @@ pub enum DeleteBucket {
 pub fn delete_bucket(db: &Db, name: &str) -> rusqlite::Result<(DeleteBucket, Vec<String>)> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM buckets WHERE name = ?1", [name], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM buckets WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
     if exists == 0 {
         return Ok((DeleteBucket::NotFound, vec![]));
     }
-    let objects: i64 = tx.query_row("SELECT COUNT(*) FROM objects WHERE bucket = ?1", [name], |r| r.get(0))?;
+    let objects: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM objects WHERE bucket = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
     if objects > 0 {
         return Ok((DeleteBucket::NotEmpty, vec![]));
     }
     let blobs: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT p.blob FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?1")?;
+        let mut stmt = tx.prepare(
+            "SELECT p.blob FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?1",
+        )?;
         let rows = stmt.query_map([name], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -184,7 +208,12 @@ pub fn get_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<O
 }
 
 /// Objects of `bucket` whose key starts with `prefix` and sorts after `after`, by key.
-pub fn scan_objects(db: &Db, bucket: &str, prefix: &str, after: &str) -> rusqlite::Result<Vec<Object>> {
+pub fn scan_objects(
+    db: &Db,
+    bucket: &str,
+    prefix: &str,
+    after: &str,
+) -> rusqlite::Result<Vec<Object>> {
     let conn = db.lock();
     let mut stmt = conn.prepare(&format!(
         "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3
@@ -196,15 +225,27 @@ pub fn scan_objects(db: &Db, bucket: &str, prefix: &str, after: &str) -> rusqlit
 
 /// Inserts or replaces an object. Returns the replaced object's blob (to remove), or `Err`
 /// of `None` when the bucket is gone.
-pub fn put_object(db: &Db, bucket: &str, o: &Object) -> rusqlite::Result<Result<Option<String>, ()>> {
+pub fn put_object(
+    db: &Db,
+    bucket: &str,
+    o: &Object,
+) -> rusqlite::Result<Result<Option<String>, ()>> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM buckets WHERE name = ?1", [bucket], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM buckets WHERE name = ?1",
+        [bucket],
+        |r| r.get(0),
+    )?;
     if exists == 0 {
         return Ok(Err(()));
     }
     let old: Option<String> = tx
-        .query_row("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, &o.key], |r| r.get(0))
+        .query_row(
+            "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
+            [bucket, &o.key],
+            |r| r.get(0),
+        )
         .optional()?;
     tx.execute(
         &format!("INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
@@ -230,9 +271,17 @@ pub fn put_object(db: &Db, bucket: &str, o: &Object) -> rusqlite::Result<Result<
 pub fn delete_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<String>> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let old: Option<String> =
-        tx.query_row("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, key], |r| r.get(0)).optional()?;
-    tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", [bucket, key])?;
+    let old: Option<String> = tx
+        .query_row(
+            "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
+            [bucket, key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    tx.execute(
+        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+        [bucket, key],
+    )?;
     tx.commit()?;
     Ok(old)
 }
@@ -270,10 +319,18 @@ pub fn get_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Upload>> 
 
 /// Records a part; returns the blob of the part it replaces, or `Err(())` if the upload is
 /// gone.
-pub fn put_part(db: &Db, upload_id: &str, p: &Part) -> rusqlite::Result<Result<Option<String>, ()>> {
+pub fn put_part(
+    db: &Db,
+    upload_id: &str,
+    p: &Part,
+) -> rusqlite::Result<Result<Option<String>, ()>> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM uploads WHERE upload_id = ?1", [upload_id], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM uploads WHERE upload_id = ?1",
+        [upload_id],
+        |r| r.get(0),
+    )?;
     if exists == 0 {
         return Ok(Err(()));
     }
@@ -328,10 +385,18 @@ pub fn delete_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Vec<St
 /// Completes an upload atomically: the object row replaces any previous one and the upload
 /// and its part rows go. Returns the blobs no longer referenced (old object, all parts), or
 /// `Err(())` if the upload was completed or aborted concurrently.
-pub fn complete_upload(db: &Db, upload: &Upload, o: &Object) -> rusqlite::Result<Result<Vec<String>, ()>> {
+pub fn complete_upload(
+    db: &Db,
+    upload: &Upload,
+    o: &Object,
+) -> rusqlite::Result<Result<Vec<String>, ()>> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row("SELECT COUNT(*) FROM uploads WHERE upload_id = ?1", [&upload.upload_id], |r| r.get(0))?;
+    let exists: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM uploads WHERE upload_id = ?1",
+        [&upload.upload_id],
+        |r| r.get(0),
+    )?;
     if exists == 0 {
         return Ok(Err(()));
     }
@@ -341,7 +406,11 @@ pub fn complete_upload(db: &Db, upload: &Upload, o: &Object) -> rusqlite::Result
         rows.collect::<rusqlite::Result<_>>()?
     };
     if let Some(old) = tx
-        .query_row("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2", [&upload.bucket, &o.key], |r| r.get(0))
+        .query_row(
+            "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
+            [&upload.bucket, &o.key],
+            |r| r.get(0),
+        )
         .optional()?
     {
         garbage.push(old);
@@ -362,7 +431,10 @@ pub fn complete_upload(db: &Db, upload: &Upload, o: &Object) -> rusqlite::Result
             o.parts_count
         ],
     )?;
-    tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&upload.upload_id])?;
+    tx.execute(
+        "DELETE FROM uploads WHERE upload_id = ?1",
+        [&upload.upload_id],
+    )?;
     tx.commit()?;
     Ok(Ok(garbage))
 }

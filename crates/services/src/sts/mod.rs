@@ -64,7 +64,10 @@ pub struct Sts {
 
 /// `https://host/path` → `host/path`: how IAM names an OIDC provider and its condition keys.
 pub fn provider_id(issuer: &str) -> &str {
-    issuer.strip_prefix("https://").unwrap_or(issuer).trim_end_matches('/')
+    issuer
+        .strip_prefix("https://")
+        .unwrap_or(issuer)
+        .trim_end_matches('/')
 }
 
 fn not_authorized() -> QueryError {
@@ -72,22 +75,44 @@ fn not_authorized() -> QueryError {
 }
 
 fn session_name_ok(name: &str) -> bool {
-    (2..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    (2..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
 }
 
 impl Sts {
-    pub fn new(keyring: Arc<Keyring>, iam: Arc<Iam>, verifier: Option<Arc<dyn WebIdentityVerifier>>, account_id: &str) -> Self {
-        Self { keyring, iam, verifier, account_id: account_id.to_string() }
+    pub fn new(
+        keyring: Arc<Keyring>,
+        iam: Arc<Iam>,
+        verifier: Option<Arc<dyn WebIdentityVerifier>>,
+        account_id: &str,
+    ) -> Self {
+        Self {
+            keyring,
+            iam,
+            verifier,
+            account_id: account_id.to_string(),
+        }
     }
 
     /// Serves a signed request.
-    pub fn handle(&self, principal: &Principal, params: &QueryParams, request_id: &str) -> Response {
+    pub fn handle(
+        &self,
+        principal: &Principal,
+        params: &QueryParams,
+        request_id: &str,
+    ) -> Response {
         let action = params.action().unwrap_or("");
         let result = match action {
             // Always allowed in AWS, even with every permission denied.
             "GetCallerIdentity" => Ok(self.get_caller_identity(principal)),
             "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(params),
-            "" => Err(QueryError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action")),
+            "" => Err(QueryError::new(
+                StatusCode::BAD_REQUEST,
+                "MissingAction",
+                "Missing Action",
+            )),
             other => Err(QueryError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidAction",
@@ -110,15 +135,25 @@ impl Sts {
 
     fn get_caller_identity(&self, principal: &Principal) -> String {
         let user_id = match Caller::from_arn(&principal.arn) {
-            Caller::AssumedRole { role_name, session_name, .. } => {
-                let role_id = self.iam.get_role(&role_name).map(|r| r.role_id).unwrap_or_else(|| "AROA".into());
+            Caller::AssumedRole {
+                role_name,
+                session_name,
+                ..
+            } => {
+                let role_id = self
+                    .iam
+                    .get_role(&role_name)
+                    .map(|r| r.role_id)
+                    .unwrap_or_else(|| "AROA".into());
                 format!("{role_id}:{session_name}")
             }
             // The root user's id is the account id.
             _ => principal.account_id.clone(),
         };
         fragment(|x| {
-            x.text("Arn", &principal.arn).text("UserId", &user_id).text("Account", &principal.account_id);
+            x.text("Arn", &principal.arn)
+                .text("UserId", &user_id)
+                .text("Account", &principal.account_id);
         })
     }
 
@@ -132,7 +167,9 @@ impl Sts {
             )));
         }
         if p.get("Policy").is_some() || p.get("PolicyArns.member.1.arn").is_some() {
-            return Err(QueryError::validation("Session policies are not supported by sparkyard's STS."));
+            return Err(QueryError::validation(
+                "Session policies are not supported by sparkyard's STS.",
+            ));
         }
         let verifier = self.verifier.as_ref().ok_or_else(|| {
             QueryError::new(
@@ -147,10 +184,16 @@ impl Sts {
                 "ExpiredTokenException",
                 "Token expired: current date/time must be before the expiration date/time.",
             ),
-            VerifyError::Invalid(why) => QueryError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", why),
+            VerifyError::Invalid(why) => {
+                QueryError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", why)
+            }
         })?;
         if !identity.audiences.iter().any(|a| a == STS_AUDIENCE) {
-            return Err(QueryError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", "Incorrect token audience"));
+            return Err(QueryError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidIdentityToken",
+                "Incorrect token audience",
+            ));
         }
 
         // The role: `arn:aws:iam::<account>:role/<path><name>`, in this account, existing.
@@ -159,10 +202,15 @@ impl Sts {
             .and_then(|rest| rest.split_once(":role/"))
             .ok_or_else(|| QueryError::validation(format!("{role_arn} is invalid")))?;
         let name = resource.rsplit('/').next().unwrap_or(resource);
-        let role = self.iam.get_role(name).filter(|r| r.arn == role_arn && account == self.account_id).ok_or_else(not_authorized)?;
+        let role = self
+            .iam
+            .get_role(name)
+            .filter(|r| r.arn == role_arn && account == self.account_id)
+            .ok_or_else(not_authorized)?;
 
         // The trust policy must admit this provider and this subject.
-        let trust = crate::authz::policy::parse(&role.trust_policy, PolicyKind::Trust).map_err(|_| not_authorized())?;
+        let trust = crate::authz::policy::parse(&role.trust_policy, PolicyKind::Trust)
+            .map_err(|_| not_authorized())?;
         let provider = provider_id(&identity.issuer);
         let provider_arn = format!("arn:aws:iam::{}:oidc-provider/{provider}", self.account_id);
         let ctx = RequestContext::new("sts:AssumeRoleWithWebIdentity", &role.arn)
@@ -188,8 +236,14 @@ impl Sts {
                 }
             },
         };
-        let assumed_arn = format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", self.account_id, role.name);
-        let owner = KeyOwner { account_id: self.account_id.clone(), arn: assumed_arn.clone() };
+        let assumed_arn = format!(
+            "arn:aws:sts::{}:assumed-role/{}/{session_name}",
+            self.account_id, role.name
+        );
+        let owner = KeyOwner {
+            account_id: self.account_id.clone(),
+            arn: assumed_arn.clone(),
+        };
         let credentials = self
             .keyring
             .issue_session(owner, Utc::now() + Duration::seconds(duration))
@@ -221,7 +275,10 @@ mod tests {
 
     #[test]
     fn provider_ids() {
-        assert_eq!(provider_id("https://oidc.eks.us-east-2.amazonaws.com/id/AB"), "oidc.eks.us-east-2.amazonaws.com/id/AB");
+        assert_eq!(
+            provider_id("https://oidc.eks.us-east-2.amazonaws.com/id/AB"),
+            "oidc.eks.us-east-2.amazonaws.com/id/AB"
+        );
         assert_eq!(provider_id("https://127.0.0.1:6443/"), "127.0.0.1:6443");
     }
 

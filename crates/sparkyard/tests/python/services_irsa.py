@@ -60,6 +60,9 @@ assert error_of(role.client("logs").describe_log_groups)[0] == "AccessDeniedExce
 forged = boto3.Session(profile_name="sparkyard", aws_access_key_id=c["AccessKeyId"],
                        aws_secret_access_key=c["SecretAccessKey"], aws_session_token="forged")
 assert error_of(forged.client("s3").get_object, Bucket="irsa-data", Key="input.txt")[0] == "InvalidToken"
+# IAM and STS refuse it in their own (query XML) error shape.
+assert error_of(forged.client("iam").list_roles) == ("InvalidClientTokenId", 403)
+assert error_of(forged.client("sts").get_caller_identity) == ("InvalidClientTokenId", 403)
 
 # As a pod sees it after the pod-identity webhook: no keys, only AWS_ROLE_ARN,
 # AWS_WEB_IDENTITY_TOKEN_FILE, the region and (sparkyard's addition) AWS_ENDPOINT_URL;
@@ -70,6 +73,7 @@ env.update(
     AWS_WEB_IDENTITY_TOKEN_FILE=good_file,
     AWS_ROLE_SESSION_NAME="pod",
     AWS_REGION="us-east-1",
+    AWS_DEFAULT_REGION="us-east-1",
     AWS_ENDPOINT_URL=os.environ["SPARKYARD_ENDPOINT"],
     AWS_CONFIG_FILE="/dev/null",
     AWS_SHARED_CREDENTIALS_FILE="/dev/null",

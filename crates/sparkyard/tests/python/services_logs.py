@@ -73,10 +73,18 @@ end = logs.get_log_events(logGroupName=G, logStreamName=driver, nextToken=page["
 assert end["events"] == [] and end["nextForwardToken"] == page["nextForwardToken"]
 head = logs.get_log_events(logGroupName=G, logStreamName=driver, startFromHead=True)
 assert [e["message"] for e in head["events"]][0] == "INFO starting"
-# The CLI paginator stops when the token repeats.
-all_events = [e for p in logs.get_paginator("get_log_events").paginate(
-    logGroupName=G, logStreamName=driver, startFromHead=True) for e in p["events"]]
-assert len(all_events) == 3
+# Reading a stream to its end: follow nextForwardToken until it repeats.
+all_events, token = [], None
+for _ in range(10):
+    kw = {"logGroupName": G, "logStreamName": driver, "startFromHead": True, "limit": 1}
+    if token:
+        kw["nextToken"] = token
+    page = logs.get_log_events(**kw)
+    all_events += page["events"]
+    if page["nextForwardToken"] == token:
+        break
+    token = page["nextForwardToken"]
+assert len(all_events) == 3, all_events
 
 # FilterLogEvents: prefix + term pattern, across streams in time order.
 r = logs.filter_log_events(logGroupName=G, logStreamNamePrefix="pi/", filterPattern="ERROR")

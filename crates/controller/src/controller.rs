@@ -1,0 +1,415 @@
+//! The reconcile loop: for every active job run, dereference → validate → build → apply →
+//! update status, driven by watches on the runs' Jobs and pods and by a periodic resync.
+//!
+//! Crash safety: every object has a stable name (per run and attempt) and is applied
+//! server-side, and a state is recorded only after what it stands for exists. A restarted
+//! controller lists what the cluster has (the reflectors are primed before the first pass)
+//! and continues: nothing is created twice and no run is lost.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, ResourceExt};
+use sparkyard_emr::{Emr, FailureReason, JobRunRecord, JobRunState, JobRunTransition, TransitionError};
+use tokio::sync::Notify;
+
+use crate::apply;
+use crate::build::{self, LABEL_JOB_ID};
+use crate::config::ControllerConfig;
+use crate::dereference::{dereference, Failure, RunRefs};
+use crate::status::{self, DriverObservation};
+use crate::update_status::{free_slots, observe, retry_delay, to_emr};
+use crate::validate::{validate, SubmitSettings, Validated};
+
+/// Where the controller finds the cluster; `sparkyard serve` fills the defaults from the
+/// embedded cluster when it runs one.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: ControllerConfig,
+    /// Used when `[controller] kubeconfig` is not set.
+    pub default_kubeconfig: Option<PathBuf>,
+    /// Used when `[controller] master` is not set.
+    pub default_master: Option<String>,
+}
+
+/// The API server URL as pods see it, when nothing says otherwise.
+pub const IN_CLUSTER_MASTER: &str = "https://kubernetes.default.svc";
+
+/// Starts the controller as a background task. It retries connecting to the cluster until
+/// it can, so `sparkyard serve` never fails because the cluster is not there yet.
+pub fn spawn(emr: Emr, settings: Settings) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(emr, settings))
+}
+
+async fn run(emr: Emr, settings: Settings) {
+    let kubeconfig = settings
+        .config
+        .kubeconfig
+        .clone()
+        .or(settings.default_kubeconfig.clone());
+    let client = loop {
+        match crate::client::connect(kubeconfig.as_deref()).await {
+            Ok(client) => break client,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "job-run controller cannot reach the cluster yet; retrying");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let notify = Arc::new(Notify::new());
+    let jobs = reflect::<Job>(&client, &notify);
+    let pods = reflect::<Pod>(&client, &notify);
+    // The first pass must see what already exists, or it would submit runs again.
+    let (jobs_ready, pods_ready) = tokio::join!(jobs.wait_until_ready(), pods.wait_until_ready());
+    if jobs_ready.is_err() || pods_ready.is_err() {
+        tracing::error!("job-run controller: watches ended before listing; controller stopped");
+        return;
+    }
+    let master = settings
+        .config
+        .master
+        .clone()
+        .or(settings.default_master.clone())
+        .unwrap_or_else(|| IN_CLUSTER_MASTER.to_string());
+    tracing::info!(%master, kubeconfig = ?kubeconfig, "job-run controller started");
+    let resync = settings.config.resync();
+    let mut controller = Controller {
+        emr,
+        config: settings.config,
+        master,
+        client,
+        jobs,
+        pods,
+        retries: HashMap::new(),
+    };
+    loop {
+        controller.pass().await;
+        tokio::select! {
+            _ = tokio::time::sleep(resync) => {}
+            _ = notify.notified() => {
+                // Let a burst of events (a pod's status changing several times) settle.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A reflector of the objects labelled with a job-run id, in every namespace; each change
+/// wakes the loop.
+fn reflect<K>(client: &Client, notify: &Arc<Notify>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(
+        Api::<K>::all(client.clone()),
+        watcher::Config::default().labels(LABEL_JOB_ID),
+    )
+    .default_backoff()
+    .reflect(writer);
+    let notify = notify.clone();
+    tokio::spawn(async move {
+        stream
+            .for_each(|event| {
+                if let Err(e) = event {
+                    tracing::debug!(error = %e, "job-run watch interrupted; resuming");
+                }
+                notify.notify_one();
+                futures::future::ready(())
+            })
+            .await;
+    });
+    reader
+}
+
+/// A failed attempt waiting for its back-off before the next one.
+struct PendingRetry {
+    not_before: Instant,
+}
+
+struct Controller {
+    emr: Emr,
+    config: ControllerConfig,
+    master: String,
+    client: Client,
+    jobs: Store<Job>,
+    pods: Store<Pod>,
+    retries: HashMap<String, PendingRetry>,
+}
+
+type PassResult = anyhow::Result<()>;
+
+impl Controller {
+    /// One look at every active run, oldest first (so queued runs start in order).
+    async fn pass(&mut self) {
+        use JobRunState::*;
+        let runs = self
+            .emr
+            .job_runs_in_states(&[Pending, Submitted, Running, CancelPending]);
+        let mut busy: HashMap<String, u64> = HashMap::new();
+        for run in &runs {
+            if matches!(run.state, Submitted | Running | CancelPending) {
+                *busy.entry(run.virtual_cluster_id.clone()).or_default() += 1;
+            }
+        }
+        for run in &runs {
+            let result = match run.state {
+                Pending => self.pending(run, &mut busy).await,
+                Submitted | Running => self.active(run).await,
+                CancelPending => self.cancelling(run).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(job_run = %run.id, error = %format!("{e:#}"), "reconcile failed; will retry");
+            }
+        }
+        let active: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        self.retries.retain(|id, _| active.contains(id.as_str()));
+    }
+
+    fn settings(&self) -> SubmitSettings<'_> {
+        SubmitSettings {
+            master: &self.master,
+            spark_home: &self.config.spark_home,
+        }
+    }
+
+    fn prepare(&self, run: &JobRunRecord) -> Result<(RunRefs, Validated), Failure> {
+        let vc = self.emr.virtual_cluster(&run.virtual_cluster_id);
+        let refs = dereference(run, vc.as_ref(), &self.config)?;
+        let validated = validate(&refs, &self.settings())?;
+        Ok((refs, validated))
+    }
+
+    /// PENDING: wait for a slot, check the namespace, apply, then record SUBMITTED.
+    async fn pending(&mut self, run: &JobRunRecord, busy: &mut HashMap<String, u64>) -> PassResult {
+        let (refs, validated) = match self.prepare(run) {
+            Ok(ready) => ready,
+            Err(failure) => return self.fail(run, failure).await,
+        };
+        let max = self
+            .emr
+            .virtual_cluster(&run.virtual_cluster_id)
+            .and_then(|vc| vc.max_concurrent());
+        let used = busy.get(&run.virtual_cluster_id).copied().unwrap_or(0);
+        if free_slots(max, used) == Some(0) {
+            let waited = (chrono::Utc::now() - run.created_at).to_std().unwrap_or_default();
+            if waited >= self.config.queue_timeout() {
+                let details = format!(
+                    "JobRun failed: it waited {} minutes in the queue of virtual cluster {} without a free slot (maxConcurrentJobRuns {}).",
+                    waited.as_secs() / 60,
+                    run.virtual_cluster_id,
+                    max.unwrap_or_default()
+                );
+                return self.fail(run, Failure::new(FailureReason::UserError, details)).await;
+            }
+            return Ok(());
+        }
+        if !apply::namespace_exists(&self.client, &refs.namespace).await? {
+            let details = format!(
+                "Cluster {} is not usable for virtual cluster {}: namespace {} does not exist. Create it (kubectl create namespace {}) and start the job run again.",
+                refs.cluster_id, refs.virtual_cluster_id, refs.namespace, refs.namespace
+            );
+            return self.fail(run, Failure::new(FailureReason::ClusterUnavailable, details)).await;
+        }
+        if let Err(failure) = self.submit(&refs, &validated).await? {
+            return self.fail(run, failure).await;
+        }
+        *busy.entry(run.virtual_cluster_id.clone()).or_default() += 1;
+        tracing::info!(job_run = %run.id, runner = %refs.runner_job_name(), namespace = %refs.namespace, "job run submitted");
+        self.transition(run, JobRunTransition::to(JobRunState::Submitted)).await
+    }
+
+    /// Applies one attempt's objects. `Ok(Err(_))`: the cluster refused them for good.
+    async fn submit(&self, refs: &RunRefs, validated: &Validated) -> anyhow::Result<Result<(), Failure>> {
+        let objects = build::run_objects(refs, validated, &self.config.tool_image);
+        match apply::apply_run(&self.client, &objects).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) if apply::is_permanent(&e) => {
+                tracing::error!(job_run = %refs.job_run_id, error = %e, "the cluster refused the job run's objects");
+                Ok(Err(Failure::new(
+                    FailureReason::InternalError,
+                    "JobRun submission failed due to an internal error.",
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// SUBMITTED / RUNNING: follow the current attempt's runner and driver.
+    async fn active(&mut self, run: &JobRunRecord) -> PassResult {
+        let (refs, validated) = match self.prepare(run) {
+            Ok(ready) => ready,
+            Err(failure) => return self.fail(run, failure).await,
+        };
+        let ns = refs.namespace.as_str();
+        let runner = self
+            .jobs
+            .get(&ObjectRef::new(&refs.runner_job_name()).within(ns));
+        let driver = self
+            .pods
+            .get(&ObjectRef::new(&refs.driver_pod_name()).within(ns));
+        if runner.is_none() && driver.is_none() && run.state == JobRunState::Submitted {
+            // Not in the cache yet (just applied) or removed behind our back: applying again
+            // is a no-op in the first case and restores the runner in the second.
+            if let Err(failure) = self.submit(&refs, &validated).await? {
+                return self.fail(run, failure).await;
+            }
+            return Ok(());
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let observed = observe(run.state, runner.as_deref(), driver.as_deref(), now_ms);
+        let timeout = validated.resolved.container_defaults.job_start_timeout;
+        let Some(next) = status::next(run.state, &observed, timeout, &refs.log_locations()) else {
+            return Ok(());
+        };
+        let attempt_failed = next.state == JobRunState::Failed
+            && match &observed.driver {
+                Some(DriverObservation::Failed { .. } | DriverObservation::Deleted) => true,
+                None => observed.runner_failed,
+                _ => false,
+            };
+        if attempt_failed && refs.attempt < refs.max_attempts {
+            return self.retry(run, refs).await;
+        }
+        if next.state.is_terminal() {
+            tracing::info!(job_run = %run.id, state = next.state.as_str(), details = ?next.state_details, "job run finished");
+        }
+        self.transition(run, to_emr(&next)).await
+    }
+
+    /// The current attempt failed and attempts remain: after the back-off, apply the next
+    /// attempt's runner (new names), then record it.
+    async fn retry(&mut self, run: &JobRunRecord, refs: RunRefs) -> PassResult {
+        let now = Instant::now();
+        let pending = self.retries.entry(run.id.clone()).or_insert_with(|| {
+            let delay = retry_delay(refs.attempt);
+            tracing::info!(job_run = %run.id, attempt = refs.attempt, ?delay, "driver attempt failed; retrying after back-off");
+            PendingRetry { not_before: now + delay }
+        });
+        if now < pending.not_before {
+            return Ok(());
+        }
+        let mut next = refs;
+        next.attempt += 1;
+        let validated = match validate(&next, &self.settings()) {
+            Ok(v) => v,
+            Err(failure) => return self.fail(run, failure).await,
+        };
+        if let Err(failure) = self.submit(&next, &validated).await? {
+            return self.fail(run, failure).await;
+        }
+        self.retries.remove(&run.id);
+        let details = format!(
+            "Driver attempt {} failed; started attempt {} of {}.",
+            next.attempt - 1,
+            next.attempt,
+            next.max_attempts
+        );
+        tracing::info!(job_run = %run.id, attempt = next.attempt, "next attempt submitted");
+        self.transition(
+            run,
+            JobRunTransition {
+                state: JobRunState::Submitted,
+                state_details: Some(Some(details)),
+                failure_reason: Some(None),
+                finished_at: None,
+                attempt_count: Some(next.attempt),
+            },
+        )
+        .await
+    }
+
+    /// CANCEL_PENDING: delete every runner Job and pod of the run; CANCELLED once gone.
+    async fn cancelling(&mut self, run: &JobRunRecord) -> PassResult {
+        self.retries.remove(&run.id);
+        let ours = |labels: &std::collections::BTreeMap<String, String>, ns: Option<String>| {
+            labels.get(LABEL_JOB_ID) == Some(&run.id) && ns.as_deref() == Some(&run.namespace)
+        };
+        let jobs: Vec<Arc<Job>> = self
+            .jobs
+            .state()
+            .into_iter()
+            .filter(|j| ours(j.labels(), j.namespace()))
+            .collect();
+        let pods: Vec<Arc<Pod>> = self
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| ours(p.labels(), p.namespace()))
+            .collect();
+        if jobs.is_empty() && pods.is_empty() {
+            return self
+                .transition(
+                    run,
+                    JobRunTransition {
+                        state_details: Some(Some("JobRun CANCELLED successfully.".into())),
+                        ..JobRunTransition::to(JobRunState::Cancelled)
+                    },
+                )
+                .await;
+        }
+        let not_deleting = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            meta.deletion_timestamp.is_none()
+        };
+        let job_names: Vec<String> = jobs
+            .iter()
+            .filter(|j| not_deleting(&j.metadata))
+            .map(|j| j.name_any())
+            .collect();
+        let pod_names: Vec<String> = pods
+            .iter()
+            .filter(|p| not_deleting(&p.metadata))
+            .map(|p| p.name_any())
+            .collect();
+        if !job_names.is_empty() || !pod_names.is_empty() {
+            tracing::info!(job_run = %run.id, jobs = ?job_names, pods = ?pod_names, "cancelling: deleting the run's jobs and pods");
+            apply::delete_jobs_and_pods(&self.client, &run.namespace, &job_names, &pod_names)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn fail(&mut self, run: &JobRunRecord, failure: Failure) -> PassResult {
+        tracing::info!(job_run = %run.id, reason = ?failure.reason, details = %failure.details, "job run failed");
+        let details: String = if failure.details.chars().count() > 256 {
+            failure.details.chars().take(253).collect::<String>() + "..."
+        } else {
+            failure.details
+        };
+        self.transition(
+            run,
+            JobRunTransition {
+                state_details: Some(Some(details)),
+                failure_reason: Some(Some(failure.reason)),
+                ..JobRunTransition::to(JobRunState::Failed)
+            },
+        )
+        .await
+    }
+
+    async fn transition(&self, run: &JobRunRecord, t: JobRunTransition) -> PassResult {
+        match self.emr.transition_job_run(&run.id, t).await {
+            Ok(_) => Ok(()),
+            // The API changed the run meanwhile (a cancel, most likely): the next pass sees it.
+            Err(TransitionError::Illegal { from, to, .. }) => {
+                tracing::debug!(job_run = %run.id, ?from, ?to, "transition superseded");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

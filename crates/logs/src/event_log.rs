@@ -1,0 +1,112 @@
+//! The persistent app UI (EMR's `persistentAppUI`): Spark event logs kept per run so the
+//! real Spark History Server can show finished applications.
+//!
+//! The driver writes its event log to a host directory mounted into the driver pod with
+//! Spark's own `spark.kubernetes.driver.volumes.hostPath.*` confs (no pod template change
+//! needed), and the history server reads that directory. Each run's log is the file
+//! `spark-<jobRunId>` there, since EMR sets `spark.app.id = spark-<jobRunId>`.
+//!
+//! Works where sparkyard can read the node's disk: the embedded cluster. On a real cluster
+//! set `[history] event-log-dir` to a directory shared with the nodes (or leave the
+//! persistent UI to the cluster's own history server); see docs/logs.md.
+
+use crate::run_config::RunLogConfig;
+
+/// Where drivers see the event-log directory (EMR's own path for Spark event logs).
+pub const IN_POD_DIR: &str = "/var/log/spark/apps";
+/// The Spark volume name of the mount.
+pub const VOLUME_NAME: &str = "sparkyard-event-logs";
+
+/// Settings of the sparkyard instance, not of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLogSettings {
+    /// Host directory the history server reads (`spark.history.fs.logDirectory`).
+    pub host_dir: String,
+}
+
+/// The Spark confs the controller adds to a run (at spark-defaults precedence, so a value
+/// the user set in `sparkSubmitParameters` still wins). Empty when the run turned the
+/// persistent UI off, or set its own `spark.eventLog.dir` (EMR lets the user's directory win;
+/// the reference notes the two conflict).
+pub fn event_log_confs(run: &RunLogConfig, settings: &EventLogSettings) -> Vec<(String, String)> {
+    let wanted = run.persistent_app_ui || run.event_log_copy_dir.is_some();
+    if !wanted || run.user_event_log_dir.is_some() || run.user_event_log_enabled == Some(false) {
+        return Vec::new();
+    }
+    let prefix = format!("spark.kubernetes.driver.volumes.hostPath.{VOLUME_NAME}");
+    vec![
+        ("spark.eventLog.enabled".into(), "true".into()),
+        ("spark.eventLog.dir".into(), format!("file://{IN_POD_DIR}")),
+        (format!("{prefix}.mount.path"), IN_POD_DIR.into()),
+        (format!("{prefix}.mount.readOnly"), "false".into()),
+        (format!("{prefix}.options.path"), settings.host_dir.clone()),
+        (format!("{prefix}.options.type"), "DirectoryOrCreate".into()),
+    ]
+}
+
+/// The Spark application id of a run (`spark.app.id`), which names its event log.
+pub fn application_id(job_run_id: &str) -> String {
+    format!("spark-{job_run_id}")
+}
+
+/// The history server's page for a run.
+pub fn history_url(base_url: &str, job_run_id: &str) -> String {
+    format!("{}/history/{}/", base_url.trim_end_matches('/'), application_id(job_run_id))
+}
+
+/// Names a finished run's event log may have in the directory: the plain file, Spark's
+/// in-progress name, and the rolling layout's directory (`spark.eventLog.rolling.enabled`).
+pub fn event_log_names(job_run_id: &str) -> [String; 3] {
+    let app = application_id(job_run_id);
+    [app.clone(), format!("{app}.inprogress"), format!("eventlog_v2_{app}")]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings() -> EventLogSettings {
+        EventLogSettings { host_dir: "/data/spark-events".into() }
+    }
+
+    #[test]
+    fn enabled_by_default_with_a_host_path_mount() {
+        let run = RunLogConfig::from_overrides("vc", "r", None);
+        let confs = event_log_confs(&run, &settings());
+        let get = |k: &str| confs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("spark.eventLog.enabled"), Some("true"));
+        assert_eq!(get("spark.eventLog.dir"), Some("file:///var/log/spark/apps"));
+        assert_eq!(
+            get("spark.kubernetes.driver.volumes.hostPath.sparkyard-event-logs.options.path"),
+            Some("/data/spark-events")
+        );
+        assert_eq!(
+            get("spark.kubernetes.driver.volumes.hostPath.sparkyard-event-logs.mount.path"),
+            Some("/var/log/spark/apps")
+        );
+    }
+
+    #[test]
+    fn disabled_or_user_directory_adds_nothing() {
+        let off = json!({"monitoringConfiguration": {"persistentAppUI": "DISABLED"}});
+        assert!(event_log_confs(&RunLogConfig::from_overrides("vc", "r", Some(&off)), &settings()).is_empty());
+        let own = json!({"applicationConfiguration": [
+            {"classification": "spark-defaults", "properties": {"spark.eventLog.dir": "file:///mine"}}]});
+        assert!(event_log_confs(&RunLogConfig::from_overrides("vc", "r", Some(&own)), &settings()).is_empty());
+        // DISABLED UI but a copy to the user's bucket still needs the log.
+        let copy = json!({
+            "monitoringConfiguration": {"persistentAppUI": "DISABLED"},
+            "applicationConfiguration": [{"classification": "emr-containers-defaults",
+                "properties": {"logging.eventLog.dir": "s3://b/ev"}}]});
+        assert!(!event_log_confs(&RunLogConfig::from_overrides("vc", "r", Some(&copy)), &settings()).is_empty());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            history_url("http://127.0.0.1:18080/", "0000000327fe50tosa4"),
+            "http://127.0.0.1:18080/history/spark-0000000327fe50tosa4/"
+        );
+    }
+}

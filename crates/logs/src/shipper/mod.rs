@@ -1,0 +1,390 @@
+//! The log shipper: for every pod of a job run (label `emr-containers.amazonaws.com/job.id`),
+//! follow its main container's output through the Kubernetes API from the moment it starts,
+//! and deliver it to the run's S3 `logUri` and CloudWatch stream in EMR's layout
+//! ([`crate::layout`]) when it exits — runner, driver and every executor, including
+//! executors preempted or deleted mid-run (the follow stream ends with the container; what
+//! was streamed is delivered).
+//!
+//! Writes use the run's role: a token for the pod's service account is minted with the
+//! Kubernetes TokenRequest API (audience `sts.amazonaws.com`, as the EKS pod-identity
+//! webhook projects it) and exchanged with STS `AssumeRoleWithWebIdentity` for the run's
+//! execution role — IRSA, done on the pod's behalf, the same against sparkyard and AWS.
+//!
+//! A pod that is gone before its log could be followed (deleted while sparkyard was busy or
+//! down) is read from the embedded cluster's log file when the binary provides
+//! [`Settings::local_log_file`]; a real cluster has no such fallback (documented).
+
+pub mod checkpoint;
+mod credentials;
+pub mod sink;
+pub mod source;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use serde::Deserialize;
+
+use crate::aws::cloudwatch::Logs;
+use crate::aws::env::AwsEnv;
+use crate::aws::s3;
+use crate::layout::{self, PodKind, Stream};
+use crate::run_config::RunLogConfig;
+use sink::{CloudWatchTarget, S3Target, Sink};
+
+pub const LABEL_JOB_ID: &str = "emr-containers.amazonaws.com/job.id";
+/// Spark's own label on driver and executor pods.
+const LABEL_SPARK_ROLE: &str = "spark-role";
+/// Main containers as EMR on EKS names them.
+const MAIN_CONTAINERS: &[&str] = &["job-runner", "spark-kubernetes-driver", "spark-kubernetes-executor"];
+
+/// `[logs]` in sparkyard's configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LogsConfig {
+    /// Ship container logs at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Ask the API server for stdout and stderr separately (`pods/log?stream=`, Kubernetes
+    /// 1.32+ with `PodLogsQuerySplitStreams`). Off: the combined output goes to `stdout`.
+    #[serde(default)]
+    pub split_streams: bool,
+    /// How often queued CloudWatch events are sent while a container runs.
+    #[serde(default = "default_flush_ms")]
+    pub flush_interval_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_flush_ms() -> u64 {
+    1000
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self { enabled: true, split_streams: false, flush_interval_ms: default_flush_ms() }
+    }
+}
+
+/// Looks a run up by id (the binary wires it to emr-containers' store).
+pub type RunLookup = Arc<dyn Fn(&str) -> Option<RunLogConfig> + Send + Sync>;
+/// The embedded cluster's log file of `(namespace, pod, uid, container)`.
+pub type LocalLogFile = Arc<dyn Fn(&str, &str, &str, &str) -> PathBuf + Send + Sync>;
+
+pub struct Settings {
+    pub config: LogsConfig,
+    pub kube: kube::Client,
+    /// Where sparkyard's own STS, S3 and Logs are (or AWS's).
+    pub aws: AwsEnv,
+    /// Checkpoints: `<data_dir>/logs`.
+    pub state_dir: PathBuf,
+    pub runs: RunLookup,
+    pub local_log_file: Option<LocalLogFile>,
+    /// The persistent UI's event-log directory, from which a finished driver's event log is
+    /// copied to `emr-containers-defaults: logging.eventLog.dir` when the run asks.
+    pub event_log_dir: Option<PathBuf>,
+    /// The history server's base URL, to print each finished run's UI address.
+    pub history_url: Option<String>,
+}
+
+struct Shared {
+    settings: Settings,
+    http: reqwest::Client,
+    credentials: credentials::RunCredentials,
+    /// `<uid>/<container>` being shipped or shipped.
+    started: Mutex<HashSet<String>>,
+}
+
+/// Starts the shipper in the background.
+pub fn spawn(settings: Settings) -> tokio::task::JoinHandle<()> {
+    crate::aws::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let credentials = credentials::RunCredentials::new(settings.kube.clone(), settings.aws.clone(), http.clone());
+    let shared = Arc::new(Shared { settings, http, credentials, started: Mutex::new(HashSet::new()) });
+    tokio::spawn(watch(shared))
+}
+
+async fn watch(shared: Arc<Shared>) {
+    let pods: Api<Pod> = Api::all(shared.settings.kube.clone());
+    let config = watcher::Config::default().labels(LABEL_JOB_ID);
+    let mut events = watcher(pods, config).boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => consider(&shared, pod, false),
+            Ok(watcher::Event::Delete(pod)) => consider(&shared, pod, true),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "log shipper pod watch error; the watcher retries");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The pod's main container: the one EMR names, else the first.
+fn main_container(pod: &Pod) -> Option<String> {
+    let containers = &pod.spec.as_ref()?.containers;
+    containers
+        .iter()
+        .find(|c| MAIN_CONTAINERS.contains(&c.name.as_str()))
+        .or_else(|| containers.first())
+        .map(|c| c.name.clone())
+}
+
+/// Whether the container has produced a log the API can serve.
+fn container_started(pod: &Pod, container: &str) -> bool {
+    let status = pod.status.as_ref();
+    let phase_done = status.and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "Succeeded" || p == "Failed");
+    let state = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == container))
+        .and_then(|c| c.state.as_ref());
+    phase_done || state.is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+}
+
+fn kind_of(pod: &Pod) -> PodKind {
+    match pod.labels().get(LABEL_SPARK_ROLE).map(String::as_str) {
+        Some("driver") | Some("executor") => PodKind::Spark,
+        _ => PodKind::JobRunner,
+    }
+}
+
+fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
+    let Some(job_id) = pod.labels().get(LABEL_JOB_ID).cloned() else { return };
+    let Some(container) = main_container(&pod) else { return };
+    if !deleted && !container_started(&pod, &container) {
+        return;
+    }
+    let uid = pod.uid().unwrap_or_default();
+    let key = format!("{uid}/{container}");
+    if shared.started.lock().expect("not poisoned").contains(&key) {
+        return;
+    }
+    let Some(run) = (shared.settings.runs)(&job_id) else { return };
+    let kind = kind_of(&pod);
+    let role = pod.labels().get(LABEL_SPARK_ROLE).cloned();
+    let is_executor = role.as_deref() == Some("executor");
+    let wanted = run.ships_logs()
+        && match kind {
+            PodKind::JobRunner => run.runner_logging,
+            PodKind::Spark => run.executor_logging || !is_executor,
+        };
+    if !wanted {
+        return;
+    }
+    shared.started.lock().expect("not poisoned").insert(key);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let target = ContainerRef {
+            namespace: pod.namespace().unwrap_or_default(),
+            pod: pod.name_any(),
+            uid,
+            container,
+            service_account: pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into()),
+            job_id,
+            kind,
+            is_driver: role.as_deref() == Some("driver"),
+        };
+        ship_container(&shared, &run, &target, deleted).await;
+    });
+}
+
+struct ContainerRef {
+    namespace: String,
+    pod: String,
+    uid: String,
+    container: String,
+    service_account: String,
+    job_id: String,
+    kind: PodKind,
+    is_driver: bool,
+}
+
+impl ContainerRef {
+    fn label(&self, stream: Stream) -> String {
+        format!("{}/{}/{}:{}", self.namespace, self.pod, self.container, stream.as_str())
+    }
+}
+
+async fn ship_container(shared: &Arc<Shared>, run: &RunLogConfig, c: &ContainerRef, deleted: bool) {
+    let streams: Vec<Option<Stream>> =
+        if shared.settings.config.split_streams { vec![Some(Stream::Stdout), Some(Stream::Stderr)] } else { vec![None] };
+    let creds = shared.credentials.for_service_account(&c.namespace, &c.service_account, &run.execution_role_arn);
+    let tasks = streams.into_iter().map(|stream| {
+        let creds = creds.clone();
+        async move {
+            let shipped = stream.unwrap_or(Stream::Stdout);
+            let mut sink = make_sink(shared, run, c, shipped, creds);
+            if sink.already_done() {
+                return;
+            }
+            follow(shared, c, stream, deleted, &mut sink).await;
+            sink.finish().await;
+            tracing::info!(stream = %sink.label, "container log shipped");
+        }
+    });
+    futures::future::join_all(tasks).await;
+    if c.is_driver {
+        if let Some(dir) = &shared.settings.event_log_dir {
+            if let Some(base) = shared.settings.history_url.as_deref().filter(|_| run.persistent_app_ui) {
+                tracing::info!(run = %c.job_id, url = %crate::event_log::history_url(base, &c.job_id), "Spark UI of the finished run");
+            }
+            if let Some(target) = &run.event_log_copy_dir {
+                copy_event_log(shared, dir, target, &c.job_id, creds).await;
+            }
+        }
+    }
+}
+
+/// `logging.eventLog.dir`: EMR copies the run's event log to the user's bucket too.
+async fn copy_event_log(
+    shared: &Shared,
+    dir: &std::path::Path,
+    target: &str,
+    job_id: &str,
+    creds: Arc<crate::aws::credentials::CachedCredentials>,
+) {
+    use object_store::ObjectStoreExt;
+    let name = crate::event_log::application_id(job_id);
+    let Ok(bytes) = tokio::fs::read(dir.join(&name)).await else {
+        tracing::warn!(run = %job_id, "no finished event log to copy to logging.eventLog.dir");
+        return;
+    };
+    let Some(rest) = target.strip_prefix("s3://") else {
+        tracing::warn!(%target, "logging.eventLog.dir is not an s3:// URI; event log not copied");
+        return;
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = prefix.trim_end_matches('/');
+    let key = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+    let result = match s3::bucket(&shared.settings.aws, bucket, creds) {
+        Ok(store) => store.put(&object_store::path::Path::from(key.as_str()), bytes.into()).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => tracing::info!(run = %job_id, %bucket, %key, "event log copied"),
+        Err(e) => tracing::warn!(run = %job_id, error = %e, "cannot copy the event log"),
+    }
+}
+
+fn make_sink(
+    shared: &Shared,
+    run: &RunLogConfig,
+    c: &ContainerRef,
+    stream: Stream,
+    creds: Arc<crate::aws::credentials::CachedCredentials>,
+) -> Sink {
+    let aws = &shared.settings.aws;
+    let s3_target = run.s3_log_uri.as_deref().and_then(|uri| {
+        let (bucket, key) = layout::s3_object(uri, &run.virtual_cluster_id, &c.job_id, c.kind, &c.pod, stream)?;
+        match s3::bucket(aws, &bucket, creds.clone()) {
+            Ok(store) => Some(S3Target { store: Arc::new(store), key, rotation: run.rotation }),
+            Err(e) => {
+                tracing::warn!(%bucket, error = %e, "cannot use the log bucket");
+                None
+            }
+        }
+    });
+    let cw_target = run.cloudwatch.as_ref().map(|cw| CloudWatchTarget {
+        logs: Arc::new(Logs::new(aws, shared.http.clone(), creds.clone())),
+        group: cw.log_group.clone(),
+        stream: layout::cloudwatch_stream(
+            cw.stream_prefix.as_deref(),
+            &run.virtual_cluster_id,
+            &c.job_id,
+            c.kind,
+            &c.pod,
+            stream,
+        ),
+    });
+    let path =
+        checkpoint::path(&shared.settings.state_dir, &c.namespace, &c.pod, &c.uid, &c.container, stream.as_str());
+    Sink::new(c.label(stream), s3_target, cw_target, path)
+}
+
+/// Streams the container's output into the sink until the container has exited.
+async fn follow(shared: &Shared, c: &ContainerRef, stream: Option<Stream>, deleted: bool, sink: &mut Sink) {
+    let flush_every = Duration::from_millis(shared.settings.config.flush_interval_ms.max(100));
+    let request = match source::follow_request(&c.namespace, &c.pod, &c.container, stream) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the log request");
+            return;
+        }
+    };
+    let reader = if deleted { Err(source::OpenError::Gone) } else { source::open(&shared.settings.kube, request).await };
+    let mut reader = match reader {
+        Ok(reader) => reader,
+        Err(source::OpenError::Gone) => return from_local_file(shared, c, stream, sink).await,
+        Err(source::OpenError::Other(e)) => {
+            tracing::warn!(stream = %sink.label, error = %format!("{e:#}"), "cannot follow the container log; trying the node's file");
+            return from_local_file(shared, c, stream, sink).await;
+        }
+    };
+    let mut ticker = tokio::time::interval(flush_every);
+    loop {
+        tokio::select! {
+            chunk = source::read_chunk(&mut reader) => match chunk {
+                Ok(chunk) if chunk.is_empty() => break,
+                Ok(chunk) => sink.push(&chunk).await,
+                Err(e) => {
+                    tracing::debug!(stream = %sink.label, error = %e, "log stream ended with an error");
+                    break;
+                }
+            },
+            _ = ticker.tick() => sink.flush().await,
+        }
+    }
+}
+
+/// The embedded cluster keeps a deleted pod's log file; its content is the combined output,
+/// so it stands in for `stdout` only.
+async fn from_local_file(shared: &Shared, c: &ContainerRef, stream: Option<Stream>, sink: &mut Sink) {
+    let Some(file) = &shared.settings.local_log_file else {
+        tracing::warn!(stream = %sink.label, "pod is gone and the cluster keeps no log files: output lost");
+        return;
+    };
+    if stream == Some(Stream::Stderr) {
+        return;
+    }
+    let path = file(&c.namespace, &c.pod, &c.uid, &c.container);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => sink.push(&bytes).await,
+        Err(e) => tracing::warn!(stream = %sink.label, path = %path.display(), error = %e, "no log file for a gone pod"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(json: serde_json::Value) -> Pod {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn picks_main_containers_and_kinds() {
+        let driver = pod(serde_json::json!({
+            "metadata": {"name": "spark-x-driver", "labels": {"spark-role": "driver", LABEL_JOB_ID: "x"}},
+            "spec": {"containers": [{"name": "sidecar"}, {"name": "spark-kubernetes-driver"}]},
+            "status": {"containerStatuses": [{"name": "spark-kubernetes-driver", "image": "i", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}}]}
+        }));
+        assert_eq!(main_container(&driver).as_deref(), Some("spark-kubernetes-driver"));
+        assert_eq!(kind_of(&driver), PodKind::Spark);
+        assert!(container_started(&driver, "spark-kubernetes-driver"));
+        let runner = pod(serde_json::json!({
+            "metadata": {"name": "x-abcde", "labels": {LABEL_JOB_ID: "x"}},
+            "spec": {"containers": [{"name": "job-runner"}]},
+            "status": {"phase": "Pending"}
+        }));
+        assert_eq!(kind_of(&runner), PodKind::JobRunner);
+        assert!(!container_started(&runner, "job-runner"));
+    }
+}

@@ -1,0 +1,434 @@
+//! Job runs end to end: the real `aws` CLI starts runs, the controller turns them into
+//! Kubernetes objects, and real `spark-submit` runs them on the embedded cluster (walkthrough
+//! steps 5, 7 and 9–10). Spark runs are heavy on a 2-core machine, so the tests that run Spark
+//! take turns (one lock), and ask for small resources.
+
+mod support;
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::Server;
+
+/// One Spark-running test at a time.
+static SPARK: Mutex<()> = Mutex::new(());
+
+fn spark_turn() -> std::sync::MutexGuard<'static, ()> {
+    SPARK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const NS: &str = "monthly-batch";
+const ROLE: &str = "mb-role";
+const PI: &str = "local:///usr/lib/spark/examples/src/main/python/pi.py";
+/// The seed's parameters with small memory and CPU requests, so that a driver and two
+/// executors fit the node and the machine.
+const SMALL: &str = "--conf spark.executor.instances=2 --conf spark.executor.memory=512m --conf spark.executor.cores=1 --conf spark.driver.cores=1 --conf spark.driver.memory=512m --conf spark.kubernetes.executor.request.cores=250m --conf spark.kubernetes.driver.request.cores=250m";
+
+/// A loopback /16 and service IP no other test process uses.
+fn unique_octet() -> u32 {
+    let n = uuid::Uuid::new_v4().as_bytes()[0] as u32 + std::process::id();
+    n % 200 + 30
+}
+
+/// A directory every pod can read (the host file system is visible read-only inside pods,
+/// but each pod has a private `/tmp`).
+fn shared_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jobs-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Env {
+    server: Server,
+    /// Kept alive for the config file.
+    _config_dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    /// A second server holding the cluster, when the cluster runs in its own process.
+    cluster: Option<Server>,
+    vc: String,
+    role_arn: String,
+}
+
+fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn cluster_table(octet: u32) -> String {
+    format!("[cluster]\nnode-cpu = \"8\"\nnode-memory = \"24Gi\"\npod-cidr = \"127.{octet}.0.0/16\"\n")
+}
+
+impl Env {
+    /// `sparkyard serve` with its embedded cluster, as a user runs it.
+    fn all_in_one(scheduler: Option<Value>) -> Env {
+        let octet = unique_octet();
+        let config_dir = tempfile::tempdir().unwrap();
+        let config = write_config(
+            config_dir.path(),
+            "sparkyard.toml",
+            &format!("{}\n[controller]\nresync-seconds = 1\n", cluster_table(octet)),
+        );
+        let server = Server::start_with(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--cluster-listen",
+            &format!("127.0.0.1:{}", support::free_port()),
+            "--cluster-service-address",
+            &format!("127.11.{octet}.1:443"),
+        ]);
+        let kubeconfig = server.data_dir.path().join("cluster/kubeconfig");
+        let mut env = Env { server, _config_dir: config_dir, kubeconfig, cluster: None, vc: String::new(), role_arn: String::new() };
+        env.walkthrough_setup(NS, scheduler);
+        env
+    }
+
+    /// The cluster in one process (`serve --cluster-only`), the AWS endpoint and controller
+    /// in another (`serve --no-cluster`): the controller then sees the cluster as it would
+    /// see a real one, and the API process can crash without taking the cluster with it.
+    fn split() -> Env {
+        let octet = unique_octet();
+        let config_dir = tempfile::tempdir().unwrap();
+        let cluster_config = write_config(config_dir.path(), "cluster.toml", &cluster_table(octet));
+        let cluster = Server::start_with(&[
+            "--cluster-only",
+            "--config",
+            cluster_config.to_str().unwrap(),
+            "--cluster-listen",
+            &format!("127.0.0.1:{}", support::free_port()),
+            "--cluster-service-address",
+            &format!("127.11.{octet}.1:443"),
+        ]);
+        let kubeconfig = cluster.data_dir.path().join("cluster/kubeconfig");
+        let api_config = write_config(
+            config_dir.path(),
+            "api.toml",
+            &format!(
+                "[controller]\nresync-seconds = 1\nkubeconfig = \"{}\"\nmaster = \"https://kubernetes.default.svc\"\n",
+                kubeconfig.display()
+            ),
+        );
+        let server = Server::start_with(&["--no-cluster", "--config", api_config.to_str().unwrap()]);
+        let mut env = Env { server, _config_dir: config_dir, kubeconfig, cluster: Some(cluster), vc: String::new(), role_arn: String::new() };
+        env.walkthrough_setup(NS, None);
+        env
+    }
+
+    fn log(&self) -> String {
+        let cluster = self.cluster.as_ref().map(|c| c.log()).unwrap_or_default();
+        format!("{}\n--- cluster process ---\n{cluster}", self.server.log())
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = cluster::kubectl(&self.kubeconfig, args);
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Steps 5 and 7: namespace, execution role, virtual cluster.
+    fn walkthrough_setup(&mut self, namespace: &str, scheduler: Option<Value>) {
+        self.kubectl(&["create", "namespace", namespace]);
+        let dir = tempfile::tempdir().unwrap();
+        let trust = dir.path().join("trust.json");
+        std::fs::write(
+            &trust,
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "elasticmapreduce.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .unwrap();
+        let _ = self.server.aws(&["iam", "create-role", "--role-name", ROLE, "--assume-role-policy-document", &format!("file://{}", trust.display())]);
+        self.role_arn = self
+            .server
+            .aws_ok(&["iam", "get-role", "--role-name", ROLE, "--query", "Role.Arn", "--output", "text"])
+            .trim()
+            .to_string();
+        self.vc = self.create_vc(&format!("{namespace}-emr-cluster"), namespace, scheduler);
+    }
+
+    fn create_vc(&self, name: &str, namespace: &str, scheduler: Option<Value>) -> String {
+        let provider = json!({"id": "eks-emr-cluster", "type": "EKS", "info": {"eksInfo": {"namespace": namespace}}}).to_string();
+        let mut args = vec!["emr-containers", "create-virtual-cluster", "--name", name, "--container-provider", &provider];
+        let scheduler = scheduler.map(|s| s.to_string());
+        if let Some(s) = &scheduler {
+            args.extend(["--scheduler-configuration", s]);
+        }
+        self.server.aws_json(&args)["id"].as_str().unwrap().to_string()
+    }
+
+    /// Step 9's request, with the given driver and parameters.
+    fn request(&self, vc: &str, name: &str, entry_point: &str, params: &str, extra: Value) -> Value {
+        let mut request = json!({
+            "name": name,
+            "virtualClusterId": vc,
+            "executionRoleArn": self.role_arn,
+            "releaseLabel": "emr-6.3.0-latest",
+            "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": entry_point, "sparkSubmitParameters": params}},
+            "configurationOverrides": {
+                "applicationConfiguration": [{"classification": "spark-defaults", "properties": {
+                    "spark.dynamicAllocation.enabled": "false",
+                    "spark.kubernetes.executor.deleteOnTermination": "true"}}],
+                "monitoringConfiguration": {
+                    "cloudWatchMonitoringConfiguration": {"logGroupName": "/emr-on-eks/eks-emr-cluster/monthly-batch", "logStreamNamePrefix": "pi"},
+                    "s3MonitoringConfiguration": {"logUri": "s3://monthly-batch-logs-123456789012-us-east-1/"}}}
+        });
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            request[k] = v;
+        }
+        request
+    }
+
+    /// `aws emr-containers start-job-run --cli-input-json file://…`; returns the run id.
+    fn start(&self, request: &Value) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("job.json");
+        std::fs::write(&file, request.to_string()).unwrap();
+        let out = self.server.aws_json(&["emr-containers", "start-job-run", "--cli-input-json", &format!("file://{}", file.display())]);
+        out["id"].as_str().unwrap().to_string()
+    }
+
+    fn describe(&self, vc: &str, id: &str) -> Value {
+        self.server.aws_json(&["emr-containers", "describe-job-run", "--virtual-cluster-id", vc, "--id", id])["jobRun"].clone()
+    }
+
+    /// Polls until the run is terminal; returns the final run and every state seen, in order.
+    fn follow(&self, vc: &str, id: &str, limit: Duration, mut each: impl FnMut(&Value)) -> (Value, Vec<String>) {
+        let deadline = Instant::now() + limit;
+        let mut states: Vec<String> = Vec::new();
+        loop {
+            let run = self.describe(vc, id);
+            let state = run["state"].as_str().unwrap().to_string();
+            if states.last() != Some(&state) {
+                states.push(state.clone());
+            }
+            each(&run);
+            if matches!(state.as_str(), "COMPLETED" | "FAILED" | "CANCELLED") {
+                return (run, states);
+            }
+            assert!(Instant::now() < deadline, "run {id} still {state} after {limit:?} (states {states:?})\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn pod_names(&self, selector: Option<&str>) -> Vec<String> {
+        let mut args = vec!["get", "pods", "-n", NS, "-o", "name"];
+        if let Some(s) = selector {
+            args.extend(["-l", s]);
+        }
+        self.kubectl(&args).lines().map(|l| l.trim_start_matches("pod/").to_string()).collect()
+    }
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    format!("local://{}", path.display())
+}
+
+/// Walkthrough steps 9–10: pi-4 goes PENDING → SUBMITTED → RUNNING → COMPLETED, with the
+/// runner, `spark-<id>-driver` and two `pythonpi-…-exec-N` pods along the way.
+#[test]
+fn pi_runs_through_every_state_with_emrs_pods() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(None);
+    let started = Instant::now();
+    let id = env.start(&env.request(&env.vc, "pi-4", PI, SMALL, json!({})));
+    let mut pods_seen: Vec<String> = Vec::new();
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(480), |run| {
+        if run["state"] == "RUNNING" {
+            for pod in env.pod_names(None) {
+                if !pods_seen.contains(&pod) {
+                    pods_seen.push(pod);
+                }
+            }
+        }
+    });
+    eprintln!("pi-4: {states:?} in {:?}; pods {pods_seen:?}", started.elapsed());
+    assert_eq!(run["state"], "COMPLETED", "{run:#}\n{}", env.log());
+    let details = run["stateDetails"].as_str().unwrap();
+    assert!(details.starts_with("JobRun completed successfully. It ran for "), "{details}");
+    assert!(run["finishedAt"].is_string());
+    let order = ["PENDING", "SUBMITTED", "RUNNING", "COMPLETED"];
+    let positions: Vec<usize> = states.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "states out of order: {states:?}");
+    for needed in ["SUBMITTED", "RUNNING", "COMPLETED"] {
+        assert!(states.iter().any(|s| s == needed), "never saw {needed}: {states:?}");
+    }
+    let runner = regex::Regex::new(&format!("^{id}-[a-z0-9]{{5}}$")).unwrap();
+    assert!(pods_seen.iter().any(|p| runner.is_match(p)), "no runner pod in {pods_seen:?}");
+    assert!(pods_seen.contains(&format!("spark-{id}-driver")), "no driver in {pods_seen:?}");
+    let executor = regex::Regex::new("^pythonpi-[0-9a-f]{16}-exec-[12]$").unwrap();
+    let executors = pods_seen.iter().filter(|p| executor.is_match(p)).count();
+    assert_eq!(executors, 2, "executors in {pods_seen:?}");
+    // The role's service accounts and the namespace's emr-containers RBAC exist.
+    let sas = env.kubectl(&["get", "serviceaccounts", "-n", NS, "-o", "name"]);
+    for role in ["client", "driver", "executor"] {
+        assert!(sas.contains(&format!("emr-containers-sa-spark-{role}-123456789012-")), "{sas}");
+    }
+    env.kubectl(&["get", "role", "emr-containers", "-n", NS]);
+    env.kubectl(&["get", "rolebinding", "emr-containers", "-n", NS]);
+}
+
+/// A driver that fails ends FAILED / USER_ERROR with stateDetails that point at the logs;
+/// a run on a namespace that does not exist fails CLUSTER_UNAVAILABLE; an unsupported
+/// classification fails VALIDATION_ERROR.
+#[test]
+fn failures_carry_emrs_reasons() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(None);
+    let dir = shared_dir();
+    let failing = script(&dir, "fail.py", "import sys\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('fails').getOrCreate()\nprint('about to fail')\nsys.exit(3)\n");
+    let id = env.start(&env.request(&env.vc, "fails", &failing, SMALL, json!({})));
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(300), |_| {});
+    assert_eq!(run["state"], "FAILED", "{states:?} {run:#}\n{}", env.log());
+    assert_eq!(run["failureReason"], "USER_ERROR");
+    let details = run["stateDetails"].as_str().unwrap();
+    assert!(details.contains("s3://monthly-batch-logs-123456789012-us-east-1/") && details.contains(&format!("spark-{id}-driver")), "{details}");
+
+    let bad = env.start(&env.request(&env.vc, "bad-classification", PI, SMALL, json!({
+        "configurationOverrides": {"applicationConfiguration": [{"classification": "hdfs-site", "properties": {"a": "b"}}]}})));
+    let (run, _) = env.follow(&env.vc, &bad, Duration::from_secs(60), |_| {});
+    assert_eq!((run["state"].as_str(), run["failureReason"].as_str()), (Some("FAILED"), Some("VALIDATION_ERROR")));
+    assert_eq!(run["stateDetails"], "JobRun submission failed. Classification hdfs-site not supported.");
+
+    let orphan_vc = env.create_vc("orphan-emr-cluster", "no-such-namespace", None);
+    let orphan = env.start(&env.request(&orphan_vc, "orphan", PI, SMALL, json!({})));
+    let (run, _) = env.follow(&orphan_vc, &orphan, Duration::from_secs(60), |_| {});
+    assert_eq!((run["state"].as_str(), run["failureReason"].as_str()), (Some("FAILED"), Some("CLUSTER_UNAVAILABLE")));
+    assert!(run["stateDetails"].as_str().unwrap().contains("namespace no-such-namespace does not exist"), "{run:#}");
+}
+
+/// CancelJobRun on a running job: CANCEL_PENDING, then CANCELLED once no pod is left.
+#[test]
+fn cancel_leaves_no_pods() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(None);
+    let dir = shared_dir();
+    let sleeper = script(&dir, "sleeper.py", "import time\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('sleeper').getOrCreate()\nspark.sparkContext.parallelize(range(2), 2).foreach(lambda x: time.sleep(300))\n");
+    let id = env.start(&env.request(&env.vc, "sleeper", &sleeper, SMALL, json!({})));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while env.describe(&env.vc, &id)["state"] != "RUNNING" {
+        assert!(Instant::now() < deadline, "never RUNNING\n{}", env.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    env.server.aws_ok(&["emr-containers", "cancel-job-run", "--virtual-cluster-id", &env.vc, "--id", &id]);
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(180), |_| {});
+    assert_eq!(run["state"], "CANCELLED", "{states:?}\n{}", env.log());
+    assert_eq!(run["stateDetails"], "JobRun CANCELLED successfully.");
+    let left = env.pod_names(Some(&format!("emr-containers.amazonaws.com/job.id={id}")));
+    assert!(left.is_empty(), "pods left after cancel: {left:?}");
+    let all = env.pod_names(None);
+    assert!(all.iter().all(|p| !p.contains(&id) && !p.starts_with("sleeper-")), "pods left: {all:?}");
+}
+
+/// `maxAttempts: 2` with a driver that fails on its first attempt (a marker file in a
+/// hostPath volume of the driver's pod template) ends COMPLETED on attempt 2.
+#[test]
+fn a_retry_policy_recreates_a_failed_driver() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(None);
+    let dir = shared_dir();
+    let markers = dir.join("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    let template = dir.join("driver.yaml");
+    std::fs::write(&template, format!(
+        "apiVersion: v1\nkind: Pod\nspec:\n  volumes:\n    - name: markers\n      hostPath:\n        path: {}\n  containers:\n    - name: spark-kubernetes-driver\n      volumeMounts:\n        - name: markers\n          mountPath: /markers\n",
+        markers.display()
+    )).unwrap();
+    let flaky = script(&dir, "flaky.py", "import os, sys\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('flaky').getOrCreate()\nif not os.path.exists('/markers/attempted'):\n    open('/markers/attempted', 'w').write('1')\n    print('first attempt: failing on purpose')\n    sys.exit(1)\nprint('sum', spark.sparkContext.parallelize(range(10)).sum())\n");
+    let params = format!("{SMALL} --conf spark.kubernetes.driver.podTemplateFile={}", template.display());
+    let id = env.start(&env.request(&env.vc, "flaky", &flaky, &params, json!({"retryPolicyConfiguration": {"maxAttempts": 2}})));
+    let started = Instant::now();
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(600), |_| {});
+    eprintln!("flaky: {states:?} in {:?}", started.elapsed());
+    assert_eq!(run["state"], "COMPLETED", "{states:?} {run:#}\n{}", env.log());
+    assert_eq!(run["retryPolicyExecution"]["currentAttemptCount"], 2);
+    assert!(markers.join("attempted").exists());
+    let drivers = env.pod_names(Some(&format!("emr-containers.amazonaws.com/job.id={id},spark-role=driver")));
+    assert_eq!(drivers.len(), 2, "one driver per attempt: {drivers:?}");
+    let jobs = env.kubectl(&["get", "jobs", "-n", NS, "-o", "name"]);
+    assert!(jobs.contains(&format!("job.batch/{id}\n")) && jobs.contains(&format!("job.batch/{id}--2")), "{jobs}");
+}
+
+/// `maxConcurrentJobRuns: 1`: the second run waits PENDING while the first runs, then runs.
+#[test]
+fn runs_over_the_concurrency_limit_wait_in_the_queue() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(Some(json!({"maxConcurrentJobRuns": 1})));
+    let dir = shared_dir();
+    let short = script(&dir, "short.py", "import time\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('short').getOrCreate()\nspark.sparkContext.parallelize(range(2), 2).foreach(lambda x: time.sleep(5))\n");
+    let one_executor = SMALL.replace("spark.executor.instances=2", "spark.executor.instances=1");
+    let first = env.start(&env.request(&env.vc, "first", &short, &one_executor, json!({})));
+    let second = env.start(&env.request(&env.vc, "second", &short, &one_executor, json!({})));
+    let (run, states) = env.follow(&env.vc, &first, Duration::from_secs(400), |_| {
+        let waiting = env.describe(&env.vc, &second);
+        assert_eq!(waiting["state"], "PENDING", "second run left the queue while the first holds the slot");
+    });
+    assert_eq!(run["state"], "COMPLETED", "{states:?}\n{}", env.log());
+    let (run, states) = env.follow(&env.vc, &second, Duration::from_secs(400), |_| {});
+    assert_eq!(run["state"], "COMPLETED", "{states:?}\n{}", env.log());
+}
+
+/// `kill -9` of the server mid-run, then a restart: the run finishes once, with one runner
+/// Job and one driver. The cluster runs in its own process (as a real cluster would), since
+/// the embedded cluster keeps its objects in memory.
+#[test]
+fn a_killed_controller_resumes_without_duplicates() {
+    let _turn = spark_turn();
+    let mut env = Env::split();
+    let dir = shared_dir();
+    let sleeper = script(&dir, "sleep20.py", "import time\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('sleep20').getOrCreate()\nspark.sparkContext.parallelize(range(2), 2).foreach(lambda x: time.sleep(20))\n");
+    let id = env.start(&env.request(&env.vc, "survivor", &sleeper, SMALL, json!({})));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while env.describe(&env.vc, &id)["state"] != "RUNNING" {
+        assert!(Instant::now() < deadline, "never RUNNING\n{}", env.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    env.server.kill9();
+    std::thread::sleep(Duration::from_secs(2));
+    env.server.restart();
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(300), |_| {});
+    assert_eq!(run["state"], "COMPLETED", "{states:?} {run:#}\n{}", env.log());
+    let jobs = env.kubectl(&["get", "jobs", "-n", NS, "-l", &format!("emr-containers.amazonaws.com/job.id={id}"), "-o", "name"]);
+    assert_eq!(jobs.lines().count(), 1, "{jobs}");
+    let drivers = env.pod_names(Some(&format!("emr-containers.amazonaws.com/job.id={id},spark-role=driver")));
+    assert_eq!(drivers, [format!("spark-{id}-driver")]);
+}
+
+/// `sparkyard submit --wait`, `runs list`, `runs describe`, `runs logs`.
+#[test]
+fn the_sparkyard_cli_submits_follows_and_shows_logs() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(None);
+    let dir = shared_dir();
+    let request = env.request(&env.vc, "cli-pi", PI, &SMALL.replace("spark.executor.instances=2", "spark.executor.instances=1"), json!({}));
+    let file = dir.join("pi.json");
+    std::fs::write(&file, request.to_string()).unwrap();
+    let data_dir = env.server.data_dir.path().to_str().unwrap().to_string();
+    let sparkyard = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sparkyard"))
+            .args(args)
+            .args(["--data-dir", &data_dir])
+            .output()
+            .unwrap()
+    };
+    let out = sparkyard(&["submit", file.to_str().unwrap(), "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), env.log());
+    for needed in ["SUBMITTED", "RUNNING", "final state: COMPLETED", "JobRun completed successfully", "s3://monthly-batch-logs-123456789012-us-east-1/"] {
+        assert!(stdout.contains(needed), "{needed} missing from:\n{stdout}");
+    }
+    let id = stdout.lines().next().unwrap().split_whitespace().nth(2).unwrap().to_string();
+    let list = String::from_utf8(sparkyard(&["runs", "list"]).stdout).unwrap();
+    assert!(list.contains(&id) && list.contains("COMPLETED") && list.contains("cli-pi"), "{list}");
+    let described: Value = serde_json::from_slice(&sparkyard(&["runs", "describe", &id]).stdout).unwrap();
+    assert_eq!(described["state"], "COMPLETED");
+    let logs = sparkyard(&["runs", "logs", &id]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains("Pi is roughly"), "{text}\n{}", String::from_utf8_lossy(&logs.stderr));
+}
