@@ -68,7 +68,11 @@ pub fn write_cli_profile(
         "{header}[{PROFILE}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
         key.access_key_id, key.secret_access_key
     );
-    let config = format!("{header}[profile {PROFILE}]\nregion = {region}\noutput = json\nendpoint_url = {endpoint}\n");
+    // Path-style S3: sparkyard serves every bucket on one host, so virtual-hosted names
+    // (`bucket.127.0.0.1`) would not resolve when the endpoint is a host name.
+    let config = format!(
+        "{header}[profile {PROFILE}]\nregion = {region}\noutput = json\nendpoint_url = {endpoint}\ns3 =\n    addressing_style = path\n"
+    );
     let profile = CliProfile {
         name: PROFILE.to_string(),
         config_file: dir.join("config"),
@@ -123,7 +127,7 @@ mod tests {
         ));
         let config = std::fs::read_to_string(dir.path().join("aws/config")).unwrap();
         assert!(config.contains(
-            "[profile sparkyard]\nregion = us-east-2\noutput = json\nendpoint_url = http://127.0.0.1:18777\n"
+            "[profile sparkyard]\nregion = us-east-2\noutput = json\nendpoint_url = http://127.0.0.1:18777\ns3 =\n    addressing_style = path\n"
         ));
         #[cfg(unix)]
         {

@@ -17,7 +17,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
-use sparkyard_emr::{Emr, FailureReason, JobRunRecord, JobRunState, JobRunTransition, TransitionError};
+use sparkyard_emr::{
+    Emr, FailureReason, JobRunRecord, JobRunState, JobRunTransition, TransitionError,
+};
 use tokio::sync::Notify;
 
 use crate::apply;
@@ -206,7 +208,9 @@ impl Controller {
             .and_then(|vc| vc.max_concurrent());
         let used = busy.get(&run.virtual_cluster_id).copied().unwrap_or(0);
         if free_slots(max, used) == Some(0) {
-            let waited = (chrono::Utc::now() - run.created_at).to_std().unwrap_or_default();
+            let waited = (chrono::Utc::now() - run.created_at)
+                .to_std()
+                .unwrap_or_default();
             if waited >= self.config.queue_timeout() {
                 let details = format!(
                     "JobRun failed: it waited {} minutes in the queue of virtual cluster {} without a free slot (maxConcurrentJobRuns {}).",
@@ -214,7 +218,9 @@ impl Controller {
                     run.virtual_cluster_id,
                     max.unwrap_or_default()
                 );
-                return self.fail(run, Failure::new(FailureReason::UserError, details)).await;
+                return self
+                    .fail(run, Failure::new(FailureReason::UserError, details))
+                    .await;
             }
             return Ok(());
         }
@@ -223,18 +229,28 @@ impl Controller {
                 "Cluster {} is not usable for virtual cluster {}: namespace {} does not exist. Create it (kubectl create namespace {}) and start the job run again.",
                 refs.cluster_id, refs.virtual_cluster_id, refs.namespace, refs.namespace
             );
-            return self.fail(run, Failure::new(FailureReason::ClusterUnavailable, details)).await;
+            return self
+                .fail(
+                    run,
+                    Failure::new(FailureReason::ClusterUnavailable, details),
+                )
+                .await;
         }
         if let Err(failure) = self.submit(&refs, &validated).await? {
             return self.fail(run, failure).await;
         }
         *busy.entry(run.virtual_cluster_id.clone()).or_default() += 1;
         tracing::info!(job_run = %run.id, runner = %refs.runner_job_name(), namespace = %refs.namespace, "job run submitted");
-        self.transition(run, JobRunTransition::to(JobRunState::Submitted)).await
+        self.transition(run, JobRunTransition::to(JobRunState::Submitted))
+            .await
     }
 
     /// Applies one attempt's objects. `Ok(Err(_))`: the cluster refused them for good.
-    async fn submit(&self, refs: &RunRefs, validated: &Validated) -> anyhow::Result<Result<(), Failure>> {
+    async fn submit(
+        &self,
+        refs: &RunRefs,
+        validated: &Validated,
+    ) -> anyhow::Result<Result<(), Failure>> {
         let objects = build::run_objects(refs, validated, &self.config.tool_image);
         match apply::apply_run(&self.client, &objects).await {
             Ok(()) => Ok(Ok(())),

@@ -150,7 +150,13 @@ mod tests {
             "name": "spark-kubernetes-driver", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
             "state": {"running": {"startedAt": "2027-01-15T08:00:00Z"}}}]}));
         assert!(matches!(
-            observe(JobRunState::Submitted, Some(&job(json!({}))), Some(&running), NOW).driver,
+            observe(
+                JobRunState::Submitted,
+                Some(&job(json!({}))),
+                Some(&running),
+                NOW
+            )
+            .driver,
             Some(DriverObservation::Running { .. })
         ));
         let failed = pod(json!({"phase": "Failed", "containerStatuses": [{
@@ -174,10 +180,12 @@ mod tests {
 
     #[test]
     fn runner_outcomes_and_lost_drivers() {
-        let failed = job(json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}));
+        let failed =
+            job(json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}));
         let o = observe(JobRunState::Submitted, Some(&failed), None, NOW);
         assert!(o.runner_failed && o.driver.is_none());
-        let done = job(json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}));
+        let done =
+            job(json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}));
         assert_eq!(
             observe(JobRunState::Submitted, Some(&done), None, NOW).driver,
             Some(DriverObservation::Deleted)

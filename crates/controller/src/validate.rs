@@ -70,8 +70,10 @@ mod tests {
 
     #[test]
     fn unsupported_classifications_fail_with_emrs_message() {
-        let run = d::run(json!({"configurationOverrides": {"applicationConfiguration": [
-            {"classification": "hdfs-site", "properties": {"a": "b"}}]}}));
+        let run = d::run(
+            json!({"configurationOverrides": {"applicationConfiguration": [
+            {"classification": "hdfs-site", "properties": {"a": "b"}}]}}),
+        );
         let refs = dereference(&run, Some(&d::vc()), &ControllerConfig::default()).unwrap();
         let failure = validate(&refs, &SETTINGS).unwrap_err();
         assert_eq!(failure.reason, FailureReason::ValidationError);
@@ -91,9 +93,8 @@ mod tests {
             v.resolved.spark_defaults["spark.dynamicAllocation.enabled"],
             "false"
         );
-        assert!(v
-            .submit
-            .argv
-            .contains(&"spark.kubernetes.driver.master=https://kubernetes.default.svc:443".to_string()));
+        assert!(v.submit.argv.contains(
+            &"spark.kubernetes.driver.master=https://kubernetes.default.svc:443".to_string()
+        ));
     }
 }

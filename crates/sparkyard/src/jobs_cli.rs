@@ -81,9 +81,16 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     body.entry("clientToken")
         .or_insert_with(|| json!(format!("sparkyard-{}", unique_suffix())));
     let started = api
-        .call("POST", &format!("/virtualclusters/{vc}/jobruns"), Some(&request))
+        .call(
+            "POST",
+            &format!("/virtualclusters/{vc}/jobruns"),
+            Some(&request),
+        )
         .await?;
-    let id = started["id"].as_str().context("no id in the response")?.to_string();
+    let id = started["id"]
+        .as_str()
+        .context("no id in the response")?
+        .to_string();
     if !args.wait {
         println!("{}", serde_json::to_string_pretty(&started)?);
         return Ok(());
@@ -146,8 +153,7 @@ fn log_locations(run: &Value) -> Vec<String> {
             uri.trim_end_matches('/')
         ));
     }
-    if let Some(group) = monitoring["cloudWatchMonitoringConfiguration"]["logGroupName"].as_str()
-    {
+    if let Some(group) = monitoring["cloudWatchMonitoringConfiguration"]["logGroupName"].as_str() {
         let prefix = monitoring["cloudWatchMonitoringConfiguration"]["logStreamNamePrefix"]
             .as_str()
             .map(|p| format!("{p}/"))
@@ -237,8 +243,14 @@ async fn driver_logs(
     let kubeconfig = kubeconfig_path(server)?;
     let client = sparkyard_controller::client::connect(Some(&kubeconfig)).await?;
     let pods: Api<Pod> = Api::namespaced(client, namespace);
-    let selector = format!("{}={id},spark-role=driver", sparkyard_controller::build::LABEL_JOB_ID);
-    let mut drivers = pods.list(&ListParams::default().labels(&selector)).await?.items;
+    let selector = format!(
+        "{}={id},spark-role=driver",
+        sparkyard_controller::build::LABEL_JOB_ID
+    );
+    let mut drivers = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
     drivers.sort_by_key(|p| p.metadata.creation_timestamp.clone());
     let Some(driver) = drivers.pop() else {
         bail!("job run {id} has no driver pod in namespace {namespace} (not started yet, or cancelled)");
@@ -348,7 +360,10 @@ impl EmrClient {
         use aws_sigv4::sign::v4;
 
         let url = format!("{}{path}", self.endpoint);
-        let bytes = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
+        let bytes = body
+            .map(serde_json::to_vec)
+            .transpose()?
+            .unwrap_or_default();
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)
@@ -380,11 +395,12 @@ impl EmrClient {
         }
         instructions.apply_to_request_http1x(&mut request);
         let request = reqwest::Request::try_from(request)?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .with_context(|| format!("cannot reach sparkyard at {} — is `sparkyard serve` running?", self.endpoint))?;
+        let response = self.http.execute(request).await.with_context(|| {
+            format!(
+                "cannot reach sparkyard at {} — is `sparkyard serve` running?",
+                self.endpoint
+            )
+        })?;
         let status = response.status();
         let text = response.text().await?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

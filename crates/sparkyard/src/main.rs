@@ -13,7 +13,9 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SPARKYARD_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // s3s logs every client error (NoSuchKey, AccessDenied) at ERROR; those are
+                // answers, not faults of the server.
+                .unwrap_or_else(|_| "info,s3s=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -3,9 +3,9 @@
 //! steps 5, 7 and 9–10). Spark runs are heavy on a 2-core machine, so the tests that run Spark
 //! take turns (one lock), and ask for small resources.
 
-mod support;
 #[path = "support/cluster.rs"]
 mod cluster;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,7 +61,9 @@ fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 fn cluster_table(octet: u32) -> String {
-    format!("[cluster]\nnode-cpu = \"8\"\nnode-memory = \"24Gi\"\npod-cidr = \"127.{octet}.0.0/16\"\n")
+    format!(
+        "[cluster]\nnode-cpu = \"8\"\nnode-memory = \"24Gi\"\npod-cidr = \"127.{octet}.0.0/16\"\n"
+    )
 }
 
 impl Env {
@@ -72,7 +74,10 @@ impl Env {
         let config = write_config(
             config_dir.path(),
             "sparkyard.toml",
-            &format!("{}\n[controller]\nresync-seconds = 1\n", cluster_table(octet)),
+            &format!(
+                "{}\n[controller]\nresync-seconds = 1\n",
+                cluster_table(octet)
+            ),
         );
         let server = Server::start_with(&[
             "--config",
@@ -83,7 +88,14 @@ impl Env {
             &format!("127.11.{octet}.1:443"),
         ]);
         let kubeconfig = server.data_dir.path().join("cluster/kubeconfig");
-        let mut env = Env { server, _config_dir: config_dir, kubeconfig, cluster: None, vc: String::new(), role_arn: String::new() };
+        let mut env = Env {
+            server,
+            _config_dir: config_dir,
+            kubeconfig,
+            cluster: None,
+            vc: String::new(),
+            role_arn: String::new(),
+        };
         env.walkthrough_setup(NS, scheduler);
         env
     }
@@ -113,8 +125,16 @@ impl Env {
                 kubeconfig.display()
             ),
         );
-        let server = Server::start_with(&["--no-cluster", "--config", api_config.to_str().unwrap()]);
-        let mut env = Env { server, _config_dir: config_dir, kubeconfig, cluster: Some(cluster), vc: String::new(), role_arn: String::new() };
+        let server =
+            Server::start_with(&["--no-cluster", "--config", api_config.to_str().unwrap()]);
+        let mut env = Env {
+            server,
+            _config_dir: config_dir,
+            kubeconfig,
+            cluster: Some(cluster),
+            vc: String::new(),
+            role_arn: String::new(),
+        };
         env.walkthrough_setup(NS, None);
         env
     }
@@ -126,7 +146,11 @@ impl Env {
 
     fn kubectl(&self, args: &[&str]) -> String {
         let out = cluster::kubectl(&self.kubeconfig, args);
-        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -142,10 +166,26 @@ impl Env {
             .to_string(),
         )
         .unwrap();
-        let _ = self.server.aws(&["iam", "create-role", "--role-name", ROLE, "--assume-role-policy-document", &format!("file://{}", trust.display())]);
+        let _ = self.server.aws(&[
+            "iam",
+            "create-role",
+            "--role-name",
+            ROLE,
+            "--assume-role-policy-document",
+            &format!("file://{}", trust.display()),
+        ]);
         self.role_arn = self
             .server
-            .aws_ok(&["iam", "get-role", "--role-name", ROLE, "--query", "Role.Arn", "--output", "text"])
+            .aws_ok(&[
+                "iam",
+                "get-role",
+                "--role-name",
+                ROLE,
+                "--query",
+                "Role.Arn",
+                "--output",
+                "text",
+            ])
             .trim()
             .to_string();
         self.vc = self.create_vc(&format!("{namespace}-emr-cluster"), namespace, scheduler);
@@ -153,16 +193,33 @@ impl Env {
 
     fn create_vc(&self, name: &str, namespace: &str, scheduler: Option<Value>) -> String {
         let provider = json!({"id": "eks-emr-cluster", "type": "EKS", "info": {"eksInfo": {"namespace": namespace}}}).to_string();
-        let mut args = vec!["emr-containers", "create-virtual-cluster", "--name", name, "--container-provider", &provider];
+        let mut args = vec![
+            "emr-containers",
+            "create-virtual-cluster",
+            "--name",
+            name,
+            "--container-provider",
+            &provider,
+        ];
         let scheduler = scheduler.map(|s| s.to_string());
         if let Some(s) = &scheduler {
             args.extend(["--scheduler-configuration", s]);
         }
-        self.server.aws_json(&args)["id"].as_str().unwrap().to_string()
+        self.server.aws_json(&args)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Step 9's request, with the given driver and parameters.
-    fn request(&self, vc: &str, name: &str, entry_point: &str, params: &str, extra: Value) -> Value {
+    fn request(
+        &self,
+        vc: &str,
+        name: &str,
+        entry_point: &str,
+        params: &str,
+        extra: Value,
+    ) -> Value {
         let mut request = json!({
             "name": name,
             "virtualClusterId": vc,
@@ -188,16 +245,35 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("job.json");
         std::fs::write(&file, request.to_string()).unwrap();
-        let out = self.server.aws_json(&["emr-containers", "start-job-run", "--cli-input-json", &format!("file://{}", file.display())]);
+        let out = self.server.aws_json(&[
+            "emr-containers",
+            "start-job-run",
+            "--cli-input-json",
+            &format!("file://{}", file.display()),
+        ]);
         out["id"].as_str().unwrap().to_string()
     }
 
     fn describe(&self, vc: &str, id: &str) -> Value {
-        self.server.aws_json(&["emr-containers", "describe-job-run", "--virtual-cluster-id", vc, "--id", id])["jobRun"].clone()
+        self.server.aws_json(&[
+            "emr-containers",
+            "describe-job-run",
+            "--virtual-cluster-id",
+            vc,
+            "--id",
+            id,
+        ])["jobRun"]
+            .clone()
     }
 
     /// Polls until the run is terminal; returns the final run and every state seen, in order.
-    fn follow(&self, vc: &str, id: &str, limit: Duration, mut each: impl FnMut(&Value)) -> (Value, Vec<String>) {
+    fn follow(
+        &self,
+        vc: &str,
+        id: &str,
+        limit: Duration,
+        mut each: impl FnMut(&Value),
+    ) -> (Value, Vec<String>) {
         let deadline = Instant::now() + limit;
         let mut states: Vec<String> = Vec::new();
         loop {
@@ -210,7 +286,11 @@ impl Env {
             if matches!(state.as_str(), "COMPLETED" | "FAILED" | "CANCELLED") {
                 return (run, states);
             }
-            assert!(Instant::now() < deadline, "run {id} still {state} after {limit:?} (states {states:?})\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "run {id} still {state} after {limit:?} (states {states:?})\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -220,7 +300,10 @@ impl Env {
         if let Some(s) = selector {
             args.extend(["-l", s]);
         }
-        self.kubectl(&args).lines().map(|l| l.trim_start_matches("pod/").to_string()).collect()
+        self.kubectl(&args)
+            .lines()
+            .map(|l| l.trim_start_matches("pod/").to_string())
+            .collect()
     }
 }
 
@@ -248,27 +331,51 @@ fn pi_runs_through_every_state_with_emrs_pods() {
             }
         }
     });
-    eprintln!("pi-4: {states:?} in {:?}; pods {pods_seen:?}", started.elapsed());
+    eprintln!(
+        "pi-4: {states:?} in {:?}; pods {pods_seen:?}",
+        started.elapsed()
+    );
     assert_eq!(run["state"], "COMPLETED", "{run:#}\n{}", env.log());
     let details = run["stateDetails"].as_str().unwrap();
-    assert!(details.starts_with("JobRun completed successfully. It ran for "), "{details}");
+    assert!(
+        details.starts_with("JobRun completed successfully. It ran for "),
+        "{details}"
+    );
     assert!(run["finishedAt"].is_string());
     let order = ["PENDING", "SUBMITTED", "RUNNING", "COMPLETED"];
-    let positions: Vec<usize> = states.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "states out of order: {states:?}");
+    let positions: Vec<usize> = states
+        .iter()
+        .map(|s| order.iter().position(|o| o == s).unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "states out of order: {states:?}"
+    );
     for needed in ["SUBMITTED", "RUNNING", "COMPLETED"] {
-        assert!(states.iter().any(|s| s == needed), "never saw {needed}: {states:?}");
+        assert!(
+            states.iter().any(|s| s == needed),
+            "never saw {needed}: {states:?}"
+        );
     }
     let runner = regex::Regex::new(&format!("^{id}-[a-z0-9]{{5}}$")).unwrap();
-    assert!(pods_seen.iter().any(|p| runner.is_match(p)), "no runner pod in {pods_seen:?}");
-    assert!(pods_seen.contains(&format!("spark-{id}-driver")), "no driver in {pods_seen:?}");
+    assert!(
+        pods_seen.iter().any(|p| runner.is_match(p)),
+        "no runner pod in {pods_seen:?}"
+    );
+    assert!(
+        pods_seen.contains(&format!("spark-{id}-driver")),
+        "no driver in {pods_seen:?}"
+    );
     let executor = regex::Regex::new("^pythonpi-[0-9a-f]{16}-exec-[12]$").unwrap();
     let executors = pods_seen.iter().filter(|p| executor.is_match(p)).count();
     assert_eq!(executors, 2, "executors in {pods_seen:?}");
     // The role's service accounts and the namespace's emr-containers RBAC exist.
     let sas = env.kubectl(&["get", "serviceaccounts", "-n", NS, "-o", "name"]);
     for role in ["client", "driver", "executor"] {
-        assert!(sas.contains(&format!("emr-containers-sa-spark-{role}-123456789012-")), "{sas}");
+        assert!(
+            sas.contains(&format!("emr-containers-sa-spark-{role}-123456789012-")),
+            "{sas}"
+        );
     }
     env.kubectl(&["get", "role", "emr-containers", "-n", NS]);
     env.kubectl(&["get", "rolebinding", "emr-containers", "-n", NS]);
@@ -288,19 +395,38 @@ fn failures_carry_emrs_reasons() {
     assert_eq!(run["state"], "FAILED", "{states:?} {run:#}\n{}", env.log());
     assert_eq!(run["failureReason"], "USER_ERROR");
     let details = run["stateDetails"].as_str().unwrap();
-    assert!(details.contains("s3://monthly-batch-logs-123456789012-us-east-1/") && details.contains(&format!("spark-{id}-driver")), "{details}");
+    assert!(
+        details.contains("s3://monthly-batch-logs-123456789012-us-east-1/")
+            && details.contains(&format!("spark-{id}-driver")),
+        "{details}"
+    );
 
     let bad = env.start(&env.request(&env.vc, "bad-classification", PI, SMALL, json!({
         "configurationOverrides": {"applicationConfiguration": [{"classification": "hdfs-site", "properties": {"a": "b"}}]}})));
     let (run, _) = env.follow(&env.vc, &bad, Duration::from_secs(60), |_| {});
-    assert_eq!((run["state"].as_str(), run["failureReason"].as_str()), (Some("FAILED"), Some("VALIDATION_ERROR")));
-    assert_eq!(run["stateDetails"], "JobRun submission failed. Classification hdfs-site not supported.");
+    assert_eq!(
+        (run["state"].as_str(), run["failureReason"].as_str()),
+        (Some("FAILED"), Some("VALIDATION_ERROR"))
+    );
+    assert_eq!(
+        run["stateDetails"],
+        "JobRun submission failed. Classification hdfs-site not supported."
+    );
 
     let orphan_vc = env.create_vc("orphan-emr-cluster", "no-such-namespace", None);
     let orphan = env.start(&env.request(&orphan_vc, "orphan", PI, SMALL, json!({})));
     let (run, _) = env.follow(&orphan_vc, &orphan, Duration::from_secs(60), |_| {});
-    assert_eq!((run["state"].as_str(), run["failureReason"].as_str()), (Some("FAILED"), Some("CLUSTER_UNAVAILABLE")));
-    assert!(run["stateDetails"].as_str().unwrap().contains("namespace no-such-namespace does not exist"), "{run:#}");
+    assert_eq!(
+        (run["state"].as_str(), run["failureReason"].as_str()),
+        (Some("FAILED"), Some("CLUSTER_UNAVAILABLE"))
+    );
+    assert!(
+        run["stateDetails"]
+            .as_str()
+            .unwrap()
+            .contains("namespace no-such-namespace does not exist"),
+        "{run:#}"
+    );
 }
 
 /// CancelJobRun on a running job: CANCEL_PENDING, then CANCELLED once no pod is left.
@@ -316,14 +442,25 @@ fn cancel_leaves_no_pods() {
         assert!(Instant::now() < deadline, "never RUNNING\n{}", env.log());
         std::thread::sleep(Duration::from_millis(500));
     }
-    env.server.aws_ok(&["emr-containers", "cancel-job-run", "--virtual-cluster-id", &env.vc, "--id", &id]);
+    env.server.aws_ok(&[
+        "emr-containers",
+        "cancel-job-run",
+        "--virtual-cluster-id",
+        &env.vc,
+        "--id",
+        &id,
+    ]);
     let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(180), |_| {});
     assert_eq!(run["state"], "CANCELLED", "{states:?}\n{}", env.log());
     assert_eq!(run["stateDetails"], "JobRun CANCELLED successfully.");
     let left = env.pod_names(Some(&format!("emr-containers.amazonaws.com/job.id={id}")));
     assert!(left.is_empty(), "pods left after cancel: {left:?}");
     let all = env.pod_names(None);
-    assert!(all.iter().all(|p| !p.contains(&id) && !p.starts_with("sleeper-")), "pods left: {all:?}");
+    assert!(
+        all.iter()
+            .all(|p| !p.contains(&id) && !p.starts_with("sleeper-")),
+        "pods left: {all:?}"
+    );
 }
 
 /// `maxAttempts: 2` with a driver that fails on its first attempt (a marker file in a
@@ -341,18 +478,37 @@ fn a_retry_policy_recreates_a_failed_driver() {
         markers.display()
     )).unwrap();
     let flaky = script(&dir, "flaky.py", "import os, sys\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('flaky').getOrCreate()\nif not os.path.exists('/markers/attempted'):\n    open('/markers/attempted', 'w').write('1')\n    print('first attempt: failing on purpose')\n    sys.exit(1)\nprint('sum', spark.sparkContext.parallelize(range(10)).sum())\n");
-    let params = format!("{SMALL} --conf spark.kubernetes.driver.podTemplateFile={}", template.display());
-    let id = env.start(&env.request(&env.vc, "flaky", &flaky, &params, json!({"retryPolicyConfiguration": {"maxAttempts": 2}})));
+    let params = format!(
+        "{SMALL} --conf spark.kubernetes.driver.podTemplateFile={}",
+        template.display()
+    );
+    let id = env.start(&env.request(
+        &env.vc,
+        "flaky",
+        &flaky,
+        &params,
+        json!({"retryPolicyConfiguration": {"maxAttempts": 2}}),
+    ));
     let started = Instant::now();
     let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(600), |_| {});
     eprintln!("flaky: {states:?} in {:?}", started.elapsed());
-    assert_eq!(run["state"], "COMPLETED", "{states:?} {run:#}\n{}", env.log());
+    assert_eq!(
+        run["state"],
+        "COMPLETED",
+        "{states:?} {run:#}\n{}",
+        env.log()
+    );
     assert_eq!(run["retryPolicyExecution"]["currentAttemptCount"], 2);
     assert!(markers.join("attempted").exists());
-    let drivers = env.pod_names(Some(&format!("emr-containers.amazonaws.com/job.id={id},spark-role=driver")));
+    let drivers = env.pod_names(Some(&format!(
+        "emr-containers.amazonaws.com/job.id={id},spark-role=driver"
+    )));
     assert_eq!(drivers.len(), 2, "one driver per attempt: {drivers:?}");
     let jobs = env.kubectl(&["get", "jobs", "-n", NS, "-o", "name"]);
-    assert!(jobs.contains(&format!("job.batch/{id}\n")) && jobs.contains(&format!("job.batch/{id}--2")), "{jobs}");
+    assert!(
+        jobs.contains(&format!("job.batch/{id}\n")) && jobs.contains(&format!("job.batch/{id}--2")),
+        "{jobs}"
+    );
 }
 
 /// `maxConcurrentJobRuns: 1`: the second run waits PENDING while the first runs, then runs.
@@ -367,7 +523,10 @@ fn runs_over_the_concurrency_limit_wait_in_the_queue() {
     let second = env.start(&env.request(&env.vc, "second", &short, &one_executor, json!({})));
     let (run, states) = env.follow(&env.vc, &first, Duration::from_secs(400), |_| {
         let waiting = env.describe(&env.vc, &second);
-        assert_eq!(waiting["state"], "PENDING", "second run left the queue while the first holds the slot");
+        assert_eq!(
+            waiting["state"], "PENDING",
+            "second run left the queue while the first holds the slot"
+        );
     });
     assert_eq!(run["state"], "COMPLETED", "{states:?}\n{}", env.log());
     let (run, states) = env.follow(&env.vc, &second, Duration::from_secs(400), |_| {});
@@ -393,10 +552,26 @@ fn a_killed_controller_resumes_without_duplicates() {
     std::thread::sleep(Duration::from_secs(2));
     env.server.restart();
     let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(300), |_| {});
-    assert_eq!(run["state"], "COMPLETED", "{states:?} {run:#}\n{}", env.log());
-    let jobs = env.kubectl(&["get", "jobs", "-n", NS, "-l", &format!("emr-containers.amazonaws.com/job.id={id}"), "-o", "name"]);
+    assert_eq!(
+        run["state"],
+        "COMPLETED",
+        "{states:?} {run:#}\n{}",
+        env.log()
+    );
+    let jobs = env.kubectl(&[
+        "get",
+        "jobs",
+        "-n",
+        NS,
+        "-l",
+        &format!("emr-containers.amazonaws.com/job.id={id}"),
+        "-o",
+        "name",
+    ]);
     assert_eq!(jobs.lines().count(), 1, "{jobs}");
-    let drivers = env.pod_names(Some(&format!("emr-containers.amazonaws.com/job.id={id},spark-role=driver")));
+    let drivers = env.pod_names(Some(&format!(
+        "emr-containers.amazonaws.com/job.id={id},spark-role=driver"
+    )));
     assert_eq!(drivers, [format!("spark-{id}-driver")]);
 }
 
@@ -406,7 +581,13 @@ fn the_sparkyard_cli_submits_follows_and_shows_logs() {
     let _turn = spark_turn();
     let env = Env::all_in_one(None);
     let dir = shared_dir();
-    let request = env.request(&env.vc, "cli-pi", PI, &SMALL.replace("spark.executor.instances=2", "spark.executor.instances=1"), json!({}));
+    let request = env.request(
+        &env.vc,
+        "cli-pi",
+        PI,
+        &SMALL.replace("spark.executor.instances=2", "spark.executor.instances=1"),
+        json!({}),
+    );
     let file = dir.join("pi.json");
     std::fs::write(&file, request.to_string()).unwrap();
     let data_dir = env.server.data_dir.path().to_str().unwrap().to_string();
@@ -419,16 +600,42 @@ fn the_sparkyard_cli_submits_follows_and_shows_logs() {
     };
     let out = sparkyard(&["submit", file.to_str().unwrap(), "--wait"]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), env.log());
-    for needed in ["SUBMITTED", "RUNNING", "final state: COMPLETED", "JobRun completed successfully", "s3://monthly-batch-logs-123456789012-us-east-1/"] {
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        env.log()
+    );
+    for needed in [
+        "SUBMITTED",
+        "RUNNING",
+        "final state: COMPLETED",
+        "JobRun completed successfully",
+        "s3://monthly-batch-logs-123456789012-us-east-1/",
+    ] {
         assert!(stdout.contains(needed), "{needed} missing from:\n{stdout}");
     }
-    let id = stdout.lines().next().unwrap().split_whitespace().nth(2).unwrap().to_string();
+    let id = stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
     let list = String::from_utf8(sparkyard(&["runs", "list"]).stdout).unwrap();
-    assert!(list.contains(&id) && list.contains("COMPLETED") && list.contains("cli-pi"), "{list}");
-    let described: Value = serde_json::from_slice(&sparkyard(&["runs", "describe", &id]).stdout).unwrap();
+    assert!(
+        list.contains(&id) && list.contains("COMPLETED") && list.contains("cli-pi"),
+        "{list}"
+    );
+    let described: Value =
+        serde_json::from_slice(&sparkyard(&["runs", "describe", &id]).stdout).unwrap();
     assert_eq!(described["state"], "COMPLETED");
     let logs = sparkyard(&["runs", "logs", &id]);
     let text = String::from_utf8_lossy(&logs.stdout);
-    assert!(text.contains("Pi is roughly"), "{text}\n{}", String::from_utf8_lossy(&logs.stderr));
+    assert!(
+        text.contains("Pi is roughly"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
 }

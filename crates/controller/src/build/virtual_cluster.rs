@@ -66,7 +66,11 @@ pub fn build(namespace: &str) -> NamespaceRbac {
             rule("apps", &["statefulsets", "deployments"], &manage),
             rule("batch", &["jobs"], &manage),
             rule("networking.k8s.io", &["ingresses"], &manage),
-            rule("rbac.authorization.k8s.io", &["roles", "rolebindings"], &manage),
+            rule(
+                "rbac.authorization.k8s.io",
+                &["roles", "rolebindings"],
+                &manage,
+            ),
         ]),
     };
     let role_binding = RoleBinding {
@@ -94,11 +98,19 @@ mod tests {
     fn binds_the_emr_containers_user_in_the_namespace() {
         let rbac = build("monthly-batch");
         assert_eq!(rbac.role.metadata.name.as_deref(), Some("emr-containers"));
-        assert_eq!(rbac.role.metadata.namespace.as_deref(), Some("monthly-batch"));
+        assert_eq!(
+            rbac.role.metadata.namespace.as_deref(),
+            Some("monthly-batch")
+        );
         let subjects = rbac.role_binding.subjects.unwrap();
-        assert_eq!((subjects[0].kind.as_str(), subjects[0].name.as_str()), ("User", "emr-containers"));
+        assert_eq!(
+            (subjects[0].kind.as_str(), subjects[0].name.as_str()),
+            ("User", "emr-containers")
+        );
         let rules = rbac.role.rules.unwrap();
-        assert!(rules.iter().any(|r| r.api_groups.as_deref() == Some(&["batch".to_string()][..])
-            && r.verbs.contains(&"create".to_string())));
+        assert!(rules.iter().any(
+            |r| r.api_groups.as_deref() == Some(&["batch".to_string()][..])
+                && r.verbs.contains(&"create".to_string())
+        ));
     }
 }
