@@ -4,6 +4,7 @@
 //! later) sits behind the same authentication layer and renders errors through [`AwsError`].
 
 pub mod auth;
+pub mod authorize;
 pub mod error;
 pub mod keyring;
 pub mod principal;
@@ -14,5 +15,6 @@ pub mod sigv4;
 #[cfg(test)]
 mod testing;
 
+pub use authorize::Authorize;
 pub use error::AwsError;
 pub use principal::Principal;

@@ -37,18 +37,12 @@ pub struct ClusterConfig {
     /// `iss` of service-account tokens, also the audience the API server accepts.
     #[serde(default = "default_issuer")]
     pub service_account_issuer: String,
-    /// Name of the node this machine is.
-    #[serde(default = "default_node_name")]
-    pub node_name: String,
-    /// Node CPU capacity (a Kubernetes quantity); default: the host's CPU count.
-    #[serde(default)]
-    pub node_cpu: Option<String>,
-    /// Node memory capacity (a Kubernetes quantity, e.g. `16Gi`); default: the host's memory.
-    #[serde(default)]
-    pub node_memory: Option<String>,
-    /// Maximum pods on the node.
-    #[serde(default = "default_node_pods")]
-    pub node_pods: u32,
+    /// The nodes (`[[cluster.nodes]]`): scheduling budgets with real Kubernetes Node
+    /// objects. Pods bound to a node without `simulated = true` run on this machine;
+    /// pods on simulated nodes run no process. Default: the seed's node group, one EKS
+    /// `m5.2xlarge` ([`crate::scheduling::default_nodes`]). See `docs/scheduling.md`.
+    #[serde(default = "crate::scheduling::default_nodes")]
+    pub nodes: Vec<crate::scheduling::NodeConfig>,
     /// Kubelet (added by the kubelet work): the loopback range pod IPs come from, one per pod.
     #[serde(default = "crate::kubelet::config::default_pod_cidr")]
     pub pod_cidr: String,
@@ -70,24 +64,13 @@ fn default_issuer() -> String {
     crate::auth::tokens::DEFAULT_ISSUER.to_string()
 }
 
-fn default_node_name() -> String {
-    "sparkyard".to_string()
-}
-
-fn default_node_pods() -> u32 {
-    110
-}
-
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
             api_listen: default_api_listen(),
             service_address: default_service_address(),
             service_account_issuer: default_issuer(),
-            node_name: default_node_name(),
-            node_cpu: None,
-            node_memory: None,
-            node_pods: default_node_pods(),
+            nodes: crate::scheduling::default_nodes(),
             pod_cidr: crate::kubelet::config::default_pod_cidr(),
             images: Default::default(),
         }
@@ -133,6 +116,8 @@ impl Cluster {
 /// Creates the data dir layout and PKI, starts the HTTPS API server (host and in-cluster
 /// addresses), the controllers and the kubelet, and creates the built-in objects.
 pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Cluster> {
+    crate::scheduling::validate_nodes(&config.nodes)
+        .map_err(|e| anyhow::anyhow!("invalid [[cluster.nodes]]: {e}"))?;
     std::fs::create_dir_all(data_dir.join("pods")).with_context(|| {
         format!(
             "cannot create cluster data directory {}",
@@ -325,78 +310,21 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
                "subsets": [{"addresses": [{"ip": cluster.service_ip.to_string()}],
                             "ports": [{"name": "https", "port": cluster.service_port, "protocol": "TCP"}]}]}),
     )?;
-    create(&NODES, "", node_object(&cluster.config))?;
+    for node in &cluster.config.nodes {
+        create(&NODES, "", node_object(node)?)?;
+    }
     Ok(())
 }
 
-/// The Node object for this machine (the kubelet keeps its status fresh).
-pub fn node_object(config: &ClusterConfig) -> Value {
-    let cpu = config.node_cpu.clone().unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .to_string()
-    });
-    let memory = config.node_memory.clone().unwrap_or_else(host_memory);
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
+/// The Node object of a configured node as its kubelet registers it (every node's
+/// InternalIP is this machine's loopback address: all pods run here).
+pub fn node_object(node: &crate::scheduling::NodeConfig) -> anyhow::Result<Value> {
+    let env = crate::scheduling::NodeEnvironment {
+        internal_ip: "127.0.0.1".into(),
+        kubelet_version: crate::apiserver::discovery::KUBE_VERSION.into(),
+        now: chrono::Utc::now(),
     };
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let os_image = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("PRETTY_NAME=")
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-        })
-        .unwrap_or_else(|| "Linux".into());
-    let now = crate::registry::now_rfc3339();
-    let resources = json!({"cpu": cpu, "memory": memory, "pods": config.node_pods.to_string(), "ephemeral-storage": "100Gi"});
-    json!({
-        "metadata": {"name": config.node_name, "labels": {
-            "kubernetes.io/hostname": config.node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
-            "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": arch,
-            "node.kubernetes.io/instance-type": "sparkyard"}},
-        "spec": {},
-        "status": {
-            "capacity": resources, "allocatable": resources,
-            "conditions": [
-                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now, "lastTransitionTime": now},
-                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": now, "lastTransitionTime": now},
-                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available", "lastHeartbeatTime": now, "lastTransitionTime": now},
-                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}
-            ],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": config.node_name}],
-            "nodeInfo": {
-                "kubeletVersion": crate::apiserver::discovery::KUBE_VERSION,
-                "kubeProxyVersion": "", "osImage": os_image, "kernelVersion": kernel,
-                "containerRuntimeVersion": format!("sparkyard://{}", env!("CARGO_PKG_VERSION")),
-                "operatingSystem": "linux", "architecture": arch,
-                "machineID": "", "systemUUID": "", "bootID": ""
-            },
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}
-        }
-    })
-}
-
-/// Total memory from `/proc/meminfo`, as a `Ki` quantity.
-fn host_memory() -> String {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
-            })
-        })
-        .map(|kb| format!("{kb}Ki"))
-        .unwrap_or_else(|| "8Gi".into())
+    crate::scheduling::node_object(node, &env).map_err(|e| anyhow::anyhow!(e))
 }
 
 #[cfg(test)]
@@ -422,5 +350,15 @@ mod tests {
         assert_eq!(config.api_listen.to_string(), "127.0.0.1:6443");
         assert_eq!(config.service_address.to_string(), "127.10.0.5:443");
         assert!(toml::from_str::<ClusterConfig>("nope = 1").is_err());
+        assert_eq!(config.nodes, crate::scheduling::default_nodes());
+        assert!(
+            toml::from_str::<ClusterConfig>("node-cpu = \"8\"").is_err(),
+            "the single-node keys are gone: [[cluster.nodes]] replaces them"
+        );
+        let two: ClusterConfig =
+            toml::from_str("[[nodes]]\nname = \"a\"\ncpu = \"2\"\n[[nodes]]\nname = \"b\"\nsimulated = true\n")
+                .unwrap();
+        assert_eq!(two.nodes.len(), 2);
+        assert!(two.nodes[1].simulated);
     }
 }

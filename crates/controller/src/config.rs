@@ -56,7 +56,7 @@ fn default_queue_timeout() -> u64 {
     30 * 60
 }
 fn default_resync() -> u64 {
-    2
+    1
 }
 
 impl Default for ControllerConfig {

@@ -17,6 +17,7 @@
 //!   ([`emr`]); managed endpoints end TERMINATED_WITH_ERRORS (`handlers::endpoints`).
 
 pub mod arn;
+mod authz;
 pub mod config;
 mod emr;
 mod handlers;
@@ -40,7 +41,7 @@ pub use records::{
     EndpointState, FailureReason, JobRunRecord, JobRunState, SchedulerCounts, Submitter,
     VirtualClusterRecord, VirtualClusterState,
 };
-pub use routes::router;
+pub use routes::{router, router_with};
 
 #[cfg(test)]
 mod tests;

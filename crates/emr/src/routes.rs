@@ -10,8 +10,11 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
-use sparkyard_aws::AwsError;
+use std::sync::Arc;
 
+use sparkyard_aws::{Authorize, AwsError};
+
+use crate::authz;
 use crate::handlers::{self, Req};
 use crate::records::Submitter;
 use crate::shapes;
@@ -208,12 +211,26 @@ pub fn query_document(pairs: &[(String, String)], shape: &Shape) -> Result<Value
     Ok(Value::Object(doc))
 }
 
+/// The emr-containers API, allowing every authenticated caller.
 pub fn router(emr: Emr) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(emr)
+    router_with(emr, None)
 }
 
-async fn handle(State(emr): State<Emr>, request: Request) -> Response {
-    match serve(emr, request).await {
+/// The API with each request checked against `authorizer` (IAM policies of role sessions).
+pub fn router_with(emr: Emr, authorizer: Option<Arc<dyn Authorize>>) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(Api { emr, authorizer })
+}
+
+#[derive(Clone)]
+struct Api {
+    emr: Emr,
+    authorizer: Option<Arc<dyn Authorize>>,
+}
+
+async fn handle(State(api): State<Api>, request: Request) -> Response {
+    match serve(api, request).await {
         Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -227,13 +244,25 @@ fn unknown_operation(method: &Method, path: &str) -> AwsError {
     )
 }
 
-async fn serve(emr: Emr, request: Request) -> Result<Value, AwsError> {
+async fn serve(api: Api, request: Request) -> Result<Value, AwsError> {
+    let Api { emr, authorizer } = api;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let Some((op, raw_labels)) = route(&parts.method, path) else {
         return Err(unknown_operation(&parts.method, path));
     };
     let labels: Vec<String> = raw_labels.into_iter().map(decode_label).collect();
+    if let (Some(authorizer), Some(principal)) = (
+        &authorizer,
+        parts.extensions.get::<sparkyard_aws::Principal>(),
+    ) {
+        let resource = authz::resource_arn(&emr.inner.arns, op, &labels);
+        authorizer
+            .authorize(principal, &authz::action(op), &resource)
+            .map_err(|message| {
+                AwsError::new(StatusCode::FORBIDDEN, "AccessDeniedException", message)
+            })?;
+    }
     let query = parse_query(parts.uri.query());
     let body = if op.has_body() {
         read_body(body).await?

@@ -49,14 +49,20 @@ pub fn split_long(event: Event) -> Vec<Event> {
         rest = &rest[cut..];
     }
     let last = pieces.len() - 1;
-    let start_offset = event.end_offset.saturating_sub(event.message.len() as u64 + 1);
+    let start_offset = event
+        .end_offset
+        .saturating_sub(event.message.len() as u64 + 1);
     pieces
         .into_iter()
         .enumerate()
         .map(|(i, message)| Event {
             timestamp: event.timestamp,
             message,
-            end_offset: if i == last { event.end_offset } else { start_offset },
+            end_offset: if i == last {
+                event.end_offset
+            } else {
+                start_offset
+            },
         })
         .collect()
 }
@@ -71,7 +77,9 @@ pub fn batches(mut events: Vec<Event>) -> Vec<Vec<Event>> {
     for event in events.into_iter().flat_map(split_long) {
         let full = current.len() >= MAX_BATCH_EVENTS
             || bytes + event.cost() > MAX_BATCH_BYTES
-            || current.first().is_some_and(|first| event.timestamp - first.timestamp > MAX_BATCH_SPAN_MS);
+            || current
+                .first()
+                .is_some_and(|first| event.timestamp - first.timestamp > MAX_BATCH_SPAN_MS);
         if full {
             out.push(std::mem::take(&mut current));
             bytes = 0;
@@ -90,7 +98,11 @@ mod tests {
     use super::*;
 
     fn ev(timestamp: i64, message: &str, end_offset: u64) -> Event {
-        Event { timestamp, message: message.into(), end_offset }
+        Event {
+            timestamp,
+            message: message.into(),
+            end_offset,
+        }
     }
 
     fn within_limits(batch: &[Event]) {
@@ -98,14 +110,19 @@ mod tests {
         assert!(batch.iter().map(Event::cost).sum::<usize>() <= MAX_BATCH_BYTES);
         assert!(batch.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
         assert!(batch.last().unwrap().timestamp - batch[0].timestamp <= MAX_BATCH_SPAN_MS);
-        assert!(batch.iter().all(|e| e.cost() <= MAX_EVENT_BYTES && !e.message.is_empty()));
+        assert!(batch
+            .iter()
+            .all(|e| e.cost() <= MAX_EVENT_BYTES && !e.message.is_empty()));
     }
 
     #[test]
     fn at_most_ten_thousand_events() {
         let events: Vec<_> = (0..25_001).map(|i| ev(1_000 + i, "x", i as u64)).collect();
         let out = batches(events);
-        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [10_000, 10_000, 5_001]);
+        assert_eq!(
+            out.iter().map(Vec::len).collect::<Vec<_>>(),
+            [10_000, 10_000, 5_001]
+        );
         out.iter().for_each(|b| within_limits(b));
     }
 
@@ -122,14 +139,23 @@ mod tests {
 
     #[test]
     fn chronological_and_stable() {
-        let out = batches(vec![ev(3, "c", 3), ev(1, "a", 1), ev(3, "d", 4), ev(2, "b", 2)]);
+        let out = batches(vec![
+            ev(3, "c", 3),
+            ev(1, "a", 1),
+            ev(3, "d", 4),
+            ev(2, "b", 2),
+        ]);
         let messages: Vec<_> = out[0].iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages, ["a", "b", "c", "d"]);
     }
 
     #[test]
     fn a_batch_spans_at_most_a_day() {
-        let out = batches(vec![ev(0, "a", 1), ev(MAX_BATCH_SPAN_MS, "b", 2), ev(MAX_BATCH_SPAN_MS + 1, "c", 3)]);
+        let out = batches(vec![
+            ev(0, "a", 1),
+            ev(MAX_BATCH_SPAN_MS, "b", 2),
+            ev(MAX_BATCH_SPAN_MS + 1, "c", 3),
+        ]);
         assert_eq!(out.len(), 2);
         assert_eq!(out[1][0].message, "c");
     }
@@ -141,8 +167,17 @@ mod tests {
         let pieces = split_long(ev(1, &line, end));
         assert_eq!(pieces.len(), 2);
         assert!(pieces.iter().all(|p| p.message.len() <= MAX_MESSAGE_BYTES));
-        assert_eq!(pieces.iter().map(|p| p.message.as_str()).collect::<String>(), line);
-        assert_eq!(pieces[0].end_offset, 0, "a partly sent line is not checkpointed");
+        assert_eq!(
+            pieces
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<String>(),
+            line
+        );
+        assert_eq!(
+            pieces[0].end_offset, 0,
+            "a partly sent line is not checkpointed"
+        );
         assert_eq!(pieces[1].end_offset, end);
         let out = batches(vec![ev(1, &line, end)]);
         out.iter().for_each(|b| within_limits(b));

@@ -51,14 +51,22 @@ pub fn application_id(job_run_id: &str) -> String {
 
 /// The history server's page for a run.
 pub fn history_url(base_url: &str, job_run_id: &str) -> String {
-    format!("{}/history/{}/", base_url.trim_end_matches('/'), application_id(job_run_id))
+    format!(
+        "{}/history/{}/",
+        base_url.trim_end_matches('/'),
+        application_id(job_run_id)
+    )
 }
 
 /// Names a finished run's event log may have in the directory: the plain file, Spark's
 /// in-progress name, and the rolling layout's directory (`spark.eventLog.rolling.enabled`).
 pub fn event_log_names(job_run_id: &str) -> [String; 3] {
     let app = application_id(job_run_id);
-    [app.clone(), format!("{app}.inprogress"), format!("eventlog_v2_{app}")]
+    [
+        app.clone(),
+        format!("{app}.inprogress"),
+        format!("eventlog_v2_{app}"),
+    ]
 }
 
 #[cfg(test)]
@@ -67,16 +75,26 @@ mod tests {
     use serde_json::json;
 
     fn settings() -> EventLogSettings {
-        EventLogSettings { host_dir: "/data/spark-events".into() }
+        EventLogSettings {
+            host_dir: "/data/spark-events".into(),
+        }
     }
 
     #[test]
     fn enabled_by_default_with_a_host_path_mount() {
         let run = RunLogConfig::from_overrides("vc", "r", None);
         let confs = event_log_confs(&run, &settings());
-        let get = |k: &str| confs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            confs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("spark.eventLog.enabled"), Some("true"));
-        assert_eq!(get("spark.eventLog.dir"), Some("file:///var/log/spark/apps"));
+        assert_eq!(
+            get("spark.eventLog.dir"),
+            Some("file:///var/log/spark/apps")
+        );
         assert_eq!(
             get("spark.kubernetes.driver.volumes.hostPath.sparkyard-event-logs.options.path"),
             Some("/data/spark-events")
@@ -90,16 +108,28 @@ mod tests {
     #[test]
     fn disabled_or_user_directory_adds_nothing() {
         let off = json!({"monitoringConfiguration": {"persistentAppUI": "DISABLED"}});
-        assert!(event_log_confs(&RunLogConfig::from_overrides("vc", "r", Some(&off)), &settings()).is_empty());
+        assert!(event_log_confs(
+            &RunLogConfig::from_overrides("vc", "r", Some(&off)),
+            &settings()
+        )
+        .is_empty());
         let own = json!({"applicationConfiguration": [
             {"classification": "spark-defaults", "properties": {"spark.eventLog.dir": "file:///mine"}}]});
-        assert!(event_log_confs(&RunLogConfig::from_overrides("vc", "r", Some(&own)), &settings()).is_empty());
+        assert!(event_log_confs(
+            &RunLogConfig::from_overrides("vc", "r", Some(&own)),
+            &settings()
+        )
+        .is_empty());
         // DISABLED UI but a copy to the user's bucket still needs the log.
         let copy = json!({
             "monitoringConfiguration": {"persistentAppUI": "DISABLED"},
             "applicationConfiguration": [{"classification": "emr-containers-defaults",
                 "properties": {"logging.eventLog.dir": "s3://b/ev"}}]});
-        assert!(!event_log_confs(&RunLogConfig::from_overrides("vc", "r", Some(&copy)), &settings()).is_empty());
+        assert!(!event_log_confs(
+            &RunLogConfig::from_overrides("vc", "r", Some(&copy)),
+            &settings()
+        )
+        .is_empty());
     }
 
     #[test]

@@ -24,10 +24,17 @@ pub struct Transfer {
 /// Parses `s3://bucket/key=/abs/path`. The local path is absolute, so the split is at the
 /// first `=/` (keys may contain `=`).
 pub fn parse_transfer(arg: &str) -> anyhow::Result<Transfer> {
-    let split = arg.find("=/").ok_or_else(|| anyhow!("expected s3://bucket/key=/absolute/path, got {arg:?}"))?;
+    let split = arg
+        .find("=/")
+        .ok_or_else(|| anyhow!("expected s3://bucket/key=/absolute/path, got {arg:?}"))?;
     let (uri, path) = (&arg[..split], &arg[split + 1..]);
-    let (bucket, key) = s3::parse_uri(uri).ok_or_else(|| anyhow!("not an s3://bucket/key URI: {uri:?}"))?;
-    Ok(Transfer { bucket: bucket.into(), key: key.into(), path: path.into() })
+    let (bucket, key) =
+        s3::parse_uri(uri).ok_or_else(|| anyhow!("not an s3://bucket/key URI: {uri:?}"))?;
+    Ok(Transfer {
+        bucket: bucket.into(),
+        key: key.into(),
+        path: path.into(),
+    })
 }
 
 /// Downloads every transfer; fails on the first error, naming it.
@@ -35,21 +42,40 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     if args.is_empty() {
         bail!("nothing to fetch: give s3://bucket/key=/local/path arguments");
     }
-    let transfers = args.iter().map(|a| parse_transfer(a)).collect::<anyhow::Result<Vec<_>>>()?;
+    let transfers = args
+        .iter()
+        .map(|a| parse_transfer(a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     aws::install_crypto_provider();
     let env = AwsEnv::from_env();
     let http = reqwest::Client::new();
     let creds = credentials::from_env(&env, http)?;
     for t in &transfers {
         let store = s3::bucket(&env, &t.bucket, creds.clone())?;
-        download(&store, t).await.with_context(|| format!("cannot fetch s3://{}/{} to {}", t.bucket, t.key, t.path.display()))?;
-        eprintln!("fetched s3://{}/{} to {}", t.bucket, t.key, t.path.display());
+        download(&store, t).await.with_context(|| {
+            format!(
+                "cannot fetch s3://{}/{} to {}",
+                t.bucket,
+                t.key,
+                t.path.display()
+            )
+        })?;
+        eprintln!(
+            "fetched s3://{}/{} to {}",
+            t.bucket,
+            t.key,
+            t.path.display()
+        );
     }
     Ok(())
 }
 
 async fn download(store: &impl ObjectStoreExt, t: &Transfer) -> anyhow::Result<()> {
-    let bytes = store.get(&object_store::path::Path::from(t.key.as_str())).await?.bytes().await?;
+    let bytes = store
+        .get(&object_store::path::Path::from(t.key.as_str()))
+        .await?
+        .bytes()
+        .await?;
     write_atomically(&t.path, &bytes).await
 }
 

@@ -54,7 +54,13 @@ fn default_port() -> u16 {
 
 impl Default for HistoryConfig {
     fn default() -> Self {
-        Self { enabled: true, start: StartMode::Start, host: default_host(), port: default_port(), event_log_dir: None }
+        Self {
+            enabled: true,
+            start: StartMode::Start,
+            host: default_host(),
+            port: default_port(),
+            event_log_dir: None,
+        }
     }
 }
 
@@ -64,7 +70,9 @@ impl HistoryConfig {
     }
 
     pub fn event_log_dir(&self, data_dir: &Path) -> PathBuf {
-        self.event_log_dir.clone().unwrap_or_else(|| data_dir.join("spark-events"))
+        self.event_log_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("spark-events"))
     }
 }
 
@@ -88,7 +96,10 @@ pub fn start(
 ) -> anyhow::Result<tokio::process::Child> {
     let spark_class = spark_home.join("bin/spark-class");
     if !spark_class.exists() {
-        bail!("no Spark distribution at {} (bin/spark-class missing)", spark_home.display());
+        bail!(
+            "no Spark distribution at {} (bin/spark-class missing)",
+            spark_home.display()
+        );
     }
     std::fs::create_dir_all(event_log_dir)?;
     std::fs::create_dir_all(work_dir)?;
@@ -113,7 +124,12 @@ pub fn start(
     if let Some(java) = java_home {
         command.env("JAVA_HOME", java);
     }
-    command.spawn().with_context(|| format!("cannot start the Spark History Server from {}", spark_home.display()))
+    command.spawn().with_context(|| {
+        format!(
+            "cannot start the Spark History Server from {}",
+            spark_home.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +140,10 @@ mod tests {
     fn defaults_and_properties() {
         let c = HistoryConfig::default();
         assert_eq!(c.base_url(), "http://127.0.0.1:18080");
-        assert_eq!(c.event_log_dir(Path::new("/d")), PathBuf::from("/d/spark-events"));
+        assert_eq!(
+            c.event_log_dir(Path::new("/d")),
+            PathBuf::from("/d/spark-events")
+        );
         let p = properties(&c, Path::new("/d/spark-events"));
         assert!(p.contains("spark.history.fs.logDirectory=file:///d/spark-events\n"));
         assert!(p.contains("spark.history.ui.port=18080\n"));

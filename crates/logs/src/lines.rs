@@ -56,7 +56,11 @@ fn event(line: &[u8], timestamp: i64, end_offset: u64) -> Option<Event> {
     if line.is_empty() {
         return None;
     }
-    Some(Event { timestamp, message: String::from_utf8_lossy(line).into_owned(), end_offset })
+    Some(Event {
+        timestamp,
+        message: String::from_utf8_lossy(line).into_owned(),
+        end_offset,
+    })
 }
 
 #[cfg(test)]
@@ -68,7 +72,10 @@ mod tests {
         let mut s = LineSplitter::new();
         assert!(s.push(b"Pi is ro", 1).is_empty());
         let e = s.push(b"ughly 3.14\n\nnext\r\nhalf", 2);
-        assert_eq!(e.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["Pi is roughly 3.14", "next"]);
+        assert_eq!(
+            e.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["Pi is roughly 3.14", "next"]
+        );
         assert_eq!(e[0].end_offset, 19);
         assert_eq!(e[1].end_offset, 26);
         assert_eq!(s.offset(), 30);

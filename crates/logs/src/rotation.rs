@@ -49,7 +49,10 @@ pub fn cut_point(buffer: &[u8], size: u64) -> Option<usize> {
 
 /// gzip of `data` (one member, as `gzip`/`zcat` and S3 consoles expect).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), flate2::Compression::default());
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
     encoder.write_all(data).expect("writing to memory");
     encoder.finish().expect("writing to memory")
 }
@@ -61,17 +64,26 @@ mod tests {
 
     #[test]
     fn segment_names() {
-        assert_eq!(segment_key("vc/jobs/j/containers/p/stdout.gz", 3), "vc/jobs/j/containers/p/stdout.3.gz");
+        assert_eq!(
+            segment_key("vc/jobs/j/containers/p/stdout.gz", 3),
+            "vc/jobs/j/containers/p/stdout.3.gz"
+        );
     }
 
     #[test]
     fn keeps_max_files_including_the_current_one() {
-        let r = Rotation { size_bytes: 2048, max_files: 3 };
+        let r = Rotation {
+            size_bytes: 2048,
+            max_files: 3,
+        };
         assert_eq!(segment_to_delete(r, 1), None);
         assert_eq!(segment_to_delete(r, 2), None);
         assert_eq!(segment_to_delete(r, 3), Some(1));
         assert_eq!(segment_to_delete(r, 10), Some(8));
-        assert!(!keeps_segments(Rotation { size_bytes: 2048, max_files: 1 }));
+        assert!(!keeps_segments(Rotation {
+            size_bytes: 2048,
+            max_files: 1
+        }));
     }
 
     #[test]
@@ -85,7 +97,9 @@ mod tests {
     fn gzip_round_trips() {
         let data = b"Pi is roughly 3.14\n".repeat(100);
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gzip(&data)[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&gzip(&data)[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, data);
     }
 }

@@ -47,21 +47,36 @@ pub struct RunLogConfig {
 
 impl RunLogConfig {
     /// Reads a run's `configurationOverrides` (absent = nothing configured).
-    pub fn from_overrides(virtual_cluster_id: &str, execution_role_arn: &str, overrides: Option<&Value>) -> Self {
+    pub fn from_overrides(
+        virtual_cluster_id: &str,
+        execution_role_arn: &str,
+        overrides: Option<&Value>,
+    ) -> Self {
         let empty = Value::Null;
         let overrides = overrides.unwrap_or(&empty);
         let monitoring = &overrides["monitoringConfiguration"];
-        let text = |v: &Value| v.as_str().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+        let text = |v: &Value| {
+            v.as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
         let s3_log_uri = text(&monitoring["s3MonitoringConfiguration"]["logUri"]);
-        let cloudwatch = text(&monitoring["cloudWatchMonitoringConfiguration"]["logGroupName"]).map(|log_group| {
-            CloudWatchTarget {
+        let cloudwatch = text(&monitoring["cloudWatchMonitoringConfiguration"]["logGroupName"])
+            .map(|log_group| CloudWatchTarget {
                 log_group,
-                stream_prefix: text(&monitoring["cloudWatchMonitoringConfiguration"]["logStreamNamePrefix"]),
-            }
-        });
+                stream_prefix: text(
+                    &monitoring["cloudWatchMonitoringConfiguration"]["logStreamNamePrefix"],
+                ),
+            });
         let rotation = parse_rotation(&monitoring["containerLogRotationConfiguration"]);
-        let persistent_app_ui = !monitoring["persistentAppUI"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("DISABLED"));
-        let classifications = overrides["applicationConfiguration"].as_array().cloned().unwrap_or_default();
+        let persistent_app_ui = !monitoring["persistentAppUI"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("DISABLED"));
+        let classifications = overrides["applicationConfiguration"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let property = |classification: &str, key: &str| -> Option<String> {
             classifications
                 .iter()
@@ -69,7 +84,8 @@ impl RunLogConfig {
                 .filter(|c| c["classification"].as_str() == Some(classification))
                 .find_map(|c| c["properties"][key].as_str().map(String::from))
         };
-        let disabled = |v: Option<String>| v.is_some_and(|v| v.trim().eq_ignore_ascii_case("DISABLED"));
+        let disabled =
+            |v: Option<String>| v.is_some_and(|v| v.trim().eq_ignore_ascii_case("DISABLED"));
         Self {
             virtual_cluster_id: virtual_cluster_id.to_string(),
             execution_role_arn: execution_role_arn.to_string(),
@@ -79,8 +95,10 @@ impl RunLogConfig {
             executor_logging: !disabled(property("emr-containers-defaults", "executor.logging")),
             runner_logging: !disabled(property("emr-job-submitter", "jobsubmitter.logging")),
             persistent_app_ui,
-            event_log_copy_dir: property("emr-containers-defaults", "logging.eventLog.dir").filter(|d| !d.is_empty()),
-            user_event_log_dir: property("spark-defaults", "spark.eventLog.dir").filter(|d| !d.is_empty()),
+            event_log_copy_dir: property("emr-containers-defaults", "logging.eventLog.dir")
+                .filter(|d| !d.is_empty()),
+            user_event_log_dir: property("spark-defaults", "spark.eventLog.dir")
+                .filter(|d| !d.is_empty()),
             user_event_log_enabled: property("spark-defaults", "spark.eventLog.enabled")
                 .map(|v| v.trim().eq_ignore_ascii_case("true")),
         }
@@ -102,7 +120,10 @@ fn parse_rotation(value: &Value) -> Option<Rotation> {
         Value::String(s) => s.trim().parse().ok()?,
         _ => return None,
     };
-    Some(Rotation { size_bytes, max_files: u32::try_from(max_files).ok()?.clamp(1, 50) })
+    Some(Rotation {
+        size_bytes,
+        max_files: u32::try_from(max_files).ok()?.clamp(1, 50),
+    })
 }
 
 /// `2KB`, `10MB`, `2GB` (integer units, binary multiples as the fluentd/logrotate sizes are),
@@ -145,8 +166,12 @@ mod tests {
 
     #[test]
     fn reads_the_seeds_monitoring_configuration() {
-        let c = RunLogConfig::from_overrides("vc", "arn:aws:iam::1:role/r", Some(&seed_pi_overrides()));
-        assert_eq!(c.s3_log_uri.as_deref(), Some("s3://monthly-batch-logs-123456789012-us-east-2/"));
+        let c =
+            RunLogConfig::from_overrides("vc", "arn:aws:iam::1:role/r", Some(&seed_pi_overrides()));
+        assert_eq!(
+            c.s3_log_uri.as_deref(),
+            Some("s3://monthly-batch-logs-123456789012-us-east-2/")
+        );
         assert_eq!(
             c.cloudwatch,
             Some(CloudWatchTarget {
@@ -188,7 +213,13 @@ mod tests {
             "s3MonitoringConfiguration": {"logUri": "s3://b"},
             "containerLogRotationConfiguration": {"rotationSize": "2KB", "maxFilesToKeep": "3"}}});
         let c = RunLogConfig::from_overrides("vc", "r", Some(&o));
-        assert_eq!(c.rotation, Some(Rotation { size_bytes: 2048, max_files: 3 }));
+        assert_eq!(
+            c.rotation,
+            Some(Rotation {
+                size_bytes: 2048,
+                max_files: 3
+            })
+        );
         assert_eq!(parse_size("2GB"), Some(2 << 30));
         assert_eq!(parse_size("10mb"), Some(10 << 20));
         assert_eq!(parse_size("512"), Some(512));

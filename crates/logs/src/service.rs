@@ -41,16 +41,35 @@ pub fn start(settings: ServeSettings) {
     if settings.logs.enabled {
         let aws = match &settings.endpoint_url {
             Some(url) => AwsEnv::single(&settings.region, url),
-            None => AwsEnv { region: settings.region.clone(), ..AwsEnv::from_env() },
+            None => AwsEnv {
+                region: settings.region.clone(),
+                ..AwsEnv::from_env()
+            },
         };
         let state_dir = settings.data_dir.join("logs");
         let kubeconfig = settings.kubeconfig.clone();
-        let (config, runs, local_log_file) = (settings.logs.clone(), settings.runs.clone(), settings.local_log_file.clone());
+        let (config, runs, local_log_file) = (
+            settings.logs.clone(),
+            settings.runs.clone(),
+            settings.local_log_file.clone(),
+        );
         let event_log_dir = settings.history.enabled.then_some(event_log_dir);
-        let history_url = settings.history.enabled.then(|| settings.history.base_url());
+        let history_url = settings
+            .history
+            .enabled
+            .then(|| settings.history.base_url());
         tokio::spawn(async move {
             let kube = connect_when_ready(&kubeconfig).await;
-            shipper::spawn(shipper::Settings { config, kube, aws, state_dir, runs, local_log_file, event_log_dir, history_url });
+            shipper::spawn(shipper::Settings {
+                config,
+                kube,
+                aws,
+                state_dir,
+                runs,
+                local_log_file,
+                event_log_dir,
+                history_url,
+            });
         });
     }
 }
@@ -60,24 +79,40 @@ fn start_history_server(settings: &ServeSettings, event_log_dir: PathBuf) {
         tracing::warn!("no Spark distribution found: the Spark History Server is not started");
         return;
     };
-    let (config, java_home, work_dir) =
-        (settings.history.clone(), settings.java_home.clone(), settings.data_dir.join("history"));
+    let (config, java_home, work_dir) = (
+        settings.history.clone(),
+        settings.java_home.clone(),
+        settings.data_dir.join("history"),
+    );
     tokio::spawn(async move {
         if config.start == StartMode::OnDemand {
             // Started at the first event log, so idle instances pay no JVM.
-            while std::fs::read_dir(&event_log_dir).map(|mut d| d.next().is_none()).unwrap_or(true) {
+            while std::fs::read_dir(&event_log_dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(true)
+            {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
-        match history::start(&config, &spark_home, java_home.as_deref(), &event_log_dir, &work_dir) {
+        match history::start(
+            &config,
+            &spark_home,
+            java_home.as_deref(),
+            &event_log_dir,
+            &work_dir,
+        ) {
             Ok(mut child) => {
                 tracing::info!(url = %config.base_url(), dir = %event_log_dir.display(), "Spark History Server started");
                 match child.wait().await {
-                    Ok(status) => tracing::warn!(%status, log = %work_dir.join("history-server.log").display(), "Spark History Server exited"),
+                    Ok(status) => {
+                        tracing::warn!(%status, log = %work_dir.join("history-server.log").display(), "Spark History Server exited")
+                    }
                     Err(e) => tracing::warn!(error = %e, "Spark History Server: cannot wait"),
                 }
             }
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot start the Spark History Server"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot start the Spark History Server")
+            }
         }
     });
 }
@@ -97,7 +132,8 @@ async fn connect_when_ready(kubeconfig: &std::path::Path) -> kube::Client {
 
 async fn connect(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
     crate::aws::install_crypto_provider();
-    let file = Kubeconfig::read_from(kubeconfig).with_context(|| format!("cannot read {}", kubeconfig.display()))?;
+    let file = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("cannot read {}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;
     Ok(kube::Client::try_from(config)?)
 }

@@ -19,10 +19,12 @@ pub struct Services {
 }
 
 pub fn router(services: Services) -> Router {
+    // Role sessions are held to their IAM policies on emr-containers too.
+    let authorizer: Arc<dyn sparkyard_aws::Authorize> = Arc::new(services.aws.authorizer());
     sparkyard_services::router(
         services.aws,
         services.keyring,
-        sparkyard_emr::router(services.emr),
+        sparkyard_emr::router_with(services.emr, Some(authorizer)),
     )
 }
 

@@ -1,4 +1,4 @@
-//! Controllers: the simple scheduler, Job, garbage collection and namespace deletion. They
+//! Controllers: the scheduler, Job, garbage collection and namespace deletion. They
 //! work on the registry in process, with the API server's semantics for deletion
 //! (`deletion`) and events (`events`).
 
@@ -7,7 +7,6 @@ pub mod events;
 pub mod gc;
 pub mod job;
 pub mod namespace;
-pub mod quantity;
 pub mod scheduler;
 
 use serde_json::Value;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::controllers::quantity;
+use crate::scheduling::quantity;
 
 /// What `fieldRef`/`resourceFieldRef` and key references read.
 pub struct EnvSources<'a> {
@@ -209,7 +209,9 @@ fn resource_field_ref(
             .clone()
             .as_str()
             .map(str::to_string)
-            .or_else(|| quantity::value_text(&container["resources"][section][name]))
+            .or_else(|| {
+                quantity::json_text(&container["resources"][section][name]).map(|t| t.into_owned())
+            })
     };
     // Unset limits are the node's allocatable; unset requests are the limit or zero.
     let text = match kind {
@@ -219,13 +221,16 @@ fn resource_field_ref(
     };
     let divisor = reference
         .get("divisor")
-        .and_then(quantity::value_text)
+        .and_then(quantity::json_text)
+        .map(|t| t.into_owned())
         .unwrap_or_else(|| "1".into());
-    let divisor_milli = quantity::parse_milli(&divisor)
+    let divisor_milli = quantity::millis(&divisor)
+        .ok()
+        .map(i128::from)
         .filter(|d| *d > 0)
         .unwrap_or(1000);
     let value_milli: i128 = match (name, text) {
-        (_, Some(t)) => quantity::parse_milli(&t).unwrap_or(0),
+        (_, Some(t)) => quantity::millis(&t).map(i128::from).unwrap_or(0),
         ("cpu", None) if kind == "limits" => src.node_cpu_millis as i128,
         ("memory", None) if kind == "limits" => src.node_memory as i128 * 1000,
         _ => 0,

@@ -1,10 +1,14 @@
-//! The kubelet: runs each container of a pod bound to this node as a host process in a
-//! bubblewrap sandbox, and reports pod and node status.
+//! The kubelet: runs each container of a pod bound to one of the configured nodes as a
+//! host process in a bubblewrap sandbox, and reports pod and node status. Every
+//! non-simulated `[[cluster.nodes]]` entry is served by this one kubelet (all its pods run
+//! on this machine; the node is a scheduling budget); pods on simulated nodes are the
+//! `simulated` module's.
 //!
 //! - `pod`: the per-pod worker (volumes, containers, restarts, graceful deletion).
 //! - `sandbox`: the bwrap command line (pure); `process`: spawning and signals.
 //! - `env`, `entrypoint`, `volumes`, `status`, `hosts`: pure builders the worker uses.
 //! - `ipam`: one loopback IP per pod.
+//! - `simulated`: pods on `simulated = true` nodes: no process, status from the clock.
 
 pub mod config;
 pub mod entrypoint;
@@ -14,6 +18,7 @@ pub mod ipam;
 mod pod;
 pub mod process;
 pub mod sandbox;
+pub mod simulated;
 pub mod status;
 pub mod volumes;
 
@@ -28,7 +33,6 @@ use tokio::sync::watch;
 
 use crate::cluster::Cluster;
 use crate::controllers::events::Source;
-use crate::controllers::quantity;
 use crate::registry::{now_rfc3339, EventType, Resource};
 use config::{builtin_rules, glob_match, EntrypointKind, HostRuntime, ImageRule, UnknownImages};
 
@@ -52,19 +56,25 @@ pub struct Image {
     pub env: BTreeMap<String, String>,
 }
 
+/// What a pod's worker needs of its node: allocatable CPU and memory (the downward API's
+/// value for an unset limit).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeShape {
+    pub cpu_millis: i64,
+    pub memory: i64,
+}
+
 pub struct Kubelet {
     pub cluster: Cluster,
-    pub node_name: String,
+    /// The non-simulated nodes this kubelet runs pods for.
+    pub nodes: BTreeMap<String, NodeShape>,
     pub host_ip: String,
     pub ipam: ipam::Ipam,
     pub host: HostRuntime,
     pub rules: Vec<ImageRule>,
     pub unknown: UnknownImages,
     pub bwrap: PathBuf,
-    pub node_cpu_millis: i64,
-    pub node_memory: i64,
     pub hosts: HostsBook,
-    pub event_source: Source,
     /// Whether pods get a private `/root` (hiding the host's). Not when the host's Python,
     /// Java or Spark live under `/root` (pyenv, sdkman…), which pods must be able to run.
     pub private_root_home: bool,
@@ -73,19 +83,18 @@ pub struct Kubelet {
 impl Kubelet {
     pub fn new(cluster: &Cluster) -> anyhow::Result<Arc<Self>> {
         let config = &cluster.config;
-        let node_name = config.node_name.clone();
-        ensure_node(cluster);
-        let node = cluster.registry.get(NODES, "", &node_name);
-        let allocatable = |key: &str| {
-            node.as_ref()
-                .and_then(|n| quantity::value_text(&n["status"]["allocatable"][key]))
-        };
-        let node_cpu_millis = allocatable("cpu")
-            .and_then(|c| quantity::cpu_millis(&c))
-            .unwrap_or(1000);
-        let node_memory = allocatable("memory")
-            .and_then(|m| quantity::units(&m))
-            .unwrap_or(1 << 30);
+        ensure_nodes(cluster);
+        let mut nodes = BTreeMap::new();
+        for node in config.nodes.iter().filter(|n| !n.simulated) {
+            let info = node.node_info().map_err(|e| anyhow::anyhow!(e))?;
+            nodes.insert(
+                node.name.clone(),
+                NodeShape {
+                    cpu_millis: info.allocatable.milli_cpu,
+                    memory: info.allocatable.memory,
+                },
+            );
+        }
         let mut rules = config.images.rules.clone();
         rules.extend(builtin_rules());
         let bwrap = which("bwrap").unwrap_or_else(|| PathBuf::from("bwrap"));
@@ -101,22 +110,33 @@ impl Kubelet {
             || under_root(&host.spark_home));
         Ok(Arc::new(Self {
             cluster: cluster.clone(),
-            node_name: node_name.clone(),
+            nodes,
             host_ip: "127.0.0.1".into(),
             ipam: ipam::Ipam::new(&config.pod_cidr)?,
             host,
             rules,
             unknown: config.images.unknown,
             bwrap,
-            node_cpu_millis,
-            node_memory,
             hosts: HostsBook::default(),
-            event_source: Source {
-                component: "kubelet",
-                host: Some(node_name),
-            },
             private_root_home,
         }))
+    }
+
+    /// The node a pod of this kubelet is bound to (an unknown name gets a 1-CPU, 1 GiB
+    /// shape: the dispatcher never hands such a pod over).
+    pub fn shape(&self, node: &str) -> NodeShape {
+        self.nodes.get(node).copied().unwrap_or(NodeShape {
+            cpu_millis: 1000,
+            memory: 1 << 30,
+        })
+    }
+
+    /// Events about a pod are reported by the kubelet of its node.
+    pub fn event_source(&self, node: &str) -> Source {
+        Source {
+            component: "kubelet",
+            host: Some(node.to_string()),
+        }
     }
 
     pub fn resolve_image(&self, image: &str) -> Result<Image, String> {
@@ -163,29 +183,41 @@ impl Kubelet {
     }
 }
 
-/// Starts the kubelet of this machine's node.
+/// Starts the kubelet of the configured nodes and the simulated nodes' pod driver.
 pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
     let kubelet = Kubelet::new(cluster)?;
     tokio::spawn(dispatch(kubelet.clone()));
     tokio::spawn(keep_hosts_current(kubelet.clone()));
-    tokio::spawn(heartbeat(kubelet));
+    tokio::spawn(heartbeat(cluster.clone()));
+    let simulated: std::collections::HashSet<String> = cluster
+        .config
+        .nodes
+        .iter()
+        .filter(|n| n.simulated)
+        .map(|n| n.name.clone())
+        .collect();
+    if !simulated.is_empty() {
+        tokio::spawn(simulated::run(cluster.clone(), simulated));
+    }
     Ok(())
 }
 
-/// Creates this node's object when missing (the cluster bootstrap normally does).
-fn ensure_node(cluster: &Cluster) {
-    if cluster
-        .registry
-        .get(NODES, "", &cluster.config.node_name)
-        .is_none()
-    {
-        let _ = cluster
-            .registry
-            .create(NODES, "", crate::cluster::node_object(&cluster.config));
+/// Registers the configured nodes whose Node object is missing (the cluster bootstrap
+/// creates them; a kubelet re-registers a node that was deleted, as a real one does).
+fn ensure_nodes(cluster: &Cluster) {
+    for node in &cluster.config.nodes {
+        if cluster.registry.get(NODES, "", &node.name).is_none() {
+            match crate::cluster::node_object(node) {
+                Ok(object) => {
+                    let _ = cluster.registry.create(NODES, "", object);
+                }
+                Err(e) => tracing::warn!(node = %node.name, error = %e, "cannot register node"),
+            }
+        }
     }
 }
 
-/// Watches pods and hands each one bound to this node to its worker.
+/// Watches pods and hands each one bound to one of this kubelet's nodes to its worker.
 async fn dispatch(k: Arc<Kubelet>) {
     let mut workers: HashMap<String, watch::Sender<Option<Arc<Value>>>> = HashMap::new();
     loop {
@@ -232,7 +264,10 @@ fn route(
     workers: &mut HashMap<String, watch::Sender<Option<Arc<Value>>>>,
     pod: Arc<Value>,
 ) {
-    if pod["spec"]["nodeName"].as_str() != Some(k.node_name.as_str()) {
+    if !pod["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| k.nodes.contains_key(n))
+    {
         return;
     }
     let Some(uid) = pod["metadata"]["uid"].as_str().map(String::from) else {
@@ -259,22 +294,30 @@ fn route(
     tokio::spawn(pod::run(k.clone(), pod, rx));
 }
 
-/// Keeps the node object's status fresh.
-async fn heartbeat(k: Arc<Kubelet>) {
+/// Keeps every configured node's status fresh (simulated ones too): the conditions'
+/// `lastHeartbeatTime`, as a kubelet posts it. The scheduler ignores these updates (its
+/// view of a node does not change), so thousands of simulated nodes cost little.
+async fn heartbeat(cluster: Cluster) {
     loop {
         tokio::time::sleep(NODE_HEARTBEAT).await;
-        ensure_node(&k.cluster);
+        ensure_nodes(&cluster);
         let now = now_rfc3339();
-        let _ = k.cluster.registry.modify(NODES, "", &k.node_name, |node| {
-            for condition in node["status"]["conditions"]
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-            {
-                condition["lastHeartbeatTime"] = json!(now);
+        for (i, node) in cluster.config.nodes.iter().enumerate() {
+            let _ = cluster.registry.modify(NODES, "", &node.name, |object| {
+                for condition in object["status"]["conditions"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                {
+                    condition["lastHeartbeatTime"] = json!(now);
+                }
+                Ok(())
+            });
+            // Let other tasks run between chunks of a large node list.
+            if i % 256 == 255 {
+                tokio::task::yield_now().await;
             }
-            Ok(())
-        });
+        }
     }
 }
 

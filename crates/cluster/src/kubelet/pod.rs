@@ -153,6 +153,11 @@ impl Worker {
         }
     }
 
+    /// The node the pod is bound to (`spec.nodeName` never changes once set).
+    fn node(&self) -> &str {
+        self.pod["spec"]["nodeName"].as_str().unwrap_or("")
+    }
+
     fn deleting(&self) -> bool {
         !self.pod["metadata"]["deletionTimestamp"].is_null()
     }
@@ -374,8 +379,8 @@ impl Worker {
             pod: &self.pod,
             pod_ip: &self.ip,
             host_ip: &self.k.host_ip,
-            node_cpu_millis: self.k.node_cpu_millis,
-            node_memory: self.k.node_memory,
+            node_cpu_millis: self.k.shape(self.node()).cpu_millis,
+            node_memory: self.k.shape(self.node()).memory,
             config_map: &cm,
             secret: &secret,
         };
@@ -788,8 +793,8 @@ impl Worker {
                 pod: &self.pod,
                 pod_ip: &self.ip,
                 host_ip: &self.k.host_ip,
-                node_cpu_millis: self.k.node_cpu_millis,
-                node_memory: self.k.node_memory,
+                node_cpu_millis: self.k.shape(self.node()).cpu_millis,
+                node_memory: self.k.shape(self.node()).memory,
                 config_map: &cm,
                 secret: &secret,
             },
@@ -943,7 +948,7 @@ impl Worker {
             kind,
             reason,
             message,
-            &self.k.event_source,
+            &self.k.event_source(self.node()),
             field_path.as_deref(),
         );
     }

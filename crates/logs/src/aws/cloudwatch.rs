@@ -31,10 +31,19 @@ pub struct Logs {
 
 impl Logs {
     pub fn new(env: &AwsEnv, http: reqwest::Client, credentials: Arc<CachedCredentials>) -> Self {
-        Self { http, url: env.logs_url(), region: env.region.clone(), credentials }
+        Self {
+            http,
+            url: env.logs_url(),
+            region: env.region.clone(),
+            credentials,
+        }
     }
 
-    async fn call(&self, operation: &str, input: &Value) -> anyhow::Result<Result<Value, ApiError>> {
+    async fn call(
+        &self,
+        operation: &str,
+        input: &Value,
+    ) -> anyhow::Result<Result<Value, ApiError>> {
         let creds = self.credentials.get().await?;
         let identity: Identity = aws_credential_types::Credentials::new(
             creds.access_key_id,
@@ -55,10 +64,20 @@ impl Logs {
             .into();
         let body = serde_json::to_vec(input)?;
         let target = format!("Logs_20140328.{operation}");
-        let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target.as_str())];
-        let signable = SignableRequest::new("POST", &self.url, headers.iter().copied(), SignableBody::Bytes(&body))
-            .context("signable request")?;
-        let (instructions, _) = sign(signable, &params).context("SigV4 signing")?.into_parts();
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            &self.url,
+            headers.iter().copied(),
+            SignableBody::Bytes(&body),
+        )
+        .context("signable request")?;
+        let (instructions, _) = sign(signable, &params)
+            .context("SigV4 signing")?
+            .into_parts();
         let mut request = http::Request::builder().method("POST").uri(&self.url);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -66,24 +85,43 @@ impl Logs {
         let mut request = request.body(body)?;
         instructions.apply_to_request_http1x(&mut request);
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from))?;
-        let response = self.http.execute(request).await.with_context(|| format!("cannot reach CloudWatch Logs at {}", self.url))?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .with_context(|| format!("cannot reach CloudWatch Logs at {}", self.url))?;
         let status = response.status();
         let text = response.text().await?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(Ok(value));
         }
-        let code = value["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
-        let message = value["message"].as_str().or(value["Message"].as_str()).unwrap_or(&text).to_string();
+        let code = value["__type"]
+            .as_str()
+            .unwrap_or("")
+            .rsplit('#')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let message = value["message"]
+            .as_str()
+            .or(value["Message"].as_str())
+            .unwrap_or(&text)
+            .to_string();
         if code.is_empty() {
-            return Err(anyhow!("CloudWatch Logs {operation} failed ({status}): {message}"));
+            return Err(anyhow!(
+                "CloudWatch Logs {operation} failed ({status}): {message}"
+            ));
         }
         Ok(Err(ApiError { code, message }))
     }
 
     /// Creates the group; an existing group is fine.
     pub async fn ensure_group(&self, group: &str) -> anyhow::Result<()> {
-        match self.call("CreateLogGroup", &json!({"logGroupName": group})).await? {
+        match self
+            .call("CreateLogGroup", &json!({"logGroupName": group}))
+            .await?
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code == "ResourceAlreadyExistsException" => Ok(()),
             Err(e) => Err(anyhow!("CreateLogGroup {group}: {e}")),
@@ -111,8 +149,16 @@ impl Logs {
 
     /// One `PutLogEvents` call; the events must already be a valid batch
     /// ([`crate::batch::batches`]).
-    pub async fn put_events(&self, group: &str, stream: &str, events: &[Event]) -> anyhow::Result<()> {
-        let events: Vec<Value> = events.iter().map(|e| json!({"timestamp": e.timestamp, "message": e.message})).collect();
+    pub async fn put_events(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[Event],
+    ) -> anyhow::Result<()> {
+        let events: Vec<Value> = events
+            .iter()
+            .map(|e| json!({"timestamp": e.timestamp, "message": e.message}))
+            .collect();
         let input = json!({"logGroupName": group, "logStreamName": stream, "logEvents": events});
         match self.call("PutLogEvents", &input).await? {
             Ok(_) => Ok(()),

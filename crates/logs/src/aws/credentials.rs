@@ -88,13 +88,19 @@ impl CredentialSource for WebIdentity {
         let response = self
             .http
             .post(&self.sts_url)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(body)
             .send()
             .await
             .with_context(|| format!("cannot reach STS at {}", self.sts_url))?;
         let status = response.status();
-        let text = response.text().await.context("cannot read the STS response")?;
+        let text = response
+            .text()
+            .await
+            .context("cannot read the STS response")?;
         if !status.is_success() {
             return Err(anyhow!(
                 "STS AssumeRoleWithWebIdentity for {} failed ({status}): {}",
@@ -114,7 +120,11 @@ fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 }
 
 fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 /// `Code: Message` of an STS error document.
@@ -127,8 +137,13 @@ pub fn sts_error(xml: &str) -> String {
 
 /// The `Credentials` of an `AssumeRole*Response`.
 pub fn parse_assume_role_response(xml: &str) -> anyhow::Result<Credentials> {
-    let creds = xml_text(xml, "Credentials").ok_or_else(|| anyhow!("STS response has no Credentials"))?;
-    let field = |name: &str| xml_text(creds, name).map(unescape).ok_or_else(|| anyhow!("STS credentials lack {name}"));
+    let creds =
+        xml_text(xml, "Credentials").ok_or_else(|| anyhow!("STS response has no Credentials"))?;
+    let field = |name: &str| {
+        xml_text(creds, name)
+            .map(unescape)
+            .ok_or_else(|| anyhow!("STS credentials lack {name}"))
+    };
     let expires_at = field("Expiration")
         .ok()
         .and_then(|e| DateTime::parse_from_rfc3339(&e).ok())
@@ -155,7 +170,10 @@ impl std::fmt::Debug for CachedCredentials {
 
 impl CachedCredentials {
     pub fn new(source: Box<dyn CredentialSource>) -> Arc<Self> {
-        Arc::new(Self { source, cache: Mutex::new(None) })
+        Arc::new(Self {
+            source,
+            cache: Mutex::new(None),
+        })
     }
 
     pub async fn get(&self) -> anyhow::Result<Credentials> {
@@ -177,8 +195,11 @@ fn fresh(c: &Credentials, now: DateTime<Utc>) -> bool {
 /// (IRSA) first, else `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`[/`AWS_SESSION_TOKEN`].
 pub fn from_env(env: &AwsEnv, http: reqwest::Client) -> anyhow::Result<Arc<CachedCredentials>> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(role_arn), Some(token_file)) = (var("AWS_ROLE_ARN"), var("AWS_WEB_IDENTITY_TOKEN_FILE")) {
-        let session_name = var("AWS_ROLE_SESSION_NAME").unwrap_or_else(|| format!("sparkyard-{}", Utc::now().timestamp()));
+    if let (Some(role_arn), Some(token_file)) =
+        (var("AWS_ROLE_ARN"), var("AWS_WEB_IDENTITY_TOKEN_FILE"))
+    {
+        let session_name = var("AWS_ROLE_SESSION_NAME")
+            .unwrap_or_else(|| format!("sparkyard-{}", Utc::now().timestamp()));
         return Ok(CachedCredentials::new(Box::new(WebIdentity {
             http,
             sts_url: env.sts_url(),
@@ -219,14 +240,23 @@ mod tests {
         assert_eq!(c.access_key_id, "ASIAEXAMPLE");
         assert_eq!(c.secret_access_key, "se/cr+et&");
         assert_eq!(c.session_token.as_deref(), Some("tok"));
-        assert_eq!(c.expires_at.unwrap().to_rfc3339(), "2026-11-23T22:00:00+00:00");
-        assert!(!format!("{c:?}").contains("se/cr"), "secrets stay out of Debug");
+        assert_eq!(
+            c.expires_at.unwrap().to_rfc3339(),
+            "2026-11-23T22:00:00+00:00"
+        );
+        assert!(
+            !format!("{c:?}").contains("se/cr"),
+            "secrets stay out of Debug"
+        );
     }
 
     #[test]
     fn sts_errors_read_well() {
         let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>";
-        assert_eq!(sts_error(xml), "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity");
+        assert_eq!(
+            sts_error(xml),
+            "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity"
+        );
     }
 
     #[test]

@@ -19,10 +19,17 @@ impl AwsEnv {
     /// `AWS_REGION` > `AWS_DEFAULT_REGION` > `us-east-1`; per service
     /// `AWS_ENDPOINT_URL_<S3|STS|CLOUDWATCH_LOGS>` > `AWS_ENDPOINT_URL`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |k: &str| lookup(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let region = get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".into());
         let general = get("AWS_ENDPOINT_URL");
-        let service = |name: &str| get(&format!("AWS_ENDPOINT_URL_{name}")).or_else(|| general.clone());
+        let service =
+            |name: &str| get(&format!("AWS_ENDPOINT_URL_{name}")).or_else(|| general.clone());
         Self {
             region,
             s3_endpoint: service("S3"),
@@ -42,11 +49,15 @@ impl AwsEnv {
     }
 
     pub fn sts_url(&self) -> String {
-        self.sts_endpoint.clone().unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", self.region))
+        self.sts_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", self.region))
     }
 
     pub fn logs_url(&self) -> String {
-        self.logs_endpoint.clone().unwrap_or_else(|| format!("https://logs.{}.amazonaws.com", self.region))
+        self.logs_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://logs.{}.amazonaws.com", self.region))
     }
 }
 
@@ -56,7 +67,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> AwsEnv {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         AwsEnv::from_lookup(|k| map.get(k).cloned())
     }
 

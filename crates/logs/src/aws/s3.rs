@@ -12,7 +12,9 @@ use super::env::AwsEnv;
 
 /// `s3://bucket/key` → `(bucket, key)`.
 pub fn parse_uri(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix("s3://").or_else(|| uri.strip_prefix("s3a://"))?;
+    let rest = uri
+        .strip_prefix("s3://")
+        .or_else(|| uri.strip_prefix("s3a://"))?;
     let (bucket, key) = rest.split_once('/')?;
     (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
 }
@@ -25,16 +27,28 @@ impl CredentialProvider for Provider {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        let c = self.0.get().await.map_err(|e| object_store::Error::Generic {
-            store: "S3",
-            source: e.into(),
-        })?;
-        Ok(Arc::new(AwsCredential { key_id: c.access_key_id, secret_key: c.secret_access_key, token: c.session_token }))
+        let c = self
+            .0
+            .get()
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: e.into(),
+            })?;
+        Ok(Arc::new(AwsCredential {
+            key_id: c.access_key_id,
+            secret_key: c.secret_access_key,
+            token: c.session_token,
+        }))
     }
 }
 
 /// A store for one bucket.
-pub fn bucket(env: &AwsEnv, bucket: &str, credentials: Arc<CachedCredentials>) -> object_store::Result<AmazonS3> {
+pub fn bucket(
+    env: &AwsEnv,
+    bucket: &str,
+    credentials: Arc<CachedCredentials>,
+) -> object_store::Result<AmazonS3> {
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(&env.region)

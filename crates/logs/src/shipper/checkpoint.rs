@@ -17,12 +17,22 @@ pub struct Checkpoint {
 }
 
 /// One file per stream: `<state_dir>/<namespace>_<pod>_<uid>_<container>_<stream>.json`.
-pub fn path(state_dir: &Path, namespace: &str, pod: &str, uid: &str, container: &str, stream: &str) -> PathBuf {
+pub fn path(
+    state_dir: &Path,
+    namespace: &str,
+    pod: &str,
+    uid: &str,
+    container: &str,
+    stream: &str,
+) -> PathBuf {
     state_dir.join(format!("{namespace}_{pod}_{uid}_{container}_{stream}.json"))
 }
 
 pub fn load(path: &Path) -> Checkpoint {
-    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// Written through a rename so a crash leaves the old or the new checkpoint, never half.
@@ -44,7 +54,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = path(dir.path(), "ns", "pod", "uid", "c", "stdout");
         assert_eq!(load(&p), Checkpoint::default());
-        let c = Checkpoint { cloudwatch_offset: 42, done: true };
+        let c = Checkpoint {
+            cloudwatch_offset: 42,
+            done: true,
+        };
         store(&p, &c).unwrap();
         assert_eq!(load(&p), c);
     }

@@ -27,11 +27,25 @@ pub struct RunCredentials {
 
 impl RunCredentials {
     pub fn new(kube: kube::Client, aws: AwsEnv, http: reqwest::Client) -> Self {
-        Self { kube, aws, http, cache: Mutex::new(HashMap::new()) }
+        Self {
+            kube,
+            aws,
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
-    pub fn for_service_account(&self, namespace: &str, service_account: &str, role_arn: &str) -> Arc<CachedCredentials> {
-        let key = (namespace.to_string(), service_account.to_string(), role_arn.to_string());
+    pub fn for_service_account(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        role_arn: &str,
+    ) -> Arc<CachedCredentials> {
+        let key = (
+            namespace.to_string(),
+            service_account.to_string(),
+            role_arn.to_string(),
+        );
         let mut cache = self.cache.lock().expect("not poisoned");
         cache
             .entry(key)
@@ -72,6 +86,9 @@ impl TokenSource for ServiceAccountToken {
             .create_token_request(&self.name, &PostParams::default(), &request)
             .await
             .with_context(|| format!("cannot mint a token for service account {}", self.name))?;
-        response.status.and_then(|s| s.token).context("TokenRequest answered without a token")
+        response
+            .status
+            .and_then(|s| s.token)
+            .context("TokenRequest answered without a token")
     }
 }

@@ -41,7 +41,11 @@ pub const LABEL_JOB_ID: &str = "emr-containers.amazonaws.com/job.id";
 /// Spark's own label on driver and executor pods.
 const LABEL_SPARK_ROLE: &str = "spark-role";
 /// Main containers as EMR on EKS names them.
-const MAIN_CONTAINERS: &[&str] = &["job-runner", "spark-kubernetes-driver", "spark-kubernetes-executor"];
+const MAIN_CONTAINERS: &[&str] = &[
+    "job-runner",
+    "spark-kubernetes-driver",
+    "spark-kubernetes-executor",
+];
 
 /// `[logs]` in sparkyard's configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -69,7 +73,11 @@ fn default_flush_ms() -> u64 {
 
 impl Default for LogsConfig {
     fn default() -> Self {
-        Self { enabled: true, split_streams: false, flush_interval_ms: default_flush_ms() }
+        Self {
+            enabled: true,
+            split_streams: false,
+            flush_interval_ms: default_flush_ms(),
+        }
     }
 }
 
@@ -106,8 +114,14 @@ struct Shared {
 pub fn spawn(settings: Settings) -> tokio::task::JoinHandle<()> {
     crate::aws::install_crypto_provider();
     let http = reqwest::Client::new();
-    let credentials = credentials::RunCredentials::new(settings.kube.clone(), settings.aws.clone(), http.clone());
-    let shared = Arc::new(Shared { settings, http, credentials, started: Mutex::new(HashSet::new()) });
+    let credentials =
+        credentials::RunCredentials::new(settings.kube.clone(), settings.aws.clone(), http.clone());
+    let shared = Arc::new(Shared {
+        settings,
+        http,
+        credentials,
+        started: Mutex::new(HashSet::new()),
+    });
     tokio::spawn(watch(shared))
 }
 
@@ -117,7 +131,9 @@ async fn watch(shared: Arc<Shared>) {
     let mut events = watcher(pods, config).boxed();
     while let Some(event) = events.next().await {
         match event {
-            Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => consider(&shared, pod, false),
+            Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
+                consider(&shared, pod, false)
+            }
             Ok(watcher::Event::Delete(pod)) => consider(&shared, pod, true),
             Ok(_) => {}
             Err(e) => {
@@ -141,7 +157,9 @@ fn main_container(pod: &Pod) -> Option<String> {
 /// Whether the container has produced a log the API can serve.
 fn container_started(pod: &Pod, container: &str) -> bool {
     let status = pod.status.as_ref();
-    let phase_done = status.and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "Succeeded" || p == "Failed");
+    let phase_done = status
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|p| p == "Succeeded" || p == "Failed");
     let state = status
         .and_then(|s| s.container_statuses.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.name == container))
@@ -157,8 +175,12 @@ fn kind_of(pod: &Pod) -> PodKind {
 }
 
 fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
-    let Some(job_id) = pod.labels().get(LABEL_JOB_ID).cloned() else { return };
-    let Some(container) = main_container(&pod) else { return };
+    let Some(job_id) = pod.labels().get(LABEL_JOB_ID).cloned() else {
+        return;
+    };
+    let Some(container) = main_container(&pod) else {
+        return;
+    };
     if !deleted && !container_started(&pod, &container) {
         return;
     }
@@ -167,7 +189,9 @@ fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
     if shared.started.lock().expect("not poisoned").contains(&key) {
         return;
     }
-    let Some(run) = (shared.settings.runs)(&job_id) else { return };
+    let Some(run) = (shared.settings.runs)(&job_id) else {
+        return;
+    };
     let kind = kind_of(&pod);
     let role = pod.labels().get(LABEL_SPARK_ROLE).cloned();
     let is_executor = role.as_deref() == Some("executor");
@@ -187,7 +211,11 @@ fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
             pod: pod.name_any(),
             uid,
             container,
-            service_account: pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into()),
+            service_account: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.clone())
+                .unwrap_or_else(|| "default".into()),
             job_id,
             kind,
             is_driver: role.as_deref() == Some("driver"),
@@ -209,14 +237,27 @@ struct ContainerRef {
 
 impl ContainerRef {
     fn label(&self, stream: Stream) -> String {
-        format!("{}/{}/{}:{}", self.namespace, self.pod, self.container, stream.as_str())
+        format!(
+            "{}/{}/{}:{}",
+            self.namespace,
+            self.pod,
+            self.container,
+            stream.as_str()
+        )
     }
 }
 
 async fn ship_container(shared: &Arc<Shared>, run: &RunLogConfig, c: &ContainerRef, deleted: bool) {
-    let streams: Vec<Option<Stream>> =
-        if shared.settings.config.split_streams { vec![Some(Stream::Stdout), Some(Stream::Stderr)] } else { vec![None] };
-    let creds = shared.credentials.for_service_account(&c.namespace, &c.service_account, &run.execution_role_arn);
+    let streams: Vec<Option<Stream>> = if shared.settings.config.split_streams {
+        vec![Some(Stream::Stdout), Some(Stream::Stderr)]
+    } else {
+        vec![None]
+    };
+    let creds = shared.credentials.for_service_account(
+        &c.namespace,
+        &c.service_account,
+        &run.execution_role_arn,
+    );
     let tasks = streams.into_iter().map(|stream| {
         let creds = creds.clone();
         async move {
@@ -233,7 +274,12 @@ async fn ship_container(shared: &Arc<Shared>, run: &RunLogConfig, c: &ContainerR
     futures::future::join_all(tasks).await;
     if c.is_driver {
         if let Some(dir) = &shared.settings.event_log_dir {
-            if let Some(base) = shared.settings.history_url.as_deref().filter(|_| run.persistent_app_ui) {
+            if let Some(base) = shared
+                .settings
+                .history_url
+                .as_deref()
+                .filter(|_| run.persistent_app_ui)
+            {
                 tracing::info!(run = %c.job_id, url = %crate::event_log::history_url(base, &c.job_id), "Spark UI of the finished run");
             }
             if let Some(target) = &run.event_log_copy_dir {
@@ -263,9 +309,16 @@ async fn copy_event_log(
     };
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let prefix = prefix.trim_end_matches('/');
-    let key = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+    let key = if prefix.is_empty() {
+        name
+    } else {
+        format!("{prefix}/{name}")
+    };
     let result = match s3::bucket(&shared.settings.aws, bucket, creds) {
-        Ok(store) => store.put(&object_store::path::Path::from(key.as_str()), bytes.into()).await.map(|_| ()),
+        Ok(store) => store
+            .put(&object_store::path::Path::from(key.as_str()), bytes.into())
+            .await
+            .map(|_| ()),
         Err(e) => Err(e),
     };
     match result {
@@ -283,9 +336,20 @@ fn make_sink(
 ) -> Sink {
     let aws = &shared.settings.aws;
     let s3_target = run.s3_log_uri.as_deref().and_then(|uri| {
-        let (bucket, key) = layout::s3_object(uri, &run.virtual_cluster_id, &c.job_id, c.kind, &c.pod, stream)?;
+        let (bucket, key) = layout::s3_object(
+            uri,
+            &run.virtual_cluster_id,
+            &c.job_id,
+            c.kind,
+            &c.pod,
+            stream,
+        )?;
         match s3::bucket(aws, &bucket, creds.clone()) {
-            Ok(store) => Some(S3Target { store: Arc::new(store), key, rotation: run.rotation }),
+            Ok(store) => Some(S3Target {
+                store: Arc::new(store),
+                key,
+                rotation: run.rotation,
+            }),
             Err(e) => {
                 tracing::warn!(%bucket, error = %e, "cannot use the log bucket");
                 None
@@ -304,13 +368,25 @@ fn make_sink(
             stream,
         ),
     });
-    let path =
-        checkpoint::path(&shared.settings.state_dir, &c.namespace, &c.pod, &c.uid, &c.container, stream.as_str());
+    let path = checkpoint::path(
+        &shared.settings.state_dir,
+        &c.namespace,
+        &c.pod,
+        &c.uid,
+        &c.container,
+        stream.as_str(),
+    );
     Sink::new(c.label(stream), s3_target, cw_target, path)
 }
 
 /// Streams the container's output into the sink until the container has exited.
-async fn follow(shared: &Shared, c: &ContainerRef, stream: Option<Stream>, deleted: bool, sink: &mut Sink) {
+async fn follow(
+    shared: &Shared,
+    c: &ContainerRef,
+    stream: Option<Stream>,
+    deleted: bool,
+    sink: &mut Sink,
+) {
     let flush_every = Duration::from_millis(shared.settings.config.flush_interval_ms.max(100));
     let request = match source::follow_request(&c.namespace, &c.pod, &c.container, stream) {
         Ok(r) => r,
@@ -319,7 +395,11 @@ async fn follow(shared: &Shared, c: &ContainerRef, stream: Option<Stream>, delet
             return;
         }
     };
-    let reader = if deleted { Err(source::OpenError::Gone) } else { source::open(&shared.settings.kube, request).await };
+    let reader = if deleted {
+        Err(source::OpenError::Gone)
+    } else {
+        source::open(&shared.settings.kube, request).await
+    };
     let mut reader = match reader {
         Ok(reader) => reader,
         Err(source::OpenError::Gone) => return from_local_file(shared, c, stream, sink).await,
@@ -346,7 +426,12 @@ async fn follow(shared: &Shared, c: &ContainerRef, stream: Option<Stream>, delet
 
 /// The embedded cluster keeps a deleted pod's log file; its content is the combined output,
 /// so it stands in for `stdout` only.
-async fn from_local_file(shared: &Shared, c: &ContainerRef, stream: Option<Stream>, sink: &mut Sink) {
+async fn from_local_file(
+    shared: &Shared,
+    c: &ContainerRef,
+    stream: Option<Stream>,
+    sink: &mut Sink,
+) {
     let Some(file) = &shared.settings.local_log_file else {
         tracing::warn!(stream = %sink.label, "pod is gone and the cluster keeps no log files: output lost");
         return;
@@ -357,7 +442,9 @@ async fn from_local_file(shared: &Shared, c: &ContainerRef, stream: Option<Strea
     let path = file(&c.namespace, &c.pod, &c.uid, &c.container);
     match tokio::fs::read(&path).await {
         Ok(bytes) => sink.push(&bytes).await,
-        Err(e) => tracing::warn!(stream = %sink.label, path = %path.display(), error = %e, "no log file for a gone pod"),
+        Err(e) => {
+            tracing::warn!(stream = %sink.label, path = %path.display(), error = %e, "no log file for a gone pod")
+        }
     }
 }
 
@@ -376,7 +463,10 @@ mod tests {
             "spec": {"containers": [{"name": "sidecar"}, {"name": "spark-kubernetes-driver"}]},
             "status": {"containerStatuses": [{"name": "spark-kubernetes-driver", "image": "i", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}}]}
         }));
-        assert_eq!(main_container(&driver).as_deref(), Some("spark-kubernetes-driver"));
+        assert_eq!(
+            main_container(&driver).as_deref(),
+            Some("spark-kubernetes-driver")
+        );
         assert_eq!(kind_of(&driver), PodKind::Spark);
         assert!(container_started(&driver, "spark-kubernetes-driver"));
         let runner = pod(serde_json::json!({

@@ -51,7 +51,12 @@ pub struct Sink {
 const ATTEMPTS: u32 = 5;
 
 impl Sink {
-    pub fn new(label: String, s3: Option<S3Target>, cw: Option<CloudWatchTarget>, checkpoint_path: PathBuf) -> Self {
+    pub fn new(
+        label: String,
+        s3: Option<S3Target>,
+        cw: Option<CloudWatchTarget>,
+        checkpoint_path: PathBuf,
+    ) -> Self {
         let checkpoint = checkpoint::load(&checkpoint_path);
         Self {
             label,
@@ -76,7 +81,8 @@ impl Sink {
         if self.cw.is_some() {
             let sent = self.checkpoint.cloudwatch_offset;
             let events = self.splitter.push(chunk, now_ms());
-            self.pending.extend(events.into_iter().filter(|e| e.end_offset > sent));
+            self.pending
+                .extend(events.into_iter().filter(|e| e.end_offset > sent));
         }
         if self.s3.is_some() {
             self.segment.extend_from_slice(chunk);
@@ -128,7 +134,9 @@ impl Sink {
                     self.checkpoint.cloudwatch_offset = self.checkpoint.cloudwatch_offset.max(end);
                     self.save();
                 }
-                Err(e) => tracing::error!(stream = %self.label, error = %format!("{e:#}"), events = batch.len(), "CloudWatch events lost"),
+                Err(e) => {
+                    tracing::error!(stream = %self.label, error = %format!("{e:#}"), events = batch.len(), "CloudWatch events lost")
+                }
             }
         }
     }
@@ -137,14 +145,24 @@ impl Sink {
     pub async fn finish(&mut self) {
         if self.cw.is_some() {
             let sent = self.checkpoint.cloudwatch_offset;
-            if let Some(last) = self.splitter.finish(now_ms()).filter(|e| e.end_offset > sent) {
+            if let Some(last) = self
+                .splitter
+                .finish(now_ms())
+                .filter(|e| e.end_offset > sent)
+            {
                 self.pending.push(last);
             }
             self.flush().await;
         }
         if let Some(target) = &self.s3 {
             let data = std::mem::take(&mut self.segment);
-            put(&target.store, &target.key, rotation::gzip(&data), &self.label).await;
+            put(
+                &target.store,
+                &target.key,
+                rotation::gzip(&data),
+                &self.label,
+            )
+            .await;
         }
         self.checkpoint.done = true;
         self.save();
@@ -159,10 +177,19 @@ impl Sink {
 
 async fn put(store: &AmazonS3, key: &str, gz: Vec<u8>, label: &str) {
     let path = ObjectPath::from(key);
-    let result = retry(|| async { store.put(&path, gz.clone().into()).await.map(|_| ()).map_err(anyhow::Error::from) }).await;
+    let result = retry(|| async {
+        store
+            .put(&path, gz.clone().into())
+            .await
+            .map(|_| ())
+            .map_err(anyhow::Error::from)
+    })
+    .await;
     match result {
         Ok(()) => tracing::debug!(stream = %label, %key, "log object uploaded"),
-        Err(e) => tracing::error!(stream = %label, %key, error = %format!("{e:#}"), "cannot upload a log object"),
+        Err(e) => {
+            tracing::error!(stream = %label, %key, error = %format!("{e:#}"), "cannot upload a log object")
+        }
     }
 }
 

@@ -14,9 +14,18 @@ use kube::core::Request;
 use crate::layout::Stream;
 
 /// A follow request for one container (and stream, when split).
-pub fn follow_request(namespace: &str, pod: &str, container: &str, stream: Option<Stream>) -> anyhow::Result<http::Request<Vec<u8>>> {
+pub fn follow_request(
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    stream: Option<Stream>,
+) -> anyhow::Result<http::Request<Vec<u8>>> {
     let url = <Pod as kube::Resource>::url_path(&(), Some(namespace));
-    let params = LogParams { container: Some(container.to_string()), follow: true, ..LogParams::default() };
+    let params = LogParams {
+        container: Some(container.to_string()),
+        follow: true,
+        ..LogParams::default()
+    };
     let mut request = Request::new(url).logs(pod, &params)?;
     if let Some(stream) = stream {
         let uri = format!("{}&stream={}", request.uri(), stream_param(stream));
@@ -52,7 +61,9 @@ pub async fn open(
 }
 
 /// Reads what is available (up to 64 KiB); `Ok(empty)` at the end.
-pub async fn read_chunk(reader: &mut (impl futures::AsyncBufRead + Unpin)) -> std::io::Result<Vec<u8>> {
+pub async fn read_chunk(
+    reader: &mut (impl futures::AsyncBufRead + Unpin),
+) -> std::io::Result<Vec<u8>> {
     let buffered = reader.fill_buf().await?;
     let n = buffered.len().min(64 * 1024);
     let mut chunk = vec![0; n];
@@ -66,10 +77,22 @@ mod tests {
 
     #[test]
     fn follow_requests() {
-        let r = follow_request("monthly-batch", "spark-x-driver", "spark-kubernetes-driver", None).unwrap();
+        let r = follow_request(
+            "monthly-batch",
+            "spark-x-driver",
+            "spark-kubernetes-driver",
+            None,
+        )
+        .unwrap();
         let uri = r.uri().to_string();
-        assert!(uri.starts_with("/api/v1/namespaces/monthly-batch/pods/spark-x-driver/log?"), "{uri}");
-        assert!(uri.contains("container=spark-kubernetes-driver") && uri.contains("follow=true"), "{uri}");
+        assert!(
+            uri.starts_with("/api/v1/namespaces/monthly-batch/pods/spark-x-driver/log?"),
+            "{uri}"
+        );
+        assert!(
+            uri.contains("container=spark-kubernetes-driver") && uri.contains("follow=true"),
+            "{uri}"
+        );
         assert!(!uri.contains("stream="));
         let r = follow_request("ns", "p", "c", Some(Stream::Stderr)).unwrap();
         assert!(r.uri().to_string().ends_with("&stream=Stderr"));

@@ -225,3 +225,15 @@ mod tests {
         assert!(authz.authorize(&foreign, "s3:GetObject", "*").is_err());
     }
 }
+
+impl sparkyard_aws::Authorize for Authorizer {
+    fn authorize(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource_arn: &str,
+    ) -> Result<(), String> {
+        Authorizer::authorize(self, principal, action, resource_arn)
+            .map_err(|denied| denied.message())
+    }
+}

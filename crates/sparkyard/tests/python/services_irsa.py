@@ -56,6 +56,8 @@ assert error_of(s3.get_object, Bucket="irsa-other", Key="secret.txt") == ("Acces
 assert error_of(s3.list_objects_v2, Bucket="irsa-data") == ("AccessDenied", 403)
 assert error_of(role.client("iam").list_roles)[0] == "AccessDenied"
 assert error_of(role.client("logs").describe_log_groups)[0] == "AccessDeniedException"
+# emr-containers holds role sessions to the same policies (the role grants none of it).
+assert error_of(role.client("emr-containers").list_virtual_clusters) == ("AccessDeniedException", 403)
 # A session token that is not the key's is refused.
 forged = boto3.Session(profile_name="sparkyard", aws_access_key_id=c["AccessKeyId"],
                        aws_secret_access_key=c["SecretAccessKey"], aws_session_token="forged")

@@ -1,0 +1,606 @@
+//! Logs that outlive their pods, remote inputs and the persistent app UI (issue 6, items 4,
+//! 6, 7), checked with the real `aws` CLI against sparkyard's embedded S3 and CloudWatch
+//! Logs (walkthrough steps 7–11):
+//!
+//! - `sparkyard fetch` downloads `s3://` inputs with a pod's IRSA role, and only what the
+//!   role may read;
+//! - the log shipper delivers each container's output in EMR's S3 and CloudWatch layout
+//!   with the run's role — driver, and an executor deleted mid-run — within seconds of the
+//!   container exiting, and sends no CloudWatch event twice across a restart (pods created
+//!   directly with kubectl, so the test runs in seconds, without Spark);
+//! - the seed's pi-4 on real Spark: driver stdout with `Pi is roughly` in S3 and
+//!   CloudWatch, and the Spark History Server lists the finished application.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::Server;
+
+const NS: &str = "monthly-batch";
+/// Shorter than the seed's `monthly-batch-JobExecutionRole`: the embedded API server still
+/// limits each dot-separated part of a service-account name to 63 characters, which EMR's
+/// service-account name for the seed's role exceeds (real Kubernetes allows 253).
+const ROLE: &str = "mb-role";
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+const GROUP: &str = "/emr-on-eks/eks-emr-cluster/monthly-batch";
+
+fn bucket() -> String {
+    format!("monthly-batch-logs-{ACCOUNT}-{REGION}")
+}
+
+/// A loopback /16 and service IP no other test process uses.
+fn unique_octet() -> u32 {
+    let n = uuid::Uuid::new_v4().as_bytes()[0] as u32 + std::process::id();
+    n % 200 + 30
+}
+
+struct Env {
+    server: Server,
+    _dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    role_arn: String,
+    vc: String,
+}
+
+impl Env {
+    /// `sparkyard serve` with its embedded cluster, plus walkthrough steps 5, 7 and 8.
+    fn start(controller: bool, extra_config: &str) -> Env {
+        let octet = unique_octet();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sparkyard.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[cluster]\nnode-cpu = \"8\"\nnode-memory = \"24Gi\"\npod-cidr = \"127.{octet}.0.0/16\"\n\n[controller]\nresync-seconds = 1\n\n{extra_config}"
+            ),
+        )
+        .unwrap();
+        let cluster_listen = format!("127.0.0.1:{}", support::free_port());
+        let service = format!("127.11.{octet}.1:443");
+        let mut args = vec![
+            "--config",
+            config.to_str().unwrap(),
+            "--cluster-listen",
+            &cluster_listen,
+            "--cluster-service-address",
+            &service,
+        ];
+        if !controller {
+            args.push("--no-controller");
+        }
+        let server = Server::start_with(&args);
+        let kubeconfig = server.data_dir.path().join("cluster/kubeconfig");
+        let mut env = Env {
+            server,
+            _dir: dir,
+            kubeconfig,
+            role_arn: String::new(),
+            vc: String::new(),
+        };
+        env.setup();
+        env
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = cluster::kubectl(&self.kubeconfig, args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.server.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn kubectl_apply(&self, object: &Value) {
+        let file = self
+            ._dir
+            .path()
+            .join(format!("{}.json", uuid::Uuid::new_v4()));
+        std::fs::write(&file, object.to_string()).unwrap();
+        self.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    }
+
+    fn file_arg(&self, name: &str, content: &str) -> String {
+        let path = self._dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        format!("file://{}", path.display())
+    }
+
+    /// Steps 5 (namespace, virtual cluster), 7 (role, the seed's policy, EMR trust) and 8
+    /// (log group and bucket).
+    fn setup(&mut self) {
+        self.kubectl(&["create", "namespace", NS]);
+        let trust = self.file_arg(
+            "trust.json",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"elasticmapreduce.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        );
+        let policy = self.file_arg(
+            "policy.json",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject","s3:ListBucket"],"Resource":"*"},{"Effect":"Allow","Action":["logs:PutLogEvents","logs:CreateLogStream","logs:DescribeLogGroups","logs:DescribeLogStreams"],"Resource":["arn:aws:logs:*:*:*"]}]}"#,
+        );
+        let s = &self.server;
+        s.aws_ok(&[
+            "iam",
+            "create-role",
+            "--role-name",
+            ROLE,
+            "--assume-role-policy-document",
+            &trust,
+        ]);
+        s.aws_ok(&[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            ROLE,
+            "--policy-name",
+            "EMR-Containers-Job-Execution",
+            "--policy-document",
+            &policy,
+        ]);
+        s.aws_ok(&[
+            "emr-containers",
+            "update-role-trust-policy",
+            "--cluster-name",
+            "eks-emr-cluster",
+            "--namespace",
+            NS,
+            "--role-name",
+            ROLE,
+        ]);
+        self.role_arn = s
+            .aws_ok(&[
+                "iam",
+                "get-role",
+                "--role-name",
+                ROLE,
+                "--query",
+                "Role.Arn",
+                "--output",
+                "text",
+            ])
+            .trim()
+            .to_string();
+        s.aws_ok(&["logs", "create-log-group", "--log-group-name", GROUP]);
+        s.aws_ok(&["s3", "mb", &format!("s3://{}", bucket())]);
+        let provider =
+            json!({"id": "eks-emr-cluster", "type": "EKS", "info": {"eksInfo": {"namespace": NS}}})
+                .to_string();
+        self.vc = s.aws_json(&[
+            "emr-containers",
+            "create-virtual-cluster",
+            "--name",
+            "monthly-batch-emr-cluster",
+            "--container-provider",
+            &provider,
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+
+    /// A service-account name the role's EMR trust statement admits, for `component`.
+    fn service_account(&self, component: &str) -> String {
+        let role = self
+            .server
+            .aws_json(&["iam", "get-role", "--role-name", ROLE]);
+        let statements = role["Role"]["AssumeRolePolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let pattern = statements
+            .iter()
+            .find_map(|s| {
+                s["Condition"]["StringLike"]
+                    .as_object()
+                    .and_then(|o| o.values().next().cloned())
+            })
+            .expect("EMR trust statement");
+        let subject = pattern.as_str().unwrap().replacen("*-*", component, 1);
+        subject.rsplit(':').next().unwrap().to_string()
+    }
+
+    /// Step 9's request (the seed's pi-4).
+    fn start_run(&self, params: &str, extra_overrides: Value) -> String {
+        let mut request = json!({
+            "name": "pi-4",
+            "virtualClusterId": self.vc,
+            "executionRoleArn": self.role_arn,
+            "releaseLabel": "emr-6.3.0-latest",
+            "jobDriver": {"sparkSubmitJobDriver": {
+                "entryPoint": "local:///usr/lib/spark/examples/src/main/python/pi.py",
+                "sparkSubmitParameters": params}},
+            "configurationOverrides": {
+                "applicationConfiguration": [{"classification": "spark-defaults", "properties": {
+                    "spark.dynamicAllocation.enabled": "false",
+                    "spark.kubernetes.executor.deleteOnTermination": "true"}}],
+                "monitoringConfiguration": {
+                    "cloudWatchMonitoringConfiguration": {"logGroupName": GROUP, "logStreamNamePrefix": "pi"},
+                    "s3MonitoringConfiguration": {"logUri": format!("s3://{}/", bucket())}}}
+        });
+        for (k, v) in extra_overrides.as_object().cloned().unwrap_or_default() {
+            request["configurationOverrides"][k] = v;
+        }
+        let file = self.file_arg("job.json", &request.to_string());
+        self.server
+            .aws_json(&["emr-containers", "start-job-run", "--cli-input-json", &file])["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The gunzipped S3 object, or `None` while it does not exist.
+    fn s3_text(&self, key: &str) -> Option<String> {
+        let local = self
+            ._dir
+            .path()
+            .join(format!("{}.gz", uuid::Uuid::new_v4()));
+        let out = self.server.aws(&[
+            "s3",
+            "cp",
+            &format!("s3://{}/{key}", bucket()),
+            local.to_str().unwrap(),
+        ]);
+        if !out.status.success() {
+            return None;
+        }
+        let mut text = String::new();
+        gunzip(&std::fs::read(&local).unwrap(), &mut text);
+        Some(text)
+    }
+
+    fn cloudwatch_messages(&self, stream: &str) -> Vec<String> {
+        let out = self.server.aws(&[
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            GROUP,
+            "--log-stream-name",
+            stream,
+            "--start-from-head",
+            "--output",
+            "json",
+        ]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn wait_for<T>(&self, what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = probe() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.server.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn pod_phase(&self, pod: &str) -> String {
+        let out = cluster::kubectl(
+            &self.kubeconfig,
+            &[
+                "get",
+                "pod",
+                "-n",
+                NS,
+                pod,
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+/// gzip → text with the system's `gzip`, independent of the shipper's encoder.
+fn gunzip(gz: &[u8], out: &mut String) {
+    let mut child = Command::new("gzip")
+        .args(["-dc"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(gz).unwrap();
+    child.stdout.take().unwrap().read_to_string(out).unwrap();
+    assert!(child.wait().unwrap().success(), "not gzip");
+}
+
+fn pod(
+    name: &str,
+    job_id: &str,
+    role: Option<&str>,
+    container: &str,
+    service_account: &str,
+    script: &str,
+) -> Value {
+    let mut labels = json!({"emr-containers.amazonaws.com/job.id": job_id});
+    if let Some(role) = role {
+        labels["spark-role"] = json!(role);
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "serviceAccountName": service_account,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": container, "image": "busybox:1.36", "command": ["sh", "-c", script]}]
+        }
+    })
+}
+
+/// Containers created directly (no Spark): the driver's output lands in S3 and CloudWatch
+/// in EMR's layout within seconds of its exit, an executor deleted mid-run still has its
+/// log in S3, and a restart sends no CloudWatch event twice.
+#[test]
+fn shipper_delivers_driver_and_deleted_executor_logs_once() {
+    let mut env = Env::start(false, "");
+    // A run the shipper can look up (no controller: it stays PENDING and makes no pods).
+    let id = env.start_run("--conf spark.executor.instances=1", json!({}));
+    let driver_sa = env.service_account("spark-driver");
+    env.kubectl_apply(&json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": driver_sa, "namespace": NS,
+                     "annotations": {"eks.amazonaws.com/role-arn": env.role_arn}}}));
+
+    let driver = format!("spark-{id}-driver");
+    let executor = "pythonpi-0123456789abcdef-exec-1";
+    env.kubectl_apply(&pod(
+        executor,
+        &id,
+        Some("executor"),
+        "spark-kubernetes-executor",
+        &driver_sa,
+        "echo executor started; sleep 300",
+    ));
+    env.kubectl_apply(&pod(&driver, &id, Some("driver"), "spark-kubernetes-driver", &driver_sa,
+        "for i in 1 2 3; do echo line $i; done; echo 'Pi is roughly 3.141640'; echo driver-stderr >&2"));
+
+    // The driver exits by itself: its log is delivered within 10 s.
+    env.wait_for("the driver to finish", Duration::from_secs(60), || {
+        (env.pod_phase(&driver) == "Succeeded").then_some(())
+    });
+    let exited = Instant::now();
+    let prefix = format!("{}/jobs/{id}/containers/spark-{id}", env.vc);
+    let stdout = env.wait_for("the driver's stdout.gz", Duration::from_secs(30), || {
+        env.s3_text(&format!("{prefix}/{driver}/stdout.gz"))
+    });
+    let delay = exited.elapsed();
+    assert!(stdout.contains("Pi is roughly 3.141640\n"), "{stdout}");
+    eprintln!("driver stdout.gz in S3 {delay:?} after the driver was seen Succeeded");
+    assert!(
+        delay < Duration::from_secs(10),
+        "shipped {delay:?} after exit"
+    );
+    let stream = format!(
+        "pi/{}/jobs/{id}/containers/spark-{id}/{driver}/stdout",
+        env.vc
+    );
+    let messages = env.wait_for("CloudWatch events", Duration::from_secs(10), || {
+        let m = env.cloudwatch_messages(&stream);
+        m.iter().any(|l| l.contains("Pi is roughly")).then_some(m)
+    });
+    assert_eq!(
+        &messages[..3],
+        ["line 1", "line 2", "line 3"],
+        "{messages:?}"
+    );
+
+    // The executor is deleted while it runs (as preemption does): its output is kept.
+    env.wait_for("the executor to run", Duration::from_secs(60), || {
+        (env.pod_phase(executor) == "Running").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    env.kubectl(&["delete", "pod", "-n", NS, executor, "--wait=false"]);
+    let text = env.wait_for(
+        "the deleted executor's stdout.gz",
+        Duration::from_secs(30),
+        || env.s3_text(&format!("{prefix}/{executor}/stdout.gz")),
+    );
+    assert!(text.contains("executor started"), "{text}");
+
+    for line in env
+        .server
+        .log()
+        .lines()
+        .filter(|l| l.contains("container log shipped"))
+    {
+        eprintln!("{line}");
+    }
+    // A restart re-reads every log from the start but sends nothing twice.
+    let before = env.cloudwatch_messages(&stream).len();
+    env.server.restart();
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        env.cloudwatch_messages(&stream).len(),
+        before,
+        "{}",
+        env.server.log()
+    );
+}
+
+/// `sparkyard fetch` as an init container runs it: IRSA variables and the endpoint from the
+/// environment; what the role may read arrives, what it may not fails the command.
+#[test]
+fn fetch_downloads_with_the_pods_role() {
+    let env = Env::start(false, "");
+    let s = &env.server;
+    let input = env._dir.path().join("app.py");
+    std::fs::write(&input, "print('hello from s3')\n").unwrap();
+    s.aws_ok(&["s3", "mb", "s3://demojobs"]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        input.to_str().unwrap(),
+        "s3://demojobs/jobs/app.py",
+    ]);
+    // A role that may read only the jobs bucket.
+    let policy = env.file_arg("read.json", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::demojobs/*"}]}"#);
+    s.aws_ok(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        ROLE,
+        "--policy-name",
+        "EMR-Containers-Job-Execution",
+        "--policy-document",
+        &policy,
+    ]);
+
+    let issuer = s.aws_json(&["eks", "describe-cluster", "--name", "eks-emr-cluster"])["cluster"]
+        ["identity"]["oidc"]["issuer"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = std::fs::read_to_string(s.data_dir.path().join("cluster/pki/sa.key")).unwrap();
+    let tokens = sparkyard_cluster::TokenIssuer::new(&issuer, &key).unwrap();
+    let token = tokens.issue(
+        NS,
+        &env.service_account("spark-client"),
+        &["sts.amazonaws.com".to_string()],
+        None,
+        3600,
+    );
+    let token_file = env._dir.path().join("token");
+    std::fs::write(&token_file, token).unwrap();
+
+    let fetch = |args: &[String]| {
+        Command::new(env!("CARGO_BIN_EXE_sparkyard"))
+            .arg("fetch")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ROLE_ARN", &env.role_arn)
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file)
+            .env("AWS_ENDPOINT_URL", s.endpoint())
+            .env("AWS_REGION", REGION)
+            .output()
+            .unwrap()
+    };
+    let target = env._dir.path().join("remote/0/app.py");
+    let out = fetch(&[format!("s3://demojobs/jobs/app.py={}", target.display())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "print('hello from s3')\n"
+    );
+
+    // The log bucket is not readable with this role.
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        input.to_str().unwrap(),
+        &format!("s3://{}/x.py", bucket()),
+    ]);
+    let denied = env._dir.path().join("remote/1/x.py");
+    let out = fetch(&[format!("s3://{}/x.py={}", bucket(), denied.display())]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AccessDenied") || stderr.contains("403"),
+        "{stderr}"
+    );
+    assert!(!denied.exists());
+}
+
+/// Walkthrough steps 9–11 on real Spark: pi-4's driver stdout (`Pi is roughly`) in S3 and
+/// CloudWatch where the seed looks, and the finished application in the Spark History
+/// Server.
+#[test]
+fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
+    let history_port = support::free_port();
+    let env = Env::start(true, &format!("[history]\nport = {history_port}\n"));
+    let params = "--conf spark.executor.instances=2 --conf spark.executor.memory=512m --conf spark.executor.cores=1 --conf spark.driver.cores=1 --conf spark.driver.memory=512m --conf spark.kubernetes.executor.request.cores=250m --conf spark.kubernetes.driver.request.cores=250m";
+    let id = env.start_run(params, json!({}));
+    let state = env.wait_for("pi-4 to finish", Duration::from_secs(600), || {
+        let run = env.server.aws_json(&[
+            "emr-containers",
+            "describe-job-run",
+            "--virtual-cluster-id",
+            &env.vc,
+            "--id",
+            &id,
+        ]);
+        let state = run["jobRun"]["state"].as_str().unwrap().to_string();
+        matches!(state.as_str(), "COMPLETED" | "FAILED" | "CANCELLED").then_some(state)
+    });
+    assert_eq!(state, "COMPLETED", "{}", env.server.log());
+
+    let key = format!(
+        "{}/jobs/{id}/containers/spark-{id}/spark-{id}-driver/stdout.gz",
+        env.vc
+    );
+    let stdout = env.wait_for("the driver's stdout.gz", Duration::from_secs(30), || {
+        env.s3_text(&key)
+    });
+    assert!(stdout.contains("Pi is roughly"), "{stdout}");
+    let stream = format!(
+        "pi/{}/jobs/{id}/containers/spark-{id}/spark-{id}-driver/stdout",
+        env.vc
+    );
+    env.wait_for(
+        "the driver's CloudWatch stream",
+        Duration::from_secs(30),
+        || {
+            env.cloudwatch_messages(&stream)
+                .iter()
+                .any(|m| m.contains("Pi is roughly"))
+                .then_some(())
+        },
+    );
+    // The runner's log sits directly under containers/.
+    let listing = env.server.aws_ok(&[
+        "s3",
+        "ls",
+        "--recursive",
+        &format!("s3://{}/{}/jobs/{id}/containers/", bucket(), env.vc),
+    ]);
+    assert!(listing.contains(&format!("containers/{id}-")), "{listing}");
+    assert!(listing.contains("-exec-1/stdout.gz"), "{listing}");
+
+    // The history server lists the finished application.
+    let app = format!("spark-{id}");
+    let apps = env.wait_for(
+        "the history server to list the run",
+        Duration::from_secs(120),
+        || {
+            let url = format!("http://127.0.0.1:{history_port}/api/v1/applications");
+            let out = Command::new("curl").args(["-sf", &url]).output().ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            text.contains(&app).then_some(text)
+        },
+    );
+    let apps: Value = serde_json::from_str(&apps).unwrap();
+    let entry = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == app.as_str())
+        .unwrap();
+    assert_eq!(entry["attempts"][0]["completed"], true, "{entry:#}");
+}
