@@ -100,6 +100,16 @@ pub struct Cluster {
     pub kubeconfig_path: PathBuf,
     /// Bearer token of the administrator (group `system:masters`).
     pub admin_token: String,
+    /// Mutating admission for pods supplied by the embedding binary — the EKS pod-identity
+    /// webhook (IRSA), which lives with IAM in `sparkyard-services`. Set once at start-up,
+    /// before workloads arrive; like a webhook, it runs after the built-in plugins.
+    pub pod_mutator: Arc<std::sync::OnceLock<Arc<dyn PodMutator>>>,
+}
+
+/// A mutating admission step for pods being created.
+pub trait PodMutator: Send + Sync {
+    /// Mutates `pod` (JSON, already defaulted) given its service account, when it exists.
+    fn mutate(&self, pod: &mut serde_json::Value, service_account: Option<&serde_json::Value>);
 }
 
 impl Cluster {
@@ -166,6 +176,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
         ca_pem: pki.ca_pem.clone(),
         kubeconfig_path: kubeconfig_path.clone(),
         admin_token: admin_token.clone(),
+        pod_mutator: Arc::default(),
     };
 
     bootstrap(&cluster).context("cannot create the built-in objects")?;

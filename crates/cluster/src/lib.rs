@@ -17,6 +17,6 @@ pub mod resources;
 pub mod scheduling;
 
 pub use auth::tokens::TokenIssuer;
-pub use cluster::{start, Cluster, ClusterConfig};
+pub use cluster::{start, Cluster, ClusterConfig, PodMutator};
 pub use error::ApiError;
 pub use registry::{Event, EventType, Registry, Resource};

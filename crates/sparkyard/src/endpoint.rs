@@ -62,3 +62,39 @@ pub fn web_identity_verifier(
 ) -> Arc<dyn sparkyard_services::WebIdentityVerifier> {
     Arc::new(ClusterTokens(tokens))
 }
+
+/// The EKS pod-identity webhook as the embedded cluster's pod admission: pods whose service
+/// account names a role (`eks.amazonaws.com/role-arn`) get `AWS_ROLE_ARN`, a projected
+/// token for STS, the region, and `AWS_ENDPOINT_URL` pointing at this endpoint, so SDKs in
+/// the pod (and `sparkyard fetch`) act with the role against sparkyard's S3/Logs/STS.
+struct PodIdentity(sparkyard_services::pod_identity::WebhookConfig);
+
+impl sparkyard_cluster::PodMutator for PodIdentity {
+    fn mutate(&self, pod: &mut serde_json::Value, service_account: Option<&serde_json::Value>) {
+        let (Some(account), Ok(typed)) = (service_account, serde_json::from_value(pod.clone()))
+        else {
+            return;
+        };
+        let Ok(account) = serde_json::from_value(account.clone()) else {
+            return;
+        };
+        if let Some(mutated) = sparkyard_services::pod_identity::mutate(&typed, &account, &self.0) {
+            if let Ok(value) = serde_json::to_value(mutated) {
+                *pod = value;
+            }
+        }
+    }
+}
+
+pub fn install_pod_identity(
+    cluster: &sparkyard_cluster::Cluster,
+    region: &str,
+    endpoint_url: &str,
+) {
+    let webhook = PodIdentity(sparkyard_services::pod_identity::WebhookConfig {
+        region: Some(region.to_string()),
+        endpoint_url: Some(endpoint_url.to_string()),
+    });
+    // Set once per process; a second call would be a wiring bug, not a runtime condition.
+    let _ = cluster.pod_mutator.set(Arc::new(webhook));
+}

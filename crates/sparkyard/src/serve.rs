@@ -40,6 +40,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &endpoint_url,
     )
     .context("cannot write the AWS CLI profile")?;
+    if let Some(cluster) = &cluster {
+        endpoint::install_pod_identity(cluster, &config.region, &profile.endpoint);
+    }
 
     let emr = sparkyard_emr::Emr::open(
         store,

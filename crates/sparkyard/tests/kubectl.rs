@@ -419,3 +419,93 @@ fn typed_create_subcommands_and_namespace_deletion() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The EKS pod-identity webhook runs in admission: a pod whose service account names a
+/// role gets the IRSA environment and projected token, pointed at sparkyard's endpoint.
+#[test]
+fn pods_of_role_annotated_service_accounts_get_irsa() {
+    let server = ClusterServer::start_with_aws();
+    let manifest = "\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: nightly-batch
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: etl
+  namespace: nightly-batch
+  annotations:
+    eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/nightly-batch-JobExecutionRole
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: etl
+  namespace: nightly-batch
+spec:
+  serviceAccountName: etl
+  nodeSelector: {never: scheduled}
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, '60']
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: plain
+  namespace: nightly-batch
+spec:
+  nodeSelector: {never: scheduled}
+  containers:
+  - name: main
+    image: busybox
+";
+    apply(&server, "irsa.yaml", manifest);
+    let env = ok(
+        &server,
+        &[
+            "get",
+            "pod",
+            "etl",
+            "-n",
+            "nightly-batch",
+            "-o",
+            "jsonpath={range .spec.containers[0].env[*]}{.name}={.value}{\"\\n\"}{end}",
+        ],
+    );
+    assert!(
+        env.contains("AWS_ROLE_ARN=arn:aws:iam::123456789012:role/nightly-batch-JobExecutionRole"),
+        "{env}"
+    );
+    assert!(
+        env.contains(
+            "AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/secrets/eks.amazonaws.com/serviceaccount/token"
+        ),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("AWS_ENDPOINT_URL={}", server.server.endpoint())),
+        "{env}"
+    );
+    let audience = ok(&server, &["get", "pod", "etl", "-n", "nightly-batch", "-o", "jsonpath={.spec.volumes[?(@.name=='aws-iam-token')].projected.sources[0].serviceAccountToken.audience}"]);
+    assert_eq!(audience, "sts.amazonaws.com");
+    let plain = ok(
+        &server,
+        &[
+            "get",
+            "pod",
+            "plain",
+            "-n",
+            "nightly-batch",
+            "-o",
+            "jsonpath={.spec.containers[0].env}",
+        ],
+    );
+    assert!(
+        !plain.contains("AWS_ROLE_ARN"),
+        "the default service account names no role: {plain}"
+    );
+}

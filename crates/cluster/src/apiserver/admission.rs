@@ -739,6 +739,13 @@ pub fn admit_create(
             default_tolerations(&mut object["spec"]);
             admit_pod_service_account(cluster, ns, object)?;
             admit_pod_priority(cluster, object)?;
+            if let Some(mutator) = cluster.pod_mutator.get() {
+                let account = object
+                    .pointer("/spec/serviceAccountName")
+                    .and_then(Value::as_str)
+                    .and_then(|sa| cluster.registry.get(resources::SERVICE_ACCOUNTS.resource(), ns, sa));
+                mutator.mutate(object, account.as_deref());
+            }
             invalid(
                 info,
                 object,

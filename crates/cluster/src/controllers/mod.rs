@@ -15,7 +15,7 @@ use crate::cluster::Cluster;
 use crate::error::ApiError;
 
 pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
-    tokio::spawn(scheduler::run(cluster.clone()));
+    scheduler::start(cluster)?;
     tokio::spawn(job::run(cluster.clone()));
     tokio::spawn(gc::run(cluster.clone()));
     tokio::spawn(namespace::run(cluster.clone()));

@@ -1,356 +1,708 @@
-//! The scheduler (simple for now): binds pending pods to a node whose allocatable minus
-//! what its non-terminal pods request still fits the pod's requests. Pending pods go in
-//! order of priority, then age. The fit is pure (`fit`, `pod_requests`, `unschedulable`)
-//! so that priorities and preemption can build on it.
+//! The scheduler controller: kube-scheduler's loop over the pure scheduling core
+//! ([`crate::scheduling`]).
+//!
+//! It watches nodes and pods and keeps a [`Snapshot`] up to date incrementally (one parse
+//! per relevant change; status-only updates from kubelets are recognised without parsing).
+//! Pending pods wait in a queue ordered by [`queue_order`] (priority, then age). Each cycle
+//! takes the head, asks [`Snapshot::schedule`] and carries the decision out with the API
+//! server's semantics, in process:
+//!
+//! - **bind**: `spec.nodeName`, `PodScheduled=True`, event `Scheduled`
+//!   (`Successfully assigned ns/pod to node`);
+//! - **unschedulable**: `PodScheduled=False` / `Unschedulable` with kube-scheduler's
+//!   message and a `FailedScheduling` event — written again only when the message
+//!   changes, so retries do not spam;
+//! - **preemption**: each victim gets the `DisruptionTarget` condition
+//!   (`PreemptionByScheduler`) and a `Preempted` event naming the preemptor's uid and the
+//!   node, and is deleted gracefully (the same path as `kubectl delete`: its kubelet stops
+//!   it with SIGTERM, reports a terminal status, completes the deletion); the preemptor
+//!   gets `status.nominatedNodeName`; lower-priority pods nominated to that node lose
+//!   their nomination. The preemptor binds when the room appears.
+//!
+//! Unschedulable pods are retried like kube-scheduler's unschedulable queue: after a
+//! cluster change that can make room (a node added or changed, a bound pod finished or
+//! deleted, a nomination dropped) and their back-off (1 s doubling to 10 s) has passed —
+//! a pod nominated to a node goes back at once when room frees *there* — and at least
+//! every [`UNSCHEDULABLE_MAX_WAIT`] regardless.
+//!
+//! Decisions are "assumed" into the snapshot before the API writes land; watch events
+//! older than the scheduler's own last write to a pod are skipped, so a stale event in
+//! flight cannot undo an assumption.
+//!
+//! The loop runs on its own thread (a current-thread runtime), so that a burst of
+//! scheduling work never holds up the API server's worker threads and vice versa.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::events::{self, Kind, Source};
-use super::quantity;
+use crate::apiserver::deletion::{delete_internal, DeleteOptions};
 use crate::cluster::Cluster;
-use crate::registry::{now_rfc3339, Resource};
+use crate::error::ApiError;
+use crate::registry::{now_rfc3339, Event, EventType, Resource};
+use crate::scheduling::message;
+use crate::scheduling::{queue_order, Decision, NodeInfo, Nomination, PodRequirements, Snapshot};
 
 const PODS: Resource = Resource::new("", "pods");
 const NODES: Resource = Resource::new("", "nodes");
-pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
-/// Unschedulable pods are retried at least this often (capacity can free up without an
-/// event this scheduler reacts to).
-const RETRY: Duration = Duration::from_secs(5);
+pub const DEFAULT_SCHEDULER: &str = message::SCHEDULER_NAME;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Resources {
-    pub cpu_millis: i64,
-    pub memory: i64,
-    pub pods: i64,
-}
+/// kube-scheduler's `podInitialBackoffSeconds` and `podMaxBackoffSeconds`.
+const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How often unschedulable pods are checked for a retry (kube flushes its back-off queue
+/// every second).
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// An unschedulable pod is retried at least this often even without a cluster event
+/// (kube's `podMaxInUnschedulablePodsDuration` is 5 min; shorter here, since some room
+/// changes — an allocatable edit through a status patch, say — are cheap to miss).
+const UNSCHEDULABLE_MAX_WAIT: Duration = Duration::from_secs(30);
+/// Pods scheduled per cycle before pending watch events are applied again.
+const CYCLE_BATCH: usize = 512;
+/// Watch events applied per batch before scheduling resumes.
+const EVENT_BATCH: usize = 8192;
 
-impl Resources {
-    fn add(&mut self, other: Resources) {
-        self.cpu_millis += other.cpu_millis;
-        self.memory += other.memory;
-        self.pods += other.pods;
-    }
-}
-
-/// What a pod asks for: the larger of the sum of its containers and its largest init
-/// container, plus `spec.overhead`, and one pod slot.
-pub fn pod_requests(pod: &Value) -> Resources {
-    let request = |c: &Value, key: &str| -> Option<String> {
-        let requests = &c["resources"]["requests"][key];
-        let limits = &c["resources"]["limits"][key];
-        // A limit without a request defaults the request to the limit.
-        quantity::value_text(requests).or_else(|| quantity::value_text(limits))
-    };
-    let sum = |list: &str| -> (i64, i64) {
-        pod["spec"][list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .fold((0, 0), |(cpu, mem), c| {
-                (
-                    cpu + request(c, "cpu")
-                        .and_then(|q| quantity::cpu_millis(&q))
-                        .unwrap_or(0),
-                    mem + request(c, "memory")
-                        .and_then(|q| quantity::units(&q))
-                        .unwrap_or(0),
-                )
-            })
-    };
-    let (cpu, memory) = sum("containers");
-    let (mut init_cpu, mut init_memory) = (0, 0);
-    for c in pod["spec"]["initContainers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        init_cpu = init_cpu.max(
-            request(c, "cpu")
-                .and_then(|q| quantity::cpu_millis(&q))
-                .unwrap_or(0),
-        );
-        init_memory = init_memory.max(
-            request(c, "memory")
-                .and_then(|q| quantity::units(&q))
-                .unwrap_or(0),
-        );
-    }
-    let overhead = &pod["spec"]["overhead"];
-    Resources {
-        cpu_millis: cpu.max(init_cpu)
-            + quantity::value_text(&overhead["cpu"])
-                .and_then(|q| quantity::cpu_millis(&q))
-                .unwrap_or(0),
-        memory: memory.max(init_memory)
-            + quantity::value_text(&overhead["memory"])
-                .and_then(|q| quantity::units(&q))
-                .unwrap_or(0),
-        pods: 1,
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct NodeInfo {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub allocatable: Resources,
-    pub requested: Resources,
-    pub unschedulable: bool,
-}
-
-impl NodeInfo {
-    pub fn from_node(node: &Value) -> Self {
-        let alloc = &node["status"]["allocatable"];
-        let get = |k: &str| quantity::value_text(&alloc[k]);
-        Self {
-            name: node["metadata"]["name"].as_str().unwrap_or("").into(),
-            labels: node["metadata"]["labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            allocatable: Resources {
-                cpu_millis: get("cpu")
-                    .and_then(|q| quantity::cpu_millis(&q))
-                    .unwrap_or(0),
-                memory: get("memory").and_then(|q| quantity::units(&q)).unwrap_or(0),
-                pods: get("pods").and_then(|q| quantity::units(&q)).unwrap_or(110),
-            },
-            requested: Resources::default(),
-            unschedulable: node["spec"]["unschedulable"] == true,
-        }
-    }
-}
-
-/// Why a pod does not fit a node, in the scheduler's words (empty: it fits).
-pub fn fit(pod: &Value, requests: Resources, node: &NodeInfo) -> Vec<String> {
-    let mut reasons = Vec::new();
-    if node.unschedulable {
-        reasons.push("node(s) were unschedulable".to_string());
-        return reasons;
-    }
-    if let Some(selector) = pod["spec"]["nodeSelector"].as_object() {
-        if !selector
-            .iter()
-            .all(|(k, v)| node.labels.get(k).map(String::as_str) == v.as_str())
-        {
-            reasons.push("node(s) didn't match Pod's node affinity/selector".to_string());
-            return reasons;
-        }
-    }
-    let free = |alloc: i64, used: i64| alloc - used;
-    if requests.pods > free(node.allocatable.pods, node.requested.pods) {
-        reasons.push("Too many pods".to_string());
-    }
-    if requests.cpu_millis > 0
-        && requests.cpu_millis > free(node.allocatable.cpu_millis, node.requested.cpu_millis)
-    {
-        reasons.push("Insufficient cpu".to_string());
-    }
-    if requests.memory > 0 && requests.memory > free(node.allocatable.memory, node.requested.memory)
-    {
-        reasons.push("Insufficient memory".to_string());
-    }
-    reasons
-}
-
-/// `0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory.`
-pub fn unschedulable_message(total_nodes: usize, reasons: &[Vec<String>]) -> String {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for node_reasons in reasons {
-        for r in node_reasons {
-            *counts.entry(r.as_str()).or_default() += 1;
-        }
-    }
-    let parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    if parts.is_empty() {
-        return format!("0/{total_nodes} nodes are available.");
-    }
-    format!("0/{total_nodes} nodes are available: {}.", parts.join(", "))
-}
-
-fn is_terminal(pod: &Value) -> bool {
-    matches!(
-        pod["status"]["phase"].as_str(),
-        Some("Succeeded") | Some("Failed")
-    )
-}
-
-fn wants_this_scheduler(pod: &Value) -> bool {
-    let name = pod["spec"]["schedulerName"]
-        .as_str()
-        .unwrap_or(DEFAULT_SCHEDULER);
-    name == DEFAULT_SCHEDULER || name.is_empty()
-}
-
-/// The pending pods in scheduling order: highest priority first, then oldest.
-pub fn queue(pods: &[Arc<Value>]) -> Vec<Arc<Value>> {
-    let mut pending: Vec<Arc<Value>> = pods
-        .iter()
-        .filter(|p| p["spec"]["nodeName"].as_str().unwrap_or("").is_empty())
-        .filter(|p| {
-            p["metadata"]["deletionTimestamp"].is_null()
-                && !is_terminal(p)
-                && wants_this_scheduler(p)
-        })
-        .cloned()
-        .collect();
-    pending.sort_by(|a, b| {
-        let priority = |p: &Value| p["spec"]["priority"].as_i64().unwrap_or(0);
-        let created = |p: &Value| {
-            p["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        };
-        priority(b)
-            .cmp(&priority(a))
-            .then_with(|| created(a).cmp(&created(b)))
-            .then_with(|| {
-                let rv = |p: &Value| {
-                    p["metadata"]["resourceVersion"]
-                        .as_str()
-                        .and_then(|r| r.parse::<u64>().ok())
-                        .unwrap_or(0)
-                };
-                rv(a).cmp(&rv(b))
-            })
-    });
-    pending
-}
-
-pub async fn run(cluster: Cluster) {
-    let source = Source {
-        component: DEFAULT_SCHEDULER,
-        host: None,
-    };
-    // Last unschedulable message per pod uid, so that an event is recorded once per change.
-    let mut reported: BTreeMap<String, String> = BTreeMap::new();
-    loop {
-        let revision = cluster.registry.revision();
-        schedule_once(&cluster, &source, &mut reported);
-        let (Ok(pods), Ok(nodes)) = (
-            cluster.registry.watch(PODS, Some(revision)),
-            cluster.registry.watch(NODES, Some(revision)),
-        ) else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let mut merged = futures::stream::select(Box::pin(pods), Box::pin(nodes));
-        // Wake on any pod or node change, or periodically.
-        let _ = tokio::time::timeout(RETRY, merged.next()).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// One pass over the pending queue.
-pub fn schedule_once(cluster: &Cluster, source: &Source, reported: &mut BTreeMap<String, String>) {
-    let (nodes, _) = cluster.registry.list(NODES, None);
-    let (pods, _) = cluster.registry.list(PODS, None);
-    let mut infos: Vec<NodeInfo> = nodes.iter().map(|n| NodeInfo::from_node(n)).collect();
-    for pod in pods.iter().filter(|p| !is_terminal(p)) {
-        if let Some(node) = pod["spec"]["nodeName"].as_str() {
-            if let Some(info) = infos.iter_mut().find(|i| i.name == node) {
-                info.requested.add(pod_requests(pod));
-            }
-        }
-    }
-    let live: std::collections::HashSet<&str> = pods
-        .iter()
-        .filter_map(|p| p["metadata"]["uid"].as_str())
-        .collect();
-    reported.retain(|uid, _| live.contains(uid.as_str()));
-    for pod in queue(&pods) {
-        let requests = pod_requests(&pod);
-        let reasons: Vec<Vec<String>> = infos.iter().map(|n| fit(&pod, requests, n)).collect();
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
-        let name = pod["metadata"]["name"].as_str().unwrap_or("");
-        let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
-        match reasons.iter().position(|r| r.is_empty()) {
-            Some(index) => {
-                let node = infos[index].name.clone();
-                if bind(cluster, &pod, &node).is_ok() {
-                    infos[index].requested.add(requests);
-                    reported.remove(&uid);
-                    let mut involved = (*pod).clone();
-                    involved["kind"] = json!("Pod");
-                    involved["apiVersion"] = json!("v1");
-                    events::record(
-                        &cluster.registry,
-                        &involved,
-                        Kind::Normal,
-                        "Scheduled",
-                        &format!("Successfully assigned {ns}/{name} to {node}"),
-                        source,
-                    );
-                }
-            }
-            None => {
-                let message = unschedulable_message(infos.len(), &reasons);
-                if reported.get(&uid) != Some(&message) {
-                    mark_unschedulable(cluster, &pod, &message);
-                    let mut involved = (*pod).clone();
-                    involved["kind"] = json!("Pod");
-                    involved["apiVersion"] = json!("v1");
-                    events::record(
-                        &cluster.registry,
-                        &involved,
-                        Kind::Warning,
-                        "FailedScheduling",
-                        &message,
-                        source,
-                    );
-                    reported.insert(uid, message);
-                }
-            }
-        }
-    }
-}
-
-fn bind(cluster: &Cluster, pod: &Value, node: &str) -> Result<(), crate::error::ApiError> {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
-    let name = pod["metadata"]["name"].as_str().unwrap_or("");
-    let uid = pod["metadata"]["uid"].clone();
-    cluster.registry.modify(PODS, ns, name, |p| {
-        if p["metadata"]["uid"] != uid || !p["spec"]["nodeName"].as_str().unwrap_or("").is_empty() || !p["metadata"]["deletionTimestamp"].is_null() {
-            return Err(crate::error::ApiError::conflict("", "pods", name));
-        }
-        p["spec"]["nodeName"] = json!(node);
-        set_condition(p, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
-        if p["status"]["phase"].is_null() {
-            p["status"]["phase"] = json!("Pending");
-        }
-        Ok(())
-    })?;
+/// Starts the scheduler on its own thread.
+pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
+    let cluster = cluster.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    std::thread::Builder::new()
+        .name("scheduler".into())
+        .spawn(move || runtime.block_on(run(cluster)))?;
     Ok(())
 }
 
-fn mark_unschedulable(cluster: &Cluster, pod: &Value, message: &str) {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
-    let name = pod["metadata"]["name"].as_str().unwrap_or("");
-    let uid = pod["metadata"]["uid"].clone();
-    let _ = cluster.registry.modify(PODS, ns, name, |p| {
-        if p["metadata"]["uid"] != uid {
-            return Err(crate::error::ApiError::conflict("", "pods", name));
+/// Position in the scheduling queue: `queue_order` as a sortable key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct QueueKey {
+    neg_priority: i64,
+    /// Creation time in seconds; a pod without one sorts last.
+    created: i64,
+    namespace: String,
+    name: String,
+    uid: String,
+}
+
+impl QueueKey {
+    fn of(p: &PodRequirements) -> QueueKey {
+        QueueKey {
+            neg_priority: -i64::from(p.priority),
+            created: p.creation_timestamp.map_or(i64::MAX, |t| t.timestamp()),
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+            uid: p.key(),
         }
-        set_condition(
-            p,
-            json!({"type": "PodScheduled", "status": "False", "lastProbeTime": null, "lastTransitionTime": now_rfc3339(),
-                   "reason": "Unschedulable", "message": message}),
-        );
-        if p["status"]["phase"].is_null() {
-            p["status"]["phase"] = json!("Pending");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Active,
+    Unschedulable {
+        /// The cluster-change counter when the attempt failed.
+        seq: u64,
+        retry_at: Instant,
+        failed_at: Instant,
+    },
+}
+
+struct Pending {
+    req: PodRequirements,
+    key: QueueKey,
+    state: State,
+    attempts: u32,
+}
+
+struct Scheduler {
+    cluster: Cluster,
+    source: Source,
+    snapshot: Snapshot,
+    nodes: HashMap<String, NodeInfo>,
+    pending: HashMap<String, Pending>,
+    active: BTreeSet<QueueKey>,
+    /// Bumped on every change that can make room for an unschedulable pod.
+    seq: u64,
+    last_flush: Instant,
+    /// The resourceVersion of the scheduler's own last write per pod: older events of
+    /// that pod are stale (the snapshot already assumed something newer).
+    written: HashMap<String, u64>,
+    /// The last `FailedScheduling` message (and nomination) reported per pod.
+    reported: HashMap<String, (String, Option<String>)>,
+}
+
+fn rv_of(object: &Value) -> u64 {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn uid_of(object: &Value) -> &str {
+    object
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Whether two versions of a pod look the same to the scheduler, judged without parsing
+/// them: the spec is covered by `generation` (the registry bumps it on any spec change),
+/// the rest by the few metadata and status fields the core reads.
+fn same_for_scheduling(a: &Value, b: &Value) -> bool {
+    const POINTERS: [&str; 6] = [
+        "/metadata/generation",
+        "/metadata/deletionTimestamp",
+        "/status/phase",
+        "/status/nominatedNodeName",
+        "/status/startTime",
+        "/spec/nodeName",
+    ];
+    let disruption = |p: &Value| {
+        p.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| c["type"] == "DisruptionTarget").cloned())
+    };
+    POINTERS.iter().all(|p| a.pointer(p) == b.pointer(p)) && disruption(a) == disruption(b)
+}
+
+/// The `involvedObject` of an event about a pod known by reference only.
+fn pod_ref_object(namespace: &str, name: &str, uid: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"namespace": namespace, "name": name, "uid": uid}})
+}
+
+fn backoff(attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(8);
+    (BACKOFF_INITIAL * 2u32.pow(exp)).min(BACKOFF_MAX)
+}
+
+impl Scheduler {
+    fn new(cluster: Cluster) -> Scheduler {
+        Scheduler {
+            cluster,
+            source: Source {
+                component: DEFAULT_SCHEDULER,
+                host: None,
+            },
+            snapshot: Snapshot::new(),
+            nodes: HashMap::new(),
+            pending: HashMap::new(),
+            active: BTreeSet::new(),
+            seq: 0,
+            last_flush: Instant::now(),
+            written: HashMap::new(),
+            reported: HashMap::new(),
         }
-        Ok(())
-    });
+    }
+
+    /// Rebuilds everything from a full list; returns the list's resourceVersion.
+    fn resync(&mut self) -> u64 {
+        let (nodes, revision) = self.cluster.registry.list(NODES, None);
+        let (pods, _) = self.cluster.registry.list(PODS, None);
+        self.snapshot = Snapshot::new();
+        self.nodes.clear();
+        self.pending.clear();
+        self.active.clear();
+        self.written.clear();
+        for node in &nodes {
+            self.node_changed(node);
+        }
+        for pod in &pods {
+            self.pod_changed(pod, None);
+        }
+        self.seq += 1;
+        revision
+    }
+
+    fn node_changed(&mut self, node: &Value) {
+        match NodeInfo::from_node(node) {
+            Ok(info) => {
+                if self.nodes.get(&info.name) == Some(&info) {
+                    return; // a heartbeat: nothing the scheduler reads changed
+                }
+                self.nodes.insert(info.name.clone(), info.clone());
+                self.snapshot.upsert_node(info);
+                self.seq += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduler ignores a node it cannot read"),
+        }
+    }
+
+    fn node_deleted(&mut self, node: &Value) {
+        if let Some(name) = node.pointer("/metadata/name").and_then(Value::as_str) {
+            self.nodes.remove(name);
+            self.snapshot.remove_node(name);
+        }
+    }
+
+    /// Room may have appeared on `node`: pods nominated there go back to the queue now,
+    /// the other unschedulable pods after their back-off.
+    fn room_freed(&mut self, node: &str) {
+        self.seq += 1;
+        let ready: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                p.state != State::Active && p.req.nominated_node_name.as_deref() == Some(node)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in ready {
+            self.activate(&key);
+        }
+    }
+
+    fn activate(&mut self, key: &str) {
+        if let Some(p) = self.pending.get_mut(key) {
+            if p.state != State::Active {
+                p.state = State::Active;
+                self.active.insert(p.key.clone());
+            }
+        }
+    }
+
+    fn forget_pending(&mut self, key: &str) {
+        if let Some(p) = self.pending.remove(key) {
+            self.active.remove(&p.key);
+        }
+    }
+
+    /// A pod was added or changed (`previous`: its state before, for MODIFIED).
+    fn pod_changed(&mut self, pod: &Value, previous: Option<&Value>) {
+        let uid = uid_of(pod);
+        let mut after_own_write = false;
+        if let Some(&mine) = self.written.get(uid) {
+            if rv_of(pod) < mine {
+                return; // older than what the snapshot assumed
+            }
+            self.written.remove(uid);
+            // Events skipped as stale may have carried changes: read this one in full.
+            after_own_write = true;
+        }
+        if let (Some(prev), false) = (previous, after_own_write) {
+            if same_for_scheduling(prev, pod) {
+                return;
+            }
+        }
+        let req = match PodRequirements::from_pod(pod) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e.0, "scheduler ignores a pod it cannot read");
+                return;
+            }
+        };
+        let key = req.key();
+        let before = self
+            .snapshot
+            .placement_of(&key)
+            .map(|(n, bound)| (n.to_string(), bound));
+        let spec_changed = previous.is_none_or(|prev| {
+            prev.pointer("/metadata/generation") != pod.pointer("/metadata/generation")
+        });
+        let wants = req.wants_scheduling();
+        self.snapshot.upsert_pod(req.clone());
+        let after = self
+            .snapshot
+            .placement_of(&key)
+            .map(|(n, bound)| (n.to_string(), bound));
+        // A bound pod that finished (or a nomination that went away) leaves room.
+        if let Some((node, _)) = before.filter(|b| after.as_ref() != Some(b)) {
+            self.room_freed(&node);
+        }
+        if !wants {
+            self.forget_pending(&key);
+            self.reported.remove(&key);
+            return;
+        }
+        let queue_key = QueueKey::of(&req);
+        match self.pending.get_mut(&key) {
+            Some(p) => {
+                if p.key != queue_key {
+                    if self.active.remove(&p.key) {
+                        self.active.insert(queue_key.clone());
+                    }
+                    p.key = queue_key;
+                }
+                p.req = req;
+                if spec_changed {
+                    self.activate(&key);
+                }
+            }
+            None => {
+                self.active.insert(queue_key.clone());
+                self.pending.insert(
+                    key,
+                    Pending {
+                        req,
+                        key: queue_key,
+                        state: State::Active,
+                        attempts: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    fn pod_deleted(&mut self, pod: &Value) {
+        // PodRequirements::key without parsing the whole pod.
+        let key = match uid_of(pod) {
+            "" => format!(
+                "{}/{}",
+                pod.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default"),
+                pod.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ),
+            uid => uid.to_string(),
+        };
+        let before = self
+            .snapshot
+            .placement_of(&key)
+            .map(|(n, _)| n.to_string());
+        self.snapshot.remove_pod(&key);
+        self.forget_pending(&key);
+        self.written.remove(&key);
+        self.reported.remove(&key);
+        if let Some(node) = before {
+            self.room_freed(&node);
+        }
+    }
+
+    fn apply_event(&mut self, event: &Event) {
+        match (event.resource.plural, event.event_type) {
+            ("nodes", EventType::Deleted) => self.node_deleted(&event.object),
+            ("nodes", _) => self.node_changed(&event.object),
+            ("pods", EventType::Deleted) => self.pod_deleted(&event.object),
+            ("pods", _) => self.pod_changed(&event.object, event.previous.as_deref()),
+            _ => {}
+        }
+    }
+
+    /// Moves unschedulable pods whose retry is due back into the queue.
+    fn flush_unschedulable(&mut self, now: Instant) {
+        if now.duration_since(self.last_flush) < FLUSH_EVERY {
+            return;
+        }
+        self.last_flush = now;
+        let seq = self.seq;
+        let due: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| match p.state {
+                State::Active => false,
+                State::Unschedulable {
+                    seq: failed_seq,
+                    retry_at,
+                    failed_at,
+                } => {
+                    (failed_seq < seq && retry_at <= now)
+                        || now.duration_since(failed_at) >= UNSCHEDULABLE_MAX_WAIT
+                }
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.activate(&key);
+        }
+    }
+
+    /// Schedules up to [`CYCLE_BATCH`] queued pods; returns how many it took.
+    fn cycle(&mut self) -> usize {
+        let mut done = 0;
+        while done < CYCLE_BATCH {
+            let Some(head) = self.active.pop_first() else {
+                break;
+            };
+            done += 1;
+            let Some(p) = self.pending.get(&head.uid) else {
+                continue;
+            };
+            let req = p.req.clone();
+            let decision = self.snapshot.schedule(&req);
+            let now = Utc::now();
+            self.snapshot.assume(&req, &decision, now);
+            match decision {
+                Decision::Bind { node } => self.bind(&req, &node),
+                Decision::Unschedulable {
+                    message,
+                    nomination,
+                    preemption,
+                } => {
+                    if let Some(plan) = &preemption {
+                        self.preempt(&req, plan, now);
+                    }
+                    self.unschedulable(&req, &message, &nomination);
+                }
+            }
+        }
+        done
+    }
+
+    fn bind(&mut self, req: &PodRequirements, node: &str) {
+        let key = req.key();
+        let uid = req.uid.clone();
+        let now = now_rfc3339();
+        let result = self
+            .cluster
+            .registry
+            .modify(PODS, &req.namespace, &req.name, |p| {
+                let bound = p
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty());
+                if uid_of(p) != uid || bound || !p["metadata"]["deletionTimestamp"].is_null() {
+                    return Err(ApiError::conflict("", "pods", &req.name));
+                }
+                p["spec"]["nodeName"] = json!(node);
+                set_condition(p, message::scheduled_condition(&now));
+                if let Some(status) = p["status"].as_object_mut() {
+                    status.remove("nominatedNodeName");
+                }
+                if p["status"]["phase"].is_null() {
+                    p["status"]["phase"] = json!("Pending");
+                }
+                Ok(())
+            });
+        self.forget_pending(&key);
+        self.reported.remove(&key);
+        match result {
+            Ok(stored) => {
+                self.written.insert(key, rv_of(&stored));
+                let mut involved = (*stored).clone();
+                involved["apiVersion"] = json!("v1");
+                involved["kind"] = json!("Pod");
+                events::record(
+                    &self.cluster.registry,
+                    &involved,
+                    Kind::Normal,
+                    message::EVENT_SCHEDULED,
+                    &message::scheduled_event_message(&req.namespace, &req.name, node),
+                    &self.source,
+                );
+            }
+            Err(e) => {
+                // Gone, deleted or bound meanwhile: the assumption is void; the pod's own
+                // watch events say what it is now.
+                tracing::debug!(pod = %req.name, error = %e.message, "binding failed");
+                self.snapshot.remove_pod(&key);
+                if let Some(current) = self.cluster.registry.get(PODS, &req.namespace, &req.name)
+                {
+                    self.pod_changed(&current, None);
+                }
+            }
+        }
+    }
+
+    fn preempt(
+        &mut self,
+        preemptor: &PodRequirements,
+        plan: &crate::scheduling::PreemptionPlan,
+        now: DateTime<Utc>,
+    ) {
+        let text = plan.victim_event_message(&preemptor.uid);
+        let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        for victim in plan.victims.iter().filter(|v| !v.already_terminating) {
+            let v = &victim.pod;
+            let marked = self.cluster.registry.modify(PODS, &v.namespace, &v.name, |p| {
+                if uid_of(p) != v.uid {
+                    return Err(ApiError::conflict("", "pods", &v.name));
+                }
+                set_condition(p, message::disruption_target_condition(&at));
+                Ok(())
+            });
+            if marked.is_err() {
+                continue; // already gone
+            }
+            events::record(
+                &self.cluster.registry,
+                &pod_ref_object(&v.namespace, &v.name, &v.uid),
+                Kind::Normal,
+                message::EVENT_PREEMPTED,
+                &text,
+                &self.source,
+            );
+            let opts = DeleteOptions {
+                precondition_uid: Some(v.uid.clone()),
+                ..Default::default()
+            };
+            match delete_internal(
+                &self.cluster,
+                &crate::resources::PODS,
+                &v.namespace,
+                &v.name,
+                &opts,
+            ) {
+                Ok(after) => {
+                    let rv = rv_of(&after);
+                    if after.pointer("/metadata/deletionTimestamp").is_some() {
+                        self.written.insert(v.uid.clone(), rv);
+                    }
+                }
+                Err(e) => tracing::debug!(pod = %v.name, error = %e.message, "victim not deleted"),
+            }
+        }
+        for r in &plan.clear_nominated {
+            let result = self.cluster.registry.modify(PODS, &r.namespace, &r.name, |p| {
+                if uid_of(p) != r.uid {
+                    return Err(ApiError::conflict("", "pods", &r.name));
+                }
+                if let Some(status) = p["status"].as_object_mut() {
+                    status.remove("nominatedNodeName");
+                }
+                Ok(())
+            });
+            if let Ok(stored) = result {
+                self.written.insert(r.uid.clone(), rv_of(&stored));
+            }
+            if let Some(p) = self.pending.get_mut(&r.uid) {
+                p.req.nominated_node_name = None;
+            }
+            self.activate(&r.uid);
+        }
+    }
+
+    fn unschedulable(&mut self, req: &PodRequirements, text: &str, nomination: &Nomination) {
+        let key = req.key();
+        let nominated = match nomination {
+            Nomination::Keep => req.nominated_node_name.clone(),
+            Nomination::Clear => None,
+            Nomination::Set(n) => Some(n.clone()),
+        };
+        let now = Instant::now();
+        let seq = self.seq;
+        if let Some(p) = self.pending.get_mut(&key) {
+            p.attempts += 1;
+            p.req.nominated_node_name = nominated.clone();
+            p.state = State::Unschedulable {
+                seq,
+                retry_at: now + backoff(p.attempts),
+                failed_at: now,
+            };
+        }
+        let report = (text.to_string(), nominated.clone());
+        if self.reported.get(&key) == Some(&report) {
+            return; // same message, same nomination: nothing new to tell
+        }
+        let uid = req.uid.clone();
+        let at = now_rfc3339();
+        let result = self
+            .cluster
+            .registry
+            .modify(PODS, &req.namespace, &req.name, |p| {
+                if uid_of(p) != uid {
+                    return Err(ApiError::conflict("", "pods", &req.name));
+                }
+                set_condition(p, message::unschedulable_condition(text, &at));
+                match &nominated {
+                    Some(n) => p["status"]["nominatedNodeName"] = json!(n),
+                    None => {
+                        if let Some(status) = p["status"].as_object_mut() {
+                            status.remove("nominatedNodeName");
+                        }
+                    }
+                }
+                if p["status"]["phase"].is_null() {
+                    p["status"]["phase"] = json!("Pending");
+                }
+                Ok(())
+            });
+        let Ok(stored) = result else {
+            return;
+        };
+        self.written.insert(key.clone(), rv_of(&stored));
+        if self.reported.get(&key).map(|r| r.0.as_str()) != Some(text) {
+            let mut involved = (*stored).clone();
+            involved["apiVersion"] = json!("v1");
+            involved["kind"] = json!("Pod");
+            events::record(
+                &self.cluster.registry,
+                &involved,
+                Kind::Warning,
+                message::EVENT_FAILED_SCHEDULING,
+                text,
+                &self.source,
+            );
+        }
+        self.reported.insert(key, report);
+    }
+}
+
+/// Runs the scheduler until the process ends.
+pub async fn run(cluster: Cluster) {
+    let mut s = Scheduler::new(cluster);
+    // Where each watch resumes after its stream ended (it fell behind the live channel).
+    let mut resume: Option<(u64, u64)> = None;
+    loop {
+        let (pods_from, nodes_from) = match resume {
+            Some(r) => r,
+            None => {
+                let rv = s.resync();
+                (rv, rv)
+            }
+        };
+        let (Ok(pods), Ok(nodes)) = (
+            s.cluster.registry.watch(PODS, Some(pods_from)),
+            s.cluster.registry.watch(NODES, Some(nodes_from)),
+        ) else {
+            // Too far behind for the history: start over from a list.
+            resume = None;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let (mut pods_at, mut nodes_at) = (pods_from, nodes_from);
+        let mut stream = futures::stream::select(Box::pin(pods), Box::pin(nodes));
+        'watch: loop {
+            // Wait for work: an event, or the next retry check while pods are waiting.
+            if s.active.is_empty() {
+                let wait = if s.pending.is_empty() {
+                    Duration::from_secs(3600)
+                } else {
+                    FLUSH_EVERY
+                };
+                match tokio::time::timeout(wait, stream.next()).await {
+                    Ok(Some(event)) => {
+                        track(&event, &mut pods_at, &mut nodes_at);
+                        s.apply_event(&event);
+                    }
+                    Ok(None) => break 'watch,
+                    Err(_) => {}
+                }
+            }
+            // Apply everything already queued, without waiting.
+            for _ in 0..EVENT_BATCH {
+                match futures::FutureExt::now_or_never(stream.next()) {
+                    Some(Some(event)) => {
+                        track(&event, &mut pods_at, &mut nodes_at);
+                        s.apply_event(&event);
+                    }
+                    Some(None) => break 'watch,
+                    None => break,
+                }
+            }
+            s.flush_unschedulable(Instant::now());
+            if s.cycle() > 0 {
+                // Let the registry's other watchers and this runtime's timers run.
+                tokio::task::yield_now().await;
+            }
+        }
+        resume = Some((pods_at, nodes_at));
+    }
+}
+
+fn track(event: &Event, pods_at: &mut u64, nodes_at: &mut u64) {
+    match event.resource.plural {
+        "pods" => *pods_at = event.resource_version,
+        _ => *nodes_at = event.resource_version,
+    }
 }
 
 /// Sets a condition by type, keeping its transition time when the status is unchanged.
@@ -380,79 +732,53 @@ pub fn set_condition(object: &mut Value, condition: Value) {
 mod tests {
     use super::*;
 
-    fn node(cpu: &str, memory: &str) -> NodeInfo {
-        NodeInfo::from_node(
-            &json!({"metadata": {"name": "n1", "labels": {"pool": "a"}}, "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"}}}),
-        )
-    }
-
-    fn pod(cpu: &str, memory: &str) -> Value {
-        json!({"spec": {"containers": [{"resources": {"requests": {"cpu": cpu}, "limits": {"memory": memory}}}]}})
-    }
-
     #[test]
-    fn requests_sum_containers_and_take_the_largest_init() {
-        let p = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}, {"resources": {"requests": {"cpu": "250m"}}}],
-                                "initContainers": [{"resources": {"requests": {"cpu": "2"}}}]}});
-        let r = pod_requests(&p);
-        assert_eq!(
-            r,
-            Resources {
-                cpu_millis: 2000,
-                memory: 1 << 30,
-                pods: 1
-            }
-        );
-        assert_eq!(pod_requests(&pod("1", "896Mi")).memory, 896 << 20);
-    }
-
-    #[test]
-    fn fit_reports_each_shortage_in_kubernetes_words() {
-        let mut n = node("2", "4Gi");
-        n.requested = Resources {
-            cpu_millis: 1500,
-            memory: 0,
-            pods: 1,
+    fn queue_keys_sort_like_queue_order() {
+        let pod = |name: &str, prio: i64, created: &str| {
+            PodRequirements::from_pod(&json!({"metadata": {"name": name, "namespace": "ns",
+                "uid": name, "creationTimestamp": created}, "spec": {"priority": prio}}))
+            .unwrap()
         };
-        let p = pod("1", "896Mi");
-        assert_eq!(fit(&p, pod_requests(&p), &n), ["Insufficient cpu"]);
-        let reasons = vec![fit(&p, pod_requests(&p), &n)];
-        assert_eq!(
-            unschedulable_message(1, &reasons),
-            "0/1 nodes are available: 1 Insufficient cpu."
-        );
-        let big = pod("4", "8Gi");
-        assert_eq!(
-            fit(&big, pod_requests(&big), &n),
-            ["Insufficient cpu", "Insufficient memory"]
-        );
-        let ok = pod("500m", "1Gi");
-        assert!(fit(&ok, pod_requests(&ok), &n).is_empty());
-        let mut selective = ok.clone();
-        selective["spec"]["nodeSelector"] = json!({"pool": "b"});
-        assert_eq!(
-            fit(&selective, pod_requests(&selective), &n),
-            ["node(s) didn't match Pod's node affinity/selector"]
-        );
-    }
-
-    #[test]
-    fn queue_orders_by_priority_then_age_and_skips_bound_pods() {
-        let p = |name: &str, prio: i64, created: &str, node: Option<&str>| {
-            Arc::new(
-                json!({"metadata": {"name": name, "creationTimestamp": created}, "spec": {"priority": prio, "nodeName": node}}),
-            )
-        };
-        let pods = vec![
-            p("old-low", 0, "2024-01-01T00:00:00Z", None),
-            p("new-high", 100, "2024-01-02T00:00:00Z", None),
-            p("old-high", 100, "2024-01-01T00:00:00Z", None),
-            p("bound", 1000, "2024-01-01T00:00:00Z", Some("n1")),
+        let mut pods = [
+            pod("old-low", 0, "2024-01-01T00:00:00Z"),
+            pod("new-high", 100, "2024-01-02T00:00:00Z"),
+            pod("old-high", 100, "2024-01-01T00:00:00Z"),
+            pod("b-same", 100, "2024-01-02T00:00:00Z"),
         ];
-        let names: Vec<String> = queue(&pods)
-            .iter()
-            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(names, ["old-high", "new-high", "old-low"]);
+        let mut keys: Vec<QueueKey> = pods.iter().map(QueueKey::of).collect();
+        keys.sort();
+        pods.sort_by(queue_order);
+        let by_key: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        let by_order: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(by_key, by_order);
+        assert_eq!(by_key, ["old-high", "b-same", "new-high", "old-low"]);
+    }
+
+    #[test]
+    fn status_only_updates_are_not_scheduling_changes() {
+        let a = json!({"metadata": {"generation": 1}, "status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        let mut b = a.clone();
+        b["status"]["conditions"][0]["status"] = json!("False");
+        b["status"]["podIP"] = json!("10.0.0.1");
+        assert!(same_for_scheduling(&a, &b));
+        let mut c = a.clone();
+        c["status"]["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "DisruptionTarget", "status": "True"}));
+        assert!(!same_for_scheduling(&a, &c));
+        let mut d = a.clone();
+        d["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
+        assert!(!same_for_scheduling(&a, &d));
+    }
+
+    #[test]
+    fn backoff_doubles_to_ten_seconds() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(5), Duration::from_secs(10));
+        assert_eq!(backoff(50), Duration::from_secs(10));
     }
 }

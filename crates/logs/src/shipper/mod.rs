@@ -203,7 +203,11 @@ fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
     if !wanted {
         return;
     }
-    shared.started.lock().expect("not poisoned").insert(key);
+    shared
+        .started
+        .lock()
+        .expect("not poisoned")
+        .insert(key.clone());
     let shared = shared.clone();
     tokio::spawn(async move {
         let target = ContainerRef {
@@ -220,7 +224,11 @@ fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
             kind,
             is_driver: role.as_deref() == Some("driver"),
         };
-        ship_container(&shared, &run, &target, deleted).await;
+        if !ship_container(&shared, &run, &target, deleted).await && !deleted {
+            // Nothing could be read yet (e.g. a transient API error): the pod's next event
+            // tries again.
+            shared.started.lock().expect("not poisoned").remove(&key);
+        }
     });
 }
 
@@ -247,7 +255,13 @@ impl ContainerRef {
     }
 }
 
-async fn ship_container(shared: &Arc<Shared>, run: &RunLogConfig, c: &ContainerRef, deleted: bool) {
+/// Ships every stream of the container; `false` when no output could be read at all.
+async fn ship_container(
+    shared: &Arc<Shared>,
+    run: &RunLogConfig,
+    c: &ContainerRef,
+    deleted: bool,
+) -> bool {
     let streams: Vec<Option<Stream>> = if shared.settings.config.split_streams {
         vec![Some(Stream::Stdout), Some(Stream::Stderr)]
     } else {
@@ -264,14 +278,20 @@ async fn ship_container(shared: &Arc<Shared>, run: &RunLogConfig, c: &ContainerR
             let shipped = stream.unwrap_or(Stream::Stdout);
             let mut sink = make_sink(shared, run, c, shipped, creds);
             if sink.already_done() {
-                return;
+                return true;
             }
-            follow(shared, c, stream, deleted, &mut sink).await;
-            sink.finish().await;
-            tracing::info!(stream = %sink.label, "container log shipped");
+            let read = follow(shared, c, stream, deleted, &mut sink).await;
+            if read {
+                sink.finish().await;
+                tracing::info!(stream = %sink.label, "container log shipped");
+            }
+            read
         }
     });
-    futures::future::join_all(tasks).await;
+    let read = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .any(|r| r);
     if c.is_driver {
         if let Some(dir) = &shared.settings.event_log_dir {
             if let Some(base) = shared
@@ -287,6 +307,7 @@ async fn ship_container(shared: &Arc<Shared>, run: &RunLogConfig, c: &ContainerR
             }
         }
     }
+    read
 }
 
 /// `logging.eventLog.dir`: EMR copies the run's event log to the user's bucket too.
@@ -379,20 +400,22 @@ fn make_sink(
     Sink::new(c.label(stream), s3_target, cw_target, path)
 }
 
-/// Streams the container's output into the sink until the container has exited.
+/// Streams the container's output into the sink until the container has exited; `false`
+/// when no output could be read at all (nothing is then written: a pod that never ran
+/// leaves no empty objects behind).
 async fn follow(
     shared: &Shared,
     c: &ContainerRef,
     stream: Option<Stream>,
     deleted: bool,
     sink: &mut Sink,
-) {
+) -> bool {
     let flush_every = Duration::from_millis(shared.settings.config.flush_interval_ms.max(100));
     let request = match source::follow_request(&c.namespace, &c.pod, &c.container, stream) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the log request");
-            return;
+            return false;
         }
     };
     let reader = if deleted {
@@ -422,6 +445,7 @@ async fn follow(
             _ = ticker.tick() => sink.flush().await,
         }
     }
+    true
 }
 
 /// The embedded cluster keeps a deleted pod's log file; its content is the combined output,
@@ -431,19 +455,23 @@ async fn from_local_file(
     c: &ContainerRef,
     stream: Option<Stream>,
     sink: &mut Sink,
-) {
+) -> bool {
     let Some(file) = &shared.settings.local_log_file else {
         tracing::warn!(stream = %sink.label, "pod is gone and the cluster keeps no log files: output lost");
-        return;
+        return false;
     };
     if stream == Some(Stream::Stderr) {
-        return;
+        return false;
     }
     let path = file(&c.namespace, &c.pod, &c.uid, &c.container);
     match tokio::fs::read(&path).await {
-        Ok(bytes) => sink.push(&bytes).await,
+        Ok(bytes) => {
+            sink.push(&bytes).await;
+            true
+        }
         Err(e) => {
-            tracing::warn!(stream = %sink.label, path = %path.display(), error = %e, "no log file for a gone pod")
+            tracing::debug!(stream = %sink.label, path = %path.display(), error = %e, "no log file for a gone pod (it never ran)");
+            false
         }
     }
 }

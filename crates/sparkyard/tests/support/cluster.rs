@@ -20,16 +20,28 @@ fn service_address() -> String {
 
 impl ClusterServer {
     pub fn start() -> ClusterServer {
+        Self::start_serving(true)
+    }
+
+    /// The whole of `sparkyard serve` (AWS endpoint too), on per-test cluster addresses.
+    pub fn start_with_aws() -> ClusterServer {
+        Self::start_serving(false)
+    }
+
+    fn start_serving(cluster_only: bool) -> ClusterServer {
         let api_port = free_port();
         let listen = format!("127.0.0.1:{api_port}");
         let service = service_address();
-        let server = Server::start_with(&[
-            "--cluster-only",
+        let mut args = vec![
             "--cluster-listen",
             &listen,
             "--cluster-service-address",
             &service,
-        ]);
+        ];
+        if cluster_only {
+            args.insert(0, "--cluster-only");
+        }
+        let server = Server::start_with(&args);
         ClusterServer { server, api_port }
     }
 
