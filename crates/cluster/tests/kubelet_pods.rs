@@ -22,8 +22,6 @@ async fn cluster() -> (Cluster, tempfile::TempDir) {
         service_address: format!("127.10.{}.{}:443", octet(250), 2 + octet(250))
             .parse()
             .unwrap(),
-        node_cpu: Some("8".into()),
-        node_memory: Some("32Gi".into()),
         pod_cidr: format!("127.{}.0.0/16", 20 + octet(200)),
         ..ClusterConfig::default()
     };
@@ -229,7 +227,7 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
         "emr=yes".into(),
         "token=eyJ ns=vols".into(),
         "ca=-----BEGIN CERTIFICATE-----".into(),
-        format!("env POD=probe NS=vols UID_OK=yes IP={ip} NODE=sparkyard SA=spark APP=web PW=s3cr3t CM_A=from-cm MEM=1024"),
+        format!("env POD=probe NS=vols UID_OK=yes IP={ip} NODE=sparkyard-node-1 SA=spark APP=web PW=s3cr3t CM_A=from-cm MEM=1024"),
         "hostname=probe pwd=/opt/spark/work-dir".into(),
         format!("api={} k8s_host={}", cluster.service_ip, cluster.service_ip),
         format!("web={ip}"),
@@ -565,7 +563,8 @@ async fn unschedulable_pods_wait_and_driver_deletion_cascades() {
     assert_eq!(condition["status"], "False");
     assert_eq!(
         condition["message"],
-        "0/1 nodes are available: 1 Insufficient cpu."
+        // kube-scheduler 1.32's wording: the filter histogram, then preemption's verdict.
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
     );
     assert!(huge["spec"]["nodeName"].is_null());
 

@@ -99,11 +99,11 @@ pub fn next(
                 (None, Some(reason)) => reason.clone(),
                 (None, None) => "an unknown error".to_string(),
             };
-            Transition::failed(FailureReason::UserError, format!("Job run failed: the Spark driver ended with {exit}. {}", where_logs(logs)))
+            Transition::failed(FailureReason::UserError, format!("JobRun failed: the Spark driver exited with {exit}. {}", where_logs(logs)))
         }
         Some(DriverObservation::Deleted) => Transition::failed(
             FailureReason::UserError,
-            format!("Job run failed: the Spark driver pod was deleted before the application finished. {}", where_logs(logs)),
+            format!("JobRun failed: the Spark driver pod was deleted before the application finished. {}", where_logs(logs)),
         ),
         Some(DriverObservation::Running { .. }) => Transition::to(JobRunState::Running),
         Some(DriverObservation::Pending) => Transition::to(JobRunState::Submitted),
@@ -124,11 +124,12 @@ pub fn next(
 }
 
 fn where_logs(logs: &LogLocations) -> String {
+    // One location only: stateDetails holds 256 characters and an S3 prefix alone can take
+    // 170 of them; S3 first, as the console links it.
     match (&logs.s3_driver_prefix, &logs.cloudwatch) {
-        (Some(s3), Some(cw)) => format!("See the driver logs at {s3} or in CloudWatch Logs {cw}."),
-        (Some(s3), None) => format!("See the driver logs at {s3}."),
-        (None, Some(cw)) => format!("See the driver logs in CloudWatch Logs {cw}."),
-        (None, None) => "See the driver pod's logs.".to_string(),
+        (Some(s3), _) => format!("Driver logs: {s3}"),
+        (None, Some(cw)) => format!("Driver logs: CloudWatch Logs {cw}"),
+        (None, None) => "See the driver pod's log.".to_string(),
     }
 }
 
@@ -260,6 +261,25 @@ mod tests {
                 None
             );
         }
+    }
+
+    #[test]
+    fn a_realistic_driver_failure_keeps_the_whole_s3_prefix() {
+        let prefix = "s3://monthly-batch-logs-123456789012-us-east-1/ad6ifz9zx82jmokb12i4x3ywk/jobs/0000000eaxo9wv9tj8f/containers/spark-0000000eaxo9wv9tj8f/spark-0000000eaxo9wv9tj8f-driver/";
+        let logs = LogLocations {
+            s3_driver_prefix: Some(prefix.into()),
+            cloudwatch: Some("/emr-on-eks/eks-emr-cluster/monthly-batch stream pi/x".into()),
+        };
+        let failed = observe(Some(DriverObservation::Failed {
+            exit_code: Some(3),
+            reason: Some("Error".into()),
+            ran_for: Duration::from_secs(3),
+        }));
+        let details = next(JobRunState::Running, &failed, TIMEOUT, &logs)
+            .unwrap()
+            .state_details
+            .unwrap();
+        assert!(details.ends_with(prefix), "{details}");
     }
 
     #[test]

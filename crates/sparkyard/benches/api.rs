@@ -64,6 +64,17 @@ impl Settings {
     }
 }
 
+/// API only by default (`--no-controller --no-cluster`: runs stay PENDING, nothing else
+/// competes for the CPU); `SPARKYARD_BENCH_FULL=1` runs the default `sparkyard serve` with the
+/// embedded cluster and the controller reconciling every run it accepts.
+fn serve_mode_args() -> &'static [&'static str] {
+    if std::env::var("SPARKYARD_BENCH_FULL").is_ok_and(|v| v == "1") {
+        &[]
+    } else {
+        &["--no-controller", "--no-cluster"]
+    }
+}
+
 /// The server under test; killed on drop.
 struct Server {
     child: Child,
@@ -86,6 +97,7 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir.path())
+            .args(serve_mode_args())
             .env("SPARKYARD_LOG", "warn")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -385,7 +397,8 @@ fn main() {
         let vc = vc["id"].as_str().expect("virtual cluster id").to_string();
 
         println!(
-            "sparkyard emr-containers API benchmark: {} in flight, up to {} requests or {}s per operation{}",
+            "sparkyard emr-containers API benchmark ({}): {} in flight, up to {} requests or {}s per operation{}",
+            if serve_mode_args().is_empty() { "full serve" } else { "API only" },
             settings.concurrency,
             settings.requests,
             settings.seconds,

@@ -6,12 +6,18 @@ mod support;
 use serde_json::{json, Value};
 use support::Server;
 
+/// The API alone: `--no-controller` keeps accepted runs PENDING (execution is tested
+/// elsewhere) and `--no-cluster` skips the embedded Kubernetes cluster these tests don't use.
+fn api_server() -> Server {
+    Server::start_with(&["--no-controller", "--no-cluster"])
+}
+
 /// boto3 writes everything the API stores (virtual clusters, job runs, a template, a security
 /// configuration, an endpoint, tags, deletes, a cancel, an update), ending with a burst of job
 /// runs; the server is killed the moment the last acknowledgement arrives.
 #[test]
 fn boto3_acknowledged_writes_survive_kill9() {
-    let mut s = Server::start();
+    let mut s = api_server();
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("snapshot.json");
     let snapshot = snapshot.to_str().unwrap();
@@ -29,7 +35,7 @@ fn describe(s: &Server, args: &[&str]) -> Value {
 /// The same through the AWS CLI, and across two crashes in a row.
 #[test]
 fn cli_writes_survive_kill9_twice() {
-    let mut s = Server::start();
+    let mut s = api_server();
     let provider = json!({"id": "eks-emr-cluster", "type": "EKS", "info": {"eksInfo": {"namespace": "monthly-batch"}}})
         .to_string();
     let vc = s.aws_json(&[

@@ -7,8 +7,14 @@ mod support;
 
 use support::Server;
 
+/// The API alone: `--no-controller` keeps accepted runs PENDING (execution is tested
+/// elsewhere) and `--no-cluster` skips the embedded Kubernetes cluster these tests don't use.
+fn api_server() -> Server {
+    Server::start_with(&["--no-controller", "--no-cluster"])
+}
+
 fn run_group(group: &str) {
-    let s = Server::start();
+    let s = api_server();
     let out = s.python("boto3_all_ops.py", &[group]);
     assert!(
         out.lines().any(|l| l.starts_with(&format!("ok {group}"))),

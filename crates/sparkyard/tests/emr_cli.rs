@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::Server;
 
+/// The API alone: `--no-controller` keeps accepted runs PENDING (execution is tested
+/// elsewhere) and `--no-cluster` skips the embedded Kubernetes cluster these tests don't use.
+fn api_server() -> Server {
+    Server::start_with(&["--no-controller", "--no-cluster"])
+}
+
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 const NAMESPACES: [&str; 5] = [
@@ -203,7 +209,7 @@ fn job_run_id_regex() -> regex::Regex {
 
 #[test]
 fn seed_step5_five_virtual_clusters_and_query_lookup() {
-    let s = Server::start();
+    let s = api_server();
     let mut ids = Vec::new();
     let id_re = regex::Regex::new(r"^[0-9a-z]{1,64}$").unwrap();
     for ns in NAMESPACES {
@@ -277,7 +283,7 @@ fn seed_step5_five_virtual_clusters_and_query_lookup() {
 
 #[test]
 fn seed_step9_start_job_run_from_json_file_and_read_back() {
-    let s = Server::start();
+    let s = api_server();
     for ns in NAMESPACES {
         create_vc_id(&s, ns);
     }
@@ -384,7 +390,7 @@ fn check_pi_run(run: &Value, request: &Value, id: &str, vc: &str, arn: &str) {
 
 #[test]
 fn describe_unknown_job_run_is_resource_not_found() {
-    let s = Server::start();
+    let s = api_server();
     let vc = create_vc_id(&s, "monthly-batch");
     let unknown = "0000000306pd7cjc3s5";
     let out = s.aws(&[
@@ -422,7 +428,7 @@ fn describe_unknown_job_run_is_resource_not_found() {
 
 #[test]
 fn describe_unknown_virtual_cluster_is_resource_not_found() {
-    let s = Server::start();
+    let s = api_server();
     let out = s.aws(&[
         "emr-containers",
         "describe-virtual-cluster",
@@ -434,7 +440,7 @@ fn describe_unknown_virtual_cluster_is_resource_not_found() {
 
 #[test]
 fn bad_names_are_validation_errors_and_change_nothing() {
-    let s = Server::start();
+    let s = api_server();
     let vc = create_vc_id(&s, "monthly-batch");
     let before = list_vcs(&s);
 
@@ -476,7 +482,7 @@ fn bad_names_are_validation_errors_and_change_nothing() {
 
 #[test]
 fn second_virtual_cluster_in_same_namespace_is_rejected() {
-    let s = Server::start();
+    let s = api_server();
     create_vc_id(&s, "monthly-batch");
     let before = list_vcs(&s);
     let out = s.aws(&[
@@ -497,7 +503,7 @@ fn second_virtual_cluster_in_same_namespace_is_rejected() {
 
 #[test]
 fn start_job_run_on_deleted_virtual_cluster_is_rejected() {
-    let s = Server::start();
+    let s = api_server();
     let vc = create_vc_id(&s, "monthly-batch");
     start_pi(&s, &vc);
     s.aws_json(&["emr-containers", "delete-virtual-cluster", "--id", &vc]);
@@ -536,7 +542,7 @@ fn start_job_run_on_deleted_virtual_cluster_is_rejected() {
 
 #[test]
 fn unknown_release_label_is_resource_not_found() {
-    let s = Server::start();
+    let s = api_server();
     let vc = create_vc_id(&s, "monthly-batch");
     let before = list_job_runs(&s, &vc);
     let mut request = pi_request(&vc);
@@ -553,7 +559,7 @@ fn unknown_release_label_is_resource_not_found() {
 
 #[test]
 fn unknown_virtual_cluster_for_start_job_run_is_resource_not_found() {
-    let s = Server::start();
+    let s = api_server();
     let out = start_job_run_from_file(&s, &pi_request("ahg18jv46xeqp3jbe83pj39m1"));
     let message = assert_aws_error(&out, "ResourceNotFoundException", "StartJobRun");
     assert!(
@@ -582,7 +588,7 @@ fn wait_terminated(s: &Server, vc: &str) {
 
 #[test]
 fn delete_virtual_cluster_terminates_and_stays_listed() {
-    let s = Server::start();
+    let s = api_server();
     let vc = create_vc_id(&s, "monthly-batch");
     let keep = create_vc_id(&s, "nightly-batch");
     let out = s.aws_json(&["emr-containers", "delete-virtual-cluster", "--id", &vc]);

@@ -32,6 +32,9 @@ const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 const GROUP: &str = "/emr-on-eks/eks-emr-cluster/monthly-batch";
 
+/// Tests that do not look at the history server spare the machine a JVM.
+const NO_HISTORY: &str = "[history]\nenabled = false\n";
+
 fn bucket() -> String {
     format!("monthly-batch-logs-{ACCOUNT}-{REGION}")
 }
@@ -59,7 +62,7 @@ impl Env {
         std::fs::write(
             &config,
             format!(
-                "[cluster]\nnode-cpu = \"8\"\nnode-memory = \"24Gi\"\npod-cidr = \"127.{octet}.0.0/16\"\n\n[controller]\nresync-seconds = 1\n\n{extra_config}"
+                "[cluster]\npod-cidr = \"127.{octet}.0.0/16\"\n\n[controller]\nresync-seconds = 1\n\n{extra_config}"
             ),
         )
         .unwrap();
@@ -356,7 +359,7 @@ fn pod(
 /// log in S3, and a restart sends no CloudWatch event twice.
 #[test]
 fn shipper_delivers_driver_and_deleted_executor_logs_once() {
-    let mut env = Env::start(false, "");
+    let mut env = Env::start(false, NO_HISTORY);
     // A run the shipper can look up (no controller: it stays PENDING and makes no pods).
     let id = env.start_run("--conf spark.executor.instances=1", json!({}));
     let driver_sa = env.service_account("spark-driver");
@@ -440,11 +443,84 @@ fn shipper_delivers_driver_and_deleted_executor_logs_once() {
     );
 }
 
+/// `containerLogRotationConfiguration` (2 KB segments, 3 files kept) and
+/// `executor.logging=DISABLED`: the driver's output is cut into numbered segments of which
+/// only the newest survive with `stdout.gz`, and the executor ships nothing.
+#[test]
+fn rotation_keeps_max_files_and_disabled_executor_logging_ships_nothing() {
+    let env = Env::start(false, NO_HISTORY);
+    let id = env.start_run(
+        "--conf spark.executor.instances=1",
+        json!({
+            "applicationConfiguration": [{"classification": "emr-containers-defaults",
+                                          "properties": {"executor.logging": "DISABLED"}}],
+            "monitoringConfiguration": {
+                "s3MonitoringConfiguration": {"logUri": format!("s3://{}/", bucket())},
+                "containerLogRotationConfiguration": {"rotationSize": "2KB", "maxFilesToKeep": "3"}}
+        }),
+    );
+    let sa = env.service_account("spark-driver");
+    env.kubectl_apply(&json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": sa, "namespace": NS}}));
+    let driver = format!("spark-{id}-driver");
+    let executor = "pythonpi-00000000000000aa-exec-1";
+    env.kubectl_apply(&pod(
+        executor,
+        &id,
+        Some("executor"),
+        "spark-kubernetes-executor",
+        &sa,
+        "echo executor output",
+    ));
+    // 200 lines of 50 bytes: four full segments and 2,000 bytes in the current one.
+    env.kubectl_apply(&pod(&driver, &id, Some("driver"), "spark-kubernetes-driver", &sa,
+        "i=100; while [ $i -lt 300 ]; do echo \"line $i ........................................\"; i=$((i+1)); done"));
+    let prefix = format!("{}/jobs/{id}/containers/spark-{id}", env.vc);
+    let last = env.wait_for("the driver's stdout.gz", Duration::from_secs(60), || {
+        env.s3_text(&format!("{prefix}/{driver}/stdout.gz"))
+    });
+    let listing = env.server.aws_ok(&[
+        "s3",
+        "ls",
+        "--recursive",
+        &format!("s3://{}/{prefix}/", bucket()),
+    ]);
+    let mut names: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.rsplit('/').next())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["stdout.3.gz", "stdout.4.gz", "stdout.gz"],
+        "{listing}"
+    );
+    let (three, four) = (
+        env.s3_text(&format!("{prefix}/{driver}/stdout.3.gz"))
+            .unwrap(),
+        env.s3_text(&format!("{prefix}/{driver}/stdout.4.gz"))
+            .unwrap(),
+    );
+    // 40 whole lines (2,000 bytes) per segment: cut at the last newline within 2 KB.
+    assert_eq!((three.len(), four.len(), last.len()), (2000, 2000, 2000));
+    // The kept segments and the current one are the end of the output, in order, whole lines.
+    let kept = format!("{three}{four}{last}");
+    assert!(
+        kept.ends_with("line 299 ........................................\n"),
+        "{kept}"
+    );
+    assert!(kept.starts_with("line 180 "), "{kept}");
+    assert!(
+        !listing.contains(executor),
+        "executor logging is DISABLED: {listing}"
+    );
+}
+
 /// `sparkyard fetch` as an init container runs it: IRSA variables and the endpoint from the
 /// environment; what the role may read arrives, what it may not fails the command.
 #[test]
 fn fetch_downloads_with_the_pods_role() {
-    let env = Env::start(false, "");
+    let env = Env::start(false, NO_HISTORY);
     let s = &env.server;
     let input = env._dir.path().join("app.py");
     std::fs::write(&input, "print('hello from s3')\n").unwrap();
@@ -536,7 +612,23 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
     let history_port = support::free_port();
     let env = Env::start(true, &format!("[history]\nport = {history_port}\n"));
     let params = "--conf spark.executor.instances=2 --conf spark.executor.memory=512m --conf spark.executor.cores=1 --conf spark.driver.cores=1 --conf spark.driver.memory=512m --conf spark.kubernetes.executor.request.cores=250m --conf spark.kubernetes.driver.request.cores=250m";
-    let id = env.start_run(params, json!({}));
+    // The event-log confs the controller is to add to every run (`sparkyard_logs::
+    // event_log_confs`); passed here until it does, with the same values.
+    let run = sparkyard_logs::RunLogConfig::from_overrides(&env.vc, &env.role_arn, None);
+    let events = sparkyard_logs::EventLogSettings {
+        host_dir: env
+            .server
+            .data_dir
+            .path()
+            .join("spark-events")
+            .display()
+            .to_string(),
+    };
+    let confs: String = sparkyard_logs::event_log_confs(&run, &events)
+        .iter()
+        .map(|(k, v)| format!(" --conf {k}={v}"))
+        .collect();
+    let id = env.start_run(&format!("{params}{confs}"), json!({}));
     let state = env.wait_for("pi-4 to finish", Duration::from_secs(600), || {
         let run = env.server.aws_json(&[
             "emr-containers",

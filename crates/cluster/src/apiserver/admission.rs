@@ -26,16 +26,23 @@ const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case a
 const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
 pub fn is_dns1123_label(s: &str) -> bool {
+    s.len() <= 63 && matches_label_pattern(s)
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?` without a length limit.
+fn matches_label_pattern(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
+/// Kubernetes' `IsDNS1123Subdomain`: at most 253 characters matching the subdomain
+/// pattern. Unlike DNS, its parts have no 63-character limit — EMR's service-account names
+/// (`emr-containers-sa-spark-client-<account>-<base36 role>`) are often longer than 63.
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(matches_label_pattern)
 }
 
 fn is_dns1035_label(s: &str) -> bool {
@@ -933,6 +940,18 @@ pub fn admit_update(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn subdomain_parts_may_exceed_63_characters() {
+        let long = format!("emr-containers-sa-spark-client-123456789012-{}", "a".repeat(47));
+        assert!(long.len() > 63);
+        assert!(is_dns1123_subdomain(&long));
+        assert!(!is_dns1123_label(&long));
+        assert!(!is_dns1123_subdomain(&"a".repeat(254)));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(!is_dns1123_subdomain("-a"));
+    }
+
     use super::*;
 
     #[test]

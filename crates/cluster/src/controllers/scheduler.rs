@@ -33,7 +33,6 @@
 //! scheduling work never holds up the API server's worker threads and vice versa.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -46,7 +45,7 @@ use crate::cluster::Cluster;
 use crate::error::ApiError;
 use crate::registry::{now_rfc3339, Event, EventType, Resource};
 use crate::scheduling::message;
-use crate::scheduling::{queue_order, Decision, NodeInfo, Nomination, PodRequirements, Snapshot};
+use crate::scheduling::{Decision, NodeInfo, Nomination, PodRequirements, Snapshot};
 
 const PODS: Resource = Resource::new("", "pods");
 const NODES: Resource = Resource::new("", "nodes");
@@ -731,6 +730,7 @@ pub fn set_condition(object: &mut Value, condition: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduling::queue_order;
 
     #[test]
     fn queue_keys_sort_like_queue_order() {

@@ -211,33 +211,38 @@ def job_run_fields():
     rid2 = c.start_job_run(virtualClusterId=vc, **job_request("sql", releaseLabel="emr-6.15.0-latest", jobDriver=sql))["id"]
     assert c.describe_job_run(virtualClusterId=vc, id=rid2)["jobRun"]["jobDriver"] == sql
 
+    e = expect_error("ResourceNotFoundException", c.describe_job_run, virtualClusterId=vc, id="0000000306pd7cjc3s5")
+    assert e.response["Error"]["Message"] == "Job run 0000000306pd7cjc3s5 doesn't exist.", e.response["Error"]
+    assert e.response["ResponseMetadata"].get("RequestId"), "x-amzn-RequestId should surface as RequestId"
+    expect_error("ValidationException", c.describe_job_run, virtualClusterId=vc, id="ABC_DEF")
+
     # Server-side validation (botocore checks none of these).
     before = all_job_runs(c, vc)
     bad = [
         dict(job_request("x" * 65)),
         dict(job_request("bad name!")),
-        dict(job_request("no-role", executionRoleArn="not-an-arn")),
+        dict(job_request("no-role", executionRoleArn="not-an-iam-role-arn-at-all")),
         dict(job_request("bad-retry", retryPolicyConfiguration={"maxAttempts": 0})),
         dict(job_request("bad-log", configurationOverrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "http://not-s3/"}}})),
         dict(job_request("bad-ui", configurationOverrides={"monitoringConfiguration": {"persistentAppUI": "MAYBE"}})),
         dict(job_request("no-driver", jobDriver={})),
     ]
-    for b in bad:
-        expect_error("ValidationException", c.start_job_run, virtualClusterId=vc, **b)
     for missing in ("releaseLabel", "executionRoleArn", "jobDriver"):
         r = job_request(f"missing-{missing}")
         del r[missing]
-        expect_error("ValidationException", c.start_job_run, virtualClusterId=vc, **r)
-    expect_error("ResourceNotFoundException", c.start_job_run, virtualClusterId=vc,
-                 **job_request("bad-release", releaseLabel="emr-99.0.0-latest"))
-    expect_error("ResourceNotFoundException", c.start_job_run, virtualClusterId="ahg18jv46xeqp3jbe83pj39m1",
-                 **job_request("no-vc"))
+        bad.append(r)
+    cases = [("ValidationException", vc, b) for b in bad] + [
+        ("ResourceNotFoundException", vc, job_request("bad-release", releaseLabel="emr-99.0.0-latest")),
+        ("ResourceNotFoundException", "ahg18jv46xeqp3jbe83pj39m1", job_request("no-vc")),
+    ]
+    accepted = []
+    for code, target, b in cases:
+        try:
+            expect_error(code, c.start_job_run, virtualClusterId=target, **b)
+        except AssertionError as e:
+            accepted.append(f"{b['name']}: {str(e)[-200:]}")
+    assert not accepted, "start_job_run should have been rejected:\n  " + "\n  ".join(accepted)
     assert all_job_runs(c, vc) == before, "rejected start_job_run calls changed the list"
-
-    e = expect_error("ResourceNotFoundException", c.describe_job_run, virtualClusterId=vc, id="0000000306pd7cjc3s5")
-    assert e.response["Error"]["Message"] == "Job run 0000000306pd7cjc3s5 doesn't exist.", e.response["Error"]
-    assert e.response["ResponseMetadata"].get("RequestId"), "x-amzn-RequestId should surface as RequestId"
-    expect_error("ValidationException", c.describe_job_run, virtualClusterId=vc, id="ABC_DEF")
 
 
 def job_run_pagination():
@@ -554,16 +559,20 @@ def security_configurations():
     assert listed(createdAfter=t0) == [sid]
     assert listed(createdBefore=t0) == []
 
-    # A virtual cluster can refer to it.
-    vc = create_vc(c, "secure-ns", securityConfigurationId=sid)
-    assert c.describe_virtual_cluster(id=vc)["virtualCluster"].get("securityConfigurationId") == sid
+    # A virtual cluster can refer to one (a second configuration, so the first can be deleted
+    # below whatever the server decides about deleting one that is in use).
+    used = c.create_security_configuration(name="lf-used", securityConfigurationData=SECURITY_DATA)["id"]
+    vc = create_vc(c, "secure-ns", securityConfigurationId=used)
+    assert c.describe_virtual_cluster(id=vc)["virtualCluster"].get("securityConfigurationId") == used
+    expect_error("ResourceNotFoundException", c.create_virtual_cluster, name="no-such-sec",
+                 containerProvider=provider("no-such-sec"), securityConfigurationId="abcdefghijklmnop")
 
     expect_error("ResourceNotFoundException", c.describe_security_configuration, id="abcdefghijklmnop")
     expect_error("ValidationException", c.create_security_configuration, name="bad name!",
                  securityConfigurationData=SECURITY_DATA)
     assert c.delete_security_configuration(id=sid)["id"] == sid
     expect_error("ResourceNotFoundException", c.describe_security_configuration, id=sid)
-    assert listed() == [], "deleted security configuration still listed"
+    assert listed() == [used], "deleted security configuration still listed"
 
 
 # ---------------------------------------------------------------------------------------------

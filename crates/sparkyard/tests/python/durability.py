@@ -199,6 +199,14 @@ def verify(path):
         if key != f"jobRuns/{main}":
             assert now["lists"][key] == value, f"list {key}: before {value}, after {now['lists'][key]}"
 
+    # The last tag write landed on `secure` after the snapshot.
+    snap["virtualClusters"][secure]["tags"] = {**snap["virtualClusters"][secure].get("tags", {}),
+                                               "last-write": "acknowledged"}
+    # The burst queued more PENDING runs on main after the snapshot.
+    status = snap["virtualClusters"][main].get("schedulerStatus")
+    if status is not None:
+        status["currentInQueueJobRuns"] = status.get("currentInQueueJobRuns", 0) + len(burst_ids)
+
     for kind, section in [("virtualCluster", "virtualClusters"), ("jobRun", "jobRuns"), ("template", "templates"),
                           ("securityConfiguration", "securityConfigurations"), ("endpoint", "endpoints")]:
         for rid, before in snap[section].items():

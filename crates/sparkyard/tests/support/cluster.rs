@@ -45,6 +45,30 @@ impl ClusterServer {
         ClusterServer { server, api_port }
     }
 
+    /// Like [`ClusterServer::start`], with a configuration file (`--config`) holding
+    /// `config` — e.g. `[[cluster.nodes]]` entries. The file lives next to the data
+    /// directory and goes with it.
+    pub fn start_with_config(config: &str) -> ClusterServer {
+        let dir = std::env::temp_dir().join(format!("sparkyard-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sparkyard.toml");
+        std::fs::write(&path, config).unwrap();
+        let api_port = free_port();
+        let listen = format!("127.0.0.1:{api_port}");
+        let service = service_address();
+        let server = Server::start_with(&[
+            "--cluster-only",
+            "--cluster-listen",
+            &listen,
+            "--cluster-service-address",
+            &service,
+            "--config",
+            path.to_str().unwrap(),
+        ]);
+        let _ = std::fs::remove_dir_all(&dir);
+        ClusterServer { server, api_port }
+    }
+
     /// The kubeconfig sparkyard wrote (cluster `sparkyard`, user `sparkyard-admin`).
     pub fn kubeconfig(&self) -> PathBuf {
         self.server.data_dir.path().join("cluster/kubeconfig")
