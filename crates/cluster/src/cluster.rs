@@ -50,6 +50,16 @@ pub struct ClusterConfig {
     /// distribution, Python and Java for Spark images (`[cluster.images]`).
     #[serde(default)]
     pub images: crate::kubelet::config::ImagesConfig,
+    /// Keep every object in `<data_dir>/cluster/registry.db` (SQLite, fsynced before the API
+    /// acknowledges a write) and reload them at start, so that a restart of sparkyard —
+    /// even `kill -9` — loses no object. `false` keeps them in memory only (benchmarks,
+    /// throw-away clusters). See `docs/cluster.md`.
+    #[serde(default = "default_persistence")]
+    pub persistence: bool,
+}
+
+fn default_persistence() -> bool {
+    true
 }
 
 fn default_api_listen() -> SocketAddr {
@@ -73,6 +83,7 @@ impl Default for ClusterConfig {
             nodes: crate::scheduling::default_nodes(),
             pod_cidr: crate::kubelet::config::default_pod_cidr(),
             images: Default::default(),
+            persistence: default_persistence(),
         }
     }
 }
@@ -151,9 +162,22 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     )?);
     let tls = crate::apiserver::tls_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
 
+    let registry = if config.persistence {
+        Registry::open(&data_dir.join("registry.db"))
+            .context("cannot load the cluster's objects")?
+    } else {
+        Registry::new()
+    };
+    // Pods that outlived a restart reach the API at the port they were given: when the
+    // configured one is unavailable or any (0), the previous run's port comes first.
+    let previous_port = registry
+        .get(crate::resources::ENDPOINTS.resource(), "default", "kubernetes")
+        .and_then(|e| e.pointer("/subsets/0/ports/0/port").and_then(Value::as_u64))
+        .and_then(|p| u16::try_from(p).ok());
+
     let host_listener = bind_host(config.api_listen).await?;
     let api_address = host_listener.local_addr()?;
-    let service_listener = bind_in_cluster(config.service_address).await?;
+    let service_listener = bind_in_cluster(config.service_address, previous_port).await?;
     let service_port = service_listener.local_addr()?.port();
 
     let host = if api_address.ip().is_unspecified() {
@@ -166,7 +190,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
 
     let cluster = Cluster {
         config: Arc::new(config),
-        registry: Registry::new(),
+        registry,
         tokens,
         data_dir: data_dir.clone(),
         api_url: api_url.clone(),
@@ -228,11 +252,25 @@ async fn bind_host(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListene
 
 /// Binds the in-cluster address, falling back from a privileged port (see
 /// [`ClusterConfig::service_address`]).
-async fn bind_in_cluster(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+async fn bind_in_cluster(
+    address: SocketAddr,
+    previous_port: Option<u16>,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let previous = previous_port.filter(|p| *p != 0 && *p != address.port());
+    if address.port() == 0 {
+        // Any port will do: the one running pods already use, if it is free.
+        if let Some(port) = previous {
+            if let Ok(listener) =
+                tokio::net::TcpListener::bind(SocketAddr::new(address.ip(), port)).await
+            {
+                return Ok(listener);
+            }
+        }
+    }
     match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => Ok(listener),
         Err(first) => {
-            for port in [6443, 0] {
+            for port in previous.into_iter().chain([6443, 0]) {
                 let fallback = SocketAddr::new(address.ip(), port);
                 if let Ok(listener) = tokio::net::TcpListener::bind(fallback).await {
                     tracing::warn!(
@@ -324,6 +362,22 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
     for node in &cluster.config.nodes {
         create(&NODES, "", node_object(node)?)?;
     }
+    // Loaded from a previous run: the in-cluster address may have moved.
+    let (ip, port) = (cluster.service_ip.to_string(), cluster.service_port);
+    let _ = cluster
+        .registry
+        .modify(SERVICES.resource(), "default", "kubernetes", |service| {
+            service["spec"]["clusterIP"] = json!(ip);
+            service["spec"]["ports"][0]["targetPort"] = json!(port);
+            Ok(())
+        });
+    let _ = cluster
+        .registry
+        .modify(ENDPOINTS.resource(), "default", "kubernetes", |endpoints| {
+            endpoints["subsets"][0]["addresses"][0]["ip"] = json!(ip);
+            endpoints["subsets"][0]["ports"][0]["port"] = json!(port);
+            Ok(())
+        });
     Ok(())
 }
 

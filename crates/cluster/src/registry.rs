@@ -16,6 +16,8 @@ use tokio::sync::broadcast;
 
 use crate::error::ApiError;
 
+mod durable;
+
 /// A resource as the registry keys it: API group (`""` for core) and plural name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Resource {
@@ -68,6 +70,9 @@ struct State {
     /// Last issued resourceVersion; one global counter, like etcd's revision.
     revision: u64,
     history: VecDeque<Event>,
+    /// Watches cannot resume from before this revision: a restart loaded the objects but
+    /// not the events that led to them (the API server then replays the current state).
+    floor: u64,
 }
 
 /// Shared handle to the registry.
@@ -75,6 +80,8 @@ pub struct Registry {
     state: Mutex<State>,
     live: broadcast::Sender<Event>,
     history_limit: usize,
+    /// The on-disk copy (`[cluster] persistence`); `None` keeps everything in memory.
+    durable: Option<durable::Durable>,
 }
 
 /// How many past events are kept for resuming watches. Generous so that clients resuming
@@ -93,10 +100,36 @@ impl Registry {
                 objects: BTreeMap::new(),
                 revision: 1,
                 history: VecDeque::new(),
+                floor: 0,
             }),
             live,
             history_limit,
+            durable: None,
         })
+    }
+
+    /// A registry kept in the SQLite database at `path` (created if missing): every object
+    /// stored there is loaded, and the resourceVersion counter continues from the last one
+    /// issued. Changes are written by a group-committing writer thread; watchers see a
+    /// change only once it is on disk, and [`Registry::wait_durable`] is what the API server
+    /// awaits before it acknowledges a write.
+    pub fn open(path: &std::path::Path) -> anyhow::Result<Arc<Self>> {
+        durable::open(path, DEFAULT_HISTORY)
+    }
+
+    /// Resolves once every change up to `revision` is durable (at once without persistence).
+    /// Fails when the database could not be written: the change is then only in memory.
+    pub async fn wait_durable(&self, revision: u64) -> Result<(), ApiError> {
+        match &self.durable {
+            Some(durable) => durable.wait(revision).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Blocks until everything changed so far is durable (tests, shutdown).
+    pub fn sync(&self) -> Result<(), ApiError> {
+        let revision = self.revision();
+        futures::executor::block_on(self.wait_durable(revision))
     }
 
     /// The newest resourceVersion issued.
@@ -331,6 +364,15 @@ impl Registry {
             object,
             previous,
         };
+        match &self.durable {
+            // Queued in commit order (we hold the lock); the writer delivers it once durable.
+            Some(durable) => durable.queue(event),
+            None => self.deliver(state, event),
+        }
+    }
+
+    /// Makes an event visible to watches: history for resuming ones, the channel for live ones.
+    fn deliver(&self, state: &mut State, event: Event) {
         state.history.push_back(event.clone());
         while state.history.len() > self.history_limit {
             state.history.pop_front();
@@ -354,6 +396,12 @@ impl Registry {
         let state = self.state.lock().unwrap();
         let receiver = self.live.subscribe();
         let start = since.unwrap_or(state.revision);
+        if start < state.floor {
+            return Err(ApiError::gone(format!(
+                "too old resource version: {start} ({})",
+                state.floor
+            )));
+        }
         if let Some(oldest) = state.history.front() {
             if start + 1 < oldest.resource_version {
                 return Err(ApiError::gone(format!(

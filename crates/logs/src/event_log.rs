@@ -44,29 +44,27 @@ pub fn event_log_confs(run: &RunLogConfig, settings: &EventLogSettings) -> Vec<(
     ]
 }
 
-/// The Spark application id of a run (`spark.app.id`), which names its event log.
+/// The Spark application id EMR gives a run (`spark.app.id`). Open-source Spark on
+/// Kubernetes ignores a submitted `spark.app.id` in cluster mode and draws its own
+/// `spark-<32 hex>`, which the driver pod carries in its `spark-app-selector` label: the
+/// shipper uses that label for the event log and the UI address, and this id only when the
+/// label is absent.
 pub fn application_id(job_run_id: &str) -> String {
     format!("spark-{job_run_id}")
 }
 
-/// The history server's page for a run.
-pub fn history_url(base_url: &str, job_run_id: &str) -> String {
-    format!(
-        "{}/history/{}/",
-        base_url.trim_end_matches('/'),
-        application_id(job_run_id)
-    )
+/// The history server's page for an application.
+pub fn history_url(base_url: &str, app_id: &str) -> String {
+    format!("{}/history/{app_id}/", base_url.trim_end_matches('/'))
 }
 
-/// Names a finished run's event log may have in the directory: the plain file, Spark's
-/// in-progress name, and the rolling layout's directory (`spark.eventLog.rolling.enabled`).
-pub fn event_log_names(job_run_id: &str) -> [String; 3] {
-    let app = application_id(job_run_id);
-    [
-        app.clone(),
-        format!("{app}.inprogress"),
-        format!("eventlog_v2_{app}"),
-    ]
+/// Where a finished application's event log is in the directory: the single file Spark
+/// writes by default, or the directory of `spark.eventLog.rolling.enabled` logs.
+pub fn find_event_log(dir: &std::path::Path, app_id: &str) -> Option<std::path::PathBuf> {
+    [app_id.to_string(), format!("eventlog_v2_{app_id}")]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.exists())
 }
 
 #[cfg(test)]
@@ -133,10 +131,25 @@ mod tests {
     }
 
     #[test]
-    fn urls() {
+    fn urls_and_event_log_names() {
         assert_eq!(
-            history_url("http://127.0.0.1:18080/", "0000000327fe50tosa4"),
+            history_url(
+                "http://127.0.0.1:18080/",
+                &application_id("0000000327fe50tosa4")
+            ),
             "http://127.0.0.1:18080/history/spark-0000000327fe50tosa4/"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(find_event_log(dir.path(), "spark-a"), None);
+        std::fs::create_dir(dir.path().join("eventlog_v2_spark-a")).unwrap();
+        assert_eq!(
+            find_event_log(dir.path(), "spark-a"),
+            Some(dir.path().join("eventlog_v2_spark-a"))
+        );
+        std::fs::write(dir.path().join("spark-b"), "{}").unwrap();
+        assert_eq!(
+            find_event_log(dir.path(), "spark-b"),
+            Some(dir.path().join("spark-b"))
         );
     }
 }

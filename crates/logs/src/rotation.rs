@@ -3,29 +3,31 @@
 //!
 //! Naming (EMR does not document its rotated names; these are sparkyard's): the segment
 //! being written is always `<stream>.gz` (`stdout.gz`), so the documented path holds the
-//! newest output, and every completed segment is `<stream>.<n>.gz` with `n` counting from 1,
-//! oldest first (`stdout.1.gz`, `stdout.2.gz`, …). Numbers never shift, so no object is ever
-//! renamed and a restarted shipper rewrites the same names. At most `maxFilesToKeep` objects
-//! exist per stream, `<stream>.gz` included: uploading segment `n` deletes segment
-//! `n - (maxFilesToKeep - 1)`.
+//! newest output. Completed segments rotate through the slots `<stream>.1.gz` …
+//! `<stream>.<maxFilesToKeep - 1>.gz`: segment `n` (from 1) is written to slot
+//! `((n - 1) mod (maxFilesToKeep - 1)) + 1`, overwriting the oldest kept segment. So at most
+//! `maxFilesToKeep` objects exist per stream, `<stream>.gz` included, using only
+//! `s3:PutObject` — the seed's job role has no `s3:DeleteObject` — and a restarted shipper
+//! rewrites the same names. The newest completed segment is the slot written last
+//! (`LastModified`).
 
 use std::io::Write;
 
 use crate::run_config::Rotation;
 
-/// The S3 key of completed segment `seq` (1-based), from the stream's key
-/// `…/stdout.gz` → `…/stdout.<seq>.gz`.
-pub fn segment_key(key: &str, seq: u64) -> String {
+/// The S3 key of segment slot `slot`, from the stream's key: `…/stdout.gz` →
+/// `…/stdout.<slot>.gz`.
+pub fn segment_key(key: &str, slot: u64) -> String {
     match key.strip_suffix(".gz") {
-        Some(stem) => format!("{stem}.{seq}.gz"),
-        None => format!("{key}.{seq}"),
+        Some(stem) => format!("{stem}.{slot}.gz"),
+        None => format!("{key}.{slot}"),
     }
 }
 
-/// Which completed segment to delete once segment `seq` is uploaded, if any.
-pub fn segment_to_delete(rotation: Rotation, seq: u64) -> Option<u64> {
-    let kept_segments = u64::from(rotation.max_files.saturating_sub(1));
-    seq.checked_sub(kept_segments).filter(|s| *s >= 1)
+/// The slot (1-based, `<stream>.<slot>.gz`) completed segment `seq` (1-based) is written to.
+pub fn segment_slot(rotation: Rotation, seq: u64) -> u64 {
+    let slots = u64::from(rotation.max_files.saturating_sub(1)).max(1);
+    (seq.saturating_sub(1) % slots) + 1
 }
 
 /// Whether completed segments are uploaded at all (`maxFilesToKeep: 1` keeps only the
@@ -76,10 +78,13 @@ mod tests {
             size_bytes: 2048,
             max_files: 3,
         };
-        assert_eq!(segment_to_delete(r, 1), None);
-        assert_eq!(segment_to_delete(r, 2), None);
-        assert_eq!(segment_to_delete(r, 3), Some(1));
-        assert_eq!(segment_to_delete(r, 10), Some(8));
+        let slots: Vec<u64> = (1..=5).map(|seq| segment_slot(r, seq)).collect();
+        assert_eq!(slots, [1, 2, 1, 2, 1]);
+        let two = Rotation {
+            size_bytes: 2048,
+            max_files: 2,
+        };
+        assert_eq!(segment_slot(two, 7), 1);
         assert!(!keeps_segments(Rotation {
             size_bytes: 2048,
             max_files: 1

@@ -24,10 +24,7 @@ use serde_json::{json, Value};
 use support::Server;
 
 const NS: &str = "monthly-batch";
-/// Shorter than the seed's `monthly-batch-JobExecutionRole`: the embedded API server still
-/// limits each dot-separated part of a service-account name to 63 characters, which EMR's
-/// service-account name for the seed's role exceeds (real Kubernetes allows 253).
-const ROLE: &str = "mb-role";
+const ROLE: &str = "monthly-batch-JobExecutionRole";
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 const GROUP: &str = "/emr-on-eks/eks-emr-cluster/monthly-batch";
@@ -444,8 +441,9 @@ fn shipper_delivers_driver_and_deleted_executor_logs_once() {
 }
 
 /// `containerLogRotationConfiguration` (2 KB segments, 3 files kept) and
-/// `executor.logging=DISABLED`: the driver's output is cut into numbered segments of which
-/// only the newest survive with `stdout.gz`, and the executor ships nothing.
+/// `executor.logging=DISABLED`: the driver's output is cut into segments rotating through
+/// `stdout.1.gz` and `stdout.2.gz` beside `stdout.gz` (only `s3:PutObject`, which is all the
+/// seed's role may do), and the executor ships nothing.
 #[test]
 fn rotation_keeps_max_files_and_disabled_executor_logging_ships_nothing() {
     let env = Env::start(false, NO_HISTORY);
@@ -456,7 +454,7 @@ fn rotation_keeps_max_files_and_disabled_executor_logging_ships_nothing() {
                                           "properties": {"executor.logging": "DISABLED"}}],
             "monitoringConfiguration": {
                 "s3MonitoringConfiguration": {"logUri": format!("s3://{}/", bucket())},
-                "containerLogRotationConfiguration": {"rotationSize": "2KB", "maxFilesToKeep": "3"}}
+                "containerLogRotationConfiguration": {"rotationSize": "2KB", "maxFilesToKeep": 3}}
         }),
     );
     let sa = env.service_account("spark-driver");
@@ -492,18 +490,19 @@ fn rotation_keeps_max_files_and_disabled_executor_logging_ships_nothing() {
     names.sort();
     assert_eq!(
         names,
-        ["stdout.3.gz", "stdout.4.gz", "stdout.gz"],
+        ["stdout.1.gz", "stdout.2.gz", "stdout.gz"],
         "{listing}"
     );
     let (three, four) = (
-        env.s3_text(&format!("{prefix}/{driver}/stdout.3.gz"))
+        env.s3_text(&format!("{prefix}/{driver}/stdout.1.gz"))
             .unwrap(),
-        env.s3_text(&format!("{prefix}/{driver}/stdout.4.gz"))
+        env.s3_text(&format!("{prefix}/{driver}/stdout.2.gz"))
             .unwrap(),
     );
     // 40 whole lines (2,000 bytes) per segment: cut at the last newline within 2 KB.
     assert_eq!((three.len(), four.len(), last.len()), (2000, 2000, 2000));
-    // The kept segments and the current one are the end of the output, in order, whole lines.
+    // Segments 1..4 rotated through the two slots (3 → slot 1, 4 → slot 2): the kept
+    // segments and the current one are the end of the output, in order, whole lines.
     let kept = format!("{three}{four}{last}");
     assert!(
         kept.ends_with("line 299 ........................................\n"),
@@ -675,14 +674,48 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
     assert!(listing.contains(&format!("containers/{id}-")), "{listing}");
     assert!(listing.contains("-exec-1/stdout.gz"), "{listing}");
 
-    // The history server lists the finished application.
-    let app = format!("spark-{id}");
+    // sparkyard prints the run's UI address (with the application id Spark chose: open-source
+    // Spark on Kubernetes does not take EMR's `spark-<jobRunId>`), and the history server
+    // lists the finished application.
+    let line = env.wait_for(
+        "the run's UI address in the log",
+        Duration::from_secs(30),
+        || {
+            env.server
+                .log()
+                .lines()
+                .find(|l| l.contains("Spark UI of the finished run"))
+                .map(String::from)
+        },
+    );
+    let url = regex::Regex::new(r"http://127\.0\.0\.1:\d+/history/(spark-[0-9a-z]+)/").unwrap();
+    let captures = url.captures(&line).unwrap_or_else(|| panic!("{line}"));
+    let (page, app) = (captures[0].to_string(), captures[1].to_string());
+    assert!(
+        page.starts_with(&format!("http://127.0.0.1:{history_port}/history/")),
+        "{page}"
+    );
+    eprintln!("run {id}: UI at {page}");
+    let data = env.server.data_dir.path();
+    let events: Vec<String> = std::fs::read_dir(data.join("spark-events"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e.ends_with(&app)),
+        "event logs {events:?}, app {app}"
+    );
+    let history_log =
+        std::fs::read_to_string(data.join("history/history-server.log")).unwrap_or_default();
     let apps = env.wait_for(
-        "the history server to list the run",
+        &format!("the history server to list {app}; its log:\n{history_log}"),
         Duration::from_secs(120),
         || {
-            let url = format!("http://127.0.0.1:{history_port}/api/v1/applications");
-            let out = Command::new("curl").args(["-sf", &url]).output().ok()?;
+            let api = format!("http://127.0.0.1:{history_port}/api/v1/applications");
+            let out = Command::new("curl").args(["-sf", &api]).output().ok()?;
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             text.contains(&app).then_some(text)
         },

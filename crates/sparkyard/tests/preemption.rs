@@ -376,7 +376,7 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
         // The low job holds the node: its driver and both executors run and have begun
         // work (deleting an executor while SparkContext still initialises trips a Spark
         // race, see reference/spark-k8s-api.md §5).
-        let deadline = Instant::now() + Duration::from_secs(180);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let running: Vec<String> = cluster
                 .pods("monthly-batch", "spark-role=executor")
@@ -389,8 +389,9 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
             }
             assert!(
                 Instant::now() < deadline,
-                "the low-priority executors never ran; server log:\n{}\npods:\n{}",
+                "the low-priority executors never ran; server log:\n{}\npods:\n{}\nlogs:\n{}",
                 cluster.server.log(),
+                cluster.kubectl_ok(&["get", "pods", "-A", "-o", "yaml"]),
                 cluster.pod_logs("monthly-batch")
             );
             std::thread::sleep(Duration::from_millis(500));

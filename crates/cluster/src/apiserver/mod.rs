@@ -82,7 +82,25 @@ pub async fn serve_tls(
 }
 
 pub fn router(cluster: Cluster) -> Router {
-    Router::new().fallback(dispatch).with_state(cluster)
+    Router::new().fallback(acknowledged).with_state(cluster)
+}
+
+/// Serves a request; a write is acknowledged only once the registry has it on disk
+/// (`[cluster] persistence`), so a client never sees a change that a crash could undo.
+async fn acknowledged(State(cluster): State<Cluster>, request: Request) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let response = dispatch(State(cluster.clone()), request).await;
+    if writes {
+        // Everything committed in memory so far, this request's changes included.
+        let revision = cluster.registry.revision();
+        if let Err(err) = cluster.registry.wait_durable(revision).await {
+            return error_response(&err);
+        }
+    }
+    response
 }
 
 /// Query parameters, percent-decoded, in order.

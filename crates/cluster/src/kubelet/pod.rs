@@ -26,6 +26,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(600);
 const RETRY: Duration = Duration::from_secs(1);
 
+mod adopt;
+
 /// Latest pod object from the dispatcher; `None` once it is gone from the registry.
 pub type PodUpdates = watch::Receiver<Option<Arc<Value>>>;
 
@@ -63,6 +65,8 @@ struct Exit {
     slot: usize,
     pid: u32,
     code: i32,
+    /// When the container really finished, if it was before this worker learnt of it.
+    finished_at: Option<String>,
 }
 
 pub struct Worker {
@@ -169,7 +173,11 @@ impl Worker {
     }
 
     async fn lifecycle(&mut self, updates: &mut PodUpdates) {
-        if self.deleting() {
+        // Containers of a previous kubelet (sparkyard restarted) are taken over, not rerun.
+        let adopted = self.adopt();
+        if self.deleting() && adopted {
+            self.begin_termination();
+        } else if self.deleting() {
             // Deleted before it ever ran here: nothing to stop.
             self.finish_deletion();
             self.wait_removed(updates).await;
@@ -300,9 +308,13 @@ impl Worker {
     /// After init container `from - 1` (or setup), moves to the next init container or the
     /// main containers, due now.
     fn advance_from(&mut self, first_init: usize) {
+        // Init containers that finished under a previous kubelet are skipped.
         let inits: Vec<usize> = (0..self.slots.len())
             .filter(|i| self.slots[*i].is_init)
             .collect();
+        let first_init = (first_init..inits.len())
+            .find(|n| !self.slots[inits[*n]].done)
+            .unwrap_or(inits.len());
         let now = Instant::now();
         if let Some(&next) = inits.get(first_init) {
             self.stage = Stage::Init(next);
@@ -554,9 +566,41 @@ impl Worker {
             &format!("Container image \"{image_name}\" already present on machine"),
             Some(&container_name),
         );
-        let started = process::spawn(&self.k.bwrap, &args, &env, &log)
-            .map_err(|e| ("RunContainerError", format!("cannot start bwrap: {e}")))?;
         let container_id = format!("sparkyard://{}", uuid::Uuid::new_v4().simple());
+        let now = now_rfc3339();
+        let pid = match super::shim::executable() {
+            // Under a shim, the container outlives this process (see `shim`).
+            Some(shim) => {
+                let run = adopt::Run {
+                    container: &container_name,
+                    restart: restart_count,
+                    container_id: &container_id,
+                    started_at: &now,
+                };
+                self.start_supervised(i, shim, &args, &env, &log, &run)
+                    .map_err(|e| ("RunContainerError", format!("cannot start the container: {e}")))?
+            }
+            None => {
+                let started = process::spawn(&self.k.bwrap, &args, &env, &log)
+                    .map_err(|e| ("RunContainerError", format!("cannot start bwrap: {e}")))?;
+                let pid = started.pid;
+                let tx = self.exits_tx.clone();
+                let mut child = started.child;
+                tokio::spawn(async move {
+                    let code = match child.wait().await {
+                        Ok(status) => process::exit_code(status),
+                        Err(_) => 255,
+                    };
+                    let _ = tx.send(Exit {
+                        slot: i,
+                        pid,
+                        code,
+                        finished_at: None,
+                    });
+                });
+                pid
+            }
+        };
         self.event(
             Kind::Normal,
             "Created",
@@ -569,19 +613,8 @@ impl Worker {
             &format!("Started container {container_name}"),
             Some(&container_name),
         );
-        tracing::debug!(pod = %self.name, container = %container_name, pid = started.pid, "container started");
+        tracing::debug!(pod = %self.name, container = %container_name, pid, "container started");
 
-        let pid = started.pid;
-        let tx = self.exits_tx.clone();
-        let mut child = started.child;
-        tokio::spawn(async move {
-            let code = match child.wait().await {
-                Ok(status) => process::exit_code(status),
-                Err(_) => 255,
-            };
-            let _ = tx.send(Exit { slot: i, pid, code });
-        });
-        let now = now_rfc3339();
         let slot = &mut self.slots[i];
         if slot.ever_started {
             slot.view.restart_count += 1;
@@ -620,7 +653,7 @@ impl Worker {
             reason: status::exit_reason(exit.code).into(),
             message: termination_message,
             started_at: proc.started_at.clone(),
-            finished_at: now_rfc3339(),
+            finished_at: exit.finished_at.unwrap_or_else(now_rfc3339),
             container_id: proc.container_id.clone(),
         };
         let restart = !terminating
@@ -959,7 +992,7 @@ impl Worker {
         self.k.ipam.release(&self.uid);
         // Logs stay for `kubectl logs` of finished pods' records and the log shipper; the
         // sandbox's scratch space goes.
-        for sub in ["volumes", "tmp", "home", "containers"] {
+        for sub in ["volumes", "tmp", "home", "containers", "state"] {
             let _ = std::fs::remove_dir_all(self.dir.join(sub));
         }
     }

@@ -82,6 +82,17 @@ pub(crate) fn check_effective(
             "The sparkSqlJobDriver requires release emr-6.7.0 or later; {label} does not support it."
         )));
     }
+    // Logs are shipped to S3 only; any other scheme would silently lose them.
+    if let Some(uri) = body
+        .pointer("/configurationOverrides/monitoringConfiguration/s3MonitoringConfiguration/logUri")
+        .and_then(Value::as_str)
+    {
+        if !uri.starts_with("s3://") || uri.len() <= "s3://".len() {
+            return Err(AwsError::validation(format!(
+                "configurationOverrides.monitoringConfiguration.s3MonitoringConfiguration.logUri failed to satisfy constraint : {uri} is not a valid S3 URI. It must start with s3://"
+            )));
+        }
+    }
     if let Some(n) = body
         .pointer("/retryPolicyConfiguration/maxAttempts")
         .and_then(Value::as_i64)

@@ -40,6 +40,8 @@ use sink::{CloudWatchTarget, S3Target, Sink};
 pub const LABEL_JOB_ID: &str = "emr-containers.amazonaws.com/job.id";
 /// Spark's own label on driver and executor pods.
 const LABEL_SPARK_ROLE: &str = "spark-role";
+/// Spark's label with the application id on driver and executor pods.
+const LABEL_SPARK_APP: &str = "spark-app-selector";
 /// Main containers as EMR on EKS names them.
 const MAIN_CONTAINERS: &[&str] = &[
     "job-runner",
@@ -208,6 +210,11 @@ fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
         .lock()
         .expect("not poisoned")
         .insert(key.clone());
+    let app_id = pod
+        .labels()
+        .get(LABEL_SPARK_APP)
+        .cloned()
+        .unwrap_or_else(|| crate::event_log::application_id(&job_id));
     let shared = shared.clone();
     tokio::spawn(async move {
         let target = ContainerRef {
@@ -223,6 +230,7 @@ fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
             job_id,
             kind,
             is_driver: role.as_deref() == Some("driver"),
+            app_id,
         };
         if !ship_container(&shared, &run, &target, deleted).await && !deleted {
             // Nothing could be read yet (e.g. a transient API error): the pod's next event
@@ -241,6 +249,8 @@ struct ContainerRef {
     job_id: String,
     kind: PodKind,
     is_driver: bool,
+    /// The Spark application id (`spark-app-selector`), which names the event log.
+    app_id: String,
 }
 
 impl ContainerRef {
@@ -300,28 +310,28 @@ async fn ship_container(
                 .as_deref()
                 .filter(|_| run.persistent_app_ui)
             {
-                tracing::info!(run = %c.job_id, url = %crate::event_log::history_url(base, &c.job_id), "Spark UI of the finished run");
+                tracing::info!(run = %c.job_id, app = %c.app_id, url = %crate::event_log::history_url(base, &c.app_id), "Spark UI of the finished run");
             }
             if let Some(target) = &run.event_log_copy_dir {
-                copy_event_log(shared, dir, target, &c.job_id, creds).await;
+                copy_event_log(shared, dir, target, c, creds).await;
             }
         }
     }
     read
 }
 
-/// `logging.eventLog.dir`: EMR copies the run's event log to the user's bucket too.
+/// `logging.eventLog.dir`: EMR copies the run's event log to the user's bucket too. A
+/// rolling log (a directory) is copied file by file under its directory name.
 async fn copy_event_log(
     shared: &Shared,
     dir: &std::path::Path,
     target: &str,
-    job_id: &str,
+    c: &ContainerRef,
     creds: Arc<crate::aws::credentials::CachedCredentials>,
 ) {
     use object_store::ObjectStoreExt;
-    let name = crate::event_log::application_id(job_id);
-    let Ok(bytes) = tokio::fs::read(dir.join(&name)).await else {
-        tracing::warn!(run = %job_id, "no finished event log to copy to logging.eventLog.dir");
+    let Some(source) = crate::event_log::find_event_log(dir, &c.app_id) else {
+        tracing::warn!(run = %c.job_id, app = %c.app_id, "no finished event log to copy to logging.eventLog.dir");
         return;
     };
     let Some(rest) = target.strip_prefix("s3://") else {
@@ -330,21 +340,50 @@ async fn copy_event_log(
     };
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let prefix = prefix.trim_end_matches('/');
-    let key = if prefix.is_empty() {
-        name
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut files = Vec::new();
+    if source.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(&source) {
+            for entry in entries.flatten() {
+                files.push((
+                    format!("{name}/{}", entry.file_name().to_string_lossy()),
+                    entry.path(),
+                ));
+            }
+        }
     } else {
-        format!("{prefix}/{name}")
+        files.push((name, source.clone()));
+    }
+    let store = match s3::bucket(&shared.settings.aws, bucket, creds) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::warn!(run = %c.job_id, error = %e, "cannot copy the event log");
+            return;
+        }
     };
-    let result = match s3::bucket(&shared.settings.aws, bucket, creds) {
-        Ok(store) => store
-            .put(&object_store::path::Path::from(key.as_str()), bytes.into())
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => tracing::info!(run = %job_id, %bucket, %key, "event log copied"),
-        Err(e) => tracing::warn!(run = %job_id, error = %e, "cannot copy the event log"),
+    for (relative, path) in files {
+        let key = if prefix.is_empty() {
+            relative
+        } else {
+            format!("{prefix}/{relative}")
+        };
+        let result = match tokio::fs::read(&path).await {
+            Ok(bytes) => store
+                .put(&object_store::path::Path::from(key.as_str()), bytes.into())
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(()) => tracing::info!(run = %c.job_id, %bucket, %key, "event log copied"),
+            Err(e) => {
+                tracing::warn!(run = %c.job_id, %key, error = %format!("{e:#}"), "cannot copy the event log")
+            }
+        }
     }
 }
 

@@ -101,14 +101,8 @@ impl Sink {
             if !rotation::keeps_segments(rot) {
                 continue;
             }
-            let key = rotation::segment_key(&target.key, seq);
+            let key = rotation::segment_key(&target.key, rotation::segment_slot(rot, seq));
             put(&target.store, &key, rotation::gzip(&data), &self.label).await;
-            if let Some(old) = rotation::segment_to_delete(rot, seq) {
-                let old = ObjectPath::from(rotation::segment_key(&target.key, old));
-                if let Err(e) = target.store.delete(&old).await {
-                    tracing::warn!(stream = %self.label, error = %e, "cannot delete an old rotated log segment");
-                }
-            }
         }
     }
 
