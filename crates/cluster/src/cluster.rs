@@ -318,6 +318,12 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
     use crate::apiserver::handlers::{create_internal, CreateOptions};
     use crate::resources::*;
     let create = |info: &'static ResourceInfo, ns: &str, object: Value| -> anyhow::Result<()> {
+        // Loaded from disk (a restart): kept as it is, not created again. Checked before
+        // admission, which would reject e.g. a second claim on the Service's clusterIP.
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        if cluster.registry.get(info.resource(), ns, name).is_some() {
+            return Ok(());
+        }
         match create_internal(cluster, info, ns, object, &CreateOptions::default()) {
             Ok(_) => Ok(()),
             Err(e) if e.code == 409 => Ok(()),

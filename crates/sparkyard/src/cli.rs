@@ -25,6 +25,19 @@ pub enum Command {
     /// List, describe and read the logs of job runs.
     #[command(subcommand)]
     Runs(crate::jobs_cli::RunsCommand),
+    /// The embedded cluster's container supervisor (like containerd-shim): runs one
+    /// container's sandbox, writes its output to the log and its exit to `--exit-file`.
+    /// Started by the kubelet; not for users.
+    #[command(hide = true)]
+    Shim {
+        #[arg(long)]
+        log: PathBuf,
+        #[arg(long)]
+        exit_file: PathBuf,
+        /// The sandbox command line.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -25,5 +25,12 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Fetch { transfers } => sparkyard_logs::fetch::run(&transfers).await,
         cli::Command::Submit(args) => jobs_cli::submit(args).await,
         cli::Command::Runs(command) => jobs_cli::runs(command).await,
+        cli::Command::Shim {
+            log,
+            exit_file,
+            command,
+        } => std::process::exit(sparkyard_cluster::kubelet::shim::main(
+            &log, &exit_file, &command,
+        )),
     }
 }

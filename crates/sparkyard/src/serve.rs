@@ -12,7 +12,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
 
-    // The embedded Kubernetes cluster (kubeconfig at <data_dir>/cluster/kubeconfig).
+    // The embedded Kubernetes cluster (kubeconfig at <data_dir>/cluster/kubeconfig). Its
+    // containers run under `sparkyard shim`, so they outlive a restart of this process.
+    if let Ok(exe) = std::env::current_exe() {
+        sparkyard_cluster::kubelet::shim::use_executable(exe);
+    }
     let cluster = if args.no_cluster {
         None
     } else {

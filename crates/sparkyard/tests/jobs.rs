@@ -581,6 +581,63 @@ fn a_killed_controller_resumes_without_duplicates() {
     assert_eq!(drivers, [format!("spark-{id}-driver")]);
 }
 
+/// `kill -9` of the all-in-one `sparkyard serve` (API, controller and embedded cluster in
+/// one process) mid-run, then a restart on the same data directory and ports: the cluster's
+/// objects were persisted and its containers ran on under their shims, so the run finishes
+/// once, with one runner Job and one driver pod.
+#[test]
+fn a_killed_sparkyard_resumes_the_run() {
+    let _turn = spark_turn();
+    let mut env = Env::all_in_one(None);
+    let dir = shared_dir();
+    let sleeper = script(&dir, "sleep20.py", "import time\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('sleep20').getOrCreate()\nspark.sparkContext.parallelize(range(2), 2).foreach(lambda x: time.sleep(20))\n");
+    let id = env.start(&env.request(&env.vc, "survivor", &sleeper, SMALL, json!({})));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while env.describe(&env.vc, &id)["state"] != "RUNNING" {
+        assert!(Instant::now() < deadline, "never RUNNING\n{}", env.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Killed while the driver runs (its executors sleep 20 s).
+    let driver = format!("spark-{id}-driver");
+    let phase = |env: &Env| {
+        let out = cluster::kubectl(&env.kubeconfig, &["get", "pod", "-n", NS, &driver, "-o", "jsonpath={.status.phase}"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    while phase(&env) != "Running" {
+        assert!(Instant::now() < deadline, "driver never Running\n{}", env.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let driver_uid = env.kubectl(&["get", "pod", "-n", NS, &driver, "-o", "jsonpath={.metadata.uid}"]);
+    env.server.kill9();
+    std::thread::sleep(Duration::from_secs(2));
+    env.server.restart();
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(300), |_| {});
+    assert_eq!(
+        run["state"],
+        "COMPLETED",
+        "{states:?} {run:#}\n{}",
+        env.log()
+    );
+    let jobs = env.kubectl(&[
+        "get",
+        "jobs",
+        "-n",
+        NS,
+        "-l",
+        &format!("emr-containers.amazonaws.com/job.id={id}"),
+        "-o",
+        "name",
+    ]);
+    assert_eq!(jobs.lines().count(), 1, "{jobs}");
+    let drivers = env.pod_names(Some(&format!(
+        "emr-containers.amazonaws.com/job.id={id},spark-role=driver"
+    )));
+    assert_eq!(drivers, [driver.clone()]);
+    // The same driver pod, never restarted: it ran on while sparkyard was down.
+    let after = env.kubectl(&["get", "pod", "-n", NS, &driver, "-o", "jsonpath={.metadata.uid} {.status.containerStatuses[0].restartCount}"]);
+    assert_eq!(after, format!("{driver_uid} 0"), "{}", env.log());
+}
+
 /// `sparkyard submit --wait`, `runs list`, `runs describe`, `runs logs`.
 #[test]
 fn the_sparkyard_cli_submits_follows_and_shows_logs() {

@@ -74,6 +74,24 @@ impl Ipam {
         None
     }
 
+    /// Gives `pod_uid` the address it already had (a pod that outlived a restart). Returns
+    /// false if the address is outside the range or held by another pod.
+    pub fn reserve(&self, pod_uid: &str, ip: Ipv4Addr) -> bool {
+        let candidate = u32::from(ip);
+        if candidate < self.first || candidate > self.last {
+            return false;
+        }
+        let mut state = self.state.lock().unwrap();
+        match state.by_pod.get(pod_uid) {
+            Some(held) => return *held == candidate,
+            None if state.used.contains(&candidate) => return false,
+            None => {}
+        }
+        state.used.insert(candidate);
+        state.by_pod.insert(pod_uid.to_string(), candidate);
+        true
+    }
+
     pub fn release(&self, pod_uid: &str) {
         let mut state = self.state.lock().unwrap();
         if let Some(ip) = state.by_pod.remove(pod_uid) {

@@ -18,6 +18,7 @@ pub mod ipam;
 mod pod;
 pub mod process;
 pub mod sandbox;
+pub mod shim;
 pub mod simulated;
 pub mod status;
 pub mod volumes;
@@ -186,6 +187,7 @@ impl Kubelet {
 /// Starts the kubelet of the configured nodes and the simulated nodes' pod driver.
 pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
     let kubelet = Kubelet::new(cluster)?;
+    reserve_running_ips(&kubelet);
     tokio::spawn(dispatch(kubelet.clone()));
     tokio::spawn(keep_hosts_current(kubelet.clone()));
     tokio::spawn(heartbeat(cluster.clone()));
@@ -200,6 +202,29 @@ pub fn start(cluster: &Cluster) -> anyhow::Result<()> {
         tokio::spawn(simulated::run(cluster.clone(), simulated));
     }
     Ok(())
+}
+
+/// After a restart: pods that kept running keep their addresses, so none is handed out
+/// again before their workers reclaim them.
+fn reserve_running_ips(k: &Kubelet) {
+    let (pods, _) = k.cluster.registry.list(PODS, None);
+    for pod in pods {
+        let phase = pod["status"]["phase"].as_str().unwrap_or("");
+        let mine = pod["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| k.nodes.contains_key(n));
+        if !mine || phase == "Succeeded" || phase == "Failed" {
+            continue;
+        }
+        if let (Some(uid), Some(ip)) = (
+            pod["metadata"]["uid"].as_str(),
+            pod["status"]["podIP"]
+                .as_str()
+                .and_then(|ip| ip.parse().ok()),
+        ) {
+            k.ipam.reserve(uid, ip);
+        }
+    }
 }
 
 /// Registers the configured nodes whose Node object is missing (the cluster bootstrap

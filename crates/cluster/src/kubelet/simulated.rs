@@ -34,6 +34,7 @@ struct Ips {
     next: u32,
     free: Vec<u32>,
     by_uid: HashMap<String, u32>,
+    used: HashSet<u32>,
 }
 
 impl Ips {
@@ -41,10 +42,16 @@ impl Ips {
         let n = match self.by_uid.get(uid) {
             Some(&n) => n,
             None => {
-                let n = self.free.pop().unwrap_or_else(|| {
-                    self.next = (self.next % 0x00ff_fffe) + 1;
-                    self.next
-                });
+                let n = loop {
+                    let n = self.free.pop().unwrap_or_else(|| {
+                        self.next = (self.next % 0x00ff_fffe) + 1;
+                        self.next
+                    });
+                    if !self.used.contains(&n) {
+                        break n;
+                    }
+                };
+                self.used.insert(n);
                 self.by_uid.insert(uid.to_string(), n);
                 n
             }
@@ -52,8 +59,20 @@ impl Ips {
         format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
     }
 
+    /// Keeps the address a running pod already has (after a restart of sparkyard).
+    fn reserve(&mut self, uid: &str, ip: &str) {
+        let octets: Vec<u32> = ip.split('.').filter_map(|o| o.parse().ok()).collect();
+        if let [10, a, b, c] = octets[..] {
+            let n = (a << 16) | (b << 8) | c;
+            if !self.by_uid.contains_key(uid) && self.used.insert(n) {
+                self.by_uid.insert(uid.to_string(), n);
+            }
+        }
+    }
+
     fn release(&mut self, uid: &str) {
         if let Some(n) = self.by_uid.remove(uid) {
+            self.used.remove(&n);
             self.free.push(n);
         }
     }
@@ -148,6 +167,9 @@ impl Driver {
         if terminal {
             self.ips.release(&uid);
             return;
+        }
+        if let Some(ip) = pod.pointer("/status/podIP").and_then(Value::as_str) {
+            self.ips.reserve(&uid, ip);
         }
         let mut current: Option<Arc<Value>> = None;
         if let Some(mut status) = simulated_status(pod, now) {
@@ -262,6 +284,9 @@ mod tests {
         assert_eq!(ips.get("b"), "10.0.0.2");
         ips.release("a");
         assert_eq!(ips.get("c"), "10.0.0.1");
+        ips.reserve("d", "10.0.0.3");
+        assert_eq!(ips.get("d"), "10.0.0.3");
+        assert_eq!(ips.get("e"), "10.0.0.4", "a reserved address is not handed out");
     }
 
     #[test]

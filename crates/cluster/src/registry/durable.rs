@@ -309,7 +309,11 @@ mod tests {
             // The newest change is a deletion: the counter must not go back after a reopen.
             registry.remove(PODS, "ns", "c").unwrap();
             registry.sync().unwrap();
-            (a, b["metadata"]["resourceVersion"].clone(), registry.revision())
+            (
+                a,
+                b["metadata"]["resourceVersion"].clone(),
+                registry.revision(),
+            )
         };
         let registry = Registry::open(&path).unwrap();
         assert_eq!(registry.get(PODS, "ns", "a").unwrap(), a);
@@ -379,7 +383,8 @@ mod tests {
                 let disk = &disk;
                 s.spawn(move || {
                     for i in 0..m {
-                        disk.create(PODS, "many", pod(&format!("c{c}-{i}"))).unwrap();
+                        disk.create(PODS, "many", pod(&format!("c{c}-{i}")))
+                            .unwrap();
                         disk.sync().unwrap();
                     }
                 });

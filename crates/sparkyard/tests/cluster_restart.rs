@@ -1,0 +1,162 @@
+//! `kill -9` of `sparkyard serve --cluster-only`, then a restart on the same data directory
+//! and ports: every object is still there with the same uid and resourceVersion, and a pod
+//! that was running keeps running (its container was never restarted) and finishes once.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cluster::{kubectl, ClusterServer};
+use serde_json::Value;
+
+fn ok(server: &ClusterServer, args: &[&str]) -> String {
+    let out = kubectl(&server.kubeconfig(), args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed:\nstdout: {}\nstderr: {}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn get(server: &ClusterServer, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&ok(server, &all)).unwrap()
+}
+
+const OBJECTS: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: keep
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: keep
+data: {answer: \"42\"}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sleeper
+  namespace: keep
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, \"sleep 20; echo done\"]
+";
+
+fn wait_for_phase(server: &ClusterServer, phase: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let pod = get(server, &["get", "pod", "sleeper", "-n", "keep"]);
+        if pod["status"]["phase"] == phase {
+            return pod;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pod never {phase}: {pod:#}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn objects_and_running_pods_survive_kill_9() {
+    let mut server = ClusterServer::start();
+    let path = server.server.data_dir.path().join("objects.yaml");
+    std::fs::write(&path, OBJECTS).unwrap();
+    ok(&server, &["apply", "-f", path.to_str().unwrap()]);
+    let running = wait_for_phase(&server, "Running", Duration::from_secs(30));
+    let started_at =
+        running["status"]["containerStatuses"][0]["state"]["running"]["startedAt"].clone();
+    assert!(started_at.is_string(), "{running:#}");
+    let namespace = get(&server, &["get", "namespace", "keep"]);
+    let config_map = get(&server, &["get", "configmap", "settings", "-n", "keep"]);
+    let accounts = get(&server, &["get", "serviceaccounts", "-n", "keep"]);
+    let nodes = get(&server, &["get", "nodes"]);
+    let old_rv = config_map["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    std::thread::sleep(Duration::from_secs(2));
+    server.server.kill9();
+    // The container keeps running while sparkyard is down.
+    std::thread::sleep(Duration::from_secs(3));
+    server.server.restart();
+
+    let after = |args: &[&str]| get(&server, args);
+    for (before, now) in [
+        (&namespace, after(&["get", "namespace", "keep"])),
+        (
+            &config_map,
+            after(&["get", "configmap", "settings", "-n", "keep"]),
+        ),
+    ] {
+        assert_eq!(before["metadata"]["uid"], now["metadata"]["uid"]);
+        assert_eq!(
+            before["metadata"]["resourceVersion"],
+            now["metadata"]["resourceVersion"]
+        );
+        assert_eq!(
+            before["metadata"]["creationTimestamp"],
+            now["metadata"]["creationTimestamp"]
+        );
+    }
+    // Built-in objects are not created twice.
+    let names = |list: &Value| -> Vec<(String, String)> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["metadata"]["name"].as_str().unwrap().to_string(),
+                    o["metadata"]["uid"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&accounts),
+        names(&after(&["get", "serviceaccounts", "-n", "keep"]))
+    );
+    assert_eq!(names(&nodes), names(&after(&["get", "nodes"])));
+
+    // Resuming a watch from before the restart replays the current state (no 410).
+    let watched = ok(
+        &server,
+        &[
+            "get",
+            "--raw",
+            &format!("/api/v1/namespaces/keep/configmaps?watch=1&resourceVersion={old_rv}&timeoutSeconds=1"),
+        ],
+    );
+    assert!(watched.contains("\"settings\""), "{watched}");
+
+    let pod = after(&["get", "pod", "sleeper", "-n", "keep"]);
+    assert_eq!(pod["metadata"]["uid"], running["metadata"]["uid"]);
+    assert_eq!(pod["status"]["podIP"], running["status"]["podIP"]);
+    let finished = wait_for_phase(&server, "Succeeded", Duration::from_secs(60));
+    let status = &finished["status"]["containerStatuses"][0];
+    assert_eq!(status["restartCount"], 0, "{finished:#}");
+    assert_eq!(status["state"]["terminated"]["exitCode"], 0, "{finished:#}");
+    assert_eq!(
+        status["state"]["terminated"]["startedAt"], started_at,
+        "the container was started again: {finished:#}"
+    );
+    let logs = ok(&server, &["logs", "sleeper", "-n", "keep"]);
+    assert_eq!(logs.matches("done").count(), 1, "{logs:?}");
+}
