@@ -632,7 +632,7 @@ fn a_killed_sparkyard_resumes_the_run() {
     let drivers = env.pod_names(Some(&format!(
         "emr-containers.amazonaws.com/job.id={id},spark-role=driver"
     )));
-    assert_eq!(drivers, [driver.clone()]);
+    assert_eq!(drivers, std::slice::from_ref(&driver));
     // The same driver pod, never restarted: it ran on while sparkyard was down.
     let after = env.kubectl(&["get", "pod", "-n", NS, &driver, "-o", "jsonpath={.metadata.uid} {.status.containerStatuses[0].restartCount}"]);
     assert_eq!(after, format!("{driver_uid} 0"), "{}", env.log());

@@ -297,7 +297,7 @@ mod tests {
         let path = dir.path().join("registry.db");
         let (a, b_rv, after_delete) = {
             let registry = Registry::open(&path).unwrap();
-            let a = registry.create(PODS, "ns", pod("a")).unwrap();
+            registry.create(PODS, "ns", pod("a")).unwrap();
             let b = registry.create(PODS, "ns", pod("b")).unwrap();
             registry.create(PODS, "ns", pod("c")).unwrap();
             let a = registry
