@@ -217,7 +217,29 @@ async fn run(nodes: usize, pods: usize, preemptors: usize) {
         .resource_version
         .unwrap_or_default();
     let bound: Bound = Arc::new(Mutex::new(HashMap::new()));
-    spawn_watcher(api.clone(), version, bound.clone());
+    if std::env::var_os("SCHED_BENCH_REGISTRY_WATCH").is_some() {
+        // Diagnostics: observe binds in process instead of through the API.
+        let registry = cluster.registry.clone();
+        let bound = bound.clone();
+        let mut stream = Box::pin(
+            registry
+                .watch(
+                    sparkyard_cluster::Resource::new("", "pods"),
+                    Some(version.parse().unwrap()),
+                )
+                .unwrap(),
+        );
+        tokio::spawn(async move {
+            while let Some(e) = stream.next().await {
+                if e.object["spec"]["nodeName"].is_string() {
+                    let name = e.object["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    bound.lock().unwrap().entry(name).or_insert_with(Instant::now);
+                }
+            }
+        });
+    } else {
+        spawn_watcher(api.clone(), version, bound.clone());
+    }
     eprintln!(
         "{nodes} simulated nodes up in {:.1} s",
         setup.elapsed().as_secs_f64()
