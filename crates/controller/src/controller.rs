@@ -39,6 +39,9 @@ pub struct Settings {
     pub default_kubeconfig: Option<PathBuf>,
     /// Used when `[controller] master` is not set.
     pub default_master: Option<String>,
+    /// Where drivers write Spark event logs for the History Server (the persistent app
+    /// UI); `None` when `[history]` is disabled.
+    pub event_logs: Option<sparkyard_logs::EventLogSettings>,
 }
 
 /// The API server URL as pods see it, when nothing says otherwise.
@@ -85,6 +88,7 @@ async fn run(emr: Emr, settings: Settings) {
     let mut controller = Controller {
         emr,
         config: settings.config,
+        event_logs: settings.event_logs,
         master,
         client,
         jobs,
@@ -145,6 +149,7 @@ struct PendingRetry {
 struct Controller {
     emr: Emr,
     config: ControllerConfig,
+    event_logs: Option<sparkyard_logs::EventLogSettings>,
     master: String,
     client: Client,
     jobs: Store<Job>,
@@ -192,7 +197,18 @@ impl Controller {
     fn prepare(&self, run: &JobRunRecord) -> Result<(RunRefs, Validated), Failure> {
         let vc = self.emr.virtual_cluster(&run.virtual_cluster_id);
         let refs = dereference(run, vc.as_ref(), &self.config)?;
-        let validated = validate(&refs, &self.settings())?;
+        let mut validated = validate(&refs, &self.settings())?;
+        if let Some(event_logs) = &self.event_logs {
+            let logging = sparkyard_logs::RunLogConfig::from_overrides(
+                &run.virtual_cluster_id,
+                &run.execution_role_arn,
+                run.configuration_overrides.as_ref(),
+            );
+            // spark-defaults precedence: a user's `--conf` for the same key still wins.
+            for (key, value) in sparkyard_logs::event_log_confs(&logging, event_logs) {
+                validated.resolved.spark_defaults.entry(key).or_insert(value);
+            }
+        }
         Ok((refs, validated))
     }
 

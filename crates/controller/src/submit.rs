@@ -80,6 +80,10 @@ pub struct RemoteFile {
 pub struct SubmitCommand {
     pub argv: Vec<String>,
     pub remote_files: Vec<RemoteFile>,
+    /// When there are remote files: the driver and executor pod-template paths (inside the
+    /// runner) that the runner's fetch step rewrites — or creates — so that the driver and
+    /// executor pods fetch the same inputs before Spark starts.
+    pub pod_templates: Vec<String>,
     /// Managed confs or options the user set that sparkyard replaced.
     pub overridden: Vec<String>,
     pub driver_pod_name: String,
@@ -237,6 +241,40 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
             input.virtual_cluster_id.to_string(),
         ),
     ];
+    // The entry point is localized first, so that it counts among the remote files below.
+    let entry = match input.driver {
+        JobDriver::SparkSubmit { .. } => {
+            Some(remote.localize_entry_point(primary.unwrap_or_default()))
+        }
+        JobDriver::SparkSql { entry_point, .. } => entry_point
+            .as_deref()
+            .map(|file| remote.localize_entry_point(file)),
+    };
+    // Pods must fetch the inputs too: their templates (the user's, fetched, or fresh ones)
+    // get the fetch step, written by the runner's fetch init container.
+    let mut pod_templates = Vec::new();
+    if !remote.files.is_empty() {
+        for (conf, fresh) in [
+            (
+                "spark.kubernetes.driver.podTemplateFile",
+                "driver-pod-template.yml",
+            ),
+            (
+                "spark.kubernetes.executor.podTemplateFile",
+                "executor-pod-template.yml",
+            ),
+        ] {
+            let path = match user_confs.get(conf) {
+                Some(path) => path.clone(),
+                None => {
+                    let path = format!("{REMOTE_DIR}/{fresh}");
+                    argv.extend(["--conf".into(), format!("{conf}={path}")]);
+                    path
+                }
+            };
+            pod_templates.push(path);
+        }
+    }
     if !user_confs.contains_key("spark.kubernetes.container.image") {
         managed.push(("spark.kubernetes.container.image", input.image.to_string()));
     }
@@ -249,10 +287,10 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
             entry_point_arguments,
             ..
         } => {
-            argv.push(remote.localize_entry_point(primary.unwrap_or_default()));
+            argv.extend(entry);
             argv.extend(entry_point_arguments.iter().cloned());
         }
-        JobDriver::SparkSql { entry_point, .. } => {
+        JobDriver::SparkSql { .. } => {
             // spark-sql has no cluster mode; the SQL file runs through Spark's SQL CLI driver
             // class, submitted like any application so that a driver pod still exists.
             argv.extend([
@@ -260,8 +298,8 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
                 "org.apache.spark.sql.hive.thriftserver.SparkSQLCLIDriver".into(),
                 "spark-internal".into(),
             ]);
-            if let Some(file) = entry_point {
-                argv.extend(["-f".into(), remote.localize_entry_point(file)]);
+            if let Some(file) = entry {
+                argv.extend(["-f".into(), file]);
             }
         }
     }
@@ -269,6 +307,7 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
     Ok(SubmitCommand {
         argv,
         remote_files: remote.files,
+        pod_templates,
         overridden,
         driver_pod_name,
     })

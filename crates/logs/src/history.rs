@@ -35,8 +35,10 @@ pub struct HistoryConfig {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum StartMode {
-    #[default]
     Start,
+    /// The default: a History Server is a JVM, started only once a finished run has an event
+    /// log, so servers that never run Spark (tests, API-only use) don't pay for one.
+    #[default]
     OnDemand,
 }
 

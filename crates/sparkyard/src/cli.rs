@@ -3,7 +3,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sparkyard", version, about = "Amazon EMR on EKS as open software")]
+#[command(
+    name = "sparkyard",
+    version,
+    about = "Amazon EMR on EKS as open software"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -16,6 +20,13 @@ pub enum Command {
     /// Download s3:// objects to local paths with the environment's AWS role (IRSA) and
     /// endpoint; what the runner's and Spark pods' init containers run.
     Fetch {
+        /// A driver or executor pod template (fetched or not) to give this same fetch step,
+        /// so Spark's pods get the inputs too; created when missing. Repeatable.
+        #[arg(long = "pod-template", value_name = "PATH")]
+        pod_templates: Vec<std::path::PathBuf>,
+        /// The image of that fetch step in the pod templates.
+        #[arg(long, default_value = "sparkyard/tools:latest")]
+        tool_image: String,
         /// `s3://bucket/key=/local/path`, one or more.
         #[arg(required = true, value_name = "URI=PATH")]
         transfers: Vec<String>,

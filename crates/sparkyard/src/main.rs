@@ -22,7 +22,14 @@ async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => serve::run(args).await,
-        cli::Command::Fetch { transfers } => sparkyard_logs::fetch::run(&transfers).await,
+        cli::Command::Fetch {
+            pod_templates,
+            tool_image,
+            transfers,
+        } => {
+            sparkyard_logs::fetch::run(&transfers).await?;
+            inject_fetch_into_templates(&pod_templates, &tool_image, &transfers)
+        }
         cli::Command::Submit(args) => jobs_cli::submit(args).await,
         cli::Command::Runs(command) => jobs_cli::runs(command).await,
         cli::Command::Shim {
@@ -33,4 +40,37 @@ async fn main() -> anyhow::Result<()> {
             &log, &exit_file, &command,
         )),
     }
+}
+
+/// The runner's part of remote inputs: after downloading, the driver and executor pod
+/// templates get the same fetch step (see `sparkyard_controller::build::pod_templates`).
+fn inject_fetch_into_templates(
+    templates: &[std::path::PathBuf],
+    tool_image: &str,
+    transfers: &[String],
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let files: Vec<sparkyard_controller::submit::RemoteFile> = transfers
+        .iter()
+        .filter_map(|t| t.split_once('='))
+        .map(|(uri, path)| sparkyard_controller::submit::RemoteFile {
+            uri: uri.to_string(),
+            local_path: path.to_string(),
+        })
+        .collect();
+    for path in templates {
+        let existing = std::fs::read_to_string(path).ok();
+        let text = sparkyard_controller::build::pod_templates::with_remote_files(
+            existing.as_deref(),
+            tool_image,
+            &files,
+        )
+        .with_context(|| format!("pod template {}", path.display()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("gave {} the fetch step", path.display());
+    }
+    Ok(())
 }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::endpoint;
+use anyhow::Context;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
@@ -71,7 +71,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             cluster_ca_pem: cluster.as_ref().map(|c| c.ca_pem.clone()),
         },
         keyring.clone(),
-        cluster.as_ref().map(|c| endpoint::web_identity_verifier(c.tokens.clone())),
+        cluster
+            .as_ref()
+            .map(|c| endpoint::web_identity_verifier(c.tokens.clone())),
     )
     .context("cannot open the S3/Logs/IAM/STS/EKS state")?;
 
@@ -84,6 +86,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config: config.controller.clone(),
                 default_kubeconfig: Some(config.data_dir.join("cluster/kubeconfig")),
                 default_master: cluster.as_ref().map(|c| c.in_cluster_url()),
+                event_logs: config
+                    .history
+                    .enabled
+                    .then(|| sparkyard_logs::EventLogSettings {
+                        host_dir: config
+                            .history
+                            .event_log_dir(&config.data_dir)
+                            .display()
+                            .to_string(),
+                    }),
             },
         );
     }
@@ -91,7 +103,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The log shipper and the Spark History Server (crates/logs).
     start_logs(&config, &endpoint_url, emr.clone(), cluster.as_ref());
 
-    let app = endpoint::router(endpoint::Services { keyring: keyring.clone(), emr, aws });
+    let app = endpoint::router(endpoint::Services {
+        keyring: keyring.clone(),
+        emr,
+        aws,
+    });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -105,10 +121,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Container logs to S3/CloudWatch with each run's role, and the persistent app UI.
-fn start_logs(config: &Config, endpoint_url: &str, emr: sparkyard_emr::Emr, cluster: Option<&sparkyard_cluster::Cluster>) {
+fn start_logs(
+    config: &Config,
+    endpoint_url: &str,
+    emr: sparkyard_emr::Emr,
+    cluster: Option<&sparkyard_cluster::Cluster>,
+) {
     let runs: sparkyard_logs::shipper::RunLookup = Arc::new(move |id: &str| {
         emr.job_run(id).map(|r| {
-            sparkyard_logs::RunLogConfig::from_overrides(&r.virtual_cluster_id, &r.execution_role_arn, r.configuration_overrides.as_ref())
+            sparkyard_logs::RunLogConfig::from_overrides(
+                &r.virtual_cluster_id,
+                &r.execution_role_arn,
+                r.configuration_overrides.as_ref(),
+            )
         })
     });
     let local_log_file: Option<sparkyard_logs::shipper::LocalLogFile> = cluster.map(|c| {
@@ -122,7 +147,11 @@ fn start_logs(config: &Config, endpoint_url: &str, emr: sparkyard_emr::Emr, clus
         data_dir: config.data_dir.clone(),
         region: config.region.clone(),
         endpoint_url: Some(endpoint_url.to_string()),
-        kubeconfig: config.controller.kubeconfig.clone().unwrap_or_else(|| config.data_dir.join("cluster/kubeconfig")),
+        kubeconfig: config
+            .controller
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("cluster/kubeconfig")),
         logs: config.logs.clone(),
         history: config.history.clone(),
         runs,
@@ -150,6 +179,8 @@ async fn serve_cluster_only(listen: std::net::SocketAddr) -> anyhow::Result<()> 
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "serving the embedded cluster only");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }

@@ -600,14 +600,37 @@ fn a_killed_sparkyard_resumes_the_run() {
     // Killed while the driver runs (its executors sleep 20 s).
     let driver = format!("spark-{id}-driver");
     let phase = |env: &Env| {
-        let out = cluster::kubectl(&env.kubeconfig, &["get", "pod", "-n", NS, &driver, "-o", "jsonpath={.status.phase}"]);
+        let out = cluster::kubectl(
+            &env.kubeconfig,
+            &[
+                "get",
+                "pod",
+                "-n",
+                NS,
+                &driver,
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+        );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     while phase(&env) != "Running" {
-        assert!(Instant::now() < deadline, "driver never Running\n{}", env.log());
+        assert!(
+            Instant::now() < deadline,
+            "driver never Running\n{}",
+            env.log()
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let driver_uid = env.kubectl(&["get", "pod", "-n", NS, &driver, "-o", "jsonpath={.metadata.uid}"]);
+    let driver_uid = env.kubectl(&[
+        "get",
+        "pod",
+        "-n",
+        NS,
+        &driver,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
     env.server.kill9();
     std::thread::sleep(Duration::from_secs(2));
     env.server.restart();
@@ -634,7 +657,15 @@ fn a_killed_sparkyard_resumes_the_run() {
     )));
     assert_eq!(drivers, std::slice::from_ref(&driver));
     // The same driver pod, never restarted: it ran on while sparkyard was down.
-    let after = env.kubectl(&["get", "pod", "-n", NS, &driver, "-o", "jsonpath={.metadata.uid} {.status.containerStatuses[0].restartCount}"]);
+    let after = env.kubectl(&[
+        "get",
+        "pod",
+        "-n",
+        NS,
+        &driver,
+        "-o",
+        "jsonpath={.metadata.uid} {.status.containerStatuses[0].restartCount}",
+    ]);
     assert_eq!(after, format!("{driver_uid} 0"), "{}", env.log());
 }
 
@@ -701,4 +732,92 @@ fn the_sparkyard_cli_submits_follows_and_shows_logs() {
         "{text}\n{}",
         String::from_utf8_lossy(&logs.stderr)
     );
+}
+
+/// Walkthrough steps 7, 15 and 16: the script and the driver pod template live in S3 and
+/// are fetched in the pods with the run's role (IRSA after `update-role-trust-policy`).
+#[test]
+fn s3_inputs_are_fetched_with_the_runs_role() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(None);
+    let s = &env.server;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:ListBucket"], "Resource": "*"},
+            {"Effect": "Allow", "Action": ["logs:PutLogEvents", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams"], "Resource": ["arn:aws:logs:*:*:*"]}]})
+        .to_string(),
+    )
+    .unwrap();
+    s.aws_ok(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        ROLE,
+        "--policy-name",
+        "EMR-Containers-Job-Execution",
+        "--policy-document",
+        &format!("file://{}", policy.display()),
+    ]);
+    s.aws_ok(&[
+        "emr-containers",
+        "update-role-trust-policy",
+        "--cluster-name",
+        "eks-emr-cluster",
+        "--namespace",
+        NS,
+        "--role-name",
+        ROLE,
+    ]);
+
+    let job = dir.path().join("threadsleeper.py");
+    std::fs::write(&job, "from time import sleep\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('threadsleeper').getOrCreate()\nspark.sparkContext.parallelize(range(1, 3), 2).foreach(lambda x: sleep(x))\nprint('slept from s3')\nspark.stop()\n").unwrap();
+    let template = dir.path().join("spark_driver_pod_template.yml");
+    std::fs::write(&template, "apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    template: from-s3\nspec:\n  nodeSelector:\n    eks.amazonaws.com/capacityType: ON_DEMAND\n  containers:\n  - name: spark-kubernetes-driver\n").unwrap();
+    s.aws_ok(&["s3", "mb", "s3://eks-emr-cluster-demojobs"]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        job.to_str().unwrap(),
+        "s3://eks-emr-cluster-demojobs/threadsleeper.py",
+    ]);
+    s.aws_ok(&[
+        "s3",
+        "cp",
+        template.to_str().unwrap(),
+        "s3://eks-emr-cluster-demojobs/spark_driver_pod_template.yml",
+    ]);
+
+    let params = format!("--conf spark.kubernetes.driver.podTemplateFile=\"s3://eks-emr-cluster-demojobs/spark_driver_pod_template.yml\" {SMALL}");
+    let id = env.start(&env.request(
+        &env.vc,
+        "from-s3",
+        "s3://eks-emr-cluster-demojobs/threadsleeper.py",
+        &params,
+        json!({}),
+    ));
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(400), |_| {});
+    assert_eq!(
+        run["state"],
+        "COMPLETED",
+        "{states:?} {run:#}\n{}",
+        env.log()
+    );
+    let label = env.kubectl(&[
+        "get",
+        "pod",
+        &format!("spark-{id}-driver"),
+        "-n",
+        NS,
+        "-o",
+        "jsonpath={.metadata.labels.template}",
+    ]);
+    assert_eq!(
+        label, "from-s3",
+        "the driver was built from the S3 pod template"
+    );
+    let logs = env.kubectl(&["logs", &format!("spark-{id}-driver"), "-n", NS]);
+    assert!(logs.contains("slept from s3"), "{logs}");
 }

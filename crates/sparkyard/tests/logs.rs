@@ -663,23 +663,8 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
     let history_port = support::free_port();
     let env = Env::start(true, &format!("[history]\nport = {history_port}\n"));
     let params = "--conf spark.executor.instances=2 --conf spark.executor.memory=512m --conf spark.executor.cores=1 --conf spark.driver.cores=1 --conf spark.driver.memory=512m --conf spark.kubernetes.executor.request.cores=250m --conf spark.kubernetes.driver.request.cores=250m";
-    // The event-log confs the controller is to add to every run (`sparkyard_logs::
-    // event_log_confs`); passed here until it does, with the same values.
-    let run = sparkyard_logs::RunLogConfig::from_overrides(&env.vc, &env.role_arn, None);
-    let events = sparkyard_logs::EventLogSettings {
-        host_dir: env
-            .server
-            .data_dir
-            .path()
-            .join("spark-events")
-            .display()
-            .to_string(),
-    };
-    let confs: String = sparkyard_logs::event_log_confs(&run, &events)
-        .iter()
-        .map(|(k, v)| format!(" --conf {k}={v}"))
-        .collect();
-    let id = env.start_run(&format!("{params}{confs}"), json!({}));
+    // No event-log confs are passed: the controller adds them to every run.
+    let id = env.start_run(params, json!({}));
     let state = env.wait_for("pi-4 to finish", Duration::from_secs(600), || {
         let run = env.server.aws_json(&[
             "emr-containers",

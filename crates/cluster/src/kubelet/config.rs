@@ -70,7 +70,13 @@ pub enum EntrypointKind {
     #[default]
     None,
     Spark,
+    /// sparkyard's own tool image (`sparkyard fetch` in init containers): the running
+    /// sparkyard binary, with `args` as its arguments.
+    Sparkyard,
 }
+
+/// Where the sparkyard binary's directory appears in pods of its tool image.
+pub const SPARKYARD_BIN_DIR: &str = "/opt/sparkyard/bin";
 
 /// The built-in rules: Apache Spark images and EMR on EKS release images all become the
 /// installed Spark distribution, at `/opt/spark` (Apache's `SPARK_HOME`) and at
@@ -93,6 +99,25 @@ pub fn builtin_rules() -> Vec<ImageRule> {
         working_dir: Some("/opt/spark/work-dir".into()),
         env: BTreeMap::from([("SPARK_HOME".to_string(), "/opt/spark".to_string())]),
     })
+    .chain(
+        // The job controller's default tool image (`[controller] tool-image`) and plain
+        // `sparkyard:*`: the running binary, so the tools always match the server.
+        [
+            "sparkyard:*",
+            "*/sparkyard:*",
+            "sparkyard/tools:*",
+            "*/sparkyard/tools:*",
+        ]
+        .iter()
+        .map(|pattern| ImageRule {
+            pattern: pattern.to_string(),
+            dir: None,
+            mount_at: vec![SPARKYARD_BIN_DIR.into()],
+            entrypoint: EntrypointKind::Sparkyard,
+            working_dir: None,
+            env: BTreeMap::new(),
+        }),
+    )
     .collect()
 }
 

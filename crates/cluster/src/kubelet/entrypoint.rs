@@ -32,6 +32,10 @@ pub fn argv(
     let argv = match entrypoint {
         EntrypointKind::None => args,
         EntrypointKind::Spark => spark_entrypoint(&args, env),
+        EntrypointKind::Sparkyard => match env.get("SPARKYARD_BIN") {
+            Some(bin) => std::iter::once(bin.clone()).chain(args).collect(),
+            None => return Err("the sparkyard tool image has no binary".into()),
+        },
     };
     if argv.is_empty() {
         return Err("no command specified".into());
@@ -231,5 +235,29 @@ mod tests {
         let c = json!({"args": ["/bin/true"]});
         assert_eq!(argv(&c, EntrypointKind::Spark, &e).unwrap(), ["/bin/true"]);
         assert!(argv(&json!({}), EntrypointKind::None, &e).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tool_image_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_tool_image_runs_the_sparkyard_binary_with_its_args() {
+        let env = BTreeMap::from([(
+            "SPARKYARD_BIN".to_string(),
+            "/opt/sparkyard/bin/sparkyard".to_string(),
+        )]);
+        let container = json!({"args": ["fetch", "s3://b/k=/var/sparkyard/remote/0/k"]});
+        assert_eq!(
+            argv(&container, EntrypointKind::Sparkyard, &env).unwrap(),
+            [
+                "/opt/sparkyard/bin/sparkyard",
+                "fetch",
+                "s3://b/k=/var/sparkyard/remote/0/k"
+            ]
+        );
+        assert!(argv(&container, EntrypointKind::Sparkyard, &BTreeMap::new()).is_err());
     }
 }

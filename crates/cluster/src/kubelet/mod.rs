@@ -24,7 +24,7 @@ pub mod status;
 pub mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -154,8 +154,16 @@ impl Kubelet {
                 )),
             };
         };
+        let mut env = rule.env.clone();
         let dir = match &rule.dir {
             Some(dir) => dir.clone(),
+            None if rule.entrypoint == EntrypointKind::Sparkyard => {
+                let exe = std::env::current_exe()
+                    .map_err(|e| format!("cannot locate the sparkyard binary for {image:?}: {e}"))?;
+                let name = exe.file_name().unwrap_or_default().to_string_lossy().to_string();
+                env.insert("SPARKYARD_BIN".into(), format!("{}/{name}", config::SPARKYARD_BIN_DIR));
+                exe.parent().map(Path::to_path_buf).unwrap_or_default()
+            }
             None => self.host.spark_home.clone().ok_or_else(|| {
                 format!("image {image:?} is a Spark image but no Spark distribution was found (set [cluster.images] spark-home or SPARK_HOME)")
             })?,
@@ -168,7 +176,7 @@ impl Kubelet {
                 .collect(),
             entrypoint: rule.entrypoint,
             working_dir: rule.working_dir.clone(),
-            env: rule.env.clone(),
+            env,
         })
     }
 

@@ -103,6 +103,26 @@ fn hadoop_xml(props: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// `sparkyard fetch`: the downloads, then the driver and executor templates to give the
+/// same fetch step (see `pod_templates`).
+fn fetch_args(input: &RunnerInput<'_>) -> Vec<String> {
+    let mut args = vec!["fetch".to_string()];
+    for template in &input.submit.pod_templates {
+        args.extend(["--pod-template".to_string(), template.clone()]);
+    }
+    if !input.submit.pod_templates.is_empty() {
+        args.extend(["--tool-image".to_string(), input.tool_image.to_string()]);
+    }
+    args.extend(
+        input
+            .submit
+            .remote_files
+            .iter()
+            .map(|f| format!("{}={}", f.uri, f.local_path)),
+    );
+    args
+}
+
 pub fn job(input: &RunnerInput<'_>) -> Job {
     let submitter = &input.resolved.submitter;
     let mut labels = run_labels(input);
@@ -136,17 +156,7 @@ pub fn job(input: &RunnerInput<'_>) -> Job {
         init_containers.push(Container {
             name: "fetch-remote-files".into(),
             image: Some(input.tool_image.to_string()),
-            args: Some(
-                std::iter::once("fetch".to_string())
-                    .chain(
-                        input
-                            .submit
-                            .remote_files
-                            .iter()
-                            .map(|f| format!("{}={}", f.uri, f.local_path)),
-                    )
-                    .collect(),
-            ),
+            args: Some(fetch_args(input)),
             volume_mounts: Some(vec![remote_mount]),
             ..Container::default()
         });
@@ -304,7 +314,16 @@ mod tests {
         let fetch = &pod.init_containers.unwrap()[0];
         assert_eq!(
             fetch.args.as_ref().unwrap(),
-            &["fetch", "s3://jobs/app.py=/var/sparkyard/remote/0/app.py"]
+            &[
+                "fetch",
+                "--pod-template",
+                "/var/sparkyard/remote/driver-pod-template.yml",
+                "--pod-template",
+                "/var/sparkyard/remote/executor-pod-template.yml",
+                "--tool-image",
+                "sparkyard:dev",
+                "s3://jobs/app.py=/var/sparkyard/remote/0/app.py"
+            ]
         );
         assert!(pod.containers[0]
             .volume_mounts
