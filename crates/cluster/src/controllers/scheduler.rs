@@ -244,6 +244,7 @@ impl Scheduler {
     /// Room may have appeared on `node`: pods nominated there go back to the queue now,
     /// the other unschedulable pods after their back-off.
     fn room_freed(&mut self, node: &str) {
+        eprintln!("DBG room_freed {node} at {:?}", Instant::now());
         self.seq += 1;
         let ready: Vec<String> = self
             .pending
@@ -447,6 +448,7 @@ impl Scheduler {
     }
 
     fn bind(&mut self, req: &PodRequirements, node: &str) {
+        if req.name.starts_with("high") { eprintln!("DBG bind {} {node} nominated={:?} at {:?}", req.name, req.nominated_node_name, Instant::now()); }
         let key = req.key();
         let uid = req.uid.clone();
         let now = now_rfc3339();
@@ -570,6 +572,7 @@ impl Scheduler {
     }
 
     fn unschedulable(&mut self, req: &PodRequirements, text: &str, nomination: &Nomination) {
+        eprintln!("DBG unsched {} {nomination:?} {text} at {:?}", req.name, Instant::now());
         let key = req.key();
         let nominated = match nomination {
             Nomination::Keep => req.nominated_node_name.clone(),
