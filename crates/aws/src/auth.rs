@@ -67,8 +67,12 @@ pub enum ErrorProtocol {
 impl ErrorProtocol {
     pub fn for_service(service: Option<&str>) -> Self {
         match service {
-            Some("iam") => Self::Query { xmlns: "https://iam.amazonaws.com/doc/2010-05-08/" },
-            Some("sts") => Self::Query { xmlns: "https://sts.amazonaws.com/doc/2011-06-15/" },
+            Some("iam") => Self::Query {
+                xmlns: "https://iam.amazonaws.com/doc/2010-05-08/",
+            },
+            Some("sts") => Self::Query {
+                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+            },
             _ => Self::RestJson,
         }
     }
@@ -90,12 +94,21 @@ pub fn query_error(failure: &AuthFailure, xmlns: &str) -> Response {
         "InvalidSignatureException" => "SignatureDoesNotMatch",
         other => other.strip_suffix("Exception").unwrap_or(other),
     };
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{xmlns}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error></ErrorResponse>\n",
         escape(&json.message)
     );
-    (json.status, [(axum::http::header::CONTENT_TYPE, "text/xml")], body).into_response()
+    (
+        json.status,
+        [(axum::http::header::CONTENT_TYPE, "text/xml")],
+        body,
+    )
+        .into_response()
 }
 
 /// The codes and messages AWS's JSON services use for each failure.

@@ -38,8 +38,10 @@ fn pod(name: &str, class: Option<&str>) -> Pod {
     if let Some(c) = class {
         spec["priorityClassName"] = json!(c);
     }
-    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"bench": "1"}}, "spec": spec}))
-        .unwrap()
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": {"bench": "1"}}, "spec": spec}),
+    )
+    .unwrap()
 }
 
 /// When each pod was first seen bound, by name.
@@ -73,7 +75,11 @@ fn spawn_watcher(api: Api<Pod>, version: String, bound: Bound) {
                 }
                 if p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some() {
                     let name = p.metadata.name.unwrap_or_default();
-                    bound.lock().unwrap().entry(name).or_insert_with(Instant::now);
+                    bound
+                        .lock()
+                        .unwrap()
+                        .entry(name)
+                        .or_insert_with(Instant::now);
                 }
             }
         }
@@ -114,7 +120,11 @@ async fn wave(api: &Api<Pod>, bound: &Bound, prefix: &str, n: usize, class: Opti
     loop {
         let done = {
             let b = bound.lock().unwrap();
-            sent.lock().unwrap().iter().filter(|(name, _)| b.contains_key(name)).count()
+            sent.lock()
+                .unwrap()
+                .iter()
+                .filter(|(name, _)| b.contains_key(name))
+                .count()
         };
         if done + errors >= n {
             break;
@@ -131,7 +141,11 @@ async fn wave(api: &Api<Pod>, bound: &Bound, prefix: &str, n: usize, class: Opti
         .iter()
         .filter_map(|(name, at)| b.get(name).map(|t| t.saturating_duration_since(*at)))
         .collect();
-    let last_bind = sent.iter().filter_map(|(name, _)| b.get(name)).max().copied();
+    let last_bind = sent
+        .iter()
+        .filter_map(|(name, _)| b.get(name))
+        .max()
+        .copied();
     latencies.sort();
     let q = |f: f64| {
         latencies
@@ -232,8 +246,15 @@ async fn run(nodes: usize, pods: usize, preemptors: usize) {
         tokio::spawn(async move {
             while let Some(e) = stream.next().await {
                 if e.object["spec"]["nodeName"].is_string() {
-                    let name = e.object["metadata"]["name"].as_str().unwrap_or("").to_string();
-                    bound.lock().unwrap().entry(name).or_insert_with(Instant::now);
+                    let name = e.object["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    bound
+                        .lock()
+                        .unwrap()
+                        .entry(name)
+                        .or_insert_with(Instant::now);
                 }
             }
         });
@@ -254,7 +275,10 @@ async fn run(nodes: usize, pods: usize, preemptors: usize) {
         json!({"metadata": {"name": "bench-high"}, "value": 1000, "description": "bench"}),
     )
     .unwrap();
-    classes.create(&PostParams::default(), &class).await.unwrap();
+    classes
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
     eprintln!("wave 2: {preemptors} pods of priority 1000 into the full cluster");
     let w2 = wave(&api, &bound, "high", preemptors, Some("bench-high")).await;
     report("wave 2 (each preempts one pod)", &w2);

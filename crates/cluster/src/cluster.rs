@@ -171,7 +171,11 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     // Pods that outlived a restart reach the API at the port they were given: when the
     // configured one is unavailable or any (0), the previous run's port comes first.
     let previous_port = registry
-        .get(crate::resources::ENDPOINTS.resource(), "default", "kubernetes")
+        .get(
+            crate::resources::ENDPOINTS.resource(),
+            "default",
+            "kubernetes",
+        )
         .and_then(|e| e.pointer("/subsets/0/ports/0/port").and_then(Value::as_u64))
         .and_then(|p| u16::try_from(p).ok());
 
@@ -426,9 +430,10 @@ mod tests {
             toml::from_str::<ClusterConfig>("node-cpu = \"8\"").is_err(),
             "the single-node keys are gone: [[cluster.nodes]] replaces them"
         );
-        let two: ClusterConfig =
-            toml::from_str("[[nodes]]\nname = \"a\"\ncpu = \"2\"\n[[nodes]]\nname = \"b\"\nsimulated = true\n")
-                .unwrap();
+        let two: ClusterConfig = toml::from_str(
+            "[[nodes]]\nname = \"a\"\ncpu = \"2\"\n[[nodes]]\nname = \"b\"\nsimulated = true\n",
+        )
+        .unwrap();
         assert_eq!(two.nodes.len(), 2);
         assert!(two.nodes[1].simulated);
     }

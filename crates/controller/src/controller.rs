@@ -206,7 +206,11 @@ impl Controller {
             );
             // spark-defaults precedence: a user's `--conf` for the same key still wins.
             for (key, value) in sparkyard_logs::event_log_confs(&logging, event_logs) {
-                validated.resolved.spark_defaults.entry(key).or_insert(value);
+                validated
+                    .resolved
+                    .spark_defaults
+                    .entry(key)
+                    .or_insert(value);
             }
         }
         Ok((refs, validated))

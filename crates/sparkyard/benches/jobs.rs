@@ -379,11 +379,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
 }
 
-fn summary(label: &str, values: &[f64]) {
-    let mut sorted = values.to_vec();
+/// Prints n, p50, p99, min and max of `values` (seconds), shown in `unit` ("s" or "ms").
+fn summary(label: &str, values: &[f64], unit: &str) {
+    let scale = if unit == "ms" { 1000.0 } else { 1.0 };
+    let mut sorted: Vec<f64> = values.iter().map(|v| v * scale).collect();
     sorted.sort_by(f64::total_cmp);
     println!(
-        "  {label:<34} n={:<3} p50 {:>7.2} s  p99 {:>7.2} s  min {:>7.2} s  max {:>7.2} s",
+        "  {label:<27} n={:<3} p50 {:>7.2} {unit:<2}  p99 {:>7.2} {unit:<2}  min {:>7.2} {unit:<2}  max {:>7.2} {unit}",
         sorted.len(),
         percentile(&sorted, 50.0),
         percentile(&sorted, 99.0),
@@ -485,17 +487,25 @@ impl Bench {
         }
     }
 
-    /// Waits until no pod is left in `ns` (bounded), so one part's pods do not load the next.
+    /// Waits until every pod left in `ns` has finished (bounded), so one part's pods do not
+    /// load the next.
     async fn drain(&self, ns: &str, limit: Duration) {
         let api: Api<Pod> = Api::namespaced(self.kube.clone(), ns);
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             match api.list(&Default::default()).await {
-                Ok(list) if list.items.is_empty() => return,
+                Ok(list)
+                    if list.items.iter().all(|pod| {
+                        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+                        matches!(phase, Some("Succeeded" | "Failed"))
+                    }) =>
+                {
+                    return
+                }
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
-        println!("  (pods still in {ns} after {limit:?}; going on)");
+        println!("  (pods still running in {ns} after {limit:?}; going on)");
     }
 
     /// Part 1: StartJobRun response → driver pod first seen, at a steady rate.
@@ -575,9 +585,9 @@ impl Bench {
         for e in errors.iter().take(3) {
             println!("  error: {e}");
         }
-        summary("StartJobRun call", &api);
-        summary("StartJobRun -> runner pod", &runner);
-        summary("StartJobRun -> driver pod", &driver);
+        summary("StartJobRun call", &api, "ms");
+        summary("StartJobRun -> runner pod", &runner, "s");
+        summary("StartJobRun -> driver pod", &driver, "s");
         self.drain(NS, Duration::from_secs(180)).await;
     }
 

@@ -399,7 +399,10 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
         std::thread::sleep(Duration::from_secs(8));
         let low_driver = cluster.pods("monthly-batch", "spark-role=driver");
         assert_eq!(low_driver.len(), 1);
-        let low_driver_uid = low_driver[0]["metadata"]["uid"].as_str().unwrap().to_string();
+        let low_driver_uid = low_driver[0]["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let low_driver_name = name_of(&low_driver[0]).to_string();
         eprintln!(
             "low job running after {:.0} s; submitting the high-priority job",
@@ -421,7 +424,10 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
             started.elapsed().as_secs_f64()
         );
         let (low_ok, low_out) = low.join().unwrap();
-        eprintln!("low job done after {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "low job done after {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
 
         let context = || {
             format!(
@@ -438,11 +444,7 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
         let high_driver = cluster.pods("intra-day-batch", "spark-role=driver");
         assert_eq!(high_driver.len(), 1, "{}", context());
         let high_driver = &high_driver[0];
-        assert_eq!(
-            high_driver["status"]["phase"], "Succeeded",
-            "{}",
-            context()
-        );
+        assert_eq!(high_driver["status"]["phase"], "Succeeded", "{}", context());
         let high_uid = high_driver["metadata"]["uid"].as_str().unwrap();
         let high_finished = high_driver["status"]["containerStatuses"][0]["state"]["terminated"]
             ["finishedAt"]
@@ -471,7 +473,12 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
                 context()
             );
         }
-        assert_eq!(preempted.len(), 1, "exactly one executor gives way{}", context());
+        assert_eq!(
+            preempted.len(),
+            1,
+            "exactly one executor gives way{}",
+            context()
+        );
 
         // The low driver was never touched: same pod, not deleted, and it succeeded.
         let low_driver_now = cluster.pods("monthly-batch", "spark-role=driver");
@@ -481,8 +488,10 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
         assert!(d["metadata"]["deletionTimestamp"].is_null());
         assert_eq!(d["status"]["phase"], "Succeeded", "{}", context());
         assert!(
-            low_events.iter().all(|e| !(e["involvedObject"]["name"] == low_driver_name.as_str()
-                && matches!(e["reason"].as_str(), Some("Preempted" | "Killing")))),
+            low_events.iter().all(
+                |e| !(e["involvedObject"]["name"] == low_driver_name.as_str()
+                    && matches!(e["reason"].as_str(), Some("Preempted" | "Killing")))
+            ),
             "the low driver must not be preempted{}",
             context()
         );
@@ -504,7 +513,12 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
                         .is_some_and(|n| n.ends_with("-exec-3"))
             })
             .collect();
-        assert_eq!(scheduled_exec3.len(), 1, "exec-3 was never scheduled{}", context());
+        assert_eq!(
+            scheduled_exec3.len(),
+            1,
+            "exec-3 was never scheduled{}",
+            context()
+        );
         assert!(
             event_time(scheduled_exec3[0]) >= high_finished,
             "exec-3 bound at {} before the high job's driver finished at {high_finished}{}",

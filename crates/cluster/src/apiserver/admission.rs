@@ -750,7 +750,11 @@ pub fn admit_create(
                 let account = object
                     .pointer("/spec/serviceAccountName")
                     .and_then(Value::as_str)
-                    .and_then(|sa| cluster.registry.get(resources::SERVICE_ACCOUNTS.resource(), ns, sa));
+                    .and_then(|sa| {
+                        cluster
+                            .registry
+                            .get(resources::SERVICE_ACCOUNTS.resource(), ns, sa)
+                    });
                 mutator.mutate(object, account.as_deref());
             }
             invalid(
@@ -943,7 +947,10 @@ mod tests {
 
     #[test]
     fn subdomain_parts_may_exceed_63_characters() {
-        let long = format!("emr-containers-sa-spark-client-123456789012-{}", "a".repeat(47));
+        let long = format!(
+            "emr-containers-sa-spark-client-123456789012-{}",
+            "a".repeat(47)
+        );
         assert!(long.len() > 63);
         assert!(is_dns1123_subdomain(&long));
         assert!(!is_dns1123_label(&long));

@@ -244,7 +244,6 @@ impl Scheduler {
     /// Room may have appeared on `node`: pods nominated there go back to the queue now,
     /// the other unschedulable pods after their back-off.
     fn room_freed(&mut self, node: &str) {
-        eprintln!("DBG room_freed {node} at {:?}", Instant::now());
         self.seq += 1;
         let ready: Vec<String> = self
             .pending
@@ -312,8 +311,12 @@ impl Scheduler {
             .snapshot
             .placement_of(&key)
             .map(|(n, bound)| (n.to_string(), bound));
-        // A bound pod that finished (or a nomination that went away) leaves room.
-        if let Some((node, _)) = before.filter(|b| after.as_ref() != Some(b)) {
+        // A bound pod that finished, or a nomination that went away, leaves room; a
+        // nominated pod binding where it was nominated does not (it held that room).
+        if let Some((node, _)) = before.filter(|(n, _)| match &after {
+            None => true,
+            Some((m, _)) => m != n,
+        }) {
             self.room_freed(&node);
         }
         if !wants {
@@ -364,10 +367,7 @@ impl Scheduler {
             ),
             uid => uid.to_string(),
         };
-        let before = self
-            .snapshot
-            .placement_of(&key)
-            .map(|(n, _)| n.to_string());
+        let before = self.snapshot.placement_of(&key).map(|(n, _)| n.to_string());
         self.snapshot.remove_pod(&key);
         self.forget_pending(&key);
         self.written.remove(&key);
@@ -448,7 +448,6 @@ impl Scheduler {
     }
 
     fn bind(&mut self, req: &PodRequirements, node: &str) {
-        if req.name.starts_with("high") { eprintln!("DBG bind {} {node} nominated={:?} at {:?}", req.name, req.nominated_node_name, Instant::now()); }
         let key = req.key();
         let uid = req.uid.clone();
         let now = now_rfc3339();
@@ -495,8 +494,7 @@ impl Scheduler {
                 // watch events say what it is now.
                 tracing::debug!(pod = %req.name, error = %e.message, "binding failed");
                 self.snapshot.remove_pod(&key);
-                if let Some(current) = self.cluster.registry.get(PODS, &req.namespace, &req.name)
-                {
+                if let Some(current) = self.cluster.registry.get(PODS, &req.namespace, &req.name) {
                     self.pod_changed(&current, None);
                 }
             }
@@ -513,13 +511,16 @@ impl Scheduler {
         let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         for victim in plan.victims.iter().filter(|v| !v.already_terminating) {
             let v = &victim.pod;
-            let marked = self.cluster.registry.modify(PODS, &v.namespace, &v.name, |p| {
-                if uid_of(p) != v.uid {
-                    return Err(ApiError::conflict("", "pods", &v.name));
-                }
-                set_condition(p, message::disruption_target_condition(&at));
-                Ok(())
-            });
+            let marked = self
+                .cluster
+                .registry
+                .modify(PODS, &v.namespace, &v.name, |p| {
+                    if uid_of(p) != v.uid {
+                        return Err(ApiError::conflict("", "pods", &v.name));
+                    }
+                    set_condition(p, message::disruption_target_condition(&at));
+                    Ok(())
+                });
             if marked.is_err() {
                 continue; // already gone
             }
@@ -552,15 +553,18 @@ impl Scheduler {
             }
         }
         for r in &plan.clear_nominated {
-            let result = self.cluster.registry.modify(PODS, &r.namespace, &r.name, |p| {
-                if uid_of(p) != r.uid {
-                    return Err(ApiError::conflict("", "pods", &r.name));
-                }
-                if let Some(status) = p["status"].as_object_mut() {
-                    status.remove("nominatedNodeName");
-                }
-                Ok(())
-            });
+            let result = self
+                .cluster
+                .registry
+                .modify(PODS, &r.namespace, &r.name, |p| {
+                    if uid_of(p) != r.uid {
+                        return Err(ApiError::conflict("", "pods", &r.name));
+                    }
+                    if let Some(status) = p["status"].as_object_mut() {
+                        status.remove("nominatedNodeName");
+                    }
+                    Ok(())
+                });
             if let Ok(stored) = result {
                 self.written.insert(r.uid.clone(), rv_of(&stored));
             }
@@ -572,7 +576,6 @@ impl Scheduler {
     }
 
     fn unschedulable(&mut self, req: &PodRequirements, text: &str, nomination: &Nomination) {
-        eprintln!("DBG unsched {} {nomination:?} {text} at {:?}", req.name, Instant::now());
         let key = req.key();
         let nominated = match nomination {
             Nomination::Keep => req.nominated_node_name.clone(),
@@ -661,7 +664,13 @@ pub async fn run(cluster: Cluster) {
             continue;
         };
         let (mut pods_at, mut nodes_at) = (pods_from, nodes_from);
-        let mut stream = futures::stream::select(Box::pin(pods), Box::pin(nodes));
+        // Each stream ends with `None` when it falls behind; `select` alone would carry
+        // on with the other one, leaving the picture silently stale.
+        let ended = || futures::stream::once(async { None });
+        let mut stream = futures::stream::select(
+            Box::pin(pods.map(Some).chain(ended())),
+            Box::pin(nodes.map(Some).chain(ended())),
+        );
         'watch: loop {
             // Wait for work: an event, or the next retry check while pods are waiting.
             if s.active.is_empty() {
@@ -671,22 +680,22 @@ pub async fn run(cluster: Cluster) {
                     FLUSH_EVERY
                 };
                 match tokio::time::timeout(wait, stream.next()).await {
-                    Ok(Some(event)) => {
+                    Ok(Some(Some(event))) => {
                         track(&event, &mut pods_at, &mut nodes_at);
                         s.apply_event(&event);
                     }
-                    Ok(None) => break 'watch,
+                    Ok(_) => break 'watch,
                     Err(_) => {}
                 }
             }
             // Apply everything already queued, without waiting.
             for _ in 0..EVENT_BATCH {
                 match futures::FutureExt::now_or_never(stream.next()) {
-                    Some(Some(event)) => {
+                    Some(Some(Some(event))) => {
                         track(&event, &mut pods_at, &mut nodes_at);
                         s.apply_event(&event);
                     }
-                    Some(None) => break 'watch,
+                    Some(_) => break 'watch,
                     None => break,
                 }
             }

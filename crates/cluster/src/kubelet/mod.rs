@@ -366,11 +366,26 @@ async fn keep_hosts_current(k: Arc<Kubelet>) {
             continue;
         };
         k.hosts.refresh(&k);
-        let mut merged = futures::stream::select(Box::pin(pods), Box::pin(services));
-        while merged.next().await.is_some() {
+        // Either stream ends (`None`) when it falls behind: start over rather than carry
+        // on with only the other one.
+        let ended = || futures::stream::once(async { None });
+        let mut merged = futures::stream::select(
+            Box::pin(pods.map(Some).chain(ended())),
+            Box::pin(services.map(Some).chain(ended())),
+        );
+        'watch: while let Some(Some(_)) = merged.next().await {
             // Coalesce a burst of changes into one rewrite.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            while let Some(Some(_)) = futures::FutureExt::now_or_never(merged.next()) {}
+            loop {
+                match futures::FutureExt::now_or_never(merged.next()) {
+                    Some(Some(Some(_))) => continue,
+                    Some(_) => {
+                        k.hosts.refresh(&k);
+                        break 'watch;
+                    }
+                    None => break,
+                }
+            }
             k.hosts.refresh(&k);
         }
     }

@@ -578,7 +578,12 @@ impl Worker {
                     started_at: &now,
                 };
                 self.start_supervised(i, shim, &args, &env, &log, &run)
-                    .map_err(|e| ("RunContainerError", format!("cannot start the container: {e}")))?
+                    .map_err(|e| {
+                        (
+                            "RunContainerError",
+                            format!("cannot start the container: {e}"),
+                        )
+                    })?
             }
             None => {
                 let started = process::spawn(&self.k.bwrap, &args, &env, &log)

@@ -286,7 +286,11 @@ mod tests {
         assert_eq!(ips.get("c"), "10.0.0.1");
         ips.reserve("d", "10.0.0.3");
         assert_eq!(ips.get("d"), "10.0.0.3");
-        assert_eq!(ips.get("e"), "10.0.0.4", "a reserved address is not handed out");
+        assert_eq!(
+            ips.get("e"),
+            "10.0.0.4",
+            "a reserved address is not handed out"
+        );
     }
 
     #[test]
