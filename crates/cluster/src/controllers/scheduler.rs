@@ -21,9 +21,11 @@
 //!
 //! Unschedulable pods are retried like kube-scheduler's unschedulable queue: after a
 //! cluster change that can make room (a node added or changed, a bound pod finished or
-//! deleted, a nomination dropped) and their back-off (1 s doubling to 10 s) has passed —
-//! a pod nominated to a node goes back at once when room frees *there* — and at least
-//! every [`UNSCHEDULABLE_MAX_WAIT`] regardless.
+//! deleted, a nomination dropped) and their back-off (1 s doubling to 10 s) has passed,
+//! and at least every [`UNSCHEDULABLE_MAX_WAIT`] regardless. A pod nominated to a node
+//! goes back at once when room frees *there*, and otherwise only on node changes: it is
+//! waiting for its victims, and retrying it whenever any pod anywhere leaves (a full
+//! failed cycle each time) is what made preemption slow at 5,000 nodes.
 //!
 //! Decisions are "assumed" into the snapshot before the API writes land; watch events
 //! older than the scheduler's own last write to a pod are skipped, so a stale event in
@@ -107,6 +109,8 @@ enum State {
     Unschedulable {
         /// The cluster-change counter when the attempt failed.
         seq: u64,
+        /// The node-change counter when the attempt failed.
+        node_seq: u64,
         retry_at: Instant,
         failed_at: Instant,
     },
@@ -128,6 +132,9 @@ struct Scheduler {
     active: BTreeSet<QueueKey>,
     /// Bumped on every change that can make room for an unschedulable pod.
     seq: u64,
+    /// Bumped on node changes only: pods nominated to a node wait for room *there*
+    /// (`room_freed`), or for a node change, not for any pod leaving anywhere.
+    node_seq: u64,
     last_flush: Instant,
     /// The resourceVersion of the scheduler's own last write per pod: older events of
     /// that pod are stale (the snapshot already assumed something newer).
@@ -195,6 +202,7 @@ impl Scheduler {
             pending: HashMap::new(),
             active: BTreeSet::new(),
             seq: 0,
+            node_seq: 0,
             last_flush: Instant::now(),
             written: HashMap::new(),
             reported: HashMap::new(),
@@ -229,6 +237,7 @@ impl Scheduler {
                 self.nodes.insert(info.name.clone(), info.clone());
                 self.snapshot.upsert_node(info);
                 self.seq += 1;
+                self.node_seq += 1;
             }
             Err(e) => tracing::warn!(error = %e, "scheduler ignores a node it cannot read"),
         }
@@ -238,6 +247,8 @@ impl Scheduler {
         if let Some(name) = node.pointer("/metadata/name").and_then(Value::as_str) {
             self.nodes.remove(name);
             self.snapshot.remove_node(name);
+            self.seq += 1;
+            self.node_seq += 1;
         }
     }
 
@@ -393,7 +404,7 @@ impl Scheduler {
             return;
         }
         self.last_flush = now;
-        let seq = self.seq;
+        let (seq, node_seq) = (self.seq, self.node_seq);
         let due: Vec<String> = self
             .pending
             .iter()
@@ -401,10 +412,16 @@ impl Scheduler {
                 State::Active => false,
                 State::Unschedulable {
                     seq: failed_seq,
+                    node_seq: failed_node_seq,
                     retry_at,
                     failed_at,
                 } => {
-                    (failed_seq < seq && retry_at <= now)
+                    let changed = if p.req.nominated_node_name.is_some() {
+                        failed_node_seq < node_seq
+                    } else {
+                        failed_seq < seq
+                    };
+                    (changed && retry_at <= now)
                         || now.duration_since(failed_at) >= UNSCHEDULABLE_MAX_WAIT
                 }
             })
@@ -583,12 +600,13 @@ impl Scheduler {
             Nomination::Set(n) => Some(n.clone()),
         };
         let now = Instant::now();
-        let seq = self.seq;
+        let (seq, node_seq) = (self.seq, self.node_seq);
         if let Some(p) = self.pending.get_mut(&key) {
             p.attempts += 1;
             p.req.nominated_node_name = nominated.clone();
             p.state = State::Unschedulable {
                 seq,
+                node_seq,
                 retry_at: now + backoff(p.attempts),
                 failed_at: now,
             };

@@ -139,6 +139,18 @@ impl Authorizer {
     }
 }
 
+impl sparkyard_aws::Authorize for Authorizer {
+    fn authorize(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource_arn: &str,
+    ) -> Result<(), String> {
+        Authorizer::authorize(self, principal, action, resource_arn)
+            .map_err(|denied| denied.message())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,17 +235,5 @@ mod tests {
         let mut foreign = principal("arn:aws:iam::999999999999:root");
         foreign.account_id = "123456789012".into();
         assert!(authz.authorize(&foreign, "s3:GetObject", "*").is_err());
-    }
-}
-
-impl sparkyard_aws::Authorize for Authorizer {
-    fn authorize(
-        &self,
-        principal: &Principal,
-        action: &str,
-        resource_arn: &str,
-    ) -> Result<(), String> {
-        Authorizer::authorize(self, principal, action, resource_arn)
-            .map_err(|denied| denied.message())
     }
 }
