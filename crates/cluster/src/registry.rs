@@ -410,10 +410,15 @@ impl Registry {
                 )));
             }
         }
+        // History is in resourceVersion order: skip to `start` instead of scanning it all
+        // (controllers re-subscribe often; the history holds up to 250,000 events).
+        let first = state
+            .history
+            .partition_point(|e| e.resource_version <= start);
         let backlog: Vec<Event> = state
             .history
-            .iter()
-            .filter(|e| e.resource_version > start && e.resource == resource)
+            .range(first..)
+            .filter(|e| e.resource == resource)
             .cloned()
             .collect();
         drop(state);
