@@ -97,7 +97,8 @@ fn log_of(cluster: &Cluster, pod: &Value, container: &str, restart: u32) -> Stri
         container,
         restart,
     );
-    std::fs::read_to_string(path).unwrap_or_default()
+    let output = sparkyard_cluster::logs::read_output(&path, None).unwrap_or_default();
+    String::from_utf8(output).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

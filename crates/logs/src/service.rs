@@ -9,7 +9,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::aws::env::AwsEnv;
 use crate::history::{self, HistoryConfig, StartMode};
-use crate::shipper::{self, LocalLogFile, LogsConfig, RunLookup};
+use crate::shipper::{self, LocalLog, LogsConfig, RunLookup};
 
 pub struct ServeSettings {
     pub data_dir: PathBuf,
@@ -23,7 +23,7 @@ pub struct ServeSettings {
     pub history: HistoryConfig,
     pub runs: RunLookup,
     /// The embedded cluster's log files, for pods gone before they could be followed.
-    pub local_log_file: Option<LocalLogFile>,
+    pub local_log: Option<LocalLog>,
     /// Spark distribution and Java for the history server.
     pub spark_home: Option<PathBuf>,
     pub java_home: Option<PathBuf>,
@@ -48,10 +48,10 @@ pub fn start(settings: ServeSettings) {
         };
         let state_dir = settings.data_dir.join("logs");
         let kubeconfig = settings.kubeconfig.clone();
-        let (config, runs, local_log_file) = (
+        let (config, runs, local_log) = (
             settings.logs.clone(),
             settings.runs.clone(),
-            settings.local_log_file.clone(),
+            settings.local_log.clone(),
         );
         let event_log_dir = settings.history.enabled.then_some(event_log_dir);
         let history_url = settings
@@ -66,7 +66,7 @@ pub fn start(settings: ServeSettings) {
                 aws,
                 state_dir,
                 runs,
-                local_log_file,
+                local_log,
                 event_log_dir,
                 history_url,
             });

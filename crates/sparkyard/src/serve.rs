@@ -136,11 +136,23 @@ fn start_logs(
             )
         })
     });
-    let local_log_file: Option<sparkyard_logs::shipper::LocalLogFile> = cluster.map(|c| {
+    let local_log: Option<sparkyard_logs::shipper::LocalLog> = cluster.map(|c| {
+        use sparkyard_cluster::logs::{self, cri};
         let dir = c.data_dir.clone();
-        Arc::new(move |ns: &str, pod: &str, uid: &str, container: &str| {
-            sparkyard_cluster::logs::pod_log_path(&dir, ns, pod, uid, container, 0)
-        }) as sparkyard_logs::shipper::LocalLogFile
+        Arc::new(
+            move |ns: &str,
+                  pod: &str,
+                  uid: &str,
+                  container: &str,
+                  stream: Option<sparkyard_logs::layout::Stream>| {
+                let path = logs::pod_log_path(&dir, ns, pod, uid, container, 0);
+                let stream = stream.map(|s| match s {
+                    sparkyard_logs::layout::Stream::Stdout => cri::Stream::Stdout,
+                    sparkyard_logs::layout::Stream::Stderr => cri::Stream::Stderr,
+                });
+                logs::read_output(&path, stream)
+            },
+        ) as sparkyard_logs::shipper::LocalLog
     });
     let runtime = sparkyard_cluster::kubelet::config::HostRuntime::discover(&config.cluster.images);
     sparkyard_logs::service::start(sparkyard_logs::service::ServeSettings {
@@ -155,7 +167,7 @@ fn start_logs(
         logs: config.logs.clone(),
         history: config.history.clone(),
         runs,
-        local_log_file,
+        local_log,
         spark_home: runtime.spark_home,
         java_home: runtime.java_home,
     });

@@ -454,3 +454,72 @@ async fn service_account_tokens_reach_only_what_rbac_grants() {
     );
     assert_eq!(code, 401);
 }
+
+/// `pods/log` keeps stdout and stderr apart (the `stream` parameter of Kubernetes 1.32),
+/// stamps lines on request, and refuses bad options with the apiserver's Status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_logs_keep_stdout_and_stderr_apart() {
+    let server = ClusterServer::start();
+    let client = client(&server.kubeconfig()).await;
+    namespace(&client, "logs").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "logs");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "talker"},
+        "spec": {"restartPolicy": "Never",
+                 "containers": [{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c",
+                    "echo out-1; echo err-1 >&2; sleep 0.2; echo out-2; printf 'no newline' >&2"]}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let phase = pods
+            .get("talker")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.phase)
+            .unwrap_or_default();
+        if phase == "Succeeded" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pod did not succeed (phase {phase:?}):\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let raw = |query: &str| {
+        let request =
+            http::Request::get(format!("/api/v1/namespaces/logs/pods/talker/log?{query}"))
+                .body(Vec::new())
+                .unwrap();
+        let client = client.clone();
+        async move { client.request_text(request).await }
+    };
+    assert_eq!(
+        pods.logs("talker", &Default::default()).await.unwrap(),
+        "out-1\nerr-1\nout-2\nno newline\n"
+    );
+    assert_eq!(raw("stream=Stdout").await.unwrap(), "out-1\nout-2\n");
+    assert_eq!(raw("stream=Stderr").await.unwrap(), "err-1\nno newline\n");
+    assert_eq!(raw("stream=All&tailLines=1").await.unwrap(), "no newline\n");
+    let stamped = raw("stream=Stdout&timestamps=true").await.unwrap();
+    let lines: Vec<&str> = stamped.lines().collect();
+    assert_eq!(lines.len(), 2, "{stamped}");
+    for (line, text) in lines.iter().zip(["out-1", "out-2"]) {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert_eq!(rest, text);
+        chrono::DateTime::parse_from_rfc3339(time)
+            .unwrap_or_else(|e| panic!("{time:?} is not RFC 3339: {e}"));
+    }
+    let (code, message) = api_error(raw("stream=Both").await.unwrap_err());
+    assert_eq!(code, 422);
+    assert_eq!(
+        message,
+        "PodLogOptions \"talker\" is invalid: stream: Unsupported value: \"Both\": supported values: \"All\", \"Stderr\", \"Stdout\""
+    );
+    let (code, _) = api_error(raw("tailLines=-1").await.unwrap_err());
+    assert_eq!(code, 422);
+}

@@ -393,6 +393,17 @@ fn shipper_delivers_driver_and_deleted_executor_logs_once() {
         delay < Duration::from_secs(10),
         "shipped {delay:?} after exit"
     );
+    // stdout and stderr apart, as EMR keeps them.
+    assert!(!stdout.contains("driver-stderr"), "{stdout}");
+    let stderr = env.wait_for("the driver's stderr.gz", Duration::from_secs(10), || {
+        env.s3_text(&format!("{prefix}/{driver}/stderr.gz"))
+    });
+    assert_eq!(stderr, "driver-stderr\n");
+    let stderr_stream = format!(
+        "pi/{}/jobs/{id}/containers/spark-{id}/{driver}/stderr",
+        env.vc
+    );
+    assert_eq!(env.cloudwatch_messages(&stderr_stream), ["driver-stderr"]);
     let stream = format!(
         "pi/{}/jobs/{id}/containers/spark-{id}/{driver}/stdout",
         env.vc
@@ -488,9 +499,10 @@ fn rotation_keeps_max_files_and_disabled_executor_logging_ships_nothing() {
         .filter_map(|l| l.rsplit('/').next())
         .collect();
     names.sort();
+    // stderr stayed empty; its object is there all the same, as stdout's would be.
     assert_eq!(
         names,
-        ["stdout.1.gz", "stdout.2.gz", "stdout.gz"],
+        ["stderr.gz", "stdout.1.gz", "stdout.2.gz", "stdout.gz"],
         "{listing}"
     );
     let (three, four) = (
@@ -717,6 +729,17 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
     ]);
     assert!(listing.contains(&format!("containers/{id}-")), "{listing}");
     assert!(listing.contains("-exec-1/stdout.gz"), "{listing}");
+    // Spark logs through log4j to the console's stderr: the executor's log is there.
+    let executor_log = listing
+        .lines()
+        .find(|l| l.ends_with("-exec-1/stderr.gz"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no executor stderr.gz: {listing}"));
+    let executor_stderr = env.s3_text(executor_log).expect("the executor's stderr.gz");
+    assert!(
+        executor_stderr.contains("CoarseGrainedExecutorBackend"),
+        "{executor_stderr}"
+    );
 
     // sparkyard prints the run's UI address (with the application id Spark chose: open-source
     // Spark on Kubernetes does not take EMR's `spark-<jobRunId>`), and the history server

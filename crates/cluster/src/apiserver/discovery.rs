@@ -10,7 +10,9 @@ use super::{json_response, Query};
 use crate::resources::{self, ResourceInfo};
 
 /// The Kubernetes version this API server reports (kubectl 1.32 clients, no skew warning).
-pub const KUBE_VERSION: &str = "v1.32.0";
+/// The `+sparkyard` build suffix, as k3s reports `+k3s1`, tells clients (the log shipper)
+/// which optional behaviour they can count on.
+pub const KUBE_VERSION: &str = "v1.32.0+sparkyard";
 
 pub fn version() -> Value {
     json!({

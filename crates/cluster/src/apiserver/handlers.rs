@@ -4,12 +4,8 @@
 //! The `*_internal` functions are the API semantics without HTTP (admission, defaulting,
 //! deletion rules); in-process callers that want apiserver behaviour use them directly.
 
-use std::time::Duration;
-
-use axum::body::Body;
 use axum::response::Response;
 use base64::Engine;
-use bytes::Bytes;
 use http::Method;
 use serde_json::{json, Value};
 
@@ -97,7 +93,9 @@ async fn handle_inner(cluster: &Cluster, request: ApiRequest) -> Result<Response
             let object = get(cluster, info, &ns, name)?;
             Ok(object_response(200, &object, table, &request))
         }
-        (&Method::GET, Some(name), Some("log")) => pod_log(cluster, &ns, name, &request).await,
+        (&Method::GET, Some(name), Some("log")) => {
+            super::pod_log::get(cluster, &ns, name, &request).await
+        }
         (&Method::POST, None, None) => {
             let body = parse_body(&request.body, request.content_type())?;
             let created = create_internal(
@@ -828,171 +826,6 @@ fn reviews(cluster: &Cluster, request: &ApiRequest) -> Result<Value, ApiError> {
     Ok(body)
 }
 
-/// Picks the container for `pods/<name>/log` the way the apiserver does.
-pub fn log_container(pod: &Value, requested: Option<&str>) -> Result<String, ApiError> {
-    let name = object_name(pod).unwrap_or_default();
-    let names = |key: &str| -> Vec<String> {
-        pod.pointer(&format!("/spec/{key}"))
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let containers = names("containers");
-    let init = names("initContainers");
-    match requested.filter(|c| !c.is_empty()) {
-        Some(c) if containers.iter().chain(init.iter()).any(|n| n == c) => Ok(c.to_string()),
-        Some(c) => Err(ApiError::bad_request(format!(
-            "container {c} is not valid for pod {name}"
-        ))),
-        None if containers.len() == 1 => Ok(containers[0].clone()),
-        None => {
-            let mut message = format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
-            );
-            if !init.is_empty() {
-                message.push_str(&format!(
-                    " or one of the init containers: [{}]",
-                    init.join(" ")
-                ));
-            }
-            Err(ApiError::bad_request(message))
-        }
-    }
-}
-
-fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
-    ["containerStatuses", "initContainerStatuses"]
-        .iter()
-        .find_map(|key| {
-            pod.pointer(&format!("/status/{key}"))
-                .and_then(Value::as_array)
-                .and_then(|s| {
-                    s.iter()
-                        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
-                })
-        })
-}
-
-fn pod_finished(pod: &Value, container: &str) -> bool {
-    let phase = pod
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    matches!(phase, "Succeeded" | "Failed")
-        || container_status(pod, container)
-            .is_some_and(|s| s.pointer("/state/terminated").is_some())
-}
-
-/// `GET pods/<name>/log`: the container's log file, optionally followed.
-async fn pod_log(
-    cluster: &Cluster,
-    ns: &str,
-    name: &str,
-    request: &ApiRequest,
-) -> Result<Response, ApiError> {
-    let pod = get(cluster, &resources::PODS, ns, name)?;
-    let container = log_container(&pod, request.query.get("container"))?;
-    let uid = pod
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let restarts = container_status(&pod, &container)
-        .and_then(|s| s.get("restartCount"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0) as u32;
-    let previous = request.query.flag("previous");
-    if previous && restarts == 0 {
-        return Err(ApiError::bad_request(format!(
-            "previous terminated container \"{container}\" in pod \"{name}\" not found"
-        )));
-    }
-    let run = if previous { restarts - 1 } else { restarts };
-    let path = crate::logs::pod_log_path(&cluster.data_dir, ns, name, &uid, &container, run);
-    let content = match tokio::fs::read(&path).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let waiting = container_status(&pod, &container)
-                .and_then(|s| s.pointer("/state/waiting/reason"))
-                .and_then(Value::as_str)
-                .unwrap_or("ContainerCreating");
-            if pod_finished(&pod, &container) {
-                Vec::new()
-            } else {
-                return Err(ApiError::bad_request(format!(
-                    "container \"{container}\" in pod \"{name}\" is waiting to start: {waiting}"
-                )));
-            }
-        }
-    };
-    let mut start = 0usize;
-    if let Some(n) = request
-        .query
-        .get("tailLines")
-        .and_then(|t| t.parse::<usize>().ok())
-    {
-        start = content.len() - crate::logs::tail_lines(&content, n).len();
-    }
-    let mut initial = content[start..].to_vec();
-    if let Some(limit) = request
-        .query
-        .get("limitBytes")
-        .and_then(|l| l.parse::<usize>().ok())
-    {
-        initial.truncate(limit);
-    }
-    let response = Response::builder().header(http::header::CONTENT_TYPE, "text/plain");
-    if !request.query.flag("follow") {
-        return Ok(response.body(Body::from(initial)).unwrap());
-    }
-    // Follow: stream what is there, then poll the file for growth until the container
-    // has finished (or the pod is gone) and nothing new arrived.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let registry = cluster.registry.clone();
-    let (ns, name) = (ns.to_string(), name.to_string());
-    let mut offset = content.len() as u64;
-    tokio::spawn(async move {
-        if !initial.is_empty() && tx.send(Ok(Bytes::from(initial))).await.is_err() {
-            return;
-        }
-        loop {
-            let pod = registry.get(resources::PODS.resource(), &ns, &name);
-            let done = match &pod {
-                None => true,
-                Some(p) => {
-                    p.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str())
-                        || pod_finished(p, &container)
-                }
-            };
-            let grew = match tokio::fs::read(&path).await {
-                Ok(bytes) if bytes.len() as u64 > offset => {
-                    let chunk = bytes[offset as usize..].to_vec();
-                    offset = bytes.len() as u64;
-                    if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                        return;
-                    }
-                    true
-                }
-                _ => false,
-            };
-            if done && !grew {
-                return;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = tx.closed() => return,
-            }
-        }
-    });
-    let stream = tokio_stream_from(rx);
-    Ok(response.body(Body::from_stream(stream)).unwrap())
-}
-
 /// An mpsc receiver as a Stream.
 pub fn tokio_stream_from<T: Send + 'static>(
     rx: tokio::sync::mpsc::Receiver<T>,
@@ -1005,22 +838,6 @@ pub fn tokio_stream_from<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_container_choice() {
-        let one = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}]}});
-        assert_eq!(log_container(&one, None).unwrap(), "a");
-        let two = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
-        assert_eq!(
-            log_container(&two, None).unwrap_err().message,
-            "a container name must be specified for pod p, choose one of: [a b]"
-        );
-        assert_eq!(log_container(&two, Some("b")).unwrap(), "b");
-        assert_eq!(
-            log_container(&two, Some("c")).unwrap_err().message,
-            "container c is not valid for pod p"
-        );
-    }
 
     #[test]
     fn update_keeps_status_and_deletion_state() {

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod openapi;
 pub mod patch;
+pub mod pod_log;
 pub mod protobuf;
 pub mod selectors;
 pub mod tables;

@@ -591,11 +591,16 @@ impl Worker {
                 let pid = started.pid;
                 let tx = self.exits_tx.clone();
                 let mut child = started.child;
+                let drained = started.drained;
                 tokio::spawn(async move {
                     let code = match child.wait().await {
                         Ok(status) => process::exit_code(status),
                         Err(_) => 255,
                     };
+                    // Report the exit once the output is in the log, as the shim does.
+                    let _ =
+                        tokio::task::spawn_blocking(move || drained.wait(super::shim::DRAIN_LIMIT))
+                            .await;
                     let _ = tx.send(Exit {
                         slot: i,
                         pid,

@@ -14,6 +14,8 @@ use std::process::Stdio;
 pub struct Started {
     pub child: tokio::process::Child,
     pub pid: u32,
+    /// Done when the container's output is all in its log.
+    pub drained: crate::logs::cri::Drained,
 }
 
 pub fn spawn(
@@ -22,29 +24,29 @@ pub fn spawn(
     env: &[(String, String)],
     log: &Path,
 ) -> std::io::Result<Started> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
-    let err = out.try_clone()?;
+    let capture = crate::logs::cri::capture(log)?;
     let mut command = tokio::process::Command::new(bwrap);
     command
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
+        .stdout(capture.stdout)
+        .stderr(capture.stderr)
         // Its own process group: terminal signals to sparkyard do not reach pods, and the
         // group is the unit SIGKILL cleans up.
         .process_group(0)
         .kill_on_drop(true);
     let child = command.spawn()?;
+    // The command keeps the pipes' write ends; only the container may hold them now, so
+    // that they reach end of file when it exits.
+    drop(command);
     let pid = child.id().unwrap_or(0);
-    Ok(Started { child, pid })
+    Ok(Started {
+        child,
+        pid,
+        drained: capture.drained,
+    })
 }
 
 /// The container's main process: the grandchild of `bwrap` (through the namespace init).

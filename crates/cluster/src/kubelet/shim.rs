@@ -10,8 +10,9 @@
 //! sparkyard serve ──spawn+setsid──▶ sparkyard shim ──▶ bwrap (own process group) ──▶ init ──▶ command
 //! ```
 //!
-//! The shim writes the container's stdout and stderr straight into its log file
-//! ([`crate::logs::pod_log_path`]), so logs keep flowing while sparkyard is down; forwards
+//! The shim drains the container's stdout and stderr into its CRI log file
+//! ([`crate::logs::pod_log_path`], [`crate::logs::cri`]), so logs keep flowing while
+//! sparkyard is down, as containerd's shim does; forwards
 //! SIGTERM to the container's main process; and when the sandbox exits writes its exit code
 //! and finish time to `<pod dir>/state/<container>/<restart>.exit`, then exits. `bwrap`
 //! keeps `--die-with-parent`: its parent is now the shim, so a killed shim takes its
@@ -267,6 +268,10 @@ pub fn spawn(
     })
 }
 
+/// How long a container's pipes may stay open after its main process exited (the pid
+/// namespace is gone with its init, so only an escaped process could hold them).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 static TERMINATE: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigterm(_: libc::c_int) {
@@ -290,11 +295,7 @@ fn supervise(log: &Path, exit_file: &Path, command: &[OsString]) -> std::io::Res
     let (program, args) = command
         .split_first()
         .ok_or_else(|| std::io::Error::other("no command"))?;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
-    let err = out.try_clone()?;
+    let capture = crate::logs::cri::capture(log)?;
     // SAFETY: installing a handler that only stores to an atomic. No SA_RESTART, so the
     // waitpid below returns EINTR and the signal is forwarded at once.
     unsafe {
@@ -309,8 +310,8 @@ fn supervise(log: &Path, exit_file: &Path, command: &[OsString]) -> std::io::Res
     let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
+        .stdout(capture.stdout)
+        .stderr(capture.stderr)
         // Its own group: the kubelet's SIGKILL goes to the sandbox's group, not the shim,
         // so the shim lives to record the exit.
         .process_group(0)
@@ -350,6 +351,9 @@ fn supervise(log: &Path, exit_file: &Path, command: &[OsString]) -> std::io::Res
             super::process::terminate(pid);
         }
     };
+    // The exit is recorded only once the output is in the log: whoever reads the exit
+    // file (the kubelet, then the log shipper) finds the complete log.
+    capture.drained.wait(DRAIN_LIMIT);
     let record = ExitRecord {
         exit_code: code,
         finished_at: now_rfc3339(),

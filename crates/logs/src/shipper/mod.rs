@@ -10,9 +10,13 @@
 //! webhook projects it) and exchanged with STS `AssumeRoleWithWebIdentity` for the run's
 //! execution role — IRSA, done on the pod's behalf, the same against sparkyard and AWS.
 //!
+//! stdout and stderr are shipped apart (`stdout.gz`/`stderr.gz`, two CloudWatch streams)
+//! when the cluster serves `pods/log?stream=` — sparkyard's own does; on other clusters
+//! only with `[logs] split-streams = true` (see [`LogsConfig::split_streams`]).
+//!
 //! A pod that is gone before its log could be followed (deleted while sparkyard was busy or
 //! down) is read from the embedded cluster's log file when the binary provides
-//! [`Settings::local_log_file`]; a real cluster has no such fallback (documented).
+//! [`Settings::local_log`]; a real cluster has no such fallback (documented).
 
 pub mod checkpoint;
 mod credentials;
@@ -21,7 +25,7 @@ pub mod source;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -57,9 +61,12 @@ pub struct LogsConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Ask the API server for stdout and stderr separately (`pods/log?stream=`, Kubernetes
-    /// 1.32+ with `PodLogsQuerySplitStreams`). Off: the combined output goes to `stdout`.
+    /// 1.32+ with the `PodLogsQuerySplitStreams` gate). Unset: only when the cluster is
+    /// sparkyard's (its version ends in `+sparkyard`), since an API server without the gate
+    /// ignores `stream` and would put everything in both. Off: the combined output goes to
+    /// `stdout`.
     #[serde(default)]
-    pub split_streams: bool,
+    pub split_streams: Option<bool>,
     /// How often queued CloudWatch events are sent while a container runs.
     #[serde(default = "default_flush_ms")]
     pub flush_interval_ms: u64,
@@ -77,7 +84,7 @@ impl Default for LogsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            split_streams: false,
+            split_streams: None,
             flush_interval_ms: default_flush_ms(),
         }
     }
@@ -85,8 +92,10 @@ impl Default for LogsConfig {
 
 /// Looks a run up by id (the binary wires it to emr-containers' store).
 pub type RunLookup = Arc<dyn Fn(&str) -> Option<RunLogConfig> + Send + Sync>;
-/// The embedded cluster's log file of `(namespace, pod, uid, container)`.
-pub type LocalLogFile = Arc<dyn Fn(&str, &str, &str, &str) -> PathBuf + Send + Sync>;
+/// The embedded cluster's record of what `(namespace, pod, uid, container)` wrote to a
+/// stream (`None`: both).
+pub type LocalLog =
+    Arc<dyn Fn(&str, &str, &str, &str, Option<Stream>) -> std::io::Result<Vec<u8>> + Send + Sync>;
 
 pub struct Settings {
     pub config: LogsConfig,
@@ -96,7 +105,7 @@ pub struct Settings {
     /// Checkpoints: `<data_dir>/logs`.
     pub state_dir: PathBuf,
     pub runs: RunLookup,
-    pub local_log_file: Option<LocalLogFile>,
+    pub local_log: Option<LocalLog>,
     /// The persistent UI's event-log directory, from which a finished driver's event log is
     /// copied to `emr-containers-defaults: logging.eventLog.dir` when the run asks.
     pub event_log_dir: Option<PathBuf>,
@@ -110,6 +119,8 @@ struct Shared {
     credentials: credentials::RunCredentials,
     /// `<uid>/<container>` being shipped or shipped.
     started: Mutex<HashSet<String>>,
+    /// Whether stdout and stderr are asked for apart; decided once the API server answers.
+    split_streams: OnceLock<bool>,
 }
 
 /// Starts the shipper in the background.
@@ -123,11 +134,18 @@ pub fn spawn(settings: Settings) -> tokio::task::JoinHandle<()> {
         http,
         credentials,
         started: Mutex::new(HashSet::new()),
+        split_streams: OnceLock::new(),
     });
     tokio::spawn(watch(shared))
 }
 
 async fn watch(shared: Arc<Shared>) {
+    let split = match shared.settings.config.split_streams {
+        Some(split) => split,
+        None => serves_split_streams(&shared.settings.kube).await,
+    };
+    let _ = shared.split_streams.set(split);
+    tracing::info!(split_streams = split, "log shipper started");
     let pods: Api<Pod> = Api::all(shared.settings.kube.clone());
     let config = watcher::Config::default().labels(LABEL_JOB_ID);
     let mut events = watcher(pods, config).boxed();
@@ -144,6 +162,20 @@ async fn watch(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// Whether the API server is sparkyard's, which always serves `pods/log?stream=`.
+async fn serves_split_streams(kube: &kube::Client) -> bool {
+    for _ in 0..10 {
+        match kube.apiserver_version().await {
+            Ok(info) => return info.git_version.ends_with("+sparkyard"),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the API server's version yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    false
 }
 
 /// The pod's main container: the one EMR names, else the first.
@@ -272,7 +304,8 @@ async fn ship_container(
     c: &ContainerRef,
     deleted: bool,
 ) -> bool {
-    let streams: Vec<Option<Stream>> = if shared.settings.config.split_streams {
+    let split = shared.split_streams.get().copied().unwrap_or(false);
+    let streams: Vec<Option<Stream>> = if split {
         vec![Some(Stream::Stdout), Some(Stream::Stderr)]
     } else {
         vec![None]
@@ -487,29 +520,36 @@ async fn follow(
     true
 }
 
-/// The embedded cluster keeps a deleted pod's log file; its content is the combined output,
-/// so it stands in for `stdout` only.
+/// The embedded cluster keeps a deleted pod's log file, stream by stream.
 async fn from_local_file(
     shared: &Shared,
     c: &ContainerRef,
     stream: Option<Stream>,
     sink: &mut Sink,
 ) -> bool {
-    let Some(file) = &shared.settings.local_log_file else {
+    let Some(local) = shared.settings.local_log.clone() else {
         tracing::warn!(stream = %sink.label, "pod is gone and the cluster keeps no log files: output lost");
         return false;
     };
-    if stream == Some(Stream::Stderr) {
-        return false;
-    }
-    let path = file(&c.namespace, &c.pod, &c.uid, &c.container);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => {
+    let (ns, pod, uid, container) = (
+        c.namespace.clone(),
+        c.pod.clone(),
+        c.uid.clone(),
+        c.container.clone(),
+    );
+    let read =
+        tokio::task::spawn_blocking(move || local(&ns, &pod, &uid, &container, stream)).await;
+    match read {
+        Ok(Ok(bytes)) => {
             sink.push(&bytes).await;
             true
         }
+        Ok(Err(e)) => {
+            tracing::debug!(stream = %sink.label, error = %e, "no log file for a gone pod (it never ran)");
+            false
+        }
         Err(e) => {
-            tracing::debug!(stream = %sink.label, path = %path.display(), error = %e, "no log file for a gone pod (it never ran)");
+            tracing::warn!(stream = %sink.label, error = %e, "reading the node's log file failed");
             false
         }
     }

@@ -2,9 +2,10 @@
 //! container, which works the same on the embedded cluster and on a real one.
 //!
 //! Separate stdout/stderr: the `stream=Stdout|Stderr` parameter (Kubernetes 1.32+, feature
-//! gate `PodLogsQuerySplitStreams`). Servers without it return both streams interleaved,
-//! so the shipper asks for it only when configured to (`[logs] split-streams`), and ships
-//! the combined output as `stdout` otherwise.
+//! gate `PodLogsQuerySplitStreams`, always served by sparkyard's cluster). Servers without
+//! it return both streams interleaved, so the shipper asks for it only from sparkyard's
+//! cluster or when configured to (`[logs] split-streams`), and ships the combined output as
+//! `stdout` otherwise.
 
 use futures::{AsyncBufReadExt, AsyncReadExt};
 use k8s_openapi::api::core::v1::Pod;

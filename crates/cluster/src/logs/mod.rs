@@ -4,9 +4,11 @@
 //! Layout, like the kubelet's `/var/log/pods`:
 //! `<cluster data_dir>/pods/<namespace>_<pod name>_<pod uid>/logs/<container>/<restartCount>.log`
 //!
-//! Each file holds the container's stdout and stderr, interleaved, exactly as the process
-//! wrote them (no CRI timestamp prefix). Restart N of a container writes `N.log`, so
-//! `previous=true` reads `<restartCount - 1>.log`.
+//! Each file is in the CRI log format ([`cri`]): one record per line of output, with its
+//! time and stream, so stdout and stderr can be read apart. Restart N of a container writes
+//! `N.log`, so `previous=true` reads `<restartCount - 1>.log`.
+
+pub mod cri;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,16 @@ pub fn pod_log_path(
         .join("logs")
         .join(container)
         .join(format!("{restart_count}.log"))
+}
+
+/// What one container run wrote to `stream` (both, interleaved, for `None`), as `pods/log`
+/// serves it.
+pub fn read_output(path: &Path, stream: Option<cri::Stream>) -> std::io::Result<Vec<u8>> {
+    let text = std::fs::read(path)?;
+    Ok(cri::render_all(
+        &text,
+        &mut cri::Render::new(stream, false, None),
+    ))
 }
 
 /// The last `n` lines of `text` (a trailing partial line counts as a line).
