@@ -4,6 +4,7 @@
 //!
 //! `decide` is pure: job + its pods + now → what to do. `run` applies it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -359,6 +360,19 @@ pub async fn run(cluster: Cluster) {
 pub fn reconcile_all(cluster: &Cluster, source: &Source) -> Option<Duration> {
     let (jobs, _) = cluster.registry.list(JOBS, None);
     let (pods, _) = cluster.registry.list(PODS, None);
+    // Pods by controlling owner, once per pass: a pass stays linear in jobs + pods.
+    let mut pods_of: HashMap<&str, Vec<Arc<Value>>> = HashMap::new();
+    for pod in &pods {
+        let controller = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["controller"] == true)
+            .and_then(|o| o["uid"].as_str());
+        if let Some(uid) = controller {
+            pods_of.entry(uid).or_default().push(pod.clone());
+        }
+    }
     let mut soonest: Option<Duration> = None;
     for job in jobs {
         if !job["metadata"]["deletionTimestamp"].is_null() {
@@ -367,16 +381,11 @@ pub fn reconcile_all(cluster: &Cluster, source: &Source) -> Option<Duration> {
         let uid = job["metadata"]["uid"].as_str().unwrap_or("");
         let ns = job["metadata"]["namespace"].as_str().unwrap_or("");
         let name = job["metadata"]["name"].as_str().unwrap_or("");
-        let owned: Vec<Arc<Value>> = pods
-            .iter()
+        let owned: Vec<Arc<Value>> = pods_of
+            .get(uid)
+            .into_iter()
+            .flatten()
             .filter(|p| p["metadata"]["namespace"] == ns)
-            .filter(|p| {
-                p["metadata"]["ownerReferences"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|o| o["uid"] == uid && o["controller"] == true)
-            })
             .cloned()
             .collect();
         let decision = decide(&job, &owned, Utc::now());

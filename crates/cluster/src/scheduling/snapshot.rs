@@ -431,11 +431,22 @@ impl Snapshot {
             }
         }
         let mut statuses = Histogram::default();
-        // Every node is dry-run; only the best candidate so far keeps its victims.
+        // Nodes are dry-run from an offset, as kube-scheduler's DefaultPreemption does,
+        // until enough candidates are found; only the best so far keeps its victims. The
+        // offset is the pod's own (a hash of its key) rather than random, so that a
+        // decision can be reproduced while different pods still start at different nodes.
+        let wanted = candidates_wanted(self.nodes.len());
+        let offset = start_offset(key, self.nodes.len());
+        let mut found = 0;
         let mut best: Option<(CandidateKey, usize, Vec<usize>)> = None;
         let mut victims = Vec::new();
         let mut tried = 0;
-        for (i, slot) in self.nodes.iter().enumerate() {
+        for step in 0..self.nodes.len() {
+            if found >= wanted {
+                break;
+            }
+            let i = (offset + step) % self.nodes.len();
+            let slot = &self.nodes[i];
             if !verdicts.pass[i] {
                 continue; // unresolvable: counted below as "not helpful"
             }
@@ -451,6 +462,7 @@ impl Snapshot {
             let usage = self.usage_for(i, pod, key);
             match select_victims_in_order(pod, &slot.info, &usage, &slot.pods, &mut victims) {
                 Ok(()) if !victims.is_empty() => {
+                    found += 1;
                     let k = CandidateKey::of(victims.iter().map(|&v| slot.pods[v].as_ref()));
                     // Among equal keys the smaller node name wins (kube: the first of a
                     // randomly ordered list), so decisions are reproducible.
@@ -559,4 +571,22 @@ impl Snapshot {
             }
         }
     }
+}
+
+/// How many candidates preemption looks for before it stops dry-running nodes:
+/// kube-scheduler's `minCandidateNodesPercentage` (10 %) of the nodes, at least
+/// `minCandidateNodesAbsolute` (100). Clusters of up to 100 nodes are searched whole.
+pub fn candidates_wanted(nodes: usize) -> usize {
+    (nodes / 10).max(100)
+}
+
+/// Where a pod's preemption search starts among `nodes` nodes (FNV-1a of its key).
+pub fn start_offset(key: &str, nodes: usize) -> usize {
+    if nodes == 0 {
+        return 0;
+    }
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % nodes as u64) as usize
 }

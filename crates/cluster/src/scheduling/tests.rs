@@ -554,3 +554,31 @@ proptest! {
         }
     }
 }
+
+/// A large cluster is searched as kube-scheduler searches it: from the pod's offset until
+/// 10 % of the nodes (at least 100) are candidates, and the best of those wins — not the
+/// best of the whole cluster.
+#[test]
+fn preemption_stops_after_enough_candidates() {
+    assert_eq!(snapshot::candidates_wanted(40), 100);
+    assert_eq!(snapshot::candidates_wanted(5000), 500);
+    let nodes = 1000;
+    let names: Vec<String> = (0..nodes).map(|i| format!("node-{i:04}")).collect();
+    let mut s = Snapshot::with_nodes(names.iter().map(|n| node(n, "1", "4Gi", &[])));
+    // Node i's only pod started at second i: the latest start is the best victim.
+    for (i, name) in names.iter().enumerate() {
+        s.upsert_pod(bound(
+            pod(&format!("low-{i}"), 100, "1", "1Gi", json!({})),
+            name,
+            i as i64,
+        ));
+    }
+    let preemptor = pod("high", 1000, "1", "1Gi", json!({}));
+    let offset = snapshot::start_offset(&preemptor.key(), nodes);
+    assert_eq!(offset, snapshot::start_offset(&preemptor.key(), nodes));
+    let window: Vec<usize> = (0..100).map(|step| (offset + step) % nodes).collect();
+    let expected = *window.iter().max().unwrap();
+    let (_, nomination, plan) = unschedulable(s.schedule(&preemptor));
+    assert_eq!(nomination, Nomination::Set(names[expected].clone()));
+    assert_eq!(victim_names(&plan.unwrap()), [format!("low-{expected}")]);
+}
