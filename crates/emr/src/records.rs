@@ -102,6 +102,11 @@ fn enum_str<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+/// A state's wire name (`RUNNING`, `TERMINATED_WITH_ERRORS`, …), for messages and filters.
+pub fn wire_name<T: Serialize>(v: &T) -> String {
+    enum_str(v).as_str().unwrap_or_default().to_string()
+}
+
 /// Inserts `value` under `key` unless it is absent (AWS omits members without a value).
 fn put<T: Serialize>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
     if let Some(v) = value {

@@ -11,12 +11,13 @@ use serde_json::{json, Value};
 use sparkyard_aws::AwsError;
 use sparkyard_store::Batch;
 
-use super::virtual_clusters::{self, state_name};
-use super::{check, list_response, query, remember, replay, str_list, tags_of, ListParams, Req};
+use super::listing::{str_list, ListParams};
+use super::virtual_clusters;
+use super::{
+    check, describe_record, execute_once, query, tags_of, Req, VC_AND_ID_LABELS, VC_LABEL,
+};
 use crate::emr::{store_error, After, Outcome};
-use crate::idempotency::fingerprint;
-use crate::pagination::created_key;
-use crate::records::{EndpointRecord, EndpointState, VirtualClusterState};
+use crate::records::{wire_name, EndpointRecord, EndpointState};
 use crate::routes::Op;
 use crate::state::State;
 use crate::{ids, shapes, time, Emr};
@@ -32,33 +33,12 @@ fn get<'s>(st: &'s State, vc: &str, id: &str) -> Result<&'s EndpointRecord, AwsE
         .ok_or_else(|| not_found(id))
 }
 
-fn state_str(s: EndpointState) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(
-        req,
-        &[("virtualClusterId", &shapes::RESOURCE_ID)],
-        Some(&shapes::CREATE_MANAGED_ENDPOINT),
-    )?;
-    let vc_id = req.label(0).to_string();
-    let fp = fingerprint(&[&vc_id], &req.body);
-    let token = req.client_token().to_string();
-    emr.execute(|st| {
-        if let Some(r) = replay(st, Op::CreateManagedEndpoint, &token, &fp)? {
-            return Ok(Outcome::Read(r));
-        }
-        let vc = virtual_clusters::get(st, &vc_id)?;
-        if vc.state != VirtualClusterState::Running {
-            return Err(AwsError::validation(format!(
-                "Virtual cluster state {} is not valid to create resource Endpoint.",
-                state_name(vc.state)
-            )));
-        }
+    check(req, &VC_LABEL, Some(&shapes::CREATE_MANAGED_ENDPOINT))?;
+    let vc_id = req.label(0);
+    execute_once(emr, req, Op::CreateManagedEndpoint, &[vc_id], |st, batch| {
+        let vc = virtual_clusters::get(st, vc_id)?;
+        virtual_clusters::require_running(vc, "create resource Endpoint")?;
         let label = req.str("releaseLabel").unwrap_or_default();
         if !emr.inner.releases.accepts(label) {
             return Err(AwsError::not_found(format!(
@@ -67,10 +47,10 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         }
         let id = ids::endpoint_id();
         let record = EndpointRecord {
-            arn: emr.inner.arns.endpoint(&vc_id, &id),
+            arn: emr.inner.arns.endpoint(vc_id, &id),
             id: id.clone(),
             name: req.str("name").unwrap_or_default().into(),
-            virtual_cluster_id: vc_id.clone(),
+            virtual_cluster_id: vc_id.into(),
             endpoint_type: req.str("type").unwrap_or_default().into(),
             state: EndpointState::Creating,
             release_label: label.into(),
@@ -93,79 +73,43 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         };
         let response =
             json!({"id": id, "name": record.name, "arn": record.arn, "virtualClusterId": vc_id});
-        let mut batch = Batch::new();
-        st.put_endpoint(record, &mut batch).map_err(store_error)?;
-        remember(
-            st,
-            &mut batch,
-            Op::CreateManagedEndpoint,
-            &token,
-            fp,
-            &response,
-        )?;
-        Ok(Outcome::Write {
-            response,
-            batch,
-            after: Some(After::FailEndpoint(id.clone())),
-        })
+        st.put_endpoint(record, batch).map_err(store_error)?;
+        Ok((response, Some(After::FailEndpoint(id))))
     })
     .await
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(
-        req,
-        &[
-            ("virtualClusterId", &shapes::RESOURCE_ID),
-            ("id", &shapes::RESOURCE_ID),
-        ],
-        None,
-    )?;
-    let st = emr.lock();
-    let e = get(&st, req.label(0), req.label(1))?;
-    Ok(json!({"endpoint": e.to_wire()}))
+    describe_record(emr, req, &VC_AND_ID_LABELS, "endpoint", |st| {
+        get(st, req.label(0), req.label(1)).map(EndpointRecord::to_wire)
+    })
 }
 
 pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID)], None)?;
+    check(req, &VC_LABEL, None)?;
     let doc = query(req, &shapes::LIST_MANAGED_ENDPOINTS)?;
     let params = ListParams::from(&doc)?;
     let types = str_list(&doc, "types");
     let states = str_list(&doc, "states");
     let vc = req.label(0);
     let st = emr.lock();
-    let items = st
+    let matching = st
         .endpoints
         .values()
         .filter(|e| e.virtual_cluster_id == vc)
-        .filter(|e| params.created_ok(&e.created_at))
         .filter(|e| types.as_ref().is_none_or(|t| t.contains(&e.endpoint_type)))
         .filter(|e| {
             states
                 .as_ref()
-                .is_none_or(|s| s.contains(&state_str(e.state)))
-        })
-        .map(|e| (created_key(e.created_at.timestamp_millis(), &e.id), e))
-        .collect();
-    let (page, next) = params.page(items);
-    Ok(list_response(
-        "endpoints",
-        page.into_iter().map(EndpointRecord::to_wire).collect(),
-        next,
-    ))
+                .is_none_or(|s| s.contains(&wire_name(&e.state)))
+        });
+    Ok(params.newest_first("endpoints", matching, EndpointRecord::to_wire))
 }
 
 /// Deleting moves the endpoint to TERMINATED (there is nothing running to tear down);
 /// deleting a terminated endpoint succeeds and changes nothing.
 pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(
-        req,
-        &[
-            ("virtualClusterId", &shapes::RESOURCE_ID),
-            ("id", &shapes::RESOURCE_ID),
-        ],
-        None,
-    )?;
+    check(req, &VC_AND_ID_LABELS, None)?;
     let (vc_id, id) = (req.label(0).to_string(), req.label(1).to_string());
     emr.execute(|st| {
         let mut e = get(st, &vc_id, &id)?.clone();
@@ -209,7 +153,7 @@ pub fn credentials(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     // starts one (see the module comment).
     Err(AwsError::validation(format!(
         "Endpoint {id} is in state {}; session credentials are only issued for ACTIVE endpoints. {}",
-        state_str(e.state),
+        wire_name(&e.state),
         e.state_details.as_deref().unwrap_or("")
     )
     .trim_end()

@@ -4,13 +4,15 @@ use serde_json::{json, Value};
 use sparkyard_aws::AwsError;
 use sparkyard_store::Batch;
 
-use super::virtual_clusters::{self, state_name};
-use super::{check, list_response, query, remember, replay, str_list, tags_of, ListParams, Req};
+use super::listing::{list_response, str_list, ListParams};
+use super::{
+    check, describe_record, execute_once, query, tags_of, Req, VC_AND_ID_LABELS, VC_LABEL,
+};
+use super::{job_templates, virtual_clusters};
 use crate::config::release_version;
 use crate::emr::{store_error, Outcome};
-use crate::idempotency::fingerprint;
 use crate::pagination;
-use crate::records::{JobRunRecord, JobRunState, VirtualClusterState};
+use crate::records::{JobRunRecord, JobRunState};
 use crate::routes::Op;
 use crate::shapes;
 use crate::state::State;
@@ -107,32 +109,16 @@ pub(crate) fn check_effective(
 }
 
 pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(
-        req,
-        &[("virtualClusterId", &shapes::RESOURCE_ID)],
-        Some(&shapes::START_JOB_RUN),
-    )?;
-    let vc_id = req.label(0).to_string();
-    let fp = fingerprint(&[&vc_id], &req.body);
-    let token = req.client_token().to_string();
-    emr.execute(|st| {
-        if let Some(r) = replay(st, Op::StartJobRun, &token, &fp)? {
-            return Ok(Outcome::Read(r));
-        }
-        let vc = virtual_clusters::get(st, &vc_id)?.clone();
-        if vc.state != VirtualClusterState::Running {
-            return Err(AwsError::validation(format!(
-                "Virtual cluster state {} is not valid to create resource JobRun.",
-                state_name(vc.state)
-            )));
-        }
+    check(req, &VC_LABEL, Some(&shapes::START_JOB_RUN))?;
+    let vc_id = req.label(0);
+    let token = req.client_token();
+    execute_once(emr, req, Op::StartJobRun, &[vc_id], |st, batch| {
+        let vc = virtual_clusters::get(st, vc_id)?.clone();
+        virtual_clusters::require_running(&vc, "create resource JobRun")?;
         let template_id = req.str("jobTemplateId").map(str::to_string);
         let effective = match &template_id {
             Some(tid) => {
-                let t = st
-                    .templates
-                    .get(tid)
-                    .ok_or_else(|| AwsError::not_found(format!("Job template {tid} doesn't exist.")))?;
+                let t = job_templates::get(st, tid)?;
                 let resolved = templates::resolve(
                     tid,
                     &t.job_template_data,
@@ -144,7 +130,7 @@ pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         };
         check_effective(emr, &effective, template_id.is_some())?;
         if let Some(max) = vc.max_in_queue() {
-            if st.counts(&vc_id).in_queue >= max {
+            if st.counts(vc_id).in_queue >= max {
                 return Err(AwsError::validation(format!(
                     "Virtual cluster {vc_id} has reached its limit of {max} queued job runs (maxInQueueJobRuns). Retry after some job runs have started."
                 )));
@@ -153,12 +139,12 @@ pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         let now = time::now();
         let id = emr.inner.run_ids.next(now.timestamp_millis().max(0) as u64);
         let record = JobRunRecord {
-            arn: emr.inner.arns.job_run(&vc_id, &id),
+            arn: emr.inner.arns.job_run(vc_id, &id),
             id: id.clone(),
-            virtual_cluster_id: vc_id.clone(),
+            virtual_cluster_id: vc_id.into(),
             name: effective.get("name").and_then(Value::as_str).map(str::to_string),
             state: JobRunState::Pending,
-            client_token: token.clone(),
+            client_token: token.into(),
             execution_role_arn: effective["executionRoleArn"].as_str().unwrap_or_default().into(),
             release_label: effective["releaseLabel"].as_str().unwrap_or_default().into(),
             configuration_overrides: effective.get("configurationOverrides").filter(|v| !v.is_null()).cloned(),
@@ -186,33 +172,23 @@ pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         response.insert("arn".into(), json!(record.arn));
         response.insert("virtualClusterId".into(), json!(vc_id));
         let response = Value::Object(response);
-        let mut batch = Batch::new();
-        st.put_run(record, &mut batch).map_err(store_error)?;
-        remember(st, &mut batch, Op::StartJobRun, &token, fp, &response)?;
-        Ok(Outcome::Write { response, batch, after: None })
+        st.put_run(record, batch).map_err(store_error)?;
+        Ok((response, None))
     })
     .await
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(
-        req,
-        &[
-            ("virtualClusterId", &shapes::RESOURCE_ID),
-            ("id", &shapes::RESOURCE_ID),
-        ],
-        None,
-    )?;
-    check_run_id(req.label(1))?;
-    let st = emr.lock();
-    let run = get(&st, req.label(0), req.label(1))?;
-    Ok(json!({"jobRun": run.to_wire()}))
+    describe_record(emr, req, &VC_AND_ID_LABELS, "jobRun", |st| {
+        check_run_id(req.label(1))?;
+        get(st, req.label(0), req.label(1)).map(JobRunRecord::to_wire)
+    })
 }
 
 /// Newest first (ids are time-ordered); `name` is an exact match. An unknown virtual
 /// cluster has no runs (the model lists no ResourceNotFoundException here).
 pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("virtualClusterId", &shapes::RESOURCE_ID)], None)?;
+    check(req, &VC_LABEL, None)?;
     let doc = query(req, &shapes::LIST_JOB_RUNS)?;
     let params = ListParams::from(&doc)?;
     let name = doc.get("name").and_then(Value::as_str);
@@ -242,14 +218,7 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 /// SUBMITTED and RUNNING runs become CANCEL_PENDING until the controller has stopped
 /// them. Other states are not cancellable.
 pub async fn cancel(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(
-        req,
-        &[
-            ("virtualClusterId", &shapes::RESOURCE_ID),
-            ("id", &shapes::RESOURCE_ID),
-        ],
-        None,
-    )?;
+    check(req, &VC_AND_ID_LABELS, None)?;
     check_run_id(req.label(1))?;
     let (vc_id, id) = (req.label(0).to_string(), req.label(1).to_string());
     emr.execute(|st| {

@@ -5,26 +5,25 @@ use serde_json::{json, Value};
 use sparkyard_aws::AwsError;
 use sparkyard_store::Batch;
 
-use super::{check, list_response, query, remember, replay, tags_of, ListParams, Req};
+use super::listing::ListParams;
+use super::{check, describe_record, execute_once, query, tags_of, Req, ID_LABEL};
 use crate::emr::{store_error, Outcome};
-use crate::idempotency::fingerprint;
-use crate::pagination::created_key;
 use crate::records::JobTemplateRecord;
 use crate::routes::Op;
+use crate::state::State;
 use crate::{ids, shapes, time, Emr};
 
 pub fn not_found(id: &str) -> AwsError {
     AwsError::not_found(format!("Job template {id} doesn't exist."))
 }
 
+pub(crate) fn get<'s>(st: &'s State, id: &str) -> Result<&'s JobTemplateRecord, AwsError> {
+    st.templates.get(id).ok_or_else(|| not_found(id))
+}
+
 pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &[], Some(&shapes::CREATE_JOB_TEMPLATE))?;
-    let fp = fingerprint(&[], &req.body);
-    let token = req.client_token().to_string();
-    emr.execute(|st| {
-        if let Some(r) = replay(st, Op::CreateJobTemplate, &token, &fp)? {
-            return Ok(Outcome::Read(r));
-        }
+    execute_once(emr, req, Op::CreateJobTemplate, &[], |st, batch| {
         let id = ids::job_template_id();
         let record = JobTemplateRecord {
             arn: emr.inner.arns.job_template(&id),
@@ -40,54 +39,35 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
             "id": record.id, "name": record.name, "arn": record.arn,
             "createdAt": time::wire(&record.created_at),
         });
-        let mut batch = Batch::new();
-        st.put_template(record, &mut batch).map_err(store_error)?;
-        remember(st, &mut batch, Op::CreateJobTemplate, &token, fp, &response)?;
-        Ok(Outcome::Write {
-            response,
-            batch,
-            after: None,
-        })
+        st.put_template(record, batch).map_err(store_error)?;
+        Ok((response, None))
     })
     .await
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("id", &shapes::RESOURCE_ID)], None)?;
-    let st = emr.lock();
-    let t = st
-        .templates
-        .get(req.label(0))
-        .ok_or_else(|| not_found(req.label(0)))?;
-    Ok(json!({"jobTemplate": t.to_wire()}))
+    describe_record(emr, req, &ID_LABEL, "jobTemplate", |st| {
+        get(st, req.label(0)).map(JobTemplateRecord::to_wire)
+    })
 }
 
 pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     let doc = query(req, &shapes::LIST_CREATED)?;
     let params = ListParams::from(&doc)?;
     let st = emr.lock();
-    let items = st
-        .templates
-        .values()
-        .filter(|t| params.created_ok(&t.created_at))
-        .map(|t| (created_key(t.created_at.timestamp_millis(), &t.id), t))
-        .collect();
-    let (page, next) = params.page(items);
-    Ok(list_response(
+    Ok(params.newest_first(
         "templates",
-        page.into_iter().map(JobTemplateRecord::to_wire).collect(),
-        next,
+        st.templates.values(),
+        JobTemplateRecord::to_wire,
     ))
 }
 
 /// Deleting removes the template; runs started from it keep their resolved values.
 pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("id", &shapes::RESOURCE_ID)], None)?;
+    check(req, &ID_LABEL, None)?;
     let id = req.label(0).to_string();
     emr.execute(|st| {
-        if !st.templates.contains_key(&id) {
-            return Err(not_found(&id));
-        }
+        get(st, &id)?;
         let mut batch = Batch::new();
         st.delete_template(&id, &mut batch);
         Ok(Outcome::Write {

@@ -4,23 +4,23 @@
 pub mod endpoints;
 pub mod job_runs;
 pub mod job_templates;
+mod listing;
 pub mod security_configurations;
 pub mod tags;
 pub mod virtual_clusters;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Value};
 use sparkyard_aws::AwsError;
 use sparkyard_store::Batch;
 
-use crate::emr::store_error;
-use crate::idempotency::{self, TokenRecord};
-use crate::pagination;
+use crate::emr::{store_error, After, Outcome};
+use crate::idempotency::{self, fingerprint, TokenRecord};
 use crate::records::{Submitter, Tags};
 use crate::routes::{query_document, Op};
 use crate::state::State;
-use crate::time::{self, Timestamp};
 use crate::validate::{Problems, Shape};
 use crate::Emr;
+use crate::{shapes, time};
 
 /// A matched, decoded request.
 pub struct Req {
@@ -78,6 +78,17 @@ pub(crate) async fn dispatch(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     }
 }
 
+// The URI labels most operations take, for `check` and `describe_record`.
+/// A resource named by its id alone.
+pub(crate) static ID_LABEL: [(&str, &Shape); 1] = [("id", &shapes::RESOURCE_ID)];
+/// A virtual cluster's collection (its job runs, its endpoints).
+pub(crate) static VC_LABEL: [(&str, &Shape); 1] = [("virtualClusterId", &shapes::RESOURCE_ID)];
+/// A resource inside a virtual cluster.
+pub(crate) static VC_AND_ID_LABELS: [(&str, &Shape); 2] = [
+    ("virtualClusterId", &shapes::RESOURCE_ID),
+    ("id", &shapes::RESOURCE_ID),
+];
+
 /// Validates URI labels (`(member name, shape)` in path order) and, if given, the body,
 /// reporting every problem in one message as AWS does.
 pub(crate) fn check(
@@ -108,13 +119,56 @@ pub(crate) fn query(req: &Req, shape: &Shape) -> Result<Value, AwsError> {
     Ok(doc)
 }
 
-/// Idempotency: `Ok(Some(response))` to replay, `Ok(None)` for a new request.
-pub(crate) fn replay(
-    st: &State,
+/// Answers a Describe call: checks the URI labels (`(member name, shape)` in path order),
+/// then wraps under `key` what `render` makes of the record it looks up in the state (its
+/// not-found error passes through unchanged).
+pub(crate) fn describe_record(
+    emr: &Emr,
+    req: &Req,
+    labels: &[(&str, &Shape)],
+    key: &str,
+    render: impl FnOnce(&State) -> Result<Value, AwsError>,
+) -> Result<Value, AwsError> {
+    check(req, labels, None)?;
+    let st = emr.lock();
+    Ok(json!({ key: render(&st)? }))
+}
+
+/// Runs a Create/Start/Update call idempotently under its `clientToken`: a retry of the
+/// same request (body and URI `labels`) replays the first response, a different request
+/// with the token is refused, and a new one makes its change. `change` queues its writes
+/// in the batch and returns the response and any follow-up step; the token and response
+/// are recorded in the same batch, so they are durable exactly when the change is.
+pub(crate) async fn execute_once<F>(
+    emr: &Emr,
+    req: &Req,
     op: Op,
-    token: &str,
-    fingerprint: &str,
-) -> Result<Option<Value>, AwsError> {
+    labels: &[&str],
+    change: F,
+) -> Result<Value, AwsError>
+where
+    F: FnOnce(&mut State, &mut Batch) -> Result<(Value, Option<After>), AwsError>,
+{
+    let fp = fingerprint(labels, &req.body);
+    let token = req.client_token();
+    emr.execute(|st| {
+        if let Some(r) = replay(st, op, token, &fp)? {
+            return Ok(Outcome::Read(r));
+        }
+        let mut batch = Batch::new();
+        let (response, after) = change(st, &mut batch)?;
+        remember(st, &mut batch, op, token, fp, &response)?;
+        Ok(Outcome::Write {
+            response,
+            batch,
+            after,
+        })
+    })
+    .await
+}
+
+/// Idempotency: `Ok(Some(response))` to replay, `Ok(None)` for a new request.
+fn replay(st: &State, op: Op, token: &str, fingerprint: &str) -> Result<Option<Value>, AwsError> {
     match st.tokens.get(&idempotency::key(op.name(), token)) {
         Some(t) if t.fingerprint == fingerprint => Ok(Some(t.response.clone())),
         Some(_) => Err(idempotency::mismatch(op.name(), token)),
@@ -123,7 +177,7 @@ pub(crate) fn replay(
 }
 
 /// Records the token with the response, in the same batch as the change.
-pub(crate) fn remember(
+fn remember(
     st: &mut State,
     batch: &mut Batch,
     op: Op,
@@ -146,61 +200,4 @@ pub(crate) fn tags_of(body: &Value, key: &str) -> Tags {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default()
-}
-
-/// Common list parameters.
-pub(crate) struct ListParams {
-    pub created_after: Option<Timestamp>,
-    pub created_before: Option<Timestamp>,
-    pub size: usize,
-    /// Decoded `nextToken`: the key of the last item already returned.
-    pub after: Option<String>,
-}
-
-impl ListParams {
-    pub fn from(doc: &Value) -> Result<Self, AwsError> {
-        Ok(Self {
-            created_after: doc.get("createdAfter").and_then(time::parse_timestamp),
-            created_before: doc.get("createdBefore").and_then(time::parse_timestamp),
-            size: pagination::page_size(doc.get("maxResults").and_then(Value::as_i64))?,
-            after: doc
-                .get("nextToken")
-                .and_then(Value::as_str)
-                .map(pagination::decode_token)
-                .transpose()?,
-        })
-    }
-
-    /// `createdAfter`/`createdBefore` are inclusive bounds.
-    pub fn created_ok(&self, t: &Timestamp) -> bool {
-        self.created_after.is_none_or(|a| *t >= a) && self.created_before.is_none_or(|b| *t <= b)
-    }
-
-    /// Pages `items` (any order) newest first by their keys.
-    pub fn page<T>(&self, mut items: Vec<(String, T)>) -> (Vec<T>, Option<String>) {
-        items.sort_by(|a, b| b.0.cmp(&a.0));
-        let after = self.after.clone();
-        let iter = items
-            .into_iter()
-            .filter(move |(k, _)| after.as_ref().is_none_or(|a| k < a));
-        pagination::page(iter, self.size)
-    }
-}
-
-pub(crate) fn str_list(doc: &Value, key: &str) -> Option<Vec<String>> {
-    doc.get(key)?.as_array().map(|a| {
-        a.iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    })
-}
-
-/// `{"<key>": [items], "nextToken": …}` with the token omitted on the last page.
-pub(crate) fn list_response(key: &str, items: Vec<Value>, next: Option<String>) -> Value {
-    let mut m = Map::new();
-    m.insert(key.into(), Value::Array(items));
-    if let Some(t) = next {
-        m.insert("nextToken".into(), Value::String(t));
-    }
-    Value::Object(m)
 }

@@ -115,7 +115,7 @@ pub async fn untag(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &[("resourceArn", &shapes::RSI_ARN)], None)?;
     let doc = query(req, &shapes::UNTAG_RESOURCE)?;
     let (arn, r) = resource(emr, req)?;
-    let keys: Vec<String> = super::str_list(&doc, "tagKeys").unwrap_or_default();
+    let keys: Vec<String> = super::listing::str_list(&doc, "tagKeys").unwrap_or_default();
     emr.execute(|st| {
         let mut tags = tags_of(st, &r).ok_or_else(|| not_found(&arn))?.clone();
         let before = tags.len();

@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 use sparkyard_aws::AwsError;
 use sparkyard_store::Batch;
 
-use super::{check, list_response, query, remember, replay, str_list, tags_of, ListParams, Req};
+use super::listing::{str_list, ListParams};
+use super::security_configurations;
+use super::{check, describe_record, execute_once, query, tags_of, Req, ID_LABEL};
 use crate::emr::{store_error, After, Outcome};
-use crate::idempotency::fingerprint;
-use crate::pagination::created_key;
-use crate::records::{VirtualClusterRecord, VirtualClusterState};
+use crate::records::{wire_name, VirtualClusterRecord, VirtualClusterState};
 use crate::routes::Op;
 use crate::shapes;
 use crate::state::State;
@@ -32,22 +32,25 @@ fn scheduler(v: Option<&Value>) -> Option<Value> {
     .cloned()
 }
 
+/// The check before creating or changing anything in a virtual cluster; `action` names
+/// it in the error (`create resource JobRun`).
+pub(crate) fn require_running(vc: &VirtualClusterRecord, action: &str) -> Result<(), AwsError> {
+    if vc.state == VirtualClusterState::Running {
+        return Ok(());
+    }
+    Err(AwsError::validation(format!(
+        "Virtual cluster state {} is not valid to {action}.",
+        wire_name(&vc.state)
+    )))
+}
+
 pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &[], Some(&shapes::CREATE_VIRTUAL_CLUSTER))?;
     let b = &req.body;
-    let fp = fingerprint(&[], b);
-    let token = req.client_token().to_string();
     let arns = emr.inner.arns.clone();
-    emr.execute(|st| {
-        if let Some(r) = replay(st, Op::CreateVirtualCluster, &token, &fp)? {
-            return Ok(Outcome::Read(r));
-        }
+    execute_once(emr, req, Op::CreateVirtualCluster, &[], |st, batch| {
         if let Some(sc) = req.str("securityConfigurationId") {
-            if !st.security_configurations.contains_key(sc) {
-                return Err(AwsError::not_found(format!(
-                    "Security configuration {sc} doesn't exist."
-                )));
-            }
+            security_configurations::get(st, sc)?;
         }
         let provider = b["containerProvider"].clone();
         let cluster_id = provider["id"].as_str().unwrap_or_default().to_string();
@@ -80,30 +83,16 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
             eks_access_entry_integrated: true,
         };
         let response = json!({"id": record.id, "name": record.name, "arn": record.arn});
-        let mut batch = Batch::new();
-        st.put_vc(record, &mut batch).map_err(store_error)?;
-        remember(
-            st,
-            &mut batch,
-            Op::CreateVirtualCluster,
-            &token,
-            fp,
-            &response,
-        )?;
-        Ok(Outcome::Write {
-            response,
-            batch,
-            after: None,
-        })
+        st.put_vc(record, batch).map_err(store_error)?;
+        Ok((response, None))
     })
     .await
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("id", &shapes::RESOURCE_ID)], None)?;
-    let st = emr.lock();
-    let vc = get(&st, req.label(0))?;
-    Ok(json!({"virtualCluster": vc.to_wire(st.counts(&vc.id))}))
+    describe_record(emr, req, &ID_LABEL, "virtualCluster", |st| {
+        get(st, req.label(0)).map(|vc| vc.to_wire(st.counts(&vc.id)))
+    })
 }
 
 pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
@@ -114,10 +103,9 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     let states = str_list(&doc, "states");
     let access_entry = doc.get("eksAccessEntryIntegrated").and_then(Value::as_bool);
     let st = emr.lock();
-    let items: Vec<(String, &VirtualClusterRecord)> = st
+    let matching = st
         .vcs
         .values()
-        .filter(|vc| params.created_ok(&vc.created_at))
         .filter(|vc| provider_id.is_none_or(|p| vc.cluster_id == p))
         .filter(|vc| {
             provider_type.is_none_or(|t| {
@@ -125,45 +113,24 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
             })
         })
         .filter(|vc| {
-            let s = serde_json::to_value(vc.state).ok();
-            states.as_ref().is_none_or(|list| {
-                list.iter()
-                    .any(|x| s.as_ref().and_then(Value::as_str) == Some(x))
-            })
+            states
+                .as_ref()
+                .is_none_or(|s| s.contains(&wire_name(&vc.state)))
         })
-        .filter(|vc| access_entry.is_none_or(|a| vc.eks_access_entry_integrated == a))
-        .map(|vc| (created_key(vc.created_at.timestamp_millis(), &vc.id), vc))
-        .collect();
-    let (page, next) = params.page(items);
-    let wire = page
-        .into_iter()
-        .map(|vc| vc.to_wire(st.counts(&vc.id)))
-        .collect();
-    Ok(list_response("virtualClusters", wire, next))
+        .filter(|vc| access_entry.is_none_or(|a| vc.eks_access_entry_integrated == a));
+    Ok(params.newest_first("virtualClusters", matching, |vc| {
+        vc.to_wire(st.counts(&vc.id))
+    }))
 }
 
 /// UpdateVirtualCluster edits only `schedulerConfiguration`: absent leaves it unchanged,
 /// `{}` clears it, anything else replaces it whole (reference §6.2).
 pub async fn update(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(
-        req,
-        &[("id", &shapes::RESOURCE_ID)],
-        Some(&shapes::UPDATE_VIRTUAL_CLUSTER),
-    )?;
-    let id = req.label(0).to_string();
-    let fp = fingerprint(&[&id], &req.body);
-    let token = req.client_token().to_string();
-    emr.execute(|st| {
-        if let Some(r) = replay(st, Op::UpdateVirtualCluster, &token, &fp)? {
-            return Ok(Outcome::Read(r));
-        }
-        let mut vc = get(st, &id)?.clone();
-        if vc.state != VirtualClusterState::Running {
-            return Err(AwsError::validation(format!(
-                "Virtual cluster state {} is not valid to update resource VirtualCluster.",
-                state_name(vc.state)
-            )));
-        }
+    check(req, &ID_LABEL, Some(&shapes::UPDATE_VIRTUAL_CLUSTER))?;
+    let id = req.label(0);
+    execute_once(emr, req, Op::UpdateVirtualCluster, &[id], |st, batch| {
+        let mut vc = get(st, id)?.clone();
+        require_running(&vc, "update resource VirtualCluster")?;
         if let Some(s) = req
             .body
             .get("schedulerConfiguration")
@@ -171,31 +138,11 @@ pub async fn update(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         {
             vc.scheduler_configuration = scheduler(Some(s));
         }
-        let response = json!({"virtualCluster": vc.to_wire(st.counts(&id))});
-        let mut batch = Batch::new();
-        st.put_vc(vc, &mut batch).map_err(store_error)?;
-        remember(
-            st,
-            &mut batch,
-            Op::UpdateVirtualCluster,
-            &token,
-            fp,
-            &response,
-        )?;
-        Ok(Outcome::Write {
-            response,
-            batch,
-            after: None,
-        })
+        let response = json!({"virtualCluster": vc.to_wire(st.counts(id))});
+        st.put_vc(vc, batch).map_err(store_error)?;
+        Ok((response, None))
     })
     .await
-}
-
-pub fn state_name(s: VirtualClusterState) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// DeleteVirtualCluster answers once the cluster is durably TERMINATING; a background
@@ -203,7 +150,7 @@ pub fn state_name(s: VirtualClusterState) -> String {
 /// Deleting a cluster that is already terminating or terminated succeeds and changes
 /// nothing.
 pub async fn delete(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
-    check(req, &[("id", &shapes::RESOURCE_ID)], None)?;
+    check(req, &ID_LABEL, None)?;
     let id = req.label(0).to_string();
     emr.execute(|st| {
         let mut vc = get(st, &id)?.clone();

@@ -108,9 +108,55 @@ impl Drop for TempBlob {
     }
 }
 
-fn temp_path(root: &Path) -> PathBuf {
-    root.join("tmp")
-        .join(uuid::Uuid::new_v4().simple().to_string())
+/// Creates an empty temporary blob and the file to write it through.
+fn create_temp(root: &Path) -> S3Result<(TempBlob, std::fs::File)> {
+    let path = root
+        .join("tmp")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    let file = std::fs::File::create(&path).map_err(io_error)?;
+    let blob = TempBlob {
+        path,
+        size: 0,
+        md5: [0; 16],
+        checksums: BTreeMap::new(),
+        kept: false,
+    };
+    Ok((blob, file))
+}
+
+/// The running digests of a blob being written: MD5 always, plus the requested algorithms'.
+struct Digests {
+    md5: Md5,
+    requested: Vec<(String, Digest)>,
+}
+
+impl Digests {
+    fn new(algorithms: &[String]) -> Self {
+        Self {
+            md5: Md5::new(),
+            requested: algorithms
+                .iter()
+                .filter_map(|a| Digest::new(a).map(|d| (a.clone(), d)))
+                .collect(),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        for (_, d) in &mut self.requested {
+            d.update(data);
+        }
+    }
+
+    /// Records the final digests on `blob`.
+    fn finish(self, blob: &mut TempBlob) {
+        blob.md5 = self.md5.finalize().as_ref().try_into().unwrap_or([0; 16]);
+        blob.checksums = self
+            .requested
+            .into_iter()
+            .map(|(a, d)| (a, b64(&d.finalize())))
+            .collect();
+    }
 }
 
 /// Streams `body` into a temporary file, computing MD5 and the `algorithms`' digests, and
@@ -120,29 +166,14 @@ pub async fn write(
     mut body: StreamingBlob,
     algorithms: &[String],
 ) -> S3Result<TempBlob> {
-    let path = temp_path(root);
-    let mut file = std::fs::File::create(&path).map_err(io_error)?;
-    let mut blob = TempBlob {
-        path,
-        size: 0,
-        md5: [0; 16],
-        checksums: BTreeMap::new(),
-        kept: false,
-    };
-    let mut md5 = Md5::new();
-    let mut digests: Vec<(String, Digest)> = algorithms
-        .iter()
-        .filter_map(|a| Digest::new(a).map(|d| (a.clone(), d)))
-        .collect();
+    let (mut blob, mut file) = create_temp(root)?;
+    let mut digests = Digests::new(algorithms);
     // Batches writes so each small chunk does not become a syscall.
     let mut buffer = Vec::with_capacity(1 << 20);
     while let Some(chunk) = body.next().await {
         let chunk = chunk
             .map_err(|e| s3_error!(IncompleteBody, "The request body could not be read: {e}"))?;
-        md5.update(&chunk);
-        for (_, d) in &mut digests {
-            d.update(&chunk);
-        }
+        digests.update(&chunk);
         blob.size += chunk.len() as u64;
         buffer.extend_from_slice(&chunk);
         if buffer.len() >= 1 << 20 {
@@ -152,11 +183,7 @@ pub async fn write(
     }
     file.write_all(&buffer).map_err(io_error)?;
     file.sync_all().map_err(io_error)?;
-    blob.md5 = md5.finalize().as_ref().try_into().unwrap_or([0; 16]);
-    blob.checksums = digests
-        .into_iter()
-        .map(|(a, d)| (a, b64(&d.finalize())))
-        .collect();
+    digests.finish(&mut blob);
     Ok(blob)
 }
 
@@ -164,20 +191,8 @@ pub async fn write(
 /// MD5 and the `algorithms`' digests of the whole. Blocking: run off the async runtime.
 pub fn concat(root: &Path, parts: &[String], algorithms: &[String]) -> S3Result<TempBlob> {
     use std::io::Read;
-    let path = temp_path(root);
-    let mut out = std::fs::File::create(&path).map_err(io_error)?;
-    let mut blob = TempBlob {
-        path,
-        size: 0,
-        md5: [0; 16],
-        checksums: BTreeMap::new(),
-        kept: false,
-    };
-    let mut md5 = Md5::new();
-    let mut digests: Vec<(String, Digest)> = algorithms
-        .iter()
-        .filter_map(|a| Digest::new(a).map(|d| (a.clone(), d)))
-        .collect();
+    let (mut blob, mut out) = create_temp(root)?;
+    let mut digests = Digests::new(algorithms);
     let mut buffer = vec![0u8; 1 << 20];
     for part in parts {
         let mut input = std::fs::File::open(root.join("blobs").join(part)).map_err(io_error)?;
@@ -186,20 +201,13 @@ pub fn concat(root: &Path, parts: &[String], algorithms: &[String]) -> S3Result<
             if n == 0 {
                 break;
             }
-            md5.update(&buffer[..n]);
-            for (_, d) in &mut digests {
-                d.update(&buffer[..n]);
-            }
+            digests.update(&buffer[..n]);
             out.write_all(&buffer[..n]).map_err(io_error)?;
             blob.size += n as u64;
         }
     }
     out.sync_all().map_err(io_error)?;
-    blob.md5 = md5.finalize().as_ref().try_into().unwrap_or([0; 16]);
-    blob.checksums = digests
-        .into_iter()
-        .map(|(a, d)| (a, b64(&d.finalize())))
-        .collect();
+    digests.finish(&mut blob);
     Ok(blob)
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use s3s::dto::*;
-use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, S3};
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, TrailingHeaders, S3};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::db::Db;
@@ -63,15 +63,6 @@ fn now_ms() -> i64 {
 /// Smallest part S3 accepts, except for the last one.
 pub const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
 pub const MAX_KEYS: i32 = 1000;
-
-/// The checksum values a request carries, by algorithm: headers, or trailers for
-/// `aws-chunked` bodies.
-fn declared_checksums(fields: [(&str, &Option<String>); 5]) -> BTreeMap<String, String> {
-    fields
-        .iter()
-        .filter_map(|(a, v)| v.as_ref().map(|v| (a.to_string(), v.clone())))
-        .collect()
-}
 
 /// Checksums sent as trailers of an `aws-chunked` body.
 fn trailer_checksums(trailers: Option<&http::HeaderMap>) -> BTreeMap<String, String> {
@@ -139,6 +130,23 @@ fn verify_digests(
     Ok(())
 }
 
+/// The checksums an input declares in its `checksum_*` fields (`x-amz-checksum-*` headers),
+/// by algorithm: the inverse of `set_checksums!`.
+macro_rules! declared_checksums {
+    ($input:expr) => {{
+        [
+            ("CRC32", &$input.checksum_crc32),
+            ("CRC32C", &$input.checksum_crc32c),
+            ("CRC64NVME", &$input.checksum_crc64nvme),
+            ("SHA1", &$input.checksum_sha1),
+            ("SHA256", &$input.checksum_sha256),
+        ]
+        .into_iter()
+        .filter_map(|(a, v)| v.as_ref().map(|v| (a.to_string(), v.clone())))
+        .collect::<BTreeMap<String, String>>()
+    }};
+}
+
 /// Fills the `checksum_*` fields of an output from a digest map.
 macro_rules! set_checksums {
     ($out:expr, $map:expr) => {{
@@ -199,6 +207,66 @@ impl S3Store {
         }
     }
 
+    /// The multipart upload `upload_id`, provided it is one for `bucket`/`key`.
+    fn require_upload(&self, upload_id: &str, bucket: &str, key: &str) -> S3Result<store::Upload> {
+        let upload = store::get_upload(&self.db, upload_id)
+            .map_err(db_error)?
+            .ok_or_else(no_such_upload)?;
+        if upload.bucket != bucket || upload.key != key {
+            return Err(no_such_upload());
+        }
+        Ok(upload)
+    }
+
+    /// Streams a request body into a new blob, computing the `algorithms`' digests, and
+    /// keeps it only if it matches `Content-MD5` and every checksum the client declared:
+    /// `declared` from the headers, plus those of an `aws-chunked` body's trailers, known
+    /// only once the body has been read.
+    async fn receive(
+        &self,
+        body: StreamingBlob,
+        algorithms: &[String],
+        mut declared: BTreeMap<String, String>,
+        trailers: Option<TrailingHeaders>,
+        content_md5: Option<&str>,
+    ) -> S3Result<Received> {
+        let written = blob::write(&self.root, body, algorithms).await?;
+        let trailer_map = trailers.and_then(|t| t.take());
+        declared.extend(trailer_checksums(trailer_map.as_ref()));
+        verify_digests(&written, content_md5, &declared)?;
+        let md5 = hex::encode(written.md5);
+        let checksums = written.checksums.clone();
+        let size = written.size as i64;
+        let blob = written.persist(&self.root)?;
+        Ok(Received {
+            blob,
+            size,
+            md5,
+            checksums,
+        })
+    }
+
+    /// Finishes a write whose index change (`indexed`) references the new blob `blob_name`:
+    /// the blobs the change replaced are removed; if the index refused it (`Err(())`: the
+    /// bucket or upload is gone) the new blob is removed and the request fails with `gone`.
+    fn commit_blob<G: IntoIterator<Item = String>>(
+        &self,
+        blob_name: &str,
+        indexed: rusqlite::Result<Result<G, ()>>,
+        gone: impl FnOnce() -> S3Error,
+    ) -> S3Result<()> {
+        match indexed.map_err(db_error)? {
+            Ok(replaced) => {
+                self.remove_blobs(replaced);
+                Ok(())
+            }
+            Err(()) => {
+                blob::remove(&self.root, blob_name);
+                Err(gone())
+            }
+        }
+    }
+
     /// One page of a bucket listing (V1 and V2 share it).
     fn list(
         &self,
@@ -251,6 +319,15 @@ impl S3Store {
     }
 }
 
+/// A request body stored as a blob (see [`S3Store::receive`]).
+struct Received {
+    blob: String,
+    size: i64,
+    /// Hex, as in the ETag of a simple object or a part.
+    md5: String,
+    checksums: BTreeMap<String, String>,
+}
+
 /// Shared by GetObject and HeadObject: which checksums to reveal. S3 returns them only when
 /// asked (`x-amz-checksum-mode: ENABLED`) and only for the whole object.
 fn visible_checksums(
@@ -263,6 +340,51 @@ fn visible_checksums(
     } else {
         BTreeMap::new()
     }
+}
+
+/// Shared by GetObject and HeadObject: the bytes of an object of `size` that a `Range`
+/// asks for (all of them without one), and the `Content-Range` that answers it.
+fn requested_bytes(
+    range: Option<&Range>,
+    size: u64,
+) -> S3Result<(std::ops::Range<u64>, Option<String>)> {
+    let Some(range) = range else {
+        return Ok((0..size, None));
+    };
+    let bytes = range
+        .check(size)
+        .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+    let content_range = format!(
+        "bytes {}-{}/{size}",
+        bytes.start,
+        bytes.end.saturating_sub(1)
+    );
+    Ok((bytes, Some(content_range)))
+}
+
+/// Fills what GetObject and HeadObject both answer about the object `o` when `length` of
+/// its bytes are sent (their outputs are distinct types with these same fields).
+macro_rules! set_object_headers {
+    ($out:expr, $o:expr, $length:expr, $content_range:expr, $checksum_mode:expr) => {{
+        let o = &$o;
+        let length: u64 = $length;
+        $out.content_length = Some(length as i64);
+        $out.content_range = $content_range;
+        $out.accept_ranges = Some("bytes".into());
+        $out.e_tag = Some(ETag::Strong(o.etag.clone()));
+        $out.last_modified = Some(timestamp(o.last_modified_ms));
+        $out.content_type = o
+            .content_type
+            .clone()
+            .or_else(|| Some("binary/octet-stream".into()));
+        $out.metadata = (!o.metadata.is_empty()).then(|| o.metadata.clone());
+        $out.parts_count = o.parts_count.map(|n| n as i32);
+        let visible = visible_checksums(o, $checksum_mode, length == o.size as u64);
+        if !visible.is_empty() {
+            $out.checksum_type = o.checksum_type.clone().map(ChecksumType::from);
+        }
+        set_checksums!($out, &visible);
+    }};
 }
 
 #[async_trait::async_trait]
@@ -440,13 +562,7 @@ impl S3 for S3Store {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header."))?;
-        let header_checksums = declared_checksums([
-            ("CRC32", &input.checksum_crc32),
-            ("CRC32C", &input.checksum_crc32c),
-            ("CRC64NVME", &input.checksum_crc64nvme),
-            ("SHA1", &input.checksum_sha1),
-            ("SHA256", &input.checksum_sha256),
-        ]);
+        let header_checksums = declared_checksums!(input);
         let algorithms = requested_algorithms(
             input.checksum_algorithm.as_ref(),
             &header_checksums,
@@ -462,22 +578,16 @@ impl S3 for S3Store {
                 bad
             ));
         }
-        let written = blob::write(&self.root, body, &algorithms).await?;
-        // Trailers are known only once the body has been read.
-        let trailer_map = trailers.and_then(|t| t.take());
-        let mut declared = header_checksums;
-        declared.extend(trailer_checksums(trailer_map.as_ref()));
-        verify_digests(&written, input.content_md5.as_deref(), &declared)?;
-
-        let etag = hex::encode(written.md5);
-        let checksums = written.checksums.clone();
-        let size = written.size as i64;
-        let blob_name = written.persist(&self.root)?;
+        let md5 = input.content_md5.as_deref();
+        let received = self
+            .receive(body, &algorithms, header_checksums, trailers, md5)
+            .await?;
+        let checksums = received.checksums;
         let object = store::Object {
             key: input.key.clone(),
-            blob: blob_name.clone(),
-            size,
-            etag: etag.clone(),
+            blob: received.blob.clone(),
+            size: received.size,
+            etag: received.md5.clone(),
             last_modified_ms: now_ms(),
             content_type: input.content_type,
             metadata: input.metadata.unwrap_or_default(),
@@ -485,15 +595,13 @@ impl S3 for S3Store {
             checksums: checksums.clone(),
             parts_count: None,
         };
-        match store::put_object(&self.db, &input.bucket, &object).map_err(db_error)? {
-            Ok(old) => self.remove_blobs(old),
-            Err(()) => {
-                blob::remove(&self.root, &blob_name);
-                return Err(no_such_bucket(&input.bucket));
-            }
-        }
+        self.commit_blob(
+            &received.blob,
+            store::put_object(&self.db, &input.bucket, &object),
+            || no_such_bucket(&input.bucket),
+        )?;
         let mut out = PutObjectOutput {
-            e_tag: Some(ETag::Strong(etag)),
+            e_tag: Some(ETag::Strong(received.md5)),
             checksum_type: object.checksum_type.clone().map(ChecksumType::from),
             ..Default::default()
         };
@@ -507,13 +615,7 @@ impl S3 for S3Store {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let o = self.require_object(&input.bucket, &input.key)?;
-        let size = o.size as u64;
-        let range = match &input.range {
-            None => 0..size,
-            Some(r) => r
-                .check(size)
-                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
-        };
+        let (range, content_range) = requested_bytes(input.range.as_ref(), o.size as u64)?;
         let mut file = tokio::fs::File::open(self.root.join("blobs").join(&o.blob))
             .await
             .map_err(|e| {
@@ -528,33 +630,11 @@ impl S3 for S3Store {
             .map_err(|_| s3_error!(InternalError))?;
         let length = range.end - range.start;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024);
-        let whole = length == size;
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
-            content_length: Some(length as i64),
-            content_range: input.range.as_ref().map(|_| {
-                format!(
-                    "bytes {}-{}/{size}",
-                    range.start,
-                    range.end.saturating_sub(1)
-                )
-            }),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(ETag::Strong(o.etag.clone())),
-            last_modified: Some(timestamp(o.last_modified_ms)),
-            content_type: o
-                .content_type
-                .clone()
-                .or_else(|| Some("binary/octet-stream".into())),
-            metadata: (!o.metadata.is_empty()).then(|| o.metadata.clone()),
-            parts_count: o.parts_count.map(|n| n as i32),
             ..Default::default()
         };
-        let visible = visible_checksums(&o, input.checksum_mode.as_ref(), whole);
-        if !visible.is_empty() {
-            out.checksum_type = o.checksum_type.clone().map(ChecksumType::from);
-        }
-        set_checksums!(out, &visible);
+        set_object_headers!(out, o, length, content_range, input.checksum_mode.as_ref());
         Ok(S3Response::new(out))
     }
 
@@ -564,42 +644,10 @@ impl S3 for S3Store {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let o = self.require_object(&input.bucket, &input.key)?;
-        let size = o.size as u64;
-        let (length, content_range) = match &input.range {
-            None => (size, None),
-            Some(r) => {
-                let range = r.check(size).map_err(|_| {
-                    s3_error!(InvalidRange, "The requested range is not satisfiable")
-                })?;
-                (
-                    range.end - range.start,
-                    Some(format!(
-                        "bytes {}-{}/{size}",
-                        range.start,
-                        range.end.saturating_sub(1)
-                    )),
-                )
-            }
-        };
-        let mut out = HeadObjectOutput {
-            content_length: Some(length as i64),
-            content_range,
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(ETag::Strong(o.etag.clone())),
-            last_modified: Some(timestamp(o.last_modified_ms)),
-            content_type: o
-                .content_type
-                .clone()
-                .or_else(|| Some("binary/octet-stream".into())),
-            metadata: (!o.metadata.is_empty()).then(|| o.metadata.clone()),
-            parts_count: o.parts_count.map(|n| n as i32),
-            ..Default::default()
-        };
-        let visible = visible_checksums(&o, input.checksum_mode.as_ref(), length == size);
-        if !visible.is_empty() {
-            out.checksum_type = o.checksum_type.clone().map(ChecksumType::from);
-        }
-        set_checksums!(out, &visible);
+        let (range, content_range) = requested_bytes(input.range.as_ref(), o.size as u64)?;
+        let mut out = HeadObjectOutput::default();
+        let length = range.end - range.start;
+        set_object_headers!(out, o, length, content_range, input.checksum_mode.as_ref());
         Ok(S3Response::new(out))
     }
 
@@ -699,13 +747,11 @@ impl S3 for S3Store {
             },
             ..src
         };
-        match store::put_object(&self.db, &input.bucket, &object).map_err(db_error)? {
-            Ok(old) => self.remove_blobs(old),
-            Err(()) => {
-                blob::remove(&self.root, &blob_name);
-                return Err(no_such_bucket(&input.bucket));
-            }
-        }
+        self.commit_blob(
+            &blob_name,
+            store::put_object(&self.db, &input.bucket, &object),
+            || no_such_bucket(&input.bucket),
+        )?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(ETag::Strong(object.etag.clone())),
@@ -772,12 +818,7 @@ impl S3 for S3Store {
         let headers = req.headers.clone();
         let trailers = req.trailing_headers.clone();
         let input = req.input;
-        let upload = store::get_upload(&self.db, &input.upload_id)
-            .map_err(db_error)?
-            .ok_or_else(no_such_upload)?;
-        if upload.bucket != input.bucket || upload.key != input.key {
-            return Err(no_such_upload());
-        }
+        let upload = self.require_upload(&input.upload_id, &input.bucket, &input.key)?;
         if !(1..=10_000).contains(&input.part_number) {
             return Err(s3_error!(
                 InvalidArgument,
@@ -785,13 +826,7 @@ impl S3 for S3Store {
             ));
         }
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let header_checksums = declared_checksums([
-            ("CRC32", &input.checksum_crc32),
-            ("CRC32C", &input.checksum_crc32c),
-            ("CRC64NVME", &input.checksum_crc64nvme),
-            ("SHA1", &input.checksum_sha1),
-            ("SHA256", &input.checksum_sha256),
-        ]);
+        let header_checksums = declared_checksums!(input);
         let mut algorithms = requested_algorithms(
             input.checksum_algorithm.as_ref(),
             &header_checksums,
@@ -801,35 +836,28 @@ impl S3 for S3Store {
             algorithms.push(a.clone());
             algorithms.dedup();
         }
-        let written = blob::write(&self.root, body, &algorithms).await?;
-        let trailer_map = trailers.and_then(|t| t.take());
-        let mut declared = header_checksums;
-        declared.extend(trailer_checksums(trailer_map.as_ref()));
-        verify_digests(&written, input.content_md5.as_deref(), &declared)?;
-        let md5 = hex::encode(written.md5);
-        let checksums = written.checksums.clone();
-        let size = written.size as i64;
-        let blob_name = written.persist(&self.root)?;
+        let md5 = input.content_md5.as_deref();
+        let received = self
+            .receive(body, &algorithms, header_checksums, trailers, md5)
+            .await?;
         let part = store::Part {
             part_number: input.part_number as i64,
-            blob: blob_name.clone(),
-            size,
-            md5: md5.clone(),
-            checksums: checksums.clone(),
+            blob: received.blob.clone(),
+            size: received.size,
+            md5: received.md5.clone(),
+            checksums: received.checksums.clone(),
             last_modified_ms: now_ms(),
         };
-        match store::put_part(&self.db, &upload.upload_id, &part).map_err(db_error)? {
-            Ok(old) => self.remove_blobs(old),
-            Err(()) => {
-                blob::remove(&self.root, &blob_name);
-                return Err(no_such_upload());
-            }
-        }
+        self.commit_blob(
+            &received.blob,
+            store::put_part(&self.db, &upload.upload_id, &part),
+            no_such_upload,
+        )?;
         let mut out = UploadPartOutput {
-            e_tag: Some(ETag::Strong(md5)),
+            e_tag: Some(ETag::Strong(received.md5)),
             ..Default::default()
         };
-        set_checksums!(out, &checksums);
+        set_checksums!(out, &received.checksums);
         Ok(S3Response::new(out))
     }
 
@@ -901,12 +929,7 @@ impl S3 for S3Store {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let upload = store::get_upload(&self.db, &input.upload_id)
-            .map_err(db_error)?
-            .ok_or_else(no_such_upload)?;
-        if upload.bucket != input.bucket || upload.key != input.key {
-            return Err(no_such_upload());
-        }
+        let upload = self.require_upload(&input.upload_id, &input.bucket, &input.key)?;
         let requested = input
             .multipart_upload
             .and_then(|m| m.parts)
@@ -986,13 +1009,7 @@ impl S3 for S3Store {
             }
         }
         // A full-object checksum the client declares must match what we assembled.
-        let declared = declared_checksums([
-            ("CRC32", &input.checksum_crc32),
-            ("CRC32C", &input.checksum_crc32c),
-            ("CRC64NVME", &input.checksum_crc64nvme),
-            ("SHA1", &input.checksum_sha1),
-            ("SHA256", &input.checksum_sha256),
-        ]);
+        let declared = declared_checksums!(input);
         for (algorithm, value) in &declared {
             if let Some(ours) = checksums.get(algorithm) {
                 if ours != value && !value.contains('-') {
@@ -1021,13 +1038,11 @@ impl S3 for S3Store {
                 .filter(|_| !checksums.is_empty()),
             parts_count: Some(chosen.len() as i64),
         };
-        match store::complete_upload(&self.db, &upload, &object).map_err(db_error)? {
-            Ok(garbage) => self.remove_blobs(garbage),
-            Err(()) => {
-                blob::remove(&self.root, &blob_name);
-                return Err(no_such_upload());
-            }
-        }
+        self.commit_blob(
+            &blob_name,
+            store::complete_upload(&self.db, &upload, &object),
+            no_such_upload,
+        )?;
         let mut out = CompleteMultipartUploadOutput {
             bucket: Some(upload.bucket.clone()),
             key: Some(upload.key.clone()),

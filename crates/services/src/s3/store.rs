@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::db::Db;
 
@@ -110,18 +110,20 @@ pub fn create_bucket(db: &Db, name: &str, region: &str, now: i64) -> rusqlite::R
     Ok(n == 1)
 }
 
+fn row_to_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        name: r.get(0)?,
+        region: r.get(1)?,
+        created_ms: r.get(2)?,
+    })
+}
+
 pub fn get_bucket(db: &Db, name: &str) -> rusqlite::Result<Option<Bucket>> {
     db.lock()
         .query_row(
             "SELECT name, region, created_ms FROM buckets WHERE name = ?1",
             [name],
-            |r| {
-                Ok(Bucket {
-                    name: r.get(0)?,
-                    region: r.get(1)?,
-                    created_ms: r.get(2)?,
-                })
-            },
+            row_to_bucket,
         )
         .optional()
 }
@@ -129,14 +131,85 @@ pub fn get_bucket(db: &Db, name: &str) -> rusqlite::Result<Option<Bucket>> {
 pub fn list_buckets(db: &Db) -> rusqlite::Result<Vec<Bucket>> {
     let conn = db.lock();
     let mut stmt = conn.prepare("SELECT name, region, created_ms FROM buckets ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Bucket {
-            name: r.get(0)?,
-            region: r.get(1)?,
-            created_ms: r.get(2)?,
-        })
-    })?;
+    let rows = stmt.query_map([], row_to_bucket)?;
     rows.collect()
+}
+
+/// Runs `f` in one transaction, committed when `f` succeeds and rolled back when it fails.
+/// (An early answer such as "bucket not found" has written nothing, so its commit is empty.)
+fn transaction<T>(
+    db: &Db,
+    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn bucket_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM buckets WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+fn upload_exists(conn: &Connection, upload_id: &str) -> rusqlite::Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM uploads WHERE upload_id = ?1",
+        [upload_id],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// The blob names `sql` selects for `key`.
+fn blobs(conn: &Connection, sql: &str, key: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([key], |r| r.get(0))?;
+    rows.collect()
+}
+
+fn part_blobs(conn: &Connection, upload_id: &str) -> rusqlite::Result<Vec<String>> {
+    blobs(
+        conn,
+        "SELECT blob FROM parts WHERE upload_id = ?1",
+        upload_id,
+    )
+}
+
+/// The blob of the object `bucket`/`key`, if there is one.
+fn object_blob(conn: &Connection, bucket: &str, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
+        [bucket, key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Inserts or replaces the object row of `o` in `bucket`.
+fn write_object(conn: &Connection, bucket: &str, o: &Object) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            bucket,
+            o.key,
+            o.blob,
+            o.size,
+            o.etag,
+            o.last_modified_ms,
+            o.content_type,
+            json(&o.metadata),
+            json(&o.checksums),
+            o.checksum_type,
+            o.parts_count
+        ],
+    )?;
+    Ok(())
 }
 
 pub enum DeleteBucket {
@@ -148,35 +221,27 @@ pub enum DeleteBucket {
 /// Deletes an empty bucket; its abandoned multipart uploads go with it. Returns the part
 /// blobs to remove.
 pub fn delete_bucket(db: &Db, name: &str) -> rusqlite::Result<(DeleteBucket, Vec<String>)> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM buckets WHERE name = ?1",
-        [name],
-        |r| r.get(0),
-    )?;
-    if exists == 0 {
-        return Ok((DeleteBucket::NotFound, vec![]));
-    }
-    let objects: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM objects WHERE bucket = ?1",
-        [name],
-        |r| r.get(0),
-    )?;
-    if objects > 0 {
-        return Ok((DeleteBucket::NotEmpty, vec![]));
-    }
-    let blobs: Vec<String> = {
-        let mut stmt = tx.prepare(
-            "SELECT p.blob FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?1",
+    transaction(db, |tx| {
+        if !bucket_exists(tx, name)? {
+            return Ok((DeleteBucket::NotFound, vec![]));
+        }
+        let objects: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM objects WHERE bucket = ?1",
+            [name],
+            |r| r.get(0),
         )?;
-        let rows = stmt.query_map([name], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    tx.execute("DELETE FROM uploads WHERE bucket = ?1", [name])?;
-    tx.execute("DELETE FROM buckets WHERE name = ?1", [name])?;
-    tx.commit()?;
-    Ok((DeleteBucket::Deleted, blobs))
+        if objects > 0 {
+            return Ok((DeleteBucket::NotEmpty, vec![]));
+        }
+        let part_blobs = blobs(
+            tx,
+            "SELECT p.blob FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?1",
+            name,
+        )?;
+        tx.execute("DELETE FROM uploads WHERE bucket = ?1", [name])?;
+        tx.execute("DELETE FROM buckets WHERE name = ?1", [name])?;
+        Ok((DeleteBucket::Deleted, part_blobs))
+    })
 }
 
 const OBJECT_COLUMNS: &str =
@@ -230,60 +295,26 @@ pub fn put_object(
     bucket: &str,
     o: &Object,
 ) -> rusqlite::Result<Result<Option<String>, ()>> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM buckets WHERE name = ?1",
-        [bucket],
-        |r| r.get(0),
-    )?;
-    if exists == 0 {
-        return Ok(Err(()));
-    }
-    let old: Option<String> = tx
-        .query_row(
-            "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
-            [bucket, &o.key],
-            |r| r.get(0),
-        )
-        .optional()?;
-    tx.execute(
-        &format!("INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-        params![
-            bucket,
-            o.key,
-            o.blob,
-            o.size,
-            o.etag,
-            o.last_modified_ms,
-            o.content_type,
-            json(&o.metadata),
-            json(&o.checksums),
-            o.checksum_type,
-            o.parts_count
-        ],
-    )?;
-    tx.commit()?;
-    Ok(Ok(old))
+    transaction(db, |tx| {
+        if !bucket_exists(tx, bucket)? {
+            return Ok(Err(()));
+        }
+        let old = object_blob(tx, bucket, &o.key)?;
+        write_object(tx, bucket, o)?;
+        Ok(Ok(old))
+    })
 }
 
 /// Deletes an object; returns its blob if it existed.
 pub fn delete_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<String>> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let old: Option<String> = tx
-        .query_row(
-            "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
+    transaction(db, |tx| {
+        let old = object_blob(tx, bucket, key)?;
+        tx.execute(
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
             [bucket, key],
-            |r| r.get(0),
-        )
-        .optional()?;
-    tx.execute(
-        "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-        [bucket, key],
-    )?;
-    tx.commit()?;
-    Ok(old)
+        )?;
+        Ok(old)
+    })
 }
 
 pub fn create_upload(db: &Db, u: &Upload) -> rusqlite::Result<()> {
@@ -324,30 +355,24 @@ pub fn put_part(
     upload_id: &str,
     p: &Part,
 ) -> rusqlite::Result<Result<Option<String>, ()>> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM uploads WHERE upload_id = ?1",
-        [upload_id],
-        |r| r.get(0),
-    )?;
-    if exists == 0 {
-        return Ok(Err(()));
-    }
-    let old: Option<String> = tx
-        .query_row(
-            "SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-            params![upload_id, p.part_number],
-            |r| r.get(0),
-        )
-        .optional()?;
-    tx.execute(
-        "INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, md5, checksums, last_modified_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![upload_id, p.part_number, p.blob, p.size, p.md5, json(&p.checksums), p.last_modified_ms],
-    )?;
-    tx.commit()?;
-    Ok(Ok(old))
+    transaction(db, |tx| {
+        if !upload_exists(tx, upload_id)? {
+            return Ok(Err(()));
+        }
+        let old: Option<String> = tx
+            .query_row(
+                "SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+                params![upload_id, p.part_number],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, md5, checksums, last_modified_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![upload_id, p.part_number, p.blob, p.size, p.md5, json(&p.checksums), p.last_modified_ms],
+        )?;
+        Ok(Ok(old))
+    })
 }
 
 pub fn list_parts(db: &Db, upload_id: &str) -> rusqlite::Result<Vec<Part>> {
@@ -370,16 +395,11 @@ pub fn list_parts(db: &Db, upload_id: &str) -> rusqlite::Result<Vec<Part>> {
 
 /// Removes an upload; returns its parts' blobs.
 pub fn delete_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Vec<String>>> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let blobs: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT blob FROM parts WHERE upload_id = ?1")?;
-        let rows = stmt.query_map([upload_id], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
-    tx.commit()?;
-    Ok((n == 1).then_some(blobs))
+    transaction(db, |tx| {
+        let blobs = part_blobs(tx, upload_id)?;
+        let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
+        Ok((n == 1).then_some(blobs))
+    })
 }
 
 /// Completes an upload atomically: the object row replaces any previous one and the upload
@@ -390,53 +410,19 @@ pub fn complete_upload(
     upload: &Upload,
     o: &Object,
 ) -> rusqlite::Result<Result<Vec<String>, ()>> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let exists: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM uploads WHERE upload_id = ?1",
-        [&upload.upload_id],
-        |r| r.get(0),
-    )?;
-    if exists == 0 {
-        return Ok(Err(()));
-    }
-    let mut garbage: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT blob FROM parts WHERE upload_id = ?1")?;
-        let rows = stmt.query_map([&upload.upload_id], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    if let Some(old) = tx
-        .query_row(
-            "SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2",
-            [&upload.bucket, &o.key],
-            |r| r.get(0),
-        )
-        .optional()?
-    {
-        garbage.push(old);
-    }
-    tx.execute(
-        &format!("INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-        params![
-            upload.bucket,
-            o.key,
-            o.blob,
-            o.size,
-            o.etag,
-            o.last_modified_ms,
-            o.content_type,
-            json(&o.metadata),
-            json(&o.checksums),
-            o.checksum_type,
-            o.parts_count
-        ],
-    )?;
-    tx.execute(
-        "DELETE FROM uploads WHERE upload_id = ?1",
-        [&upload.upload_id],
-    )?;
-    tx.commit()?;
-    Ok(Ok(garbage))
+    transaction(db, |tx| {
+        if !upload_exists(tx, &upload.upload_id)? {
+            return Ok(Err(()));
+        }
+        let mut garbage = part_blobs(tx, &upload.upload_id)?;
+        garbage.extend(object_blob(tx, &upload.bucket, &o.key)?);
+        write_object(tx, &upload.bucket, o)?;
+        tx.execute(
+            "DELETE FROM uploads WHERE upload_id = ?1",
+            [&upload.upload_id],
+        )?;
+        Ok(Ok(garbage))
+    })
 }
 
 /// Every blob the index references (for collecting orphans at start-up).
