@@ -5,15 +5,17 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/jobs.rs"]
+mod jobs_env;
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use jobs_env::{script, shared_dir, Env, NS};
 use serde_json::{json, Value};
-use support::Server;
+use support::walkthrough;
 
 /// One Spark-running test at a time.
 static SPARK: Mutex<()> = Mutex::new(());
@@ -22,298 +24,10 @@ fn spark_turn() -> std::sync::MutexGuard<'static, ()> {
     SPARK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const NS: &str = "monthly-batch";
-/// The walkthrough's role: its service-account names are 91 characters, a valid DNS
-/// subdomain (up to 253) though longer than a 63-character label.
-const ROLE: &str = "monthly-batch-JobExecutionRole";
 const PI: &str = "local:///usr/lib/spark/examples/src/main/python/pi.py";
 /// The seed's parameters with small memory and CPU requests, so that a driver and two
 /// executors fit the node and the machine.
 const SMALL: &str = "--conf spark.executor.instances=2 --conf spark.executor.memory=512m --conf spark.executor.cores=1 --conf spark.driver.cores=1 --conf spark.driver.memory=512m --conf spark.kubernetes.executor.request.cores=250m --conf spark.kubernetes.driver.request.cores=250m";
-
-/// A loopback /16 and service IP no other test process uses.
-fn unique_octet() -> u32 {
-    let n = uuid::Uuid::new_v4().as_bytes()[0] as u32 + std::process::id();
-    n % 200 + 30
-}
-
-/// A directory every pod can read (the host file system is visible read-only inside pods,
-/// but each pod has a private `/tmp`).
-fn shared_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jobs-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-struct Env {
-    server: Server,
-    /// Kept alive for the config file.
-    _config_dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    /// A second server holding the cluster, when the cluster runs in its own process.
-    cluster: Option<Server>,
-    vc: String,
-    role_arn: String,
-}
-
-fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path
-}
-
-fn cluster_table(octet: u32) -> String {
-    // The default node is the seed's m5.2xlarge (8 CPUs, 32 GiB): room for a driver and
-    // executors. The pod IP range is the test's own, so servers side by side never collide.
-    format!("[cluster]\npod-cidr = \"127.{octet}.0.0/16\"\n")
-}
-
-impl Env {
-    /// `sparkyard serve` with its embedded cluster, as a user runs it.
-    fn all_in_one(scheduler: Option<Value>) -> Env {
-        let octet = unique_octet();
-        let config_dir = tempfile::tempdir().unwrap();
-        let config = write_config(
-            config_dir.path(),
-            "sparkyard.toml",
-            &format!(
-                "{}\n[controller]\nresync-seconds = 1\n",
-                cluster_table(octet)
-            ),
-        );
-        let server = Server::start_with(&[
-            "--config",
-            config.to_str().unwrap(),
-            "--cluster-listen",
-            &format!("127.0.0.1:{}", support::free_port()),
-            "--cluster-service-address",
-            &format!("127.11.{octet}.1:443"),
-        ]);
-        let kubeconfig = server.data_dir.path().join("cluster/kubeconfig");
-        let mut env = Env {
-            server,
-            _config_dir: config_dir,
-            kubeconfig,
-            cluster: None,
-            vc: String::new(),
-            role_arn: String::new(),
-        };
-        env.walkthrough_setup(NS, scheduler);
-        env
-    }
-
-    /// The cluster in one process (`serve --cluster-only`), the AWS endpoint and controller
-    /// in another (`serve --no-cluster`): the controller then sees the cluster as it would
-    /// see a real one, and the API process can crash without taking the cluster with it.
-    fn split() -> Env {
-        let octet = unique_octet();
-        let config_dir = tempfile::tempdir().unwrap();
-        let cluster_config = write_config(config_dir.path(), "cluster.toml", &cluster_table(octet));
-        let cluster = Server::start_with(&[
-            "--cluster-only",
-            "--config",
-            cluster_config.to_str().unwrap(),
-            "--cluster-listen",
-            &format!("127.0.0.1:{}", support::free_port()),
-            "--cluster-service-address",
-            &format!("127.11.{octet}.1:443"),
-        ]);
-        let kubeconfig = cluster.data_dir.path().join("cluster/kubeconfig");
-        let api_config = write_config(
-            config_dir.path(),
-            "api.toml",
-            &format!(
-                "[controller]\nresync-seconds = 1\nkubeconfig = \"{}\"\nmaster = \"https://kubernetes.default.svc\"\n",
-                kubeconfig.display()
-            ),
-        );
-        let server =
-            Server::start_with(&["--no-cluster", "--config", api_config.to_str().unwrap()]);
-        let mut env = Env {
-            server,
-            _config_dir: config_dir,
-            kubeconfig,
-            cluster: Some(cluster),
-            vc: String::new(),
-            role_arn: String::new(),
-        };
-        env.walkthrough_setup(NS, None);
-        env
-    }
-
-    fn log(&self) -> String {
-        let cluster = self.cluster.as_ref().map(|c| c.log()).unwrap_or_default();
-        format!("{}\n--- cluster process ---\n{cluster}", self.server.log())
-    }
-
-    fn kubectl(&self, args: &[&str]) -> String {
-        let out = cluster::kubectl(&self.kubeconfig, args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Steps 5 and 7: namespace, execution role, virtual cluster.
-    fn walkthrough_setup(&mut self, namespace: &str, scheduler: Option<Value>) {
-        self.kubectl(&["create", "namespace", namespace]);
-        let dir = tempfile::tempdir().unwrap();
-        let trust = dir.path().join("trust.json");
-        std::fs::write(
-            &trust,
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Principal": {"Service": "elasticmapreduce.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-            .to_string(),
-        )
-        .unwrap();
-        let _ = self.server.aws(&[
-            "iam",
-            "create-role",
-            "--role-name",
-            ROLE,
-            "--assume-role-policy-document",
-            &format!("file://{}", trust.display()),
-        ]);
-        self.role_arn = self
-            .server
-            .aws_ok(&[
-                "iam",
-                "get-role",
-                "--role-name",
-                ROLE,
-                "--query",
-                "Role.Arn",
-                "--output",
-                "text",
-            ])
-            .trim()
-            .to_string();
-        self.vc = self.create_vc(&format!("{namespace}-emr-cluster"), namespace, scheduler);
-    }
-
-    fn create_vc(&self, name: &str, namespace: &str, scheduler: Option<Value>) -> String {
-        let provider = json!({"id": "eks-emr-cluster", "type": "EKS", "info": {"eksInfo": {"namespace": namespace}}}).to_string();
-        let mut args = vec![
-            "emr-containers",
-            "create-virtual-cluster",
-            "--name",
-            name,
-            "--container-provider",
-            &provider,
-        ];
-        let scheduler = scheduler.map(|s| s.to_string());
-        if let Some(s) = &scheduler {
-            args.extend(["--scheduler-configuration", s]);
-        }
-        self.server.aws_json(&args)["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Step 9's request, with the given driver and parameters.
-    fn request(
-        &self,
-        vc: &str,
-        name: &str,
-        entry_point: &str,
-        params: &str,
-        extra: Value,
-    ) -> Value {
-        let mut request = json!({
-            "name": name,
-            "virtualClusterId": vc,
-            "executionRoleArn": self.role_arn,
-            "releaseLabel": "emr-6.3.0-latest",
-            "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": entry_point, "sparkSubmitParameters": params}},
-            "configurationOverrides": {
-                "applicationConfiguration": [{"classification": "spark-defaults", "properties": {
-                    "spark.dynamicAllocation.enabled": "false",
-                    "spark.kubernetes.executor.deleteOnTermination": "true"}}],
-                "monitoringConfiguration": {
-                    "cloudWatchMonitoringConfiguration": {"logGroupName": "/emr-on-eks/eks-emr-cluster/monthly-batch", "logStreamNamePrefix": "pi"},
-                    "s3MonitoringConfiguration": {"logUri": "s3://monthly-batch-logs-123456789012-us-east-1/"}}}
-        });
-        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-            request[k] = v;
-        }
-        request
-    }
-
-    /// `aws emr-containers start-job-run --cli-input-json file://…`; returns the run id.
-    fn start(&self, request: &Value) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("job.json");
-        std::fs::write(&file, request.to_string()).unwrap();
-        let out = self.server.aws_json(&[
-            "emr-containers",
-            "start-job-run",
-            "--cli-input-json",
-            &format!("file://{}", file.display()),
-        ]);
-        out["id"].as_str().unwrap().to_string()
-    }
-
-    fn describe(&self, vc: &str, id: &str) -> Value {
-        self.server.aws_json(&[
-            "emr-containers",
-            "describe-job-run",
-            "--virtual-cluster-id",
-            vc,
-            "--id",
-            id,
-        ])["jobRun"]
-            .clone()
-    }
-
-    /// Polls until the run is terminal; returns the final run and every state seen, in order.
-    fn follow(
-        &self,
-        vc: &str,
-        id: &str,
-        limit: Duration,
-        mut each: impl FnMut(&Value),
-    ) -> (Value, Vec<String>) {
-        let deadline = Instant::now() + limit;
-        let mut states: Vec<String> = Vec::new();
-        loop {
-            let run = self.describe(vc, id);
-            let state = run["state"].as_str().unwrap().to_string();
-            if states.last() != Some(&state) {
-                states.push(state.clone());
-            }
-            each(&run);
-            if matches!(state.as_str(), "COMPLETED" | "FAILED" | "CANCELLED") {
-                return (run, states);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "run {id} still {state} after {limit:?} (states {states:?})\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-
-    fn pod_names(&self, selector: Option<&str>) -> Vec<String> {
-        let mut args = vec!["get", "pods", "-n", NS, "-o", "name"];
-        if let Some(s) = selector {
-            args.extend(["-l", s]);
-        }
-        self.kubectl(&args)
-            .lines()
-            .map(|l| l.trim_start_matches("pod/").to_string())
-            .collect()
-    }
-}
-
-fn script(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    format!("local://{}", path.display())
-}
 
 /// Walkthrough steps 9–10: pi-4 goes PENDING → SUBMITTED → RUNNING → COMPLETED, with the
 /// runner, `spark-<id>-driver` and two `pythonpi-…-exec-N` pods along the way.
@@ -740,37 +454,9 @@ fn the_sparkyard_cli_submits_follows_and_shows_logs() {
 fn s3_inputs_are_fetched_with_the_runs_role() {
     let _turn = spark_turn();
     let env = Env::all_in_one(None);
+    walkthrough::grant_job_policy(&env.server, NS);
     let s = &env.server;
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.json");
-    std::fs::write(
-        &policy,
-        json!({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:ListBucket"], "Resource": "*"},
-            {"Effect": "Allow", "Action": ["logs:PutLogEvents", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams"], "Resource": ["arn:aws:logs:*:*:*"]}]})
-        .to_string(),
-    )
-    .unwrap();
-    s.aws_ok(&[
-        "iam",
-        "put-role-policy",
-        "--role-name",
-        ROLE,
-        "--policy-name",
-        "EMR-Containers-Job-Execution",
-        "--policy-document",
-        &format!("file://{}", policy.display()),
-    ]);
-    s.aws_ok(&[
-        "emr-containers",
-        "update-role-trust-policy",
-        "--cluster-name",
-        "eks-emr-cluster",
-        "--namespace",
-        NS,
-        "--role-name",
-        ROLE,
-    ]);
 
     let job = dir.path().join("threadsleeper.py");
     std::fs::write(&job, "from time import sleep\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('threadsleeper').getOrCreate()\nspark.sparkContext.parallelize(range(1, 3), 2).foreach(lambda x: sleep(x))\nprint('slept from s3')\nspark.stop()\n").unwrap();

@@ -28,9 +28,14 @@ use std::time::{Duration, Instant};
 
 use cluster_support::kubectl;
 use serde_json::Value;
+use support::walkthrough::{
+    self, DRIVER_TEMPLATE, HP_EXECUTOR_TEMPLATE, LP_EXECUTOR_TEMPLATE, POD_TEMPLATES,
+};
 use support::{free_port, venv_tool, Server};
 
 const NODE: &str = "spark-node";
+const LOW_JOB: &str = "low-priority-threadsleeper.py";
+const HIGH_JOB: &str = "high-priority-threadsleeper.py";
 
 struct Cluster {
     server: Server,
@@ -156,45 +161,18 @@ roleRef:
         );
     }
 
-    /// Writes the seed's three pod templates and the thread-sleeper job.
+    /// Writes the seed's three pod templates and the two thread-sleeper jobs.
     fn write_job_files(&self) {
-        let template = |class: &str, on_demand: bool, container: &str| {
-            let selector = if on_demand {
-                "  nodeSelector:\n    eks.amazonaws.com/capacityType: ON_DEMAND\n"
-            } else {
-                ""
-            };
-            format!(
-                "apiVersion: v1\nkind: Pod\nspec:\n  priorityClassName: {class}\n{selector}  volumes:\n    - name: source-data-volume\n      emptyDir: {{}}\n    - name: metrics-files-volume\n      emptyDir: {{}}\n  containers:\n  - name: {container}\n    volumeMounts:\n      - name: source-data-volume\n        mountPath: /data/source\n      - name: metrics-files-volume\n        mountPath: /data/metrics\n"
-            )
-        };
         let dir = self.files.path();
-        std::fs::write(
-            dir.join("spark_driver_pod_template.yml"),
-            template("critical-priority", true, "spark-kubernetes-driver"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("hp_spark_executor_pod_template.yml"),
-            template("critical-priority", true, "spark-kubernetes-executor"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("lp_spark_executor_pod_template.yml"),
-            template("low-priority", false, "spark-kubernetes-executor"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("threadsleeper.py"),
-            "import sys\nfrom time import sleep\nfrom pyspark.sql import SparkSession\n\n\
-             name, unit = sys.argv[1], float(sys.argv[2])\n\
-             spark = SparkSession.builder.appName(name).getOrCreate()\n\
-             sc = spark.sparkContext\n\
-             sc.parallelize(range(1, 6), 5).foreach(lambda x: sleep(x * unit))\n\
-             print(name + ' finished')\n\
-             spark.stop()\n",
-        )
-        .unwrap();
+        for (name, text) in POD_TEMPLATES {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        for (file, app, unit) in [
+            (LOW_JOB, "monthly-batch-low-priority-job", 10),
+            (HIGH_JOB, "intra-day-high-priority-time-sensitive-job", 1),
+        ] {
+            std::fs::write(dir.join(file), walkthrough::threadsleeper(app, unit)).unwrap();
+        }
     }
 
     /// spark-submit in cluster mode, to completion; returns (exit ok, output).
@@ -204,7 +182,7 @@ roleRef:
         name: &str,
         executor_template: &str,
         executor_cores: &str,
-        sleep_unit: &str,
+        job: &str,
     ) -> (bool, String) {
         let dir = self.files.path();
         let file = |f: &str| dir.join(f).display().to_string();
@@ -225,7 +203,7 @@ roleRef:
                 "--conf",
                 &format!(
                     "spark.kubernetes.driver.podTemplateFile={}",
-                    file("spark_driver_pod_template.yml")
+                    file(DRIVER_TEMPLATE)
                 ),
                 "--conf",
                 &format!(
@@ -250,9 +228,7 @@ roleRef:
                 "spark.dynamicAllocation.enabled=false",
                 "--conf",
                 "spark.kubernetes.executor.deleteOnTermination=true",
-                &format!("local://{}", file("threadsleeper.py")),
-                name,
-                sleep_unit,
+                &format!("local://{}", file(job)),
             ])
             .env("KUBECONFIG", self.kubeconfig())
             .env("PATH", venv_path())
@@ -342,21 +318,9 @@ fn event_time(event: &Value) -> String {
 #[test]
 fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3() {
     let cluster = Cluster::start();
-    cluster.apply(
-        "priority-classes.yaml",
-        &[
-            ("critical-priority", 400, true),
-            ("realtime-priority", 300, false),
-            ("high-priority", 200, false),
-            ("low-priority", 100, false),
-        ]
-        .iter()
-        .map(|(name, value, global)| {
-            format!("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: {name}\nvalue: {value}\nglobalDefault: {global}\ndescription: \"{name}\"\n")
-        })
-        .collect::<Vec<_>>()
-        .join("---\n"),
-    );
+    for (file, manifest) in walkthrough::priority_classes() {
+        cluster.apply(&file, &manifest);
+    }
     cluster.prepare_namespace("monthly-batch");
     cluster.prepare_namespace("intra-day-batch");
     cluster.write_job_files();
@@ -367,9 +331,9 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
             cluster.submit(
                 "monthly-batch",
                 "monthly-batch-low-priority-job",
-                "lp_spark_executor_pod_template.yml",
+                LP_EXECUTOR_TEMPLATE,
                 "700m",
-                "10",
+                LOW_JOB,
             )
         });
 
@@ -413,9 +377,9 @@ fn high_priority_job_preempts_a_low_priority_executor_which_comes_back_as_exec_3
             cluster.submit(
                 "intra-day-batch",
                 "intra-day-high-priority-time-sensitive-job",
-                "hp_spark_executor_pod_template.yml",
+                HP_EXECUTOR_TEMPLATE,
                 "200m",
-                "1",
+                HIGH_JOB,
             )
         });
         let (high_ok, high_out) = high.join().unwrap();

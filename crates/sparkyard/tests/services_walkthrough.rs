@@ -4,8 +4,7 @@
 
 mod support;
 
-use std::path::Path;
-
+use support::walkthrough::{self, CLUSTER, POD_TEMPLATES};
 use support::Server;
 
 const NAMESPACES: [&str; 5] = [
@@ -15,42 +14,6 @@ const NAMESPACES: [&str; 5] = [
     "monthly-batch",
     "adhoc-ml-batch",
 ];
-const CLUSTER: &str = "eks-emr-cluster";
-
-/// Step 7's trust policy: EMR may assume the role.
-const TRUST_POLICY: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Effect": "Allow",
-      "Principal": { "Service": "elasticmapreduce.amazonaws.com" },
-      "Action": "sts:AssumeRole"
-    }
-  ]
-}"#;
-
-/// Step 7's job execution policy.
-const JOB_POLICY: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    { "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:ListBucket"], "Resource": "*" },
-    {
-      "Effect": "Allow",
-      "Action": ["logs:PutLogEvents", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
-      "Resource": ["arn:aws:logs:*:*:*"]
-    }
-  ]
-}"#;
-
-const DRIVER_TEMPLATE: &str = "apiVersion: v1\nkind: Pod\nspec:\n  priorityClassName: \"critical-priority\"\n  nodeSelector:\n    eks.amazonaws.com/capacityType: ON_DEMAND\n  volumes:\n    - name: source-data-volume\n      emptyDir: {}\n    - name: metrics-files-volume\n      emptyDir: {}\n  containers:\n  - name: spark-kubernetes-driver\n";
-const HP_EXECUTOR_TEMPLATE: &str = "apiVersion: v1\nkind: Pod\nspec:\n  priorityClassName: \"high-priority\"\n  nodeSelector:\n    eks.amazonaws.com/capacityType: ON_DEMAND\n  volumes:\n    - name: source-data-volume\n      emptyDir: {}\n    - name: metrics-files-volume\n      emptyDir: {}\n  containers:\n  - name: spark-kubernetes-executor\n";
-const LP_EXECUTOR_TEMPLATE: &str = "apiVersion: v1\nkind: Pod\nspec:\n  priorityClassName: \"low-priority\"\n  volumes:\n    - name: source-data-volume\n      emptyDir: {}\n    - name: metrics-files-volume\n      emptyDir: {}\n  containers:\n  - name: spark-kubernetes-executor\n";
-const THREADSLEEPER: &str = "import sys\nfrom time import sleep\nfrom pyspark.sql import SparkSession\n\nspark = SparkSession.builder.appName(sys.argv[0]).getOrCreate()\nsc = spark.sparkContext\nsc.parallelize(range(1, 6), 5).foreach(lambda x: sleep(x * 20))\n";
-
-fn file_url(path: &Path) -> String {
-    format!("file://{}", path.display())
-}
-
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
@@ -62,69 +25,19 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
     let region = "us-east-1";
 
     // AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)
-    let account = s
-        .aws_ok(&[
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Account",
-            "--output",
-            "text",
-        ])
-        .trim()
-        .to_string();
+    let account = walkthrough::account_id(&s);
     assert_eq!(account, "123456789012");
 
     // Step 7: execution roles.
-    let trust = work.path().join("emr-trust-policy.json");
-    let policy = work.path().join("EMRContainers-JobExecutionRole.json");
-    std::fs::write(&trust, TRUST_POLICY).unwrap();
-    std::fs::write(&policy, JOB_POLICY).unwrap();
     for ns in NAMESPACES {
-        let role = format!("{ns}-JobExecutionRole");
-        s.aws_ok(&[
-            "iam",
-            "create-role",
-            "--role-name",
-            &role,
-            "--assume-role-policy-document",
-            &file_url(&trust),
-        ]);
-        s.aws_ok(&[
-            "iam",
-            "put-role-policy",
-            "--role-name",
-            &role,
-            "--policy-name",
-            "EMR-Containers-Job-Execution",
-            "--policy-document",
-            &file_url(&policy),
-        ]);
-        let out = s.aws_ok(&[
-            "emr-containers",
-            "update-role-trust-policy",
-            "--cluster-name",
-            CLUSTER,
-            "--namespace",
-            ns,
-            "--role-name",
-            &role,
-        ]);
+        let role = walkthrough::role_name(ns);
+        let arn = walkthrough::create_role(&s, ns);
+        assert_eq!(arn, format!("arn:aws:iam::{account}:role/{role}"));
+        let out = walkthrough::grant_job_policy(&s, ns);
         assert_eq!(
             out.trim(),
             format!("Successfully updated trust policy of role {role}")
         );
-        let arn = s.aws_ok(&[
-            "iam",
-            "get-role",
-            "--role-name",
-            &role,
-            "--query",
-            "Role.Arn",
-            "--output",
-            "text",
-        ]);
-        assert_eq!(arn.trim(), format!("arn:aws:iam::{account}:role/{role}"));
     }
     // The trust policy now admits EMR's service accounts of that namespace via the
     // cluster's OIDC provider, as update-role-trust-policy writes it; a second run is a no-op.
@@ -159,12 +72,7 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
 
     // Step 8: log locations.
     for ns in NAMESPACES {
-        s.aws_ok(&[
-            "logs",
-            "create-log-group",
-            &format!("--log-group-name=/emr-on-eks/{CLUSTER}/{ns}"),
-        ]);
-        s.aws_ok(&["s3", "mb", &format!("s3://{ns}-logs-{account}-{region}")]);
+        walkthrough::log_locations(&s, ns, &account, region);
     }
     let dup = s.aws(&[
         "logs",
@@ -178,41 +86,29 @@ fn seed_walkthrough_aws_commands_run_unchanged() {
     );
 
     // Step 15: pod templates.
-    let templates_bucket = format!("s3://{CLUSTER}-pod-templates-{account}-{region}");
-    s.aws_ok(&["s3", "mb", &templates_bucket]);
-    let files = [
-        ("spark_driver_pod_template.yml", DRIVER_TEMPLATE),
-        ("hp_spark_executor_pod_template.yml", HP_EXECUTOR_TEMPLATE),
-        ("lp_spark_executor_pod_template.yml", LP_EXECUTOR_TEMPLATE),
-    ];
-    for (name, body) in files {
-        let path = work.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        s.aws_ok(&[
-            "s3",
-            "cp",
-            path.to_str().unwrap(),
-            &format!("{templates_bucket}/"),
-        ]);
-    }
+    let templates_bucket = walkthrough::upload(
+        &s,
+        work.path(),
+        &format!("{CLUSTER}-pod-templates-{account}-{region}"),
+        &POD_TEMPLATES,
+    );
 
     // Step 16: the job script.
-    let jobs_bucket = format!("s3://{CLUSTER}-demojobs-{account}-{region}");
-    s.aws_ok(&["s3", "mb", &jobs_bucket]);
-    let script = work.path().join("low-priority-threadsleeper.py");
-    std::fs::write(&script, THREADSLEEPER).unwrap();
-    s.aws_ok(&[
-        "s3",
-        "cp",
-        script.to_str().unwrap(),
-        &format!("{jobs_bucket}/"),
-    ]);
+    let jobs_bucket = walkthrough::upload(
+        &s,
+        work.path(),
+        &format!("{CLUSTER}-demojobs-{account}-{region}"),
+        &[(
+            "low-priority-threadsleeper.py",
+            &walkthrough::threadsleeper("monthly-batch-low-priority-job", 20),
+        )],
+    );
 
     // Everything survives a crash.
     s.restart();
 
     let listing = s.aws_ok(&["s3", "ls", &format!("{templates_bucket}/")]);
-    for (name, body) in files {
+    for (name, body) in POD_TEMPLATES {
         assert!(listing.contains(name), "{listing}");
         let back = work.path().join(format!("back-{name}"));
         s.aws_ok(&[

@@ -118,16 +118,23 @@ pub fn kubectl_binary() -> PathBuf {
     on_path.unwrap_or_else(|| repo_root().join(".venv/bin/kubectl"))
 }
 
-/// Runs kubectl against the cluster, with a private discovery cache.
-pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+/// kubectl against the cluster, with a private discovery cache, ready to run or spawn.
+pub fn kubectl_command(kubeconfig: &Path, args: &[&str]) -> Command {
     let cache = kubeconfig.parent().unwrap().join("kube-cache");
-    Command::new(kubectl_binary())
+    let mut command = Command::new(kubectl_binary());
+    command
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--cache-dir")
         .arg(&cache)
         .args(args)
-        .env_remove("KUBECONFIG")
+        .env_remove("KUBECONFIG");
+    command
+}
+
+/// Runs kubectl against the cluster, with a private discovery cache.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    kubectl_command(kubeconfig, args)
         .output()
         .expect("run kubectl")
 }

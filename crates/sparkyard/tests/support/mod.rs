@@ -5,6 +5,8 @@
 //! to `PATH`.
 #![allow(dead_code)]
 
+pub mod walkthrough;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
