@@ -347,6 +347,9 @@ pub async fn run(cluster: Cluster) {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
+        // Only pods a Job controls can change a Job's decision; other pods (Spark's
+        // drivers and executors, thousands at scale) must not trigger a pass.
+        let pods = pods.filter(|event| std::future::ready(controlled_by_a_job(&event.object)));
         let mut merged = futures::stream::select(Box::pin(jobs), Box::pin(pods));
         let wait = next
             .unwrap_or(Duration::from_secs(10))
@@ -356,20 +359,30 @@ pub async fn run(cluster: Cluster) {
     }
 }
 
+/// The uid of the Job controlling `pod`, if one does.
+fn job_controller(pod: &Value) -> Option<&str> {
+    pod["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|o| o["controller"] == true && o["kind"] == "Job")
+        .and_then(|o| o["uid"].as_str())
+}
+
+fn controlled_by_a_job(pod: &Value) -> bool {
+    job_controller(pod).is_some()
+}
+
 /// One pass over all jobs; returns the soonest requeue.
 pub fn reconcile_all(cluster: &Cluster, source: &Source) -> Option<Duration> {
     let (jobs, _) = cluster.registry.list(JOBS, None);
+    if jobs.is_empty() {
+        return None;
+    }
     let (pods, _) = cluster.registry.list(PODS, None);
-    // Pods by controlling owner, once per pass: a pass stays linear in jobs + pods.
+    // Pods by controlling Job, once per pass: a pass stays linear in jobs + pods.
     let mut pods_of: HashMap<&str, Vec<Arc<Value>>> = HashMap::new();
     for pod in &pods {
-        let controller = pod["metadata"]["ownerReferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|o| o["controller"] == true)
-            .and_then(|o| o["uid"].as_str());
-        if let Some(uid) = controller {
+        if let Some(uid) = job_controller(pod) {
             pods_of.entry(uid).or_default().push(pod.clone());
         }
     }
