@@ -113,10 +113,14 @@ say "the driver's stdout, from S3 (s3://$BUCKET/$DRIVER_LOG)"
 for _ in $(seq 30); do aws s3 ls "s3://$BUCKET/$DRIVER_LOG" >/dev/null 2>&1 && break; sleep 1; done
 aws s3 cp "s3://$BUCKET/$DRIVER_LOG" - | gunzip | grep -E "Pi is roughly" || true
 
+# Open-source Spark picks its own application id, so the UI's address comes from the run's
+# driver pod (sparkyard runs ui).
+UI="$("$SPARKYARD_BIN" runs ui "$JOB" --data-dir "$DATA" 2>&1 || true)"
+
 cat <<MSG
 
 Logs:      s3://$BUCKET/$VC/jobs/$JOB/containers/   and CloudWatch group $LOG_GROUP, streams pi/$VC/jobs/$JOB/...
-Spark UI:  http://127.0.0.1:18080/history/spark-$JOB/   (Spark History Server)
+Spark UI:  $UI   (Spark History Server; sparkyard runs ui <id>)
 sparkyard keeps running (pid $(cat "$DATA/sparkyard.pid")); stop it with: kill \$(cat .sparkyard/sparkyard.pid)
 Try it yourself:
   export AWS_CONFIG_FILE=$AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE=$AWS_SHARED_CREDENTIALS_FILE KUBECONFIG=$KUBECONFIG

@@ -88,7 +88,7 @@ pub fn properties(config: &HistoryConfig, event_log_dir: &Path) -> String {
     )
 }
 
-/// Starts the history server; the returned child stops with sparkyard.
+/// Starts the history server; it stops with sparkyard, however sparkyard ends.
 pub fn start(
     config: &HistoryConfig,
     spark_home: &Path,
@@ -123,6 +123,20 @@ pub fn start(
         .stderr(Stdio::from(log))
         .process_group(0)
         .kill_on_drop(true);
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            // Stop with sparkyard even when it is killed outright (kill_on_drop needs an
+            // orderly exit): the server would otherwise keep its port and a JVM heap, and the
+            // next sparkyard's History Server could not bind. `spark-class` execs java, which
+            // keeps this setting. The parent here is a runtime worker thread, which lives as
+            // long as sparkyard.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     if let Some(java) = java_home {
         command.env("JAVA_HOME", java);
     }

@@ -62,6 +62,15 @@ pub enum RunsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// The run's Spark UI in the Spark History Server (the application id is the one Spark
+    /// chose, read from the driver pod's `spark-app-selector` label).
+    Ui {
+        id: String,
+        #[arg(long)]
+        virtual_cluster_id: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
@@ -109,6 +118,11 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         println!("logs:        {line}");
     }
     println!("driver log:  sparkyard runs logs {id}");
+    let namespace = run_namespace(&api, &run).await?;
+    match spark_ui(&args.server, &namespace, &id).await {
+        Ok(url) => println!("spark ui:    {url}"),
+        Err(e) => println!("spark ui:    none ({e:#})"),
+    }
     if state != "COMPLETED" {
         std::process::exit(1);
     }
@@ -215,34 +229,50 @@ pub async fn runs(command: RunsCommand) -> anyhow::Result<()> {
         } => {
             let api = EmrClient::new(&server)?;
             let run = api.find_run(&id, virtual_cluster_id.as_deref()).await?;
-            let vc = run["virtualClusterId"].as_str().unwrap_or_default();
-            let vc = api
-                .call("GET", &format!("/virtualclusters/{vc}"), None)
-                .await?;
-            let namespace = vc["virtualCluster"]["containerProvider"]["info"]["eksInfo"]
-                ["namespace"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string();
+            let namespace = run_namespace(&api, &run).await?;
             driver_logs(&server, &namespace, &id, follow).await
+        }
+        RunsCommand::Ui {
+            id,
+            virtual_cluster_id,
+            server,
+        } => {
+            let api = EmrClient::new(&server)?;
+            let run = api.find_run(&id, virtual_cluster_id.as_deref()).await?;
+            let namespace = run_namespace(&api, &run).await?;
+            println!("{}", spark_ui(&server, &namespace, &id).await?);
+            Ok(())
         }
     }
 }
 
-/// Prints the newest driver pod's log (with retries there is one driver per attempt).
-async fn driver_logs(
+/// The namespace of the run's virtual cluster.
+async fn run_namespace(api: &EmrClient, run: &Value) -> anyhow::Result<String> {
+    let vc = run["virtualClusterId"].as_str().unwrap_or_default();
+    let vc = api
+        .call("GET", &format!("/virtualclusters/{vc}"), None)
+        .await?;
+    Ok(
+        vc["virtualCluster"]["containerProvider"]["info"]["eksInfo"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string(),
+    )
+}
+
+/// The run's newest driver pod (with retries there is one per attempt).
+async fn newest_driver(
     server: &ServerArgs,
     namespace: &str,
     id: &str,
-    follow: bool,
-) -> anyhow::Result<()> {
-    use futures::{AsyncBufReadExt, TryStreamExt};
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::{Api, ListParams, LogParams};
-
+) -> anyhow::Result<(
+    kube::Api<k8s_openapi::api::core::v1::Pod>,
+    k8s_openapi::api::core::v1::Pod,
+)> {
+    use kube::api::{Api, ListParams};
     let kubeconfig = kubeconfig_path(server)?;
     let client = sparkyard_controller::client::connect(Some(&kubeconfig)).await?;
-    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, namespace);
     let selector = format!(
         "{}={id},spark-role=driver",
         sparkyard_controller::build::LABEL_JOB_ID
@@ -255,6 +285,39 @@ async fn driver_logs(
     let Some(driver) = drivers.pop() else {
         bail!("job run {id} has no driver pod in namespace {namespace} (not started yet, or cancelled)");
     };
+    Ok((pods, driver))
+}
+
+/// The History Server page of the run's Spark application.
+async fn spark_ui(server: &ServerArgs, namespace: &str, id: &str) -> anyhow::Result<String> {
+    let history = server_config(server)?.history;
+    if !history.enabled {
+        bail!("the persistent app UI is off ([history] enabled = false)");
+    }
+    let (_, driver) = newest_driver(server, namespace, id).await?;
+    let app = driver
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .remove("spark-app-selector")
+        .context("the driver pod has no spark-app-selector label")?;
+    Ok(sparkyard_logs::event_log::history_url(
+        &history.base_url(),
+        &app,
+    ))
+}
+
+/// Prints the newest driver pod's log.
+async fn driver_logs(
+    server: &ServerArgs,
+    namespace: &str,
+    id: &str,
+    follow: bool,
+) -> anyhow::Result<()> {
+    use futures::{AsyncBufReadExt, TryStreamExt};
+    use kube::api::LogParams;
+
+    let (pods, driver) = newest_driver(server, namespace, id).await?;
     let name = driver.metadata.name.unwrap_or_default();
     eprintln!("# {namespace}/{name}");
     let params = LogParams {

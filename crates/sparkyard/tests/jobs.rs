@@ -383,7 +383,7 @@ fn a_killed_sparkyard_resumes_the_run() {
     assert_eq!(after, format!("{driver_uid} 0"), "{}", env.log());
 }
 
-/// `sparkyard submit --wait`, `runs list`, `runs describe`, `runs logs`.
+/// `sparkyard submit --wait`, `runs list`, `runs describe`, `runs logs`, `runs ui`.
 #[test]
 fn the_sparkyard_cli_submits_follows_and_shows_logs() {
     let _turn = spark_turn();
@@ -445,6 +445,32 @@ fn the_sparkyard_cli_submits_follows_and_shows_logs() {
         text.contains("Pi is roughly"),
         "{text}\n{}",
         String::from_utf8_lossy(&logs.stderr)
+    );
+    // The Spark UI's address names the application id Spark chose, which only the driver
+    // pod knows (open-source Spark does not take EMR's spark-<jobRunId>).
+    let app = env.kubectl(&[
+        "get",
+        "pod",
+        "-n",
+        NS,
+        &format!("spark-{id}-driver"),
+        "-o",
+        "jsonpath={.metadata.labels.spark-app-selector}",
+    ]);
+    assert!(regex::Regex::new("^spark-[0-9a-f]{32}$")
+        .unwrap()
+        .is_match(&app));
+    let ui = sparkyard(&["runs", "ui", &id]);
+    let url = String::from_utf8_lossy(&ui.stdout);
+    assert_eq!(
+        url.trim(),
+        format!("http://127.0.0.1:18080/history/{app}/"),
+        "{}",
+        String::from_utf8_lossy(&ui.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("spark ui:    {}", url.trim())),
+        "{stdout}"
     );
 }
 

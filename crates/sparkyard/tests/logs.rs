@@ -673,7 +673,7 @@ fn fetch_in_an_init_container_uses_the_pods_irsa_role() {
 #[test]
 fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
     let history_port = support::free_port();
-    let env = Env::start(true, &format!("[history]\nport = {history_port}\n"));
+    let mut env = Env::start(true, &format!("[history]\nport = {history_port}\n"));
     let params = "--conf spark.executor.instances=2 --conf spark.executor.memory=512m --conf spark.executor.cores=1 --conf spark.driver.cores=1 --conf spark.driver.memory=512m --conf spark.kubernetes.executor.request.cores=250m --conf spark.kubernetes.driver.request.cores=250m";
     // No event-log confs are passed: the controller adds them to every run.
     let id = env.start_run(params, json!({}));
@@ -795,4 +795,12 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
         .find(|a| a["id"] == app.as_str())
         .unwrap();
     assert_eq!(entry["attempts"][0]["completed"], true, "{entry:#}");
+
+    // The History Server stops with sparkyard, even a killed one: nothing keeps its port.
+    env.server.kill9();
+    env.wait_for(
+        "the History Server to stop with sparkyard",
+        Duration::from_secs(30),
+        || std::net::TcpListener::bind(("127.0.0.1", history_port)).ok(),
+    );
 }
