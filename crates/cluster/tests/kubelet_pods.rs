@@ -360,7 +360,7 @@ async fn sigkill_after_the_grace_period_and_restarts_count() {
         json!({
             "metadata": {"name": "stubborn"},
             "spec": {"terminationGracePeriodSeconds": 2, "containers": [{"name": "main", "image": "busybox",
-                     "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"]}]}
+                     "command": ["sh", "-c", "trap '' TERM; echo trapped; while true; do sleep 0.2; done"]}]}
         }),
     );
     // Exits 1 at once: OnFailure restarts it after 10 s of back-off.
@@ -382,6 +382,17 @@ async fn sigkill_after_the_grace_period_and_restarts_count() {
         |p| phase(p) == "Running",
     )
     .await;
+    // Running means started, not that the shell has set its trap yet: a SIGTERM before that
+    // ends it with 143. Its first line comes after the trap.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pod = cluster.registry.get(PODS, "kill", "stubborn").unwrap();
+        if log_of(&cluster, &pod, "main", 0).contains("trapped") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the shell never set its trap");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let rv = cluster.registry.revision();
     let mut events = Box::pin(cluster.registry.watch(PODS, Some(rv)).unwrap());
     let started = Instant::now();

@@ -92,7 +92,8 @@ pub fn driver_pod_name(job_run_id: &str, attempt: Option<u32>) -> String {
     }
 }
 
-/// Five `[a-z0-9]` characters that look random but are a pure function of (run, attempt).
+/// Five `[a-z0-9]` characters that look random but are a pure function of (run, attempt),
+/// different for every attempt of a run.
 fn attempt_suffix(job_run_id: &str, attempt: u32) -> String {
     // FNV-1a: stable across platforms and releases, unlike std's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -100,8 +101,15 @@ fn attempt_suffix(job_run_id: &str, attempt: u32) -> String {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    let digits = base36(&hash.to_be_bytes());
-    format!("{digits:0>5}")[..5].to_string()
+    // FNV barely moves the high digits when only the last byte changes (the first five
+    // base-36 digits of attempts 1 and 2 were equal for one run in five, so both attempts'
+    // drivers had one name). A SplitMix64 finalizer spreads every input bit over all output
+    // bits, and the suffix is the hash modulo 36^5.
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^= hash >> 31;
+    let digits = base36(&(hash % 36u64.pow(5)).to_be_bytes());
+    format!("{digits:0>5}")
 }
 
 #[cfg(test)]
@@ -154,6 +162,17 @@ mod tests {
         let first = driver_pod_name("0000000327fe50tosa4", Some(1));
         assert_eq!(first, driver_pod_name("0000000327fe50tosa4", Some(1)));
         assert_ne!(first, driver_pod_name("0000000327fe50tosa4", Some(2)));
+        // Every attempt of every run gets its own name (consecutive attempts once collided).
+        for n in 0..2000 {
+            let id = format!("0000000{n:0>12}");
+            let names: std::collections::HashSet<String> =
+                (1..=10).map(|a| driver_pod_name(&id, Some(a))).collect();
+            assert_eq!(names.len(), 10, "{id}: {names:?}");
+        }
+        assert_ne!(
+            driver_pod_name("0000000eaxsw7ddye10", Some(1)),
+            driver_pod_name("0000000eaxsw7ddye10", Some(2))
+        );
         let suffix = first.rsplit('-').next().unwrap();
         assert_eq!(suffix.len(), 5);
         assert!(suffix
