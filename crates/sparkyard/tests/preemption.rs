@@ -22,7 +22,7 @@
 mod cluster_support;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -121,43 +121,7 @@ impl Cluster {
     fn prepare_namespace(&self, ns: &str) {
         self.apply(
             &format!("{ns}.yaml"),
-            &format!(
-                r#"apiVersion: v1
-kind: Namespace
-metadata:
-  name: {ns}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: spark
-  namespace: {ns}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: spark-driver
-  namespace: {ns}
-rules:
-- apiGroups: [""]
-  resources: ["pods", "services", "configmaps", "persistentvolumeclaims"]
-  verbs: ["create", "get", "list", "watch", "update", "patch", "delete", "deletecollection"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: spark-driver
-  namespace: {ns}
-subjects:
-- kind: ServiceAccount
-  name: spark
-  namespace: {ns}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: spark-driver
-"#
-            ),
+            &cluster_support::spark_namespace_manifest(ns),
         );
     }
 
@@ -231,7 +195,7 @@ roleRef:
                 &format!("local://{}", file(job)),
             ])
             .env("KUBECONFIG", self.kubeconfig())
-            .env("PATH", venv_path())
+            .env("PATH", cluster_support::venv_path())
             .env_remove("SPARK_HOME")
             .output()
             .expect("run spark-submit");
@@ -263,44 +227,8 @@ roleRef:
     }
 
     fn pod_logs(&self, ns: &str) -> String {
-        let pods = self.server.data_dir.path().join("cluster/pods");
-        let mut out = String::new();
-        for entry in std::fs::read_dir(&pods).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with(&format!("{ns}_")) {
-                out.push_str(&format!(
-                    "== {name}\n{}\n",
-                    read_logs(&entry.path().join("logs"))
-                ));
-            }
-        }
-        out
+        cluster_support::pod_logs(self.server.data_dir.path(), ns, 30, |_| true)
     }
-}
-
-fn venv_path() -> String {
-    let venv_bin = support::repo_root().join(".venv/bin");
-    format!(
-        "{}:{}",
-        venv_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
-fn read_logs(dir: &Path) -> String {
-    let mut out = String::new();
-    for container in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(container.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(30).collect();
-            out.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-        }
-    }
-    out
 }
 
 fn name_of(pod: &Value) -> &str {

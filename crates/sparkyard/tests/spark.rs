@@ -7,7 +7,6 @@
 mod cluster_support;
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -71,45 +70,8 @@ impl Cluster {
     /// What a real cluster needs for Spark: a namespace, the `spark` service account and a
     /// Role allowing it to manage its pods, services, config maps and claims.
     fn prepare_namespace(&self, ns: &str) {
-        let manifest = format!(
-            r#"apiVersion: v1
-kind: Namespace
-metadata:
-  name: {ns}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: spark
-  namespace: {ns}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: spark-driver
-  namespace: {ns}
-rules:
-- apiGroups: [""]
-  resources: ["pods", "services", "configmaps", "persistentvolumeclaims"]
-  verbs: ["create", "get", "list", "watch", "update", "patch", "delete", "deletecollection"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: spark-driver
-  namespace: {ns}
-subjects:
-- kind: ServiceAccount
-  name: spark
-  namespace: {ns}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: spark-driver
-"#
-        );
         let path = self.server.data_dir.path().join(format!("{ns}.yaml"));
-        std::fs::write(&path, manifest).unwrap();
+        std::fs::write(&path, cluster_support::spark_namespace_manifest(ns)).unwrap();
         self.kubectl_ok(&["apply", "-f", path.to_str().unwrap()]);
     }
 
@@ -145,7 +107,7 @@ roleRef:
             ])
             .env("KUBECONFIG", self.kubeconfig())
             // As with an activated venv: the launcher scripts find pyspark with `python3`.
-            .env("PATH", venv_path())
+            .env("PATH", cluster_support::venv_path())
             .env_remove("SPARK_HOME")
             .output()
             .expect("run spark-submit");
@@ -192,44 +154,10 @@ roleRef:
     }
 
     fn executor_logs(&self, ns: &str) -> String {
-        let pods = self.server.data_dir.path().join("cluster/pods");
-        let mut out = String::new();
-        for entry in std::fs::read_dir(&pods).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with(&format!("{ns}_")) && name.contains("-exec-") {
-                out.push_str(&format!(
-                    "== {name}\n{}\n",
-                    read_logs(&entry.path().join("logs"))
-                ));
-            }
-        }
-        out
+        cluster_support::pod_logs(self.server.data_dir.path(), ns, 40, |name| {
+            name.contains("-exec-")
+        })
     }
-}
-
-fn venv_path() -> String {
-    let venv_bin = support::repo_root().join(".venv/bin");
-    format!(
-        "{}:{}",
-        venv_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
-fn read_logs(dir: &Path) -> String {
-    let mut out = String::new();
-    for container in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(container.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            out.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-        }
-    }
-    out
 }
 
 #[test]

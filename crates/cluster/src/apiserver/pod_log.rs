@@ -292,12 +292,9 @@ pub async fn get(
             }
             if done && used == 0 {
                 // A torn last record (its writer was killed) is all that can be left.
-                if !added.is_empty() {
-                    let mut rest = added;
-                    rest.push(b'\n');
-                    let mut out = Vec::new();
-                    render.render(&rest, &mut out);
-                    let _ = tx.send(Ok(Bytes::from(out))).await;
+                let rest = cri::render_all(&added, &mut render);
+                if !rest.is_empty() {
+                    let _ = tx.send(Ok(Bytes::from(rest))).await;
                 }
                 return;
             }

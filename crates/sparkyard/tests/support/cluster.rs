@@ -138,3 +138,86 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
         .output()
         .expect("run kubectl")
 }
+
+/// What Spark needs in a namespace of a plain cluster: the namespace, the `spark` service
+/// account and a Role letting it manage its pods, services, config maps and claims.
+pub fn spark_namespace_manifest(ns: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: {ns}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: spark
+  namespace: {ns}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: spark-driver
+  namespace: {ns}
+rules:
+- apiGroups: [""]
+  resources: ["pods", "services", "configmaps", "persistentvolumeclaims"]
+  verbs: ["create", "get", "list", "watch", "update", "patch", "delete", "deletecollection"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: spark-driver
+  namespace: {ns}
+subjects:
+- kind: ServiceAccount
+  name: spark
+  namespace: {ns}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: spark-driver
+"#
+    )
+}
+
+/// `PATH` with the project's venv first, where `spark-submit` and pyspark are.
+pub fn venv_path() -> String {
+    let venv_bin = repo_root().join(".venv/bin");
+    format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// For failure messages: the last `tail` lines of every container log of the pods of `ns`
+/// whose sandbox directory name (`<ns>_<pod>_<uid>`) passes `only`, one `== <dir>` section
+/// per pod, read from the embedded cluster's files under `data_dir` (so gone pods count).
+pub fn pod_logs(data_dir: &Path, ns: &str, tail: usize, only: impl Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let pods = data_dir.join("cluster/pods");
+    for entry in std::fs::read_dir(&pods).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.starts_with(&format!("{ns}_")) || !only(&name) {
+            continue;
+        }
+        out.push_str(&format!("== {name}\n"));
+        let logs = entry.path().join("logs");
+        for container in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(container.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let output =
+                    sparkyard_cluster::logs::read_output(&file.path(), None).unwrap_or_default();
+                let text = String::from_utf8_lossy(&output);
+                let lines: Vec<&str> = text.lines().rev().take(tail).collect();
+                out.push_str(&lines.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
