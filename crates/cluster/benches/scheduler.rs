@@ -233,10 +233,10 @@ async fn run(nodes: usize, pods: usize, preemptors: usize) {
     let bound: Bound = Arc::new(Mutex::new(HashMap::new()));
     if std::env::var_os("SCHED_BENCH_REGISTRY_WATCH").is_some() {
         // Diagnostics: observe binds in process instead of through the API.
-        let registry = cluster.registry.clone();
+        let in_process = cluster.client();
         let bound = bound.clone();
         let mut stream = Box::pin(
-            registry
+            in_process
                 .watch(
                     sparkyard_cluster::Resource::new("", "pods"),
                     Some(version.parse().unwrap()),

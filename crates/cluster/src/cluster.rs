@@ -9,11 +9,10 @@ use anyhow::Context;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::tokens::TokenIssuer;
-use crate::registry::Registry;
-
-/// The user name of the kubeconfig's administrator token.
-pub const ADMIN_USER: &str = "sparkyard-admin";
+use sparkyard_kube_apiserver::discovery;
+use sparkyard_kube_apiserver::registry::Registry;
+use sparkyard_kube_apiserver::{resources, ApiServer, Client, PodMutator, TokenIssuer, ADMIN_USER};
+use sparkyard_kubelet::KubeletConfig;
 
 /// The `[cluster]` table of sparkyard's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,16 +39,16 @@ pub struct ClusterConfig {
     /// The nodes (`[[cluster.nodes]]`): scheduling budgets with real Kubernetes Node
     /// objects. Pods bound to a node without `simulated = true` run on this machine;
     /// pods on simulated nodes run no process. Default: the seed's node group, one EKS
-    /// `m5.2xlarge` ([`crate::scheduling::default_nodes`]). See `docs/scheduling.md`.
-    #[serde(default = "crate::scheduling::default_nodes")]
-    pub nodes: Vec<crate::scheduling::NodeConfig>,
+    /// `m5.2xlarge` ([`sparkyard_scheduling::default_nodes`]). See `docs/scheduling.md`.
+    #[serde(default = "sparkyard_scheduling::default_nodes")]
+    pub nodes: Vec<sparkyard_scheduling::NodeConfig>,
     /// Kubelet (added by the kubelet work): the loopback range pod IPs come from, one per pod.
-    #[serde(default = "crate::kubelet::config::default_pod_cidr")]
+    #[serde(default = "sparkyard_kubelet::config::default_pod_cidr")]
     pub pod_cidr: String,
     /// Kubelet (added by the kubelet work): container images → local directories, the Spark
     /// distribution, Python and Java for Spark images (`[cluster.images]`).
     #[serde(default)]
-    pub images: crate::kubelet::config::ImagesConfig,
+    pub images: sparkyard_kubelet::config::ImagesConfig,
     /// Keep every object in `<data_dir>/cluster/registry.db` (SQLite, fsynced before the API
     /// acknowledges a write) and reload them at start, so that a restart of sparkyard —
     /// even `kill -9` — loses no object. `false` keeps them in memory only (benchmarks,
@@ -71,7 +70,7 @@ fn default_service_address() -> SocketAddr {
 }
 
 fn default_issuer() -> String {
-    crate::auth::tokens::DEFAULT_ISSUER.to_string()
+    sparkyard_kube_apiserver::auth::tokens::DEFAULT_ISSUER.to_string()
 }
 
 impl Default for ClusterConfig {
@@ -80,8 +79,8 @@ impl Default for ClusterConfig {
             api_listen: default_api_listen(),
             service_address: default_service_address(),
             service_account_issuer: default_issuer(),
-            nodes: crate::scheduling::default_nodes(),
-            pod_cidr: crate::kubelet::config::default_pod_cidr(),
+            nodes: sparkyard_scheduling::default_nodes(),
+            pod_cidr: sparkyard_kubelet::config::default_pod_cidr(),
             images: Default::default(),
             persistence: default_persistence(),
         }
@@ -92,7 +91,8 @@ impl Default for ClusterConfig {
 #[derive(Clone)]
 pub struct Cluster {
     pub config: Arc<ClusterConfig>,
-    pub registry: Arc<Registry>,
+    /// The API server; components and tests reach objects through [`Cluster::client`].
+    api: ApiServer,
     /// Issues and verifies service-account tokens (projected volumes, TokenRequest, STS).
     pub tokens: Arc<TokenIssuer>,
     /// Directory for the cluster's own state (PKI, kubeconfig, pod sandboxes, logs).
@@ -117,13 +117,31 @@ pub struct Cluster {
     pub pod_mutator: Arc<std::sync::OnceLock<Arc<dyn PodMutator>>>,
 }
 
-/// A mutating admission step for pods being created.
-pub trait PodMutator: Send + Sync {
-    /// Mutates `pod` (JSON, already defaulted) given its service account, when it exists.
-    fn mutate(&self, pod: &mut serde_json::Value, service_account: Option<&serde_json::Value>);
-}
-
 impl Cluster {
+    /// The in-process client of the API server: the one way to the cluster's objects.
+    pub fn client(&self) -> Client {
+        self.api.client()
+    }
+
+    /// Resolves once every change made so far is on disk.
+    pub async fn wait_durable(&self) -> Result<(), sparkyard_kube_apiserver::ApiError> {
+        self.api.wait_durable().await
+    }
+
+    /// What the kubelet is told at start.
+    fn kubelet_config(&self) -> KubeletConfig {
+        KubeletConfig {
+            nodes: self.config.nodes.clone(),
+            images: self.config.images.clone(),
+            pod_cidr: self.config.pod_cidr.clone(),
+            data_dir: self.data_dir.clone(),
+            service_ip: self.service_ip,
+            service_port: self.service_port,
+            ca_pem: self.ca_pem.clone(),
+            kubelet_version: discovery::KUBE_VERSION.to_string(),
+        }
+    }
+
     /// The URL pods use: `https://kubernetes.default.svc` (with `:port` if not 443).
     pub fn in_cluster_url(&self) -> String {
         if self.service_port == 443 {
@@ -137,7 +155,7 @@ impl Cluster {
 /// Creates the data dir layout and PKI, starts the HTTPS API server (host and in-cluster
 /// addresses), the controllers and the kubelet, and creates the built-in objects.
 pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Cluster> {
-    crate::scheduling::validate_nodes(&config.nodes)
+    sparkyard_scheduling::validate_nodes(&config.nodes)
         .map_err(|e| anyhow::anyhow!("invalid [[cluster.nodes]]: {e}"))?;
     std::fs::create_dir_all(data_dir.join("pods")).with_context(|| {
         format!(
@@ -152,15 +170,18 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     if !config.api_listen.ip().is_unspecified() {
         extra_ips.push(config.api_listen.ip());
     }
-    let pki =
-        crate::pki::load_or_create(&data_dir.join("pki"), &crate::pki::serving_sans(&extra_ips))
-            .context("cannot create or load the cluster PKI")?;
-    let admin_token = crate::pki::read_or_create_secret(&data_dir.join("pki/admin.token"))?;
+    let pki = sparkyard_kube_apiserver::pki::load_or_create(
+        &data_dir.join("pki"),
+        &sparkyard_kube_apiserver::pki::serving_sans(&extra_ips),
+    )
+    .context("cannot create or load the cluster PKI")?;
+    let admin_token =
+        sparkyard_kube_apiserver::pki::read_or_create_secret(&data_dir.join("pki/admin.token"))?;
     let tokens = Arc::new(TokenIssuer::new(
         &config.service_account_issuer,
         &pki.sa_key_pem,
     )?);
-    let tls = crate::apiserver::tls_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
+    let tls = sparkyard_kube_apiserver::tls_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
 
     let registry = if config.persistence {
         Registry::open(&data_dir.join("registry.db"))
@@ -170,12 +191,18 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     };
     // Pods that outlived a restart reach the API at the port they were given: when the
     // configured one is unavailable or any (0), the previous run's port comes first.
-    let previous_port = registry
-        .get(
-            crate::resources::ENDPOINTS.resource(),
-            "default",
-            "kubernetes",
-        )
+    let pod_mutator: Arc<std::sync::OnceLock<Arc<dyn PodMutator>>> = Arc::default();
+    let api = ApiServer::new(
+        registry,
+        tokens.clone(),
+        &pki.ca_pem,
+        &admin_token,
+        pod_mutator.clone(),
+        data_dir.clone(),
+    );
+    let client = api.client();
+    let previous_port = client
+        .get(resources::ENDPOINTS.resource(), "default", "kubernetes")
         .and_then(|e| e.pointer("/subsets/0/ports/0/port").and_then(Value::as_u64))
         .and_then(|p| u16::try_from(p).ok());
 
@@ -194,7 +221,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
 
     let cluster = Cluster {
         config: Arc::new(config),
-        registry,
+        api,
         tokens,
         data_dir: data_dir.clone(),
         api_url: api_url.clone(),
@@ -204,26 +231,31 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
         ca_pem: pki.ca_pem.clone(),
         kubeconfig_path: kubeconfig_path.clone(),
         admin_token: admin_token.clone(),
-        pod_mutator: Arc::default(),
+        pod_mutator,
     };
 
     bootstrap(&cluster).context("cannot create the built-in objects")?;
 
-    let router = crate::apiserver::router(cluster.clone());
-    tokio::spawn(crate::apiserver::serve_tls(
+    let router = cluster.api.router();
+    tokio::spawn(sparkyard_kube_apiserver::serve_tls(
         host_listener,
         tls.clone(),
         router.clone(),
     ));
-    tokio::spawn(crate::apiserver::serve_tls(service_listener, tls, router));
+    tokio::spawn(sparkyard_kube_apiserver::serve_tls(
+        service_listener,
+        tls,
+        router,
+    ));
 
     write_private(
         &kubeconfig_path,
         &kubeconfig(&api_url, &pki.ca_pem, &admin_token),
     )?;
 
-    crate::controllers::start(&cluster)?;
-    crate::kubelet::start(&cluster)?;
+    sparkyard_kube_scheduler::start(client.clone())?;
+    sparkyard_kube_controllers::start(&client, &cluster.ca_pem);
+    sparkyard_kubelet::start(&client, cluster.kubelet_config())?;
     tracing::info!(
         api = %cluster.api_url,
         in_cluster = %format!("{}:{}", cluster.service_ip, cluster.service_port),
@@ -317,18 +349,20 @@ pub fn kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
     )
 }
 
-/// The built-in objects a fresh cluster has.
+/// The built-in objects a fresh cluster has, created through the API server like any
+/// other object.
 fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
-    use crate::apiserver::handlers::{create_internal, CreateOptions};
-    use crate::resources::*;
+    use sparkyard_kube_apiserver::resources::*;
+    use sparkyard_kube_apiserver::Subresource;
+    let client = cluster.client();
     let create = |info: &'static ResourceInfo, ns: &str, object: Value| -> anyhow::Result<()> {
         // Loaded from disk (a restart): kept as it is, not created again. Checked before
         // admission, which would reject e.g. a second claim on the Service's clusterIP.
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
-        if cluster.registry.get(info.resource(), ns, name).is_some() {
+        if client.get(info.resource(), ns, name).is_some() {
             return Ok(());
         }
-        match create_internal(cluster, info, ns, object, &CreateOptions::default()) {
+        match client.create(info.resource(), ns, object) {
             Ok(_) => Ok(()),
             Err(e) if e.code == 409 => Ok(()),
             Err(e) => Err(anyhow::anyhow!(
@@ -341,7 +375,7 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         create(&NAMESPACES, "", json!({"metadata": {"name": ns}}))?;
     }
-    for (name, rules) in crate::auth::rbac::default_cluster_roles() {
+    for (name, rules) in sparkyard_kube_apiserver::auth::rbac::default_cluster_roles() {
         create(
             &CLUSTER_ROLES,
             "",
@@ -370,36 +404,30 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
                             "ports": [{"name": "https", "port": cluster.service_port, "protocol": "TCP"}]}]}),
     )?;
     for node in &cluster.config.nodes {
-        create(&NODES, "", node_object(node)?)?;
+        create(
+            &NODES,
+            "",
+            sparkyard_kubelet::node_object(node, discovery::KUBE_VERSION)?,
+        )?;
     }
     // Loaded from a previous run: the in-cluster address may have moved.
     let (ip, port) = (cluster.service_ip.to_string(), cluster.service_port);
-    let _ = cluster
-        .registry
-        .modify(SERVICES.resource(), "default", "kubernetes", |service| {
-            service["spec"]["clusterIP"] = json!(ip);
-            service["spec"]["ports"][0]["targetPort"] = json!(port);
-            Ok(())
-        });
-    let _ = cluster
-        .registry
-        .modify(ENDPOINTS.resource(), "default", "kubernetes", |endpoints| {
+    // (The clusterIP is immutable through the API; the registry's copy of a built-in
+    // object is the apiserver's to repair, as kube-apiserver's own bootstrap controller
+    // reconciles the `kubernetes` Service.)
+    let _ = cluster.api.repair_kubernetes_service(&ip, port);
+    let _ = client.modify(
+        ENDPOINTS.resource(),
+        "default",
+        "kubernetes",
+        Subresource::Main,
+        |endpoints| {
             endpoints["subsets"][0]["addresses"][0]["ip"] = json!(ip);
             endpoints["subsets"][0]["ports"][0]["port"] = json!(port);
             Ok(())
-        });
+        },
+    );
     Ok(())
-}
-
-/// The Node object of a configured node as its kubelet registers it (every node's
-/// InternalIP is this machine's loopback address: all pods run here).
-pub fn node_object(node: &crate::scheduling::NodeConfig) -> anyhow::Result<Value> {
-    let env = crate::scheduling::NodeEnvironment {
-        internal_ip: "127.0.0.1".into(),
-        kubelet_version: crate::apiserver::discovery::KUBE_VERSION.into(),
-        now: chrono::Utc::now(),
-    };
-    crate::scheduling::node_object(node, &env).map_err(|e| anyhow::anyhow!(e))
 }
 
 #[cfg(test)]
@@ -425,7 +453,7 @@ mod tests {
         assert_eq!(config.api_listen.to_string(), "127.0.0.1:6443");
         assert_eq!(config.service_address.to_string(), "127.10.0.5:443");
         assert!(toml::from_str::<ClusterConfig>("nope = 1").is_err());
-        assert_eq!(config.nodes, crate::scheduling::default_nodes());
+        assert_eq!(config.nodes, sparkyard_scheduling::default_nodes());
         assert!(
             toml::from_str::<ClusterConfig>("node-cpu = \"8\"").is_err(),
             "the single-node keys are gone: [[cluster.nodes]] replaces them"

@@ -1,22 +1,36 @@
-//! The embedded single-machine Kubernetes-compatible cluster.
+//! The embedded single-machine Kubernetes-compatible cluster, wired from its parts.
 //!
-//! `registry` is the storage core (etcd + generic registry); everything else — the API
-//! server, admission, scheduler, kubelet and controllers — works through it.
-//! [`cluster::start`] brings the whole cluster up.
+//! **Owns:** the `[cluster]` configuration, the data directory layout, binding the API
+//! addresses, the kubeconfig, the built-in objects (created through the API server like
+//! any other), and starting each part in order: registry → API server → scheduler →
+//! controllers → kubelet.
+//!
+//! **Must not touch:** any part's internals. The parts are crates of their own, each
+//! stating its boundary in its `lib.rs`:
+//!
+//! | crate | part |
+//! |---|---|
+//! | `sparkyard-kube-registry` | objects, revisions, watch history, durability (etcd's role) |
+//! | `sparkyard-kube-apiserver` | HTTP, admission, auth/RBAC, discovery, OpenAPI, tables, patches — and the [`Client`] every in-process component uses |
+//! | `sparkyard-scheduling` | pure scheduling core (no I/O, no async) |
+//! | `sparkyard-kube-scheduler` | the live scheduler loop |
+//! | `sparkyard-kube-controllers` | Job, garbage collector, namespace lifecycle |
+//! | `sparkyard-kubelet` | pods as sandboxed processes, shims, images, volumes, status |
+//! | `sparkyard-container-logs` | the CRI log files shared by kubelet, `pods/log` and the log shipper |
+//!
+//! See `docs/architecture.md` for the picture.
+//!
+//! **Entry point:** [`start`].
 
-pub mod apiserver;
-pub mod auth;
 pub mod cluster;
-pub mod controllers;
-pub mod error;
-pub mod kubelet;
-pub mod logs;
-pub mod pki;
-pub mod registry;
-pub mod resources;
-pub mod scheduling;
 
-pub use auth::tokens::TokenIssuer;
-pub use cluster::{start, Cluster, ClusterConfig, PodMutator};
-pub use error::ApiError;
-pub use registry::{Event, EventType, Registry, Resource};
+pub use cluster::{start, Cluster, ClusterConfig};
+pub use registry::{Event, EventType, Resource};
+pub use sparkyard_kube_apiserver::{
+    auth, error, registry, resources, ApiError, Client, PodMutator, Propagation, Subresource,
+    TokenIssuer, ADMIN_USER,
+};
+pub use sparkyard_kube_apiserver::{ApiServer, DeleteOptions};
+pub use sparkyard_kubelet as kubelet;
+pub use sparkyard_kubelet::logs;
+pub use sparkyard_scheduling as scheduling;

@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use sparkyard_cluster::apiserver::handlers::{create_internal, CreateOptions};
-use sparkyard_cluster::controllers::deletion::{self, Propagation};
 use sparkyard_cluster::registry::{EventType, Resource};
-use sparkyard_cluster::{resources, Cluster, ClusterConfig};
+use sparkyard_cluster::{resources, Cluster, ClusterConfig, Propagation};
 
 const PODS: Resource = Resource::new("", "pods");
 
@@ -45,7 +43,10 @@ fn create(
     ns: &str,
     object: Value,
 ) -> Value {
-    create_internal(cluster, info, ns, object, &CreateOptions::default()).unwrap()
+    cluster
+        .client()
+        .create(info.resource(), ns, object)
+        .unwrap()
 }
 
 fn namespace(cluster: &Cluster, name: &str) {
@@ -67,7 +68,7 @@ async fn wait_for(
 ) -> Arc<Value> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(pod) = cluster.registry.get(PODS, ns, name) {
+        if let Some(pod) = cluster.client().get(PODS, ns, name) {
             if check(&pod) {
                 return pod;
             }
@@ -196,7 +197,7 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
     assert_eq!(phase(&waiting), "Pending");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        phase(&cluster.registry.get(PODS, "vols", name).unwrap()),
+        phase(&cluster.client().get(PODS, "vols", name).unwrap()),
         "Pending",
         "waits for its configMap"
     );
@@ -256,7 +257,7 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
     }
     // Kubelet and scheduler events.
     let (events, _) = cluster
-        .registry
+        .client()
         .list(Resource::new("", "events"), Some("vols"));
     let reasons: Vec<&str> = events
         .iter()
@@ -291,18 +292,13 @@ async fn graceful_deletion_terminates_then_reports_then_removes() {
         |p| phase(p) == "Running",
     )
     .await;
-    let rv: u64 = cluster.registry.revision();
-    let mut events = Box::pin(cluster.registry.watch(PODS, Some(rv)).unwrap());
+    let rv: u64 = cluster.client().revision();
+    let mut events = Box::pin(cluster.client().watch(PODS, Some(rv)).unwrap());
     let started = Instant::now();
-    deletion::delete(
-        &cluster,
-        PODS,
-        "grace",
-        "sleeper",
-        Propagation::Background,
-        None,
-    )
-    .unwrap();
+    cluster
+        .client()
+        .delete(PODS, "grace", "sleeper", Propagation::Background, None)
+        .unwrap();
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -386,25 +382,20 @@ async fn sigkill_after_the_grace_period_and_restarts_count() {
     // ends it with 143. Its first line comes after the trap.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let pod = cluster.registry.get(PODS, "kill", "stubborn").unwrap();
+        let pod = cluster.client().get(PODS, "kill", "stubborn").unwrap();
         if log_of(&cluster, &pod, "main", 0).contains("trapped") {
             break;
         }
         assert!(Instant::now() < deadline, "the shell never set its trap");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let rv = cluster.registry.revision();
-    let mut events = Box::pin(cluster.registry.watch(PODS, Some(rv)).unwrap());
+    let rv = cluster.client().revision();
+    let mut events = Box::pin(cluster.client().watch(PODS, Some(rv)).unwrap());
     let started = Instant::now();
-    deletion::delete(
-        &cluster,
-        PODS,
-        "kill",
-        "stubborn",
-        Propagation::Background,
-        None,
-    )
-    .unwrap();
+    cluster
+        .client()
+        .delete(PODS, "kill", "stubborn", Propagation::Background, None)
+        .unwrap();
     let mut exit = None;
     loop {
         let event = tokio::time::timeout(Duration::from_secs(15), events.next())
@@ -476,7 +467,7 @@ async fn job_retries_with_backoff_until_the_limit_then_fails() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let job = loop {
         let job = cluster
-            .registry
+            .client()
             .get(Resource::new("batch", "jobs"), "jobs", "failing")
             .unwrap();
         if job["status"]["conditions"]
@@ -506,7 +497,7 @@ async fn job_retries_with_backoff_until_the_limit_then_fails() {
         "{:?}",
         started.elapsed()
     );
-    let (pods, _) = cluster.registry.list(PODS, Some("jobs"));
+    let (pods, _) = cluster.client().list(PODS, Some("jobs"));
     assert_eq!(pods.len(), 2);
     for pod in &pods {
         let name = pod["metadata"]["name"].as_str().unwrap();
@@ -521,17 +512,18 @@ async fn job_retries_with_backoff_until_the_limit_then_fails() {
         );
     }
     // Deleting the job (background) takes its pods with it.
-    deletion::delete(
-        &cluster,
-        Resource::new("batch", "jobs"),
-        "jobs",
-        "failing",
-        Propagation::Background,
-        None,
-    )
-    .unwrap();
+    cluster
+        .client()
+        .delete(
+            Resource::new("batch", "jobs"),
+            "jobs",
+            "failing",
+            Propagation::Background,
+            None,
+        )
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !cluster.registry.list(PODS, Some("jobs")).0.is_empty() {
+    while !cluster.client().list(PODS, Some("jobs")).0.is_empty() {
         assert!(Instant::now() < deadline, "pods not collected");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -620,15 +612,10 @@ async fn unschedulable_pods_wait_and_driver_deletion_cascades() {
         |p| phase(p) == "Running",
     )
     .await;
-    deletion::delete(
-        &cluster,
-        PODS,
-        "sched",
-        "driver",
-        Propagation::Background,
-        None,
-    )
-    .unwrap();
+    cluster
+        .client()
+        .delete(PODS, "sched", "driver", Propagation::Background, None)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let left: Vec<String> = [
@@ -637,7 +624,7 @@ async fn unschedulable_pods_wait_and_driver_deletion_cascades() {
             Resource::new("", "services"),
         ]
         .iter()
-        .flat_map(|r| cluster.registry.list(*r, Some("sched")).0)
+        .flat_map(|r| cluster.client().list(*r, Some("sched")).0)
         .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
         .filter(|n| n != "huge" && n != "kube-root-ca.crt")
         .collect();

@@ -1,0 +1,350 @@
+//! The one way in: how every in-process component — scheduler, kubelet, controllers, and
+//! what this wave adds (Karpenter, metrics) — reads and writes objects.
+//!
+//! Kubernetes' rule is that controllers go through the API server, never around it to
+//! etcd; this is that rule in process. Every write here runs the same code path as the
+//! HTTP verb it names — identity, admission (validation, defaulting, priority, service
+//! accounts, the pod mutator), immutability rules, deletion semantics, finalizers — so an
+//! in-process write and a `kubectl` write cannot disagree. Only HTTP is skipped
+//! (authentication, RBAC, encoding): in-process components are trusted like the
+//! apiserver's loopback client. Reads come straight from the registry, as the apiserver's
+//! watch cache serves them.
+//!
+//! | verb | HTTP equivalent |
+//! |---|---|
+//! | [`Client::get`], [`Client::list`], [`Client::watch`] | `GET`, `GET ?watch` |
+//! | [`Client::create`] | `POST` |
+//! | [`Client::update`] | `PUT` (compare-and-swap when `resourceVersion` is set) |
+//! | [`Client::modify`], [`Client::update_status`] | read, change, `PUT` / `PUT …/status` / `PUT …/finalize` with the read `resourceVersion`, retried on conflict (client-go's `RetryOnConflict`) |
+//! | [`Client::bind`] | `POST pods/<name>/binding` |
+//! | [`Client::delete`], [`Client::delete_with`] | `DELETE` with `DeleteOptions` |
+//! | [`Client::evict`] | `POST pods/<name>/eviction` |
+//! | [`Client::remove_finalizer`] | read, drop one finalizer, `PUT` |
+//! | [`Client::service_account_token`] | `POST serviceaccounts/<name>/token` |
+//!
+//! The same verbs exist on a real API server (kube-rs), which is what lets a component
+//! written against this client move to a real cluster.
+
+use std::sync::Arc;
+
+use futures::Stream;
+use serde_json::Value;
+
+use crate::deletion::{delete_internal, DeleteOptions};
+use crate::error::ApiError;
+use crate::handlers::{self, CreateOptions};
+use crate::registry::{Event, Resource};
+use crate::resources::{self, ResourceInfo};
+use crate::ApiServer;
+
+/// `metadata.finalizers` entries the garbage collector acts on.
+pub const FOREGROUND: &str = "foregroundDeletion";
+pub const ORPHAN: &str = "orphan";
+
+/// `DeleteOptions.propagationPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Background,
+    Foreground,
+    Orphan,
+}
+
+impl Propagation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Background => "Background",
+            Propagation::Foreground => "Foreground",
+            Propagation::Orphan => "Orphan",
+        }
+    }
+}
+
+/// Which part of an object an update writes: the object (`PUT <name>`), its status
+/// (`PUT <name>/status`: everything but `status` is kept as stored) or a namespace's
+/// `spec.finalizers` (`PUT namespaces/<name>/finalize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    Main,
+    Status,
+    Finalize,
+}
+
+impl Subresource {
+    fn path(self) -> Option<&'static str> {
+        match self {
+            Subresource::Main => None,
+            Subresource::Status => Some("status"),
+            Subresource::Finalize => Some("finalize"),
+        }
+    }
+}
+
+/// How many times a read-change-write is retried when another writer got in between.
+const CONFLICT_RETRIES: usize = 16;
+
+/// A handle to the API server for in-process components. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    server: ApiServer,
+}
+
+fn info(resource: Resource) -> Result<&'static ResourceInfo, ApiError> {
+    resources::by_resource(resource)
+        .ok_or_else(|| ApiError::internal(format!("unknown resource {}", resource.plural)))
+}
+
+fn store_namespace<'a>(info: &ResourceInfo, ns: &'a str) -> &'a str {
+    if info.namespaced {
+        ns
+    } else {
+        ""
+    }
+}
+
+impl Client {
+    pub(crate) fn new(server: ApiServer) -> Self {
+        Self { server }
+    }
+
+    // ---- reads -------------------------------------------------------------------------
+
+    /// `GET`: the stored object, if any (`ns` is ignored for cluster-scoped resources).
+    pub fn get(&self, resource: Resource, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.server.registry.get(resource, ns, name)
+    }
+
+    /// `GET` of a collection (all namespaces for `None`), with the list's resourceVersion.
+    pub fn list(&self, resource: Resource, ns: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        self.server.registry.list(resource, ns)
+    }
+
+    /// `GET ?watch&resourceVersion=<from>`: the changes after `from` (after now for
+    /// `None`), in commit order. The stream ends when the watcher falls too far behind; the
+    /// caller lists again and resumes, as a reflector does.
+    pub fn watch(
+        &self,
+        resource: Resource,
+        from: Option<u64>,
+    ) -> Result<impl Stream<Item = Event> + Send + 'static, ApiError> {
+        self.server.registry.watch(resource, from)
+    }
+
+    /// The newest resourceVersion issued (for "has anything changed since" loops).
+    pub fn revision(&self) -> u64 {
+        self.server.registry.revision()
+    }
+
+    // ---- writes ------------------------------------------------------------------------
+
+    /// `POST`: creates `object` in `ns` with the API server's create path.
+    pub fn create(&self, resource: Resource, ns: &str, object: Value) -> Result<Value, ApiError> {
+        handlers::create_internal(
+            &self.server,
+            info(resource)?,
+            ns,
+            object,
+            &CreateOptions::default(),
+        )
+    }
+
+    /// `PUT`: replaces the object; with `metadata.resourceVersion` set it is a
+    /// compare-and-swap (409 Conflict when the object changed).
+    pub fn update(
+        &self,
+        resource: Resource,
+        ns: &str,
+        name: &str,
+        object: Value,
+    ) -> Result<Value, ApiError> {
+        handlers::update_internal(
+            &self.server,
+            info(resource)?,
+            ns,
+            name,
+            None,
+            object,
+            &CreateOptions::default(),
+        )
+    }
+
+    /// Read, `change`, write back — the write being a `PUT` of `part` carrying the read
+    /// resourceVersion, retried from a fresh read on conflict. `change` may return an error
+    /// (say, a 409 when the object is no longer the one it meant: another uid), which ends
+    /// the call with nothing written. A change that leaves the object as it was writes
+    /// nothing.
+    pub fn modify(
+        &self,
+        resource: Resource,
+        ns: &str,
+        name: &str,
+        part: Subresource,
+        mut change: impl FnMut(&mut Value) -> Result<(), ApiError>,
+    ) -> Result<Value, ApiError> {
+        let info = info(resource)?;
+        let store_ns = store_namespace(info, ns);
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self
+                .server
+                .registry
+                .get(resource, store_ns, name)
+                .ok_or_else(|| ApiError::not_found(info.group, info.plural, name))?;
+            let mut next = (*current).clone();
+            change(&mut next)?;
+            if next == *current {
+                return Ok((*current).clone());
+            }
+            let next = handlers::merge_for_update(info, &current, next, part.path());
+            match handlers::store_update(
+                &self.server,
+                info,
+                store_ns,
+                name,
+                &current,
+                next,
+                &CreateOptions::default(),
+            ) {
+                Err(e) if e.reason == "Conflict" => continue,
+                other => return other,
+            }
+        }
+        Err(ApiError::conflict(info.group, info.plural, name))
+    }
+
+    /// [`Client::modify`] of the status subresource: what a controller or kubelet reports.
+    pub fn update_status(
+        &self,
+        resource: Resource,
+        ns: &str,
+        name: &str,
+        change: impl FnMut(&mut Value) -> Result<(), ApiError>,
+    ) -> Result<Value, ApiError> {
+        self.modify(resource, ns, name, Subresource::Status, change)
+    }
+
+    /// `POST pods/<name>/binding`: assigns the pod to `node` (when `uid` is given, only
+    /// if the pod is still that one), as a scheduler binds.
+    pub fn bind(
+        &self,
+        ns: &str,
+        name: &str,
+        uid: Option<&str>,
+        node: &str,
+    ) -> Result<Value, ApiError> {
+        handlers::bind_pod(&self.server, ns, name, uid, node)
+    }
+
+    /// `DELETE` with full `DeleteOptions`: graceful pods, finalizers, preconditions,
+    /// propagation. Returns the object as it is after the call.
+    pub fn delete_with(
+        &self,
+        resource: Resource,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        delete_internal(&self.server, info(resource)?, ns, name, opts)
+    }
+
+    /// `DELETE` with a propagation policy (and, for pods, an optional grace period).
+    pub fn delete(
+        &self,
+        resource: Resource,
+        ns: &str,
+        name: &str,
+        propagation: Propagation,
+        grace: Option<i64>,
+    ) -> Result<Value, ApiError> {
+        let opts = DeleteOptions {
+            grace_period_seconds: grace,
+            propagation_policy: Some(propagation.as_str().into()),
+            ..Default::default()
+        };
+        self.delete_with(resource, ns, name, &opts)
+    }
+
+    /// The kubelet's last word on a pod it stopped: `DELETE` with grace 0 for this uid,
+    /// which removes it unless finalizers still hold it.
+    pub fn finish_pod(&self, ns: &str, name: &str, uid: &str) -> Result<Value, ApiError> {
+        let opts = DeleteOptions {
+            grace_period_seconds: Some(0),
+            precondition_uid: Some(uid.into()),
+            ..Default::default()
+        };
+        self.delete_with(resources::PODS.resource(), ns, name, &opts)
+    }
+
+    /// `POST pods/<name>/eviction` (policy/v1 Eviction, no PodDisruptionBudgets yet): marks
+    /// the pod `DisruptionTarget` (reason `EvictionByEvictionAPI`) and deletes it with its
+    /// own grace period, as the apiserver's eviction REST does.
+    pub fn evict(&self, ns: &str, name: &str, uid: Option<&str>) -> Result<Value, ApiError> {
+        let pods = resources::PODS.resource();
+        let now = crate::registry::now_rfc3339();
+        self.update_status(pods, ns, name, |pod| {
+            if let Some(uid) = uid {
+                if pod["metadata"]["uid"] != uid {
+                    return Err(ApiError::conflict("", "pods", name));
+                }
+            }
+            crate::conditions::set(
+                pod,
+                serde_json::json!({"type": "DisruptionTarget", "status": "True",
+                    "lastProbeTime": null, "lastTransitionTime": now,
+                    "reason": "EvictionByEvictionAPI",
+                    "message": "Eviction API: evicting"}),
+            );
+            Ok(())
+        })?;
+        let opts = DeleteOptions {
+            precondition_uid: uid.map(String::from),
+            ..Default::default()
+        };
+        self.delete_with(pods, ns, name, &opts)
+    }
+
+    /// Drops one finalizer (a `PUT` of the object without it); the update completes a
+    /// deletion it made possible.
+    pub fn remove_finalizer(
+        &self,
+        resource: Resource,
+        ns: &str,
+        name: &str,
+        finalizer: &str,
+    ) -> Result<(), ApiError> {
+        self.modify(resource, ns, name, Subresource::Main, |object| {
+            if let Some(list) = object["metadata"]["finalizers"].as_array_mut() {
+                list.retain(|f| f != finalizer);
+                if list.is_empty() {
+                    if let Some(meta) = object["metadata"].as_object_mut() {
+                        meta.remove("finalizers");
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// `POST serviceaccounts/<name>/token` as the kubelet makes it for a projected volume:
+    /// a token for `service_account`, bound to the pod when given.
+    pub fn service_account_token(
+        &self,
+        ns: &str,
+        service_account: &str,
+        audiences: &[String],
+        bound_pod: Option<(&str, &str)>,
+        expiration_seconds: i64,
+    ) -> String {
+        self.server.tokens.issue(
+            ns,
+            service_account,
+            audiences,
+            bound_pod,
+            expiration_seconds,
+        )
+    }
+
+    /// The API server's issuer (`iss` of service-account tokens; their default audience).
+    pub fn token_issuer(&self) -> String {
+        self.server.tokens.issuer().to_string()
+    }
+}

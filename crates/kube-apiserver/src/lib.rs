@@ -1,0 +1,128 @@
+//! The embedded cluster's API server: the one door to the cluster's objects.
+//!
+//! **Owns:** the HTTPS server (TLS, routing of Kubernetes REST paths, JSON/Table/Status and
+//! protobuf encodings, chunked and WebSocket watches), authentication (admin token,
+//! service-account JWTs) and RBAC, discovery and OpenAPI, and the semantics of every verb:
+//! admission (validation, defaulting, priority, service accounts, the pod mutator),
+//! patches, deletion (graceful pods, finalizers, propagation), subresources (`status`,
+//! `binding`, `log`, `token`, `finalize`) and the review APIs. It is the only writer of
+//! the registry (`sparkyard-kube-registry`).
+//!
+//! **The one way in:** in-process components (scheduler, kubelet, controllers) use
+//! [`Client`] — never the registry, never the HTTP handlers' internals (which are private
+//! to this crate). See [`client`] for the verbs and what each one runs.
+//!
+//! **Must not touch:** processes, nodes or scheduling decisions; it knows nothing of the
+//! components that call it (there is no dependency on them). Pod logs are read from the
+//! files the kubelet writes ([`logs`]), standing in for the kubelet's `containerLogs`
+//! endpoint.
+//!
+//! **Entry points:** [`ApiServer::new`], [`ApiServer::client`], [`ApiServer::router`] with
+//! [`serve_tls`] and [`tls_config`], [`pki`] for the certificates.
+
+pub mod admission;
+pub mod auth;
+pub mod client;
+pub mod conditions;
+mod deletion;
+pub mod discovery;
+pub mod events;
+mod handlers;
+pub mod openapi;
+pub mod patch;
+pub mod pki;
+mod pod_log;
+pub mod protobuf;
+pub mod selectors;
+mod server;
+pub mod tables;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+pub use sparkyard_container_logs as logs;
+pub use sparkyard_kube_registry::{error, registry, resources};
+
+pub use admission::PodMutator;
+pub use auth::tokens::TokenIssuer;
+pub use auth::ADMIN_USER;
+pub use client::{Client, Propagation, Subresource};
+pub use deletion::DeleteOptions;
+pub use error::ApiError;
+pub(crate) use server::{authenticate_token, error_response, table_response};
+pub use server::{
+    json_response, parse_resource_path, serve_tls, tls_config, wants_table, ApiRequest, Query,
+    ResourcePath,
+};
+
+/// The API server's state, shared by the HTTP handlers and every [`Client`].
+#[derive(Clone)]
+pub struct ApiServer {
+    registry: Arc<registry::Registry>,
+    tokens: Arc<TokenIssuer>,
+    /// PEM of the cluster CA (the `kube-root-ca.crt` ConfigMap of each namespace).
+    ca_pem: Arc<str>,
+    /// Bearer token of the administrator (group `system:masters`).
+    admin_token: Arc<str>,
+    /// Mutating admission for pods supplied by the embedding binary (the EKS pod-identity
+    /// webhook); set once at start-up, runs after the built-in plugins, like a webhook.
+    pod_mutator: Arc<OnceLock<Arc<dyn PodMutator>>>,
+    /// Where the kubelet keeps pods (`<root>/pods/<ns>_<name>_<uid>/logs/…`), read by
+    /// `pods/<name>/log`.
+    pod_logs_root: PathBuf,
+}
+
+impl ApiServer {
+    pub fn new(
+        registry: Arc<registry::Registry>,
+        tokens: Arc<TokenIssuer>,
+        ca_pem: &str,
+        admin_token: &str,
+        pod_mutator: Arc<OnceLock<Arc<dyn PodMutator>>>,
+        pod_logs_root: PathBuf,
+    ) -> Self {
+        Self {
+            registry,
+            tokens,
+            ca_pem: ca_pem.into(),
+            admin_token: admin_token.into(),
+            pod_mutator,
+            pod_logs_root,
+        }
+    }
+
+    /// The in-process client: the one way in for every component.
+    pub fn client(&self) -> Client {
+        Client::new(self.clone())
+    }
+
+    /// The HTTP router (serve it with [`serve_tls`]). A write is acknowledged only once
+    /// the registry has it on disk.
+    pub fn router(&self) -> axum::Router {
+        server::router(self.clone())
+    }
+
+    /// Points the `default/kubernetes` Service at the in-cluster address this run bound
+    /// (it may move between restarts). `spec.clusterIP` is immutable through the API, so
+    /// this is the API server's own repair of its Service, as kube-apiserver's bootstrap
+    /// controller reconciles it.
+    pub fn repair_kubernetes_service(&self, ip: &str, port: u16) -> Result<(), ApiError> {
+        self.registry.modify(
+            resources::SERVICES.resource(),
+            "default",
+            "kubernetes",
+            |service| {
+                service["spec"]["clusterIP"] = serde_json::json!(ip);
+                service["spec"]["ports"][0]["targetPort"] = serde_json::json!(port);
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Resolves once every change made so far is durable (shutdown, tests).
+    pub async fn wait_durable(&self) -> Result<(), ApiError> {
+        self.registry.wait_durable(self.registry.revision()).await
+    }
+}

@@ -1,0 +1,29 @@
+//! The embedded cluster's built-in controllers, as kube-controller-manager runs them: Job,
+//! garbage collection (owner references, propagation policies), and namespace lifecycle
+//! with the root-CA publisher.
+//!
+//! **Owns:** each controller's reconcile (pure planning where it can be — `job::decide`,
+//! `gc::plan` — and the loop that applies it).
+//!
+//! **Must not touch:** the registry or the API server's internals. Controllers read, watch
+//! and write through the API server's `Client` only, with exactly the semantics of the
+//! HTTP verbs (admission on create, `status` updates, `DELETE` with propagation), so they
+//! could drive a real API server the same way. The controllers this wave adds
+//! (Karpenter's, workload controllers) belong here or in a crate beside this one, on the
+//! same rule.
+//!
+//! **Entry point:** [`start`].
+
+pub mod gc;
+pub mod job;
+pub mod namespace;
+
+use sparkyard_kube_apiserver::Client;
+
+/// Starts the Job, garbage-collector and namespace controllers on the current runtime;
+/// `ca_pem` is the cluster CA the root-CA publisher puts in every namespace.
+pub fn start(client: &Client, ca_pem: &str) {
+    tokio::spawn(job::run(client.clone()));
+    tokio::spawn(gc::run(client.clone()));
+    tokio::spawn(namespace::run(client.clone(), ca_pem.to_string()));
+}

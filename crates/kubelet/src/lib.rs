@@ -1,0 +1,521 @@
+//! The kubelet: runs each container of a pod bound to one of the configured nodes as a
+//! host process in a bubblewrap sandbox, and reports pod and node status. Every
+//! non-simulated `[[cluster.nodes]]` entry is served by this one kubelet (all its pods run
+//! on this machine; the node is a scheduling budget); pods on simulated nodes are the
+//! `simulated` module's.
+//!
+//! **Owns:** node registration and heartbeats, sandboxes, container shims (containerd's
+//! role: processes that outlive sparkyard and are re-adopted), images as local
+//! directories, volumes, pod IPs, each pod's `/etc/hosts`, container logs (written in the
+//! CRI format, `sparkyard-container-logs`) and pod status.
+//!
+//! **Must not touch:** the registry or the API server's internals: it reads, watches and
+//! writes through the API server's `Client` only (`pods/status`, `nodes/status`, the final
+//! `DELETE` of a stopped pod, TokenRequest for projected tokens), as a real kubelet does.
+//! It makes no scheduling decisions.
+//!
+//! **Entry points:** [`start`] with a [`KubeletConfig`]; [`shim::main`] (the shim process).
+//!
+//! - `pod`: the per-pod worker (volumes, containers, restarts, graceful deletion).
+//! - `sandbox`: the bwrap command line (pure); `process`: spawning and signals.
+//! - `env`, `entrypoint`, `volumes`, `status`, `hosts`: pure builders the worker uses.
+//! - `ipam`: one loopback IP per pod.
+//! - `simulated`: pods on `simulated = true` nodes: no process, status from the clock.
+
+pub mod config;
+pub mod entrypoint;
+pub mod env;
+pub mod hosts;
+pub mod ipam;
+mod pod;
+pub mod process;
+pub mod sandbox;
+pub mod shim;
+pub mod simulated;
+pub mod status;
+pub mod volumes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use config::{builtin_rules, glob_match, EntrypointKind, HostRuntime, ImageRule, UnknownImages};
+use sparkyard_kube_apiserver::events::Source;
+use sparkyard_kube_apiserver::registry::{now_rfc3339, EventType, Resource};
+use sparkyard_kube_apiserver::Client;
+use sparkyard_scheduling::NodeConfig;
+
+pub use sparkyard_container_logs as logs;
+
+/// What the kubelet is told at start: its nodes, how images map to this machine, and how
+/// pods reach the API server.
+#[derive(Debug, Clone)]
+pub struct KubeletConfig {
+    /// Every configured node (`[[cluster.nodes]]`): this kubelet registers them all, runs
+    /// pods on the real ones and simulates the rest.
+    pub nodes: Vec<NodeConfig>,
+    pub images: config::ImagesConfig,
+    /// The loopback range pod IPs come from.
+    pub pod_cidr: String,
+    /// The root of pod sandboxes and their logs (`<data_dir>/pods/<ns>_<name>_<uid>`).
+    pub data_dir: PathBuf,
+    /// The in-cluster API address pods use (`KUBERNETES_SERVICE_HOST`/`_PORT`).
+    pub service_ip: std::net::IpAddr,
+    pub service_port: u16,
+    /// The cluster CA, for pods' service-account volumes.
+    pub ca_pem: String,
+    /// The kubelet version its Node objects report.
+    pub kubelet_version: String,
+}
+
+pub const PODS: Resource = Resource::new("", "pods");
+pub const NODES: Resource = Resource::new("", "nodes");
+pub const SERVICES: Resource = Resource::new("", "services");
+pub const CONFIGMAPS: Resource = Resource::new("", "configmaps");
+pub const SECRETS: Resource = Resource::new("", "secrets");
+pub const SERVICE_ACCOUNTS: Resource = Resource::new("", "serviceaccounts");
+
+/// How often the node's heartbeat (`lastHeartbeatTime` of its conditions) is refreshed.
+const NODE_HEARTBEAT: Duration = Duration::from_secs(40);
+
+/// A container image resolved to local content.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// (host directory, in-image path)
+    pub mounts: Vec<(PathBuf, String)>,
+    pub entrypoint: EntrypointKind,
+    pub working_dir: Option<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// What a pod's worker needs of its node: allocatable CPU and memory (the downward API's
+/// value for an unset limit).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeShape {
+    pub cpu_millis: i64,
+    pub memory: i64,
+}
+
+pub struct Kubelet {
+    pub client: Client,
+    pub config: Arc<KubeletConfig>,
+    /// The non-simulated nodes this kubelet runs pods for.
+    pub nodes: BTreeMap<String, NodeShape>,
+    pub host_ip: String,
+    pub ipam: ipam::Ipam,
+    pub host: HostRuntime,
+    pub rules: Vec<ImageRule>,
+    pub unknown: UnknownImages,
+    pub bwrap: PathBuf,
+    pub hosts: HostsBook,
+    /// Whether pods get a private `/root` (hiding the host's). Not when the host's Python,
+    /// Java or Spark live under `/root` (pyenv, sdkman…), which pods must be able to run.
+    pub private_root_home: bool,
+}
+
+impl Kubelet {
+    pub fn new(client: &Client, config: &Arc<KubeletConfig>) -> anyhow::Result<Arc<Self>> {
+        ensure_nodes(client, config);
+        let mut nodes = BTreeMap::new();
+        for node in config.nodes.iter().filter(|n| !n.simulated) {
+            let info = node.node_info().map_err(|e| anyhow::anyhow!(e))?;
+            nodes.insert(
+                node.name.clone(),
+                NodeShape {
+                    cpu_millis: info.allocatable.milli_cpu,
+                    memory: info.allocatable.memory,
+                },
+            );
+        }
+        let mut rules = config.images.rules.clone();
+        rules.extend(builtin_rules());
+        let bwrap = which("bwrap").unwrap_or_else(|| PathBuf::from("bwrap"));
+        let host = HostRuntime::discover(&config.images);
+        let under_root = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .map(|p| p.starts_with("/root"))
+                .unwrap_or(false)
+        };
+        let private_root_home = !(under_root(&Some(host.python.clone()))
+            || under_root(&host.java_home)
+            || under_root(&host.spark_home));
+        Ok(Arc::new(Self {
+            client: client.clone(),
+            config: config.clone(),
+            nodes,
+            host_ip: "127.0.0.1".into(),
+            ipam: ipam::Ipam::new(&config.pod_cidr)?,
+            host,
+            rules,
+            unknown: config.images.unknown,
+            bwrap,
+            hosts: HostsBook::default(),
+            private_root_home,
+        }))
+    }
+
+    /// The node a pod of this kubelet is bound to (an unknown name gets a 1-CPU, 1 GiB
+    /// shape: the dispatcher never hands such a pod over).
+    pub fn shape(&self, node: &str) -> NodeShape {
+        self.nodes.get(node).copied().unwrap_or(NodeShape {
+            cpu_millis: 1000,
+            memory: 1 << 30,
+        })
+    }
+
+    /// Events about a pod are reported by the kubelet of its node.
+    pub fn event_source(&self, node: &str) -> Source {
+        Source {
+            component: "kubelet",
+            host: Some(node.to_string()),
+        }
+    }
+
+    pub fn resolve_image(&self, image: &str) -> Result<Image, String> {
+        let Some(rule) = self.rules.iter().find(|r| glob_match(&r.pattern, image)) else {
+            return match self.unknown {
+                UnknownImages::Host => Ok(Image {
+                    mounts: vec![],
+                    entrypoint: EntrypointKind::None,
+                    working_dir: None,
+                    env: BTreeMap::new(),
+                }),
+                UnknownImages::Error => Err(format!(
+                    "image {image:?} maps to no local directory ([cluster.images] rules)"
+                )),
+            };
+        };
+        let mut env = rule.env.clone();
+        let dir = match &rule.dir {
+            Some(dir) => dir.clone(),
+            None if rule.entrypoint == EntrypointKind::Sparkyard => {
+                let exe = std::env::current_exe()
+                    .map_err(|e| format!("cannot locate the sparkyard binary for {image:?}: {e}"))?;
+                let name = exe.file_name().unwrap_or_default().to_string_lossy().to_string();
+                env.insert("SPARKYARD_BIN".into(), format!("{}/{name}", config::SPARKYARD_BIN_DIR));
+                exe.parent().map(Path::to_path_buf).unwrap_or_default()
+            }
+            None => self.host.spark_home.clone().ok_or_else(|| {
+                format!("image {image:?} is a Spark image but no Spark distribution was found (set [cluster.images] spark-home or SPARK_HOME)")
+            })?,
+        };
+        Ok(Image {
+            mounts: rule
+                .mount_at
+                .iter()
+                .map(|target| (dir.clone(), target.clone()))
+                .collect(),
+            entrypoint: rule.entrypoint,
+            working_dir: rule.working_dir.clone(),
+            env,
+        })
+    }
+
+    /// `imageID` as the status shows it: where the image's content comes from.
+    pub fn image_id(&self, image: &str) -> String {
+        match self.resolve_image(image) {
+            Ok(resolved) => match resolved.mounts.first() {
+                Some((dir, _)) => format!("sparkyard-local://{}", dir.display()),
+                None => "sparkyard-local:///".into(),
+            },
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// Starts the kubelet of the configured nodes and the simulated nodes' pod driver.
+pub fn start(client: &Client, config: KubeletConfig) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let kubelet = Kubelet::new(client, &config)?;
+    reserve_running_ips(&kubelet);
+    tokio::spawn(dispatch(kubelet.clone()));
+    tokio::spawn(keep_hosts_current(kubelet.clone()));
+    tokio::spawn(heartbeat(client.clone(), config.clone()));
+    let simulated: std::collections::HashSet<String> = config
+        .nodes
+        .iter()
+        .filter(|n| n.simulated)
+        .map(|n| n.name.clone())
+        .collect();
+    if !simulated.is_empty() {
+        tokio::spawn(simulated::run(client.clone(), simulated));
+    }
+    Ok(())
+}
+
+/// After a restart: pods that kept running keep their addresses, so none is handed out
+/// again before their workers reclaim them.
+fn reserve_running_ips(k: &Kubelet) {
+    let (pods, _) = k.client.list(PODS, None);
+    for pod in pods {
+        let phase = pod["status"]["phase"].as_str().unwrap_or("");
+        let mine = pod["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| k.nodes.contains_key(n));
+        if !mine || phase == "Succeeded" || phase == "Failed" {
+            continue;
+        }
+        if let (Some(uid), Some(ip)) = (
+            pod["metadata"]["uid"].as_str(),
+            pod["status"]["podIP"]
+                .as_str()
+                .and_then(|ip| ip.parse().ok()),
+        ) {
+            k.ipam.reserve(uid, ip);
+        }
+    }
+}
+
+/// Registers the configured nodes whose Node object is missing (the cluster bootstrap
+/// creates them; a kubelet re-registers a node that was deleted, as a real one does).
+fn ensure_nodes(client: &Client, config: &KubeletConfig) {
+    for node in &config.nodes {
+        if client.get(NODES, "", &node.name).is_none() {
+            match node_object(node, &config.kubelet_version) {
+                Ok(object) => {
+                    let _ = client.create(NODES, "", object);
+                }
+                Err(e) => tracing::warn!(node = %node.name, error = %e, "cannot register node"),
+            }
+        }
+    }
+}
+
+/// Watches pods and hands each one bound to one of this kubelet's nodes to its worker.
+async fn dispatch(k: Arc<Kubelet>) {
+    let mut workers: HashMap<String, watch::Sender<Option<Arc<Value>>>> = HashMap::new();
+    loop {
+        let (pods, revision) = k.client.list(PODS, None);
+        let live: std::collections::HashSet<String> = pods
+            .iter()
+            .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
+            .collect();
+        // Pods removed while the watch was down.
+        workers.retain(|uid, tx| {
+            if live.contains(uid) {
+                true
+            } else {
+                let _ = tx.send(None);
+                false
+            }
+        });
+        for pod in pods {
+            route(&k, &mut workers, pod);
+        }
+        let Ok(stream) = k.client.watch(PODS, Some(revision)) else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut stream = Box::pin(stream);
+        while let Some(event) = stream.next().await {
+            match event.event_type {
+                EventType::Deleted => {
+                    if let Some(uid) = event.object["metadata"]["uid"].as_str() {
+                        if let Some(tx) = workers.remove(uid) {
+                            let _ = tx.send(None);
+                        }
+                    }
+                }
+                _ => route(&k, &mut workers, event.object.clone()),
+            }
+            workers.retain(|_, tx| !tx.is_closed());
+        }
+    }
+}
+
+fn route(
+    k: &Arc<Kubelet>,
+    workers: &mut HashMap<String, watch::Sender<Option<Arc<Value>>>>,
+    pod: Arc<Value>,
+) {
+    if !pod["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| k.nodes.contains_key(n))
+    {
+        return;
+    }
+    let Some(uid) = pod["metadata"]["uid"].as_str().map(String::from) else {
+        return;
+    };
+    if let Some(tx) = workers.get(&uid) {
+        let _ = tx.send(Some(pod));
+        return;
+    }
+    let phase = pod["status"]["phase"].as_str().unwrap_or("");
+    if phase == "Succeeded" || phase == "Failed" {
+        // Finished before this kubelet saw it (or by a previous run): only its deletion
+        // is left to complete.
+        if !pod["metadata"]["deletionTimestamp"].is_null() {
+            let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = pod["metadata"]["name"].as_str().unwrap_or("");
+            let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+            let _ = k.client.finish_pod(ns, name, uid);
+        }
+        return;
+    }
+    let (tx, rx) = watch::channel(Some(pod.clone()));
+    workers.insert(uid, tx);
+    tokio::spawn(pod::run(k.clone(), pod, rx));
+}
+
+/// Keeps every configured node's status fresh (simulated ones too): the conditions'
+/// `lastHeartbeatTime`, as a kubelet posts it. The scheduler ignores these updates (its
+/// view of a node does not change), so thousands of simulated nodes cost little.
+async fn heartbeat(client: Client, config: Arc<KubeletConfig>) {
+    loop {
+        tokio::time::sleep(NODE_HEARTBEAT).await;
+        ensure_nodes(&client, &config);
+        let now = now_rfc3339();
+        for (i, node) in config.nodes.iter().enumerate() {
+            let _ = client.update_status(NODES, "", &node.name, |object| {
+                for condition in object["status"]["conditions"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                {
+                    condition["lastHeartbeatTime"] = json!(now);
+                }
+                Ok(())
+            });
+            // Let other tasks run between chunks of a large node list.
+            if i % 256 == 255 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+/// Rewrites pods' hosts files when services or pods change (debounced).
+async fn keep_hosts_current(k: Arc<Kubelet>) {
+    loop {
+        let revision = k.client.revision();
+        let (Ok(pods), Ok(services)) = (
+            k.client.watch(PODS, Some(revision)),
+            k.client.watch(SERVICES, Some(revision)),
+        ) else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        k.hosts.refresh(&k);
+        // Either stream ends (`None`) when it falls behind: start over rather than carry
+        // on with only the other one.
+        let ended = || futures::stream::once(async { None });
+        let mut merged = futures::stream::select(
+            Box::pin(pods.map(Some).chain(ended())),
+            Box::pin(services.map(Some).chain(ended())),
+        );
+        'watch: while let Some(Some(_)) = merged.next().await {
+            // Coalesce a burst of changes into one rewrite.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            loop {
+                match futures::FutureExt::now_or_never(merged.next()) {
+                    Some(Some(Some(_))) => continue,
+                    Some(_) => {
+                        k.hosts.refresh(&k);
+                        break 'watch;
+                    }
+                    None => break,
+                }
+            }
+            k.hosts.refresh(&k);
+        }
+    }
+}
+
+/// The hosts files of this node's running pods.
+#[derive(Default)]
+pub struct HostsBook {
+    entries: Mutex<BTreeMap<String, HostsEntry>>,
+}
+
+struct HostsEntry {
+    namespace: String,
+    ip: String,
+    hostname: String,
+    fqdn: Option<String>,
+    path: PathBuf,
+    written: String,
+}
+
+impl HostsBook {
+    pub fn register(
+        &self,
+        uid: &str,
+        namespace: &str,
+        ip: &str,
+        hostname: &str,
+        fqdn: Option<String>,
+        path: PathBuf,
+    ) {
+        self.entries.lock().unwrap().insert(
+            uid.to_string(),
+            HostsEntry {
+                namespace: namespace.into(),
+                ip: ip.into(),
+                hostname: hostname.into(),
+                fqdn,
+                path,
+                written: String::new(),
+            },
+        );
+    }
+
+    pub fn unregister(&self, uid: &str) {
+        self.entries.lock().unwrap().remove(uid);
+    }
+
+    /// Recomputes every registered file and rewrites the changed ones in place (a bind
+    /// mount pins the inode, so no rename).
+    pub fn refresh(&self, k: &Kubelet) {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.is_empty() {
+            return;
+        }
+        let (services, _) = k.client.list(SERVICES, None);
+        let (pods, _) = k.client.list(PODS, None);
+        let ips = hosts::service_ips(&services, &pods);
+        let api_ip = k.config.service_ip.to_string();
+        for entry in entries.values_mut() {
+            let text = hosts::render(
+                &entry.namespace,
+                &entry.ip,
+                &entry.hostname,
+                entry.fqdn.as_deref(),
+                &api_ip,
+                &ips,
+            );
+            if text != entry.written {
+                match std::fs::write(&entry.path, &text) {
+                    Ok(()) => entry.written = text,
+                    Err(e) => {
+                        tracing::debug!(path = %entry.path.display(), error = %e, "cannot write hosts file")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Node object of a configured node as its kubelet registers it (every node's
+/// InternalIP is this machine's loopback address: all pods run here).
+pub fn node_object(node: &NodeConfig, kubelet_version: &str) -> anyhow::Result<Value> {
+    let env = sparkyard_scheduling::NodeEnvironment {
+        internal_ip: "127.0.0.1".into(),
+        kubelet_version: kubelet_version.into(),
+        now: chrono::Utc::now(),
+    };
+    sparkyard_scheduling::node_object(node, &env).map_err(|e| anyhow::anyhow!(e))
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.exists())
+}
