@@ -110,10 +110,8 @@ impl Services {
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let schema = format!("{}{}", iam::store::SCHEMA, logs::store::SCHEMA);
-        let db = Arc::new(
-            db::Db::open(&settings.data_dir.join("services.db"), &schema)
-                .map_err(std::io::Error::other)?,
-        );
+        let db = db::Db::open(&settings.data_dir.join("services.db"), &schema)
+            .map_err(std::io::Error::other)?;
         let iam = Arc::new(iam::Iam::open(db.clone(), &settings.account_id));
         let authorizer = Authorizer::new(iam.clone());
         let oidc_issuer = verifier
@@ -202,10 +200,11 @@ impl Services {
                 inner
                     .iam
                     .handle(&inner.authorizer, &principal, &params, &request_id)
+                    .await
             }
             "sts" => {
                 let params = wire::QueryParams::from_parts(parts.uri.query(), &body);
-                inner.sts.handle(&principal, &params, &request_id)
+                inner.sts.handle(&principal, &params, &request_id).await
             }
             "logs" => {
                 let target = parts
@@ -214,7 +213,12 @@ impl Services {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
                 match target.strip_prefix(logs::TARGET_PREFIX) {
-                    Some(op) => inner.logs.handle(&inner.authorizer, &principal, op, &body),
+                    Some(op) => {
+                        inner
+                            .logs
+                            .handle(&inner.authorizer, &principal, op, &body)
+                            .await
+                    }
                     None => AwsError::new(
                         StatusCode::BAD_REQUEST,
                         "UnknownOperationException",
@@ -274,7 +278,7 @@ impl Services {
         let params = wire::QueryParams::from_parts(parts.uri.query(), &bytes);
         if params.action() == Some("AssumeRoleWithWebIdentity") {
             let request_id = wire::request_id(&parts.extensions);
-            Ok(self.inner.sts.handle_unsigned(&params, &request_id))
+            Ok(self.inner.sts.handle_unsigned(&params, &request_id).await)
         } else {
             Err(Request::from_parts(parts, Body::from(bytes)))
         }

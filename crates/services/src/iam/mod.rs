@@ -7,8 +7,6 @@ mod render;
 pub mod store;
 pub mod validate;
 
-use std::sync::Arc;
-
 use axum::http::StatusCode;
 use axum::response::Response;
 use sparkyard_aws::Principal;
@@ -21,7 +19,7 @@ pub use store::Role;
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 pub struct Iam {
-    db: Arc<Db>,
+    db: Db,
     account_id: String,
 }
 
@@ -65,7 +63,7 @@ fn tags(params: &QueryParams) -> Vec<(String, String)> {
 }
 
 impl Iam {
-    pub fn open(db: Arc<Db>, account_id: &str) -> Self {
+    pub fn open(db: Db, account_id: &str) -> Self {
         Self {
             db,
             account_id: account_id.to_string(),
@@ -76,12 +74,13 @@ impl Iam {
         format!("arn:aws:iam::{}:role{path}{name}", self.account_id)
     }
 
-    pub fn get_role(&self, name: &str) -> Option<Role> {
-        store::get_role(&self.db, name).ok().flatten()
+    /// The role `name`, if it exists (a store failure reads as "no such role").
+    pub async fn get_role(&self, name: &str) -> Option<Role> {
+        store::get_role(&self.db, name).await.ok().flatten()
     }
 
     /// Serves one query-protocol request for an authenticated `principal`.
-    pub fn handle(
+    pub async fn handle(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -89,7 +88,7 @@ impl Iam {
         request_id: &str,
     ) -> Response {
         let action = params.action().unwrap_or("").to_string();
-        match self.dispatch(authz, principal, &action, params) {
+        match self.dispatch(authz, principal, &action, params).await {
             Ok(result) => query_response(&action, XMLNS, result.as_deref(), request_id),
             Err(e) => e.into_response(XMLNS, request_id),
         }
@@ -108,13 +107,14 @@ impl Iam {
     }
 
     /// The role's ARN for authorization: the stored one, else the one it would get.
-    fn resource_for(&self, name: &str) -> String {
+    async fn resource_for(&self, name: &str) -> String {
         self.get_role(name)
+            .await
             .map(|r| r.arn)
             .unwrap_or_else(|| self.role_arn("/", name))
     }
 
-    fn dispatch(
+    async fn dispatch(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -147,7 +147,10 @@ impl Iam {
                     max_session_duration,
                     tags: tags(p),
                 };
-                if !store::insert_role(&self.db, &role).map_err(db_error)? {
+                if !store::insert_role(&self.db, &role)
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(QueryError::new(
                         StatusCode::CONFLICT,
                         "EntityAlreadyExists",
@@ -159,8 +162,11 @@ impl Iam {
             "GetRole" => {
                 let name = p.required("RoleName")?;
                 validate::role_name(name)?;
-                self.authorize(authz, principal, action, &self.resource_for(name))?;
-                let role = self.get_role(name).ok_or_else(|| no_such_role(name))?;
+                self.authorize(authz, principal, action, &self.resource_for(name).await)?;
+                let role = self
+                    .get_role(name)
+                    .await
+                    .ok_or_else(|| no_such_role(name))?;
                 Ok(Some(fragment(|x| render::role(x, "Role", &role))))
             }
             "ListRoles" => {
@@ -171,7 +177,9 @@ impl Iam {
                     action,
                     &format!("arn:aws:iam::{}:role{prefix}*", self.account_id),
                 )?;
-                let roles = store::list_roles(&self.db, prefix).map_err(db_error)?;
+                let roles = store::list_roles(&self.db, prefix)
+                    .await
+                    .map_err(db_error)?;
                 let (page, marker) = paginate(roles, p, |r| r.name.to_lowercase())?;
                 Ok(Some(fragment(|x| {
                     x.open("Roles");
@@ -185,8 +193,8 @@ impl Iam {
             "DeleteRole" => {
                 let name = p.required("RoleName")?;
                 validate::role_name(name)?;
-                self.authorize(authz, principal, action, &self.resource_for(name))?;
-                match store::delete_role(&self.db, name).map_err(db_error)? {
+                self.authorize(authz, principal, action, &self.resource_for(name).await)?;
+                match store::delete_role(&self.db, name).await.map_err(db_error)? {
                     store::DeleteRole::Deleted => Ok(None),
                     store::DeleteRole::NotFound => Err(no_such_role(name)),
                     store::DeleteRole::HasPolicies => Err(QueryError::new(
@@ -199,10 +207,13 @@ impl Iam {
             "UpdateAssumeRolePolicy" => {
                 let name = p.required("RoleName")?;
                 validate::role_name(name)?;
-                self.authorize(authz, principal, action, &self.resource_for(name))?;
+                self.authorize(authz, principal, action, &self.resource_for(name).await)?;
                 let document = p.required("PolicyDocument")?;
                 authz::policy::parse(document, PolicyKind::Trust).map_err(malformed)?;
-                if !store::update_trust_policy(&self.db, name, document).map_err(db_error)? {
+                if !store::update_trust_policy(&self.db, name, document)
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(no_such_role(name));
                 }
                 Ok(None)
@@ -212,11 +223,14 @@ impl Iam {
                 validate::role_name(name)?;
                 let policy = p.required("PolicyName")?;
                 validate::policy_name(policy)?;
-                self.authorize(authz, principal, action, &self.resource_for(name))?;
+                self.authorize(authz, principal, action, &self.resource_for(name).await)?;
                 let document = p.required("PolicyDocument")?;
                 authz::policy::parse(document, PolicyKind::Identity).map_err(malformed)?;
                 validate::policy_size(document, name)?;
-                if !store::put_role_policy(&self.db, name, policy, document).map_err(db_error)? {
+                if !store::put_role_policy(&self.db, name, policy, document)
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(no_such_role(name));
                 }
                 Ok(None)
@@ -224,9 +238,13 @@ impl Iam {
             "GetRolePolicy" => {
                 let name = p.required("RoleName")?;
                 let policy = p.required("PolicyName")?;
-                self.authorize(authz, principal, action, &self.resource_for(name))?;
-                let role = self.get_role(name).ok_or_else(|| no_such_role(name))?;
+                self.authorize(authz, principal, action, &self.resource_for(name).await)?;
+                let role = self
+                    .get_role(name)
+                    .await
+                    .ok_or_else(|| no_such_role(name))?;
                 let (policy_name, document) = store::get_role_policy(&self.db, name, policy)
+                    .await
                     .map_err(db_error)?
                     .ok_or_else(|| {
                         QueryError::new(
@@ -243,9 +261,12 @@ impl Iam {
             }
             "ListRolePolicies" => {
                 let name = p.required("RoleName")?;
-                self.authorize(authz, principal, action, &self.resource_for(name))?;
-                self.get_role(name).ok_or_else(|| no_such_role(name))?;
+                self.authorize(authz, principal, action, &self.resource_for(name).await)?;
+                self.get_role(name)
+                    .await
+                    .ok_or_else(|| no_such_role(name))?;
                 let names: Vec<String> = store::role_policies(&self.db, name)
+                    .await
                     .map_err(db_error)?
                     .into_iter()
                     .map(|(n, _)| n)
@@ -263,9 +284,14 @@ impl Iam {
             "DeleteRolePolicy" => {
                 let name = p.required("RoleName")?;
                 let policy = p.required("PolicyName")?;
-                self.authorize(authz, principal, action, &self.resource_for(name))?;
-                self.get_role(name).ok_or_else(|| no_such_role(name))?;
-                if !store::delete_role_policy(&self.db, name, policy).map_err(db_error)? {
+                self.authorize(authz, principal, action, &self.resource_for(name).await)?;
+                self.get_role(name)
+                    .await
+                    .ok_or_else(|| no_such_role(name))?;
+                if !store::delete_role_policy(&self.db, name, policy)
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(QueryError::new(
                         StatusCode::NOT_FOUND,
                         "NoSuchEntity",
@@ -331,9 +357,10 @@ fn truncation(x: &mut Xml, marker: Option<&str>) {
 }
 
 impl RolePolicies for Iam {
+    /// Synchronous (the authorizer behind `sparkyard_aws::Authorize` cannot await), so it
+    /// reads on the calling thread: see `Db::read_blocking`.
     fn inline_policies(&self, role_name: &str) -> Option<Vec<PolicyDocument>> {
-        self.get_role(role_name)?;
-        let docs = store::role_policies(&self.db, role_name).ok()?;
+        let docs = store::inline_policies_blocking(&self.db, role_name).ok()??;
         // Stored documents were validated on the way in; one that no longer parses (a newer
         // grammar rule) is skipped, which can only narrow access.
         Some(

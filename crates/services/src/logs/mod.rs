@@ -8,8 +8,6 @@ pub mod filter;
 pub mod store;
 pub mod validate;
 
-use std::sync::Arc;
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -23,7 +21,7 @@ use filter::FilterPattern;
 pub const TARGET_PREFIX: &str = "Logs_20140328.";
 
 pub struct Logs {
-    db: Arc<Db>,
+    db: Db,
     region: String,
     account_id: String,
 }
@@ -150,7 +148,7 @@ fn bad_token() -> AwsError {
 }
 
 impl Logs {
-    pub fn open(db: Arc<Db>, region: &str, account_id: &str) -> Self {
+    pub fn open(db: Db, region: &str, account_id: &str) -> Self {
         Self {
             db,
             region: region.to_string(),
@@ -170,7 +168,7 @@ impl Logs {
     }
 
     /// Serves one request; `target` is the operation name after `Logs_20140328.`.
-    pub fn handle(
+    pub async fn handle(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -192,7 +190,7 @@ impl Logs {
                 }
             }
         };
-        match self.dispatch(authz, principal, target, &input) {
+        match self.dispatch(authz, principal, target, &input).await {
             Ok(body) => ok(body),
             Err(e) => e.into_response(),
         }
@@ -216,13 +214,14 @@ impl Logs {
             })
     }
 
-    fn require_group(&self, name: &str) -> Result<store::Group, AwsError> {
+    async fn require_group(&self, name: &str) -> Result<store::Group, AwsError> {
         store::get_group(&self.db, name)
+            .await
             .map_err(db_error)?
             .ok_or_else(group_not_found)
     }
 
-    fn dispatch(
+    async fn dispatch(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -234,7 +233,10 @@ impl Logs {
                 let name = required(input, "logGroupName")?;
                 validate::log_group_name(name).map_err(invalid)?;
                 self.authorize(authz, principal, op, &self.group_arn(name))?;
-                if !store::create_group(&self.db, name, now_ms()).map_err(db_error)? {
+                if !store::create_group(&self.db, name, now_ms())
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(AwsError::new(
                         StatusCode::BAD_REQUEST,
                         "ResourceAlreadyExistsException",
@@ -246,19 +248,25 @@ impl Logs {
             "DeleteLogGroup" => {
                 let name = required(input, "logGroupName")?;
                 self.authorize(authz, principal, op, &self.group_arn(name))?;
-                if !store::delete_group(&self.db, name).map_err(db_error)? {
+                if !store::delete_group(&self.db, name)
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(group_not_found());
                 }
                 Ok(json!({}))
             }
-            "DescribeLogGroups" => self.describe_log_groups(authz, principal, input),
+            "DescribeLogGroups" => self.describe_log_groups(authz, principal, input).await,
             "PutRetentionPolicy" => {
                 let name = required(input, "logGroupName")?;
                 self.authorize(authz, principal, op, &self.group_arn(name))?;
                 let days = int(input, "retentionInDays")?
                     .ok_or_else(|| invalid("retentionInDays is required"))?;
                 validate::retention_days(days).map_err(invalid)?;
-                if !store::set_retention(&self.db, name, Some(days)).map_err(db_error)? {
+                if !store::set_retention(&self.db, name, Some(days))
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(group_not_found());
                 }
                 Ok(json!({}))
@@ -266,7 +274,10 @@ impl Logs {
             "DeleteRetentionPolicy" => {
                 let name = required(input, "logGroupName")?;
                 self.authorize(authz, principal, op, &self.group_arn(name))?;
-                if !store::set_retention(&self.db, name, None).map_err(db_error)? {
+                if !store::set_retention(&self.db, name, None)
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(group_not_found());
                 }
                 Ok(json!({}))
@@ -276,7 +287,10 @@ impl Logs {
                 let name = required(input, "logStreamName")?;
                 validate::log_stream_name(name).map_err(invalid)?;
                 self.authorize(authz, principal, op, &self.stream_arn(group, name))?;
-                match store::create_stream(&self.db, group, name, now_ms()).map_err(db_error)? {
+                match store::create_stream(&self.db, group, name, now_ms())
+                    .await
+                    .map_err(db_error)?
+                {
                     store::CreateStream::Created => Ok(json!({})),
                     store::CreateStream::NoGroup => Err(group_not_found()),
                     store::CreateStream::Exists => Err(AwsError::new(
@@ -290,16 +304,19 @@ impl Logs {
                 let group = required(input, "logGroupName")?;
                 let name = required(input, "logStreamName")?;
                 self.authorize(authz, principal, op, &self.stream_arn(group, name))?;
-                self.require_group(group)?;
-                if !store::delete_stream(&self.db, group, name).map_err(db_error)? {
+                self.require_group(group).await?;
+                if !store::delete_stream(&self.db, group, name)
+                    .await
+                    .map_err(db_error)?
+                {
                     return Err(stream_not_found());
                 }
                 Ok(json!({}))
             }
-            "DescribeLogStreams" => self.describe_log_streams(authz, principal, input),
-            "PutLogEvents" => self.put_log_events(authz, principal, input),
-            "GetLogEvents" => self.get_log_events(authz, principal, input),
-            "FilterLogEvents" => self.filter_log_events(authz, principal, input),
+            "DescribeLogStreams" => self.describe_log_streams(authz, principal, input).await,
+            "PutLogEvents" => self.put_log_events(authz, principal, input).await,
+            "GetLogEvents" => self.get_log_events(authz, principal, input).await,
+            "FilterLogEvents" => self.filter_log_events(authz, principal, input).await,
             other => Err(AwsError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
@@ -308,7 +325,7 @@ impl Logs {
         }
     }
 
-    fn describe_log_groups(
+    async fn describe_log_groups(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -328,8 +345,9 @@ impl Logs {
         let mut next = None;
         // A pattern filters after the fact, so keep reading pages until one is full.
         'outer: loop {
-            let page =
-                store::list_groups(&self.db, prefix, after.as_deref(), limit).map_err(db_error)?;
+            let page = store::list_groups(&self.db, prefix, after.as_deref(), limit)
+                .await
+                .map_err(db_error)?;
             let exhausted = page.len() <= limit;
             for group in page.into_iter().take(limit) {
                 after = Some(group.name.clone());
@@ -378,7 +396,7 @@ impl Logs {
         Ok(body)
     }
 
-    fn describe_log_streams(
+    async fn describe_log_streams(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -391,7 +409,7 @@ impl Logs {
             "DescribeLogStreams",
             &self.stream_arn(&group, "*"),
         )?;
-        self.require_group(&group)?;
+        self.require_group(&group).await?;
         let prefix = text(input, "logStreamNamePrefix").unwrap_or("");
         let by_time = match text(input, "orderBy") {
             None | Some("LogStreamName") => false,
@@ -414,7 +432,9 @@ impl Logs {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let limit = limit(input, 50)?;
-        let mut streams = store::list_streams(&self.db, &group, prefix).map_err(db_error)?;
+        let mut streams = store::list_streams(&self.db, &group, prefix)
+            .await
+            .map_err(db_error)?;
         if by_time {
             streams.sort_by_key(|s| (s.last_event.unwrap_or(0), s.name.clone()));
         }
@@ -456,7 +476,7 @@ impl Logs {
         Ok(body)
     }
 
-    fn put_log_events(
+    async fn put_log_events(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -488,8 +508,9 @@ impl Logs {
             }
             events.push((timestamp, message));
         }
-        let group_record = self.require_group(group)?;
+        let group_record = self.require_group(group).await?;
         store::get_stream(&self.db, group, stream)
+            .await
             .map_err(db_error)?
             .ok_or_else(stream_not_found)?;
         let now = now_ms();
@@ -497,7 +518,9 @@ impl Logs {
         let rejected =
             validate::check_batch(&sizes, now, group_record.retention_days).map_err(invalid)?;
         let accepted = &events[rejected.accepted(events.len())];
-        let uploads = store::append(&self.db, group, stream, accepted, now).map_err(db_error)?;
+        let uploads = store::append(&self.db, group, stream, accepted, now)
+            .await
+            .map_err(db_error)?;
         let mut body = json!({ "nextSequenceToken": format!("{:056}", uploads + 1) });
         if !rejected.is_empty() {
             let mut info = json!({});
@@ -515,7 +538,7 @@ impl Logs {
         Ok(body)
     }
 
-    fn get_log_events(
+    async fn get_log_events(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -529,8 +552,9 @@ impl Logs {
             "GetLogEvents",
             &self.stream_arn(&group, &stream),
         )?;
-        self.require_group(&group)?;
+        self.require_group(&group).await?;
         store::get_stream(&self.db, &group, &stream)
+            .await
             .map_err(db_error)?
             .ok_or_else(stream_not_found)?;
         let limit = limit(input, 10_000)?;
@@ -542,7 +566,7 @@ impl Logs {
             .map(|t| decode_key(t).ok_or_else(bad_token))
             .transpose()?;
         let mut q = store::EventQuery {
-            group: &group,
+            group: group.clone(),
             streams: Some(vec![stream.clone()]),
             start_time: int(input, "startTime")?,
             end_time: int(input, "endTime")?,
@@ -562,12 +586,10 @@ impl Logs {
             None => !start_from_head,
         };
         q.descending = backwards;
-        let mut events = Vec::new();
-        store::scan_events(&self.db, &q, |e| {
-            events.push(e);
-            events.len() < limit
-        })
-        .map_err(db_error)?;
+        let start_time = q.start_time;
+        let (mut events, _) = store::find_events(&self.db, q, limit, |_| true)
+            .await
+            .map_err(db_error)?;
         if backwards {
             events.reverse();
         }
@@ -581,7 +603,7 @@ impl Logs {
                 Some(('f', key)) => (encode_key('f', key), encode_key('b', (key.0, key.1 + 1))),
                 Some((_, key)) => (encode_key('f', (key.0, key.1 - 1)), encode_key('b', key)),
                 None => {
-                    let origin = (q.start_time.unwrap_or(0), 0);
+                    let origin = (start_time.unwrap_or(0), 0);
                     (encode_key('f', origin), encode_key('b', origin))
                 }
             },
@@ -593,7 +615,7 @@ impl Logs {
         Ok(json!({ "events": events, "nextForwardToken": forward, "nextBackwardToken": backward }))
     }
 
-    fn filter_log_events(
+    async fn filter_log_events(
         &self,
         authz: &Authorizer,
         principal: &Principal,
@@ -601,7 +623,7 @@ impl Logs {
     ) -> Result<Value, AwsError> {
         let group = group_name(input)?;
         self.authorize(authz, principal, "FilterLogEvents", &self.group_arn(&group))?;
-        self.require_group(&group)?;
+        self.require_group(&group).await?;
         let names: Option<Vec<String>> =
             input
                 .get("logStreamNames")
@@ -621,6 +643,7 @@ impl Logs {
             (Some(names), _) => Some(names),
             (None, Some(prefix)) => Some(
                 store::list_streams(&self.db, &group, prefix)
+                    .await
                     .map_err(db_error)?
                     .into_iter()
                     .map(|s| s.name)
@@ -639,30 +662,21 @@ impl Logs {
             },
         };
         let q = store::EventQuery {
-            group: &group,
+            group: group.clone(),
             streams: streams.clone(),
             start_time: int(input, "startTime")?,
             end_time: int(input, "endTime")?,
             after,
             ..Default::default()
         };
-        let mut events = Vec::new();
-        let mut more = false;
-        store::scan_events(&self.db, &q, |e| {
-            if !pattern.matches(&e.message) {
-                return true;
-            }
-            if events.len() == limit {
-                more = true;
-                return false;
-            }
-            events.push(e);
-            true
-        })
-        .map_err(db_error)?;
+        let (events, more) =
+            store::find_events(&self.db, q, limit, move |e| pattern.matches(&e.message))
+                .await
+                .map_err(db_error)?;
         let searched: Vec<Value> = match &streams {
             Some(s) => s.clone(),
             None => store::list_streams(&self.db, &group, "")
+                .await
                 .map_err(db_error)?
                 .into_iter()
                 .map(|s| s.name)
@@ -697,6 +711,7 @@ impl Logs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn tokens_round_trip() {
@@ -717,9 +732,25 @@ mod tests {
         assert!(group_name(&json!({})).is_err());
     }
 
-    fn logs() -> (tempfile::TempDir, Logs, Authorizer, Principal) {
+    /// A `Logs` over a fresh database, called as the account's root.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        logs: Logs,
+        authz: Authorizer,
+        principal: Principal,
+    }
+
+    impl Fixture {
+        async fn call(&self, op: &str, input: Value) -> Result<Value, AwsError> {
+            self.logs
+                .dispatch(&self.authz, &self.principal, op, &input)
+                .await
+        }
+    }
+
+    fn logs() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Db::open(&dir.path().join("t.db"), store::SCHEMA).unwrap());
+        let db = Db::open(&dir.path().join("t.db"), store::SCHEMA).unwrap();
         struct None_;
         impl crate::authz::RolePolicies for None_ {
             fn inline_policies(&self, _: &str) -> Option<Vec<crate::authz::PolicyDocument>> {
@@ -733,21 +764,24 @@ mod tests {
             region: "us-east-1".into(),
             service: "logs".into(),
         };
-        (
-            dir,
-            Logs::open(db, "us-east-1", "123456789012"),
-            Authorizer::new(Arc::new(None_)),
+        Fixture {
+            _dir: dir,
+            logs: Logs::open(db, "us-east-1", "123456789012"),
+            authz: Authorizer::new(Arc::new(None_)),
             principal,
-        )
+        }
     }
 
-    #[test]
-    fn get_log_events_paging_semantics() {
-        let (_dir, logs, authz, p) = logs();
-        let call = |op: &str, v: Value| logs.dispatch(&authz, &p, op, &v);
-        call("CreateLogGroup", json!({"logGroupName": "g"})).unwrap();
+    #[tokio::test]
+    async fn get_log_events_paging_semantics() {
+        let fixture = logs();
+        let call = |op: &'static str, v: Value| fixture.call(op, v);
+        call("CreateLogGroup", json!({"logGroupName": "g"}))
+            .await
+            .unwrap();
         assert_eq!(
             call("CreateLogGroup", json!({"logGroupName": "g"}))
+                .await
                 .unwrap_err()
                 .message,
             "The specified log group already exists"
@@ -756,6 +790,7 @@ mod tests {
             "CreateLogStream",
             json!({"logGroupName": "g", "logStreamName": "s"}),
         )
+        .await
         .unwrap();
         let now = now_ms();
         let events: Vec<Value> = (0..5)
@@ -765,6 +800,7 @@ mod tests {
             "PutLogEvents",
             json!({"logGroupName": "g", "logStreamName": "s", "logEvents": events}),
         )
+        .await
         .unwrap();
 
         // Default: the newest `limit` events, oldest first.
@@ -772,6 +808,7 @@ mod tests {
             "GetLogEvents",
             json!({"logGroupName": "g", "logStreamName": "s", "limit": 2}),
         )
+        .await
         .unwrap();
         let msgs = |r: &Value| {
             r["events"]
@@ -783,51 +820,57 @@ mod tests {
         };
         assert_eq!(msgs(&r), ["m3", "m4"]);
         // Backwards from there.
-        let back = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": r["nextBackwardToken"]})).unwrap();
+        let back = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": r["nextBackwardToken"]})).await.unwrap();
         assert_eq!(msgs(&back), ["m1", "m2"]);
         // Forward from the end: nothing, and the same token again (end of stream).
         let fwd = call(
             "GetLogEvents",
             json!({"logGroupName": "g", "logStreamName": "s", "nextToken": r["nextForwardToken"]}),
         )
+        .await
         .unwrap();
         assert!(msgs(&fwd).is_empty());
         assert_eq!(fwd["nextForwardToken"], r["nextForwardToken"]);
         // New events show up on the forward token.
-        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": now + 10, "message": "m5"}]})).unwrap();
-        let fwd = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "nextToken": fwd["nextForwardToken"]})).unwrap();
+        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": now + 10, "message": "m5"}]})).await.unwrap();
+        let fwd = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "nextToken": fwd["nextForwardToken"]})).await.unwrap();
         assert_eq!(msgs(&fwd), ["m5"]);
         // From the head.
         let head = call(
             "GetLogEvents",
             json!({"logGroupName": "g", "logStreamName": "s", "startFromHead": true, "limit": 2}),
         )
+        .await
         .unwrap();
         assert_eq!(msgs(&head), ["m0", "m1"]);
-        let head2 = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": head["nextForwardToken"]})).unwrap();
+        let head2 = call("GetLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "limit": 2, "nextToken": head["nextForwardToken"]})).await.unwrap();
         assert_eq!(msgs(&head2), ["m2", "m3"]);
     }
 
-    #[test]
-    fn filter_log_events_paging_and_patterns() {
-        let (_dir, logs, authz, p) = logs();
-        let call = |op: &str, v: Value| logs.dispatch(&authz, &p, op, &v);
-        call("CreateLogGroup", json!({"logGroupName": "g"})).unwrap();
+    #[tokio::test]
+    async fn filter_log_events_paging_and_patterns() {
+        let fixture = logs();
+        let call = |op: &'static str, v: Value| fixture.call(op, v);
+        call("CreateLogGroup", json!({"logGroupName": "g"}))
+            .await
+            .unwrap();
         for s in ["pi/driver", "pi/exec-1", "other"] {
             call(
                 "CreateLogStream",
                 json!({"logGroupName": "g", "logStreamName": s}),
             )
+            .await
             .unwrap();
         }
         let now = now_ms();
-        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "pi/driver", "logEvents": [{"timestamp": now, "message": "INFO start"}, {"timestamp": now + 2, "message": "ERROR boom"}]})).unwrap();
-        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "pi/exec-1", "logEvents": [{"timestamp": now + 1, "message": "ERROR exec"}]})).unwrap();
-        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "other", "logEvents": [{"timestamp": now + 1, "message": "ERROR other"}]})).unwrap();
+        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "pi/driver", "logEvents": [{"timestamp": now, "message": "INFO start"}, {"timestamp": now + 2, "message": "ERROR boom"}]})).await.unwrap();
+        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "pi/exec-1", "logEvents": [{"timestamp": now + 1, "message": "ERROR exec"}]})).await.unwrap();
+        call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "other", "logEvents": [{"timestamp": now + 1, "message": "ERROR other"}]})).await.unwrap();
         let r = call(
             "FilterLogEvents",
             json!({"logGroupName": "g", "logStreamNamePrefix": "pi/", "filterPattern": "ERROR"}),
         )
+        .await
         .unwrap();
         let got: Vec<&str> = r["events"]
             .as_array()
@@ -836,19 +879,23 @@ mod tests {
             .map(|e| e["message"].as_str().unwrap())
             .collect();
         assert_eq!(got, ["ERROR exec", "ERROR boom"]);
-        let page = call("FilterLogEvents", json!({"logGroupName": "g", "limit": 2})).unwrap();
+        let page = call("FilterLogEvents", json!({"logGroupName": "g", "limit": 2}))
+            .await
+            .unwrap();
         assert_eq!(page["events"].as_array().unwrap().len(), 2);
         let rest = call(
             "FilterLogEvents",
             json!({"logGroupName": "g", "nextToken": page["nextToken"]}),
         )
+        .await
         .unwrap();
         assert_eq!(rest["events"].as_array().unwrap().len(), 2);
         assert!(rest.get("nextToken").is_none());
-        let rejected = call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "other", "logEvents": [{"timestamp": now + 1, "message": "a"}, {"timestamp": now, "message": "b"}]})).unwrap_err();
+        let rejected = call("PutLogEvents", json!({"logGroupName": "g", "logStreamName": "other", "logEvents": [{"timestamp": now + 1, "message": "a"}, {"timestamp": now, "message": "b"}]})).await.unwrap_err();
         assert_eq!(rejected.code, "InvalidParameterException");
         assert_eq!(
             call("DeleteLogGroup", json!({"logGroupName": "nope"}))
+                .await
                 .unwrap_err()
                 .message,
             "The specified log group does not exist."

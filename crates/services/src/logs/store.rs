@@ -1,7 +1,7 @@
 //! Log groups, streams and events in SQLite. Events are ordered by `(timestamp, id)`: the
 //! id (insertion order) breaks ties so paging tokens are exact positions.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::db::Db;
 
@@ -66,23 +66,28 @@ impl Event {
     }
 }
 
-pub fn create_group(db: &Db, name: &str, now: i64) -> rusqlite::Result<bool> {
-    let n = db.lock().execute(
-        "INSERT OR IGNORE INTO logs_groups (name, creation_time) VALUES (?1, ?2)",
-        params![name, now],
-    )?;
-    Ok(n == 1)
+pub async fn create_group(db: &Db, name: &str, now: i64) -> rusqlite::Result<bool> {
+    let name = name.to_string();
+    db.write(move |tx| {
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO logs_groups (name, creation_time) VALUES (?1, ?2)",
+            params![name, now],
+        )?;
+        Ok(n == 1)
+    })
+    .await
 }
 
-pub fn delete_group(db: &Db, name: &str) -> rusqlite::Result<bool> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    // Explicit deletes: the cascade would do it, but this way the indexes are used in order.
-    tx.execute("DELETE FROM logs_events WHERE group_name = ?1", [name])?;
-    tx.execute("DELETE FROM logs_streams WHERE group_name = ?1", [name])?;
-    let n = tx.execute("DELETE FROM logs_groups WHERE name = ?1", [name])?;
-    tx.commit()?;
-    Ok(n == 1)
+pub async fn delete_group(db: &Db, name: &str) -> rusqlite::Result<bool> {
+    let name = name.to_string();
+    db.write(move |tx| {
+        // Explicit deletes: the cascade would do it, but this way the indexes are used in order.
+        tx.execute("DELETE FROM logs_events WHERE group_name = ?1", [&name])?;
+        tx.execute("DELETE FROM logs_streams WHERE group_name = ?1", [&name])?;
+        let n = tx.execute("DELETE FROM logs_groups WHERE name = ?1", [&name])?;
+        Ok(n == 1)
+    })
+    .await
 }
 
 fn row_to_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
@@ -93,41 +98,48 @@ fn row_to_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
     })
 }
 
-pub fn get_group(db: &Db, name: &str) -> rusqlite::Result<Option<Group>> {
-    db.lock()
-        .query_row(
+pub async fn get_group(db: &Db, name: &str) -> rusqlite::Result<Option<Group>> {
+    let name = name.to_string();
+    db.read(move |c| {
+        c.query_row(
             "SELECT name, creation_time, retention_days FROM logs_groups WHERE name = ?1",
             [name],
             row_to_group,
         )
         .optional()
+    })
+    .await
 }
 
 /// Groups by name after `after`, at most `limit + 1` (so callers can tell whether more follow).
-pub fn list_groups(
+pub async fn list_groups(
     db: &Db,
     prefix: &str,
     after: Option<&str>,
     limit: usize,
 ) -> rusqlite::Result<Vec<Group>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(
-        "SELECT name, creation_time, retention_days FROM logs_groups
-         WHERE substr(name, 1, length(?1)) = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![prefix, after.unwrap_or(""), (limit + 1) as i64],
-        row_to_group,
-    )?;
-    rows.collect()
+    let (prefix, after) = (prefix.to_string(), after.unwrap_or("").to_string());
+    db.read(move |c| {
+        let mut stmt = c.prepare(
+            "SELECT name, creation_time, retention_days FROM logs_groups
+             WHERE substr(name, 1, length(?1)) = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![prefix, after, (limit + 1) as i64], row_to_group)?;
+        rows.collect()
+    })
+    .await
 }
 
-pub fn set_retention(db: &Db, name: &str, days: Option<i64>) -> rusqlite::Result<bool> {
-    let n = db.lock().execute(
-        "UPDATE logs_groups SET retention_days = ?2 WHERE name = ?1",
-        params![name, days],
-    )?;
-    Ok(n == 1)
+pub async fn set_retention(db: &Db, name: &str, days: Option<i64>) -> rusqlite::Result<bool> {
+    let name = name.to_string();
+    db.write(move |tx| {
+        let n = tx.execute(
+            "UPDATE logs_groups SET retention_days = ?2 WHERE name = ?1",
+            params![name, days],
+        )?;
+        Ok(n == 1)
+    })
+    .await
 }
 
 pub enum CreateStream {
@@ -136,42 +148,49 @@ pub enum CreateStream {
     NoGroup,
 }
 
-pub fn create_stream(db: &Db, group: &str, name: &str, now: i64) -> rusqlite::Result<CreateStream> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let has_group: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM logs_groups WHERE name = ?1",
-        [group],
-        |r| r.get(0),
-    )?;
-    if has_group == 0 {
-        return Ok(CreateStream::NoGroup);
-    }
-    let n = tx.execute(
-        "INSERT OR IGNORE INTO logs_streams (group_name, name, creation_time) VALUES (?1, ?2, ?3)",
-        params![group, name, now],
-    )?;
-    tx.commit()?;
-    Ok(if n == 1 {
-        CreateStream::Created
-    } else {
-        CreateStream::Exists
+pub async fn create_stream(
+    db: &Db,
+    group: &str,
+    name: &str,
+    now: i64,
+) -> rusqlite::Result<CreateStream> {
+    let (group, name) = (group.to_string(), name.to_string());
+    db.write(move |tx| {
+        let has_group: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM logs_groups WHERE name = ?1",
+            [&group],
+            |r| r.get(0),
+        )?;
+        if has_group == 0 {
+            return Ok(CreateStream::NoGroup);
+        }
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO logs_streams (group_name, name, creation_time) VALUES (?1, ?2, ?3)",
+            params![group, name, now],
+        )?;
+        Ok(if n == 1 {
+            CreateStream::Created
+        } else {
+            CreateStream::Exists
+        })
     })
+    .await
 }
 
-pub fn delete_stream(db: &Db, group: &str, name: &str) -> rusqlite::Result<bool> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    tx.execute(
-        "DELETE FROM logs_events WHERE group_name = ?1 AND stream_name = ?2",
-        [group, name],
-    )?;
-    let n = tx.execute(
-        "DELETE FROM logs_streams WHERE group_name = ?1 AND name = ?2",
-        [group, name],
-    )?;
-    tx.commit()?;
-    Ok(n == 1)
+pub async fn delete_stream(db: &Db, group: &str, name: &str) -> rusqlite::Result<bool> {
+    let (group, name) = (group.to_string(), name.to_string());
+    db.write(move |tx| {
+        tx.execute(
+            "DELETE FROM logs_events WHERE group_name = ?1 AND stream_name = ?2",
+            params![group, name],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM logs_streams WHERE group_name = ?1 AND name = ?2",
+            params![group, name],
+        )?;
+        Ok(n == 1)
+    })
+    .await
 }
 
 fn row_to_stream(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
@@ -185,64 +204,71 @@ fn row_to_stream(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
     })
 }
 
-pub fn get_stream(db: &Db, group: &str, name: &str) -> rusqlite::Result<Option<Stream>> {
-    db.lock()
-        .query_row(
+pub async fn get_stream(db: &Db, group: &str, name: &str) -> rusqlite::Result<Option<Stream>> {
+    let key = [group.to_string(), name.to_string()];
+    db.read(move |c| {
+        c.query_row(
             "SELECT name, creation_time, first_event, last_event, last_ingestion, uploads FROM logs_streams
              WHERE group_name = ?1 AND name = ?2",
-            [group, name],
+            key,
             row_to_stream,
         )
         .optional()
+    })
+    .await
 }
 
 /// Every stream of `group` whose name starts with `prefix`, by name.
-pub fn list_streams(db: &Db, group: &str, prefix: &str) -> rusqlite::Result<Vec<Stream>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(
-        "SELECT name, creation_time, first_event, last_event, last_ingestion, uploads FROM logs_streams
-         WHERE group_name = ?1 AND substr(name, 1, length(?2)) = ?2 ORDER BY name",
-    )?;
-    let rows = stmt.query_map(params![group, prefix], row_to_stream)?;
-    rows.collect()
+pub async fn list_streams(db: &Db, group: &str, prefix: &str) -> rusqlite::Result<Vec<Stream>> {
+    let (group, prefix) = (group.to_string(), prefix.to_string());
+    db.read(move |c| {
+        let mut stmt = c.prepare(
+            "SELECT name, creation_time, first_event, last_event, last_ingestion, uploads FROM logs_streams
+             WHERE group_name = ?1 AND substr(name, 1, length(?2)) = ?2 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![group, prefix], row_to_stream)?;
+        rows.collect()
+    })
+    .await
 }
 
 /// Appends `events` (timestamp, message) to a stream in one transaction and updates the
 /// stream's summary. Returns the stream's new upload count (the sequence token's basis).
-pub fn append(
+pub async fn append(
     db: &Db,
     group: &str,
     stream: &str,
     events: &[(i64, &str)],
     now: i64,
 ) -> rusqlite::Result<i64> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    insert_events(&tx, group, stream, events, now)?;
-    let uploads: i64 = tx.query_row(
-        "UPDATE logs_streams SET uploads = uploads + 1,
-            first_event = CASE WHEN ?3 IS NULL THEN first_event WHEN first_event IS NULL OR ?3 < first_event THEN ?3 ELSE first_event END,
-            last_event = CASE WHEN ?4 IS NULL THEN last_event WHEN last_event IS NULL OR ?4 > last_event THEN ?4 ELSE last_event END,
-            last_ingestion = ?5
-         WHERE group_name = ?1 AND name = ?2 RETURNING uploads",
-        params![
-            group,
-            stream,
-            events.iter().map(|e| e.0).min(),
-            events.iter().map(|e| e.0).max(),
-            now
-        ],
-        |r| r.get(0),
-    )?;
-    tx.commit()?;
-    Ok(uploads)
+    let (group, stream) = (group.to_string(), stream.to_string());
+    let events: Vec<(i64, String)> = events.iter().map(|(t, m)| (*t, m.to_string())).collect();
+    db.write(move |tx| {
+        insert_events(tx, &group, &stream, &events, now)?;
+        tx.query_row(
+            "UPDATE logs_streams SET uploads = uploads + 1,
+                first_event = CASE WHEN ?3 IS NULL THEN first_event WHEN first_event IS NULL OR ?3 < first_event THEN ?3 ELSE first_event END,
+                last_event = CASE WHEN ?4 IS NULL THEN last_event WHEN last_event IS NULL OR ?4 > last_event THEN ?4 ELSE last_event END,
+                last_ingestion = ?5
+             WHERE group_name = ?1 AND name = ?2 RETURNING uploads",
+            params![
+                group,
+                stream,
+                events.iter().map(|e| e.0).min(),
+                events.iter().map(|e| e.0).max(),
+                now
+            ],
+            |r| r.get(0),
+        )
+    })
+    .await
 }
 
 fn insert_events(
     tx: &Transaction<'_>,
     group: &str,
     stream: &str,
-    events: &[(i64, &str)],
+    events: &[(i64, String)],
     now: i64,
 ) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
@@ -256,8 +282,8 @@ fn insert_events(
 
 /// Which events to read.
 #[derive(Debug, Clone, Default)]
-pub struct EventQuery<'a> {
-    pub group: &'a str,
+pub struct EventQuery {
+    pub group: String,
     /// `None`: every stream of the group; otherwise these streams.
     pub streams: Option<Vec<String>>,
     pub start_time: Option<i64>,
@@ -270,13 +296,39 @@ pub struct EventQuery<'a> {
     pub descending: bool,
 }
 
-/// Calls `visit` with events in order until it returns `false`.
-pub fn scan_events(
+/// The first `limit` events of `q`, in its order, that `keep` accepts, and whether another
+/// accepted event follows them.
+pub async fn find_events(
     db: &Db,
-    q: &EventQuery<'_>,
+    q: EventQuery,
+    limit: usize,
+    keep: impl Fn(&Event) -> bool + Send + 'static,
+) -> rusqlite::Result<(Vec<Event>, bool)> {
+    db.read(move |c| {
+        let mut events = Vec::new();
+        let mut more = false;
+        scan_events(c, &q, |e| {
+            if !keep(&e) {
+                return true;
+            }
+            if events.len() == limit {
+                more = true;
+                return false;
+            }
+            events.push(e);
+            true
+        })?;
+        Ok((events, more))
+    })
+    .await
+}
+
+/// Calls `visit` with events in order until it returns `false`.
+fn scan_events(
+    conn: &Connection,
+    q: &EventQuery,
     mut visit: impl FnMut(Event) -> bool,
 ) -> rusqlite::Result<()> {
-    let conn = db.lock();
     let order = if q.descending { "DESC" } else { "ASC" };
     let (after_ts, after_id) = q.after.unwrap_or((i64::MIN, i64::MIN));
     let (before_ts, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::db::Db;
 
@@ -102,12 +102,16 @@ fn from_json<T: serde::de::DeserializeOwned + Default>(s: String) -> T {
     serde_json::from_str(&s).unwrap_or_default()
 }
 
-pub fn create_bucket(db: &Db, name: &str, region: &str, now: i64) -> rusqlite::Result<bool> {
-    let n = db.lock().execute(
-        "INSERT OR IGNORE INTO buckets (name, region, created_ms) VALUES (?1, ?2, ?3)",
-        params![name, region, now],
-    )?;
-    Ok(n == 1)
+pub async fn create_bucket(db: &Db, name: &str, region: &str, now: i64) -> rusqlite::Result<bool> {
+    let (name, region) = (name.to_string(), region.to_string());
+    db.write(move |tx| {
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO buckets (name, region, created_ms) VALUES (?1, ?2, ?3)",
+            params![name, region, now],
+        )?;
+        Ok(n == 1)
+    })
+    .await
 }
 
 fn row_to_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
@@ -118,34 +122,26 @@ fn row_to_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
     })
 }
 
-pub fn get_bucket(db: &Db, name: &str) -> rusqlite::Result<Option<Bucket>> {
-    db.lock()
-        .query_row(
+pub async fn get_bucket(db: &Db, name: &str) -> rusqlite::Result<Option<Bucket>> {
+    let name = name.to_string();
+    db.read(move |c| {
+        c.query_row(
             "SELECT name, region, created_ms FROM buckets WHERE name = ?1",
             [name],
             row_to_bucket,
         )
         .optional()
+    })
+    .await
 }
 
-pub fn list_buckets(db: &Db) -> rusqlite::Result<Vec<Bucket>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare("SELECT name, region, created_ms FROM buckets ORDER BY name")?;
-    let rows = stmt.query_map([], row_to_bucket)?;
-    rows.collect()
-}
-
-/// Runs `f` in one transaction, committed when `f` succeeds and rolled back when it fails.
-/// (An early answer such as "bucket not found" has written nothing, so its commit is empty.)
-fn transaction<T>(
-    db: &Db,
-    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
+pub async fn list_buckets(db: &Db) -> rusqlite::Result<Vec<Bucket>> {
+    db.read(|c| {
+        let mut stmt = c.prepare("SELECT name, region, created_ms FROM buckets ORDER BY name")?;
+        let rows = stmt.query_map([], row_to_bucket)?;
+        rows.collect()
+    })
+    .await
 }
 
 fn bucket_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
@@ -220,14 +216,15 @@ pub enum DeleteBucket {
 
 /// Deletes an empty bucket; its abandoned multipart uploads go with it. Returns the part
 /// blobs to remove.
-pub fn delete_bucket(db: &Db, name: &str) -> rusqlite::Result<(DeleteBucket, Vec<String>)> {
-    transaction(db, |tx| {
-        if !bucket_exists(tx, name)? {
+pub async fn delete_bucket(db: &Db, name: &str) -> rusqlite::Result<(DeleteBucket, Vec<String>)> {
+    let name = name.to_string();
+    db.write(move |tx| {
+        if !bucket_exists(tx, &name)? {
             return Ok((DeleteBucket::NotFound, vec![]));
         }
         let objects: i64 = tx.query_row(
             "SELECT COUNT(*) FROM objects WHERE bucket = ?1",
-            [name],
+            [&name],
             |r| r.get(0),
         )?;
         if objects > 0 {
@@ -236,12 +233,13 @@ pub fn delete_bucket(db: &Db, name: &str) -> rusqlite::Result<(DeleteBucket, Vec
         let part_blobs = blobs(
             tx,
             "SELECT p.blob FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?1",
-            name,
+            &name,
         )?;
-        tx.execute("DELETE FROM uploads WHERE bucket = ?1", [name])?;
-        tx.execute("DELETE FROM buckets WHERE name = ?1", [name])?;
+        tx.execute("DELETE FROM uploads WHERE bucket = ?1", [&name])?;
+        tx.execute("DELETE FROM buckets WHERE name = ?1", [&name])?;
         Ok((DeleteBucket::Deleted, part_blobs))
     })
+    .await
 }
 
 const OBJECT_COLUMNS: &str =
@@ -262,73 +260,88 @@ fn row_to_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<Object> {
     })
 }
 
-pub fn get_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<Object>> {
-    db.lock()
-        .query_row(
+pub async fn get_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<Object>> {
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    db.read(move |c| {
+        c.query_row(
             &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
             [bucket, key],
             row_to_object,
         )
         .optional()
+    })
+    .await
 }
 
 /// Objects of `bucket` whose key starts with `prefix` and sorts after `after`, by key.
-pub fn scan_objects(
+pub async fn scan_objects(
     db: &Db,
     bucket: &str,
     prefix: &str,
     after: &str,
 ) -> rusqlite::Result<Vec<Object>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3
-           AND substr(key, 1, length(?2)) = ?2 ORDER BY key"
-    ))?;
-    let rows = stmt.query_map(params![bucket, prefix, after], row_to_object)?;
-    rows.collect()
+    let params = [bucket.to_string(), prefix.to_string(), after.to_string()];
+    db.read(move |c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key >= ?2 AND key > ?3
+               AND substr(key, 1, length(?2)) = ?2 ORDER BY key"
+        ))?;
+        let rows = stmt.query_map(params, row_to_object)?;
+        rows.collect()
+    })
+    .await
 }
 
 /// Inserts or replaces an object. Returns the replaced object's blob (to remove), or `Err`
 /// of `None` when the bucket is gone.
-pub fn put_object(
+pub async fn put_object(
     db: &Db,
     bucket: &str,
     o: &Object,
 ) -> rusqlite::Result<Result<Option<String>, ()>> {
-    transaction(db, |tx| {
-        if !bucket_exists(tx, bucket)? {
+    let (bucket, o) = (bucket.to_string(), o.clone());
+    db.write(move |tx| {
+        if !bucket_exists(tx, &bucket)? {
             return Ok(Err(()));
         }
-        let old = object_blob(tx, bucket, &o.key)?;
-        write_object(tx, bucket, o)?;
+        let old = object_blob(tx, &bucket, &o.key)?;
+        write_object(tx, &bucket, &o)?;
         Ok(Ok(old))
     })
+    .await
 }
 
 /// Deletes an object; returns its blob if it existed.
-pub fn delete_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<String>> {
-    transaction(db, |tx| {
-        let old = object_blob(tx, bucket, key)?;
+pub async fn delete_object(db: &Db, bucket: &str, key: &str) -> rusqlite::Result<Option<String>> {
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    db.write(move |tx| {
+        let old = object_blob(tx, &bucket, &key)?;
         tx.execute(
             "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-            [bucket, key],
+            [&bucket, &key],
         )?;
         Ok(old)
     })
+    .await
 }
 
-pub fn create_upload(db: &Db, u: &Upload) -> rusqlite::Result<()> {
-    db.lock().execute(
-        "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, content_type, metadata, checksum_algorithm, checksum_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![u.upload_id, u.bucket, u.key, u.initiated_ms, u.content_type, json(&u.metadata), u.checksum_algorithm, u.checksum_type],
-    )?;
-    Ok(())
+pub async fn create_upload(db: &Db, u: &Upload) -> rusqlite::Result<()> {
+    let u = u.clone();
+    db.write(move |tx| {
+        tx.execute(
+            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, content_type, metadata, checksum_algorithm, checksum_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![u.upload_id, u.bucket, u.key, u.initiated_ms, u.content_type, json(&u.metadata), u.checksum_algorithm, u.checksum_type],
+        )?;
+        Ok(())
+    })
+    .await
 }
 
-pub fn get_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Upload>> {
-    db.lock()
-        .query_row(
+pub async fn get_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Upload>> {
+    let upload_id = upload_id.to_string();
+    db.read(move |c| {
+        c.query_row(
             "SELECT upload_id, bucket, key, initiated_ms, content_type, metadata, checksum_algorithm, checksum_type
              FROM uploads WHERE upload_id = ?1",
             [upload_id],
@@ -346,17 +359,20 @@ pub fn get_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Upload>> 
             },
         )
         .optional()
+    })
+    .await
 }
 
 /// Records a part; returns the blob of the part it replaces, or `Err(())` if the upload is
 /// gone.
-pub fn put_part(
+pub async fn put_part(
     db: &Db,
     upload_id: &str,
     p: &Part,
 ) -> rusqlite::Result<Result<Option<String>, ()>> {
-    transaction(db, |tx| {
-        if !upload_exists(tx, upload_id)? {
+    let (upload_id, p) = (upload_id.to_string(), p.clone());
+    db.write(move |tx| {
+        if !upload_exists(tx, &upload_id)? {
             return Ok(Err(()));
         }
         let old: Option<String> = tx
@@ -373,67 +389,77 @@ pub fn put_part(
         )?;
         Ok(Ok(old))
     })
+    .await
 }
 
-pub fn list_parts(db: &Db, upload_id: &str) -> rusqlite::Result<Vec<Part>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(
-        "SELECT part_number, blob, size, md5, checksums, last_modified_ms FROM parts WHERE upload_id = ?1 ORDER BY part_number",
-    )?;
-    let rows = stmt.query_map([upload_id], |r| {
-        Ok(Part {
-            part_number: r.get(0)?,
-            blob: r.get(1)?,
-            size: r.get(2)?,
-            md5: r.get(3)?,
-            checksums: from_json(r.get(4)?),
-            last_modified_ms: r.get(5)?,
-        })
-    })?;
-    rows.collect()
+pub async fn list_parts(db: &Db, upload_id: &str) -> rusqlite::Result<Vec<Part>> {
+    let upload_id = upload_id.to_string();
+    db.read(move |c| {
+        let mut stmt = c.prepare(
+            "SELECT part_number, blob, size, md5, checksums, last_modified_ms FROM parts WHERE upload_id = ?1 ORDER BY part_number",
+        )?;
+        let rows = stmt.query_map([upload_id], |r| {
+            Ok(Part {
+                part_number: r.get(0)?,
+                blob: r.get(1)?,
+                size: r.get(2)?,
+                md5: r.get(3)?,
+                checksums: from_json(r.get(4)?),
+                last_modified_ms: r.get(5)?,
+            })
+        })?;
+        rows.collect()
+    })
+    .await
 }
 
 /// Removes an upload; returns its parts' blobs.
-pub fn delete_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Vec<String>>> {
-    transaction(db, |tx| {
-        let blobs = part_blobs(tx, upload_id)?;
-        let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
+pub async fn delete_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Vec<String>>> {
+    let upload_id = upload_id.to_string();
+    db.write(move |tx| {
+        let blobs = part_blobs(tx, &upload_id)?;
+        let n = tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&upload_id])?;
         Ok((n == 1).then_some(blobs))
     })
+    .await
 }
 
 /// Completes an upload atomically: the object row replaces any previous one and the upload
 /// and its part rows go. Returns the blobs no longer referenced (old object, all parts), or
 /// `Err(())` if the upload was completed or aborted concurrently.
-pub fn complete_upload(
+pub async fn complete_upload(
     db: &Db,
     upload: &Upload,
     o: &Object,
 ) -> rusqlite::Result<Result<Vec<String>, ()>> {
-    transaction(db, |tx| {
+    let (upload, o) = (upload.clone(), o.clone());
+    db.write(move |tx| {
         if !upload_exists(tx, &upload.upload_id)? {
             return Ok(Err(()));
         }
         let mut garbage = part_blobs(tx, &upload.upload_id)?;
         garbage.extend(object_blob(tx, &upload.bucket, &o.key)?);
-        write_object(tx, &upload.bucket, o)?;
+        write_object(tx, &upload.bucket, &o)?;
         tx.execute(
             "DELETE FROM uploads WHERE upload_id = ?1",
             [&upload.upload_id],
         )?;
         Ok(Ok(garbage))
     })
+    .await
 }
 
-/// Every blob the index references (for collecting orphans at start-up).
+/// Every blob the index references (for collecting orphans at start-up). Blocking: start-up
+/// runs before anything is served (see `Db::read_blocking`).
 pub fn referenced_blobs(db: &Db) -> rusqlite::Result<std::collections::HashSet<String>> {
-    let conn = db.lock();
-    let mut out = std::collections::HashSet::new();
-    for sql in ["SELECT blob FROM objects", "SELECT blob FROM parts"] {
-        let mut stmt = conn.prepare(sql)?;
-        for blob in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            out.insert(blob?);
+    db.read_blocking(|c| {
+        let mut out = std::collections::HashSet::new();
+        for sql in ["SELECT blob FROM objects", "SELECT blob FROM parts"] {
+            let mut stmt = c.prepare(sql)?;
+            for blob in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                out.insert(blob?);
+            }
         }
-    }
-    Ok(out)
+        Ok(out)
+    })
 }

@@ -97,7 +97,7 @@ impl Sts {
     }
 
     /// Serves a signed request.
-    pub fn handle(
+    pub async fn handle(
         &self,
         principal: &Principal,
         params: &QueryParams,
@@ -106,8 +106,8 @@ impl Sts {
         let action = params.action().unwrap_or("");
         let result = match action {
             // Always allowed in AWS, even with every permission denied.
-            "GetCallerIdentity" => Ok(self.get_caller_identity(principal)),
-            "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(params),
+            "GetCallerIdentity" => Ok(self.get_caller_identity(principal).await),
+            "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(params).await,
             "" => Err(QueryError::new(
                 StatusCode::BAD_REQUEST,
                 "MissingAction",
@@ -126,14 +126,14 @@ impl Sts {
     }
 
     /// Serves the unsigned `AssumeRoleWithWebIdentity`.
-    pub fn handle_unsigned(&self, params: &QueryParams, request_id: &str) -> Response {
-        match self.assume_role_with_web_identity(params) {
+    pub async fn handle_unsigned(&self, params: &QueryParams, request_id: &str) -> Response {
+        match self.assume_role_with_web_identity(params).await {
             Ok(xml) => query_response("AssumeRoleWithWebIdentity", XMLNS, Some(&xml), request_id),
             Err(e) => e.into_response(XMLNS, request_id),
         }
     }
 
-    fn get_caller_identity(&self, principal: &Principal) -> String {
+    async fn get_caller_identity(&self, principal: &Principal) -> String {
         let user_id = match Caller::from_arn(&principal.arn) {
             Caller::AssumedRole {
                 role_name,
@@ -143,6 +143,7 @@ impl Sts {
                 let role_id = self
                     .iam
                     .get_role(&role_name)
+                    .await
                     .map(|r| r.role_id)
                     .unwrap_or_else(|| "AROA".into());
                 format!("{role_id}:{session_name}")
@@ -157,7 +158,7 @@ impl Sts {
         })
     }
 
-    fn assume_role_with_web_identity(&self, p: &QueryParams) -> Result<String, QueryError> {
+    async fn assume_role_with_web_identity(&self, p: &QueryParams) -> Result<String, QueryError> {
         let role_arn = p.required("RoleArn")?;
         let session_name = p.required("RoleSessionName")?;
         let token = p.required("WebIdentityToken")?;
@@ -205,6 +206,7 @@ impl Sts {
         let role = self
             .iam
             .get_role(name)
+            .await
             .filter(|r| r.arn == role_arn && account == self.account_id)
             .ok_or_else(not_authorized)?;
 

@@ -1,0 +1,121 @@
+//! What every S3 operation family shares: S3's error replies for a failed index or a missing
+//! bucket, key or upload; millisecond times on the wire; and the [`S3Store`] steps around the
+//! index — looking a bucket, object or upload up (awaiting the index off the async threads)
+//! and settling which blobs a committed index change made garbage.
+
+use std::time::{Duration, SystemTime};
+
+use s3s::dto::Timestamp;
+use s3s::{s3_error, S3Error, S3Result};
+
+use super::{blob, store, S3Store};
+
+pub(super) fn db_error(e: rusqlite::Error) -> S3Error {
+    tracing::error!(error = %e, "S3 index failure");
+    s3_error!(
+        InternalError,
+        "We encountered an internal error. Please try again."
+    )
+}
+
+pub(super) fn no_such_bucket(_name: &str) -> S3Error {
+    s3_error!(NoSuchBucket, "The specified bucket does not exist")
+}
+
+pub(super) fn no_such_key(_bucket: &str, _key: &str) -> S3Error {
+    s3_error!(NoSuchKey, "The specified key does not exist.")
+}
+
+pub(super) fn no_such_upload() -> S3Error {
+    s3_error!(
+        NoSuchUpload,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )
+}
+
+pub(super) fn timestamp(ms: i64) -> Timestamp {
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+pub(super) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl S3Store {
+    pub(super) async fn require_bucket(&self, name: &str) -> S3Result<store::Bucket> {
+        store::get_bucket(&self.db, name)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| no_such_bucket(name))
+    }
+
+    pub(super) async fn require_object(&self, bucket: &str, key: &str) -> S3Result<store::Object> {
+        match store::get_object(&self.db, bucket, key)
+            .await
+            .map_err(db_error)?
+        {
+            Some(o) => Ok(o),
+            None => {
+                self.require_bucket(bucket).await?;
+                Err(no_such_key(bucket, key))
+            }
+        }
+    }
+
+    /// The multipart upload `upload_id`, provided it is one for `bucket`/`key`.
+    pub(super) async fn require_upload(
+        &self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<store::Upload> {
+        let upload = store::get_upload(&self.db, upload_id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(no_such_upload)?;
+        if upload.bucket != bucket || upload.key != key {
+            return Err(no_such_upload());
+        }
+        Ok(upload)
+    }
+
+    /// Concatenates the blobs `parts` into a new temporary blob with the `algorithms`'
+    /// digests, on the blocking pool (it reads and fsyncs whole objects).
+    pub(super) async fn concat(
+        &self,
+        parts: Vec<String>,
+        algorithms: Vec<String>,
+    ) -> S3Result<blob::TempBlob> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || blob::concat(&root, &parts, &algorithms))
+            .await
+            .map_err(|_| s3_error!(InternalError))?
+    }
+
+    pub(super) fn remove_blobs(&self, blobs: impl IntoIterator<Item = String>) {
+        for b in blobs {
+            blob::remove(&self.root, &b);
+        }
+    }
+
+    /// Finishes a write whose index change (`indexed`) references the new blob `blob_name`:
+    /// the blobs the change replaced are removed; if the index refused it (`Err(())`: the
+    /// bucket or upload is gone) the new blob is removed and the request fails with `gone`.
+    pub(super) fn commit_blob<G: IntoIterator<Item = String>>(
+        &self,
+        blob_name: &str,
+        indexed: rusqlite::Result<Result<G, ()>>,
+        gone: impl FnOnce() -> S3Error,
+    ) -> S3Result<()> {
+        match indexed.map_err(db_error)? {
+            Ok(replaced) => {
+                self.remove_blobs(replaced);
+                Ok(())
+            }
+            Err(()) => {
+                blob::remove(&self.root, blob_name);
+                Err(gone())
+            }
+        }
+    }
+}
