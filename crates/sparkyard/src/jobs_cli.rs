@@ -12,6 +12,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use crate::config::Config;
+
 /// Where the server is: the same `--data-dir` / `--config` as `sparkyard serve`.
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
@@ -73,8 +75,20 @@ pub enum RunsCommand {
     },
 }
 
+impl RunsCommand {
+    fn server(&self) -> &ServerArgs {
+        match self {
+            RunsCommand::List { server, .. }
+            | RunsCommand::Describe { server, .. }
+            | RunsCommand::Logs { server, .. }
+            | RunsCommand::Ui { server, .. } => server,
+        }
+    }
+}
+
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
-    let api = EmrClient::new(&args.server)?;
+    let config = server_config(&args.server)?;
+    let api = EmrClient::new(&config.data_dir)?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let mut request: Value = serde_json::from_str(&text)
@@ -118,8 +132,8 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         println!("logs:        {line}");
     }
     println!("driver log:  sparkyard runs logs {id}");
-    let namespace = run_namespace(&api, &run).await?;
-    match spark_ui(&args.server, &namespace, &id).await {
+    let namespace = api.namespace_of(&run).await?;
+    match spark_ui(&config, &namespace, &id).await {
         Ok(url) => println!("spark ui:    {url}"),
         Err(e) => println!("spark ui:    none ({e:#})"),
     }
@@ -134,10 +148,7 @@ async fn wait(api: &EmrClient, vc: &str, id: &str) -> anyhow::Result<Value> {
     let started = Instant::now();
     let mut last = String::new();
     loop {
-        let run = api
-            .call("GET", &format!("/virtualclusters/{vc}/jobruns/{id}"), None)
-            .await?["jobRun"]
-            .clone();
+        let run = api.describe_run(vc, id).await?;
         let state = run["state"].as_str().unwrap_or("?").to_string();
         if state != last {
             let attempt = run["retryPolicyExecution"]["currentAttemptCount"]
@@ -180,12 +191,12 @@ fn log_locations(run: &Value) -> Vec<String> {
 }
 
 pub async fn runs(command: RunsCommand) -> anyhow::Result<()> {
+    let config = server_config(command.server())?;
+    let api = EmrClient::new(&config.data_dir)?;
     match command {
         RunsCommand::List {
-            virtual_cluster_id,
-            server,
+            virtual_cluster_id, ..
         } => {
-            let api = EmrClient::new(&server)?;
             let vcs = match virtual_cluster_id {
                 Some(vc) => vec![vc],
                 None => api.virtual_cluster_ids().await?,
@@ -214,9 +225,8 @@ pub async fn runs(command: RunsCommand) -> anyhow::Result<()> {
         RunsCommand::Describe {
             id,
             virtual_cluster_id,
-            server,
+            ..
         } => {
-            let api = EmrClient::new(&server)?;
             let run = api.find_run(&id, virtual_cluster_id.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&run)?);
             Ok(())
@@ -225,44 +235,30 @@ pub async fn runs(command: RunsCommand) -> anyhow::Result<()> {
             id,
             virtual_cluster_id,
             follow,
-            server,
+            ..
         } => {
-            let api = EmrClient::new(&server)?;
-            let run = api.find_run(&id, virtual_cluster_id.as_deref()).await?;
-            let namespace = run_namespace(&api, &run).await?;
-            driver_logs(&server, &namespace, &id, follow).await
+            let namespace = api
+                .run_namespace(&id, virtual_cluster_id.as_deref())
+                .await?;
+            driver_logs(&config, &namespace, &id, follow).await
         }
         RunsCommand::Ui {
             id,
             virtual_cluster_id,
-            server,
+            ..
         } => {
-            let api = EmrClient::new(&server)?;
-            let run = api.find_run(&id, virtual_cluster_id.as_deref()).await?;
-            let namespace = run_namespace(&api, &run).await?;
-            println!("{}", spark_ui(&server, &namespace, &id).await?);
+            let namespace = api
+                .run_namespace(&id, virtual_cluster_id.as_deref())
+                .await?;
+            println!("{}", spark_ui(&config, &namespace, &id).await?);
             Ok(())
         }
     }
 }
 
-/// The namespace of the run's virtual cluster.
-async fn run_namespace(api: &EmrClient, run: &Value) -> anyhow::Result<String> {
-    let vc = run["virtualClusterId"].as_str().unwrap_or_default();
-    let vc = api
-        .call("GET", &format!("/virtualclusters/{vc}"), None)
-        .await?;
-    Ok(
-        vc["virtualCluster"]["containerProvider"]["info"]["eksInfo"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_string(),
-    )
-}
-
 /// The run's newest driver pod (with retries there is one per attempt).
 async fn newest_driver(
-    server: &ServerArgs,
+    config: &Config,
     namespace: &str,
     id: &str,
 ) -> anyhow::Result<(
@@ -270,7 +266,7 @@ async fn newest_driver(
     k8s_openapi::api::core::v1::Pod,
 )> {
     use kube::api::{Api, ListParams};
-    let kubeconfig = kubeconfig_path(server)?;
+    let kubeconfig = kubeconfig_path(config);
     let client = sparkyard_controller::client::connect(Some(&kubeconfig)).await?;
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, namespace);
     let selector = format!(
@@ -289,12 +285,12 @@ async fn newest_driver(
 }
 
 /// The History Server page of the run's Spark application.
-async fn spark_ui(server: &ServerArgs, namespace: &str, id: &str) -> anyhow::Result<String> {
-    let history = server_config(server)?.history;
+async fn spark_ui(config: &Config, namespace: &str, id: &str) -> anyhow::Result<String> {
+    let history = &config.history;
     if !history.enabled {
         bail!("the persistent app UI is off ([history] enabled = false)");
     }
-    let (_, driver) = newest_driver(server, namespace, id).await?;
+    let (_, driver) = newest_driver(config, namespace, id).await?;
     let app = driver
         .metadata
         .labels
@@ -309,7 +305,7 @@ async fn spark_ui(server: &ServerArgs, namespace: &str, id: &str) -> anyhow::Res
 
 /// Prints the newest driver pod's log.
 async fn driver_logs(
-    server: &ServerArgs,
+    config: &Config,
     namespace: &str,
     id: &str,
     follow: bool,
@@ -317,7 +313,7 @@ async fn driver_logs(
     use futures::{AsyncBufReadExt, TryStreamExt};
     use kube::api::LogParams;
 
-    let (pods, driver) = newest_driver(server, namespace, id).await?;
+    let (pods, driver) = newest_driver(config, namespace, id).await?;
     let name = driver.metadata.name.unwrap_or_default();
     eprintln!("# {namespace}/{name}");
     let params = LogParams {
@@ -333,17 +329,17 @@ async fn driver_logs(
 }
 
 /// `[controller] kubeconfig` of the server's configuration, else the embedded cluster's.
-fn kubeconfig_path(server: &ServerArgs) -> anyhow::Result<PathBuf> {
-    let config = server_config(server)?;
-    Ok(config
+fn kubeconfig_path(config: &Config) -> PathBuf {
+    config
         .controller
         .kubeconfig
         .clone()
-        .unwrap_or_else(|| config.data_dir.join("cluster/kubeconfig")))
+        .unwrap_or_else(|| config.data_dir.join("cluster/kubeconfig"))
 }
 
-/// The server's configuration, read the way `sparkyard serve` reads it.
-fn server_config(server: &ServerArgs) -> anyhow::Result<crate::config::Config> {
+/// The server's configuration, read the way `sparkyard serve` reads it. Each command reads
+/// it once and passes it on.
+fn server_config(server: &ServerArgs) -> anyhow::Result<Config> {
     use clap::Parser;
     let mut argv = vec!["sparkyard".to_string(), "serve".to_string()];
     if let Some(dir) = &server.data_dir {
@@ -353,7 +349,7 @@ fn server_config(server: &ServerArgs) -> anyhow::Result<crate::config::Config> {
         argv.extend(["--config".into(), file.display().to_string()]);
     }
     match crate::cli::Cli::try_parse_from(argv)?.command {
-        crate::cli::Command::Serve(args) => crate::config::Config::load(&args),
+        crate::cli::Command::Serve(args) => Config::load(&args),
         _ => unreachable!("parsed a serve command"),
     }
 }
@@ -375,8 +371,8 @@ struct EmrClient {
 }
 
 impl EmrClient {
-    fn new(server: &ServerArgs) -> anyhow::Result<Self> {
-        let data_dir = server_config(server)?.data_dir;
+    /// The client of the server whose data directory (with its AWS profile) is `data_dir`.
+    fn new(data_dir: &Path) -> anyhow::Result<Self> {
         let aws = data_dir.join("aws");
         let credentials = read_ini(&aws.join("credentials"))?;
         let config = read_ini(&aws.join("config"))?;
@@ -512,6 +508,14 @@ impl EmrClient {
             .await
     }
 
+    /// DescribeJobRun: the run's `jobRun`.
+    async fn describe_run(&self, vc: &str, id: &str) -> anyhow::Result<Value> {
+        let found = self
+            .call("GET", &format!("/virtualclusters/{vc}/jobruns/{id}"), None)
+            .await?;
+        Ok(found["jobRun"].clone())
+    }
+
     /// DescribeJobRun, looking the virtual cluster up when it is not given.
     async fn find_run(&self, id: &str, vc: Option<&str>) -> anyhow::Result<Value> {
         let vcs = match vc {
@@ -519,14 +523,33 @@ impl EmrClient {
             None => self.virtual_cluster_ids().await?,
         };
         for vc in vcs {
-            let path = format!("/virtualclusters/{vc}/jobruns/{id}");
-            match self.call("GET", &path, None).await {
-                Ok(found) => return Ok(found["jobRun"].clone()),
+            match self.describe_run(&vc, id).await {
+                Ok(run) => return Ok(run),
                 Err(e) if e.to_string().starts_with("ResourceNotFoundException") => continue,
                 Err(e) => return Err(e),
             }
         }
         bail!("job run {id} does not exist")
+    }
+
+    /// The namespace of run `id`'s virtual cluster, finding the run as [`Self::find_run`] does.
+    async fn run_namespace(&self, id: &str, vc: Option<&str>) -> anyhow::Result<String> {
+        let run = self.find_run(id, vc).await?;
+        self.namespace_of(&run).await
+    }
+
+    /// The namespace of the run's virtual cluster (DescribeVirtualCluster).
+    async fn namespace_of(&self, run: &Value) -> anyhow::Result<String> {
+        let vc = run["virtualClusterId"].as_str().unwrap_or_default();
+        let vc = self
+            .call("GET", &format!("/virtualclusters/{vc}"), None)
+            .await?;
+        Ok(
+            vc["virtualCluster"]["containerProvider"]["info"]["eksInfo"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string(),
+        )
     }
 }
 

@@ -17,6 +17,9 @@ use crate::support::{self, walkthrough, Server};
 /// The walkthrough's namespace of the seed's pi job.
 pub const NS: &str = "monthly-batch";
 
+/// The seed's pi job (step 9's entry point).
+pub const PI: &str = "local:///usr/lib/spark/examples/src/main/python/pi.py";
+
 /// A loopback /16 and service IP no other test process uses.
 pub fn unique_octet() -> u32 {
     let n = uuid::Uuid::new_v4().as_bytes()[0] as u32 + std::process::id();
@@ -74,6 +77,11 @@ impl Env {
     /// configuration file, after `[cluster]` (the test's own pod IP range) and `[controller]`:
     /// e.g. `[[cluster.nodes]]` entries or a `[history]` table.
     pub fn serve(config: &str) -> Env {
+        Env::serve_with(config, &[])
+    }
+
+    /// [`Env::serve`] with more `sparkyard serve` arguments, e.g. `--no-controller`.
+    pub fn serve_with(config: &str, args: &[&str]) -> Env {
         let octet = unique_octet();
         let config_dir = tempfile::tempdir().unwrap();
         let config = write_config(
@@ -84,14 +92,18 @@ impl Env {
                 cluster_table(octet)
             ),
         );
-        let server = Server::start_with(&[
+        let cluster_listen = format!("127.0.0.1:{}", support::free_port());
+        let service = format!("127.11.{octet}.1:443");
+        let mut all = vec![
             "--config",
             config.to_str().unwrap(),
             "--cluster-listen",
-            &format!("127.0.0.1:{}", support::free_port()),
+            &cluster_listen,
             "--cluster-service-address",
-            &format!("127.11.{octet}.1:443"),
-        ]);
+            &service,
+        ];
+        all.extend(args);
+        let server = Server::start_with(&all);
         let kubeconfig = server.data_dir.path().join("cluster/kubeconfig");
         Env {
             server,
@@ -151,8 +163,9 @@ impl Env {
         let out = cluster::kubectl(&self.kubeconfig, args);
         assert!(
             out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "kubectl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
         );
         String::from_utf8(out.stdout).unwrap()
     }
