@@ -117,21 +117,7 @@ impl Worker {
     /// directories are taken as they are and setup is skipped.
     fn reuse_volumes(&mut self) {
         use crate::volumes;
-        let mut specs: Vec<Value> = self.pod["spec"]["volumes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let account = self.pod["spec"]["serviceAccountName"]
-            .as_str()
-            .unwrap_or("default");
-        let account = self
-            .k
-            .client
-            .get(crate::SERVICE_ACCOUNTS, &self.namespace, account);
-        if volumes::wants_auto_service_account(&self.pod, account.as_deref()) {
-            specs.push(volumes::auto_service_account_volume());
-        }
-        for volume in &specs {
+        for volume in &self.volume_specs() {
             let name = volume["name"].as_str().unwrap_or("").to_string();
             let dir =
                 volumes::plain_dir(volume, &self.dir, &self.k.config.data_dir, &self.namespace)

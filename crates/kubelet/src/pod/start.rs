@@ -1,0 +1,190 @@
+//! Starting one container: when its slot is due, resolving its image, building its
+//! environment, entrypoint and bubblewrap sandbox, and spawning it — under a shim when
+//! there is one (the container then outlives sparkyard, see `adopt`), else as a child
+//! whose exit, once its output is in the log, is sent to the worker's main loop.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{adopt, Exit, Proc, Worker};
+use crate::process;
+use crate::sandbox::{self, SandboxSpec};
+use crate::status::State;
+use sparkyard_kube_apiserver::events::Kind;
+use sparkyard_kube_apiserver::registry::now_rfc3339;
+
+/// Why a container cannot start: its waiting reason and message.
+pub(super) type StartError = (&'static str, String);
+
+impl Worker {
+    pub(super) fn start_due(&mut self, indices: &[usize]) {
+        let now = Instant::now();
+        let mut changed = false;
+        for &i in indices {
+            let slot = &self.slots[i];
+            if slot.done || slot.proc.is_some() || slot.next_start.map(|t| t > now).unwrap_or(true)
+            {
+                continue;
+            }
+            changed = true;
+            match self.start(i) {
+                Ok(()) => {}
+                Err((reason, message)) => {
+                    let slot = &mut self.slots[i];
+                    slot.view.state = State::Waiting {
+                        reason: reason.to_string(),
+                        message: Some(message.clone()),
+                    };
+                    slot.next_start = Some(now + Duration::from_secs(2));
+                    if reason != "CreateContainerConfigError" || slot.view.restart_count == 0 {
+                        tracing::debug!(pod = %self.name, %reason, %message, "container cannot start yet");
+                    }
+                }
+            }
+        }
+        if changed {
+            self.publish();
+        }
+    }
+
+    fn start(&mut self, i: usize) -> Result<(), StartError> {
+        let spec = self.slots[i].spec.clone();
+        let container_name = spec["name"].as_str().unwrap_or("").to_string();
+        let image_name = spec["image"].as_str().unwrap_or("").to_string();
+        let image = self
+            .k
+            .resolve_image(&image_name)
+            .map_err(|e| ("ErrImagePull", e))?;
+        let restart_count = if self.slots[i].ever_started {
+            self.slots[i].view.restart_count + 1
+        } else {
+            0
+        };
+
+        let env = self.environment(&spec, &image)?;
+        let cwd = spec["workingDir"]
+            .as_str()
+            .map(str::to_string)
+            .or(image.working_dir.clone())
+            .unwrap_or_else(|| "/".into());
+        let mut entry_env = env.clone();
+        entry_env.insert("PWD".into(), cwd.clone());
+        let argv = crate::entrypoint::argv(&spec, image.entrypoint, &entry_env)
+            .map_err(|e| ("RunContainerError", e))?;
+
+        let spec_sandbox = SandboxSpec {
+            hostname: self.hostname.clone(),
+            tmp_dir: self.dir.join("tmp"),
+            mounts: self.mounts(&spec, &image, &container_name)?,
+            masked: vec![self.k.config.data_dir.clone()],
+            ensure_dirs: vec![cwd.clone()],
+            cwd,
+            command: argv,
+        };
+        let args = sandbox::bwrap_args(&spec_sandbox, &sandbox::RealFs);
+        let log = crate::logs::pod_log_path(
+            &self.k.config.data_dir,
+            &self.namespace,
+            &self.name,
+            &self.uid,
+            &container_name,
+            restart_count,
+        );
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        self.event(
+            Kind::Normal,
+            "Pulled",
+            &format!("Container image \"{image_name}\" already present on machine"),
+            Some(&container_name),
+        );
+        let container_id = format!("sparkyard://{}", uuid::Uuid::new_v4().simple());
+        let now = now_rfc3339();
+        let run = adopt::Run {
+            container: &container_name,
+            restart: restart_count,
+            container_id: &container_id,
+            started_at: &now,
+        };
+        let pid = self.spawn(i, &args, &env, &log, &run)?;
+        self.event(
+            Kind::Normal,
+            "Created",
+            &format!("Created container: {container_name}"),
+            Some(&container_name),
+        );
+        self.event(
+            Kind::Normal,
+            "Started",
+            &format!("Started container {container_name}"),
+            Some(&container_name),
+        );
+        tracing::debug!(pod = %self.name, container = %container_name, pid, "container started");
+
+        let slot = &mut self.slots[i];
+        if slot.ever_started {
+            slot.view.restart_count += 1;
+        }
+        slot.ever_started = true;
+        slot.view.container_id = Some(container_id.clone());
+        slot.view.state = State::Running {
+            started_at: now.clone(),
+        };
+        slot.proc = Some(Proc {
+            pid,
+            started: Instant::now(),
+            started_at: now,
+            container_id,
+        });
+        slot.next_start = None;
+        Ok(())
+    }
+
+    /// Runs the sandbox of slot `i`; returns its pid.
+    fn spawn(
+        &mut self,
+        i: usize,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+        run: &adopt::Run<'_>,
+    ) -> Result<u32, StartError> {
+        match crate::shim::executable() {
+            // Under a shim, the container outlives this process (see `shim`).
+            Some(shim) => self
+                .start_supervised(i, shim, args, env, log, run)
+                .map_err(|e| {
+                    (
+                        "RunContainerError",
+                        format!("cannot start the container: {e}"),
+                    )
+                }),
+            None => {
+                let started = process::spawn(&self.k.bwrap, args, env, log)
+                    .map_err(|e| ("RunContainerError", format!("cannot start bwrap: {e}")))?;
+                let pid = started.pid;
+                let tx = self.exits_tx.clone();
+                let mut child = started.child;
+                let drained = started.drained;
+                tokio::spawn(async move {
+                    let code = match child.wait().await {
+                        Ok(status) => process::exit_code(status),
+                        Err(_) => 255,
+                    };
+                    // Report the exit once the output is in the log, as the shim does.
+                    let _ =
+                        tokio::task::spawn_blocking(move || drained.wait(crate::shim::DRAIN_LIMIT))
+                            .await;
+                    let _ = tx.send(Exit {
+                        slot: i,
+                        pid,
+                        code,
+                        finished_at: None,
+                    });
+                });
+                Ok(pid)
+            }
+        }
+    }
+}

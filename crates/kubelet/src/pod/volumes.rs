@@ -1,0 +1,110 @@
+//! The pod's directory on the host (`volumes/`, `tmp/`, `etc/hosts`, `etc/hostname`,
+//! `home/`, `containers/`) and its volumes: plain directories (`emptyDir`, `hostPath`…)
+//! and files written from ConfigMaps, Secrets, the downward API and projected
+//! service-account tokens (TokenRequest through the API server's client). Setup is retried
+//! until every source exists; the scratch directories go in the worker's teardown.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::Worker;
+use crate::volumes::{self, VolumeSources};
+use crate::SERVICE_ACCOUNTS;
+
+impl Worker {
+    /// The pod's volumes, with the service-account token volume a kubelet adds when the
+    /// pod automounts one.
+    pub(super) fn volume_specs(&self) -> Vec<Value> {
+        let mut specs: Vec<Value> = self.pod["spec"]["volumes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let account = self.pod["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default");
+        let account = self
+            .k
+            .client
+            .get(SERVICE_ACCOUNTS, &self.namespace, account);
+        if volumes::wants_auto_service_account(&self.pod, account.as_deref()) {
+            specs.push(volumes::auto_service_account_volume());
+        }
+        specs
+    }
+
+    pub(super) fn prepare_volumes(&mut self) -> Result<(), String> {
+        let service_account = self.pod["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let (pod_name, pod_uid) = (self.name.clone(), self.uid.clone());
+        let (client, ns) = (self.k.client.clone(), self.namespace.clone());
+        let token = |audience: Option<&str>, expiration: i64| {
+            let audiences: Vec<String> = audience.map(|a| vec![a.to_string()]).unwrap_or_default();
+            client.service_account_token(
+                &ns,
+                &service_account,
+                &audiences,
+                Some((&pod_name, &pod_uid)),
+                expiration,
+            )
+        };
+        let dirs = self.with_env_sources(|env| {
+            let src = VolumeSources {
+                env,
+                token: &token,
+                ca_pem: &self.k.config.ca_pem,
+            };
+            let mut dirs = BTreeMap::new();
+            for volume in &self.volume_specs() {
+                let name = volume["name"].as_str().unwrap_or("").to_string();
+                if let Some(dir) =
+                    volumes::plain_dir(volume, &self.dir, &self.k.config.data_dir, &self.namespace)
+                {
+                    std::fs::create_dir_all(&dir).map_err(|e| {
+                        format!("MountVolume.SetUp failed for volume \"{name}\" : {e}")
+                    })?;
+                    dirs.insert(name, dir);
+                    continue;
+                }
+                match volumes::volume_files(volume, &src).map_err(|volumes::NotReady(m)| m)? {
+                    Some(files) => {
+                        let dir = self.dir.join("volumes").join(&name);
+                        volumes::write_files(&dir, &files).map_err(|e| {
+                            format!("MountVolume.SetUp failed for volume \"{name}\" : {e}")
+                        })?;
+                        dirs.insert(name, dir);
+                    }
+                    None => {
+                        // Unsupported volume type: an empty directory keeps the pod runnable.
+                        let dir = self.dir.join("volumes").join(&name);
+                        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                        dirs.insert(name, dir);
+                    }
+                }
+            }
+            Ok::<_, String>(dirs)
+        })?;
+        self.volume_dirs = dirs;
+        Ok(())
+    }
+
+    pub(super) fn create_dirs(&self) -> std::io::Result<()> {
+        for sub in ["volumes", "tmp", "etc", "home", "containers"] {
+            std::fs::create_dir_all(self.dir.join(sub))?;
+        }
+        std::fs::set_permissions(
+            self.dir.join("tmp"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )?;
+        std::fs::write(
+            self.dir.join("etc/hostname"),
+            format!("{}\n", self.hostname),
+        )?;
+        if !self.dir.join("etc/hosts").exists() {
+            std::fs::write(self.dir.join("etc/hosts"), "127.0.0.1\tlocalhost\n")?;
+        }
+        Ok(())
+    }
+}
