@@ -313,18 +313,6 @@ pub fn list(
     )
 }
 
-fn random_suffix() -> String {
-    // The apiserver's alphabet for generateName: no vowels, no confusable characters.
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut bytes = [0u8; 5];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("randomness");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
-
 /// Sets `kind`/`apiVersion` and checks or fills `metadata.namespace` against the path.
 fn normalize_identity(info: &ResourceInfo, ns: &str, object: &mut Value) -> Result<(), ApiError> {
     if let Some(kind) = object.get("kind").and_then(Value::as_str) {
@@ -381,7 +369,7 @@ pub fn create_internal(
             .filter(|g| !g.is_empty())
         {
             Some(prefix) => {
-                let name = format!("{prefix}{}", random_suffix());
+                let name = format!("{prefix}{}", admission::random_suffix());
                 meta.insert("name".into(), json!(name));
             }
             None => {
