@@ -81,8 +81,18 @@ pub fn exit_path(pod_dir: &Path, container: &str, restart: u32) -> PathBuf {
 }
 
 /// Writes `contents` so that a reader sees all of it or nothing (rename is atomic).
+/// Where [`write_atomically`] stages `path`: named after the whole file name and the
+/// writing process, because the kubelet writes a run's record (`<n>.json`) while the shim
+/// may be writing its exit (`<n>.exit`) — a fast container exits before the record is
+/// down — and a shared `<n>.tmp` let one rename carry the other's file away (the kubelet
+/// then saw its start fail and ran the container again).
+fn staging_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
 fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = staging_path(path);
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(contents)?;
     file.sync_all()?;
@@ -367,6 +377,23 @@ fn supervise(log: &Path, exit_file: &Path, command: &[OsString]) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runs_record_and_its_exit_are_staged_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (record, exit) = (
+            record_path(dir.path(), "main", 0),
+            exit_path(dir.path(), "main", 0),
+        );
+        assert_ne!(staging_path(&record), staging_path(&exit));
+        // Written one inside the other's staging window, each keeps its own content.
+        std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+        std::fs::write(staging_path(&record), b"record").unwrap();
+        write_atomically(&exit, b"exit").unwrap();
+        std::fs::rename(staging_path(&record), &record).unwrap();
+        assert_eq!(std::fs::read(&record).unwrap(), b"record");
+        assert_eq!(std::fs::read(&exit).unwrap(), b"exit");
+    }
 
     #[test]
     fn newest_record_picks_the_highest_restart() {
