@@ -248,7 +248,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
         router,
     ));
 
-    write_private(
+    sparkyard_kube_apiserver::pki::write_private(
         &kubeconfig_path,
         &kubeconfig(&api_url, &pki.ca_pem, &admin_token),
     )?;
@@ -323,21 +323,6 @@ async fn bind_in_cluster(
                 .with_context(|| format!("cannot listen on the in-cluster API address {address}"))
         }
     }
-}
-
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(contents.as_bytes())?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// The kubeconfig for the administrator (pure).

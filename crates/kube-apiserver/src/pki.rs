@@ -64,7 +64,8 @@ pub fn serving_sans(extra_ips: &[std::net::IpAddr]) -> Vec<String> {
     sans
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+/// Writes a file only its owner can read (keys, tokens, kubeconfigs), through a rename.
+pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
