@@ -179,7 +179,7 @@ impl Client {
         name: &str,
         part: Subresource,
         mut change: impl FnMut(&mut Value) -> Result<(), ApiError>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let info = info(resource)?;
         let store_ns = store_namespace(info, ns);
         for _ in 0..CONFLICT_RETRIES {
@@ -191,7 +191,7 @@ impl Client {
             let mut next = (*current).clone();
             change(&mut next)?;
             if next == *current {
-                return Ok((*current).clone());
+                return Ok(current);
             }
             let next = handlers::merge_for_update(info, &current, next, part.path());
             match handlers::store_update(
@@ -199,6 +199,7 @@ impl Client {
                 info,
                 store_ns,
                 name,
+                part.path(),
                 &current,
                 next,
                 &CreateOptions::default(),
@@ -217,7 +218,7 @@ impl Client {
         ns: &str,
         name: &str,
         change: impl FnMut(&mut Value) -> Result<(), ApiError>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         self.modify(resource, ns, name, Subresource::Status, change)
     }
 

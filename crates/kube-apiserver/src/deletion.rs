@@ -338,7 +338,7 @@ pub fn remove_if_finalized(
     info: &ResourceInfo,
     store_ns: &str,
     object: &std::sync::Arc<Value>,
-) -> Result<Value, ApiError> {
+) -> Result<std::sync::Arc<Value>, ApiError> {
     let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
     let no_finalizers = finalizers(object).is_empty();
     let grace_over = object
@@ -357,12 +357,12 @@ pub fn remove_if_finalized(
             .and_then(Value::as_str)
             .unwrap_or_default();
         match server.registry.remove(info.resource(), store_ns, name) {
-            Ok(removed) => return Ok((*removed).clone()),
+            Ok(removed) => return Ok(removed),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
     }
-    Ok((**object).clone())
+    Ok(object.clone())
 }
 
 #[cfg(test)]

@@ -496,15 +496,17 @@ fn stored_rv(object: &Value) -> String {
 
 /// Validates, admits and stores `next` over `current` (compare-and-swap on the current
 /// resourceVersion), then completes a deletion the update made possible.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn store_update(
     server: &ApiServer,
     info: &'static ResourceInfo,
     ns: &str,
     name: &str,
+    sub: Option<&str>,
     current: &Value,
     mut next: Value,
     opts: &CreateOptions,
-) -> Result<Value, ApiError> {
+) -> Result<std::sync::Arc<Value>, ApiError> {
     if let Some(body_name) = next.pointer("/metadata/name").and_then(Value::as_str) {
         if body_name != name {
             return Err(ApiError::bad_request(format!(
@@ -513,9 +515,14 @@ pub(crate) fn store_update(
         }
     }
     next["metadata"]["name"] = json!(name);
-    admission::admit_update(server, info, current, &mut next)?;
+    // A status update keeps the stored spec (`merge_for_update`), so the spec's defaulting
+    // and immutability rules have nothing to check, as kube-apiserver's status strategies
+    // validate only the status.
+    if sub != Some("status") {
+        admission::admit_update(server, info, current, &mut next)?;
+    }
     if opts.dry_run {
-        return Ok(next);
+        return Ok(std::sync::Arc::new(next));
     }
     let store_ns = if info.namespaced { ns } else { "" };
     let stored = server
@@ -544,9 +551,9 @@ pub fn update_internal(
             // Unconditional update: compare-and-swap on what we read, retry on a race.
             next["metadata"]["resourceVersion"] = json!(stored_rv(&current));
         }
-        match store_update(server, info, ns, name, &current, next, opts) {
+        match store_update(server, info, ns, name, sub, &current, next, opts) {
             Err(e) if e.reason == "Conflict" && client_rv.is_empty() => continue,
-            other => return other,
+            other => return other.map(std::sync::Arc::unwrap_or_clone),
         }
     }
     Err(ApiError::conflict(info.group, info.plural, name))
@@ -609,9 +616,9 @@ pub fn patch_internal(
         }
         patched["metadata"]["resourceVersion"] = json!(current_rv);
         let next = merge_for_update(info, &current, patched, sub);
-        match store_update(server, info, ns, name, &current, next, opts) {
+        match store_update(server, info, ns, name, sub, &current, next, opts) {
             Err(e) if e.reason == "Conflict" => continue,
-            Ok(object) => return Ok((object, 200)),
+            Ok(object) => return Ok((std::sync::Arc::unwrap_or_clone(object), 200)),
             Err(e) => return Err(e),
         }
     }

@@ -235,23 +235,27 @@ impl Registry {
         name: &str,
         object: Value,
     ) -> Result<Arc<Value>, ApiError> {
-        self.modify(resource, namespace, name, |current| {
-            if let Some(rv) = object
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
+        let mut state = self.state.lock().unwrap();
+        let key = (resource, namespace.to_string(), name.to_string());
+        let current = state
+            .objects
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, name))?
+            .clone();
+        if let Some(rv) = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            if !rv.is_empty()
+                && Some(rv)
+                    != current
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
             {
-                if !rv.is_empty()
-                    && Some(rv)
-                        != current
-                            .pointer("/metadata/resourceVersion")
-                            .and_then(Value::as_str)
-                {
-                    return Err(ApiError::conflict(resource.group, resource.plural, name));
-                }
+                return Err(ApiError::conflict(resource.group, resource.plural, name));
             }
-            *current = object;
-            Ok(())
-        })
+        }
+        self.commit(&mut state, key, current, object)
     }
 
     /// Atomic read-modify-write: `change` edits the stored object in place under the lock.
@@ -272,6 +276,19 @@ impl Registry {
             .clone();
         let mut next = (*current).clone();
         change(&mut next)?;
+        self.commit(&mut state, key, current, next)
+    }
+
+    /// Stores `next` over `current` (under the lock): identity fields kept, a new
+    /// resourceVersion (none when nothing changed), `generation` bumped when anything
+    /// outside `metadata` and `status` changed, and the MODIFIED event.
+    fn commit(
+        &self,
+        state: &mut State,
+        key: Key,
+        current: Arc<Value>,
+        mut next: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         if next.get("metadata").map(|m| !m.is_object()).unwrap_or(true) {
             return Err(ApiError::bad_request("metadata must be an object"));
         }
@@ -293,7 +310,7 @@ impl Registry {
         if next == *current {
             return Ok(current);
         }
-        let spec_changed = without_meta_and_status(&next) != without_meta_and_status(&current);
+        let spec_changed = !same_outside_meta_and_status(&next, &current);
         state.revision += 1;
         let revision = state.revision;
         let meta = metadata_mut(&mut next);
@@ -306,12 +323,13 @@ impl Registry {
             meta.insert("generation".into(), json!(generation + 1));
         }
         let next = Arc::new(next);
+        let (resource, namespace) = (key.0, key.1.clone());
         state.objects.insert(key, next.clone());
         self.publish(
-            &mut state,
+            state,
             EventType::Modified,
             resource,
-            namespace,
+            &namespace,
             next.clone(),
             Some(current),
         );
@@ -466,13 +484,17 @@ fn metadata_mut(object: &mut Value) -> &mut serde_json::Map<String, Value> {
     meta.as_object_mut().unwrap()
 }
 
-fn without_meta_and_status(object: &Value) -> Value {
-    let mut copy = object.clone();
-    if let Some(map) = copy.as_object_mut() {
-        map.remove("metadata");
-        map.remove("status");
-    }
-    copy
+/// Whether `a` and `b` agree on everything but `metadata` and `status` (compared in
+/// place: no copies on every write).
+fn same_outside_meta_and_status(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let outside = |k: &&String| k.as_str() != "metadata" && k.as_str() != "status";
+    a.keys().filter(outside).count() == b.keys().filter(outside).count()
+        && a.iter()
+            .filter(|(k, _)| outside(k))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// RFC 3339 with second precision and `Z`, as Kubernetes writes timestamps.

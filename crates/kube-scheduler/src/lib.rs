@@ -614,7 +614,7 @@ impl Scheduler {
         };
         self.written.insert(key.clone(), rv_of(&stored));
         if self.reported.get(&key).map(|r| r.0.as_str()) != Some(text) {
-            let mut involved = stored.clone();
+            let mut involved = (*stored).clone();
             involved["apiVersion"] = json!("v1");
             involved["kind"] = json!("Pod");
             events::record(

@@ -11,6 +11,7 @@
 //! scale they would only fill the registry.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
@@ -169,7 +170,7 @@ impl Driver {
         if let Some(ip) = pod.pointer("/status/podIP").and_then(Value::as_str) {
             self.ips.reserve(&uid, ip);
         }
-        let mut current: Option<Value> = None;
+        let mut current: Option<Arc<Value>> = None;
         if let Some(mut status) = simulated_status(pod, now) {
             let ip = self.ips.get(&uid);
             status["podIP"] = json!(ip);
@@ -187,7 +188,7 @@ impl Driver {
                 Err(_) => return,
             }
         }
-        let latest = current.as_ref().unwrap_or(pod);
+        let latest = current.as_deref().unwrap_or(pod);
         if matches!(str_at(latest, "/status/phase"), "Succeeded" | "Failed") {
             self.ips.release(&uid);
             return;
