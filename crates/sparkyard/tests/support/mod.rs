@@ -92,7 +92,14 @@ impl Server {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("sparkyard exited early ({status}):\n{}", self.log());
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Listening, and it is this server: the port was free when it was picked, so
+            // another test's sparkyard may have been given it since (its cluster binds any
+            // free port). Ours writes its CLI profile (or, serving the cluster alone, its
+            // kubeconfig) before it listens.
+            let dir = self.data_dir.path();
+            let started =
+                dir.join("aws/config").exists() || dir.join("cluster/kubeconfig").exists();
+            if started && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
