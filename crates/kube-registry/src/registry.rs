@@ -236,12 +236,7 @@ impl Registry {
         object: Value,
     ) -> Result<Arc<Value>, ApiError> {
         let mut state = self.state.lock().unwrap();
-        let key = (resource, namespace.to_string(), name.to_string());
-        let current = state
-            .objects
-            .get(&key)
-            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, name))?
-            .clone();
+        let (key, current) = stored(&state, resource, namespace, name)?;
         if let Some(rv) = object
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -268,12 +263,7 @@ impl Registry {
         change: impl FnOnce(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
         let mut state = self.state.lock().unwrap();
-        let key = (resource, namespace.to_string(), name.to_string());
-        let current = state
-            .objects
-            .get(&key)
-            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, name))?
-            .clone();
+        let (key, current) = stored(&state, resource, namespace, name)?;
         let mut next = (*current).clone();
         change(&mut next)?;
         self.commit(&mut state, key, current, next)
@@ -482,6 +472,22 @@ fn metadata_mut(object: &mut Value) -> &mut serde_json::Map<String, Value> {
         *meta = json!({});
     }
     meta.as_object_mut().unwrap()
+}
+
+/// The stored object under `resource`/`namespace`/`name`, with its key (404 when absent).
+fn stored(
+    state: &State,
+    resource: Resource,
+    namespace: &str,
+    name: &str,
+) -> Result<(Key, Arc<Value>), ApiError> {
+    let key = (resource, namespace.to_string(), name.to_string());
+    let current = state
+        .objects
+        .get(&key)
+        .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, name))?
+        .clone();
+    Ok((key, current))
 }
 
 /// Whether `a` and `b` agree on everything but `metadata` and `status` (compared in

@@ -155,11 +155,6 @@ pub fn unschedulable_condition(message: &str, now: &str) -> Value {
     })
 }
 
-/// `PodScheduled=True`, as the binding writes it.
-pub fn scheduled_condition(now: &str) -> Value {
-    json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now})
-}
-
 /// `DisruptionTarget=True` with reason `PreemptionByScheduler`, patched onto a victim's
 /// status before it is deleted; it is also how a later cycle knows the victim is leaving
 /// because of preemption (see [`super::PodRequirements::terminating_by_preemption`]).
