@@ -349,3 +349,104 @@ impl Client {
         self.server.tokens.issuer().to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn server(dir: &std::path::Path) -> ApiServer {
+        let pki = crate::pki::load_or_create(&dir.join("pki"), &[]).unwrap();
+        let tokens = crate::TokenIssuer::new("https://kubernetes.default.svc", &pki.sa_key_pem);
+        ApiServer::new(
+            crate::registry::Registry::new(),
+            Arc::new(tokens.unwrap()),
+            &pki.ca_pem,
+            "admin",
+            Arc::default(),
+            dir.to_path_buf(),
+        )
+    }
+
+    fn pod(client: &Client, node: Option<&str>) -> Value {
+        let ns = resources::NAMESPACES.resource();
+        let _ = client.create(ns, "", json!({"metadata": {"name": "a"}}));
+        let mut spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+        if let Some(node) = node {
+            spec["nodeName"] = json!(node);
+        }
+        let pods = resources::PODS.resource();
+        client
+            .create(pods, "a", json!({"metadata": {"name": "p"}, "spec": spec}))
+            .unwrap()
+    }
+
+    #[test]
+    fn evict_marks_the_pod_then_deletes_it_gracefully() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = server(dir.path()).client();
+        let created = pod(&client, Some("n1"));
+        let uid = created["metadata"]["uid"].as_str().unwrap();
+        let other = client.evict("a", "p", Some("not-the-uid")).unwrap_err();
+        assert_eq!(other.code, 409);
+        let untouched = client.get(resources::PODS.resource(), "a", "p").unwrap();
+        assert!(untouched["metadata"]["deletionTimestamp"].is_null());
+        assert!(untouched["status"]["conditions"].is_null());
+
+        let after = client.evict("a", "p", Some(uid)).unwrap();
+        assert!(!after["metadata"]["deletionTimestamp"].is_null(), "{after}");
+        let conditions = after["status"]["conditions"].as_array().unwrap();
+        let target = conditions
+            .iter()
+            .find(|c| c["type"] == "DisruptionTarget")
+            .unwrap();
+        assert_eq!(target["reason"], "EvictionByEvictionAPI");
+        assert_eq!(target["status"], "True");
+    }
+
+    #[test]
+    fn bind_sets_the_node_once_and_for_the_named_pod_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = server(dir.path()).client();
+        let created = pod(&client, None);
+        let uid = created["metadata"]["uid"].as_str().unwrap();
+        assert_eq!(
+            client.bind("a", "p", Some("other"), "n1").unwrap_err().code,
+            409
+        );
+        let bound = client.bind("a", "p", Some(uid), "n1").unwrap();
+        assert_eq!(bound["spec"]["nodeName"], "n1");
+        assert_eq!(bound["status"]["conditions"][0]["type"], "PodScheduled");
+        assert_eq!(bound["status"]["conditions"][0]["status"], "True");
+        let again = client.bind("a", "p", Some(uid), "n2").unwrap_err();
+        assert!(
+            again.message.contains("already assigned to node \"n1\""),
+            "{}",
+            again.message
+        );
+    }
+
+    #[test]
+    fn a_status_update_keeps_the_spec_and_a_no_op_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = server(dir.path()).client();
+        let created = pod(&client, Some("n1"));
+        let pods = resources::PODS.resource();
+        let rv = created["metadata"]["resourceVersion"].clone();
+        let same = client.update_status(pods, "a", "p", |_| Ok(())).unwrap();
+        assert_eq!(same["metadata"]["resourceVersion"], rv);
+        let updated = client
+            .update_status(pods, "a", "p", |p| {
+                p["status"]["phase"] = json!("Running");
+                p["spec"]["nodeName"] = json!("elsewhere");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(updated["status"]["phase"], "Running");
+        assert_eq!(
+            updated["spec"]["nodeName"], "n1",
+            "status writes keep the spec"
+        );
+        assert_ne!(updated["metadata"]["resourceVersion"], rv);
+    }
+}
