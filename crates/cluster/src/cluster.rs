@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sparkyard_kube_apiserver::discovery;
 use sparkyard_kube_apiserver::registry::Registry;
 use sparkyard_kube_apiserver::{resources, ApiServer, Client, PodMutator, TokenIssuer, ADMIN_USER};
-use sparkyard_kubelet::KubeletConfig;
+use sparkyard_kubelet::{KubeletConfig, KubeletHandle};
 
 /// The `[cluster]` table of sparkyard's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -115,12 +115,22 @@ pub struct Cluster {
     /// webhook (IRSA), which lives with IAM in `sparkyard-services`. Set once at start-up,
     /// before workloads arrive; like a webhook, it runs after the built-in plugins.
     pub pod_mutator: Arc<std::sync::OnceLock<Arc<dyn PodMutator>>>,
+    /// The kubelet's handle (set once it has started): nodes register and go away
+    /// through it (the embedded EC2's instances).
+    kubelet: Option<KubeletHandle>,
 }
 
 impl Cluster {
     /// The in-process client of the API server: the one way to the cluster's objects.
     pub fn client(&self) -> Client {
         self.api.client()
+    }
+
+    /// The kubelet: which nodes it serves, and the way a booted machine registers its node.
+    pub fn kubelet(&self) -> KubeletHandle {
+        self.kubelet
+            .clone()
+            .expect("the kubelet starts before start() returns the cluster")
     }
 
     /// Resolves once every change made so far is on disk.
@@ -154,7 +164,10 @@ impl Cluster {
 
 /// Creates the data dir layout and PKI, starts the HTTPS API server (host and in-cluster
 /// addresses), the controllers and the kubelet, and creates the built-in objects.
-pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Cluster> {
+pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Cluster> {
+    // Entries that name an instance type and leave its shape out get the type's.
+    config.nodes = sparkyard_kubelet::resolve_nodes(&config.nodes)
+        .map_err(|e| anyhow::anyhow!("invalid [[cluster.nodes]]: {e}"))?;
     sparkyard_scheduling::validate_nodes(&config.nodes)
         .map_err(|e| anyhow::anyhow!("invalid [[cluster.nodes]]: {e}"))?;
     std::fs::create_dir_all(data_dir.join("pods")).with_context(|| {
@@ -200,6 +213,8 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
         pod_mutator.clone(),
         data_dir.clone(),
     );
+    // Karpenter's webhooks, before any request can store a Provisioner or NodePool.
+    api.add_validator(Arc::new(sparkyard_karpenter::admission::Webhooks));
     let client = api.client();
     let previous_port = client
         .get(resources::ENDPOINTS.resource(), "default", "kubernetes")
@@ -219,7 +234,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
     let api_url = format!("https://{host}:{}", api_address.port());
     let kubeconfig_path = data_dir.join("kubeconfig");
 
-    let cluster = Cluster {
+    let mut cluster = Cluster {
         config: Arc::new(config),
         api,
         tokens,
@@ -232,6 +247,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
         kubeconfig_path: kubeconfig_path.clone(),
         admin_token: admin_token.clone(),
         pod_mutator,
+        kubelet: None,
     };
 
     bootstrap(&cluster).context("cannot create the built-in objects")?;
@@ -255,7 +271,7 @@ pub async fn start(config: ClusterConfig, data_dir: &Path) -> anyhow::Result<Clu
 
     sparkyard_kube_scheduler::start(client.clone())?;
     sparkyard_kube_controllers::start(&client, &cluster.ca_pem);
-    sparkyard_kubelet::start(&client, cluster.kubelet_config())?;
+    cluster.kubelet = Some(sparkyard_kubelet::start(&client, cluster.kubelet_config())?);
     tracing::info!(
         api = %cluster.api_url,
         in_cluster = %format!("{}:{}", cluster.service_ip, cluster.service_port),
@@ -388,6 +404,19 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
                "subsets": [{"addresses": [{"ip": cluster.service_ip.to_string()}],
                             "ports": [{"name": "https", "port": cluster.service_port, "protocol": "TCP"}]}]}),
     )?;
+    // kube-apiserver's built-in priority classes (the scheduling.k8s.io bootstrap).
+    for (name, value, description) in [
+        ("system-node-critical", 2_000_001_000, "Used for system critical pods that must not be moved from their current node."),
+        ("system-cluster-critical", 2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+    ] {
+        create(
+            &PRIORITY_CLASSES,
+            "",
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                   "metadata": {"name": name}, "value": value, "description": description,
+                   "preemptionPolicy": "PreemptLowerPriority"}),
+        )?;
+    }
     for node in &cluster.config.nodes {
         create(
             &NODES,
@@ -395,6 +424,7 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
             sparkyard_kubelet::node_object(node, discovery::KUBE_VERSION)?,
         )?;
     }
+    install_crds(&client)?;
     // Loaded from a previous run: the in-cluster address may have moved.
     let (ip, port) = (cluster.service_ip.to_string(), cluster.service_port);
     // (The clusterIP is immutable through the API; the registry's copy of a built-in
@@ -412,6 +442,36 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
             Ok(())
         },
     );
+    Ok(())
+}
+
+/// Creates Karpenter's CRDs, or updates them to this binary's manifests when a previous
+/// run stored older ones, so `kubectl get nodepools` answers from the first request.
+fn install_crds(client: &sparkyard_kube_apiserver::Client) -> anyhow::Result<()> {
+    use sparkyard_kube_apiserver::resources::CUSTOM_RESOURCE_DEFINITIONS;
+    use sparkyard_kube_apiserver::Subresource;
+    let crds = CUSTOM_RESOURCE_DEFINITIONS.resource();
+    for mut manifest in sparkyard_karpenter::crds::manifests() {
+        // Defaulted as the API server stores it, so an unchanged CRD writes nothing.
+        sparkyard_kube_apiserver::crd::definition::default_crd(&mut manifest);
+        let name = manifest["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let failed = |e: sparkyard_kube_apiserver::ApiError| {
+            anyhow::anyhow!("installing CRD {name} failed: {}", e.message)
+        };
+        if client.get(crds, "", &name).is_none() {
+            client.create(crds, "", manifest.clone()).map_err(failed)?;
+            continue;
+        }
+        client
+            .modify(crds, "", &name, Subresource::Main, |stored| {
+                stored["spec"] = manifest["spec"].clone();
+                Ok(())
+            })
+            .map_err(failed)?;
+    }
     Ok(())
 }
 

@@ -33,4 +33,5 @@ pub use sparkyard_kube_apiserver::{
 pub use sparkyard_kube_apiserver::{ApiServer, DeleteOptions};
 pub use sparkyard_kubelet as kubelet;
 pub use sparkyard_kubelet::logs;
+pub use sparkyard_kubelet::KubeletHandle;
 pub use sparkyard_scheduling as scheduling;

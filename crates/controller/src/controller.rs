@@ -68,6 +68,7 @@ async fn run(emr: Emr, settings: Settings) {
             }
         }
     };
+    crate::namespace_rbac::spawn(emr.clone(), client.clone());
     let notify = Arc::new(Notify::new());
     let jobs = reflect::<Job>(&client, &notify);
     let pods = reflect::<Pod>(&client, &notify);

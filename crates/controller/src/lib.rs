@@ -16,6 +16,7 @@ pub mod config;
 pub mod controller;
 pub mod dereference;
 pub mod names;
+pub mod namespace_rbac;
 pub mod status;
 pub mod submit;
 pub mod update_status;

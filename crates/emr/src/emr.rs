@@ -38,6 +38,9 @@ pub(crate) struct Inner {
     pub releases: ReleaseLabels,
     pub state: Mutex<State>,
     pub run_ids: JobRunIds,
+    /// Bumped when a virtual cluster is created, so the controller gives its namespace
+    /// EMR's RBAC right away rather than at the first job run.
+    pub vc_created: tokio::sync::watch::Sender<u64>,
 }
 
 /// The emr-containers service. Cheap to clone.
@@ -167,6 +170,7 @@ impl Emr {
                 releases,
                 state: Mutex::new(state),
                 run_ids,
+                vc_created: tokio::sync::watch::Sender::new(0),
             }),
         };
         for step in pending {
@@ -315,6 +319,21 @@ impl Emr {
     /// One virtual cluster by id (for its scheduler limits and namespace).
     pub fn virtual_cluster(&self, id: &str) -> Option<VirtualClusterRecord> {
         self.lock().vcs.get(id).cloned()
+    }
+
+    /// The RUNNING virtual clusters (the namespaces EMR may run jobs in).
+    pub fn running_virtual_clusters(&self) -> Vec<VirtualClusterRecord> {
+        self.lock()
+            .vcs
+            .values()
+            .filter(|v| v.state == VirtualClusterState::Running)
+            .cloned()
+            .collect()
+    }
+
+    /// Changes whenever a virtual cluster is created.
+    pub fn virtual_clusters_created(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.vc_created.subscribe()
     }
 
     /// `schedulerStatus` counts of a virtual cluster.

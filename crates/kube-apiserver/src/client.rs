@@ -18,9 +18,12 @@
 //! | [`Client::modify`], [`Client::update_status`] | read, change, `PUT` / `PUT …/status` / `PUT …/finalize` with the read `resourceVersion`, retried on conflict (client-go's `RetryOnConflict`) |
 //! | [`Client::bind`] | `POST pods/<name>/binding` |
 //! | [`Client::delete`], [`Client::delete_with`] | `DELETE` with `DeleteOptions` |
-//! | [`Client::evict`] | `POST pods/<name>/eviction` |
+//! | [`Client::evict`] | `POST pods/<name>/eviction` (honours PodDisruptionBudgets) |
 //! | [`Client::remove_finalizer`] | read, drop one finalizer, `PUT` |
 //! | [`Client::service_account_token`] | `POST serviceaccounts/<name>/token` |
+//!
+//! Custom resources work like built-in ones (`Resource::new("karpenter.sh", "nodepools")`)
+//! once their CRD is stored; the client reads and writes them in their storage version.
 //!
 //! The same verbs exist on a real API server (kube-rs), which is what lets a component
 //! written against this client move to a real cluster.
@@ -274,32 +277,13 @@ impl Client {
         self.delete_with(resources::PODS.resource(), ns, name, &opts)
     }
 
-    /// `POST pods/<name>/eviction` (policy/v1 Eviction, no PodDisruptionBudgets yet): marks
-    /// the pod `DisruptionTarget` (reason `EvictionByEvictionAPI`) and deletes it with its
-    /// own grace period, as the apiserver's eviction REST does.
+    /// `POST pods/<name>/eviction` (policy/v1 Eviction): refused with 429
+    /// `TooManyRequests` when it would violate the pod's PodDisruptionBudget (the
+    /// disruption is recorded in the budget otherwise); then marks the pod
+    /// `DisruptionTarget` (reason `EvictionByEvictionAPI`) and deletes it with its own
+    /// grace period, as the apiserver's eviction REST does. See [`crate::pdb`].
     pub fn evict(&self, ns: &str, name: &str, uid: Option<&str>) -> Result<Value, ApiError> {
-        let pods = resources::PODS.resource();
-        let now = crate::registry::now_rfc3339();
-        self.update_status(pods, ns, name, |pod| {
-            if let Some(uid) = uid {
-                if pod["metadata"]["uid"] != uid {
-                    return Err(ApiError::conflict("", "pods", name));
-                }
-            }
-            crate::conditions::set(
-                pod,
-                serde_json::json!({"type": "DisruptionTarget", "status": "True",
-                    "lastProbeTime": null, "lastTransitionTime": now,
-                    "reason": "EvictionByEvictionAPI",
-                    "message": "Eviction API: evicting"}),
-            );
-            Ok(())
-        })?;
-        let opts = DeleteOptions {
-            precondition_uid: uid.map(String::from),
-            ..Default::default()
-        };
-        self.delete_with(pods, ns, name, &opts)
+        crate::pdb::evict(&self.server, ns, name, uid, &DeleteOptions::default())
     }
 
     /// Drops one finalizer (a `PUT` of the object without it); the update completes a

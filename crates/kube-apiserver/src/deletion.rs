@@ -308,12 +308,16 @@ pub fn delete_internal(
         }
         match decided {
             Plan::Remove => {
-                return server
-                    .registry
-                    .remove(info.resource(), store_ns, name)
-                    .map(|o| (*o).clone());
+                let removed = server.registry.remove(info.resource(), store_ns, name)?;
+                crate::crd::object_removed(server, info, &removed)?;
+                return Ok((*removed).clone());
             }
-            Plan::Unchanged => return Ok((*current).clone()),
+            Plan::Unchanged => {
+                if crate::crd::is_crd(info) {
+                    crate::crd::cleanup(server, &current)?;
+                }
+                return Ok((*current).clone());
+            }
             Plan::Update(mut next) => {
                 next["metadata"]["resourceVersion"] =
                     json!(meta("resourceVersion").unwrap_or_default());
@@ -321,7 +325,17 @@ pub fn delete_internal(
                     .registry
                     .update(info.resource(), store_ns, name, next)
                 {
-                    Ok(stored) => return Ok((*stored).clone()),
+                    Ok(stored) => {
+                        if crate::crd::is_crd(info) {
+                            // Deleting a CRD deletes its objects first (kube-apiserver's
+                            // customresourcecleanup finalizer); the CRD goes after them.
+                            crate::crd::cleanup(server, &stored)?;
+                            if let Some(now) = server.registry.get(info.resource(), "", name) {
+                                return Ok((*now).clone());
+                            }
+                        }
+                        return Ok((*stored).clone());
+                    }
                     Err(e) if e.reason == "Conflict" => continue,
                     Err(e) => return Err(e),
                 }
@@ -357,7 +371,10 @@ pub fn remove_if_finalized(
             .and_then(Value::as_str)
             .unwrap_or_default();
         match server.registry.remove(info.resource(), store_ns, name) {
-            Ok(removed) => return Ok(removed),
+            Ok(removed) => {
+                crate::crd::object_removed(server, info, &removed)?;
+                return Ok(removed);
+            }
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }

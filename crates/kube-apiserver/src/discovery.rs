@@ -1,6 +1,8 @@
 //! Discovery (`/version`, `/api`, `/apis`, resource lists) and the OpenAPI endpoints.
 //! Aggregated discovery is not offered: kubectl gets the legacy documents (plain
-//! `application/json`) and falls back to per-group-version discovery.
+//! `application/json`) and falls back to per-group-version discovery. Everything is built
+//! from the resource table at each request, so a CRD's resources appear and disappear
+//! with it.
 
 use axum::response::Response;
 use http::HeaderMap;
@@ -35,6 +37,7 @@ fn subresource_entry(info: &ResourceInfo, sub: &str) -> Value {
             "v1",
         ),
         "finalize" => (info.kind, json!(["update"]), "", ""),
+        "eviction" => ("Eviction", json!(["create"]), "policy", "v1"),
         _ => (info.kind, json!(["get"]), "", ""),
     };
     let mut entry = json!({"name": format!("{}/{sub}", info.plural), "singularName": "", "namespaced": info.namespaced, "kind": kind, "verbs": verbs});
@@ -77,15 +80,20 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     )
 }
 
-fn api_group(group: &str, version: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+/// An `APIGroup`: every served version, the preferred one first.
+fn api_group(group: &str) -> Value {
+    let versions: Vec<Value> = resources::group_versions(group)
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
+    let preferred = versions.first().cloned().unwrap_or(json!({}));
+    json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
 
 pub fn group_list() -> Value {
     let groups: Vec<Value> = resources::groups()
         .iter()
-        .map(|(g, v)| api_group(g, v))
+        .map(|(g, _)| api_group(g))
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
@@ -104,8 +112,8 @@ pub fn serve(path: &str, _query: &Query, headers: &HeaderMap) -> Option<Response
         ["api", version] => resource_list("", version)?,
         ["apis"] => group_list(),
         ["apis", group] => {
-            let (g, v) = resources::groups().into_iter().find(|(g, _)| g == group)?;
-            let mut doc = api_group(g, v);
+            let (g, _) = resources::groups().into_iter().find(|(g, _)| g == group)?;
+            let mut doc = api_group(g);
             doc["kind"] = json!("APIGroup");
             doc["apiVersion"] = json!("v1");
             doc

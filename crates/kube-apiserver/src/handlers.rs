@@ -22,12 +22,15 @@ use crate::ApiServer;
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
     pub dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields of a custom object are an error, not pruned.
+    pub strict: bool,
 }
 
 impl CreateOptions {
     fn from_request(request: &ApiRequest) -> Self {
         Self {
             dry_run: request.query.get("dryRun") == Some("All"),
+            strict: request.query.get("fieldValidation") == Some("Strict"),
         }
     }
 }
@@ -89,7 +92,12 @@ async fn handle_inner(server: &ApiServer, request: ApiRequest) -> Result<Respons
         }
         (&Method::GET, Some(name), None | Some("status")) => {
             let object = get(server, info, &ns, name)?;
-            Ok(object_response(200, &object, table, &request))
+            Ok(object_response(
+                200,
+                &presented(server, info, &object),
+                table,
+                &request,
+            ))
         }
         (&Method::GET, Some(name), Some("log")) => {
             super::pod_log::get(server, &ns, name, &request).await
@@ -103,7 +111,12 @@ async fn handle_inner(server: &ApiServer, request: ApiRequest) -> Result<Respons
                 body,
                 &CreateOptions::from_request(&request),
             )?;
-            Ok(object_response(201, &created, table, &request))
+            Ok(object_response(
+                201,
+                &presented(server, info, &created),
+                table,
+                &request,
+            ))
         }
         (&Method::POST, Some(name), Some("token")) => Ok(json_response(
             201,
@@ -112,11 +125,19 @@ async fn handle_inner(server: &ApiServer, request: ApiRequest) -> Result<Respons
         (&Method::POST, Some(name), Some("binding")) => {
             Ok(json_response(201, &binding(server, &ns, name, &request)?))
         }
+        (&Method::POST, Some(name), Some("eviction")) => {
+            Ok(json_response(201, &eviction(server, &ns, name, &request)?))
+        }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
             let body = parse_body(&request.body, request.content_type())?;
             let opts = CreateOptions::from_request(&request);
             let updated = update_internal(server, info, &ns, name, sub.as_deref(), body, &opts)?;
-            Ok(object_response(200, &updated, table, &request))
+            Ok(object_response(
+                200,
+                &presented(server, info, &updated),
+                table,
+                &request,
+            ))
         }
         (&Method::PATCH, Some(name), None | Some("status")) => {
             let opts = CreateOptions::from_request(&request);
@@ -131,12 +152,22 @@ async fn handle_inner(server: &ApiServer, request: ApiRequest) -> Result<Respons
                 request.query.flag("force"),
                 &opts,
             )?;
-            Ok(object_response(code, &object, table, &request))
+            Ok(object_response(
+                code,
+                &presented(server, info, &object),
+                table,
+                &request,
+            ))
         }
         (&Method::DELETE, Some(name), None) => {
             let opts = deletion::DeleteOptions::parse(&request.query, &request.body)?;
             let deleted = deletion::delete_internal(server, info, &ns, name, &opts)?;
-            Ok(object_response(200, &deleted, table, &request))
+            Ok(object_response(
+                200,
+                &presented(server, info, &deleted),
+                table,
+                &request,
+            ))
         }
         (&Method::DELETE, None, None) => {
             let opts = deletion::DeleteOptions::parse(&request.query, &request.body)?;
@@ -176,6 +207,20 @@ fn include_object(request: &ApiRequest) -> String {
         .get("includeObject")
         .unwrap_or("Metadata")
         .to_string()
+}
+
+/// An object as a response shows it: a custom resource in the requested version, a
+/// PodDisruptionBudget with its status computed now.
+fn presented(server: &ApiServer, info: &ResourceInfo, object: &Value) -> Value {
+    let mut object = object.clone();
+    if object.get("kind").and_then(Value::as_str) == Some("Status") {
+        return object;
+    }
+    crate::crd::present(info, &mut object);
+    if info.group == "policy" && info.plural == "poddisruptionbudgets" {
+        crate::pdb::present(server, &mut object);
+    }
+    object
 }
 
 fn object_response(code: u16, object: &Value, table: bool, request: &ApiRequest) -> Response {
@@ -297,7 +342,7 @@ pub fn list(
     let page: Vec<Value> = matching
         .by_ref()
         .take(limit)
-        .map(|o| (**o).clone())
+        .map(|o| presented(server, info, o))
         .collect();
     let remaining = matching.count();
     let mut metadata = json!({"resourceVersion": rv.to_string()});
@@ -395,6 +440,9 @@ pub fn create_internal(
     ] {
         meta.remove(field);
     }
+    if opts.strict {
+        crate::crd::check_strict(info, &object)?;
+    }
     admission::admit_create(server, info, ns, &mut object)?;
     // `fieldManager` is accepted; managedFields are not tracked.
     if opts.dry_run {
@@ -404,6 +452,7 @@ pub fn create_internal(
         return Ok(object);
     }
     let store_ns = if info.namespaced { ns } else { "" };
+    crate::crd::to_storage(info, &mut object);
     let created = server
         .registry
         .create(info.resource(), store_ns, object)
@@ -518,17 +567,27 @@ pub(crate) fn store_update(
     // A status update keeps the stored spec (`merge_for_update`), so the spec's defaulting
     // and immutability rules have nothing to check, as kube-apiserver's status strategies
     // validate only the status.
+    if opts.strict {
+        crate::crd::check_strict(info, &next)?;
+    }
     if sub != Some("status") {
         admission::admit_update(server, info, current, &mut next)?;
+    } else {
+        // A custom resource's status is checked against its schema too.
+        crate::crd::admit_object(info, false, &mut next)?;
     }
     if opts.dry_run {
         return Ok(std::sync::Arc::new(next));
     }
     let store_ns = if info.namespaced { ns } else { "" };
+    crate::crd::to_storage(info, &mut next);
     let stored = server
         .registry
         .update(info.resource(), store_ns, name, next)
         .map_err(|e| rename_error(e, info))?;
+    if crate::crd::is_crd(info) {
+        crate::crd::install(&stored);
+    }
     deletion::remove_if_finalized(server, info, store_ns, &stored)
 }
 
@@ -575,6 +634,12 @@ pub fn patch_internal(
 ) -> Result<(Value, u16), ApiError> {
     let _ = force; // without field ownership tracking there are no conflicts to force
     let kind = patch::PatchType::from_content_type(content_type)?;
+    if kind == patch::PatchType::Strategic && crate::crd::served(info).is_some() {
+        // Custom resources have no patch strategies, as in kube-apiserver.
+        return Err(ApiError::unsupported_media_type(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
+    }
     for _ in 0..16 {
         let Some(current) = server.registry.get(info.resource(), ns, name) else {
             if kind == patch::PatchType::Apply {
@@ -777,6 +842,33 @@ pub(crate) fn bind_pod(
         Ok(())
     })?;
     Ok((*bound).clone())
+}
+
+/// `POST pods/<name>/eviction` (a policy/v1 Eviction): see [`crate::pdb::evict`].
+fn eviction(
+    server: &ApiServer,
+    ns: &str,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Value, ApiError> {
+    let body = parse_body(&request.body, request.content_type())?;
+    if let Some(body_name) = body.pointer("/metadata/name").and_then(Value::as_str) {
+        if body_name != name {
+            return Err(ApiError::bad_request(
+                "name in URL does not match name in Eviction object",
+            ));
+        }
+    }
+    let options = body
+        .get("deleteOptions")
+        .filter(|o| o.is_object())
+        .map(|o| o.to_string())
+        .unwrap_or_default();
+    let opts = deletion::DeleteOptions::parse(&super::Query::default(), options.as_bytes())?;
+    crate::pdb::evict(server, ns, name, None, &opts)?;
+    Ok(
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
 }
 
 /// SelfSubjectAccessReview, SubjectAccessReview and TokenReview.

@@ -5,8 +5,20 @@
 //! service-account JWTs) and RBAC, discovery and OpenAPI, and the semantics of every verb:
 //! admission (validation, defaulting, priority, service accounts, the pod mutator),
 //! patches, deletion (graceful pods, finalizers, propagation), subresources (`status`,
-//! `binding`, `log`, `token`, `finalize`) and the review APIs. It is the only writer of
-//! the registry (`sparkyard-kube-registry`).
+//! `binding`, `log`, `token`, `finalize`, `eviction`) and the review APIs. It is the only
+//! writer of the registry (`sparkyard-kube-registry`).
+//!
+//! **Custom resources** ([`crd`]): `apiextensions.k8s.io/v1` CustomResourceDefinitions
+//! add resources to routing, discovery, OpenAPI, RBAC, tables and the [`Client`], with
+//! structural-schema pruning, defaulting and validation. **PodDisruptionBudgets**
+//! ([`pdb`]) are served and honoured by eviction.
+//!
+//! **Admission hooks:** other crates validate or default objects in process, as admission
+//! webhooks would, with an [`ObjectValidator`] given to [`ApiServer::add_validator`]; it
+//! runs for HTTP requests and [`Client`] writes alike, after the built-in admission and
+//! schema validation. Deny with [`ApiError::webhook_denied`], which words the error as
+//! kube-apiserver relays a webhook's (`admission webhook "<name>" denied the request:
+//! <message>`, 400, or 422 when the hook asks).
 //!
 //! **The one way in:** in-process components (scheduler, kubelet, controllers) use
 //! [`Client`] — never the registry, never the HTTP handlers' internals (which are private
@@ -17,19 +29,22 @@
 //! files the kubelet writes ([`logs`]), standing in for the kubelet's `containerLogs`
 //! endpoint.
 //!
-//! **Entry points:** [`ApiServer::new`], [`ApiServer::client`], [`ApiServer::router`] with
+//! **Entry points:** [`ApiServer::new`], [`ApiServer::client`], [`ApiServer::add_validator`],
+//! [`ApiServer::router`] with
 //! [`serve_tls`] and [`tls_config`], [`pki`] for the certificates.
 
 pub mod admission;
 pub mod auth;
 pub mod client;
 pub mod conditions;
+pub mod crd;
 mod deletion;
 pub mod discovery;
 pub mod events;
 mod handlers;
 pub mod openapi;
 pub mod patch;
+pub mod pdb;
 pub mod pki;
 mod pod_log;
 pub mod protobuf;
@@ -39,12 +54,12 @@ pub mod tables;
 mod watch;
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 pub use sparkyard_container_logs as logs;
 pub use sparkyard_kube_registry::{error, registry, resources};
 
-pub use admission::PodMutator;
+pub use admission::{ObjectValidator, Operation, PodMutator};
 pub use auth::tokens::TokenIssuer;
 pub use auth::ADMIN_USER;
 pub use client::{Client, Propagation, Subresource};
@@ -71,6 +86,8 @@ pub struct ApiServer {
     /// Where the kubelet keeps pods (`<root>/pods/<ns>_<name>_<uid>/logs/…`), read by
     /// `pods/<name>/log`.
     pod_logs_root: PathBuf,
+    /// In-process admission hooks ([`ObjectValidator`]), run like validating webhooks.
+    validators: Arc<RwLock<Vec<Arc<dyn ObjectValidator>>>>,
 }
 
 impl ApiServer {
@@ -82,14 +99,25 @@ impl ApiServer {
         pod_mutator: Arc<OnceLock<Arc<dyn PodMutator>>>,
         pod_logs_root: PathBuf,
     ) -> Self {
-        Self {
+        let server = Self {
             registry,
             tokens,
             ca_pem: ca_pem.into(),
             admin_token: admin_token.into(),
             pod_mutator,
             pod_logs_root,
-        }
+            validators: Arc::default(),
+        };
+        // The stored CRDs' resources are served from the first request on.
+        crd::load(&server);
+        server
+    }
+
+    /// Registers an in-process admission hook for every create and update (HTTP and
+    /// [`Client`] alike), run after the built-in admission and schema validation, like a
+    /// validating admission webhook. Hooks run in the order they were added.
+    pub fn add_validator(&self, validator: Arc<dyn ObjectValidator>) {
+        self.validators.write().unwrap().push(validator);
     }
 
     /// The in-process client: the one way in for every component.

@@ -1,7 +1,10 @@
 //! OpenAPI v3, minimal: one document per group-version whose operations carry the GVK and
 //! the `fieldValidation` parameter. That is what kubectl 1.32 reads to decide that the server
 //! validates fields (it then sends `fieldValidation=Strict` instead of validating locally).
-//! Schemas are left out; `/openapi/v2` is not served (kubectl accepts the 404).
+//! Built-in kinds' schemas are left out; a custom resource's document carries its CRD's
+//! schema under `components.schemas` (named `<reversed group>.<version>.<Kind>`, with
+//! `x-kubernetes-group-version-kind`), which is what `kubectl explain` reads.
+//! `/openapi/v2` is not served (kubectl accepts the 404).
 
 use serde_json::{json, Map, Value};
 
@@ -18,15 +21,31 @@ fn gv_path(group: &str, version: &str) -> String {
 
 fn group_versions() -> Vec<(&'static str, &'static str)> {
     let mut gvs = vec![("", "v1")];
-    gvs.extend(resources::groups());
+    for (group, _) in resources::groups() {
+        gvs.extend(
+            resources::group_versions(group)
+                .into_iter()
+                .map(|v| (group, v)),
+        );
+    }
     gvs
 }
 
-/// A hash that changes with the server build, so kubectl's cache refreshes after upgrades.
+/// A hash that changes with the server build and with the schemas of the group-version's
+/// custom resources, so kubectl's cache refreshes after upgrades and CRD changes.
 fn hash(path: &str) -> String {
+    let (group, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
+        ["apis", g, v] => (g.to_string(), v.to_string()),
+        _ => (String::new(), String::new()),
+    };
+    let schemas: String = resources::in_group_version(&group, &version)
+        .into_iter()
+        .filter_map(crate::crd::served)
+        .map(|s| format!("{}{:?}", s.schema, s.columns))
+        .collect();
     let digest = ring::digest::digest(
         &ring::digest::SHA256,
-        format!("{path}{}", env!("CARGO_PKG_VERSION")).as_bytes(),
+        format!("{path}{}{schemas}", env!("CARGO_PKG_VERSION")).as_bytes(),
     );
     digest.as_ref()[..16]
         .iter()
@@ -67,9 +86,13 @@ pub fn v3_group_version(path: &str) -> Option<Value> {
         _ => return None,
     };
     let mut paths = Map::new();
+    let mut schemas = Map::new();
     let mut any = false;
     for info in resources::in_group_version(group, version) {
         any = true;
+        if let Some(served) = crate::crd::served(info) {
+            schemas.insert(schema_name(info), custom_schema(info, &served.schema));
+        }
         let base = if info.namespaced {
             format!(
                 "/{}/namespaces/{{namespace}}/{}",
@@ -95,8 +118,34 @@ pub fn v3_group_version(path: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": KUBE_VERSION},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }))
+}
+
+/// `sh.karpenter.v1.NodePool` for `karpenter.sh/v1` NodePool, as kube-apiserver names a
+/// custom resource's schema.
+fn schema_name(info: &ResourceInfo) -> String {
+    let reversed: Vec<&str> = info.group.split('.').rev().collect();
+    format!("{}.{}.{}", reversed.join("."), info.version, info.kind)
+}
+
+/// The CRD's schema as a published definition: `apiVersion`, `kind` and `metadata`
+/// described, the group-version-kind attached.
+fn custom_schema(info: &ResourceInfo, schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    if !schema.is_object() {
+        schema = json!({"type": "object"});
+    }
+    let properties = &mut schema["properties"];
+    if !properties.is_object() {
+        *properties = json!({});
+    }
+    properties["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"});
+    properties["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"});
+    properties["metadata"] = json!({"type": "object", "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"});
+    schema["x-kubernetes-group-version-kind"] =
+        json!([{"group": info.group, "version": info.version, "kind": info.kind}]);
+    schema
 }
 
 #[cfg(test)]

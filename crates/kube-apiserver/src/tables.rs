@@ -180,10 +180,26 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
             AGE,
             ("VolumeMode", "string", "", 1, "The volume mode of the claim"),
         ],
-        ("rbac.authorization.k8s.io", _) => {
+        ("rbac.authorization.k8s.io", _) | ("apiextensions.k8s.io", _) => {
             vec![NAME, ("Created At", "date", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.")]
         }
+        ("policy", "poddisruptionbudgets") => vec![
+            NAME,
+            ("Min Available", "string", "", 0, "The minimum number or percentage of available pods this budget requires."),
+            ("Max Unavailable", "string", "", 0, "The maximum number or percentage of unavailable pods this budget requires."),
+            ("Allowed Disruptions", "integer", "", 0, "Calculated number of pods that may be disrupted at this time."),
+            AGE,
+        ],
         _ => vec![NAME, AGE],
+    }
+}
+
+/// A PDB's MIN AVAILABLE / MAX UNAVAILABLE cell: the int or percent, else `N/A`.
+fn int_or_percent(object: &Value, pointer: &str) -> Value {
+    match object.pointer(pointer) {
+        Some(Value::String(s)) => json!(s),
+        Some(Value::Number(n)) => json!(n.to_string()),
+        _ => json!("N/A"),
     }
 }
 
@@ -701,9 +717,19 @@ fn cells(info: &ResourceInfo, object: &Value, now: DateTime<Utc>) -> Vec<Value> 
             json!(age(object, now)),
             json!(s(object, "/spec/volumeMode")),
         ],
-        ("rbac.authorization.k8s.io", _) => {
+        ("rbac.authorization.k8s.io", _) | ("apiextensions.k8s.io", _) => {
             vec![name, json!(s(object, "/metadata/creationTimestamp"))]
         }
+        ("policy", "poddisruptionbudgets") => vec![
+            name,
+            int_or_percent(object, "/spec/minAvailable"),
+            int_or_percent(object, "/spec/maxUnavailable"),
+            json!(object
+                .pointer("/status/disruptionsAllowed")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)),
+            json!(age(object, now)),
+        ],
         _ => vec![name, json!(age(object, now))],
     }
 }
@@ -715,16 +741,25 @@ pub fn table(
     include_object: &str,
     now: DateTime<Utc>,
 ) -> Value {
-    let column_definitions: Vec<Value> = columns(info)
-        .iter()
-        .map(|(name, kind, format, priority, description)| {
-            json!({"name": name, "type": kind, "format": format, "description": description, "priority": priority})
-        })
-        .collect();
+    // A custom resource shows its CRD's additionalPrinterColumns.
+    let custom = crate::crd::served(info).map(|s| s.columns.clone());
+    let column_definitions: Vec<Value> = match &custom {
+        Some(columns) => crate::crd::columns::definitions(columns),
+        None => columns(info)
+            .iter()
+            .map(|(name, kind, format, priority, description)| {
+                json!({"name": name, "type": kind, "format": format, "description": description, "priority": priority})
+            })
+            .collect(),
+    };
     let rows: Vec<Value> = objects
         .iter()
         .map(|object| {
-            let mut row = json!({"cells": cells(info, object, now)});
+            let cells = match &custom {
+                Some(columns) => crate::crd::columns::cells(columns, object, now),
+                None => cells(info, object, now),
+            };
+            let mut row = json!({"cells": cells});
             match include_object {
                 "None" => {}
                 "Object" => row["object"] = object.clone(),

@@ -98,6 +98,9 @@ pub fn filtered_type(
 }
 
 fn render(spec: &WatchSpec, event_type: &str, object: &Value) -> Value {
+    let mut object = object.clone();
+    crate::crd::present(spec.info, &mut object);
+    let object = &object;
     let object = match &spec.table {
         Some(include) => tables::table(
             spec.info,

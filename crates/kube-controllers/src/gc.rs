@@ -189,7 +189,7 @@ pub fn plan(nodes: &[Node]) -> Vec<Action> {
 pub fn snapshot(client: &Client) -> Vec<Node> {
     let mut nodes = Vec::new();
     let mut seen = HashSet::new();
-    for info in resources::RESOURCES.iter().filter(|r| !r.create_only) {
+    for info in resources::all().into_iter().filter(|r| !r.create_only) {
         if !seen.insert(info.resource()) {
             continue;
         }

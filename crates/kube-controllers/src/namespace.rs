@@ -38,8 +38,9 @@ pub fn reconcile(client: &Client, ca_pem: &str) -> bool {
             });
         }
         let mut remaining = 0;
-        for info in resources::RESOURCES
-            .iter()
+        // `all()`: custom resources too (their objects die with the namespace).
+        for info in resources::all()
+            .into_iter()
             .filter(|r| r.namespaced && !r.create_only)
         {
             let (items, _) = client.list(info.resource(), Some(&name));

@@ -64,21 +64,66 @@ impl ApiError {
         .with_details(group, plural, name)
     }
 
-    /// 422 Invalid with field causes: `(field, message)`.
+    /// 422 Invalid with field causes: `(field, message)`, the message being what
+    /// kube-apiserver's `field.Error` prints after the field (`Required value`, `Invalid
+    /// value: 200: …`). Worded as `errors.NewInvalid`: `Kind.group "name" is invalid: …`,
+    /// several causes in brackets.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: &[(String, String)]) -> Self {
-        let summary: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        let mut summary: Vec<String> = Vec::new();
+        for (f, m) in causes {
+            let line = format!("{f}: {m}");
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
+        let summary = if summary.len() == 1 {
+            summary.remove(0)
+        } else {
+            format!("[{}]", summary.join(", "))
+        };
         let mut err = Self::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {}", summary.join(", ")),
+            format!(
+                "{} \"{name}\" is invalid: {summary}",
+                qualified_kind(group, kind)
+            ),
         )
         .with_details(group, kind, name);
         if let Some(details) = err.details.as_mut() {
             details["causes"] = causes
                 .iter()
-                .map(|(f, m)| json!({ "reason": "FieldValueInvalid", "message": m, "field": f }))
+                .map(|(f, m)| json!({ "reason": cause_reason(m), "message": m, "field": f }))
                 .collect();
         }
+        err
+    }
+
+    /// An admission hook's denial, as kube-apiserver relays a validating webhook's:
+    /// `admission webhook "<name>" denied the request: <message>`, 400 unless the hook
+    /// gives a code (like a webhook's `status.code`; 422 makes it `Invalid`).
+    pub fn webhook_denied(webhook: &str, message: &str, code: Option<u16>) -> Self {
+        let code = code.filter(|c| *c >= 400).unwrap_or(400);
+        let reason = match code {
+            422 => "Invalid",
+            403 => "Forbidden",
+            // A webhook's Status usually has no reason; kube-apiserver passes it on empty.
+            _ => "",
+        };
+        let message = if message.is_empty() {
+            format!("admission webhook \"{webhook}\" denied the request without explanation")
+        } else {
+            format!("admission webhook \"{webhook}\" denied the request: {message}")
+        };
+        Self::new(code, reason, message)
+    }
+
+    /// 429 TooManyRequests with one cause (`errors.NewTooManyRequestsWithReason`).
+    pub fn too_many_requests(message: &str, cause_reason: &str, cause_message: &str) -> Self {
+        let mut err = Self::new(429, "TooManyRequests", message);
+        err.details = Some(json!({
+            "causes": [{ "reason": cause_reason, "message": cause_message }]
+        }));
         err
     }
 
@@ -122,6 +167,9 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty() {
+            status.as_object_mut().unwrap().remove("reason");
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
@@ -129,10 +177,99 @@ impl ApiError {
     }
 }
 
+/// `Kind.group` (`schema.GroupKind.String()`), `Kind` for the core group.
+fn qualified_kind(group: &str, kind: &str) -> String {
+    if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    }
+}
+
+/// The `StatusCause` reason of a field error, from how its message starts.
+fn cause_reason(message: &str) -> &'static str {
+    const REASONS: &[(&str, &str)] = &[
+        ("Required value", "FieldValueRequired"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Not found", "FieldValueNotFound"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+    ];
+    if message.starts_with("Invalid value") && message.contains(" in body must be of type ") {
+        return "FieldValueTypeInvalid";
+    }
+    REASONS
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map_or("FieldValueInvalid", |(_, reason)| reason)
+}
+
 fn qualified(group: &str, plural: &str) -> String {
     if group.is_empty() {
         plural.to_string()
     } else {
         format!("{plural}.{group}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_is_worded_as_new_invalid() {
+        let one = ApiError::invalid(
+            "karpenter.sh",
+            "NodePool",
+            "emr",
+            &[(
+                "spec.weight".into(),
+                "Invalid value: 200: spec.weight in body should be less than or equal to 100"
+                    .into(),
+            )],
+        );
+        assert_eq!(one.message, "NodePool.karpenter.sh \"emr\" is invalid: spec.weight: Invalid value: 200: spec.weight in body should be less than or equal to 100");
+        let two = ApiError::invalid(
+            "",
+            "Pod",
+            "p",
+            &[
+                ("spec.x".into(), "Required value".into()),
+                (
+                    "spec.y".into(),
+                    "Unsupported value: \"Foo\": supported values: \"A\"".into(),
+                ),
+            ],
+        );
+        assert_eq!(
+            two.message,
+            "Pod \"p\" is invalid: [spec.x: Required value, spec.y: Unsupported value: \"Foo\": supported values: \"A\"]"
+        );
+        let causes = &two.details.unwrap()["causes"];
+        assert_eq!(causes[0]["reason"], "FieldValueRequired");
+        assert_eq!(causes[1]["reason"], "FieldValueNotSupported");
+        assert_eq!(causes[1]["field"], "spec.y");
+    }
+
+    #[test]
+    fn webhook_denials_and_too_many_requests() {
+        let denied = ApiError::webhook_denied("validation.webhook.karpenter.sh", "bad", None);
+        assert_eq!(denied.code, 400);
+        assert_eq!(
+            denied.message,
+            "admission webhook \"validation.webhook.karpenter.sh\" denied the request: bad"
+        );
+        assert!(denied.status().get("reason").is_none());
+        assert_eq!(
+            ApiError::webhook_denied("w", "m", Some(422)).reason,
+            "Invalid"
+        );
+        let busy = ApiError::too_many_requests("m", "DisruptionBudget", "c");
+        assert_eq!(
+            busy.status()["details"]["causes"][0]["reason"],
+            "DisruptionBudget"
+        );
     }
 }

@@ -13,7 +13,8 @@
 //! come from here, like the apiserver's watch cache).
 //!
 //! **Entry points:** [`Registry::new`] (in memory), [`Registry::open`] (durable),
-//! [`resources::by_resource`], [`resources::RESOURCES`].
+//! [`resources::by_resource`], [`resources::all`] (built-in [`resources::RESOURCES`] and
+//! the custom resources of served CRDs).
 
 pub mod error;
 pub mod registry;

@@ -1,5 +1,13 @@
 //! The resource table: every kind the embedded API server serves, with the names discovery
 //! publishes. One place, so routing, discovery, OpenAPI, RBAC and tables agree.
+//!
+//! Two parts: the built-in kinds ([`RESOURCES`], static) and the served versions of
+//! CustomResourceDefinitions ([`set_custom`], [`remove_custom`]), which the API server
+//! keeps in step with the stored CRDs. Lookups ([`find`], [`by_resource`], [`by_kind`],
+//! [`all`]) see both, so callers keep handling `&'static ResourceInfo`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
 
 use crate::registry::Resource;
 
@@ -101,7 +109,7 @@ const fn subs(mut info: ResourceInfo, subresources: &'static [&'static str]) -> 
     info
 }
 
-const fn all(mut info: ResourceInfo) -> ResourceInfo {
+const fn in_all(mut info: ResourceInfo) -> ResourceInfo {
     info.categories = &["all"];
     info
 }
@@ -111,9 +119,9 @@ const fn create_only(mut info: ResourceInfo) -> ResourceInfo {
     info
 }
 
-pub const PODS: ResourceInfo = all(subs(
+pub const PODS: ResourceInfo = in_all(subs(
     short(r("", "v1", "Pod", "pods", "pod", true), &["po"]),
-    &["binding", "log", "status"],
+    &["binding", "eviction", "log", "status"],
 ));
 pub const NAMESPACES: ResourceInfo = subs(
     short(
@@ -131,7 +139,7 @@ pub const CONFIGMAPS: ResourceInfo = short(
     &["cm"],
 );
 pub const SECRETS: ResourceInfo = r("", "v1", "Secret", "secrets", "secret", true);
-pub const SERVICES: ResourceInfo = all(subs(
+pub const SERVICES: ResourceInfo = in_all(subs(
     short(
         r("", "v1", "Service", "services", "service", true),
         &["svc"],
@@ -186,7 +194,7 @@ pub const PRIORITY_CLASSES: ResourceInfo = short(
     ),
     &["pc"],
 );
-pub const JOBS: ResourceInfo = all(subs(
+pub const JOBS: ResourceInfo = in_all(subs(
     r("batch", "v1", "Job", "jobs", "job", true),
     &["status"],
 ));
@@ -255,7 +263,39 @@ pub const TOKEN_REVIEWS: ResourceInfo = create_only(r(
     false,
 ));
 
-/// Every served resource, core first, then groups in discovery order.
+pub const POD_DISRUPTION_BUDGETS: ResourceInfo = subs(
+    short(
+        r(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            true,
+        ),
+        &["pdb"],
+    ),
+    &["status"],
+);
+pub const CUSTOM_RESOURCE_DEFINITIONS: ResourceInfo = ResourceInfo {
+    categories: &["api-extensions"],
+    ..subs(
+        short(
+            r(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+                "customresourcedefinition",
+                false,
+            ),
+            &["crd", "crds"],
+        ),
+        &["status"],
+    )
+};
+
+/// Every built-in resource, core first, then groups in discovery order.
 pub const RESOURCES: &[ResourceInfo] = &[
     CONFIGMAPS,
     ENDPOINTS,
@@ -268,6 +308,7 @@ pub const RESOURCES: &[ResourceInfo] = &[
     SERVICE_ACCOUNTS,
     SERVICES,
     JOBS,
+    POD_DISRUPTION_BUDGETS,
     PRIORITY_CLASSES,
     LEASES,
     EVENTS_V1,
@@ -278,43 +319,183 @@ pub const RESOURCES: &[ResourceInfo] = &[
     SELF_SUBJECT_ACCESS_REVIEWS,
     SUBJECT_ACCESS_REVIEWS,
     TOKEN_REVIEWS,
+    CUSTOM_RESOURCE_DEFINITIONS,
 ];
 
-/// The API groups, in the order `/apis` lists them (core `""` is served at `/api`).
+/// The served versions of custom resources, storage version first for each resource (so
+/// [`by_resource`] answers with the version objects are stored in). Each entry is leaked:
+/// CRDs are few and change rarely, and a `&'static` lets every caller keep the signatures
+/// the built-in table has; an unchanged entry is reused rather than leaked again.
+static CUSTOM: RwLock<Vec<&'static ResourceInfo>> = RwLock::new(Vec::new());
+
+/// Leaked strings and name lists, shared between entries (see [`CUSTOM`]).
+static INTERNED: Mutex<Option<HashMap<String, &'static str>>> = Mutex::new(None);
+static INTERNED_LISTS: Mutex<Option<HashMap<Vec<String>, &'static [&'static str]>>> =
+    Mutex::new(None);
+
+/// A `&'static str` equal to `text`, leaked once per distinct text.
+pub fn intern(text: &str) -> &'static str {
+    let mut guard = INTERNED.lock().unwrap();
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(s) = map.get(text) {
+        return s;
+    }
+    let leaked: &'static str = Box::leak(text.to_string().into_boxed_str());
+    map.insert(text.to_string(), leaked);
+    leaked
+}
+
+/// A `&'static` list equal to `items`, leaked once per distinct list.
+pub fn intern_list(items: &[String]) -> &'static [&'static str] {
+    let mut guard = INTERNED_LISTS.lock().unwrap();
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(list) = map.get(items) {
+        return list;
+    }
+    let leaked: &'static [&'static str] = Box::leak(
+        items
+            .iter()
+            .map(|s| intern(s))
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    map.insert(items.to_vec(), leaked);
+    leaked
+}
+
+/// Serves `versions` (storage version first) of the custom resource `group`/`plural`,
+/// replacing what was served for it before.
+pub fn set_custom(group: &str, plural: &str, versions: &[ResourceInfo]) {
+    let mut table = CUSTOM.write().unwrap();
+    let previous: Vec<&'static ResourceInfo> = table
+        .iter()
+        .copied()
+        .filter(|r| r.group == group && r.plural == plural)
+        .collect();
+    let entries: Vec<&'static ResourceInfo> = versions
+        .iter()
+        .map(|v| {
+            previous
+                .iter()
+                .copied()
+                .find(|p| **p == *v)
+                .unwrap_or_else(|| Box::leak(Box::new(*v)))
+        })
+        .collect();
+    let at = table
+        .iter()
+        .position(|r| r.group == group && r.plural == plural)
+        .unwrap_or(table.len());
+    table.retain(|r| !(r.group == group && r.plural == plural));
+    let at = at.min(table.len());
+    table.splice(at..at, entries);
+}
+
+/// Stops serving the custom resource `group`/`plural` (its CRD is gone).
+pub fn remove_custom(group: &str, plural: &str) {
+    CUSTOM
+        .write()
+        .unwrap()
+        .retain(|r| !(r.group == group && r.plural == plural));
+}
+
+/// The served custom resource versions.
+pub fn custom() -> Vec<&'static ResourceInfo> {
+    CUSTOM.read().unwrap().clone()
+}
+
+/// Whether `info` is a version of a custom resource (served from a CRD).
+pub fn is_custom(info: &ResourceInfo) -> bool {
+    CUSTOM
+        .read()
+        .unwrap()
+        .iter()
+        .any(|r| r.group == info.group && r.plural == info.plural)
+}
+
+/// Every served resource: the built-in ones, then the custom ones.
+pub fn all() -> Vec<&'static ResourceInfo> {
+    RESOURCES.iter().chain(custom()).collect()
+}
+
+fn search(matches: impl Fn(&ResourceInfo) -> bool) -> Option<&'static ResourceInfo> {
+    RESOURCES
+        .iter()
+        .find(|r| matches(r))
+        .or_else(|| CUSTOM.read().unwrap().iter().copied().find(|r| matches(r)))
+}
+
+/// Kubernetes' version order: GA before beta before alpha, higher numbers first, then
+/// anything else alphabetically (as discovery orders a group's versions).
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn key(v: &str) -> (u8, i64, i64, String) {
+        let parse = || -> Option<(u8, i64, i64)> {
+            let rest = v.strip_prefix('v')?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let major: i64 = digits.parse().ok()?;
+            let tail = &rest[digits.len()..];
+            if tail.is_empty() {
+                return Some((0, -major, 0));
+            }
+            for (tier, word) in [(1u8, "beta"), (2, "alpha")] {
+                if let Some(n) = tail.strip_prefix(word) {
+                    let minor: i64 = n.parse().ok()?;
+                    return Some((tier, -major, -minor));
+                }
+            }
+            None
+        };
+        match parse() {
+            Some((tier, major, minor)) => (tier, major, minor, String::new()),
+            None => (3, 0, 0, v.to_string()),
+        }
+    }
+    key(a).cmp(&key(b))
+}
+
+/// The versions served for `group`, preferred first.
+pub fn group_versions(group: &str) -> Vec<&'static str> {
+    let mut versions: Vec<&'static str> = Vec::new();
+    for info in all() {
+        if info.group == group && !versions.contains(&info.version) {
+            versions.push(info.version);
+        }
+    }
+    versions.sort_by(|a, b| version_order(a, b));
+    versions
+}
+
+/// The API groups with their preferred version, in the order `/apis` lists them (core `""`
+/// is served at `/api`): built-in groups first, then custom ones as their CRDs came.
 pub fn groups() -> Vec<(&'static str, &'static str)> {
     let mut groups: Vec<(&'static str, &'static str)> = Vec::new();
-    for info in RESOURCES {
+    for info in all() {
         if !info.group.is_empty() && !groups.iter().any(|(g, _)| *g == info.group) {
-            groups.push((info.group, info.version));
+            groups.push((info.group, group_versions(info.group)[0]));
         }
     }
     groups
 }
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    search(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
-pub fn in_group_version<'a>(
-    group: &'a str,
-    version: &'a str,
-) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
-    RESOURCES
-        .iter()
-        .filter(move |r| r.group == group && r.version == version)
+pub fn in_group_version(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
+    all()
+        .into_iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect()
 }
 
+/// The resource's entry; for a custom resource, its storage version.
 pub fn by_resource(resource: Resource) -> Option<&'static ResourceInfo> {
-    RESOURCES.iter().find(|r| r.resource() == resource)
+    search(|r| r.resource() == resource)
 }
 
 /// Looks a resource up by its `apiVersion` and `kind` (as objects and ownerReferences name it).
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.kind == kind && r.api_version() == api_version)
+    search(|r| r.kind == kind && r.api_version() == api_version)
 }
 
 #[cfg(test)]
@@ -336,5 +517,48 @@ mod tests {
         );
         assert!(groups().contains(&("batch", "v1")));
         assert!(PODS.has_status() && !CONFIGMAPS.has_status());
+    }
+
+    #[test]
+    fn custom_resources_come_and_go() {
+        let mut v1 = r(
+            "widgets.example.com",
+            "v1",
+            "Widget",
+            "widgets",
+            "widget",
+            true,
+        );
+        v1.short_names = intern_list(&["wd".to_string()]);
+        let v1beta1 = ResourceInfo {
+            version: "v1beta1",
+            ..v1
+        };
+        set_custom("widgets.example.com", "widgets", &[v1beta1, v1]);
+        assert_eq!(
+            by_resource(Resource::new("widgets.example.com", "widgets"))
+                .unwrap()
+                .version,
+            "v1beta1",
+            "the storage version answers for the resource"
+        );
+        assert_eq!(group_versions("widgets.example.com"), vec!["v1", "v1beta1"]);
+        assert!(groups().contains(&("widgets.example.com", "v1")));
+        assert!(find("widgets.example.com", "v1", "widgets").is_some());
+        assert!(is_custom(&v1) && !is_custom(&PODS));
+        let first = find("widgets.example.com", "v1", "widgets").unwrap() as *const _;
+        set_custom("widgets.example.com", "widgets", &[v1beta1, v1]);
+        let again = find("widgets.example.com", "v1", "widgets").unwrap() as *const _;
+        assert_eq!(first, again, "an unchanged entry is not leaked again");
+        remove_custom("widgets.example.com", "widgets");
+        assert!(find("widgets.example.com", "v1", "widgets").is_none());
+        assert!(!groups().iter().any(|(g, _)| *g == "widgets.example.com"));
+    }
+
+    #[test]
+    fn versions_sort_as_kubernetes_sorts_them() {
+        let mut v = vec!["v1alpha5", "v1", "v2beta1", "v1beta1", "foo", "v2"];
+        v.sort_by(|a, b| version_order(a, b));
+        assert_eq!(v, vec!["v2", "v1", "v2beta1", "v1beta1", "v1alpha5", "foo"]);
     }
 }

@@ -1,8 +1,13 @@
-//! The kubelet: runs each container of a pod bound to one of the configured nodes as a
-//! host process in a bubblewrap sandbox, and reports pod and node status. Every
-//! non-simulated `[[cluster.nodes]]` entry is served by this one kubelet (all its pods run
-//! on this machine; the node is a scheduling budget); pods on simulated nodes are the
-//! `simulated` module's.
+//! The kubelet: runs each container of a pod bound to one of its nodes as a host process
+//! in a bubblewrap sandbox, and reports pod and node status. Every non-simulated node —
+//! a `[[cluster.nodes]]` entry, or an embedded EC2 instance that booted — is served by
+//! this one kubelet (all its pods run on this machine; the node is a scheduling budget);
+//! pods on simulated nodes are the `simulated` module's. The set of nodes changes at run
+//! time through the [`KubeletHandle`] `start` returns: a machine that boots registers its
+//! node, one that goes away deregisters it.
+//!
+//! Mirror pods (`kubernetes.io/config.mirror`: the API's copy of a static control-plane
+//! pod) are never run: their real process is not this kubelet's.
 //!
 //! **Owns:** node registration and heartbeats, sandboxes, container shims (containerd's
 //! role: processes that outlive sparkyard and are re-adopted), images as local
@@ -14,8 +19,11 @@
 //! `DELETE` of a stopped pod, TokenRequest for projected tokens), as a real kubelet does.
 //! It makes no scheduling decisions.
 //!
-//! **Entry points:** [`start`] with a [`KubeletConfig`]; [`shim::main`] (the shim process).
+//! **Entry points:** [`start`] with a [`KubeletConfig`], returning the [`KubeletHandle`]
+//! (`register_node`, `deregister_node`, `nodes`); [`resolve_nodes`] (a configured node's
+//! shape from its instance type); [`shim::main`] (the shim process).
 //!
+//! - `nodes`: the served set, registration and heartbeats; `machine`: instance types.
 //! - `pod`: the per-pod worker (volumes, containers, restarts, graceful deletion).
 //! - `sandbox`: the bwrap command line (pure); `process`: spawning and signals.
 //! - `env`, `entrypoint`, `volumes`, `status`, `hosts`: pure builders the worker uses.
@@ -27,6 +35,8 @@ pub mod entrypoint;
 pub mod env;
 pub mod hosts;
 pub mod ipam;
+pub mod machine;
+pub mod nodes;
 mod pod;
 pub mod process;
 pub mod sandbox;
@@ -41,12 +51,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{json, Value};
-use tokio::sync::watch;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+pub use machine::resolve_nodes;
+pub use nodes::KubeletHandle;
 
 use config::{builtin_rules, glob_match, EntrypointKind, HostRuntime, ImageRule, UnknownImages};
 use sparkyard_kube_apiserver::events::Source;
-use sparkyard_kube_apiserver::registry::{now_rfc3339, EventType, Resource};
+use sparkyard_kube_apiserver::registry::{EventType, Resource};
 use sparkyard_kube_apiserver::Client;
 use sparkyard_scheduling::NodeConfig;
 
@@ -56,8 +69,9 @@ pub use sparkyard_container_logs as logs;
 /// pods reach the API server.
 #[derive(Debug, Clone)]
 pub struct KubeletConfig {
-    /// Every configured node (`[[cluster.nodes]]`): this kubelet registers them all, runs
-    /// pods on the real ones and simulates the rest.
+    /// The nodes served from the start (`[[cluster.nodes]]`): this kubelet registers them
+    /// all, runs pods on the real ones and simulates the rest. More come and go through
+    /// the [`KubeletHandle`].
     pub nodes: Vec<NodeConfig>,
     pub images: config::ImagesConfig,
     /// The loopback range pod IPs come from.
@@ -80,8 +94,16 @@ pub const CONFIGMAPS: Resource = Resource::new("", "configmaps");
 pub const SECRETS: Resource = Resource::new("", "secrets");
 pub const SERVICE_ACCOUNTS: Resource = Resource::new("", "serviceaccounts");
 
-/// How often the node's heartbeat (`lastHeartbeatTime` of its conditions) is refreshed.
-const NODE_HEARTBEAT: Duration = Duration::from_secs(40);
+/// Annotation of a mirror pod: the API's copy of a static pod that another kubelet (here:
+/// the control plane itself) runs.
+pub const ANNOTATION_MIRROR: &str = "kubernetes.io/config.mirror";
+
+/// Whether a pod is a mirror pod, which no kubelet here runs.
+pub fn is_mirror_pod(pod: &Value) -> bool {
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANNOTATION_MIRROR))
+        .is_some()
+}
 
 /// A container image resolved to local content.
 #[derive(Debug, Clone)]
@@ -104,8 +126,8 @@ pub struct NodeShape {
 pub struct Kubelet {
     pub client: Client,
     pub config: Arc<KubeletConfig>,
-    /// The non-simulated nodes this kubelet runs pods for.
-    pub nodes: BTreeMap<String, NodeShape>,
+    /// The nodes served now, real and simulated.
+    pub nodes: nodes::NodeTable,
     pub host_ip: String,
     pub ipam: ipam::Ipam,
     pub host: HostRuntime,
@@ -120,18 +142,6 @@ pub struct Kubelet {
 
 impl Kubelet {
     pub fn new(client: &Client, config: &Arc<KubeletConfig>) -> anyhow::Result<Arc<Self>> {
-        ensure_nodes(client, config);
-        let mut nodes = BTreeMap::new();
-        for node in config.nodes.iter().filter(|n| !n.simulated) {
-            let info = node.node_info().map_err(|e| anyhow::anyhow!(e))?;
-            nodes.insert(
-                node.name.clone(),
-                NodeShape {
-                    cpu_millis: info.allocatable.milli_cpu,
-                    memory: info.allocatable.memory,
-                },
-            );
-        }
         let mut rules = config.images.rules.clone();
         rules.extend(builtin_rules());
         let bwrap = which("bwrap").unwrap_or_else(|| PathBuf::from("bwrap"));
@@ -148,7 +158,7 @@ impl Kubelet {
         Ok(Arc::new(Self {
             client: client.clone(),
             config: config.clone(),
-            nodes,
+            nodes: nodes::NodeTable::default(),
             host_ip: "127.0.0.1".into(),
             ipam: ipam::Ipam::new(&config.pod_cidr)?,
             host,
@@ -163,7 +173,7 @@ impl Kubelet {
     /// The node a pod of this kubelet is bound to (an unknown name gets a 1-CPU, 1 GiB
     /// shape: the dispatcher never hands such a pod over).
     pub fn shape(&self, node: &str) -> NodeShape {
-        self.nodes.get(node).copied().unwrap_or(NodeShape {
+        self.nodes.shape(node).unwrap_or(NodeShape {
             cpu_millis: 1000,
             memory: 1 << 30,
         })
@@ -229,35 +239,36 @@ impl Kubelet {
     }
 }
 
-/// Starts the kubelet of the configured nodes and the simulated nodes' pod driver.
-pub fn start(client: &Client, config: KubeletConfig) -> anyhow::Result<()> {
+/// Starts the kubelet of the configured nodes (and the simulated nodes' pod driver) and
+/// returns the handle through which nodes register and go away.
+pub fn start(client: &Client, config: KubeletConfig) -> anyhow::Result<KubeletHandle> {
     let config = Arc::new(config);
     let kubelet = Kubelet::new(client, &config)?;
-    reserve_running_ips(&kubelet);
-    tokio::spawn(dispatch(kubelet.clone()));
+    let (changes, changes_rx) = mpsc::unbounded_channel();
+    let handle = KubeletHandle::new(kubelet.clone(), changes);
+    // The configured nodes are served before any task routes a pod, so each task's first
+    // full list covers them (no per-node announcement: thousands of simulated nodes
+    // would mean thousands of lists).
+    handle.serve_initial(&config.nodes)?;
+    reserve_running_ips(&kubelet, None);
+    tokio::spawn(dispatch(kubelet.clone(), changes_rx));
     tokio::spawn(keep_hosts_current(kubelet.clone()));
-    tokio::spawn(heartbeat(client.clone(), config.clone()));
-    let simulated: std::collections::HashSet<String> = config
-        .nodes
-        .iter()
-        .filter(|n| n.simulated)
-        .map(|n| n.name.clone())
-        .collect();
-    if !simulated.is_empty() {
-        tokio::spawn(simulated::run(client.clone(), simulated));
-    }
-    Ok(())
+    tokio::spawn(nodes::heartbeat(kubelet.clone()));
+    Ok(handle)
 }
 
-/// After a restart: pods that kept running keep their addresses, so none is handed out
-/// again before their workers reclaim them.
-fn reserve_running_ips(k: &Kubelet) {
+/// After a restart (or when a node registers): pods that kept running keep their
+/// addresses, so none is handed out again before their workers reclaim them. `node`
+/// limits it to the pods of one node.
+fn reserve_running_ips(k: &Kubelet, node: Option<&str>) {
     let (pods, _) = k.client.list(PODS, None);
     for pod in pods {
         let phase = pod["status"]["phase"].as_str().unwrap_or("");
-        let mine = pod["spec"]["nodeName"]
-            .as_str()
-            .is_some_and(|n| k.nodes.contains_key(n));
+        let bound = pod["spec"]["nodeName"].as_str().unwrap_or("");
+        let mine = match node {
+            Some(node) => bound == node,
+            None => k.nodes.is_real(bound),
+        };
         if !mine || phase == "Succeeded" || phase == "Failed" {
             continue;
         }
@@ -272,24 +283,18 @@ fn reserve_running_ips(k: &Kubelet) {
     }
 }
 
-/// Registers the configured nodes whose Node object is missing (the cluster bootstrap
-/// creates them; a kubelet re-registers a node that was deleted, as a real one does).
-fn ensure_nodes(client: &Client, config: &KubeletConfig) {
-    for node in &config.nodes {
-        if client.get(NODES, "", &node.name).is_none() {
-            match node_object(node, &config.kubelet_version) {
-                Ok(object) => {
-                    let _ = client.create(NODES, "", object);
-                }
-                Err(e) => tracing::warn!(node = %node.name, error = %e, "cannot register node"),
-            }
-        }
-    }
+/// A pod worker as the dispatcher knows it.
+struct WorkerSlot {
+    node: String,
+    tx: watch::Sender<Option<Arc<Value>>>,
 }
 
-/// Watches pods and hands each one bound to one of this kubelet's nodes to its worker.
-async fn dispatch(k: Arc<Kubelet>) {
-    let mut workers: HashMap<String, watch::Sender<Option<Arc<Value>>>> = HashMap::new();
+type Workers = HashMap<String, WorkerSlot>;
+
+/// Watches pods and hands each one bound to one of this kubelet's real nodes to its
+/// worker; picks up the pods of a node that registers and stops those of one that goes.
+async fn dispatch(k: Arc<Kubelet>, mut changes: mpsc::UnboundedReceiver<nodes::NodeChange>) {
+    let mut workers: Workers = HashMap::new();
     loop {
         let (pods, revision) = k.client.list(PODS, None);
         let live: std::collections::HashSet<String> = pods
@@ -297,11 +302,11 @@ async fn dispatch(k: Arc<Kubelet>) {
             .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
             .collect();
         // Pods removed while the watch was down.
-        workers.retain(|uid, tx| {
+        workers.retain(|uid, w| {
             if live.contains(uid) {
                 true
             } else {
-                let _ = tx.send(None);
+                let _ = w.tx.send(None);
                 false
             }
         });
@@ -313,38 +318,65 @@ async fn dispatch(k: Arc<Kubelet>) {
             continue;
         };
         let mut stream = Box::pin(stream);
-        while let Some(event) = stream.next().await {
-            match event.event_type {
-                EventType::Deleted => {
-                    if let Some(uid) = event.object["metadata"]["uid"].as_str() {
-                        if let Some(tx) = workers.remove(uid) {
-                            let _ = tx.send(None);
+        loop {
+            tokio::select! {
+                event = stream.next() => {
+                    let Some(event) = event else { break };
+                    match event.event_type {
+                        EventType::Deleted => {
+                            if let Some(uid) = event.object["metadata"]["uid"].as_str() {
+                                if let Some(w) = workers.remove(uid) {
+                                    let _ = w.tx.send(None);
+                                }
+                            }
                         }
+                        _ => route(&k, &mut workers, event.object.clone()),
                     }
                 }
-                _ => route(&k, &mut workers, event.object.clone()),
+                Some(change) = changes.recv() => on_node_change(&k, &mut workers, change),
             }
-            workers.retain(|_, tx| !tx.is_closed());
+            workers.retain(|_, w| !w.tx.is_closed());
         }
     }
 }
 
-fn route(
-    k: &Arc<Kubelet>,
-    workers: &mut HashMap<String, watch::Sender<Option<Arc<Value>>>>,
-    pod: Arc<Value>,
-) {
-    if !pod["spec"]["nodeName"]
-        .as_str()
-        .is_some_and(|n| k.nodes.contains_key(n))
-    {
+fn on_node_change(k: &Arc<Kubelet>, workers: &mut Workers, change: nodes::NodeChange) {
+    match change {
+        nodes::NodeChange::Added(node) => {
+            reserve_running_ips(k, Some(&node));
+            let (pods, _) = k.client.list(PODS, None);
+            for pod in pods {
+                if pod["spec"]["nodeName"] == node.as_str() {
+                    route(k, workers, pod);
+                }
+            }
+        }
+        nodes::NodeChange::Removed(node) => {
+            // The machine is gone: `None` makes each worker kill its processes and clean
+            // up without posting anything.
+            workers.retain(|_, w| {
+                if w.node == node {
+                    let _ = w.tx.send(None);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+}
+
+fn route(k: &Arc<Kubelet>, workers: &mut Workers, pod: Arc<Value>) {
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
+    if !k.nodes.is_real(node) || is_mirror_pod(&pod) {
         return;
     }
+    let node = node.to_string();
     let Some(uid) = pod["metadata"]["uid"].as_str().map(String::from) else {
         return;
     };
-    if let Some(tx) = workers.get(&uid) {
-        let _ = tx.send(Some(pod));
+    if let Some(w) = workers.get(&uid) {
+        let _ = w.tx.send(Some(pod));
         return;
     }
     let phase = pod["status"]["phase"].as_str().unwrap_or("");
@@ -360,35 +392,8 @@ fn route(
         return;
     }
     let (tx, rx) = watch::channel(Some(pod.clone()));
-    workers.insert(uid, tx);
+    workers.insert(uid, WorkerSlot { node, tx });
     tokio::spawn(pod::run(k.clone(), pod, rx));
-}
-
-/// Keeps every configured node's status fresh (simulated ones too): the conditions'
-/// `lastHeartbeatTime`, as a kubelet posts it. The scheduler ignores these updates (its
-/// view of a node does not change), so thousands of simulated nodes cost little.
-async fn heartbeat(client: Client, config: Arc<KubeletConfig>) {
-    loop {
-        tokio::time::sleep(NODE_HEARTBEAT).await;
-        ensure_nodes(&client, &config);
-        let now = now_rfc3339();
-        for (i, node) in config.nodes.iter().enumerate() {
-            let _ = client.update_status(NODES, "", &node.name, |object| {
-                for condition in object["status"]["conditions"]
-                    .as_array_mut()
-                    .into_iter()
-                    .flatten()
-                {
-                    condition["lastHeartbeatTime"] = json!(now);
-                }
-                Ok(())
-            });
-            // Let other tasks run between chunks of a large node list.
-            if i % 256 == 255 {
-                tokio::task::yield_now().await;
-            }
-        }
-    }
 }
 
 /// Rewrites pods' hosts files when services or pods change (debounced).

@@ -17,7 +17,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::PODS;
+use tokio::sync::mpsc;
+
+use super::nodes::NodeChange;
+use super::{is_mirror_pod, Kubelet, PODS};
 use sparkyard_kube_apiserver::registry::EventType;
 use sparkyard_kube_apiserver::{ApiError, Client};
 use sparkyard_scheduling::simulated::{next_transition, simulated_status};
@@ -79,7 +82,8 @@ impl Ips {
 
 struct Driver {
     client: Client,
-    nodes: HashSet<String>,
+    /// The served nodes; the simulated ones are this driver's.
+    k: Arc<Kubelet>,
     ips: Ips,
     /// Due transitions: (when, uid) → (namespace, name).
     timers: BTreeMap<(DateTime<Utc>, String), (String, String)>,
@@ -130,7 +134,19 @@ fn stopped_status(pod: &Value, now: DateTime<Utc>) -> Value {
 
 impl Driver {
     fn ours(&self, pod: &Value) -> bool {
-        self.nodes.contains(str_at(pod, "/spec/nodeName"))
+        self.k.nodes.is_simulated(str_at(pod, "/spec/nodeName")) && !is_mirror_pod(pod)
+    }
+
+    /// A simulated node registered: the pods already bound to it start "running".
+    fn on_node_change(&mut self, change: NodeChange) {
+        // A node that went away needs nothing: `ours` no longer holds for its pods, so
+        // their timers do nothing, and their addresses go back with their deletion.
+        if let NodeChange::Added(node) = change {
+            let (pods, _) = self.client.list(PODS, None);
+            for pod in pods.iter().filter(|p| str_at(p, "/spec/nodeName") == node) {
+                self.handle(pod);
+            }
+        }
     }
 
     /// Brings one pod up to date; idempotent (every watch event and timer lands here).
@@ -225,11 +241,16 @@ impl Driver {
     }
 }
 
-/// Runs the pods of the simulated nodes `nodes` until the process ends.
-pub async fn run(client: Client, nodes: HashSet<String>) {
+/// Runs the pods of the kubelet's simulated nodes until the process ends; `changes` says
+/// when a simulated node registers or goes away.
+pub async fn run(
+    client: Client,
+    k: Arc<Kubelet>,
+    mut changes: mpsc::UnboundedReceiver<NodeChange>,
+) {
     let mut d = Driver {
         client,
-        nodes,
+        k,
         ips: Ips::default(),
         timers: BTreeMap::new(),
     };
@@ -265,6 +286,7 @@ pub async fn run(client: Client, nodes: HashSet<String>) {
                     }
                 }
                 _ = tokio::time::sleep_until(d.next_due()) => d.fire_due(),
+                Some(change) = changes.recv() => d.on_node_change(change),
             }
         }
     }

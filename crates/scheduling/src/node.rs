@@ -15,16 +15,26 @@
 //! These match `kubectl get node -o yaml` of a real 8-vCPU/32-GiB EKS node. Labels are
 //! those EKS puts on a managed node group's node (`eks.amazonaws.com/capacityType:
 //! ON_DEMAND`, `eks.amazonaws.com/nodegroup`, instance type, zone `us-east-2a`, region,
-//! hostname, arch/os and their deprecated beta twins) plus Karpenter's
-//! `karpenter.sh/capacity-type`, so that pod templates written for either select it.
+//! hostname, arch/os and their deprecated beta twins).
+//!
+//! # Labels by kind of node
+//!
+//! On AWS only managed node group nodes carry `eks.amazonaws.com/capacityType` and
+//! `eks.amazonaws.com/nodegroup`; Karpenter's nodes carry `karpenter.sh/capacity-type`
+//! (and `karpenter.sh/nodepool`) instead. The seed's driver template selects
+//! `eks.amazonaws.com/capacityType: ON_DEMAND`, so the embedded cluster labels each kind
+//! the same way: a node with a `nodegroup` gets the two `eks.amazonaws.com/*` labels and
+//! no `karpenter.sh/capacity-type`; a node without one gets neither `eks.amazonaws.com/*`
+//! label, and whoever launches it (Karpenter) puts its own labels in `labels`.
 //!
 //! # Configuration
 //!
 //! ```toml
 //! [[cluster.nodes]]
 //! name = "spot-1"
-//! capacity-type = "spot"            # karpenter.sh/capacity-type + eks.amazonaws.com/capacityType
-//! nodegroup = "spark-spot"          # eks.amazonaws.com/nodegroup
+//! instance-type = "m5.4xlarge"      # capacity and allocatable of that type (see below)
+//! capacity-type = "spot"            # eks.amazonaws.com/capacityType (node group nodes)
+//! nodegroup = "spark-spot"          # eks.amazonaws.com/nodegroup; "" = no node group
 //! cpu = "15890m"                    # allocatable; `capacity = { cpu = "16", … }` for status.capacity
 //! memory = "63Gi"
 //! pods = 234
@@ -34,9 +44,12 @@
 //! ```
 //!
 //! Fields left out take the default node's values, so `[[cluster.nodes]] name = "n2"
-//! simulated = true` is a second m5.2xlarge. `capacity` defaults to the m5.2xlarge's; a
-//! shape that changes allocatable should set it too (any capacity field below allocatable is
-//! raised to it).
+//! simulated = true` is a second m5.2xlarge. The shape fields (`cpu`, `memory`, `pods`,
+//! `ephemeral-storage`, `capacity`) that an entry leaves out are recorded in
+//! [`NodeConfig::from_instance_type`]: the kubelet fills them from the entry's instance
+//! type (its "machine"), which this crate cannot see (the catalog depends on it). A
+//! `NodeConfig` built in code takes its fields as given. Any capacity field below
+//! allocatable is raised to it.
 
 use std::collections::BTreeMap;
 
@@ -94,7 +107,7 @@ pub struct Taint {
     pub effect: TaintEffect,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum CapacityType {
     #[default]
@@ -130,9 +143,27 @@ pub struct CapacityConfig {
     pub ephemeral_storage: Option<String>,
 }
 
+/// The shape fields a `[[cluster.nodes]]` entry left out: the kubelet takes them from the
+/// entry's instance type. All `false` (the default) means "as given".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UnsetShape {
+    pub cpu: bool,
+    pub memory: bool,
+    pub pods: bool,
+    pub ephemeral_storage: bool,
+    pub capacity: bool,
+}
+
+impl UnsetShape {
+    /// Whether anything is left for the instance type to fill.
+    pub fn any(&self) -> bool {
+        self.cpu || self.memory || self.pods || self.ephemeral_storage || self.capacity
+    }
+}
+
 /// One `[[cluster.nodes]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+#[serde(rename_all = "kebab-case", from = "NodeEntry")]
 pub struct NodeConfig {
     pub name: String,
     pub instance_type: String,
@@ -157,6 +188,70 @@ pub struct NodeConfig {
     pub taints: Vec<Taint>,
     /// Pods bound to this node run no process: see [`super::simulated`].
     pub simulated: bool,
+    /// `spec.providerID`; by default a stable `aws:///<zone>/i-…` derived from the name.
+    /// The embedded EC2 sets its instance's id.
+    pub provider_id: Option<String>,
+    /// Shape fields the configuration left out (never serialized; see [`UnsetShape`]).
+    #[serde(skip)]
+    pub from_instance_type: UnsetShape,
+}
+
+/// A `[[cluster.nodes]]` entry as written: every field optional, so that the shape fields
+/// left out can be told from ones set to the default's values.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+struct NodeEntry {
+    name: Option<String>,
+    instance_type: Option<String>,
+    zone: Option<String>,
+    capacity_type: Option<CapacityType>,
+    nodegroup: Option<String>,
+    cpu: Option<String>,
+    memory: Option<String>,
+    pods: Option<u32>,
+    ephemeral_storage: Option<String>,
+    capacity: Option<CapacityConfig>,
+    extended_resources: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    taints: Vec<Taint>,
+    simulated: bool,
+    provider_id: Option<String>,
+}
+
+impl From<NodeEntry> for NodeConfig {
+    fn from(e: NodeEntry) -> Self {
+        let d = NodeConfig::default();
+        let from_instance_type = UnsetShape {
+            cpu: e.cpu.is_none(),
+            memory: e.memory.is_none(),
+            pods: e.pods.is_none(),
+            ephemeral_storage: e.ephemeral_storage.is_none(),
+            capacity: e.capacity.is_none(),
+        };
+        NodeConfig {
+            name: e.name.unwrap_or(d.name),
+            instance_type: e.instance_type.unwrap_or(d.instance_type),
+            zone: e.zone.unwrap_or(d.zone),
+            capacity_type: e.capacity_type.unwrap_or(d.capacity_type),
+            // TOML has no null: `nodegroup = ""` is how an entry leaves the node group.
+            nodegroup: match e.nodegroup {
+                Some(ng) if ng.is_empty() => None,
+                Some(ng) => Some(ng),
+                None => d.nodegroup,
+            },
+            cpu: e.cpu.unwrap_or(d.cpu),
+            memory: e.memory.unwrap_or(d.memory),
+            pods: e.pods.unwrap_or(d.pods),
+            ephemeral_storage: e.ephemeral_storage.unwrap_or(d.ephemeral_storage),
+            capacity: e.capacity.or(d.capacity),
+            extended_resources: e.extended_resources,
+            labels: e.labels,
+            taints: e.taints,
+            simulated: e.simulated,
+            provider_id: e.provider_id,
+            from_instance_type,
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -181,6 +276,8 @@ impl Default for NodeConfig {
             labels: BTreeMap::new(),
             taints: Vec::new(),
             simulated: false,
+            provider_id: None,
+            from_instance_type: UnsetShape::default(),
         }
     }
 }
@@ -236,12 +333,10 @@ impl NodeConfig {
                 region_of(&self.zone),
             );
         }
-        put(
-            LABEL_KARPENTER_CAPACITY_TYPE,
-            self.capacity_type.karpenter(),
-        );
-        put(LABEL_EKS_CAPACITY_TYPE, self.capacity_type.eks());
+        // Only managed node group nodes carry EKS's labels (see the module docs); a
+        // Karpenter node's `karpenter.sh/capacity-type` comes from its launcher's labels.
         if let Some(ng) = &self.nodegroup {
+            put(LABEL_EKS_CAPACITY_TYPE, self.capacity_type.eks());
             put(LABEL_EKS_NODEGROUP, ng);
         }
         for (k, v) in &self.labels {
@@ -409,14 +504,15 @@ pub fn node_object(config: &NodeConfig, env: &NodeEnvironment) -> Result<Value, 
         annotations.insert(ANNOTATION_SIMULATED.into(), json!("true"));
     }
     let mut spec = Map::new();
-    spec.insert(
-        "providerID".into(),
-        json!(format!(
+    let provider_id = match &config.provider_id {
+        Some(id) => id.clone(),
+        None => format!(
             "aws:///{}/i-{}",
             config.zone,
             stable_hex(&config.name, 1, 17)
-        )),
-    );
+        ),
+    };
+    spec.insert("providerID".into(), json!(provider_id));
     if !config.taints.is_empty() {
         let taints: Vec<Value> = config
             .taints
@@ -585,7 +681,10 @@ mod tests {
         assert_eq!(info.allocatable.memory, 31_482_328 * 1024);
         assert_eq!(info.allowed_pods, 58);
         assert_eq!(info.labels[LABEL_EKS_CAPACITY_TYPE], "ON_DEMAND");
-        assert_eq!(info.labels[LABEL_KARPENTER_CAPACITY_TYPE], "on-demand");
+        assert!(
+            !info.labels.contains_key(LABEL_KARPENTER_CAPACITY_TYPE),
+            "a node group node carries EKS's labels, not Karpenter's"
+        );
         assert_eq!(info.labels[LABEL_INSTANCE_TYPE], "m5.2xlarge");
         assert_eq!(info.labels[LABEL_ZONE], "us-east-2a");
         assert_eq!(info.labels[LABEL_REGION], "us-east-2");
@@ -623,7 +722,8 @@ mod tests {
         assert_eq!(infos[0].allocatable.milli_cpu, 15890);
         assert_eq!(infos[0].allowed_pods, 234);
         assert_eq!(infos[0].labels[LABEL_EKS_CAPACITY_TYPE], "SPOT");
-        assert_eq!(infos[0].labels[LABEL_KARPENTER_CAPACITY_TYPE], "spot");
+        assert_eq!(infos[0].labels[LABEL_EKS_NODEGROUP], "spark-spot");
+        assert!(!infos[0].labels.contains_key(LABEL_KARPENTER_CAPACITY_TYPE));
         assert_eq!(infos[0].labels["intent"], "emr-job");
         assert_eq!(
             infos[0].labels[LABEL_HOSTNAME], "custom",
@@ -657,6 +757,54 @@ mod tests {
             "true"
         );
         assert_eq!(NodeInfo::from_node(&node).unwrap(), infos[0]);
+    }
+
+    #[test]
+    fn entries_record_which_shape_fields_the_instance_type_fills() {
+        let sized: NodeConfig = toml::from_str("name = \"a\"\ncpu = \"2\"\npods = 10").unwrap();
+        assert_eq!(
+            sized.from_instance_type,
+            UnsetShape {
+                cpu: false,
+                memory: true,
+                pods: false,
+                ephemeral_storage: true,
+                capacity: true
+            }
+        );
+        assert_eq!(sized.cpu, "2");
+        assert_eq!(
+            sized.memory,
+            NodeConfig::default().memory,
+            "default kept until filled"
+        );
+        let bare: NodeConfig = toml::from_str("name = \"b\"").unwrap();
+        assert!(bare.from_instance_type.cpu && bare.from_instance_type.capacity);
+        assert!(
+            !NodeConfig::default().from_instance_type.any(),
+            "a config built in code is taken as given"
+        );
+    }
+
+    #[test]
+    fn only_node_group_nodes_carry_eks_labels() {
+        let karpenter: NodeConfig = toml::from_str(
+            "name = \"k\"\nnodegroup = \"\"\ncapacity-type = \"spot\"\nlabels = { \"karpenter.sh/capacity-type\" = \"spot\" }",
+        )
+        .unwrap();
+        assert_eq!(karpenter.nodegroup, None);
+        let labels = karpenter.all_labels();
+        assert!(!labels.contains_key(LABEL_EKS_CAPACITY_TYPE));
+        assert!(!labels.contains_key(LABEL_EKS_NODEGROUP));
+        assert_eq!(labels[LABEL_KARPENTER_CAPACITY_TYPE], "spot");
+        let with_id = NodeConfig {
+            provider_id: Some("aws:///us-east-2b/i-0123456789abcdef0".into()),
+            ..NodeConfig::default()
+        };
+        assert_eq!(
+            node_object(&with_id, &env()).unwrap()["spec"]["providerID"],
+            "aws:///us-east-2b/i-0123456789abcdef0"
+        );
     }
 
     #[test]

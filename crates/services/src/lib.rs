@@ -1,5 +1,5 @@
 //! The AWS services the seed's scripts lean on besides emr-containers, served by sparkyard
-//! on the same endpoint with the same SigV4 keys: S3, CloudWatch Logs, IAM, STS and EKS,
+//! on the same endpoint with the same SigV4 keys: S3, CloudWatch Logs, IAM, STS, EKS and EC2 (instances),
 //! plus the policy evaluation ([`authz`]) every service — emr-containers included — calls.
 //!
 //! [`router`] composes the endpoint: S3 goes to `s3s` (which verifies S3's SigV4 variants
@@ -9,6 +9,7 @@
 
 pub mod authz;
 mod db;
+pub mod ec2;
 pub mod eks;
 pub mod iam;
 pub mod logs;
@@ -47,6 +48,10 @@ pub struct ServicesConfig {
     /// When the cluster runs, its service-account issuer is reported instead.
     #[serde(default)]
     pub oidc_issuer: Option<String>,
+    /// The cluster's tags (an eksctl ClusterConfig's `metadata.tags`); none set: the
+    /// seed's `karpenter.sh/discovery: <cluster-name>`. Not a TOML key.
+    #[serde(skip)]
+    pub cluster_tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 pub const DEFAULT_CLUSTER_NAME: &str = "eks-emr-cluster";
@@ -65,6 +70,7 @@ impl Default for ServicesConfig {
             cluster_name: default_cluster_name(),
             kubernetes_version: default_kubernetes_version(),
             oidc_issuer: None,
+            cluster_tags: None,
         }
     }
 }
@@ -78,6 +84,11 @@ pub struct Settings {
     /// The embedded cluster's API server URL and CA certificate (PEM), when it runs.
     pub cluster_endpoint: Option<String>,
     pub cluster_ca_pem: Option<String>,
+    /// What provides the machines of EKS managed node groups (the embedded EC2); `None`
+    /// makes node groups records only (see [`eks::nodegroups`]).
+    pub nodegroup_backend: Option<Arc<dyn eks::nodegroups::NodeGroupBackend>>,
+    /// The instances `ec2 DescribeInstances` lists (the embedded EC2); `None`: none.
+    pub ec2_backend: Option<Arc<dyn ec2::Ec2Backend>>,
 }
 
 /// The services behind the endpoint. Cheap to clone.
@@ -91,6 +102,7 @@ struct Inner {
     logs: logs::Logs,
     sts: sts::Sts,
     eks: eks::Eks,
+    ec2: ec2::Ec2,
     authorizer: Authorizer,
     s3: s3s::service::S3Service,
 }
@@ -109,7 +121,12 @@ impl Services {
         verifier: Option<Arc<dyn WebIdentityVerifier>>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
-        let schema = format!("{}{}", iam::store::SCHEMA, logs::store::SCHEMA);
+        let schema = format!(
+            "{}{}{}",
+            iam::store::SCHEMA,
+            logs::store::SCHEMA,
+            eks::nodegroups::store::SCHEMA
+        );
         let db = db::Db::open(&settings.data_dir.join("services.db"), &schema)
             .map_err(std::io::Error::other)?;
         let iam = Arc::new(iam::Iam::open(db.clone(), &settings.account_id));
@@ -138,8 +155,24 @@ impl Services {
                     .map(|pem| s3::blob::b64(pem.as_bytes())),
                 oidc_issuer,
                 created_at: chrono::Utc::now(),
+                tags: settings.config.cluster_tags.clone().unwrap_or_else(|| {
+                    [(
+                        "karpenter.sh/discovery".to_string(),
+                        settings.config.cluster_name.clone(),
+                    )]
+                    .into()
+                }),
             },
+            eks::nodegroups::NodeGroups::new(
+                db.clone(),
+                settings.nodegroup_backend.clone(),
+                &settings.region,
+                &settings.account_id,
+                &settings.config.cluster_name,
+                &settings.config.kubernetes_version,
+            ),
         );
+        eks.nodegroups().resume();
         let s3_store = s3::S3Store::open(&settings.data_dir)?;
         let s3 = s3::service(
             s3_store,
@@ -153,10 +186,20 @@ impl Services {
                 sts: sts::Sts::new(keyring, iam.clone(), verifier, &settings.account_id),
                 iam,
                 eks,
+                ec2: ec2::Ec2::new(
+                    settings.ec2_backend.clone(),
+                    &settings.region,
+                    &settings.account_id,
+                ),
                 authorizer,
                 s3,
             }),
         })
+    }
+
+    /// EKS managed node groups (the start-up path of an eksctl ClusterConfig).
+    pub fn nodegroups(&self) -> &eks::nodegroups::NodeGroups {
+        self.inner.eks.nodegroups()
     }
 
     /// The authorizer, for emr-containers and any other service to call.
@@ -166,7 +209,7 @@ impl Services {
 
     /// Services (credential-scope names) dispatched by [`Services::signed`].
     pub fn serves(service: &str) -> bool {
-        matches!(service, "iam" | "sts" | "logs" | "eks")
+        matches!(service, "iam" | "sts" | "logs" | "eks" | "ec2")
     }
 
     /// Serves a request the SigV4 middleware has authenticated (a [`Principal`] is in its
@@ -202,6 +245,12 @@ impl Services {
                     .handle(&inner.authorizer, &principal, &params, &request_id)
                     .await
             }
+            "ec2" => {
+                let params = wire::QueryParams::from_parts(parts.uri.query(), &body);
+                inner
+                    .ec2
+                    .handle(&inner.authorizer, &principal, &params, &request_id)
+            }
             "sts" => {
                 let params = wire::QueryParams::from_parts(parts.uri.query(), &body);
                 inner.sts.handle(&principal, &params, &request_id).await
@@ -227,12 +276,18 @@ impl Services {
                     .into_response(),
                 }
             }
-            "eks" => inner.eks.handle(
-                &inner.authorizer,
-                &principal,
-                &parts.method,
-                parts.uri.path(),
-            ),
+            "eks" => {
+                inner
+                    .eks
+                    .handle(
+                        &inner.authorizer,
+                        &principal,
+                        &parts.method,
+                        &parts.uri,
+                        &body,
+                    )
+                    .await
+            }
             other => AwsError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownService",

@@ -36,6 +36,9 @@ pub enum Command {
     /// List, describe and read the logs of job runs.
     #[command(subcommand)]
     Runs(crate::jobs_cli::RunsCommand),
+    /// The embedded EC2 of a running server: spot interruptions.
+    #[command(subcommand)]
+    Ec2(crate::ec2_cli::Ec2Command),
     /// The embedded cluster's container supervisor (like containerd-shim): runs one
     /// container's sandbox, writes its output to the log and its exit to `--exit-file`.
     /// Started by the kubelet; not for users.
@@ -66,6 +69,10 @@ pub struct ServeArgs {
     /// answers `GET /healthz` once the cluster is up.
     #[arg(long, conflicts_with = "no_cluster")]
     pub cluster_only: bool,
+    /// An eksctl ClusterConfig (`eksctl.io/v1alpha5`): the cluster's name, region, version
+    /// and tags, and its managed node groups, created at start (docs/autoscaling.md).
+    #[arg(long, env = "SPARKYARD_CLUSTER_CONFIG", value_name = "FILE")]
+    pub cluster_config: Option<PathBuf>,
     /// Do not start the embedded Kubernetes cluster (jobs run on an external cluster).
     #[arg(long)]
     pub no_cluster: bool,

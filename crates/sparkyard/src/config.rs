@@ -44,6 +44,80 @@ pub struct Config {
     /// `[history]`: Spark event logs and the Spark History Server (persistent app UI).
     #[serde(default)]
     pub history: sparkyard_logs::history::HistoryConfig,
+    /// `[autoscaling]`: the embedded EC2's timings and Karpenter (docs/autoscaling.md).
+    #[serde(default)]
+    pub autoscaling: AutoscalingConfig,
+    /// `--cluster-config`: the eksctl ClusterConfig whose managed node groups `serve`
+    /// creates at start (not a TOML key).
+    #[serde(skip)]
+    pub eksctl: Option<crate::eksctl::ClusterConfig>,
+}
+
+/// `[autoscaling]`: how the embedded cluster grows and shrinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AutoscalingConfig {
+    /// Run the Karpenter controller (it acts only once a Provisioner or NodePool exists).
+    #[serde(default = "yes")]
+    pub karpenter: bool,
+    /// From RunInstances to the node registering: EC2 takes 45–65 s, the embedded default
+    /// is a few seconds. A Go duration (`3s`, `1m`).
+    #[serde(default = "default_boot_delay")]
+    pub boot_delay: String,
+    /// How long a spot interruption warning comes before the instance goes (AWS: 2 min).
+    #[serde(default = "default_spot_notice")]
+    pub spot_notice: String,
+    /// Karpenter's `BATCH_IDLE_DURATION` and `BATCH_MAX_DURATION`.
+    #[serde(default = "default_batch_idle")]
+    pub batch_idle: String,
+    #[serde(default = "default_batch_max")]
+    pub batch_max: String,
+    /// Where `karpenter_*` metrics are served as `GET /metrics` (Karpenter's `:8080`).
+    #[serde(default = "default_metrics_listen")]
+    pub metrics_listen: SocketAddr,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_boot_delay() -> String {
+    "3s".into()
+}
+fn default_spot_notice() -> String {
+    "2m".into()
+}
+fn default_batch_idle() -> String {
+    "1s".into()
+}
+fn default_batch_max() -> String {
+    "10s".into()
+}
+fn default_metrics_listen() -> SocketAddr {
+    "127.0.0.1:4751".parse().expect("valid default address")
+}
+
+impl Default for AutoscalingConfig {
+    fn default() -> Self {
+        AutoscalingConfig {
+            karpenter: true,
+            boot_delay: default_boot_delay(),
+            spot_notice: default_spot_notice(),
+            batch_idle: default_batch_idle(),
+            batch_max: default_batch_max(),
+            metrics_listen: default_metrics_listen(),
+        }
+    }
+}
+
+impl AutoscalingConfig {
+    /// A duration field, refused with the key named when it is not a Go duration.
+    pub fn duration(key: &str, text: &str) -> anyhow::Result<std::time::Duration> {
+        sparkyard_karpenter::lifecycle::parse_duration(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "[autoscaling] {key}: {text:?} is not a duration such as \"3s\" or \"2m\""
+            )
+        })
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -72,9 +146,9 @@ fn default_data_dir() -> PathBuf {
 impl Config {
     /// Reads the file named by `--config` (if any) and applies the command-line flags over it.
     pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
-        let mut config: Config = match &args.config {
+        let (mut config, explicit) = match &args.config {
             Some(path) => Self::from_file(path)?,
-            None => toml::from_str("")?,
+            None => (toml::from_str("")?, toml::Table::new()),
         };
         if let Some(listen) = args.listen {
             config.listen = listen;
@@ -89,14 +163,96 @@ impl Config {
             config.cluster.service_address = address;
         }
         validate_account_id(&config.account_id)?;
+        if let Some(path) = &args.cluster_config {
+            config.apply_cluster_config(path, &explicit)?;
+        }
         Ok(config)
     }
 
-    fn from_file(path: &Path) -> anyhow::Result<Self> {
+    /// The configuration and the keys the file really sets (to tell an explicit setting
+    /// from a default when a ClusterConfig says otherwise).
+    fn from_file(path: &Path) -> anyhow::Result<(Self, toml::Table)> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+        let config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+        let table = toml::from_str(&text).unwrap_or_default();
+        Ok((config, table))
+    }
+
+    /// Takes the cluster's name, region, version and tags from an eksctl ClusterConfig.
+    /// A setting the TOML file makes explicitly must agree with it: two sources of truth
+    /// that differ are refused at start rather than one silently winning. Without
+    /// explicit `[[cluster.nodes]]`, the node groups provide all the capacity and the
+    /// base node becomes the control plane's ([`crate::eksctl::control_plane_node`]).
+    fn apply_cluster_config(&mut self, path: &Path, explicit: &toml::Table) -> anyhow::Result<()> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read cluster config {shown}: {e}"))?;
+        let loaded = crate::eksctl::parse(&text)
+            .map_err(|e| anyhow::anyhow!("invalid cluster config {shown}: {e}"))?;
+        if !loaded.ignored.is_empty() {
+            tracing::warn!(file = %shown, fields = %loaded.ignored.join(", "), "cluster config: fields sparkyard does not use are ignored");
+        }
+        let eks = loaded.config;
+        if !eks.with_oidc {
+            tracing::warn!(file = %shown, "cluster config: iam.withOIDC is not true, but sparkyard's cluster always has an OIDC issuer (IRSA works regardless)");
+        }
+        let set = |section: Option<&str>, key: &str| -> Option<String> {
+            let table = match section {
+                Some(s) => explicit.get(s)?.as_table()?,
+                None => explicit,
+            };
+            table.get(key).map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+        };
+        let agree = |field: &str,
+                     ours: Option<String>,
+                     theirs: &str,
+                     key: &str|
+         -> anyhow::Result<()> {
+            match ours {
+                Some(ours) if ours != theirs => anyhow::bail!(
+                    "cluster config {shown}: {field} is {theirs:?} but the configuration file sets {key} = {ours:?}; make them agree or remove one"
+                ),
+                _ => Ok(()),
+            }
+        };
+        agree(
+            "metadata.name",
+            set(Some("services"), "cluster-name"),
+            &eks.name,
+            "services.cluster-name",
+        )?;
+        self.services.cluster_name = eks.name.clone();
+        if let Some(region) = &eks.region {
+            agree("metadata.region", set(None, "region"), region, "region")?;
+            self.region = region.clone();
+        }
+        if let Some(version) = &eks.version {
+            agree(
+                "metadata.version",
+                set(Some("services"), "kubernetes-version"),
+                version,
+                "services.kubernetes-version",
+            )?;
+            self.services.kubernetes_version = version.clone();
+        }
+        if !eks.tags.is_empty() {
+            self.services.cluster_tags = Some(eks.tags.clone());
+        }
+        let nodes_given = explicit
+            .get("cluster")
+            .and_then(|c| c.as_table())
+            .is_some_and(|c| c.contains_key("nodes"));
+        if !nodes_given {
+            self.cluster.nodes = vec![crate::eksctl::control_plane_node(&self.region)];
+        }
+        self.eksctl = Some(eks);
+        Ok(())
     }
 }
 

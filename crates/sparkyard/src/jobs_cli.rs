@@ -339,7 +339,7 @@ fn kubeconfig_path(config: &Config) -> PathBuf {
 
 /// The server's configuration, read the way `sparkyard serve` reads it. Each command reads
 /// it once and passes it on.
-fn server_config(server: &ServerArgs) -> anyhow::Result<Config> {
+pub(crate) fn server_config(server: &ServerArgs) -> anyhow::Result<Config> {
     use clap::Parser;
     let mut argv = vec!["sparkyard".to_string(), "serve".to_string()];
     if let Some(dir) = &server.data_dir {
@@ -362,8 +362,9 @@ fn unique_suffix() -> String {
     format!("{nanos:x}-{:x}", std::process::id())
 }
 
-/// A SigV4-signing emr-containers client for the server's AWS endpoint.
-struct EmrClient {
+/// A SigV4-signing client for the server's AWS endpoint (emr-containers, and the
+/// query-protocol services through [`EmrClient::send`]).
+pub(crate) struct EmrClient {
     endpoint: String,
     region: String,
     identity: aws_smithy_runtime_api::client::identity::Identity,
@@ -372,7 +373,7 @@ struct EmrClient {
 
 impl EmrClient {
     /// The client of the server whose data directory (with its AWS profile) is `data_dir`.
-    fn new(data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn new(data_dir: &Path) -> anyhow::Result<Self> {
         let aws = data_dir.join("aws");
         let credentials = read_ini(&aws.join("credentials"))?;
         let config = read_ini(&aws.join("config"))?;
@@ -415,26 +416,53 @@ impl EmrClient {
 
     /// One signed emr-containers call; AWS errors become messages with their code.
     async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-        use aws_sigv4::sign::v4;
-
-        let url = format!("{}{path}", self.endpoint);
         let bytes = body
             .map(serde_json::to_vec)
             .transpose()?
             .unwrap_or_default();
+        let content_type = body.is_some().then_some("application/json");
+        let (status, text) = self
+            .send("emr-containers", method, path, content_type, bytes)
+            .await?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !status.is_success() {
+            let code = value["__type"]
+                .as_str()
+                .or(value["code"].as_str())
+                .unwrap_or("Error");
+            let message = value["message"]
+                .as_str()
+                .or(value["Message"].as_str())
+                .unwrap_or(&text);
+            bail!("{code}: {message}");
+        }
+        Ok(value)
+    }
+
+    /// One request signed for `service`; the status and body as they came.
+    pub(crate) async fn send(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(reqwest::StatusCode, String)> {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::sign::v4;
+
+        let url = format!("{}{path}", self.endpoint);
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)
-            .name("emr-containers")
+            .name(service)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()?
             .into();
-        let headers: Vec<(&str, &str)> = if body.is_some() {
-            vec![("content-type", "application/json")]
-        } else {
-            Vec::new()
+        let headers: Vec<(&str, &str)> = match content_type {
+            Some(t) => vec![("content-type", t)],
+            None => Vec::new(),
         };
         let signable = SignableRequest::new(
             method,
@@ -462,19 +490,7 @@ impl EmrClient {
         })?;
         let status = response.status();
         let text = response.text().await?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() {
-            let code = value["__type"]
-                .as_str()
-                .or(value["code"].as_str())
-                .unwrap_or("Error");
-            let message = value["message"]
-                .as_str()
-                .or(value["Message"].as_str())
-                .unwrap_or(&text);
-            bail!("{code}: {message}");
-        }
-        Ok(value)
+        Ok((status, text))
     }
 
     async fn paginate(&self, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
@@ -553,7 +569,7 @@ impl EmrClient {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -2,8 +2,11 @@
 
 mod cli;
 mod config;
+mod ec2_cli;
+mod eksctl;
 mod endpoint;
 mod jobs_cli;
+mod nodegroups;
 mod serve;
 
 use clap::Parser;
@@ -32,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         }
         cli::Command::Submit(args) => jobs_cli::submit(args).await,
         cli::Command::Runs(command) => jobs_cli::runs(command).await,
+        cli::Command::Ec2(command) => ec2_cli::run(command).await,
         cli::Command::Shim {
             log,
             exit_file,

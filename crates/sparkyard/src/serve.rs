@@ -30,6 +30,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         return serve_cluster_only(config.listen).await;
     }
 
+    // The embedded EC2: its instances boot as nodes of the embedded cluster. EKS node
+    // groups are its Auto Scaling groups; Karpenter launches through it too.
+    let ec2 = match &cluster {
+        Some(cluster) => Some(start_ec2(&config, cluster)?),
+        None => None,
+    };
+
     let store = sparkyard_store::Store::open(&config.data_dir.join("sparkyard.db"))
         .context("cannot open the store")?;
     let keyring = Arc::new(
@@ -69,6 +76,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             config: config.services.clone(),
             cluster_endpoint: cluster.as_ref().map(|c| c.api_url.clone()),
             cluster_ca_pem: cluster.as_ref().map(|c| c.ca_pem.clone()),
+            nodegroup_backend: ec2.clone().map(|ec2| {
+                Arc::new(crate::nodegroups::Ec2NodeGroups { ec2 })
+                    as Arc<dyn sparkyard_services::eks::nodegroups::NodeGroupBackend>
+            }),
+            ec2_backend: ec2.clone().map(|ec2| {
+                Arc::new(crate::nodegroups::Ec2Instances { ec2 })
+                    as Arc<dyn sparkyard_services::ec2::Ec2Backend>
+            }),
         },
         keyring.clone(),
         cluster
@@ -76,6 +91,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .map(|c| endpoint::web_identity_verifier(c.tokens.clone())),
     )
     .context("cannot open the S3/Logs/IAM/STS/EKS state")?;
+    create_node_groups(&config, &aws).await?;
+
+    // Karpenter launches through the same EC2.
+    if let (Some(cluster), Some(ec2)) = (&cluster, ec2) {
+        if config.autoscaling.karpenter {
+            start_karpenter(&config, cluster, ec2).await?;
+        }
+    }
 
     // The job-run controller (crates/controller), on the embedded cluster unless
     // `[controller] kubeconfig` names another.
@@ -117,6 +140,112 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    Ok(())
+}
+
+/// Karpenter on the embedded cluster, and its `karpenter_*` metrics on
+/// `[autoscaling] metrics-listen`.
+async fn start_karpenter(
+    config: &Config,
+    cluster: &sparkyard_cluster::Cluster,
+    ec2: sparkyard_ec2::Ec2,
+) -> anyhow::Result<()> {
+    use crate::config::AutoscalingConfig as A;
+    let scaling = &config.autoscaling;
+    let mut k = sparkyard_karpenter::KarpenterConfig::new(
+        &config.region,
+        &config.services.cluster_name,
+        config.data_dir.join("cluster"),
+    );
+    k.batch_idle = A::duration("batch-idle", &scaling.batch_idle)?;
+    k.batch_max = A::duration("batch-max", &scaling.batch_max)?;
+    // The controller's mirror pod shows on a node that never scales away: the first
+    // configured node (the control plane's when a ClusterConfig gave the node groups).
+    k.log_node = config.cluster.nodes.first().map(|n| n.name.clone());
+    let karpenter = sparkyard_karpenter::start(&cluster.client(), ec2, k);
+    // A taken port falls back to a free one on the same IP (as the API server's does);
+    // `<data-dir>/metrics.addr` names the address really bound.
+    let listener = match tokio::net::TcpListener::bind(scaling.metrics_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            let any = std::net::SocketAddr::new(scaling.metrics_listen.ip(), 0);
+            let l = tokio::net::TcpListener::bind(any).await.with_context(|| {
+                format!(
+                    "cannot listen on {} ([autoscaling] metrics-listen)",
+                    scaling.metrics_listen
+                )
+            })?;
+            tracing::warn!(wanted = %scaling.metrics_listen, error = %e, got = %l.local_addr()?, "metrics port taken; using another");
+            l
+        }
+    };
+    let bound = listener.local_addr()?;
+    std::fs::write(config.data_dir.join("metrics.addr"), bound.to_string())
+        .context("cannot write metrics.addr")?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let karpenter = karpenter.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    karpenter.metrics_text(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok(())
+}
+
+/// The embedded EC2 on the embedded cluster's kubelet; its instances and groups are kept
+/// in `<data_dir>/ec2/state.json` across restarts.
+fn start_ec2(
+    config: &Config,
+    cluster: &sparkyard_cluster::Cluster,
+) -> anyhow::Result<sparkyard_ec2::Ec2> {
+    let dir = config.data_dir.join("ec2");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut ec2_config = sparkyard_ec2::Ec2Config::new(
+        &config.region,
+        &config.services.cluster_name,
+        dir.join("state.json"),
+    );
+    use crate::config::AutoscalingConfig as A;
+    ec2_config.boot_delay = A::duration("boot-delay", &config.autoscaling.boot_delay)?;
+    ec2_config.spot_notice = A::duration("spot-notice", &config.autoscaling.spot_notice)?;
+    sparkyard_ec2::Ec2::new(cluster.client(), cluster.kubelet(), ec2_config)
+        .map_err(|e| anyhow::anyhow!("cannot start the embedded EC2: {e}"))
+}
+
+/// The ClusterConfig's managed node groups, through the same path as `CreateNodegroup`.
+/// A group that exists (a restart) is kept as it is: its size may have been changed since.
+async fn create_node_groups(
+    config: &Config,
+    aws: &sparkyard_services::Services,
+) -> anyhow::Result<()> {
+    let Some(eks) = &config.eksctl else {
+        return Ok(());
+    };
+    for (i, ng) in eks.node_groups.iter().enumerate() {
+        let body = ng.create_body(eks, &config.account_id, &config.region);
+        match aws.nodegroups().ensure(&body).await {
+            Ok(true) => {
+                tracing::info!(nodegroup = %ng.name, desired = ng.desired, "created managed node group from the cluster config")
+            }
+            Ok(false) => {
+                tracing::info!(nodegroup = %ng.name, "managed node group exists; kept as it is")
+            }
+            Err(e) => anyhow::bail!("cluster config: managedNodeGroups[{i}] ({}): {e}", ng.name),
+        }
+    }
     Ok(())
 }
 

@@ -48,7 +48,7 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &[], Some(&shapes::CREATE_VIRTUAL_CLUSTER))?;
     let b = &req.body;
     let arns = emr.inner.arns.clone();
-    execute_once(emr, req, Op::CreateVirtualCluster, &[], |st, batch| {
+    let created = execute_once(emr, req, Op::CreateVirtualCluster, &[], |st, batch| {
         if let Some(sc) = req.str("securityConfigurationId") {
             security_configurations::get(st, sc)?;
         }
@@ -86,7 +86,11 @@ pub async fn create(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         st.put_vc(record, batch).map_err(store_error)?;
         Ok((response, None))
     })
-    .await
+    .await;
+    if created.is_ok() {
+        emr.inner.vc_created.send_modify(|n| *n += 1);
+    }
+    created
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {

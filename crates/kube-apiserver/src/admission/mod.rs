@@ -10,6 +10,7 @@
 //! [`namespaces`] (NamespaceLifecycle), [`services`] (defaults, ClusterIP allocation),
 //! [`jobs`]. This file runs them in the apiserver's order.
 
+pub mod hooks;
 mod jobs;
 mod names;
 mod namespaces;
@@ -18,9 +19,13 @@ mod priority;
 mod service_account;
 mod services;
 
+pub use hooks::{ObjectValidator, Operation};
 pub use jobs::{default_job, validate_job};
 pub(crate) use names::random_suffix;
-pub use names::{is_dns1123_label, is_dns1123_subdomain, validate_name};
+pub use names::{
+    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, validate_name, DNS1035_MSG,
+    SUBDOMAIN_MSG,
+};
 use namespaces::check_namespace;
 use pods::POD_MUTABLE_MESSAGE;
 pub use pods::{
@@ -103,6 +108,8 @@ pub fn admit_create(
     if info.namespaced {
         check_namespace(server, info, ns, object)?;
     }
+    crate::crd::check_not_terminating(server, info)?;
+    crate::crd::admit_object(info, true, object)?;
     match (info.group, info.plural) {
         ("", "pods") => {
             default_pod_spec(&mut object["spec"]);
@@ -152,7 +159,29 @@ pub fn admit_create(
             object["status"] = json!({});
         }
         ("scheduling.k8s.io", "priorityclasses") => admit_priority_class(server, object, None)?,
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            crate::crd::admit_crd(None, object)?
+        }
+        ("policy", "poddisruptionbudgets") => {
+            invalid(info, object, crate::pdb::validate(object))?;
+            object["status"] = json!({});
+        }
         _ => {}
+    }
+    run_hooks(server, info, Operation::Create, None, object)
+}
+
+/// Runs the registered [`ObjectValidator`]s, in registration order.
+fn run_hooks(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    operation: Operation,
+    old: Option<&Value>,
+    object: &mut Value,
+) -> Result<(), ApiError> {
+    let hooks = server.validators.read().unwrap().clone();
+    for hook in hooks {
+        hook.admit(info, operation, old, object)?;
     }
     Ok(())
 }
@@ -165,6 +194,9 @@ pub fn after_create(
     created: &Value,
 ) -> Result<(), ApiError> {
     use super::handlers::{create_internal, CreateOptions};
+    if crate::crd::is_crd(info) {
+        crate::crd::install(created);
+    }
     if is(info, "", "namespaces") {
         let ns = object_name(created).unwrap_or_default();
         for (res, object) in [
@@ -268,7 +300,12 @@ pub fn admit_update(
             invalid(info, new, validate_job(new))?;
         }
         ("scheduling.k8s.io", "priorityclasses") => admit_priority_class(server, new, Some(old))?,
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            crate::crd::admit_crd(Some(old), new)?
+        }
+        ("policy", "poddisruptionbudgets") => invalid(info, new, crate::pdb::validate(new))?,
         _ => {}
     }
-    Ok(())
+    crate::crd::admit_object(info, false, new)?;
+    run_hooks(server, info, Operation::Update, Some(old), new)
 }

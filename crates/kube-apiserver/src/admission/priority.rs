@@ -58,6 +58,15 @@ pub(super) fn admit_pod_priority(server: &ApiServer, pod: &mut Value) -> Result<
     Ok(())
 }
 
+/// `system-node-critical` (2000001000) and `system-cluster-critical` (2000000000).
+fn known_system_class(class: &Value, value: i64) -> bool {
+    matches!(
+        (class["metadata"]["name"].as_str(), value),
+        (Some("system-node-critical"), 2_000_001_000)
+            | (Some("system-cluster-critical"), 2_000_000_000)
+    )
+}
+
 pub(super) fn admit_priority_class(
     server: &ApiServer,
     class: &mut Value,
@@ -67,7 +76,9 @@ pub(super) fn admit_priority_class(
     let mut causes = Causes::new();
     match class.get("value").and_then(Value::as_i64) {
         None => causes.push(("value".into(), "Required value".into())),
-        Some(v) if v > 1_000_000_000 => causes.push(("value".into(), format!("Invalid value: {v}: maximum allowed value of a user defined priority is 1000000000"))),
+        // The two built-in system classes are the only ones above the user maximum
+        // (kube-apiserver's `IsKnownSystemPriorityClass`).
+        Some(v) if v > 1_000_000_000 && !known_system_class(class, v) => causes.push(("value".into(), format!("Invalid value: {v}: maximum allowed value of a user defined priority is 1000000000"))),
         Some(_) => {}
     }
     if let Some(old) = updating {

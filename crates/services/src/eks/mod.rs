@@ -1,7 +1,9 @@
 //! EKS (rest-json): `ListClusters` and `DescribeCluster` for the embedded cluster — what
 //! `aws emr-containers update-role-trust-policy` reads (the cluster ARN's account and
-//! `identity.oidc.issuer`) and what `aws eks describe-cluster` shows.
+//! `identity.oidc.issuer`) and what `aws eks describe-cluster` shows — and its managed
+//! node groups ([`nodegroups`]).
 
+pub mod nodegroups;
 pub mod pod_identity;
 
 use axum::http::StatusCode;
@@ -11,6 +13,12 @@ use serde_json::{json, Value};
 use sparkyard_aws::{AwsError, Principal};
 
 use crate::authz::Authorizer;
+
+type Query = std::collections::HashMap<String, String>;
+
+fn query_param<'a>(query: &'a Query, key: &str) -> Option<&'a str> {
+    query.get(key).map(String::as_str)
+}
 
 /// What sparkyard reports about its one cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,21 +34,33 @@ pub struct ClusterInfo {
     /// The OIDC issuer of service-account tokens (`https://…`).
     pub oidc_issuer: String,
     pub created_at: DateTime<Utc>,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Eks {
     region: String,
     account_id: String,
     cluster: ClusterInfo,
+    nodegroups: nodegroups::NodeGroups,
 }
 
 impl Eks {
-    pub fn new(region: &str, account_id: &str, cluster: ClusterInfo) -> Self {
+    pub fn new(
+        region: &str,
+        account_id: &str,
+        cluster: ClusterInfo,
+        nodegroups: nodegroups::NodeGroups,
+    ) -> Self {
         Self {
             region: region.to_string(),
             account_id: account_id.to_string(),
             cluster,
+            nodegroups,
         }
+    }
+
+    pub fn nodegroups(&self) -> &nodegroups::NodeGroups {
+        &self.nodegroups
     }
 
     pub fn cluster_arn(&self) -> String {
@@ -50,29 +70,137 @@ impl Eks {
         )
     }
 
-    /// Serves `GET /clusters` and `GET /clusters/<name>`.
-    pub fn handle(
+    /// Serves the rest-json routes under `/clusters`.
+    pub async fn handle(
         &self,
         authz: &Authorizer,
         principal: &Principal,
         method: &http::Method,
-        path: &str,
+        uri: &http::Uri,
+        body: &[u8],
     ) -> Response {
-        let result = match (method, path.trim_end_matches('/').strip_prefix("/clusters")) {
-            (&http::Method::GET, Some("")) => self.list_clusters(authz, principal),
-            (&http::Method::GET, Some(rest)) if rest.starts_with('/') && !rest[1..].contains('/') => {
-                let name = percent_encoding::percent_decode_str(&rest[1..]).decode_utf8_lossy().to_string();
-                self.describe_cluster(authz, principal, &name)
+        let path = uri.path();
+        let segments: Vec<String> = path
+            .trim_matches('/')
+            .split('/')
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .to_string()
+            })
+            .collect();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let query: Query = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let q = |k: &str| query_param(&query, k);
+        use http::Method as M;
+        let result = match (method, segments.as_slice()) {
+            (&M::GET, ["clusters"]) => self.list_clusters(authz, principal),
+            (&M::GET, ["clusters", name]) => self.describe_cluster(authz, principal, name),
+            (m, ["clusters", cluster, "node-groups", rest @ ..]) => {
+                self.nodegroup_op(authz, principal, m, cluster, rest, body, &query)
+                    .await
+            }
+            (&M::GET, ["clusters", cluster, "updates"]) => {
+                match self.authorize(authz, principal, "ListUpdates", &self.arn_of(cluster)) {
+                    Ok(()) => {
+                        self.nodegroups
+                            .list_updates(cluster, q("nodegroupName"), q("maxResults"), q("nextToken"))
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            (&M::GET, ["clusters", cluster, "updates", id]) => {
+                match self.authorize(authz, principal, "DescribeUpdate", &self.arn_of(cluster)) {
+                    Ok(()) => {
+                        self.nodegroups
+                            .describe_update(cluster, id, q("nodegroupName"))
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             _ => Err(AwsError::new(
                 StatusCode::NOT_FOUND,
                 "UnknownOperationException",
-                format!("{method} {path} is not an EKS operation sparkyard serves (ListClusters, DescribeCluster)."),
+                format!("{method} {path} is not an EKS operation sparkyard serves (ListClusters, DescribeCluster, CreateNodegroup, DescribeNodegroup, ListNodegroups, UpdateNodegroupConfig, DeleteNodegroup, DescribeUpdate, ListUpdates)."),
             )),
         };
         match result {
             Ok(body) => axum::Json(body).into_response(),
             Err(e) => e.into_response(),
+        }
+    }
+
+    fn arn_of(&self, cluster: &str) -> String {
+        format!(
+            "arn:aws:eks:{}:{}:cluster/{cluster}",
+            self.region, self.account_id
+        )
+    }
+
+    /// The node-group routes: `/clusters/{name}/node-groups[/{nodegroupName}[/update-config]]`.
+    #[allow(clippy::too_many_arguments)]
+    async fn nodegroup_op(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        method: &http::Method,
+        cluster: &str,
+        rest: &[&str],
+        body: &[u8],
+        query: &Query,
+    ) -> Result<Value, AwsError> {
+        use http::Method as M;
+        let q = |k: &str| query_param(query, k);
+        let json_body = || -> Result<Value, AwsError> {
+            if body.is_empty() {
+                return Ok(Value::Null);
+            }
+            serde_json::from_slice(body).map_err(|e| {
+                nodegroups::invalid(format!("The request body is not valid JSON: {e}"))
+            })
+        };
+        let ng = &self.nodegroups;
+        // Operations on one group are authorized on its ARN (as IAM does), or the cluster's
+        // when there is no such group (the operation then answers ResourceNotFound).
+        let group_arn = |name: &str| {
+            let name = name.to_string();
+            async move {
+                match ng.stored(cluster, &name).await {
+                    Some(r) => ng.arn(&r),
+                    None => self.arn_of(cluster),
+                }
+            }
+        };
+        match (method, rest) {
+            (&M::POST, []) => {
+                self.authorize(authz, principal, "CreateNodegroup", &self.arn_of(cluster))?;
+                ng.create(cluster, &json_body()?).await
+            }
+            (&M::GET, []) => {
+                self.authorize(authz, principal, "ListNodegroups", &self.arn_of(cluster))?;
+                ng.list(cluster, q("maxResults"), q("nextToken")).await
+            }
+            (&M::GET, [name]) => {
+                self.authorize(authz, principal, "DescribeNodegroup", &group_arn(name).await)?;
+                ng.describe(cluster, name).await
+            }
+            (&M::DELETE, [name]) => {
+                self.authorize(authz, principal, "DeleteNodegroup", &group_arn(name).await)?;
+                ng.delete(cluster, name).await
+            }
+            (&M::POST, [name, "update-config"]) => {
+                self.authorize(authz, principal, "UpdateNodegroupConfig", &group_arn(name).await)?;
+                ng.update_config(cluster, name, &json_body()?).await
+            }
+            _ => Err(AwsError::new(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                format!("{method} /clusters/{cluster}/node-groups/{} is not an EKS operation sparkyard serves.", rest.join("/")),
+            )),
         }
     }
 
@@ -137,7 +265,7 @@ pub fn describe(c: &ClusterInfo, arn: &str) -> Value {
         "kubernetesNetworkConfig": { "serviceIpv4Cidr": "10.100.0.0/16", "ipFamily": "ipv4" },
         "resourcesVpcConfig": { "subnetIds": [], "securityGroupIds": [], "endpointPublicAccess": false, "endpointPrivateAccess": true },
         "logging": { "clusterLogging": [] },
-        "tags": { "karpenter.sh/discovery": c.name },
+        "tags": c.tags,
     });
     if let Some(endpoint) = &c.endpoint {
         cluster["endpoint"] = json!(endpoint);
@@ -161,6 +289,7 @@ mod tests {
             certificate_authority: None,
             oidc_issuer: "https://127.0.0.1:6443".into(),
             created_at: Utc::now(),
+            tags: Default::default(),
         };
         let v = describe(
             &info,
