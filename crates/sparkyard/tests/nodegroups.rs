@@ -7,9 +7,7 @@
 mod cluster;
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use cluster::kubectl;
 use serde_json::Value;
