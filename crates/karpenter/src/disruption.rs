@@ -31,7 +31,6 @@ use sparkyard_kube_apiserver::events::{self, Kind};
 use sparkyard_kube_apiserver::{conditions, Propagation, Subresource};
 use sparkyard_provisioning::{ConsolidationPolicy, NodePoolSpec, PoolApi};
 
-use crate::changes::Changes;
 use crate::termination;
 use crate::{pools, Context, NODECLAIMS, NODES, PODS};
 
@@ -39,11 +38,16 @@ const CONTROLLER: &str = "disruption";
 const EMPTINESS_ANNOTATION: &str = "karpenter.sh/emptiness-timestamp";
 
 pub async fn run(ctx: Arc<Context>) {
-    let mut changes = Changes::new(&ctx.client, &[PODS, NODECLAIMS]);
     let mut state = State::default();
     let mut last_consolidation = std::time::Instant::now();
     loop {
-        changes.wait(ctx.config.disruption_poll).await;
+        // A fixed period, not every change: under pod churn a wake-up per event would
+        // re-read the cluster continuously. The period bounds the emptiness error.
+        tokio::time::sleep(ctx.config.disruption_poll).await;
+        if ctx.client.list(NODECLAIMS, None).0.is_empty() {
+            state = State::default();
+            continue;
+        }
         let now = Utc::now();
         reconcile(&ctx, &mut state, now);
         if last_consolidation.elapsed() >= Duration::from_secs(10) {
@@ -59,6 +63,8 @@ struct State {
     empty_since: HashMap<String, DateTime<Utc>>,
     /// Candidates whose block was already reported.
     blocked: HashSet<String>,
+    /// Pods on Karpenter nodes whose startup time was recorded.
+    started: HashSet<String>,
 }
 
 /// A pod that would have to be rescheduled if its node went: active, not a DaemonSet's,
@@ -105,6 +111,7 @@ fn reconcile(ctx: &Context, state: &mut State, now: DateTime<Utc>) {
         .filter_map(|c| c["metadata"]["name"].as_str().map(String::from))
         .collect();
     state.empty_since.retain(|k, _| live.contains(k));
+    record_startups(ctx, state, &claims, &pods);
     let mut deleting_per_pool: HashMap<String, usize> = HashMap::new();
     let mut total_per_pool: HashMap<String, usize> = HashMap::new();
     for claim in &claims {
@@ -221,6 +228,51 @@ fn reconcile(ctx: &Context, state: &mut State, now: DateTime<Utc>) {
             disrupt(ctx, claim, pool, "Drifted", active.len());
         }
     }
+}
+
+/// `karpenter_pods_startup_duration_seconds`: creation → Running of each pod on a
+/// Karpenter node, once.
+fn record_startups(ctx: &Context, state: &mut State, claims: &[Arc<Value>], pods: &[Arc<Value>]) {
+    let nodes: HashSet<&str> = claims
+        .iter()
+        .filter_map(|c| c["status"]["nodeName"].as_str())
+        .collect();
+    for pod in pods {
+        let Some(uid) = pod["metadata"]["uid"].as_str() else {
+            continue;
+        };
+        if pod["status"]["phase"] != "Running"
+            || !pod["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| nodes.contains(n))
+            || state.started.contains(uid)
+        {
+            continue;
+        }
+        if let (Some(created), Some(started)) = (
+            parse_time(&pod["metadata"]["creationTimestamp"]),
+            pod["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready" && c["status"] == "True")
+                .and_then(|c| parse_time(&c["lastTransitionTime"]))
+                .or_else(|| parse_time(&pod["status"]["startTime"])),
+        ) {
+            let seconds = started
+                .signed_duration_since(created)
+                .num_milliseconds()
+                .max(0) as f64
+                / 1000.0;
+            ctx.metrics.pods_startup_duration.observe(seconds);
+        }
+        state.started.insert(uid.to_string());
+    }
+    let live: HashSet<&str> = pods
+        .iter()
+        .filter_map(|p| p["metadata"]["uid"].as_str())
+        .collect();
+    state.started.retain(|u| live.contains(u.as_str()));
 }
 
 /// How many of a pool's `total` nodes may be disrupted for `reason` now.

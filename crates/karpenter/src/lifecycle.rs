@@ -29,6 +29,10 @@ pub async fn run(ctx: Arc<Context>) {
     let terminating: Arc<std::sync::Mutex<HashSet<String>>> = Default::default();
     loop {
         let (claims, _) = ctx.client.list(NODECLAIMS, None);
+        if claims.is_empty() {
+            changes.wait(Duration::from_secs(1)).await;
+            continue;
+        }
         let (nodes, _) = ctx.client.list(NODES, None);
         for claim in claims {
             let name = claim["metadata"]["name"]

@@ -39,6 +39,10 @@ pub async fn run(ctx: Arc<Context>) {
         // Wait for a trigger: a provisionable pod, or (every 10 s) any that are still
         // waiting — a pool may have appeared, or a limit freed up.
         let events = changes.wait(Duration::from_secs(10)).await;
+        // No pool, nothing to provision: stay out of the way of clusters without Karpenter.
+        if pools::ready_pools(&ctx).is_empty() {
+            continue;
+        }
         let triggered = if events.is_empty() {
             any_provisionable(&ctx)
         } else {

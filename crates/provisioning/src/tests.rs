@@ -194,7 +194,7 @@ fn spot_is_preferred_when_allowed_and_the_cheapest_offering_wins() {
     let types = instance_options("us-east-2", &[]);
     let cheapest = types
         .iter()
-        .filter(|t| t.instance_type.category != "x")
+        .filter(|t| ["c", "m", "r"].contains(&t.instance_type.category.as_str()))
         .flat_map(|t| {
             t.offerings
                 .iter()
@@ -219,7 +219,10 @@ fn spot_is_preferred_when_allowed_and_the_cheapest_offering_wins() {
 
     let od = pool(
         "od",
-        &[("karpenter.sh/capacity-type", Operator::In, &["on-demand"])],
+        &[
+            ("karpenter.sh/capacity-type", Operator::In, &["on-demand"]),
+            ("karpenter.k8s.aws/instance-category", Operator::In, &["c", "m", "r"]),
+        ],
     );
     let r = run(&[od], &[], &[pod("p", "500m", "1Gi", json!({}))]);
     let launch = r.new_claims[0].launch.clone().unwrap();
