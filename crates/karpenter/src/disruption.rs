@@ -176,6 +176,11 @@ fn reconcile(ctx: &Context, state: &mut State, now: DateTime<Utc>) {
             {
                 continue;
             }
+            // Pods were just nominated to it: it is waiting for them, not empty.
+            let window = (2 * ctx.config.batch_max).max(Duration::from_secs(10));
+            if ctx.nominations.recent(&name, window) || ctx.nominations.recent(node, window) {
+                continue;
+            }
             if let Some(reason) = blocked(ctx, claim, node, &node_pods) {
                 if state.blocked.insert(name.clone()) {
                     if let Some(n) = ctx.client.get(NODES, "", node) {

@@ -111,6 +111,30 @@ pub struct Context {
     pub metrics: Arc<metrics::Metrics>,
     pub config: KarpenterConfig,
     pub offerings: offerings::Unavailable,
+    /// Nodes and claims pods were recently nominated to: not disruption candidates.
+    pub nominations: Nominations,
+}
+
+/// When each node or claim was last chosen for a pending pod. Disruption leaves such a
+/// target alone for `NOMINATION_WINDOW` (Karpenter's `IsNodeNominated`: max(10 s, 2 ×
+/// batch max)), so a new node is not removed as empty while its pods are still in the
+/// scheduler's back-off.
+#[derive(Default)]
+pub struct Nominations(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
+
+impl Nominations {
+    pub fn touch(&self, target: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(target.to_string(), std::time::Instant::now());
+    }
+
+    pub fn recent(&self, target: &str, window: Duration) -> bool {
+        let mut map = self.0.lock().unwrap();
+        map.retain(|_, t| t.elapsed() < window.max(Duration::from_secs(60)));
+        map.get(target).is_some_and(|t| t.elapsed() < window)
+    }
 }
 
 impl Context {
@@ -159,6 +183,7 @@ pub fn start(client: &Client, ec2: Ec2, config: KarpenterConfig) -> Karpenter {
         metrics: metrics::Metrics::new(),
         config,
         offerings: offerings::Unavailable::default(),
+        nominations: Nominations::default(),
     });
     tokio::spawn(provisioner::run(ctx.clone()));
     tokio::spawn(lifecycle::run(ctx.clone()));

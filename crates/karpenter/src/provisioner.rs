@@ -58,6 +58,9 @@ pub async fn run(ctx: Arc<Context>) {
         // The batch window: 1 s idle, 10 s at most.
         let opened = tokio::time::Instant::now();
         let mut last = opened;
+        // A pod extends the window the first time it is seen provisionable in it (pods
+        // become provisionable by a status update, not at creation).
+        let mut seen: HashSet<String> = HashSet::new();
         loop {
             let closes =
                 batcher::closes_at(opened, last, ctx.config.batch_idle, ctx.config.batch_max);
@@ -66,11 +69,17 @@ pub async fn run(ctx: Arc<Context>) {
                 break;
             }
             let events = changes.wait(closes - now).await;
-            if events.iter().any(|e| {
-                e.resource == PODS
-                    && e.event_type == EventType::Added
+            let mut fresh = false;
+            for e in &events {
+                if e.resource == PODS
+                    && e.event_type != EventType::Deleted
                     && provisioning::is_provisionable(&e.object)
-            }) {
+                {
+                    let uid = e.object["metadata"]["uid"].as_str().unwrap_or_default();
+                    fresh |= seen.insert(uid.to_string());
+                }
+            }
+            if fresh {
                 last = tokio::time::Instant::now();
             }
         }
@@ -83,10 +92,13 @@ fn any_provisionable(ctx: &Context) -> bool {
     pods.iter().any(|p| provisioning::is_provisionable(p))
 }
 
-/// What earlier passes told pods, so repeated passes do not repeat events.
+/// What earlier passes decided and told pods: where each pending pod was nominated (it
+/// keeps that place while the target is alive, so a later pass does not plan it again)
+/// and the scheduling failure it was told (so repeated passes do not repeat events).
 #[derive(Default)]
 pub struct Memory {
-    told: HashMap<String, String>,
+    nominated: HashMap<String, String>,
+    failed: HashMap<String, String>,
 }
 
 fn pod_key(pod: &Value) -> String {
@@ -200,17 +212,45 @@ fn claim_node(_ctx: &Context, claim: &Value) -> Option<NodeInfo> {
     NodeInfo::from_node(&node).ok()
 }
 
+/// A pending pod nominated by an earlier pass to a node or claim that is still there and
+/// can still hold it keeps that place: it is counted as the target's usage instead of
+/// being planned again (Karpenter's nominated pods). Otherwise pass 2 would re-pack pods
+/// that pass 1 right-sized and launch more nodes for them.
+fn keeps_nomination(ctx: &Context, memory: &Memory, pod: &Value, state: &mut [StateNode]) -> bool {
+    let Some(target) = memory.nominated.get(&pod_key(pod)) else {
+        return false;
+    };
+    let Some(node) = state
+        .iter_mut()
+        .find(|s| s.info.name == *target && !s.deleting)
+    else {
+        return false;
+    };
+    let Ok(requirements) = PodRequirements::from_pod(pod) else {
+        return false;
+    };
+    if sparkyard_scheduling::fits(&requirements, &node.info, &node.usage).is_err() {
+        return false;
+    }
+    node.usage.add(&requirements);
+    ctx.nominations.touch(target);
+    true
+}
+
 pub fn pass(ctx: &Context, memory: &mut Memory) {
     let started = Instant::now();
     let (nodes, _) = ctx.client.list(NODES, None);
     let (claims, _) = ctx.client.list(NODECLAIMS, None);
     let (pods, _) = ctx.client.list(PODS, None);
     // Nodes first, then pods: existing capacity is over- rather than under-estimated.
-    let state = state_nodes(ctx, &nodes, &claims, &pods);
-    let pending: Vec<&Arc<Value>> = pods
-        .iter()
-        .filter(|p| provisioning::is_provisionable(p))
-        .collect();
+    let mut state = state_nodes(ctx, &nodes, &claims, &pods);
+    let mut pending: Vec<&Arc<Value>> = Vec::new();
+    for pod in pods.iter().filter(|p| provisioning::is_provisionable(p)) {
+        if keeps_nomination(ctx, memory, pod, &mut state) {
+            continue;
+        }
+        pending.push(pod);
+    }
     if pending.is_empty() {
         return;
     }
@@ -270,9 +310,12 @@ pub fn pass(ctx: &Context, memory: &mut Memory) {
     if !unready.is_empty() {
         let pods: usize = unready.iter().map(|e| e.pods.len()).sum();
         if unready.iter().any(|e| {
-            e.pods
-                .iter()
-                .any(|i| memory.told.get(&names[*i]).is_none_or(|t| *t != e.node))
+            e.pods.iter().any(|i| {
+                memory
+                    .nominated
+                    .get(&names[*i])
+                    .is_none_or(|t| *t != e.node)
+            })
         }) {
             ctx.log.info(
                 CONTROLLER,
@@ -307,7 +350,7 @@ pub fn pass(ctx: &Context, memory: &mut Memory) {
         let pod = objects[error.pod];
         let key = &names[error.pod];
         let message = format!("Failed to schedule pod, {}", error.message);
-        if memory.told.get(key) == Some(&message) {
+        if memory.failed.get(key) == Some(&message) {
             continue;
         }
         ctx.log.error(
@@ -324,11 +367,12 @@ pub fn pass(ctx: &Context, memory: &mut Memory) {
             &message,
             &ctx.source(),
         );
-        memory.told.insert(key.clone(), message);
+        memory.failed.insert(key.clone(), message);
     }
     // Forget pods that are gone.
     let live: HashSet<String> = pods.iter().map(|p| pod_key(p)).collect();
-    memory.told.retain(|k, _| live.contains(k));
+    memory.nominated.retain(|k, _| live.contains(k));
+    memory.failed.retain(|k, _| live.contains(k));
 }
 
 /// The `Nominated` event, once per pod and target: "nodeclaim/x" for a claim not yet a
@@ -341,7 +385,8 @@ fn nominate(
     target: &str,
     claims: &[Arc<Value>],
 ) {
-    if memory.told.get(key).is_some_and(|t| t == target) {
+    ctx.nominations.touch(target);
+    if memory.nominated.get(key).is_some_and(|t| t == target) {
         return;
     }
     let on_node = ctx.client.get(NODES, "", target).is_some();
@@ -364,7 +409,8 @@ fn nominate(
         &message,
         &ctx.source(),
     );
-    memory.told.insert(key.to_string(), target.to_string());
+    memory.nominated.insert(key.to_string(), target.to_string());
+    memory.failed.remove(key);
 }
 
 /// Creates the NodeClaim for a planned claim; returns its name.
