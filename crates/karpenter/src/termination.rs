@@ -72,7 +72,7 @@ pub async fn terminate(ctx: &Context, claim_name: &str) {
         .to_string();
     if !node.is_empty() && ctx.client.get(NODES, "", &node).is_some() {
         taint(ctx, &node);
-        drain(ctx, &node).await;
+        drain(ctx, &node, &disruption_reason(&claim)).await;
     }
     if let Some(instance) = crate::instance_for(ctx, &provider_id) {
         let _ = ctx.ec2.terminate_instance(&instance.instance_id);
@@ -126,6 +126,19 @@ fn pool_of(claim: &Value) -> String {
         .to_string()
 }
 
+/// Why the claim is going (its `DisruptionReason` condition), for events: `Empty`,
+/// `Underutilized`, `Drifted`, `Expired`, `Interrupted`; `Deleted` when a user deleted it.
+fn disruption_reason(claim: &Value) -> String {
+    claim["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "DisruptionReason")
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or("Deleted")
+        .to_string()
+}
+
 /// Puts `karpenter.sh/disrupted:NoSchedule` on the node (once).
 pub fn taint(ctx: &Context, node: &str) {
     let mut added = false;
@@ -159,7 +172,7 @@ pub fn untaint(ctx: &Context, node: &str) {
 }
 
 /// Evicts until no pod that must leave is left; waits for do-not-disrupt pods to finish.
-async fn drain(ctx: &Context, node: &str) {
+async fn drain(ctx: &Context, node: &str, reason: &str) {
     let mut changes = Changes::new(&ctx.client, &[PODS]);
     let mut blocked_logged = false;
     loop {
@@ -197,7 +210,7 @@ async fn drain(ctx: &Context, node: &str) {
                     pod,
                     Kind::Normal,
                     "Evicted",
-                    "Evicted pod: Empty",
+                    &format!("Evicted pod: {reason}"),
                     &ctx.source(),
                 ),
                 Err(e) if e.code == 429 => {
