@@ -216,13 +216,26 @@ fn claim_node(_ctx: &Context, claim: &Value) -> Option<NodeInfo> {
 /// can still hold it keeps that place: it is counted as the target's usage instead of
 /// being planned again (Karpenter's nominated pods). Otherwise pass 2 would re-pack pods
 /// that pass 1 right-sized and launch more nodes for them.
-fn keeps_nomination(ctx: &Context, memory: &Memory, pod: &Value, state: &mut [StateNode]) -> bool {
+fn keeps_nomination(
+    ctx: &Context,
+    memory: &Memory,
+    pod: &Value,
+    state: &mut [StateNode],
+    claims: &[Arc<Value>],
+) -> bool {
     let Some(target) = memory.nominated.get(&pod_key(pod)) else {
         return false;
     };
+    // A claim nominated before it registered is its node now.
+    let target = claims
+        .iter()
+        .find(|c| c["metadata"]["name"] == target.as_str())
+        .and_then(|c| c["status"]["nodeName"].as_str())
+        .filter(|n| state.iter().any(|s| s.info.name == *n))
+        .unwrap_or(target);
     let Some(node) = state
         .iter_mut()
-        .find(|s| s.info.name == *target && !s.deleting)
+        .find(|s| s.info.name == target && !s.deleting)
     else {
         return false;
     };
@@ -246,7 +259,7 @@ pub fn pass(ctx: &Context, memory: &mut Memory) {
     let mut state = state_nodes(ctx, &nodes, &claims, &pods);
     let mut pending: Vec<&Arc<Value>> = Vec::new();
     for pod in pods.iter().filter(|p| provisioning::is_provisionable(p)) {
-        if keeps_nomination(ctx, memory, pod, &mut state) {
+        if keeps_nomination(ctx, memory, pod, &mut state, &claims) {
             continue;
         }
         pending.push(pod);
