@@ -10,7 +10,7 @@ use std::time::Duration;
 use sparkyard_scheduling::node::{LABEL_EKS_CAPACITY_TYPE, LABEL_EKS_NODEGROUP};
 
 use crate::state::Group;
-use crate::types::{Ec2Error, GroupSpec, GroupStatus, Instance, LaunchRequest};
+use crate::types::{Ec2Error, GroupSpec, GroupStatus, Instance, InstanceState, LaunchRequest};
 use crate::{drain, Inner, NODES, TAG_ASG};
 
 /// A group is looked at again this often even when nothing woke the reconciler.
@@ -131,16 +131,21 @@ impl Inner {
             let instances: Vec<Instance> = state
                 .instances
                 .values()
-                .filter(|i| i.group() == Some(name) && i.state.is_live())
+                .filter(|i| i.group() == Some(name) && i.state != InstanceState::Terminated)
                 .cloned()
                 .collect();
             (group.spec.clone()?, group.deleting, instances)
         };
+        // Deleted once its last instance is terminated (the record goes at the next
+        // reconcile, which no event announces).
+        if deleting && instances.is_empty() {
+            return None;
+        }
         let ready_nodes = instances
             .iter()
             .filter(|i| self.node_ready(&i.node_name))
             .count();
-        let draining = instances.iter().any(|i| i.draining);
+        let draining = instances.iter().any(|i| i.draining || !i.state.is_live());
         let desired = if deleting { 0 } else { spec.desired as usize };
         Some(GroupStatus {
             settled: !draining && instances.len() == desired && ready_nodes == desired,
@@ -206,7 +211,7 @@ impl Inner {
             }
             for _ in serving.len()..desired {
                 let zone = next_zone(&spec.zones, &per_zone).to_string();
-                self.run_instance(self.launch_request(&spec, &zone))?;
+                self.run_instance(self.launch_request(&spec, &zone), None)?;
                 *per_zone.entry(zone).or_default() += 1;
             }
         } else if serving.len() > desired {
@@ -255,7 +260,6 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::InstanceState;
     use chrono::{TimeZone, Utc};
 
     fn instance(id: &str, zone: &str, minute: u32) -> Instance {

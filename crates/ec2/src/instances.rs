@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use sparkyard_scheduling::node::{CapacityType, LABEL_EKS_NODEGROUP};
@@ -16,6 +17,7 @@ impl Inner {
     pub(crate) fn run_instance(
         self: &Arc<Self>,
         request: LaunchRequest,
+        boot_delay: Option<Duration>,
     ) -> Result<Instance, Ec2Error> {
         if sparkyard_instance_types::get(&request.instance_type).is_none() {
             return Err(Ec2Error::InvalidInstanceType(request.instance_type));
@@ -59,7 +61,8 @@ impl Inner {
         tracing::info!(instance = %instance.instance_id, node = %instance.node_name,
             instance_type = %instance.instance_type, zone = %instance.zone, "instance launched");
         self.emit_state(&instance.instance_id, InstanceState::Pending);
-        tokio::spawn(self.clone().boot(instance.instance_id.clone()));
+        let delay = boot_delay.unwrap_or(self.config.boot_delay);
+        tokio::spawn(self.clone().boot(instance.instance_id.clone(), delay));
         Ok(instance)
     }
 
@@ -82,8 +85,8 @@ impl Inner {
     }
 
     /// After the boot delay the instance runs and its node registers.
-    async fn boot(self: Arc<Self>, id: String) {
-        tokio::time::sleep(self.config.boot_delay).await;
+    async fn boot(self: Arc<Self>, id: String, delay: Duration) {
+        tokio::time::sleep(delay).await;
         let instance = {
             let mut state = self.state.lock().unwrap();
             let Some(instance) = state.instances.get_mut(&id) else {
@@ -235,7 +238,8 @@ impl Inner {
             let id = instance.instance_id.clone();
             match instance.state {
                 InstanceState::Pending => {
-                    tokio::spawn(self.clone().boot(id.clone()));
+                    // The boot was under way: it completes after a fresh delay.
+                    tokio::spawn(self.clone().boot(id.clone(), self.config.boot_delay));
                 }
                 InstanceState::Running => self.register(&instance),
                 InstanceState::ShuttingDown => {

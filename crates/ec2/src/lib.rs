@@ -102,7 +102,17 @@ impl Ec2 {
     /// `RunInstances`: returns at once with the instance `pending`; after the boot delay
     /// it is `running` and its node has registered.
     pub fn run_instance(&self, request: LaunchRequest) -> Result<Instance, Ec2Error> {
-        self.inner.run_instance(request)
+        self.inner.run_instance(request, None)
+    }
+
+    /// [`Ec2::run_instance`] with this launch's own boot delay instead of the configured
+    /// one (a scenario that wants some nodes slow to come up).
+    pub fn run_instance_booting_in(
+        &self,
+        request: LaunchRequest,
+        boot_delay: std::time::Duration,
+    ) -> Result<Instance, Ec2Error> {
+        self.inner.run_instance(request, Some(boot_delay))
     }
 
     /// `TerminateInstances`: shutting-down, then terminated; the node stops being served,
@@ -164,6 +174,8 @@ impl Ec2 {
         self.inner.delete_group(name)
     }
 
+    /// The group's spec and instances; `None` once it does not exist (a deleted group is
+    /// gone as soon as its last instance is terminated).
     pub fn group(&self, name: &str) -> Option<GroupStatus> {
         self.inner.group(name)
     }

@@ -116,6 +116,7 @@ fn simulated_pod(name: &str, node: &str, extra: Value) -> Value {
     let mut pod = json!({
         "metadata": {"name": name, "annotations": {}},
         "spec": {"nodeName": node,
+                 "restartPolicy": "Never",
                  "tolerations": [{"operator": "Exists"}],
                  "containers": [{"name": "main", "image": "busybox"}]},
     });
@@ -366,7 +367,11 @@ async fn a_node_group_scales_out_and_in_with_a_drain() {
             ),
         )
         .unwrap();
-    wait_object(&client, PODS, "default", "protected", running).await;
+    // (Under load it may already have finished by the time this looks.)
+    wait_object(&client, PODS, "default", "protected", |p| {
+        p.is_some_and(|p| matches!(p["status"]["phase"].as_str(), Some("Running" | "Succeeded")))
+    })
+    .await;
 
     let revision = client.revision();
     let mut events = ec2.subscribe();
@@ -430,9 +435,9 @@ async fn a_node_group_scales_out_and_in_with_a_drain() {
     ));
 
     // Deleting the group drains the rest and forgets it.
+    let mut events = ec2.subscribe();
     ec2.delete_group("eks-spark-ng").unwrap();
     let last = one.instances[0].clone();
-    let mut events = ec2.subscribe();
     while ec2.group("eks-spark-ng").is_some() {
         let _ = events.recv().await;
     }

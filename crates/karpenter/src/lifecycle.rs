@@ -269,8 +269,12 @@ fn launch(ctx: &Context, claim: &Value) {
         simulated,
         tags,
     };
-    let _ = boot_delay; // TODO(ec2): per-launch boot delay
-    let instance = match ctx.ec2.run_instance(request) {
+    // A pool's `sparkyard.dev/boot-delay` (EC2's real 45–65 s for simulations).
+    let launched = match boot_delay {
+        Some(delay) => ctx.ec2.run_instance_booting_in(request, delay),
+        None => ctx.ec2.run_instance(request),
+    };
+    let instance = match launched {
         Ok(i) => i,
         Err(e) => {
             ctx.offerings

@@ -157,12 +157,14 @@ impl KubeletHandle {
         if self.k.nodes.contains(&name) {
             return Ok(());
         }
-        ensure_node_object(
-            &self.k.client,
-            &entry.config,
-            &self.k.config.kubelet_version,
-        )?;
+        // Served before its Node object appears, so whoever sees the Node sees it served.
+        let config = entry.config.clone();
         self.k.nodes.insert(entry);
+        let version = &self.k.config.kubelet_version;
+        if let Err(e) = ensure_node_object(&self.k.client, &config, version) {
+            self.k.nodes.remove(&name);
+            return Err(e);
+        }
         tracing::info!(node = %name, simulated, "node registered");
         if simulated {
             self.simulated_driver().send(NodeChange::Added(name))

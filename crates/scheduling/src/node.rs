@@ -44,8 +44,9 @@
 //! ```
 //!
 //! Fields left out take the default node's values, so `[[cluster.nodes]] name = "n2"
-//! simulated = true` is a second m5.2xlarge. The shape fields (`cpu`, `memory`, `pods`,
-//! `ephemeral-storage`, `capacity`) that an entry leaves out are recorded in
+//! simulated = true` is a second m5.2xlarge. When an entry names its `instance-type`, the
+//! shape fields (`cpu`, `memory`, `pods`, `ephemeral-storage`, `capacity`) it leaves out
+//! are recorded in
 //! [`NodeConfig::from_instance_type`]: the kubelet fills them from the entry's instance
 //! type (its "machine"), which this crate cannot see (the catalog depends on it). A
 //! `NodeConfig` built in code takes its fields as given. Any capacity field below
@@ -221,12 +222,18 @@ struct NodeEntry {
 impl From<NodeEntry> for NodeConfig {
     fn from(e: NodeEntry) -> Self {
         let d = NodeConfig::default();
-        let from_instance_type = UnsetShape {
-            cpu: e.cpu.is_none(),
-            memory: e.memory.is_none(),
-            pods: e.pods.is_none(),
-            ephemeral_storage: e.ephemeral_storage.is_none(),
-            capacity: e.capacity.is_none(),
+        // Only an entry that names its instance type takes its shape from it; one that
+        // does not keeps the default node's (an EKS m5.2xlarge as `kubectl get node`
+        // shows it), as before instance types were known.
+        let from_instance_type = match e.instance_type {
+            Some(_) => UnsetShape {
+                cpu: e.cpu.is_none(),
+                memory: e.memory.is_none(),
+                pods: e.pods.is_none(),
+                ephemeral_storage: e.ephemeral_storage.is_none(),
+                capacity: e.capacity.is_none(),
+            },
+            None => UnsetShape::default(),
         };
         NodeConfig {
             name: e.name.unwrap_or(d.name),
@@ -761,7 +768,9 @@ mod tests {
 
     #[test]
     fn entries_record_which_shape_fields_the_instance_type_fills() {
-        let sized: NodeConfig = toml::from_str("name = \"a\"\ncpu = \"2\"\npods = 10").unwrap();
+        let sized: NodeConfig =
+            toml::from_str("name = \"a\"\ninstance-type = \"c5.xlarge\"\ncpu = \"2\"\npods = 10")
+                .unwrap();
         assert_eq!(
             sized.from_instance_type,
             UnsetShape {
@@ -778,8 +787,14 @@ mod tests {
             NodeConfig::default().memory,
             "default kept until filled"
         );
-        let bare: NodeConfig = toml::from_str("name = \"b\"").unwrap();
-        assert!(bare.from_instance_type.cpu && bare.from_instance_type.capacity);
+        let typed: NodeConfig =
+            toml::from_str("name = \"b\"\ninstance-type = \"c5.xlarge\"").unwrap();
+        assert!(typed.from_instance_type.cpu && typed.from_instance_type.capacity);
+        let untyped: NodeConfig = toml::from_str("name = \"c\"").unwrap();
+        assert!(
+            !untyped.from_instance_type.any(),
+            "no instance-type: the default node's shape, as before"
+        );
         assert!(
             !NodeConfig::default().from_instance_type.any(),
             "a config built in code is taken as given"

@@ -293,7 +293,7 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
 
     // A spot-only pod without the toleration: the taint keeps it off; with it, it lands.
     let spot_only = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}]}]}}}});
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "eks.amazonaws.com/capacityType", "operator": "In", "values": ["SPOT"]}]}]}}}});
     create(
         &pods,
         pod("spot-untolerated", "low-priority", "1", spot_only.clone()),
