@@ -45,7 +45,7 @@ use serde_json::{json, Value};
 use sparkyard_cluster::scheduling::node::CapacityType;
 use sparkyard_cluster::scheduling::{NodeConfig, PodRequirements};
 use sparkyard_cluster::{Client, ClusterConfig, EventType, Propagation, Resource};
-use sparkyard_provisioning::{InstanceOption, NodePoolSpec, Requirements, ScheduleInput};
+use sparkyard_provisioning::{InstanceOption, NodePoolSpec, ScheduleInput};
 
 const PODS: Resource = Resource::new("", "pods");
 const NODES: Resource = Resource::new("", "nodes");
@@ -296,42 +296,6 @@ fn parse_go_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs))
 }
 
-/// The fractional lower bound of `crates/provisioning/benches/provisioning.rs`: any
-/// non-negative amount of each type at its cheapest offering (of capacity type `only`, if
-/// given), covering total CPU and total memory against allocatable — the optimum of a
-/// 2-constraint LP is one type or a pair with both constraints tight.
-fn lower_bound(types: &[&InstanceOption], cpu: f64, mem: f64, only: Option<CapacityType>) -> f64 {
-    let shape: Vec<(f64, f64, f64)> = types
-        .iter()
-        .filter_map(|t| {
-            let price = t.cheapest(&Requirements::new(), only)?.price;
-            Some((
-                t.allocatable.cpu_millis as f64,
-                t.allocatable.memory_bytes as f64,
-                price,
-            ))
-        })
-        .collect();
-    let mut best = f64::MAX;
-    for &(c, m, p) in &shape {
-        best = best.min((cpu / c).max(mem / m) * p);
-    }
-    for (i, &(c1, m1, p1)) in shape.iter().enumerate() {
-        for &(c2, m2, p2) in &shape[i + 1..] {
-            let det = c1 * m2 - c2 * m1;
-            if det.abs() < 1e-9 {
-                continue;
-            }
-            let x1 = (cpu * m2 - c2 * mem) / det;
-            let x2 = (c1 * mem - cpu * m1) / det;
-            if x1 >= 0.0 && x2 >= 0.0 {
-                best = best.min(x1 * p1 + x2 * p2);
-            }
-        }
-    }
-    best
-}
-
 fn node_price(labels: &Value) -> Option<(String, CapacityType, f64)> {
     let t = labels["node.kubernetes.io/instance-type"].as_str()?;
     let zone = labels["topology.kubernetes.io/zone"].as_str()?;
@@ -540,8 +504,8 @@ async fn run(n: usize, consolidate_after: u64, spread: Duration) {
             )
         })
         .collect();
-    let bound_all = lower_bound(&all, cpu as f64, mem as f64, None);
-    let bound_cmr = lower_bound(&cmr, cpu as f64, mem as f64, None);
+    let bound_all = sparkyard_provisioning::cost_lower_bound(&all, cpu as f64, mem as f64, None);
+    let bound_cmr = sparkyard_provisioning::cost_lower_bound(&cmr, cpu as f64, mem as f64, None);
     // Not a strict bound (as in the pure bench): the pods that demand on-demand priced at
     // on-demand, the rest at spot.
     let od = |p: &&PodRequirements| {
@@ -559,8 +523,17 @@ async fn run(n: usize, consolidate_after: u64, spread: Duration) {
         })
     };
     let ((od_cpu, od_mem), (rest_cpu, rest_mem)) = (sum(&od), sum(&|p| !od(p)));
-    let estimate = lower_bound(&cmr, od_cpu, od_mem, Some(CapacityType::OnDemand))
-        + lower_bound(&cmr, rest_cpu, rest_mem, Some(CapacityType::Spot));
+    let estimate = sparkyard_provisioning::cost_lower_bound(
+        &cmr,
+        od_cpu,
+        od_mem,
+        Some(CapacityType::OnDemand),
+    ) + sparkyard_provisioning::cost_lower_bound(
+        &cmr,
+        rest_cpu,
+        rest_mem,
+        Some(CapacityType::Spot),
+    );
     let spec = NodePoolSpec::from_nodepool(&pool);
     let pure = sparkyard_provisioning::schedule(&ScheduleInput {
         pools: std::slice::from_ref(&spec),

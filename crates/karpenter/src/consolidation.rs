@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{json, Value};
 use sparkyard_provisioning::disruption::{self, Decision, DisruptionInput, NodeState, PodOnNode};
 use sparkyard_provisioning::{self as provisioning};
@@ -17,24 +17,10 @@ use sparkyard_scheduling::node::CapacityType;
 use sparkyard_scheduling::{NodeInfo, PodRequirements};
 
 use crate::changes::Changes;
+use crate::objects::{condition_since, time};
 use crate::{
     disruption as live, pools, provisioner, termination, Context, NODECLAIMS, NODES, PODS,
 };
-
-fn time(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn condition_time(object: &Value, kind: &str) -> Option<DateTime<Utc>> {
-    object["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == kind && c["status"] == "True")
-        .and_then(|c| time(&c["lastTransitionTime"]))
-}
 
 fn pod_on_node(pod: &Value) -> Option<PodOnNode> {
     let owned = |kind: &str| {
@@ -113,7 +99,7 @@ pub fn consolidate(ctx: &Arc<Context>) {
                 .filter_map(|p| pod_on_node(p))
                 .collect(),
             created: time(&claim["metadata"]["creationTimestamp"]).unwrap_or_else(Utc::now),
-            initialized: condition_time(claim, "Initialized"),
+            initialized: condition_since(claim, "Initialized"),
             last_pod_event: time(&claim["status"]["lastPodEventTime"]),
             annotations,
             deleting: !claim["metadata"]["deletionTimestamp"].is_null(),
@@ -209,7 +195,7 @@ async fn wait_initialized(ctx: &Context, name: &str) -> bool {
     while tokio::time::Instant::now() < deadline {
         match ctx.client.get(NODECLAIMS, "", name) {
             None => return false,
-            Some(c) if condition_time(&c, "Initialized").is_some() => return true,
+            Some(c) if condition_since(&c, "Initialized").is_some() => return true,
             Some(_) => {}
         }
         changes.wait(Duration::from_secs(1)).await;

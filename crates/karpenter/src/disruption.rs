@@ -31,6 +31,7 @@ use sparkyard_kube_apiserver::events::{self, Kind};
 use sparkyard_kube_apiserver::{conditions, Propagation, Subresource};
 use sparkyard_provisioning::{ConsolidationPolicy, NodePoolSpec, PoolApi};
 
+use crate::objects::{condition_true, time};
 use crate::termination;
 use crate::{pools, Context, NODECLAIMS, NODES, PODS};
 
@@ -82,20 +83,6 @@ pub fn reschedulable(pod: &Value) -> bool {
             .any(|o| o["kind"] == "DaemonSet")
 }
 
-fn condition_true(object: &Value, kind: &str) -> bool {
-    object["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == kind && c["status"] == "True")
-}
-
-fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 fn reconcile(ctx: &Context, state: &mut State, now: DateTime<Utc>) {
     let pools = pools::ready_pools(ctx);
     let (claims, _) = ctx.client.list(NODECLAIMS, None);
@@ -141,7 +128,7 @@ fn reconcile(ctx: &Context, state: &mut State, now: DateTime<Utc>) {
 
         // Expiry first: it ignores budgets and blocks (v1 is forceful).
         if let Some(expire) = pool.expire_after {
-            let created = parse_time(&claim["metadata"]["creationTimestamp"]);
+            let created = time(&claim["metadata"]["creationTimestamp"]);
             if created.is_some_and(|c| {
                 now.signed_duration_since(c).to_std().unwrap_or_default() >= expire
             }) {
@@ -161,7 +148,7 @@ fn reconcile(ctx: &Context, state: &mut State, now: DateTime<Utc>) {
             let since = *state
                 .empty_since
                 .entry(name.clone())
-                .or_insert_with(|| parse_time(&claim["status"]["lastPodEventTime"]).unwrap_or(now));
+                .or_insert_with(|| time(&claim["status"]["lastPodEventTime"]).unwrap_or(now));
             if claim["status"]["lastPodEventTime"].is_null() {
                 stamp_empty(ctx, claim, pool, node, since);
             }
@@ -255,14 +242,14 @@ fn record_startups(ctx: &Context, state: &mut State, claims: &[Arc<Value>], pods
             continue;
         }
         if let (Some(created), Some(started)) = (
-            parse_time(&pod["metadata"]["creationTimestamp"]),
+            time(&pod["metadata"]["creationTimestamp"]),
             pod["status"]["conditions"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .find(|c| c["type"] == "Ready" && c["status"] == "True")
-                .and_then(|c| parse_time(&c["lastTransitionTime"]))
-                .or_else(|| parse_time(&pod["status"]["startTime"])),
+                .and_then(|c| time(&c["lastTransitionTime"]))
+                .or_else(|| time(&pod["status"]["startTime"])),
         ) {
             let seconds = started
                 .signed_duration_since(created)

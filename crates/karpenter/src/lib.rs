@@ -28,6 +28,7 @@ pub mod interruption;
 pub mod lifecycle;
 pub mod log;
 pub mod metrics;
+pub mod objects;
 pub mod offerings;
 pub mod pools;
 pub mod provisioner;

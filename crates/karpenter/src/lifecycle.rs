@@ -19,6 +19,7 @@ use sparkyard_kube_apiserver::{conditions, Propagation};
 use sparkyard_scheduling::node::{CapacityType, Taint, TaintEffect};
 
 use crate::changes::Changes;
+use crate::objects::{condition_true, pool_name};
 use crate::{offerings, termination, Context, NODECLAIMS, NODES};
 
 const REGISTRATION_TTL: Duration = Duration::from_secs(15 * 60);
@@ -55,14 +56,6 @@ pub async fn run(ctx: Arc<Context>) {
         }
         changes.wait(Duration::from_secs(1)).await;
     }
-}
-
-fn condition_true(object: &Value, kind: &str) -> bool {
-    object["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == kind && c["status"] == "True")
 }
 
 fn set_condition(claim: &mut Value, kind: &str, status: bool, reason: &str, message: &str) {
@@ -199,18 +192,9 @@ fn parse_taints(list: &Value) -> Vec<Taint> {
         .collect()
 }
 
-fn pool_of(claim: &Value) -> String {
-    let labels = &claim["metadata"]["labels"];
-    labels[crate::LABEL_NODEPOOL]
-        .as_str()
-        .or(labels[crate::LABEL_PROVISIONER].as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
 fn launch(ctx: &Context, claim: &Value) {
     let name = claim["metadata"]["name"].as_str().unwrap_or_default();
-    let pool = pool_of(claim);
+    let pool = pool_name(claim);
     let requirements = &claim["spec"]["requirements"];
     let Some(choice) = offerings::choose(requirements, &ctx.config.region, &ctx.offerings) else {
         ctx.log.error(CONTROLLER, "failed launching nodeclaim", json!({"NodeClaim": {"name": name},
@@ -369,37 +353,12 @@ fn launch(ctx: &Context, claim: &Value) {
     );
 }
 
-/// `"45s"`, `"2m"`, `"1m30s"`, `"500ms"` → a duration (Go's `time.ParseDuration` subset).
+/// `"45s"`, `"2m"`, `"1m30s"`, `"500ms"` → a duration (Go's `time.ParseDuration` subset
+/// NodePools use); `None` for `Never` or anything else.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let value: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => value / 1000.0,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            _ => return None,
-        };
-        total += Duration::from_secs_f64(seconds);
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+    sparkyard_provisioning::pool::parse_duration(text)
+        .ok()
+        .flatten()
 }
 
 /// `status.capacity` and `status.allocatable` of a NodeClaim for an instance type.
@@ -459,7 +418,7 @@ fn register(ctx: &Context, claim: &Value, node: &Value) {
         set_condition(c, "Registered", true, "Registered", "");
         Ok(())
     });
-    let pool = pool_of(claim);
+    let pool = pool_name(claim);
     ctx.metrics
         .nodes_created
         .get_or_create(&crate::metrics::pool(&pool))

@@ -13,6 +13,7 @@ use sparkyard_kube_apiserver::events::{self, Kind};
 use sparkyard_kube_apiserver::Subresource;
 
 use crate::changes::Changes;
+use crate::objects::pool_name;
 use crate::{Context, NODECLAIMS, NODES, PODS};
 
 const CONTROLLER: &str = "node.termination";
@@ -82,7 +83,7 @@ pub async fn terminate(ctx: &Context, claim_name: &str) {
             changes.wait(Duration::from_secs(1)).await;
         }
     }
-    let pool = pool_of(&claim);
+    let pool = pool_name(&claim);
     if !node.is_empty() {
         ctx.metrics
             .nodes_terminated
@@ -115,15 +116,6 @@ pub async fn terminate(ctx: &Context, claim_name: &str) {
             "Node": {"name": node}, "provider-id": provider_id}),
         );
     }
-}
-
-fn pool_of(claim: &Value) -> String {
-    let labels = &claim["metadata"]["labels"];
-    labels[crate::LABEL_NODEPOOL]
-        .as_str()
-        .or(labels[crate::LABEL_PROVISIONER].as_str())
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Why the claim is going (its `DisruptionReason` condition), for events: `Empty`,

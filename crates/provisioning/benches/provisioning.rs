@@ -65,36 +65,8 @@ fn pods(n: usize) -> Vec<PodRequirements> {
 /// The fractional lower bound described above, at the cheapest offering of capacity
 /// type `only` (any when `None`).
 fn lower_bound(types: &[InstanceOption], cpu: f64, mem: f64, only: Option<CapacityType>) -> f64 {
-    let shape: Vec<(f64, f64, f64)> = types
-        .iter()
-        .filter_map(|t| {
-            let any = Requirements::new();
-            let price = t.cheapest(&any, only)?.price;
-            Some((
-                t.allocatable.cpu_millis as f64,
-                t.allocatable.memory_bytes as f64,
-                price,
-            ))
-        })
-        .collect();
-    let mut best = f64::MAX;
-    for &(c, m, p) in &shape {
-        best = best.min((cpu / c).max(mem / m) * p);
-    }
-    for (i, &(c1, m1, p1)) in shape.iter().enumerate() {
-        for &(c2, m2, p2) in &shape[i + 1..] {
-            let det = c1 * m2 - c2 * m1;
-            if det.abs() < 1e-9 {
-                continue;
-            }
-            let x1 = (cpu * m2 - c2 * mem) / det;
-            let x2 = (c1 * mem - cpu * m1) / det;
-            if x1 >= 0.0 && x2 >= 0.0 {
-                best = best.min(x1 * p1 + x2 * p2);
-            }
-        }
-    }
-    best
+    let refs: Vec<&InstanceOption> = types.iter().collect();
+    sparkyard_provisioning::cost_lower_bound(&refs, cpu, mem, only)
 }
 
 fn main() {

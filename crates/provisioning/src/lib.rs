@@ -48,6 +48,7 @@
 //! launch on-demand for 30 such pods. The bound and the right-sizing pass are described in
 //! the bench and in `rightsize`.
 
+pub mod bound;
 pub mod disruption;
 pub mod format;
 pub mod labels;
@@ -58,6 +59,7 @@ pub mod requirements;
 mod rightsize;
 pub mod schedule;
 
+pub use bound::cost_lower_bound;
 pub use labels::node_labels;
 pub use offerings::{instance_options, InstanceOption, Offering};
 pub use pods::is_provisionable;

@@ -221,7 +221,11 @@ fn spot_is_preferred_when_allowed_and_the_cheapest_offering_wins() {
         "od",
         &[
             ("karpenter.sh/capacity-type", Operator::In, &["on-demand"]),
-            ("karpenter.k8s.aws/instance-category", Operator::In, &["c", "m", "r"]),
+            (
+                "karpenter.k8s.aws/instance-category",
+                Operator::In,
+                &["c", "m", "r"],
+            ),
         ],
     );
     let r = run(&[od], &[], &[pod("p", "500m", "1Gi", json!({}))]);
