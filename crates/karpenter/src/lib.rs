@@ -64,8 +64,9 @@ pub const LABEL_PROVISIONER: &str = "karpenter.sh/provisioner-name";
 pub const LABEL_CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
 pub const LABEL_REGISTERED: &str = "karpenter.sh/registered";
 pub const LABEL_INITIALIZED: &str = "karpenter.sh/initialized";
-pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
-pub const DO_NOT_EVICT: &str = "karpenter.sh/do-not-evict";
+/// The pod/node annotations that hold off disruption (the embedded EC2's drain honours the
+/// same ones).
+pub use sparkyard_ec2::{DO_NOT_DISRUPT, DO_NOT_EVICT};
 pub const DO_NOT_CONSOLIDATE: &str = "karpenter.sh/do-not-consolidate";
 /// Pools (Provisioner or NodePool) with this annotation `"true"` launch simulated nodes:
 /// no processes, for scale tests and the cost simulator.

@@ -166,7 +166,7 @@ pub fn node_labels(
 }
 
 /// `use2-az1` for `us-east-2a`: EKS's zone ids (a fixed letter → number mapping).
-fn zone_id(zone: &str) -> String {
+pub(crate) fn zone_id(zone: &str) -> String {
     let letter = zone.chars().last().unwrap_or('a');
     let region = zone.trim_end_matches(|c: char| c.is_ascii_lowercase());
     let parts: Vec<&str> = region.split('-').collect();
@@ -176,20 +176,6 @@ fn zone_id(zone: &str) -> String {
     }
     short.push_str(parts.last().copied().unwrap_or_default());
     format!("{short}-az{}", (letter as u8).saturating_sub(b'a') + 1)
-}
-
-fn parse_taints(list: &Value) -> Vec<Taint> {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            Some(Taint {
-                key: t["key"].as_str()?.to_string(),
-                value: t["value"].as_str().unwrap_or_default().to_string(),
-                effect: TaintEffect::parse(t["effect"].as_str()?)?,
-            })
-        })
-        .collect()
 }
 
 fn launch(ctx: &Context, claim: &Value) {
@@ -207,8 +193,8 @@ fn launch(ctx: &Context, claim: &Value) {
         return;
     };
     let labels = node_labels(claim, &choice, &ctx.config.region);
-    let mut taints = parse_taints(&claim["spec"]["taints"]);
-    taints.extend(parse_taints(&claim["spec"]["startupTaints"]));
+    let mut taints = Taint::list_from_json(&claim["spec"]["taints"]);
+    taints.extend(Taint::list_from_json(&claim["spec"]["startupTaints"]));
     taints.push(Taint {
         key: crate::UNREGISTERED_TAINT.into(),
         value: String::new(),
@@ -433,8 +419,8 @@ fn initialize(ctx: &Context, claim: &Value, node: &Value) {
         .into_iter()
         .flatten()
         .any(|c| c["type"] == "Ready" && c["status"] == "True");
-    let startup: Vec<Taint> = parse_taints(&claim["spec"]["startupTaints"]);
-    let node_taints = parse_taints(&node["spec"]["taints"]);
+    let startup: Vec<Taint> = Taint::list_from_json(&claim["spec"]["startupTaints"]);
+    let node_taints = Taint::list_from_json(&node["spec"]["taints"]);
     let startup_left = startup.iter().any(|s| {
         node_taints
             .iter()

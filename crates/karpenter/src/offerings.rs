@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sparkyard_instance_types as catalog;
+pub use sparkyard_provisioning::Launch;
+use sparkyard_provisioning::{self as provisioning, Requirement, Requirements};
 use sparkyard_scheduling::node::CapacityType;
 
 /// How long a failed offering stays unavailable (Karpenter's ICE cache TTL).
@@ -54,99 +55,19 @@ impl Unavailable {
     }
 }
 
-/// One concrete launch: what CreateFleet would return.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Launch {
-    pub instance_type: String,
-    pub zone: String,
-    pub capacity_type: CapacityType,
-    pub price: f64,
-}
-
-/// The values a requirement list allows for one key: `only` (from `In`, intersected)
-/// minus `except` (from `NotIn`).
-#[derive(Debug, Default)]
-pub struct Allowed {
-    pub only: Option<Vec<String>>,
-    pub except: Vec<String>,
-}
-
-impl Allowed {
-    pub fn of(requirements: &Value, key: &str) -> Allowed {
-        let mut allowed = Allowed::default();
-        for r in requirements.as_array().into_iter().flatten() {
-            if r["key"] != key {
-                continue;
-            }
-            let values: Vec<String> = r["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect();
-            match r["operator"].as_str() {
-                Some("In") => {
-                    allowed.only = Some(match allowed.only.take() {
-                        Some(prev) => prev.into_iter().filter(|v| values.contains(v)).collect(),
-                        None => values,
-                    })
-                }
-                Some("NotIn") => allowed.except.extend(values),
-                _ => {}
-            }
-        }
-        allowed
-    }
-
-    pub fn permits(&self, value: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|o| o.iter().any(|v| v == value))
-            && !self.except.iter().any(|v| v == value)
-    }
-}
-
-/// The cheapest available offering a NodeClaim's requirements allow, spot first.
+/// The cheapest available offering a NodeClaim's requirements allow, spot first: the
+/// provisioning core's launch choice, over the catalogue minus the unavailable offerings.
 pub fn choose(requirements: &Value, region: &str, unavailable: &Unavailable) -> Option<Launch> {
-    let types = Allowed::of(requirements, "node.kubernetes.io/instance-type");
-    let zones = Allowed::of(requirements, "topology.kubernetes.io/zone");
-    let capacity = Allowed::of(requirements, "karpenter.sh/capacity-type");
-    let order = [CapacityType::Spot, CapacityType::OnDemand];
-    for ct in order {
-        if !capacity.permits(ct.karpenter()) {
-            continue;
-        }
-        let mut best: Option<Launch> = None;
-        for it in catalog::catalog() {
-            if !types.permits(&it.name) {
-                continue;
-            }
-            for zone in catalog::zones(region) {
-                if !zones.permits(&zone) || unavailable.is_unavailable(&it.name, &zone, ct) {
-                    continue;
-                }
-                let price = it.price(&zone, ct);
-                if best.as_ref().is_none_or(|b| price < b.price) {
-                    best = Some(Launch {
-                        instance_type: it.name.clone(),
-                        zone,
-                        capacity_type: ct,
-                        price,
-                    });
-                }
-            }
-        }
-        if best.is_some() {
-            return best;
-        }
-    }
-    None
+    let reqs = Requirements::from_list(&Requirement::list_from_json(requirements));
+    let types = provisioning::instance_options(region, &unavailable.snapshot());
+    provisioning::launch_for(&types, &reqs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use sparkyard_instance_types as catalog;
 
     #[test]
     fn spot_first_then_cheapest() {

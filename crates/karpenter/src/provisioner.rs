@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use sparkyard_instance_types as catalog;
 use sparkyard_kube_apiserver::events::{self, Kind};
 use sparkyard_kube_apiserver::registry::EventType;
-use sparkyard_provisioning::{self as provisioning, NodePoolSpec, ScheduleInput, StateNode};
+use sparkyard_provisioning::{
+    self as provisioning, NodePoolSpec, Requirement, Requirements, ScheduleInput, StateNode,
+};
 use sparkyard_scheduling::filter::NodeUsage;
 use sparkyard_scheduling::{NodeInfo, PodRequirements};
 
@@ -197,11 +199,10 @@ fn claim_node(_ctx: &Context, claim: &Value) -> Option<NodeInfo> {
         .as_str()
         .and_then(catalog::get);
     let it = launched.or_else(|| {
-        let options =
-            crate::offerings::Allowed::of(requirements, "node.kubernetes.io/instance-type");
+        let options = Requirements::from_list(&Requirement::list_from_json(requirements));
         catalog::catalog()
             .iter()
-            .filter(|it| options.permits(&it.name))
+            .filter(|it| options.allows("node.kubernetes.io/instance-type", &it.name))
             .min_by_key(|it| (it.allocatable().cpu_millis, it.allocatable().memory_bytes))
     })?;
     let a = it.allocatable();

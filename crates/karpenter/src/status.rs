@@ -227,7 +227,7 @@ fn node_classes(ctx: &Context) {
     let subnets: Vec<Value> = zones
         .iter()
         .enumerate()
-        .map(|(i, z)| json!({"id": format!("subnet-0sparkyard{i:07x}"), "zone": z, "zoneID": format!("use2-az{}", i + 1)}))
+        .map(|(i, z)| json!({"id": format!("subnet-0sparkyard{i:07x}"), "zone": z, "zoneID": crate::lifecycle::zone_id(z)}))
         .collect();
     let groups = json!([{"id": "sg-0sparkyard0000001", "name": format!("eks-cluster-sg-{}", ctx.config.cluster_name)}]);
     let amis = json!([{"id": "ami-0sparkyard0al2023", "name": "amazon-eks-node-al2023-x86_64-standard",

@@ -68,8 +68,8 @@ pub use pool::{
 };
 pub use requirements::{Operator, Requirement, Requirements};
 pub use schedule::{
-    schedule, ExistingPlacement, Launch, NewClaim, PodError, ScheduleInput, ScheduleResults,
-    StateNode,
+    launch_for, schedule, ExistingPlacement, Launch, NewClaim, PodError, ScheduleInput,
+    ScheduleResults, StateNode,
 };
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sparkyard_scheduling::quantity;
-use sparkyard_scheduling::{Taint, TaintEffect};
+use sparkyard_scheduling::Taint;
 
 use super::requirements::{
     Operator, Requirement, Requirements, ValueSet, LABEL_ARCH, LABEL_CAPACITY_TYPE,
@@ -196,24 +196,6 @@ fn string_map(v: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn taints(v: &Value) -> Vec<Taint> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            Some(Taint {
-                key: t.get("key")?.as_str()?.to_string(),
-                value: t
-                    .get("value")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                effect: TaintEffect::parse(t.get("effect")?.as_str()?)?,
-            })
-        })
-        .collect()
-}
-
 fn resource_limits(v: &Value) -> Option<Limits> {
     let m = v.as_object()?;
     let text = |k: &str| m.get(k).and_then(quantity::json_text);
@@ -334,8 +316,8 @@ impl NodePoolSpec {
             requirements: reqs,
             labels,
             annotations: string_map(&spec["annotations"]),
-            taints: taints(&spec["taints"]),
-            startup_taints: taints(&spec["startupTaints"]),
+            taints: Taint::list_from_json(&spec["taints"]),
+            startup_taints: Taint::list_from_json(&spec["startupTaints"]),
             node_class: spec
                 .pointer("/providerRef/name")
                 .and_then(Value::as_str)
@@ -388,8 +370,8 @@ impl NodePoolSpec {
             requirements: requirements(&template["spec"]["requirements"]),
             labels: string_map(&template["metadata"]["labels"]),
             annotations: string_map(&template["metadata"]["annotations"]),
-            taints: taints(&template["spec"]["taints"]),
-            startup_taints: taints(&template["spec"]["startupTaints"]),
+            taints: Taint::list_from_json(&template["spec"]["taints"]),
+            startup_taints: Taint::list_from_json(&template["spec"]["startupTaints"]),
             node_class: template["spec"]["nodeClassRef"]["name"]
                 .as_str()
                 .map(str::to_string),

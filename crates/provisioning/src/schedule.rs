@@ -527,6 +527,15 @@ pub fn schedule(input: &ScheduleInput) -> ScheduleResults {
 
 /// The price a claim would launch at with `options` under `reqs`: spot if allowed and
 /// offered by any option, else on-demand; the cheapest (type, zone) of that capacity type.
+/// The launch the AWS provider makes for an existing NodeClaim: among the instance types
+/// its requirements allow, the same choice as for a claim planned in this pass.
+pub fn launch_for(types: &[InstanceOption], reqs: &Requirements) -> Option<Launch> {
+    let options: Vec<usize> = (0..types.len())
+        .filter(|&i| reqs.allows(LABEL_INSTANCE_TYPE, &types[i].instance_type.name))
+        .collect();
+    launch_choice(types, &options, reqs)
+}
+
 pub(crate) fn launch_choice(
     types: &[InstanceOption],
     options: &[usize],

@@ -108,6 +108,32 @@ pub struct Taint {
     pub effect: TaintEffect,
 }
 
+impl Taint {
+    /// A taint as the API shows it (`timeAdded` and other fields are ignored); `None`
+    /// without a key or with an effect Kubernetes does not define.
+    pub fn from_json(t: &Value) -> Option<Taint> {
+        Some(Taint {
+            key: t.get("key")?.as_str()?.to_string(),
+            value: t
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            effect: TaintEffect::parse(t.get("effect")?.as_str()?)?,
+        })
+    }
+
+    /// A `taints` list (a node's, a NodePool's), skipping entries [`Taint::from_json`]
+    /// cannot read.
+    pub fn list_from_json(list: &Value) -> Vec<Taint> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Taint::from_json)
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum CapacityType {
@@ -637,22 +663,7 @@ impl NodeInfo {
             .unwrap_or_default();
         let taints = node
             .pointer("/spec/taints")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| {
-                        Some(Taint {
-                            key: t.get("key")?.as_str()?.to_string(),
-                            value: t
-                                .get("value")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            effect: TaintEffect::parse(t.get("effect")?.as_str()?)?,
-                        })
-                    })
-                    .collect()
-            })
+            .map(Taint::list_from_json)
             .unwrap_or_default();
         let unschedulable = node
             .pointer("/spec/unschedulable")
