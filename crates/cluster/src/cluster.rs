@@ -55,6 +55,15 @@ pub struct ClusterConfig {
     /// throw-away clusters). See `docs/cluster.md`.
     #[serde(default = "default_persistence")]
     pub persistence: bool,
+    /// Kubelet (added by the metrics work): time between two usage samples (CPU, working
+    /// set) behind `metrics.k8s.io`, `kubectl top` and the kubelet's `/metrics/resource`.
+    /// A Go duration (`10s`, `2s`, `1m`). See `docs/metrics.md`.
+    #[serde(default = "default_usage_sample_interval")]
+    pub usage_sample_interval: String,
+}
+
+fn default_usage_sample_interval() -> String {
+    "10s".into()
 }
 
 fn default_persistence() -> bool {
@@ -83,6 +92,7 @@ impl Default for ClusterConfig {
             pod_cidr: sparkyard_kubelet::config::default_pod_cidr(),
             images: Default::default(),
             persistence: default_persistence(),
+            usage_sample_interval: default_usage_sample_interval(),
         }
     }
 }
@@ -149,7 +159,15 @@ impl Cluster {
             service_port: self.service_port,
             ca_pem: self.ca_pem.clone(),
             kubelet_version: discovery::KUBE_VERSION.to_string(),
+            usage_interval: self.usage_interval(),
         }
+    }
+
+    /// `[cluster] usage-sample-interval` (checked at start).
+    fn usage_interval(&self) -> std::time::Duration {
+        sparkyard_scheduling::simulated::parse_duration(&self.config.usage_sample_interval)
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or(sparkyard_kubelet::stats::DEFAULT_INTERVAL)
     }
 
     /// The URL pods use: `https://kubernetes.default.svc` (with `:port` if not 443).
@@ -170,6 +188,15 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("invalid [[cluster.nodes]]: {e}"))?;
     sparkyard_scheduling::validate_nodes(&config.nodes)
         .map_err(|e| anyhow::anyhow!("invalid [[cluster.nodes]]: {e}"))?;
+    if sparkyard_scheduling::simulated::parse_duration(&config.usage_sample_interval)
+        .and_then(|d| d.to_std().ok())
+        .is_none_or(|d| d < std::time::Duration::from_millis(100))
+    {
+        anyhow::bail!(
+            "invalid [cluster] usage-sample-interval {:?}: a Go duration of at least 100ms (e.g. \"10s\")",
+            config.usage_sample_interval
+        );
+    }
     std::fs::create_dir_all(data_dir.join("pods")).with_context(|| {
         format!(
             "cannot create cluster data directory {}",
@@ -271,7 +298,10 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
 
     sparkyard_kube_scheduler::start(client.clone())?;
     sparkyard_kube_controllers::start(&client, &cluster.ca_pem);
-    cluster.kubelet = Some(sparkyard_kubelet::start(&client, cluster.kubelet_config())?);
+    let kubelet = sparkyard_kubelet::start(&client, cluster.kubelet_config())?;
+    // metrics.k8s.io and the node proxy's kubelet endpoints read the kubelet's usage.
+    cluster.api.set_metrics_source(kubelet.usage());
+    cluster.kubelet = Some(kubelet);
     tracing::info!(
         api = %cluster.api_url,
         in_cluster = %format!("{}:{}", cluster.service_ip, cluster.service_port),
@@ -499,6 +529,7 @@ mod tests {
         assert_eq!(config.service_address.to_string(), "127.10.0.5:443");
         assert!(toml::from_str::<ClusterConfig>("nope = 1").is_err());
         assert_eq!(config.nodes, sparkyard_scheduling::default_nodes());
+        assert_eq!(config.usage_sample_interval, "10s");
         assert!(
             toml::from_str::<ClusterConfig>("node-cpu = \"8\"").is_err(),
             "the single-node keys are gone: [[cluster.nodes]] replaces them"

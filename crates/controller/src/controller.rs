@@ -95,6 +95,7 @@ async fn run(emr: Emr, settings: Settings) {
         jobs,
         pods,
         retries: HashMap::new(),
+        metrics: crate::metrics::Tracker::new(),
     };
     loop {
         controller.pass().await;
@@ -156,6 +157,8 @@ struct Controller {
     jobs: Store<Job>,
     pods: Store<Pod>,
     retries: HashMap<String, PendingRetry>,
+    /// `sparkyard_job_run_*`: what this process saw happen (crate::metrics).
+    metrics: crate::metrics::Tracker,
 }
 
 type PassResult = anyhow::Result<()>;
@@ -186,6 +189,7 @@ impl Controller {
         }
         let active: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         self.retries.retain(|id, _| active.contains(id.as_str()));
+        self.metrics.after_pass(&self.emr, &runs);
     }
 
     fn settings(&self) -> SubmitSettings<'_> {
@@ -299,6 +303,7 @@ impl Controller {
         let driver = self
             .pods
             .get(&ObjectRef::new(&refs.driver_pod_name()).within(ns));
+        self.metrics.driver_seen(run, driver.as_deref());
         if runner.is_none() && driver.is_none() && run.state == JobRunState::Submitted {
             // Not in the cache yet (just applied) or removed behind our back: applying again
             // is a no-op in the first case and restores the runner in the second.
@@ -440,7 +445,10 @@ impl Controller {
 
     async fn transition(&self, run: &JobRunRecord, t: JobRunTransition) -> PassResult {
         match self.emr.transition_job_run(&run.id, t).await {
-            Ok(_) => Ok(()),
+            Ok(after) => {
+                self.metrics.transitioned(run, &after);
+                Ok(())
+            }
             // The API changed the run meanwhile (a cancel, most likely): the next pass sees it.
             Err(TransitionError::Illegal { from, to, .. }) => {
                 tracing::debug!(job_run = %run.id, ?from, ?to, "transition superseded");

@@ -6,7 +6,8 @@
 //! [`controller`]. Everything up to and including *build* is pure: the builders take plain
 //! data and return the objects to apply, so they are tested without a cluster. The
 //! controller talks to the cluster only through the Kubernetes API ([`client`]), and never
-//! knows whether it is the embedded cluster or a real one.
+//! knows whether it is the embedded cluster or a real one. [`metrics`] keeps the
+//! `sparkyard_job_run_*` Prometheus series (counted once per run across restarts).
 
 pub mod apply;
 pub mod build;
@@ -15,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod dereference;
+pub mod metrics;
 pub mod names;
 pub mod namespace_rbac;
 pub mod status;

@@ -91,10 +91,12 @@ fn api_group(group: &str) -> Value {
 }
 
 pub fn group_list() -> Value {
-    let groups: Vec<Value> = resources::groups()
+    let mut groups: Vec<Value> = resources::groups()
         .iter()
         .map(|(g, _)| api_group(g))
         .collect();
+    // Served in process (metrics-server's aggregated API), not from the resource table.
+    groups.push(crate::metrics_api::api_group());
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 

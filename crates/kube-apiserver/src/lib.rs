@@ -29,6 +29,14 @@
 //! files the kubelet writes ([`logs`]), standing in for the kubelet's `containerLogs`
 //! endpoint.
 //!
+//! **Metrics API:** `metrics.k8s.io/v1beta1` and the node proxy's kubelet endpoints are
+//! served from a [`MetricsSource`] given to [`ApiServer::set_metrics_source`] ([`metrics_api`]).
+//!
+//! **Prometheus:** [`metrics`] counts and times every HTTP request
+//! (`apiserver_request_total`, `apiserver_request_duration_seconds`,
+//! `apiserver_current_inflight_requests`) and counts stored objects at scrape time
+//! (`apiserver_storage_objects`); [`metrics::metrics_text`] is what the binary serves.
+//!
 //! **Entry points:** [`ApiServer::new`], [`ApiServer::client`], [`ApiServer::add_validator`],
 //! [`ApiServer::router`] with
 //! [`serve_tls`] and [`tls_config`], [`pki`] for the certificates.
@@ -42,6 +50,9 @@ mod deletion;
 pub mod discovery;
 pub mod events;
 mod handlers;
+pub mod metrics;
+pub mod metrics_api;
+mod node_proxy;
 pub mod openapi;
 pub mod patch;
 pub mod pdb;
@@ -65,6 +76,7 @@ pub use auth::ADMIN_USER;
 pub use client::{Client, Propagation, Subresource};
 pub use deletion::DeleteOptions;
 pub use error::ApiError;
+pub use metrics_api::MetricsSource;
 pub(crate) use server::{authenticate_token, error_response, table_response};
 pub use server::{
     json_response, parse_resource_path, serve_tls, tls_config, wants_table, ApiRequest, Query,
@@ -88,6 +100,8 @@ pub struct ApiServer {
     pod_logs_root: PathBuf,
     /// In-process admission hooks ([`ObjectValidator`]), run like validating webhooks.
     validators: Arc<RwLock<Vec<Arc<dyn ObjectValidator>>>>,
+    /// Usage behind `metrics.k8s.io` and the node proxy ([`ApiServer::set_metrics_source`]).
+    metrics_source: Arc<RwLock<Option<Arc<dyn MetricsSource>>>>,
 }
 
 impl ApiServer {
@@ -107,6 +121,7 @@ impl ApiServer {
             pod_mutator,
             pod_logs_root,
             validators: Arc::default(),
+            metrics_source: Arc::default(),
         };
         // The stored CRDs' resources are served from the first request on.
         crd::load(&server);
@@ -118,6 +133,18 @@ impl ApiServer {
     /// validating admission webhook. Hooks run in the order they were added.
     pub fn add_validator(&self, validator: Arc<dyn ObjectValidator>) {
         self.validators.write().unwrap().push(validator);
+    }
+
+    /// Registers where `metrics.k8s.io` (NodeMetrics, PodMetrics) and the node proxy's
+    /// kubelet endpoints get their data — the kubelet's usage store, as metrics-server and
+    /// the kubelets stand behind them on a real cluster ([`metrics_api`]). Replaces any
+    /// earlier source.
+    pub fn set_metrics_source(&self, source: Arc<dyn MetricsSource>) {
+        *self.metrics_source.write().unwrap() = Some(source);
+    }
+
+    pub(crate) fn metrics_source(&self) -> Option<Arc<dyn MetricsSource>> {
+        self.metrics_source.read().unwrap().clone()
     }
 
     /// The in-process client: the one way in for every component.

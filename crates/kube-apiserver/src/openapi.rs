@@ -62,6 +62,11 @@ pub fn v3_index() -> Value {
             json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", hash(&path))}),
         );
     }
+    let metrics = format!("apis/{}", crate::metrics_api::API_VERSION);
+    paths.insert(
+        metrics.clone(),
+        json!({"serverRelativeURL": format!("/openapi/v3/{metrics}?hash={}", hash(&metrics))}),
+    );
     json!({"paths": paths})
 }
 
@@ -82,6 +87,9 @@ fn operation(info: &ResourceInfo, action: &str) -> Value {
 pub fn v3_group_version(path: &str) -> Option<Value> {
     let (group, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["api", v] => ("", *v),
+        ["apis", crate::metrics_api::GROUP, crate::metrics_api::VERSION] => {
+            return Some(crate::metrics_api::openapi_v3())
+        }
         ["apis", g, v] => (*g, *v),
         _ => return None,
     };

@@ -72,7 +72,10 @@ pub async fn serve_tls(
 }
 
 pub fn router(server: ApiServer) -> Router {
-    Router::new().fallback(acknowledged).with_state(server)
+    Router::new()
+        .fallback(acknowledged)
+        .with_state(server)
+        .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 
 /// Serves a request; a write is acknowledged only once the registry has it on disk
@@ -383,6 +386,13 @@ async fn dispatch(State(server): State<ApiServer>, request: Request) -> Response
         Ok(user) => user,
         Err(err) => return error_response(&err),
     };
+
+    // metrics.k8s.io and the node proxy (served in process, not from the registry).
+    if let Some(response) =
+        crate::metrics_api::serve(&server, &parts.method, &path, &query, &parts.headers, &user)
+    {
+        return response;
+    }
 
     let resource_path = match parse_resource_path(&path) {
         Ok(Some(p)) => p,

@@ -5,7 +5,9 @@
 //! carrying decisions out. **Must not touch:** the registry or the API server's internals —
 //! it reads, watches and writes through the API server's [`Client`] only (bind through
 //! `pods/binding`, conditions through `pods/status`, victims through `DELETE`), so it could
-//! drive a real API server the same way. **Entry point:** [`start`].
+//! drive a real API server the same way. **Entry point:** [`start`]; its Prometheus
+//! metrics (`scheduler_*`, and `kube_pod_resource_request`/`_limit` for
+//! `/metrics/resources`) are in [`metrics`].
 //!
 //! It watches nodes and pods and keeps a [`Snapshot`] up to date incrementally (one parse
 //! per relevant change; status-only updates from kubelets are recognised without parsing).
@@ -53,6 +55,8 @@ use sparkyard_kube_apiserver::registry::{now_rfc3339, Event, EventType, Resource
 use sparkyard_kube_apiserver::{ApiError, Client, DeleteOptions};
 use sparkyard_scheduling::message;
 use sparkyard_scheduling::{Decision, NodeInfo, Nomination, PodRequirements, Snapshot};
+
+pub mod metrics;
 
 const PODS: Resource = Resource::new("", "pods");
 const NODES: Resource = Resource::new("", "nodes");
@@ -222,6 +226,7 @@ impl Scheduler {
         self.pending.clear();
         self.active.clear();
         self.written.clear();
+        metrics::reset_gated();
         for node in &nodes {
             self.node_changed(node);
         }
@@ -313,6 +318,7 @@ impl Scheduler {
             }
         };
         let key = req.key();
+        metrics::gated(&key, Some(&req));
         let before = self
             .snapshot
             .placement_of(&key)
@@ -387,6 +393,7 @@ impl Scheduler {
         self.forget_pending(&key);
         self.written.remove(&key);
         self.reported.remove(&key);
+        metrics::gated(&key, None);
         if let Some(node) = before {
             self.room_freed(&node);
         }
@@ -448,11 +455,15 @@ impl Scheduler {
                 continue;
             };
             let req = p.req.clone();
+            let started = Instant::now();
             let decision = self.snapshot.schedule(&req);
             let now = Utc::now();
             self.snapshot.assume(&req, &decision, now);
             match decision {
-                Decision::Bind { node } => self.bind(&req, &node),
+                Decision::Bind { node } => {
+                    let bound = self.bind(&req, &node);
+                    metrics::attempt(if bound { "scheduled" } else { "error" }, started);
+                }
                 Decision::Unschedulable {
                     message,
                     nomination,
@@ -462,13 +473,16 @@ impl Scheduler {
                         self.preempt(&req, plan, now);
                     }
                     self.unschedulable(&req, &message, &nomination);
+                    metrics::preemption(preemption.as_ref().map(|p| p.victims.len()));
+                    metrics::attempt("unschedulable", started);
                 }
             }
         }
         done
     }
 
-    fn bind(&mut self, req: &PodRequirements, node: &str) {
+    /// Binds the pod; `false` when the binding write failed.
+    fn bind(&mut self, req: &PodRequirements, node: &str) -> bool {
         let key = req.key();
         let result = self
             .client
@@ -489,6 +503,7 @@ impl Scheduler {
                     &message::scheduled_event_message(&req.namespace, &req.name, node),
                     &self.source,
                 );
+                true
             }
             Err(e) => {
                 // Gone, deleted or bound meanwhile: the assumption is void; the pod's own
@@ -498,6 +513,7 @@ impl Scheduler {
                 if let Some(current) = self.client.get(PODS, &req.namespace, &req.name) {
                     self.pod_changed(&current, None);
                 }
+                false
             }
         }
     }
@@ -689,7 +705,9 @@ pub async fn run(client: Client) {
                 }
             }
             s.flush_unschedulable(Instant::now());
-            if s.cycle() > 0 {
+            let scheduled = s.cycle();
+            metrics::update_pending(&s);
+            if scheduled > 0 {
                 // Let the registry's other watchers and this runtime's timers run.
                 tokio::task::yield_now().await;
             }

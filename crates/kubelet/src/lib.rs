@@ -29,6 +29,9 @@
 //! - `env`, `entrypoint`, `volumes`, `status`, `hosts`: pure builders the worker uses.
 //! - `ipam`: one loopback IP per pod.
 //! - `simulated`: pods on `simulated = true` nodes: no process, status from the clock.
+//! - `stats`: usage accounting (process trees in `/proc`, the simulated-node model), the
+//!   sampler and its store ([`KubeletHandle::usage`]), the `/metrics/resource`,
+//!   `/metrics/cadvisor` and `/stats/summary` endpoints.
 
 pub mod config;
 pub mod entrypoint;
@@ -42,6 +45,7 @@ pub mod process;
 pub mod sandbox;
 pub mod shim;
 pub mod simulated;
+pub mod stats;
 pub mod status;
 pub mod volumes;
 
@@ -85,6 +89,8 @@ pub struct KubeletConfig {
     pub ca_pem: String,
     /// The kubelet version its Node objects report.
     pub kubelet_version: String,
+    /// Time between two usage samples ([`stats`]; `[cluster] usage-sample-interval`).
+    pub usage_interval: Duration,
 }
 
 pub const PODS: Resource = Resource::new("", "pods");
@@ -138,6 +144,8 @@ pub struct Kubelet {
     /// Whether pods get a private `/root` (hiding the host's). Not when the host's Python,
     /// Java or Spark live under `/root` (pyenv, sdkman…), which pods must be able to run.
     pub private_root_home: bool,
+    /// Usage samples, and the running containers the pod workers report for them.
+    pub stats: Arc<stats::UsageStore>,
 }
 
 impl Kubelet {
@@ -167,6 +175,7 @@ impl Kubelet {
             bwrap,
             hosts: HostsBook::default(),
             private_root_home,
+            stats: Arc::new(stats::UsageStore::new(config.usage_interval)),
         }))
     }
 
@@ -254,6 +263,7 @@ pub fn start(client: &Client, config: KubeletConfig) -> anyhow::Result<KubeletHa
     tokio::spawn(dispatch(kubelet.clone(), changes_rx));
     tokio::spawn(keep_hosts_current(kubelet.clone()));
     tokio::spawn(nodes::heartbeat(kubelet.clone()));
+    tokio::spawn(stats::sampler::run(kubelet.clone()));
     Ok(handle)
 }
 

@@ -204,6 +204,12 @@ impl KubeletHandle {
         self.k.nodes.contains(name)
     }
 
+    /// The usage store: the latest samples of every served node, pod and container
+    /// ([`crate::stats`]); also the API server's `metrics.k8s.io` source.
+    pub fn usage(&self) -> Arc<crate::stats::UsageStore> {
+        self.k.stats.clone()
+    }
+
     fn simulated_driver(&self) -> mpsc::UnboundedSender<NodeChange> {
         let mut slot = self.simulated.lock().unwrap();
         slot.get_or_insert_with(|| {

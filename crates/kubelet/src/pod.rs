@@ -13,6 +13,7 @@
 //! - `publish`: the pod's phase, status and events.
 //! - `termination`: graceful deletion and the final `DELETE`.
 //! - `adopt`: taking over a pod after a kubelet restart.
+//! - `usage`: telling the usage sampler which containers run (sandbox pids).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ mod publish;
 mod restarts;
 mod start;
 mod termination;
+mod usage;
 mod volumes;
 
 /// Latest pod object from the dispatcher; `None` once it is gone from the registry.

@@ -1,5 +1,6 @@
 //! The AWS services the seed's scripts lean on besides emr-containers, served by sparkyard
-//! on the same endpoint with the same SigV4 keys: S3, CloudWatch Logs, IAM, STS, EKS and EC2 (instances),
+//! on the same endpoint with the same SigV4 keys: S3, CloudWatch Logs, CloudWatch metrics and
+//! alarms, IAM, STS, EKS and EC2 (instances),
 //! plus the policy evaluation ([`authz`]) every service — emr-containers included — calls.
 //!
 //! [`router`] composes the endpoint: S3 goes to `s3s` (which verifies S3's SigV4 variants
@@ -8,6 +9,7 @@
 //! service.
 
 pub mod authz;
+pub mod cloudwatch;
 mod db;
 pub mod ec2;
 pub mod eks;
@@ -52,6 +54,9 @@ pub struct ServicesConfig {
     /// seed's `karpenter.sh/discovery: <cluster-name>`. Not a TOML key.
     #[serde(skip)]
     pub cluster_tags: Option<std::collections::BTreeMap<String, String>>,
+    /// How often CloudWatch alarms are evaluated (`60s`, `5s`, `500ms`, `1m`).
+    #[serde(default = "default_alarm_evaluation_interval")]
+    pub alarm_evaluation_interval: String,
 }
 
 pub const DEFAULT_CLUSTER_NAME: &str = "eks-emr-cluster";
@@ -64,6 +69,28 @@ fn default_kubernetes_version() -> String {
     "1.22".into()
 }
 
+fn default_alarm_evaluation_interval() -> String {
+    "60s".into()
+}
+
+/// `500ms`, `5s`, `1m`, `1h`, or bare seconds.
+fn parse_interval(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: f64 = number.parse().ok()?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    (secs > 0.0 && secs.is_finite()).then(|| std::time::Duration::from_secs_f64(secs))
+}
+
 impl Default for ServicesConfig {
     fn default() -> Self {
         Self {
@@ -71,6 +98,7 @@ impl Default for ServicesConfig {
             kubernetes_version: default_kubernetes_version(),
             oidc_issuer: None,
             cluster_tags: None,
+            alarm_evaluation_interval: default_alarm_evaluation_interval(),
         }
     }
 }
@@ -100,6 +128,7 @@ pub struct Services {
 struct Inner {
     iam: Arc<iam::Iam>,
     logs: logs::Logs,
+    cloudwatch: Arc<cloudwatch::CloudWatch>,
     sts: sts::Sts,
     eks: eks::Eks,
     ec2: ec2::Ec2,
@@ -122,11 +151,19 @@ impl Services {
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let schema = format!(
-            "{}{}{}",
+            "{}{}{}{}",
             iam::store::SCHEMA,
             logs::store::SCHEMA,
-            eks::nodegroups::store::SCHEMA
+            eks::nodegroups::store::SCHEMA,
+            cloudwatch::store::SCHEMA
         );
+        let alarm_interval = parse_interval(&settings.config.alarm_evaluation_interval)
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "[services] alarm-evaluation-interval {:?} is not a duration such as 60s",
+                    settings.config.alarm_evaluation_interval
+                ))
+            })?;
         let db = db::Db::open(&settings.data_dir.join("services.db"), &schema)
             .map_err(std::io::Error::other)?;
         let iam = Arc::new(iam::Iam::open(db.clone(), &settings.account_id));
@@ -180,9 +217,16 @@ impl Services {
             authorizer.clone(),
             &settings.region,
         );
+        let cloudwatch = Arc::new(cloudwatch::CloudWatch::open(
+            db.clone(),
+            &settings.region,
+            &settings.account_id,
+        ));
+        cloudwatch.start_background(alarm_interval);
         Ok(Self {
             inner: Arc::new(Inner {
                 logs: logs::Logs::open(db, &settings.region, &settings.account_id),
+                cloudwatch,
                 sts: sts::Sts::new(keyring, iam.clone(), verifier, &settings.account_id),
                 iam,
                 eks,
@@ -209,7 +253,10 @@ impl Services {
 
     /// Services (credential-scope names) dispatched by [`Services::signed`].
     pub fn serves(service: &str) -> bool {
-        matches!(service, "iam" | "sts" | "logs" | "eks" | "ec2")
+        matches!(
+            service,
+            "iam" | "sts" | "logs" | "eks" | "ec2" | "monitoring"
+        )
     }
 
     /// Serves a request the SigV4 middleware has authenticated (a [`Principal`] is in its
@@ -263,10 +310,19 @@ impl Services {
                     .unwrap_or("");
                 match target.strip_prefix(logs::TARGET_PREFIX) {
                     Some(op) => {
-                        inner
+                        let response = inner
                             .logs
                             .handle(&inner.authorizer, &principal, op, &body)
-                            .await
+                            .await;
+                        // CloudWatch Logs extracts Embedded Metric Format metrics from the
+                        // events it accepts (Container Insights' performance log among them).
+                        if op == "PutLogEvents" && response.status().is_success() {
+                            inner
+                                .cloudwatch
+                                .ingest_emf(&logs::event_messages(&body))
+                                .await;
+                        }
+                        response
                     }
                     None => AwsError::new(
                         StatusCode::BAD_REQUEST,
@@ -275,6 +331,27 @@ impl Services {
                     )
                     .into_response(),
                 }
+            }
+            "monitoring" => {
+                let body = match cloudwatch::request_body(&parts.headers, body) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let (protocol, _) = cloudwatch::classify(&parts.uri, &parts.headers, &[]);
+                        return e.render(protocol, &request_id);
+                    }
+                };
+                let (protocol, op) = cloudwatch::classify(&parts.uri, &parts.headers, &body);
+                inner
+                    .cloudwatch
+                    .handle(
+                        &inner.authorizer,
+                        &principal,
+                        protocol,
+                        &op,
+                        &body,
+                        &request_id,
+                    )
+                    .await
             }
             "eks" => {
                 inner

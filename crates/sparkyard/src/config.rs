@@ -47,6 +47,12 @@ pub struct Config {
     /// `[autoscaling]`: the embedded EC2's timings and Karpenter (docs/autoscaling.md).
     #[serde(default)]
     pub autoscaling: AutoscalingConfig,
+    /// `[metrics]`: the Prometheus listener (docs/metrics.md).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[container-insights]`: the built-in Container Insights agent.
+    #[serde(default)]
+    pub container_insights: sparkyard_container_insights::InsightsConfig,
     /// `--cluster-config`: the eksctl ClusterConfig whose managed node groups `serve`
     /// creates at start (not a TOML key).
     #[serde(skip)]
@@ -72,9 +78,32 @@ pub struct AutoscalingConfig {
     pub batch_idle: String,
     #[serde(default = "default_batch_max")]
     pub batch_max: String,
-    /// Where `karpenter_*` metrics are served as `GET /metrics` (Karpenter's `:8080`).
+    /// Where the Prometheus listener serves `GET /metrics` (every component's metrics,
+    /// `karpenter_*` included) and `GET /metrics/resources`. `[metrics] listen`, when
+    /// set, takes precedence; this key keeps working.
     #[serde(default = "default_metrics_listen")]
     pub metrics_listen: SocketAddr,
+}
+
+/// `[metrics]`: the Prometheus listener, always started (docs/metrics.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` and `GET /metrics/resources` are served. Unset: `[autoscaling]
+    /// metrics-listen` (default `127.0.0.1:4751`). A taken port falls back to a free one on
+    /// the same IP; `<data-dir>/metrics.addr` names the address bound.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// The Prometheus listener's address: `[metrics] listen`, else `[autoscaling]
+    /// metrics-listen`.
+    pub fn metrics_listen(&self) -> SocketAddr {
+        self.metrics
+            .listen
+            .unwrap_or(self.autoscaling.metrics_listen)
+    }
 }
 
 fn yes() -> bool {
@@ -274,6 +303,20 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.region, "us-east-1");
         assert_eq!(config.account_id, "123456789012");
+    }
+
+    #[test]
+    fn metrics_listen_alias_takes_precedence() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config.metrics_listen().to_string(), "127.0.0.1:4751");
+        let config: Config =
+            toml::from_str("[autoscaling]\nmetrics-listen = \"127.0.0.1:9100\"\n").unwrap();
+        assert_eq!(config.metrics_listen().to_string(), "127.0.0.1:9100");
+        let config: Config = toml::from_str(
+            "[autoscaling]\nmetrics-listen = \"127.0.0.1:9100\"\n[metrics]\nlisten = \"0.0.0.0:9200\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.metrics_listen().to_string(), "0.0.0.0:9200");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod config;
 mod ec2_cli;
 mod eksctl;
 mod endpoint;
+mod insights;
 mod jobs_cli;
 mod nodegroups;
 mod serve;

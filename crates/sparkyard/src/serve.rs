@@ -1,6 +1,6 @@
 //! `sparkyard serve`: open the store, load or create the keys, and serve the AWS endpoint.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
@@ -26,6 +26,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("cannot start the embedded Kubernetes cluster")?,
         )
     };
+    // The Prometheus listener, always: what exists is served (`--no-cluster`: job runs
+    // and whatever is added later). Sources are read at each scrape, so components
+    // started below add theirs with `metrics.add(…)`.
+    let metrics = MetricsSources::default();
+    if let Some(cluster) = &cluster {
+        add_cluster_metrics(&metrics, cluster);
+    }
+    if !args.cluster_only {
+        metrics.add(
+            "job-runs",
+            Arc::new(sparkyard_controller::metrics::metrics_text),
+        );
+    }
+    start_metrics_listener(&config, &metrics, cluster.as_ref()).await?;
     if args.cluster_only {
         return serve_cluster_only(config.listen).await;
     }
@@ -96,7 +110,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Karpenter launches through the same EC2.
     if let (Some(cluster), Some(ec2)) = (&cluster, ec2) {
         if config.autoscaling.karpenter {
-            start_karpenter(&config, cluster, ec2).await?;
+            let karpenter = start_karpenter(&config, cluster, ec2)?;
+            metrics.add("karpenter", Arc::new(move || karpenter.metrics_text()));
         }
     }
 
@@ -135,6 +150,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // Container Insights publishes to the endpoint just bound (crates/container-insights);
+    // its latest figures are also `sparkyard_ci_*` gauges.
+    if let Some(insights) = crate::insights::start(
+        &config,
+        &endpoint_url,
+        keyring.bootstrap(),
+        cluster.as_ref(),
+    )
+    .await?
+    {
+        metrics.add(
+            "container-insights",
+            Arc::new(move || sparkyard_container_insights::prometheus::text(&insights.records())),
+        );
+    }
     tracing::info!(endpoint = %endpoint_url, data_dir = %config.data_dir.display(), "sparkyard is serving");
     eprintln!("{}", profile.usage());
     axum::serve(listener, app)
@@ -143,13 +173,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Karpenter on the embedded cluster, and its `karpenter_*` metrics on
-/// `[autoscaling] metrics-listen`.
-async fn start_karpenter(
+/// Karpenter on the embedded cluster; its `karpenter_*` metrics are served by the
+/// Prometheus listener ([`MetricsSources`]).
+fn start_karpenter(
     config: &Config,
     cluster: &sparkyard_cluster::Cluster,
     ec2: sparkyard_ec2::Ec2,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<sparkyard_karpenter::Karpenter> {
     use crate::config::AutoscalingConfig as A;
     let scaling = &config.autoscaling;
     let mut k = sparkyard_karpenter::KarpenterConfig::new(
@@ -162,41 +192,117 @@ async fn start_karpenter(
     // The controller's mirror pod shows on a node that never scales away: the first
     // configured node (the control plane's when a ClusterConfig gave the node groups).
     k.log_node = config.cluster.nodes.first().map(|n| n.name.clone());
-    let karpenter = sparkyard_karpenter::start(&cluster.client(), ec2, k);
+    Ok(sparkyard_karpenter::start(&cluster.client(), ec2, k))
+}
+
+/// A source of Prometheus text for `GET /metrics`: OpenMetrics as prometheus-client
+/// writes it (`encode_registry`, with or without `# EOF`) or the classic 0.0.4 format.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What `GET /metrics` serves, in order: each source is called at every scrape and the
+/// results merged into one `text/plain; version=0.0.4` document, each family once (the
+/// first source to write a family wins). A component adds its metrics with one call:
+///
+/// ```ignore
+/// metrics.add("container-insights", Arc::new(move || insights.metrics_text()));
+/// ```
+#[derive(Clone, Default)]
+pub struct MetricsSources(Arc<Mutex<Vec<(String, MetricsSource)>>>);
+
+impl MetricsSources {
+    /// Adds (or, for a name already added, replaces) a source.
+    pub fn add(&self, name: &str, source: MetricsSource) {
+        let mut sources = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match sources.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = source,
+            None => sources.push((name.to_string(), source)),
+        }
+    }
+
+    /// One scrape: every source's text, merged.
+    pub fn render(&self) -> String {
+        let sources: Vec<MetricsSource> = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
+        sparkyard_kube_state_metrics::exposition::to_prometheus_text(sources.iter().map(|s| s()))
+    }
+}
+
+/// The embedded cluster's metrics: the API server's, the scheduler's, kube-scheduler's
+/// `kube_pod_resource_*` and the kube-state-metrics subset.
+fn add_cluster_metrics(metrics: &MetricsSources, cluster: &sparkyard_cluster::Cluster) {
+    let client = cluster.client();
+    metrics.add(
+        "apiserver",
+        Arc::new(move || sparkyard_kube_apiserver::metrics::metrics_text(Some(&client))),
+    );
+    metrics.add(
+        "scheduler",
+        Arc::new(sparkyard_kube_scheduler::metrics::metrics_text),
+    );
+    let resources = sparkyard_kube_scheduler::metrics::PodResources::new(cluster.client());
+    metrics.add("scheduler-resources", Arc::new(move || resources.text()));
+    let ksm = sparkyard_kube_state_metrics::KubeStateMetrics::new(cluster.client());
+    metrics.add("kube-state-metrics", Arc::new(move || ksm.text()));
+}
+
+/// The Prometheus listener on `[metrics] listen` (else `[autoscaling] metrics-listen`):
+/// `GET /metrics` serves every source; `GET /metrics/resources` kube-scheduler's
+/// `kube_pod_resource_request`/`_limit` alone, as kube-scheduler serves them.
+async fn start_metrics_listener(
+    config: &Config,
+    metrics: &MetricsSources,
+    cluster: Option<&sparkyard_cluster::Cluster>,
+) -> anyhow::Result<()> {
+    let wanted = config.metrics_listen();
     // A taken port falls back to a free one on the same IP (as the API server's does);
     // `<data-dir>/metrics.addr` names the address really bound.
-    let listener = match tokio::net::TcpListener::bind(scaling.metrics_listen).await {
+    let listener = match tokio::net::TcpListener::bind(wanted).await {
         Ok(l) => l,
         Err(e) => {
-            let any = std::net::SocketAddr::new(scaling.metrics_listen.ip(), 0);
+            let any = std::net::SocketAddr::new(wanted.ip(), 0);
             let l = tokio::net::TcpListener::bind(any).await.with_context(|| {
                 format!(
-                    "cannot listen on {} ([autoscaling] metrics-listen)",
-                    scaling.metrics_listen
+                    "cannot listen on {wanted} ([metrics] listen / [autoscaling] metrics-listen)"
                 )
             })?;
-            tracing::warn!(wanted = %scaling.metrics_listen, error = %e, got = %l.local_addr()?, "metrics port taken; using another");
+            tracing::warn!(%wanted, error = %e, got = %l.local_addr()?, "metrics port taken; using another");
             l
         }
     };
     let bound = listener.local_addr()?;
     std::fs::write(config.data_dir.join("metrics.addr"), bound.to_string())
         .context("cannot write metrics.addr")?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let karpenter = karpenter.clone();
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    karpenter.metrics_text(),
-                )
-            }
-        }),
-    );
+    let resources = MetricsSources::default();
+    if let Some(cluster) = cluster {
+        let pods = sparkyard_kube_scheduler::metrics::PodResources::new(cluster.client());
+        resources.add("scheduler-resources", Arc::new(move || pods.text()));
+    }
+    let text = |sources: MetricsSources| async move {
+        // Listing every node and pod is CPU work: off the async workers.
+        let body = tokio::task::spawn_blocking(move || sources.render())
+            .await
+            .unwrap_or_default();
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                sparkyard_kube_state_metrics::exposition::CONTENT_TYPE,
+            )],
+            body,
+        )
+    };
+    let all = metrics.clone();
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(move || text(all.clone())))
+        .route(
+            "/metrics/resources",
+            axum::routing::get(move || text(resources.clone())),
+        );
+    tracing::info!(address = %bound, "serving Prometheus metrics");
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "the metrics listener stopped");

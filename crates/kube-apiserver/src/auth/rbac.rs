@@ -241,6 +241,9 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
         {"apiGroups": [""], "resources": core_view, "verbs": read},
         {"apiGroups": ["batch"], "resources": ["jobs", "jobs/status"], "verbs": read},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": read},
+        // metrics-server's `system:aggregated-metrics-reader`, aggregated into view, edit
+        // and admin upstream.
+        {"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": read},
     ]);
     let mut edit = view.as_array().unwrap().clone();
     edit.push(json!({"apiGroups": [""], "resources": core_edit, "verbs": write}));
@@ -257,6 +260,10 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
         ("admin", Value::Array(admin)),
         ("edit", Value::Array(edit)),
         ("view", view),
+        (
+            "system:aggregated-metrics-reader",
+            json!([{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}]),
+        ),
     ]
 }
 

@@ -151,6 +151,7 @@ impl Worker {
 
     pub(super) fn cleanup(&mut self) {
         self.kill_all();
+        self.k.stats.forget(&self.uid);
         self.k.hosts.unregister(&self.uid);
         self.k.ipam.release(&self.uid);
         // Logs stay for `kubectl logs` of finished pods' records and the log shipper; the

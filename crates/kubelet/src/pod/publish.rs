@@ -68,6 +68,7 @@ impl Worker {
         }
         // Services selecting this pod change with its phase.
         self.k.hosts.refresh(&self.k);
+        self.report_usage();
     }
 
     pub(super) fn event(&self, kind: Kind, reason: &str, message: &str, container: Option<&str>) {

@@ -26,6 +26,21 @@ pub struct Logs {
     account_id: String,
 }
 
+/// The `message` of each event of a `PutLogEvents` body (for Embedded Metric Format
+/// extraction, once the call has been accepted).
+pub fn event_messages(body: &[u8]) -> Vec<String> {
+    let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    input["logEvents"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["message"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn invalid(message: impl Into<String>) -> AwsError {
     AwsError::new(
         StatusCode::BAD_REQUEST,
