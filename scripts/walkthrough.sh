@@ -3,7 +3,7 @@
 # ../shared/seed/emr-on-eks-transient-clusters.md (their commands: ../shared/seed/walkthrough.md),
 # against sparkyard on the embedded cluster, with the unchanged AWS CLI and kubectl.
 # Each step prints what it runs and what to look at. Steps that need parts sparkyard does
-# not have yet (Container Insights, the console) say so and move on.
+# not have yet (the console) say so and move on.
 #
 #   ./scripts/walkthrough.sh            # the whole replay (about 5 minutes with the default sleeps)
 #   WALKTHROUGH_UNIT=20 ./scripts/walkthrough.sh   # the seed's own sleeps (x*20 s per task)
@@ -73,8 +73,17 @@ managedNodeGroups:
     minSize: 1
     maxSize: 10
 YAML
+# Container Insights every 10 s and alarms evaluated as often, so the replay's few minutes
+# show them (both 60 s by default, as on AWS).
+cat >"$WORK/sparkyard.toml" <<TOML
+[container-insights]
+interval = "10s"
+
+[services]
+alarm-evaluation-interval = "10s"
+TOML
 echo "\$ sparkyard serve --cluster-config $WORK/eks-cluster.yaml (log: $DATA/sparkyard.log)"
-nohup "$SPARKYARD_BIN" serve --data-dir "$DATA/state" --listen "$LISTEN" \
+nohup "$SPARKYARD_BIN" serve --data-dir "$DATA/state" --listen "$LISTEN" --config "$WORK/sparkyard.toml" \
   --cluster-config "$WORK/eks-cluster.yaml" >"$DATA/sparkyard.log" 2>&1 &
 echo $! >"$DATA/sparkyard.pid"
 for _ in $(seq 300); do [ -f "$KUBECONFIG" ] && [ -f "$AWS_CONFIG_FILE" ] && break; sleep 0.1; done
@@ -164,7 +173,21 @@ aws s3 ls --recursive "s3://monthly-batch-logs-$AWS_ACCOUNT_ID-$AWS_REGION/$MONT
 look "stdout.gz/stderr.gz per container under <vc>/jobs/<job>/containers/…"
 
 step "12–13" "Container Insights"
-echo "   not in sparkyard yet: metrics and their dashboards arrive with the metrics work (issue 12)."
+# sparkyard's built-in agent is the CloudWatch agent and fluent-bit DaemonSets of these steps.
+NODE="$(kubectl get nodes -l "eks.amazonaws.com/nodegroup=$CLUSTER_NAME-ng" -o jsonpath='{.items[0].metadata.name}')"
+INSTANCE="$(kubectl get node "$NODE" -o jsonpath='{.spec.providerID}')" && INSTANCE="${INSTANCE##*/}"
+NODE_DIMS=(Name=ClusterName,Value="$CLUSTER_NAME" Name=NodeName,Value="$NODE" Name=InstanceId,Value="$INSTANCE")
+until kubectl top nodes >/dev/null 2>&1; do sleep 1; done
+run kubectl top nodes
+until [ -n "$(aws cloudwatch list-metrics --namespace ContainerInsights --metric-name node_cpu_reserved_capacity --query 'Metrics[0].MetricName' --output text | grep -v None)" ]; do sleep 2; done
+run aws cloudwatch list-metrics --namespace ContainerInsights --metric-name node_cpu_reserved_capacity \
+  --query 'Metrics[].Dimensions[].[Name,Value]' --output text
+run aws logs describe-log-streams --log-group-name "/aws/containerinsights/$CLUSTER_NAME/performance" --query 'logStreams[].logStreamName' --output text
+# Step 17's "Reserved CPU reaching its threshold", as an alarm.
+run aws cloudwatch put-metric-alarm --alarm-name "$CLUSTER_NAME-reserved-cpu" \
+  --namespace ContainerInsights --metric-name node_cpu_reserved_capacity --dimensions "${NODE_DIMS[@]}" \
+  --statistic Maximum --period 60 --evaluation-periods 1 --threshold 90 --comparison-operator GreaterThanOrEqualToThreshold
+look "node and pod CPU and memory under ContainerInsights; EMF events per node in /aws/containerinsights/$CLUSTER_NAME/performance"
 
 step 14 "priority classes"
 for spec in "critical-priority 400 true" "realtime-priority 300 false" "high-priority 200 false" "low-priority 100 false"; do
@@ -258,6 +281,24 @@ wait_run "$MONTHLY" "$LOW"
 
 step 17 "what happened"
 run kubectl get events -n monthly-batch --field-selector reason=Preempted
+START="$(date -u -d '-20 min' +%Y-%m-%dT%H:%M:%SZ)" END="$(date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)"
+run aws cloudwatch get-metric-statistics --namespace ContainerInsights --metric-name node_cpu_reserved_capacity \
+  --dimensions "${NODE_DIMS[@]}" --statistics Maximum --period 60 --start-time "$START" --end-time "$END" \
+  --query 'sort_by(Datapoints,&Timestamp)[].Maximum' --output text
+RESERVED="$(aws cloudwatch get-metric-statistics --namespace ContainerInsights --metric-name node_cpu_reserved_capacity \
+  --dimensions "${NODE_DIMS[@]}" --statistics Maximum --period 3600 --start-time "$START" --end-time "$END" \
+  --query 'max(Datapoints[].Maximum)' --output text)"
+awk -v r="$RESERVED" 'BEGIN { exit !(r >= 90) }' || fail "node_cpu_reserved_capacity peaked at $RESERVED, not ≥ 90"
+for _ in $(seq 120); do
+  aws cloudwatch describe-alarm-history --alarm-name "$CLUSTER_NAME-reserved-cpu" --history-item-type StateUpdate \
+    --query 'AlarmHistoryItems[].HistorySummary' --output text | grep -q "to ALARM" && break
+  sleep 1
+done
+run aws cloudwatch describe-alarm-history --alarm-name "$CLUSTER_NAME-reserved-cpu" --history-item-type StateUpdate \
+  --query 'AlarmHistoryItems[].[Timestamp,HistorySummary]' --output text
+aws cloudwatch describe-alarm-history --alarm-name "$CLUSTER_NAME-reserved-cpu" --history-item-type StateUpdate \
+  --query 'AlarmHistoryItems[].HistorySummary' --output text | grep -q "to ALARM" || fail "the reserved-CPU alarm never went to ALARM"
+look "Reserved CPU (node_cpu_reserved_capacity) peaking at $RESERVED % while the high-priority driver needed room: why the low-priority executor was evicted"
 look "the low job's executor preempted by the high job's, and back as a new executor id after it"
 
 step 18 "Karpenter: the seed's Provisioner"
