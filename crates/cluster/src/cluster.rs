@@ -143,6 +143,15 @@ impl Cluster {
             .expect("the kubelet starts before start() returns the cluster")
     }
 
+    /// Accepts EKS-style IAM tokens (`aws eks get-token`) on the API server, verified and
+    /// mapped through `verifier` (the binary bridges it to sparkyard's STS and EKS).
+    pub fn set_aws_token_verifier(
+        &self,
+        verifier: Arc<dyn sparkyard_kube_apiserver::auth::aws_iam::AwsTokenVerifier>,
+    ) {
+        self.api.set_aws_token_verifier(verifier);
+    }
+
     /// Resolves once every change made so far is on disk.
     pub async fn wait_durable(&self) -> Result<(), sparkyard_kube_apiserver::ApiError> {
         self.api.wait_durable().await

@@ -908,6 +908,7 @@ fn reviews(server: &ApiServer, request: &ApiRequest) -> Result<Value, ApiError> 
                         .collect()
                 })
                 .unwrap_or_default(),
+            ..Default::default()
         }
     } else {
         request.user.clone()

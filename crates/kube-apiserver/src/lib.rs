@@ -37,6 +37,9 @@
 //! `apiserver_current_inflight_requests`) and counts stored objects at scrape time
 //! (`apiserver_storage_objects`); [`metrics::metrics_text`] is what the binary serves.
 //!
+//! **IAM authentication:** EKS-style `k8s-aws-v1.` tokens are verified and mapped to users
+//! through an [`auth::aws_iam::AwsTokenVerifier`] given to [`ApiServer::set_aws_token_verifier`].
+//!
 //! **Entry points:** [`ApiServer::new`], [`ApiServer::client`], [`ApiServer::add_validator`],
 //! [`ApiServer::router`] with
 //! [`serve_tls`] and [`tls_config`], [`pki`] for the certificates.
@@ -102,6 +105,9 @@ pub struct ApiServer {
     validators: Arc<RwLock<Vec<Arc<dyn ObjectValidator>>>>,
     /// Usage behind `metrics.k8s.io` and the node proxy ([`ApiServer::set_metrics_source`]).
     metrics_source: Arc<RwLock<Option<Arc<dyn MetricsSource>>>>,
+    /// EKS-style IAM authentication ([`ApiServer::set_aws_token_verifier`]).
+    aws_tokens: Arc<RwLock<Option<Arc<dyn auth::aws_iam::AwsTokenVerifier>>>>,
+    aws_identities: Arc<auth::aws_iam::IdentityCache>,
 }
 
 impl ApiServer {
@@ -122,6 +128,8 @@ impl ApiServer {
             pod_logs_root,
             validators: Arc::default(),
             metrics_source: Arc::default(),
+            aws_tokens: Arc::default(),
+            aws_identities: Arc::default(),
         };
         // The stored CRDs' resources are served from the first request on.
         crd::load(&server);
@@ -145,6 +153,17 @@ impl ApiServer {
 
     pub(crate) fn metrics_source(&self) -> Option<Arc<dyn MetricsSource>> {
         self.metrics_source.read().unwrap().clone()
+    }
+
+    /// Accepts EKS-style IAM bearer tokens (`aws eks get-token`), verified and mapped through
+    /// `verifier` — sparkyard's STS and EKS access entries, installed by the binary
+    /// ([`auth::aws_iam`]). Replaces any earlier verifier.
+    pub fn set_aws_token_verifier(&self, verifier: Arc<dyn auth::aws_iam::AwsTokenVerifier>) {
+        *self.aws_tokens.write().unwrap() = Some(verifier);
+    }
+
+    pub(crate) fn aws_token_verifier(&self) -> Option<Arc<dyn auth::aws_iam::AwsTokenVerifier>> {
+        self.aws_tokens.read().unwrap().clone()
     }
 
     /// The in-process client: the one way in for every component.

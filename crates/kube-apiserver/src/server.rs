@@ -310,6 +310,35 @@ pub fn authenticate(server: &ApiServer, headers: &HeaderMap) -> Result<UserInfo,
     authenticate_token(server, token)
 }
 
+/// [`authenticate`], with EKS-style IAM tokens (`k8s-aws-v1.…`) verified and mapped
+/// through the installed [`AwsTokenVerifier`](crate::auth::aws_iam::AwsTokenVerifier).
+pub async fn authenticate_request(
+    server: &ApiServer,
+    headers: &HeaderMap,
+) -> Result<UserInfo, ApiError> {
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    if let Some(token) = token.filter(|t| t.starts_with(crate::auth::aws_iam::TOKEN_PREFIX)) {
+        let verifier = server
+            .aws_token_verifier()
+            .ok_or_else(ApiError::unauthorized)?;
+        return crate::auth::aws_iam::authenticate(
+            &server.registry,
+            verifier.as_ref(),
+            &server.aws_identities,
+            token,
+        )
+        .await;
+    }
+    authenticate(server, headers)
+}
+
 /// Resolves a bearer token to its user (also the TokenReview API).
 pub fn authenticate_token(server: &ApiServer, token: &str) -> Result<UserInfo, ApiError> {
     if constant_time_eq(token.as_bytes(), server.admin_token.as_bytes()) {
@@ -382,7 +411,7 @@ async fn dispatch(State(server): State<ApiServer>, request: Request) -> Response
         "/openid/v1/jwks" => return json_response(200, &server.tokens.jwks()),
         _ => {}
     }
-    let user = match authenticate(&server, &parts.headers) {
+    let user = match authenticate_request(&server, &parts.headers).await {
         Ok(user) => user,
         Err(err) => return error_response(&err),
     };

@@ -156,7 +156,7 @@ impl Services {
             logs::store::SCHEMA,
             eks::nodegroups::store::SCHEMA,
             cloudwatch::store::SCHEMA
-        );
+        ) + eks::access_entries::SCHEMA;
         let alarm_interval = parse_interval(&settings.config.alarm_evaluation_interval)
             .ok_or_else(|| {
                 std::io::Error::other(format!(
@@ -208,6 +208,12 @@ impl Services {
                 &settings.config.cluster_name,
                 &settings.config.kubernetes_version,
             ),
+            eks::access_entries::AccessEntries::new(
+                db.clone(),
+                &settings.region,
+                &settings.account_id,
+                &settings.config.cluster_name,
+            ),
         );
         eks.nodegroups().resume();
         let s3_store = s3::S3Store::open(&settings.data_dir)?;
@@ -244,6 +250,28 @@ impl Services {
     /// EKS managed node groups (the start-up path of an eksctl ClusterConfig).
     pub fn nodegroups(&self) -> &eks::nodegroups::NodeGroups {
         self.inner.eks.nodegroups()
+    }
+
+    /// STS's answer to a presigned `GetCallerIdentity` URL (an `aws eks get-token` token):
+    /// the signature checked against the keyring, the caller returned. The embedded API
+    /// server's IAM authentication reaches it through the binary.
+    pub async fn verify_presigned_caller_identity(
+        &self,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Result<sts::CallerIdentity, String> {
+        self.inner
+            .sts
+            .verify_presigned_caller_identity(uri, headers)
+            .await
+    }
+
+    /// The EKS access entry of a principal (canonical ARN), for the API server's mapping.
+    pub async fn access_entry(
+        &self,
+        principal_arn: &str,
+    ) -> Option<eks::access_entries::EntryGrant> {
+        self.inner.eks.access_entries().lookup(principal_arn).await
     }
 
     /// The authorizer, for emr-containers and any other service to call.

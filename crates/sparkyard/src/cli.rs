@@ -39,6 +39,9 @@ pub enum Command {
     /// The embedded EC2 of a running server: spot interruptions.
     #[command(subcommand)]
     Ec2(crate::ec2_cli::Ec2Command),
+    /// Sign in to the web console of a running server: opens (or, with --url, prints) a
+    /// one-time sign-in link for the administrator, valid for five minutes.
+    Console(crate::console::ConsoleArgs),
     /// The embedded cluster's container supervisor (like containerd-shim): runs one
     /// container's sandbox, writes its output to the log and its exit to `--exit-file`.
     /// Started by the kubelet; not for users.

@@ -53,6 +53,9 @@ pub struct Config {
     /// `[container-insights]`: the built-in Container Insights agent.
     #[serde(default)]
     pub container_insights: sparkyard_container_insights::InsightsConfig,
+    /// `[console]`: the web console's listener (docs/console.md).
+    #[serde(default)]
+    pub console: sparkyard_console::ConsoleConfig,
     /// `--cluster-config`: the eksctl ClusterConfig whose managed node groups `serve`
     /// creates at start (not a TOML key).
     #[serde(skip)]
@@ -317,6 +320,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.metrics_listen().to_string(), "0.0.0.0:9200");
+    }
+
+    #[test]
+    fn console_defaults_to_loopback_and_can_be_moved() {
+        let config: Config = toml::from_str("").unwrap();
+        assert!(config.console.enabled);
+        assert_eq!(config.console.listen.to_string(), "127.0.0.1:4752");
+        assert_eq!(config.console.session_hours, 12);
+        let config: Config = toml::from_str(
+            "[console]\nlisten = \"127.0.0.1:9752\"\nsession-hours = 1\nenabled = false\n",
+        )
+        .unwrap();
+        assert_eq!(config.console.listen.to_string(), "127.0.0.1:9752");
+        assert_eq!(config.console.session_hours, 1);
+        assert!(!config.console.enabled);
+        assert!(toml::from_str::<Config>("[console]\nlisen = \"x\"\n").is_err());
     }
 
     #[test]

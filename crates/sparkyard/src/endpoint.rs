@@ -98,3 +98,101 @@ pub fn install_pod_identity(
     // Set once per process; a second call would be a wiring bug, not a runtime condition.
     let _ = cluster.pod_mutator.set(Arc::new(webhook));
 }
+
+/// The embedded API server's IAM authentication (`aws eks get-token` tokens, as EKS's
+/// authenticator): signatures are checked by sparkyard's STS against the keyring, access
+/// entries come from sparkyard's EKS; the API server itself maps the caller (creator,
+/// access entry, `aws-auth`).
+struct AwsIam {
+    services: sparkyard_services::Services,
+    cluster_name: String,
+    endpoint_host: Option<String>,
+    creator_arn: String,
+}
+
+use sparkyard_cluster::auth::aws_iam as iam_auth;
+
+impl iam_auth::AwsTokenVerifier for AwsIam {
+    fn cluster_name(&self) -> String {
+        self.cluster_name.clone()
+    }
+
+    fn endpoint_host(&self) -> Option<String> {
+        self.endpoint_host.clone()
+    }
+
+    fn cluster_creator_arn(&self) -> String {
+        self.creator_arn.clone()
+    }
+
+    fn verify<'a>(
+        &'a self,
+        request: &'a iam_auth::PresignedRequest,
+    ) -> futures::future::BoxFuture<'a, Result<iam_auth::CallerIdentity, String>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}://{}{}?{}",
+                request.scheme, request.host, request.path, request.raw_query
+            );
+            let uri: http::Uri = url.parse().map_err(|e| format!("{e}"))?;
+            let mut headers = http::HeaderMap::new();
+            let value = |v: &str| {
+                http::HeaderValue::from_str(v).map_err(|e| format!("bad header value: {e}"))
+            };
+            headers.insert(http::header::HOST, value(&request.host)?);
+            headers.insert(iam_auth::CLUSTER_ID_HEADER, value(&request.cluster_id)?);
+            let caller = self
+                .services
+                .verify_presigned_caller_identity(&uri, &headers)
+                .await?;
+            Ok(iam_auth::CallerIdentity {
+                arn: caller.arn,
+                account: caller.account,
+                user_id: caller.user_id,
+            })
+        })
+    }
+
+    fn access_entry<'a>(
+        &'a self,
+        principal_arn: &'a str,
+    ) -> futures::future::BoxFuture<'a, Option<iam_auth::AccessEntry>> {
+        Box::pin(async move {
+            let entry = self.services.access_entry(principal_arn).await?;
+            Some(iam_auth::AccessEntry {
+                username: entry.username,
+                groups: entry.groups,
+                policies: entry
+                    .policies
+                    .into_iter()
+                    .map(|(policy_arn, namespaces)| iam_auth::PolicyAssociation {
+                        policy_arn,
+                        namespaces,
+                    })
+                    .collect(),
+            })
+        })
+    }
+}
+
+/// Has the embedded API server accept `aws eks get-token` tokens for `cluster_name`,
+/// presigned for this endpoint (`endpoint_url`), the bootstrap key's principal being the
+/// cluster creator.
+pub fn install_aws_iam(
+    cluster: &sparkyard_cluster::Cluster,
+    services: &sparkyard_services::Services,
+    cluster_name: &str,
+    endpoint_url: &str,
+    creator_arn: &str,
+) {
+    let endpoint_host = endpoint_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.as_str().to_string()));
+    cluster.set_aws_token_verifier(Arc::new(AwsIam {
+        services: services.clone(),
+        cluster_name: cluster_name.to_string(),
+        endpoint_host,
+        creator_arn: creator_arn.to_string(),
+    }));
+}

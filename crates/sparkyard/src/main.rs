@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod console;
 mod ec2_cli;
 mod eksctl;
 mod endpoint;
@@ -37,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Submit(args) => jobs_cli::submit(args).await,
         cli::Command::Runs(command) => jobs_cli::runs(command).await,
         cli::Command::Ec2(command) => ec2_cli::run(command).await,
+        cli::Command::Console(args) => console::run(args),
         cli::Command::Shim {
             log,
             exit_file,

@@ -106,6 +106,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .context("cannot open the S3/Logs/IAM/STS/EKS state")?;
     create_node_groups(&config, &aws).await?;
+    // `aws eks get-token` tokens on the embedded API server (docs/access.md).
+    if let Some(cluster) = &cluster {
+        let creator = keyring
+            .lookup(&keyring.bootstrap().access_key_id)
+            .map(|k| k.owner.arn)
+            .unwrap_or_else(|| format!("arn:aws:iam::{}:root", config.account_id));
+        endpoint::install_aws_iam(
+            cluster,
+            &aws,
+            &config.services.cluster_name,
+            &profile.endpoint,
+            &creator,
+        );
+    }
 
     // Karpenter launches through the same EC2.
     if let (Some(cluster), Some(ec2)) = (&cluster, ec2) {
@@ -140,6 +154,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     // The log shipper and the Spark History Server (crates/logs).
     start_logs(&config, &endpoint_url, emr.clone(), cluster.as_ref());
+
+    // The web console (crates/console) acts through the same emr-containers API and IAM
+    // authorizer as SigV4 callers.
+    let console_api = sparkyard_emr::router_with(
+        emr.clone(),
+        Some(Arc::new(aws.authorizer()) as Arc<dyn sparkyard_aws::Authorize>),
+    );
+    crate::console::start(&config, keyring.clone(), console_api).await?;
 
     let app = endpoint::router(endpoint::Services {
         keyring: keyring.clone(),

@@ -1,5 +1,7 @@
-//! Who is calling (`tokens`: bearer tokens → [`UserInfo`]) and what they may do (`rbac`).
+//! Who is calling (`tokens`: bearer tokens → [`UserInfo`]; `aws_iam`: EKS-style IAM
+//! tokens) and what they may do (`rbac`).
 
+pub mod aws_iam;
 pub mod rbac;
 pub mod tokens;
 
@@ -7,10 +9,13 @@ pub mod tokens;
 pub const ADMIN_USER: &str = "sparkyard-admin";
 
 /// An authenticated caller, as the apiserver's `user.Info`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserInfo {
     pub name: String,
     pub groups: Vec<String>,
+    /// EKS access policies of the caller's access entry ([`aws_iam`]), evaluated by the
+    /// authorizer beside RBAC as EKS's authorizer does; empty for everyone else.
+    pub access_policies: Vec<aws_iam::PolicyAssociation>,
 }
 
 impl UserInfo {
@@ -19,6 +24,7 @@ impl UserInfo {
         Self {
             name: super::ADMIN_USER.to_string(),
             groups: vec!["system:masters".into(), "system:authenticated".into()],
+            ..Default::default()
         }
     }
 
@@ -31,6 +37,7 @@ impl UserInfo {
                 format!("system:serviceaccounts:{namespace}"),
                 "system:authenticated".into(),
             ],
+            ..Default::default()
         }
     }
 

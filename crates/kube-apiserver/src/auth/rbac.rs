@@ -130,6 +130,20 @@ pub fn allowed(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> bool
     {
         return true;
     }
+    // EKS access policies (access entries), as EKS's authorizer grants them beside RBAC: a
+    // cluster-scoped association everywhere, a namespace-scoped one in its namespaces only.
+    for association in &user.access_policies {
+        let in_scope = association.namespaces.is_empty()
+            || (!attrs.namespace.is_empty() && association.namespaces.contains(&attrs.namespace));
+        if in_scope
+            && super::aws_iam::access_policy_rules(&association.policy_arn)
+                .unwrap_or_default()
+                .iter()
+                .any(|r| rule_allows(r, attrs))
+        {
+            return true;
+        }
+    }
     let (bindings, _) = registry.list(CLUSTER_ROLE_BINDINGS.resource(), None);
     for binding in bindings {
         if subjects_match(&binding, user, "")

@@ -1,8 +1,9 @@
 //! EKS (rest-json): `ListClusters` and `DescribeCluster` for the embedded cluster — what
 //! `aws emr-containers update-role-trust-policy` reads (the cluster ARN's account and
 //! `identity.oidc.issuer`) and what `aws eks describe-cluster` shows — and its managed
-//! node groups ([`nodegroups`]).
+//! node groups ([`nodegroups`]) and access entries ([`access_entries`]).
 
+pub mod access_entries;
 pub mod nodegroups;
 pub mod pod_identity;
 
@@ -42,6 +43,7 @@ pub struct Eks {
     account_id: String,
     cluster: ClusterInfo,
     nodegroups: nodegroups::NodeGroups,
+    access_entries: access_entries::AccessEntries,
 }
 
 impl Eks {
@@ -50,17 +52,23 @@ impl Eks {
         account_id: &str,
         cluster: ClusterInfo,
         nodegroups: nodegroups::NodeGroups,
+        access_entries: access_entries::AccessEntries,
     ) -> Self {
         Self {
             region: region.to_string(),
             account_id: account_id.to_string(),
             cluster,
             nodegroups,
+            access_entries,
         }
     }
 
     pub fn nodegroups(&self) -> &nodegroups::NodeGroups {
         &self.nodegroups
+    }
+
+    pub fn access_entries(&self) -> &access_entries::AccessEntries {
+        &self.access_entries
     }
 
     pub fn cluster_arn(&self) -> String {
@@ -98,6 +106,16 @@ impl Eks {
         let result = match (method, segments.as_slice()) {
             (&M::GET, ["clusters"]) => self.list_clusters(authz, principal),
             (&M::GET, ["clusters", name]) => self.describe_cluster(authz, principal, name),
+            (&M::GET, ["access-policies"]) => {
+                match self.authorize(authz, principal, "ListAccessPolicies", "*") {
+                    Ok(()) => access_entries::list_access_policies(q("maxResults"), q("nextToken")),
+                    Err(e) => Err(e),
+                }
+            }
+            (m, ["clusters", cluster, "access-entries", rest @ ..]) => {
+                self.access_entry_op(authz, principal, m, cluster, rest, body, &query)
+                    .await
+            }
             (m, ["clusters", cluster, "node-groups", rest @ ..]) => {
                 self.nodegroup_op(authz, principal, m, cluster, rest, body, &query)
                     .await
@@ -125,7 +143,7 @@ impl Eks {
             _ => Err(AwsError::new(
                 StatusCode::NOT_FOUND,
                 "UnknownOperationException",
-                format!("{method} {path} is not an EKS operation sparkyard serves (ListClusters, DescribeCluster, CreateNodegroup, DescribeNodegroup, ListNodegroups, UpdateNodegroupConfig, DeleteNodegroup, DescribeUpdate, ListUpdates)."),
+                format!("{method} {path} is not an EKS operation sparkyard serves (ListClusters, DescribeCluster, CreateNodegroup, DescribeNodegroup, ListNodegroups, UpdateNodegroupConfig, DeleteNodegroup, DescribeUpdate, ListUpdates, Create/Describe/List/Update/DeleteAccessEntry, Associate/DisassociateAccessPolicy, ListAssociatedAccessPolicies, ListAccessPolicies)."),
             )),
         };
         match result {
@@ -204,6 +222,74 @@ impl Eks {
         }
     }
 
+    /// The access-entry routes: `/clusters/{name}/access-entries[/{principalArn}[/access-policies[/{policyArn}]]]`.
+    #[allow(clippy::too_many_arguments)]
+    async fn access_entry_op(
+        &self,
+        authz: &Authorizer,
+        principal: &Principal,
+        method: &http::Method,
+        cluster: &str,
+        rest: &[&str],
+        body: &[u8],
+        query: &Query,
+    ) -> Result<Value, AwsError> {
+        use http::Method as M;
+        let q = |k: &str| query_param(query, k);
+        let json_body = || -> Result<Value, AwsError> {
+            if body.is_empty() {
+                return Ok(json!({}));
+            }
+            serde_json::from_slice(body).map_err(|e| {
+                nodegroups::invalid(format!("The request body is not valid JSON: {e}"))
+            })
+        };
+        let ae = &self.access_entries;
+        let arn = self.arn_of(cluster);
+        let allow = |op: &str| self.authorize(authz, principal, op, &arn);
+        match (method, rest) {
+            (&M::POST, []) => {
+                allow("CreateAccessEntry")?;
+                ae.create(cluster, &json_body()?).await
+            }
+            (&M::GET, []) => {
+                allow("ListAccessEntries")?;
+                ae.list(cluster, q("associatedPolicyArn"), q("maxResults"), q("nextToken"))
+                    .await
+            }
+            (&M::GET, [entry]) => {
+                allow("DescribeAccessEntry")?;
+                ae.describe(cluster, entry).await
+            }
+            (&M::POST, [entry]) => {
+                allow("UpdateAccessEntry")?;
+                ae.update(cluster, entry, &json_body()?).await
+            }
+            (&M::DELETE, [entry]) => {
+                allow("DeleteAccessEntry")?;
+                ae.delete(cluster, entry).await
+            }
+            (&M::POST, [entry, "access-policies"]) => {
+                allow("AssociateAccessPolicy")?;
+                ae.associate(cluster, entry, &json_body()?).await
+            }
+            (&M::GET, [entry, "access-policies"]) => {
+                allow("ListAssociatedAccessPolicies")?;
+                ae.list_associated(cluster, entry, q("maxResults"), q("nextToken"))
+                    .await
+            }
+            (&M::DELETE, [entry, "access-policies", policy]) => {
+                allow("DisassociateAccessPolicy")?;
+                ae.disassociate(cluster, entry, policy).await
+            }
+            _ => Err(AwsError::new(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                format!("{method} /clusters/{cluster}/access-entries/{} is not an EKS operation sparkyard serves.", rest.join("/")),
+            )),
+        }
+    }
+
     fn authorize(
         &self,
         authz: &Authorizer,
@@ -265,6 +351,7 @@ pub fn describe(c: &ClusterInfo, arn: &str) -> Value {
         "kubernetesNetworkConfig": { "serviceIpv4Cidr": "10.100.0.0/16", "ipFamily": "ipv4" },
         "resourcesVpcConfig": { "subnetIds": [], "securityGroupIds": [], "endpointPublicAccess": false, "endpointPrivateAccess": true },
         "logging": { "clusterLogging": [] },
+        "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": true },
         "tags": c.tags,
     });
     if let Some(endpoint) = &c.endpoint {

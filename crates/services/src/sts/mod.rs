@@ -1,6 +1,8 @@
-//! STS (query protocol, `Version=2011-06-15`): `GetCallerIdentity` and
+//! STS (query protocol, `Version=2011-06-15`): `GetCallerIdentity`, `AssumeRole` and
 //! `AssumeRoleWithWebIdentity`, the exchange at the heart of EKS's IAM roles for service
-//! accounts (IRSA).
+//! accounts (IRSA). [`Sts::verify_presigned_caller_identity`] answers a presigned
+//! `GetCallerIdentity` URL in process — what EKS's authenticator asks STS for an
+//! `aws eks get-token` token ([`presigned`]).
 //!
 //! `AssumeRoleWithWebIdentity` is unsigned in AWS (the token is the credential), so the
 //! endpoint routes it here without SigV4. The token is a Kubernetes service-account JWT;
@@ -18,6 +20,9 @@ use sparkyard_aws::Principal;
 use crate::authz::{eval, Caller, Decision, PolicyKind, RequestContext};
 use crate::iam::Iam;
 use crate::wire::{fragment, iso8601, query_response, QueryError, QueryParams};
+
+pub mod presigned;
+pub use presigned::CallerIdentity;
 
 pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -60,6 +65,8 @@ pub struct Sts {
     iam: Arc<Iam>,
     verifier: Option<Arc<dyn WebIdentityVerifier>>,
     account_id: String,
+    /// Identity policies of role sessions (`sts:AssumeRole` is an action they need).
+    authorizer: crate::authz::Authorizer,
 }
 
 /// `https://host/path` → `host/path`: how IAM names an OIDC provider and its condition keys.
@@ -89,6 +96,7 @@ impl Sts {
         account_id: &str,
     ) -> Self {
         Self {
+            authorizer: crate::authz::Authorizer::new(iam.clone()),
             keyring,
             iam,
             verifier,
@@ -108,6 +116,7 @@ impl Sts {
             // Always allowed in AWS, even with every permission denied.
             "GetCallerIdentity" => Ok(self.get_caller_identity(principal).await),
             "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(params).await,
+            "AssumeRole" => self.assume_role(principal, params).await,
             "" => Err(QueryError::new(
                 StatusCode::BAD_REQUEST,
                 "MissingAction",
@@ -134,7 +143,18 @@ impl Sts {
     }
 
     async fn get_caller_identity(&self, principal: &Principal) -> String {
-        let user_id = match Caller::from_arn(&principal.arn) {
+        let user_id = self.user_id(&principal.arn, &principal.account_id).await;
+        fragment(|x| {
+            x.text("Arn", &principal.arn)
+                .text("UserId", &user_id)
+                .text("Account", &principal.account_id);
+        })
+    }
+
+    /// GetCallerIdentity's `UserId`: `<role id>:<session>` for role sessions, else the
+    /// account id (the root user's id).
+    async fn user_id(&self, arn: &str, account_id: &str) -> String {
+        match Caller::from_arn(arn) {
             Caller::AssumedRole {
                 role_name,
                 session_name,
@@ -149,13 +169,120 @@ impl Sts {
                 format!("{role_id}:{session_name}")
             }
             // The root user's id is the account id.
-            _ => principal.account_id.clone(),
-        };
-        fragment(|x| {
-            x.text("Arn", &principal.arn)
-                .text("UserId", &user_id)
-                .text("Account", &principal.account_id);
+            _ => account_id.to_string(),
+        }
+    }
+
+    /// Answers a presigned `GetCallerIdentity` URL (`aws eks get-token`'s token) as STS
+    /// would: its SigV4 query signature checked against the keyring, the caller returned.
+    /// The validity window is the EKS authenticator's, checked by the caller.
+    pub async fn verify_presigned_caller_identity(
+        &self,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Result<CallerIdentity, String> {
+        let owner = presigned::verify(&self.keyring, uri, headers, Utc::now())?;
+        let user_id = self.user_id(&owner.arn, &owner.account_id).await;
+        Ok(CallerIdentity {
+            arn: owner.arn,
+            account: owner.account_id,
+            user_id,
         })
+    }
+
+    /// `AssumeRole`: a signed caller becomes a session of a role whose trust policy names
+    /// it (its ARN, its role for a role session, or its account) and whose identity policy
+    /// allows `sts:AssumeRole` on the role.
+    async fn assume_role(
+        &self,
+        principal: &Principal,
+        p: &QueryParams,
+    ) -> Result<String, QueryError> {
+        let role_arn = p.required("RoleArn")?;
+        let session_name = p.required("RoleSessionName")?;
+        if !session_name_ok(session_name) {
+            return Err(QueryError::validation(format!(
+                "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+            )));
+        }
+        if p.get("Policy").is_some() || p.get("PolicyArns.member.1.arn").is_some() {
+            return Err(QueryError::validation(
+                "Session policies are not supported by sparkyard's STS.",
+            ));
+        }
+        let denied = || {
+            QueryError::access_denied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                principal.arn
+            ))
+        };
+        self.authorizer
+            .authorize(principal, "sts:AssumeRole", role_arn)
+            .map_err(|_| denied())?;
+        let (account, resource) = role_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split_once(":role/"))
+            .ok_or_else(|| QueryError::validation(format!("{role_arn} is invalid")))?;
+        let name = resource.rsplit('/').next().unwrap_or(resource);
+        let role = self
+            .iam
+            .get_role(name)
+            .await
+            .filter(|r| r.arn == role_arn && account == self.account_id)
+            .ok_or_else(denied)?;
+        let trust = crate::authz::policy::parse(&role.trust_policy, PolicyKind::Trust)
+            .map_err(|_| denied())?;
+        let ctx = RequestContext::new("sts:AssumeRole", &role.arn)
+            .with_key("aws:PrincipalArn", &principal.arn)
+            .with_key("aws:PrincipalAccount", &principal.account_id);
+        // The names a trust policy may use for this caller.
+        let mut names = vec![
+            principal.arn.clone(),
+            format!("arn:aws:iam::{}:root", principal.account_id),
+            principal.account_id.clone(),
+        ];
+        if let Caller::AssumedRole { role_name, .. } = Caller::from_arn(&principal.arn) {
+            if let Some(r) = self.iam.get_role(&role_name).await {
+                names.push(r.arn);
+            }
+        }
+        let decisions: Vec<Decision> = names
+            .iter()
+            .map(|n| eval::trust_allows(&trust, "AWS", n, &ctx))
+            .collect();
+        if decisions.contains(&Decision::ExplicitDeny) || !decisions.contains(&Decision::Allow) {
+            return Err(denied());
+        }
+        let duration = session_duration(p.get("DurationSeconds"), role.max_session_duration)?;
+        let assumed_arn = format!(
+            "arn:aws:sts::{}:assumed-role/{}/{session_name}",
+            self.account_id, role.name
+        );
+        let credentials = self
+            .keyring
+            .issue_session(
+                KeyOwner {
+                    account_id: self.account_id.clone(),
+                    arn: assumed_arn.clone(),
+                },
+                Utc::now() + Duration::seconds(duration),
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot persist session credentials");
+                QueryError::internal("An internal error occurred.")
+            })?;
+        Ok(fragment(|x| {
+            x.open("AssumedRoleUser")
+                .text("Arn", &assumed_arn)
+                .text("AssumedRoleId", &format!("{}:{session_name}", role.role_id))
+                .close("AssumedRoleUser")
+                .open("Credentials")
+                .text("AccessKeyId", &credentials.key.access_key_id)
+                .text("SecretAccessKey", &credentials.key.secret_access_key)
+                .text("SessionToken", &credentials.session_token)
+                .text("Expiration", &iso8601(credentials.expiration))
+                .close("Credentials");
+        }))
     }
 
     async fn assume_role_with_web_identity(&self, p: &QueryParams) -> Result<String, QueryError> {
@@ -222,22 +349,7 @@ impl Sts {
             return Err(not_authorized());
         }
 
-        let duration = match p.get("DurationSeconds") {
-            None => 3600.min(role.max_session_duration),
-            Some(v) => match v.parse::<i64>() {
-                Ok(d) if (900..=role.max_session_duration).contains(&d) => d,
-                Ok(d) if d > role.max_session_duration => {
-                    return Err(QueryError::validation(
-                        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-                    ))
-                }
-                _ => {
-                    return Err(QueryError::validation(format!(
-                        "1 validation error detected: Value '{v}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
-                    )))
-                }
-            },
-        };
+        let duration = session_duration(p.get("DurationSeconds"), role.max_session_duration)?;
         let assumed_arn = format!(
             "arn:aws:sts::{}:assumed-role/{}/{session_name}",
             self.account_id, role.name
@@ -268,6 +380,23 @@ impl Sts {
                 .close("Credentials")
                 .text("Provider", provider);
         }))
+    }
+}
+
+/// `DurationSeconds` of an AssumeRole call: 1 h (or the role's maximum, if lower) when
+/// absent; 900 s up to the role's `MaxSessionDuration`, with STS's messages otherwise.
+fn session_duration(requested: Option<&str>, max: i64) -> Result<i64, QueryError> {
+    match requested {
+        None => Ok(3600.min(max)),
+        Some(v) => match v.parse::<i64>() {
+            Ok(d) if (900..=max).contains(&d) => Ok(d),
+            Ok(d) if d > max => Err(QueryError::validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )),
+            _ => Err(QueryError::validation(format!(
+                "1 validation error detected: Value '{v}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+            ))),
+        },
     }
 }
 
