@@ -172,23 +172,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    // Container Insights publishes to the endpoint just bound (crates/container-insights);
-    // its latest figures are also `sparkyard_ci_*` gauges.
-    if let Some(insights) = crate::insights::start(
-        &config,
-        &endpoint_url,
-        keyring.bootstrap(),
-        cluster.as_ref(),
-    )
-    .await?
-    {
-        metrics.add(
-            "container-insights",
-            Arc::new(move || sparkyard_container_insights::prometheus::text(&insights.records())),
-        );
-    }
     tracing::info!(endpoint = %endpoint_url, data_dir = %config.data_dir.display(), "sparkyard is serving");
     eprintln!("{}", profile.usage());
+    // Container Insights publishes to the endpoint just bound (crates/container-insights);
+    // its latest figures are also `sparkyard_ci_*` gauges. Started beside serving, so a
+    // slow cluster connection never holds up the endpoint.
+    {
+        let (config, endpoint_url, admin) = (
+            config.clone(),
+            endpoint_url.clone(),
+            keyring.bootstrap().clone(),
+        );
+        let cluster = cluster.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            match crate::insights::start(&config, &endpoint_url, &admin, cluster.as_ref()).await {
+                Ok(Some(insights)) => metrics.add(
+                    "container-insights",
+                    Arc::new(move || {
+                        sparkyard_container_insights::prometheus::text(&insights.records())
+                    }),
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "Container Insights did not start"),
+            }
+        });
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
