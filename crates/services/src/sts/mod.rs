@@ -193,6 +193,25 @@ impl Sts {
     /// `AssumeRole`: a signed caller becomes a session of a role whose trust policy names
     /// it (its ARN, its role for a role session, or its account) and whose identity policy
     /// allows `sts:AssumeRole` on the role.
+    /// The role `arn:aws:iam::<account>:role/<path><name>` names, if it exists in this
+    /// account (a malformed ARN is a validation error; an absent role is the caller's
+    /// refusal to word).
+    async fn role_in_account(
+        &self,
+        role_arn: &str,
+    ) -> Result<Option<crate::iam::Role>, QueryError> {
+        let (account, resource) = role_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split_once(":role/"))
+            .ok_or_else(|| QueryError::validation(format!("{role_arn} is invalid")))?;
+        let name = resource.rsplit('/').next().unwrap_or(resource);
+        Ok(self
+            .iam
+            .get_role(name)
+            .await
+            .filter(|r| r.arn == role_arn && account == self.account_id))
+    }
+
     async fn assume_role(
         &self,
         principal: &Principal,
@@ -219,17 +238,7 @@ impl Sts {
         self.authorizer
             .authorize(principal, "sts:AssumeRole", role_arn)
             .map_err(|_| denied())?;
-        let (account, resource) = role_arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|rest| rest.split_once(":role/"))
-            .ok_or_else(|| QueryError::validation(format!("{role_arn} is invalid")))?;
-        let name = resource.rsplit('/').next().unwrap_or(resource);
-        let role = self
-            .iam
-            .get_role(name)
-            .await
-            .filter(|r| r.arn == role_arn && account == self.account_id)
-            .ok_or_else(denied)?;
+        let role = self.role_in_account(role_arn).await?.ok_or_else(denied)?;
         let trust = crate::authz::policy::parse(&role.trust_policy, PolicyKind::Trust)
             .map_err(|_| denied())?;
         let ctx = RequestContext::new("sts:AssumeRole", &role.arn)
@@ -325,16 +334,9 @@ impl Sts {
         }
 
         // The role: `arn:aws:iam::<account>:role/<path><name>`, in this account, existing.
-        let (account, resource) = role_arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|rest| rest.split_once(":role/"))
-            .ok_or_else(|| QueryError::validation(format!("{role_arn} is invalid")))?;
-        let name = resource.rsplit('/').next().unwrap_or(resource);
         let role = self
-            .iam
-            .get_role(name)
-            .await
-            .filter(|r| r.arn == role_arn && account == self.account_id)
+            .role_in_account(role_arn)
+            .await?
             .ok_or_else(not_authorized)?;
 
         // The trust policy must admit this provider and this subject.
