@@ -65,6 +65,66 @@ if ! command -v kubectl >/dev/null 2>&1 && [ ! -x "$VENV/bin/kubectl" ]; then
 fi
 export PATH="$VENV/bin:$PATH"
 
+# ---- S3A connector jars (s3:// and s3a:// in Spark jobs) ---------------------------------
+# scripts/s3a-jars.lock pins hadoop-aws and the AWS SDK v2 modules it needs (docs/data.md).
+# Each jar is downloaded once from Maven Central into $SPARKYARD_JAR_CACHE (Maven's layout),
+# checked against its SHA-256, and copied into pyspark's jars/: the Spark distribution that
+# local spark-submit uses and that the embedded cluster maps into Spark pods (/opt/spark,
+# /usr/lib/spark), so both load it with no extra classpath. A stamp (the lock's SHA-256) and a
+# manifest of what was copied make a second run a no-op and let a changed lock remove the
+# jars it no longer names. Offline with a warm cache works; a checksum mismatch stops setup.
+SPARKYARD_JAR_CACHE="${SPARKYARD_JAR_CACHE:-$HOME/.cache/sparkyard/maven}"
+install_s3a_jars() {
+  local lock="$ROOT/scripts/s3a-jars.lock" jars
+  jars="$(ls -d "$VENV"/lib/python3*/site-packages/pyspark/jars 2>/dev/null | head -1)"
+  [ -n "$jars" ] || { echo "no pyspark in $VENV: cannot install the S3A jars" >&2; return 1; }
+  local stamp="$jars/.sparkyard-s3a.sha256" manifest="$jars/.sparkyard-s3a.jars"
+  local want; want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] &&
+     (cd "$jars" && xargs -r ls >/dev/null 2>&1 < "$manifest"); then
+    return 0
+  fi
+  # hadoop-aws must match the Hadoop that pyspark bundles, class for class.
+  local hadoop aws
+  hadoop="$(ls "$jars" | sed -n 's/^hadoop-client-api-\(.*\)\.jar$/\1/p' | head -1)"
+  aws="$(awk '$1 ~ /^org\.apache\.hadoop:hadoop-aws:/ {split($1, c, ":"); print c[3]}' "$lock")"
+  if [ "$hadoop" != "$aws" ]; then
+    echo "scripts/s3a-jars.lock pins hadoop-aws $aws but pyspark bundles Hadoop ${hadoop:-?}: update the lock (docs/data.md)" >&2
+    return 1
+  fi
+  say "S3A connector jars (scripts/s3a-jars.lock) into $jars"
+  local coord sha size group artifact version file cached tmp names=()
+  while read -r coord sha size; do
+    case "$coord" in ''|'#'*) continue ;; esac
+    IFS=: read -r group artifact version <<< "$coord"
+    file="$artifact-$version.jar"
+    cached="$SPARKYARD_JAR_CACHE/${group//.//}/$artifact/$version/$file"
+    if [ "$(sha256sum "$cached" 2>/dev/null | cut -d' ' -f1)" != "$sha" ]; then
+      mkdir -p "$(dirname "$cached")"
+      tmp="$cached.part.$$"
+      curl -fsSL --retry 3 -o "$tmp" "https://repo1.maven.org/maven2/${group//.//}/$artifact/$version/$file" ||
+        { rm -f "$tmp"; echo "download of $coord failed" >&2; return 1; }
+      if [ "$(sha256sum "$tmp" | cut -d' ' -f1)" != "$sha" ]; then
+        rm -f "$tmp"; echo "$coord: SHA-256 differs from scripts/s3a-jars.lock" >&2; return 1
+      fi
+      mv -f "$tmp" "$cached"
+    fi
+    cmp -s "$cached" "$jars/$file" || cp -f "$cached" "$jars/$file"
+    names+=("$file")
+  done < "$lock"
+  # Jars an earlier lock installed and this one no longer names.
+  local old
+  while read -r old; do
+    if [ -n "$old" ] && ! printf '%s\n' "${names[@]}" | grep -qxF -- "$old"; then
+      rm -f "$jars/$old"
+    fi
+  done < <(cat "$manifest" 2>/dev/null || true)
+  printf '%s\n' "${names[@]}" > "$manifest"
+  echo "$want" > "$stamp"
+}
+install_s3a_jars
+# ---- end of S3A connector jars -----------------------------------------------------------
+
 # playwright-core for the console's browser tests, exactly as package-lock.json pins it;
 # reinstalled only when the lock file changes. It never downloads a browser.
 CONSOLE_TESTS="$ROOT/crates/sparkyard/tests/console"

@@ -136,6 +136,13 @@ impl Cluster {
         self.api.client()
     }
 
+    /// The API server's HTTP router, for in-process callers that authenticate like any
+    /// other client (a bearer token in `Authorization`): the web console, which presents
+    /// its signed-in principal's EKS token.
+    pub fn api_router(&self) -> axum::Router {
+        self.api.router()
+    }
+
     /// The kubelet: which nodes it serves, and the way a booted machine registers its node.
     pub fn kubelet(&self) -> KubeletHandle {
         self.kubelet

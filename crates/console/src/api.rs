@@ -1,10 +1,12 @@
-//! The emr-containers API, called in-process as the signed-in principal.
+//! The AWS API (emr-containers, CloudWatch, CloudWatch Logs, EKS, EC2), called in-process
+//! as the signed-in principal.
 //!
-//! Each call is an HTTP request built here and handed to the emr-containers router the
-//! binary gives the console, with the session's [`Principal`] in the request extensions
-//! where the SigV4 layer would have put it. So the console sees exactly what the `aws`
-//! CLI would see with the same credentials: the same IAM decisions (`AccessDenied…`),
-//! the same validation and the same state changes (CancelJobRun).
+//! Each call is an HTTP request built here and handed to the router the binary gives the
+//! console (`sparkyard_services::principal_router`: the endpoint's services behind its
+//! SigV4 layer), with the session's [`Principal`] in the request extensions where the
+//! SigV4 layer would have put it. So the console sees exactly what the `aws` CLI would see
+//! with the same credentials: the same IAM decisions (`AccessDenied…`), the same
+//! validation and the same state changes (CancelJobRun).
 
 use axum::body::Body;
 use http::{Method, Request, StatusCode};
@@ -58,21 +60,87 @@ impl Api {
         }
     }
 
-    /// One request to the API as `principal`.
+    /// One emr-containers request as `principal`.
     pub async fn call(
         &self,
         principal: &Principal,
         method: Method,
         path_and_query: &str,
     ) -> Result<Value, ApiError> {
+        self.request(principal, "emr-containers", method, path_and_query, &[], Vec::new())
+            .await
+    }
+
+    /// A JSON-protocol operation (`X-Amz-Target`) of `service` as `principal`:
+    /// CloudWatch (`monitoring`, `GraniteServiceVersion20100801.GetMetricData`) and
+    /// CloudWatch Logs (`logs`, `Logs_20140328.GetLogEvents`).
+    pub async fn json_op(
+        &self,
+        principal: &Principal,
+        service: &str,
+        target: &str,
+        input: &Value,
+    ) -> Result<Value, ApiError> {
+        let content_type = if service == "logs" {
+            "application/x-amz-json-1.1"
+        } else {
+            "application/x-amz-json-1.0"
+        };
+        self.request(
+            principal,
+            service,
+            Method::POST,
+            "/",
+            &[("x-amz-target", target), ("content-type", content_type)],
+            serde_json::to_vec(input).unwrap_or_default(),
+        )
+        .await
+    }
+
+    /// A REST-JSON request to `service` (`eks`: `/clusters/<name>/node-groups`) as
+    /// `principal`.
+    pub async fn rest(
+        &self,
+        principal: &Principal,
+        service: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
+        let (headers, body): (&[(&str, &str)], Vec<u8>) = match body {
+            Some(v) => (
+                &[("content-type", "application/json")],
+                serde_json::to_vec(v).unwrap_or_default(),
+            ),
+            None => (&[], Vec::new()),
+        };
+        self.request(principal, service, method, path_and_query, headers, body)
+            .await
+    }
+
+    /// One request to the AWS API as `principal`, for `service` (the credential scope's
+    /// service a SigV4 request would name), answered as JSON.
+    pub async fn request(
+        &self,
+        principal: &Principal,
+        service: &str,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Value, ApiError> {
         let mut caller = principal.clone();
-        caller.service = "emr-containers".into();
+        caller.service = service.into();
         caller.region = self.region.clone();
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path_and_query)
-            .extension(caller)
-            .body(Body::empty())
+            .extension(caller);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Body::from(body))
             .map_err(|e| internal(e.to_string()))?;
         let response = match self.router.clone().oneshot(request).await {
             Ok(r) => r,
@@ -100,7 +168,7 @@ impl Api {
             .or_else(|| {
                 body.get("__type")
                     .and_then(Value::as_str)
-                    .map(str::to_string)
+                    .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
             })
             .unwrap_or_else(|| "InternalServerException".into());
         Err(ApiError {
@@ -213,6 +281,20 @@ impl Api {
             )
             .await?;
         Ok(v.get("jobRun").cloned().unwrap_or(Value::Null))
+    }
+
+    /// DeleteVirtualCluster (`emr-containers:DeleteVirtualCluster` on its ARN).
+    pub async fn delete_virtual_cluster(
+        &self,
+        principal: &Principal,
+        vc: &str,
+    ) -> Result<Value, ApiError> {
+        self.call(
+            principal,
+            Method::DELETE,
+            &format!("/virtualclusters/{}", encode(vc)),
+        )
+        .await
     }
 
     /// CancelJobRun (`emr-containers:CancelJobRun` on the job run's ARN).

@@ -5,11 +5,14 @@
 //! its server-side session table, CSRF tokens and security headers, and the templates
 //! (compiled into the binary by askama).
 //!
-//! **Must not touch:** emr-containers state or IAM decisions. Every read and every change
-//! goes through the emr-containers API router the binary hands over ([`Console::new`]),
-//! called in-process with the signed-in [`Principal`] in the request extensions — the
-//! same routing, validation, authorization (`sparkyard_services::Authorizer`) and cancel
-//! path as a SigV4 request from the `aws` CLI. The keyring is only read.
+//! **Must not touch:** emr-containers, CloudWatch, EKS or cluster state, IAM or RBAC
+//! decisions. Every AWS read and change goes through the AWS router the binary hands over
+//! ([`Console::new`]), called in-process with the signed-in [`Principal`] in the request
+//! extensions — the same routing, validation, authorization
+//! (`sparkyard_services::Authorizer`) and cancel path as a SigV4 request from the `aws`
+//! CLI. Every Kubernetes read goes to the API server with the principal's own EKS token
+//! ([`kube`]), so RBAC and the `aws-auth` mapping decide what it sees. The keyring is
+//! only read.
 //!
 //! **Entry points:** [`Console::new`] and [`Console::router`] (the binary serves it on
 //! `[console] listen`, see `crates/sparkyard/src/console.rs`); [`links::issue`], which
@@ -17,8 +20,14 @@
 //! `[console]` table. Design and security model: `docs/console.md`.
 
 pub mod api;
+pub mod charts;
+mod eks;
+mod insights;
+pub mod kube;
 pub mod links;
+mod live;
 mod pages;
+mod run;
 pub mod sessions;
 mod views;
 
@@ -78,12 +87,18 @@ pub struct Settings {
     /// The region the console's principals act in (the server's).
     pub region: String,
     pub config: ConsoleConfig,
+    /// The embedded cluster's API server (`None` with `serve --no-cluster`).
+    pub kube: Option<kube::KubeAccess>,
+    /// The EKS cluster's name (`[services] cluster-name`), for the EKS and Container
+    /// Insights pages.
+    pub cluster_name: String,
 }
 
 pub(crate) struct Inner {
     pub settings: Settings,
     pub keyring: Arc<Keyring>,
     pub api: api::Api,
+    pub kube: kube::Kube,
     pub sessions: sessions::Sessions,
     /// Keys the sign-in form's anti-forgery token (HMAC of the pre-session cookie).
     pub form_key: ring::hmac::Key,
@@ -96,22 +111,26 @@ pub struct Console {
 }
 
 impl Console {
-    /// `emr_api` is the emr-containers router *with* the IAM authorizer
-    /// (`sparkyard_emr::router_with(emr, Some(authorizer))`); the console calls it as
-    /// the signed-in principal and never reads EMR state any other way.
+    /// `aws_api` is the AWS endpoint's services behind its SigV4 layer
+    /// (`sparkyard_services::principal_router`, with emr-containers under the IAM
+    /// authorizer); the console calls it as the signed-in principal and never reads EMR,
+    /// CloudWatch or EKS state any other way. Kubernetes objects it reads through
+    /// [`Settings::kube`] with the principal's EKS token.
     pub fn new(
         settings: Settings,
         keyring: Arc<Keyring>,
-        emr_api: axum::Router,
+        aws_api: axum::Router,
     ) -> std::io::Result<Console> {
         links::prepare_dir(&settings.data_dir)?;
-        let api = api::Api::new(emr_api, &settings.region);
+        let api = api::Api::new(aws_api, &settings.region);
+        let kube = kube::Kube::new(settings.kube.clone(), &settings.region);
         let form_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &sessions::random_bytes());
         Ok(Console {
             inner: Arc::new(Inner {
                 settings,
                 keyring,
                 api,
+                kube,
                 sessions: sessions::Sessions::default(),
                 form_key,
             }),

@@ -24,7 +24,13 @@ use crate::sessions::{self, Session, SignInMethod, COOKIE, PRE_COOKIE};
 use crate::views::{self, Choice, Nav, RunRow, VcRow};
 use crate::Console;
 
-const CSS: &str = include_str!("../assets/console.css");
+/// The stylesheet: the shell's, then each area's, served as one file.
+const CSS: &str = concat!(
+    include_str!("../assets/console.css"),
+    include_str!("../assets/eks.css"),
+    include_str!("../assets/insights.css"),
+    include_str!("../assets/run.css"),
+);
 
 /// Job-run states, in the order the filter offers them.
 const RUN_STATES: [&str; 7] = [
@@ -41,26 +47,32 @@ pub fn router(console: Console) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/assets/console.css", get(css))
+        .route("/assets/console.js", get(crate::live::script))
         .route("/signin", get(signin_form).post(signin))
         .route("/signin/link", get(signin_link))
         .route("/signout", post(signout))
         .route("/virtual-clusters", get(virtual_clusters))
         .route("/virtual-clusters/{vc}", get(job_runs))
+        .route("/virtual-clusters/{vc}/delete", post(delete_virtual_cluster))
         .route("/virtual-clusters/{vc}/job-runs/{id}", get(job_run))
         .route("/virtual-clusters/{vc}/job-runs/{id}/cancel", post(cancel))
         .route("/api/session", get(api_session))
         .route("/api/virtual-clusters", get(api_virtual_clusters))
         .route("/api/virtual-clusters/{vc}/job-runs", get(api_job_runs))
+        .merge(crate::eks::routes())
+        .merge(crate::insights::routes())
+        .merge(crate::run::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(server_timing))
         .with_state(console)
 }
 
 /// Headers on every answer: no framing, no sniffing, no referrer to other sites (a
 /// sign-in link's token is in its URL; `same-origin` rather than `no-referrer`, under
 /// which browsers send `Origin: null` on the console's own forms), nothing cached, and a
-/// policy that allows this origin's stylesheet and forms only — the console has no
-/// scripts at all.
+/// policy that allows this origin's stylesheet, one script file (`/assets/console.js`:
+/// live updates and chart read-outs; no inline scripts, no `eval`) and forms only.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
@@ -69,7 +81,7 @@ async fn security_headers(mut response: Response) -> Response {
     set(
         h,
         "content-security-policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(h, "x-frame-options", "DENY");
     set(h, "x-content-type-options", "nosniff");
@@ -78,9 +90,22 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// `Server-Timing: app;dur=<ms>` on every answer: how long the console took to render it
+/// (the API calls it made included), shown by browsers' developer tools and read by
+/// `scripts/bench-console.py`.
+async fn server_timing(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={ms:.1}")) {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response
+}
+
 // ---- responses ---------------------------------------------------------------------------
 
-fn page(status: StatusCode, template: &impl Template) -> Response {
+pub(crate) fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(body) => (
             status,
@@ -95,11 +120,11 @@ fn page(status: StatusCode, template: &impl Template) -> Response {
     }
 }
 
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
-fn message(status: StatusCode, nav: Option<Nav>, title: &str, text: &str) -> Response {
+pub(crate) fn message(status: StatusCode, nav: Option<Nav>, title: &str, text: &str) -> Response {
     let (link, link_text) = match nav {
         Some(_) => ("/virtual-clusters", "Back to virtual clusters"),
         None => ("/signin", "Sign in"),
@@ -117,15 +142,15 @@ fn message(status: StatusCode, nav: Option<Nav>, title: &str, text: &str) -> Res
     )
 }
 
-fn json_response(status: StatusCode, value: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, value: Value) -> Response {
     (status, axum::Json(value)).into_response()
 }
 
-fn api_error(e: &ApiError) -> Response {
+pub(crate) fn api_error(e: &ApiError) -> Response {
     json_response(e.status, json!({"code": e.code, "message": e.message}))
 }
 
-fn nav(session: &Session) -> Option<Nav> {
+pub(crate) fn nav(session: &Session) -> Option<Nav> {
     Some(Nav {
         arn: session.principal.arn.clone(),
         csrf: session.csrf.clone(),
@@ -153,7 +178,7 @@ fn current(console: &Console, headers: &HeaderMap) -> Option<(String, Session)> 
 
 /// Pages: the session, or a redirect to the sign-in page.
 #[allow(clippy::result_large_err)]
-fn session_or_redirect(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
+pub(crate) fn session_or_redirect(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
     current(console, headers)
         .map(|(_, s)| s)
         .ok_or_else(|| see_other("/signin"))
@@ -161,7 +186,7 @@ fn session_or_redirect(console: &Console, headers: &HeaderMap) -> Result<Session
 
 /// The JSON API: the session, or 401.
 #[allow(clippy::result_large_err)]
-fn session_or_401(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
+pub(crate) fn session_or_401(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
     current(console, headers).map(|(_, s)| s).ok_or_else(|| {
         json_response(
             StatusCode::UNAUTHORIZED,
@@ -170,7 +195,7 @@ fn session_or_401(console: &Console, headers: &HeaderMap) -> Result<Session, Res
     })
 }
 
-fn form(body: &Bytes) -> HashMap<String, String> {
+pub(crate) fn form(body: &Bytes) -> HashMap<String, String> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
@@ -190,7 +215,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 /// The CSRF check of every signed-in POST: same origin and the session's own token.
 #[allow(clippy::result_large_err)]
-fn check_post(
+pub(crate) fn check_post(
     headers: &HeaderMap,
     session: &Session,
     form: &HashMap<String, String>,
@@ -454,7 +479,7 @@ async fn signout(State(console): State<Console>, headers: HeaderMap, body: Bytes
 
 // ---- formatting ----------------------------------------------------------------------------
 
-fn text(v: &Value, pointer: &str) -> String {
+pub(crate) fn text(v: &Value, pointer: &str) -> String {
     match v.pointer(pointer) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -462,7 +487,7 @@ fn text(v: &Value, pointer: &str) -> String {
     }
 }
 
-fn or_dash(s: String) -> String {
+pub(crate) fn or_dash(s: String) -> String {
     if s.is_empty() {
         "—".into()
     } else {
@@ -470,7 +495,7 @@ fn or_dash(s: String) -> String {
     }
 }
 
-fn timestamp(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn timestamp(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
     match v.pointer(pointer)? {
         Value::String(s) => DateTime::parse_from_rfc3339(s)
             .ok()
@@ -480,7 +505,7 @@ fn timestamp(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
     }
 }
 
-fn shown_time(t: Option<DateTime<Utc>>) -> String {
+pub(crate) fn shown_time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "—".into())
 }
@@ -499,7 +524,7 @@ pub(crate) fn shown_duration(d: Duration) -> String {
 }
 
 /// From creation to the end, or to now while the run is not finished.
-fn run_duration(run: &Value) -> String {
+pub(crate) fn run_duration(run: &Value) -> String {
     let Some(created) = timestamp(run, "/createdAt") else {
         return "—".into();
     };
@@ -508,7 +533,7 @@ fn run_duration(run: &Value) -> String {
 }
 
 /// Ids reach the API's paths only when they look like ids.
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
@@ -642,6 +667,13 @@ async fn job_runs(
         &views::JobRuns {
             nav: nav(&session),
             title: format!("{vc_name} · job runs"),
+            csrf: session.csrf.clone(),
+            deletable: vc_state == "RUNNING",
+            notice: if query.contains_key("deleted") {
+                "Virtual cluster deleted: it is TERMINATED and its job runs are cancelled.".into()
+            } else {
+                String::new()
+            },
             vc_id: vc.clone(),
             vc_name,
             vc_state,
@@ -718,7 +750,7 @@ fn run_page(
     )
 }
 
-fn api_failure_page(session: &Session, e: &ApiError) -> Response {
+pub(crate) fn api_failure_page(session: &Session, e: &ApiError) -> Response {
     let title = match e.status {
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not authorized",
@@ -797,6 +829,39 @@ async fn cancel(
             Ok(run) => run_page(&session, &vc, &run, "", &e.message, e.status),
             Err(_) => api_failure_page(&session, &e),
         },
+    }
+}
+
+/// DeleteVirtualCluster from the job runs page: the cluster goes TERMINATED (its runs
+/// are cancelled by the service), and the page says so.
+async fn delete_virtual_cluster(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(vc): Path<String>,
+    body: Bytes,
+) -> Response {
+    let session = match session_or_redirect(&console, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(refused) = check_post(&headers, &session, &form(&body)) {
+        return refused;
+    }
+    if !valid_id(&vc) {
+        return message(
+            StatusCode::NOT_FOUND,
+            nav(&session),
+            "Not found",
+            "No such virtual cluster.",
+        );
+    }
+    let p = &session.principal;
+    match console.inner.api.delete_virtual_cluster(p, &vc).await {
+        Ok(_) => {
+            tracing::info!(principal = %p.arn, virtual_cluster = %vc, "virtual cluster deleted from the console");
+            see_other(&format!("/virtual-clusters/{vc}?deleted=1"))
+        }
+        Err(e) => api_failure_page(&session, &e),
     }
 }
 

@@ -70,6 +70,11 @@ pub struct Choice {
 pub struct JobRuns {
     pub nav: Option<Nav>,
     pub title: String,
+    /// The Delete form's CSRF token.
+    pub csrf: String,
+    /// Offer Delete (the cluster is RUNNING).
+    pub deletable: bool,
+    pub notice: String,
     pub vc_id: String,
     pub vc_name: String,
     pub vc_state: String,

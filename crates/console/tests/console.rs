@@ -152,6 +152,8 @@ async fn env() -> Env {
             data_dir: data_dir.clone(),
             region: "us-east-1".into(),
             config: Default::default(),
+            kube: None,
+            cluster_name: "eks-emr-cluster".into(),
         },
         keyring.clone(),
         api.clone(),

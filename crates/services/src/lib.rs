@@ -507,6 +507,18 @@ async fn by_service(State(state): State<BySevice>, request: Request) -> Response
     }
 }
 
+/// The signed services behind the SigV4 layer, for in-process callers that already know
+/// who is calling (the web console): a request must carry its [`Principal`] in its
+/// extensions, with `service` naming the service (`monitoring`, `logs`, `eks`, …, or any
+/// other for `other`, the emr-containers router). Requests without one are refused as
+/// unsigned ones are. Never serve this on a socket: there is no signature check here.
+pub fn principal_router(services: Services, other: Router) -> Router {
+    Router::new()
+        .fallback(by_service)
+        .with_state(BySevice { services, other })
+        .layer(axum::middleware::from_fn(sparkyard_aws::request_id::stamp))
+}
+
 /// The whole AWS endpoint: request ids on everything; S3 through `s3s`; unsigned STS web
 /// identity; everything else through SigV4 `authenticate`, then to these services by the
 /// credential scope's service, or to `other` (emr-containers) for the rest.

@@ -12,12 +12,14 @@ use crate::config::Config;
 pub const ADDR_FILE: &str = "console.addr";
 
 /// Serves the console on `[console] listen` (a taken port falls back to a free one on the
-/// same IP, named in `<data-dir>/console.addr`). `emr_api` is the emr-containers router
-/// with the IAM authorizer: the console acts through it as the signed-in principal.
+/// same IP, named in `<data-dir>/console.addr`). `aws_api` is the AWS services behind the
+/// SigV4 layer (`sparkyard_services::principal_router`): the console acts through it as
+/// the signed-in principal; `kube` reaches the embedded cluster's API server.
 pub async fn start(
     config: &Config,
     keyring: Arc<sparkyard_aws::auth::Keyring>,
-    emr_api: axum::Router,
+    aws_api: axum::Router,
+    kube: Option<sparkyard_console::kube::KubeAccess>,
 ) -> anyhow::Result<()> {
     let addr_file = config.data_dir.join(ADDR_FILE);
     if !config.console.enabled {
@@ -29,9 +31,11 @@ pub async fn start(
             data_dir: config.data_dir.clone(),
             region: config.region.clone(),
             config: config.console.clone(),
+            kube,
+            cluster_name: config.services.cluster_name.clone(),
         },
         keyring,
-        emr_api,
+        aws_api,
     )
     .context("cannot prepare the console's directory")?;
     let wanted = config.console.listen;

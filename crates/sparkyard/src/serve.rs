@@ -155,13 +155,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The log shipper and the Spark History Server (crates/logs).
     start_logs(&config, &endpoint_url, emr.clone(), cluster.as_ref());
 
-    // The web console (crates/console) acts through the same emr-containers API and IAM
-    // authorizer as SigV4 callers.
-    let console_api = sparkyard_emr::router_with(
-        emr.clone(),
-        Some(Arc::new(aws.authorizer()) as Arc<dyn sparkyard_aws::Authorize>),
+    // The web console (crates/console) acts through the same AWS services and IAM
+    // authorizer as SigV4 callers, and on the cluster with the principal's EKS token.
+    let console_api = sparkyard_services::principal_router(
+        aws.clone(),
+        sparkyard_emr::router_with(
+            emr.clone(),
+            Some(Arc::new(aws.authorizer()) as Arc<dyn sparkyard_aws::Authorize>),
+        ),
     );
-    crate::console::start(&config, keyring.clone(), console_api).await?;
+    let console_kube = cluster.as_ref().and_then(|c| {
+        let sts_host = profile.endpoint.parse::<http::Uri>().ok()?.authority()?.to_string();
+        Some(sparkyard_console::kube::KubeAccess {
+            router: c.api_router(),
+            cluster_name: config.services.cluster_name.clone(),
+            sts_host,
+        })
+    });
+    crate::console::start(&config, keyring.clone(), console_api, console_kube).await?;
 
     let app = endpoint::router(endpoint::Services {
         keyring: keyring.clone(),

@@ -1,78 +1,44 @@
-//! The web console end to end, on one `sparkyard serve`: virtual clusters and job runs
-//! made with the real `aws` CLI, a role session from STS (AssumeRoleWithWebIdentity)
-//! whose policy lacks `emr-containers:ListJobRuns`, the one-time link from `sparkyard
-//! console --url`, and Debian's chromium driven by playwright-core
-//! (`tests/console/browser.mjs`): sign in, pages, filters, Cancel, sign-out, access-key
-//! sign-in. Around the browser, raw HTTP checks what a browser would never send: no
-//! session, a reused link, POSTs without or with a forged CSRF token. The screenshots go
-//! to `docs/console/`.
+//! The web console end to end, on one `sparkyard serve` without the job-run controller
+//! (runs stay PENDING; the Spark-backed pages are checked in tests/logs.rs and
+//! tests/walkthrough_priorities.rs): the seed's five virtual clusters and job runs made
+//! with the real `aws` CLI, objects made with kubectl, a role session from STS
+//! (AssumeRoleWithWebIdentity) whose IAM policy lacks `emr-containers:ListJobRuns` and
+//! whose `aws-auth` mapping grants only `view` in `monthly-batch`, the one-time link from
+//! `sparkyard console --url`, and Debian's chromium driven by playwright-core
+//! (`tests/console/browser.mjs`). Around the browser, raw HTTP checks what a browser would
+//! never send: no session, a reused link, POSTs without or with a forged CSRF token, and
+//! the namespace-view principal's pages. The screenshots go to `docs/console/`.
 //!
 //! Needs `scripts/setup.sh` (chromium, node, `tests/console/node_modules`).
 
+#[path = "support/cluster.rs"]
+mod cluster;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
+use support::console::{self as console_support, csrf_of, BrowserTools, Http};
 use support::Server;
 
 const ROLE: &str = "console-reader";
+/// The seed's job categories: one namespace and virtual cluster (`<ns>-emr-cluster`) each.
+const CATEGORIES: [&str; 5] = [
+    "realtime-batch",
+    "intra-day-batch",
+    "nightly-batch",
+    "monthly-batch",
+    "adhoc-ml-batch",
+];
 
-/// node, chromium and playwright-core, or a message saying how to get them.
-struct BrowserTools {
-    node: PathBuf,
-    chromium: PathBuf,
-    driver: PathBuf,
-}
-
-impl BrowserTools {
-    fn find() -> BrowserTools {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console");
-        let chromium = std::env::var_os("CHROMIUM")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-        let tools = BrowserTools {
-            node: PathBuf::from("node"),
-            chromium,
-            driver: dir.join("browser.mjs"),
-        };
-        assert!(
-            tools.chromium.exists(),
-            "no chromium at {} (set CHROMIUM, or run scripts/setup.sh)",
-            tools.chromium.display()
-        );
-        assert!(
-            dir.join("node_modules/playwright-core/package.json")
-                .exists(),
-            "playwright-core is not installed in {} (run scripts/setup.sh)",
-            dir.display()
-        );
-        tools
-    }
-}
-
-fn sparkyard(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sparkyard"))
-        .args(args)
-        .output()
-        .expect("run sparkyard");
-    assert!(
-        out.status.success(),
-        "sparkyard {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn create_vc(s: &Server, name: &str) -> String {
+fn create_vc(s: &Server, namespace: &str) -> String {
     let provider = format!(
-        r#"{{"id":"eks-emr-cluster","type":"EKS","info":{{"eksInfo":{{"namespace":"{name}"}}}}}}"#
+        r#"{{"id":"eks-emr-cluster","type":"EKS","info":{{"eksInfo":{{"namespace":"{namespace}"}}}}}}"#
     );
     s.aws_json(&[
         "emr-containers",
         "create-virtual-cluster",
         "--name",
-        name,
+        &format!("{namespace}-emr-cluster"),
         "--container-provider",
         &provider,
     ])["id"]
@@ -155,7 +121,7 @@ fn reader_credentials(s: &Server) -> serde_json::Value {
         "--cluster-name",
         "eks-emr-cluster",
         "--namespace",
-        "console-alpha",
+        "monthly-batch",
         "--role-name",
         ROLE,
     ]);
@@ -181,7 +147,7 @@ fn reader_credentials(s: &Server) -> serde_json::Value {
     let key_pem = std::fs::read_to_string(s.data_dir.path().join("cluster/pki/sa.key")).unwrap();
     let tokens = sparkyard_cluster::TokenIssuer::new(&issuer, &key_pem).unwrap();
     let token = tokens.issue(
-        "console-alpha",
+        "monthly-batch",
         &service_account,
         &["sts.amazonaws.com".to_string()],
         None,
@@ -200,167 +166,214 @@ fn reader_credentials(s: &Server) -> serde_json::Value {
         .clone()
 }
 
-/// Raw HTTP to the console: status, `Set-Cookie` session value, `Location`, body.
-struct Http {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-    base: String,
+fn kubectl(s: &Server, args: &[&str]) -> String {
+    let kubeconfig = s.data_dir.path().join("cluster/kubeconfig");
+    let out = cluster::kubectl(&kubeconfig, args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
-struct Answer {
-    status: u16,
-    session: Option<String>,
-    location: String,
-    body: String,
+fn kubectl_apply(s: &Server, manifest: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manifest.yaml");
+    std::fs::write(&path, manifest).unwrap();
+    kubectl(s, &["apply", "-f", path.to_str().unwrap()]);
 }
 
-impl Http {
-    fn new(base: &str) -> Http {
-        Http {
-            runtime: tokio::runtime::Runtime::new().unwrap(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-        }
-    }
-
-    fn send(&self, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> Answer {
-        let url = if path.starts_with("http") {
-            path.to_string()
-        } else {
-            format!("{}{path}", self.base)
-        };
-        let mut request = self.client.request(method.parse().unwrap(), url);
-        if let Some(c) = cookie {
-            request = request.header("cookie", format!("sparkyard_console={c}"));
-        }
-        if let Some(f) = form {
-            request = request
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(f.to_string());
-        }
-        self.runtime.block_on(async {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let session = response
-                .headers()
-                .get_all("set-cookie")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(|v| v.strip_prefix("sparkyard_console="))
-                .map(|v| v.split(';').next().unwrap().to_string())
-                .filter(|v| !v.is_empty());
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            let body = response.text().await.unwrap();
-            Answer {
-                status,
-                session,
-                location,
-                body,
-            }
-        })
-    }
-}
-
-fn csrf_of(body: &str) -> String {
-    let start = body
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    body[start..start + 64].to_string()
+/// Seed step 19's shape for one namespace: `aws-auth` maps the reader role to a group
+/// bound to the built-in `view` ClusterRole in `monthly-batch` only.
+fn grant_monthly_view(s: &Server) {
+    let role_arn = s.aws_json(&["iam", "get-role", "--role-name", ROLE])["Role"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    kubectl_apply(
+        s,
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: aws-auth\n  namespace: kube-system\ndata:\n  mapRoles: |\n    - rolearn: {role_arn}\n      username: console-reader:{{{{SessionName}}}}\n      groups:\n      - monthly-batch-viewers\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: monthly-batch-viewers\n  namespace: monthly-batch\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: view\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: Group\n  name: monthly-batch-viewers\n"
+        ),
+    );
 }
 
 #[test]
 fn console_in_a_browser() {
     let tools = BrowserTools::find();
     let s = Server::start_with(&["--no-controller"]);
-    let data_dir = s.data_dir.path().to_str().unwrap().to_string();
-    let console = format!(
-        "http://{}",
-        std::fs::read_to_string(s.data_dir.path().join("console.addr"))
-            .expect("serve wrote console.addr before listening")
-            .trim()
-    );
+    let console = console_support::base(&s);
     let http = Http::new(&console);
 
-    // What the aws CLI made, for the console to show.
-    let alpha = create_vc(&s, "console-alpha");
-    let beta = create_vc(&s, "console-beta");
-    let run = start_run(&s, &alpha, "console-pi");
-    let other = start_run(&s, &alpha, "console-other");
-    start_run(&s, &beta, "console-beta-run");
+    // What the aws CLI and kubectl made, for the console to show.
+    let vcs: Vec<String> = CATEGORIES.iter().map(|ns| create_vc(&s, ns)).collect();
+    let (nightly, monthly) = (vcs[2].clone(), vcs[3].clone());
+    let run = start_run(&s, &monthly, "console-pi");
+    let other = start_run(&s, &monthly, "console-other");
+    start_run(&s, &nightly, "console-nightly-run");
+    for ns in ["monthly-batch", "nightly-batch"] {
+        let name = format!("{}-settings", ns.trim_end_matches("-batch"));
+        kubectl(
+            &s,
+            &["create", "configmap", &name, "-n", ns, "--from-literal=team=data"],
+        );
+    }
     let reader = reader_credentials(&s);
+    grant_monthly_view(&s);
 
     // Nothing answers without a session.
-    let r = http.send("GET", "/virtual-clusters", None, None);
-    assert_eq!((r.status, r.location.as_str()), (303, "/signin"));
-    let r = http.send("GET", "/api/virtual-clusters", None, None);
-    assert_eq!(r.status, 401, "{}", r.body);
+    for page in [
+        "/virtual-clusters".to_string(),
+        format!("/virtual-clusters/{monthly}"),
+        format!("/virtual-clusters/{monthly}/job-runs/{run}"),
+        "/eks".into(),
+        "/eks/compute".into(),
+        "/eks/resources".into(),
+        "/eks/resources/core/v1/configmaps?namespace=monthly-batch".into(),
+        "/eks/events".into(),
+        "/container-insights".into(),
+    ] {
+        let r = http.send("GET", &page, None, None);
+        assert_eq!((r.status, r.location.as_str()), (303, "/signin"), "{page}");
+        assert!(!r.body.contains("settings"), "{page}: {}", r.body);
+    }
+    for api in ["/api/virtual-clusters", "/api/session", "/api/nothing-here"] {
+        let r = http.send("GET", api, None, None);
+        assert_eq!(r.status, 401, "{api}: {}", r.body);
+    }
     let r = http.send(
         "POST",
-        &format!("/virtual-clusters/{alpha}/job-runs/{other}/cancel"),
+        &format!("/virtual-clusters/{monthly}/job-runs/{other}/cancel"),
         None,
         Some("csrf=x"),
     );
     assert_eq!((r.status, r.location.as_str()), (303, "/signin"));
 
-    // The browser: the link, pages, filters, Cancel, sign-out, the reader's sign-in.
-    let link = sparkyard(&["console", "--data-dir", &data_dir, "--url"])
-        .trim()
-        .to_string();
+    // The browser: the link, every area, Start and Cancel, sign-out, the reader.
+    let link = console_support::signin_link(&s);
     assert!(
         link.starts_with(&format!("{console}/signin/link?token=")),
         "{link}"
     );
-    let screenshots = support::repo_root().join("docs/console");
-    std::fs::create_dir_all(&screenshots).unwrap();
-    let out = Command::new(&tools.node)
-        .arg(&tools.driver)
-        .env("CONSOLE", &console)
-        .env("SIGNIN_LINK", &link)
-        .env("VC_ALPHA", &alpha)
-        .env("VC_BETA", &beta)
-        .env("RUN_ID", &run)
-        .env("OTHER_RUN_ID", &other)
-        .env("READER_KEY_ID", reader["AccessKeyId"].as_str().unwrap())
-        .env("READER_SECRET", reader["SecretAccessKey"].as_str().unwrap())
-        .env("READER_TOKEN", reader["SessionToken"].as_str().unwrap())
-        .env("SCREENSHOTS", &screenshots)
-        .env("CHROMIUM", &tools.chromium)
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "browser run failed:\nstdout: {}\nstderr: {}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        s.log()
+    tools.run(
+        "browser.mjs",
+        &[
+            ("CONSOLE", console.clone()),
+            ("SIGNIN_LINK", link.clone()),
+            ("VC_IDS", vcs.join(",")),
+            ("VC_MONTHLY", monthly.clone()),
+            ("VC_NIGHTLY", nightly.clone()),
+            ("RUN_ID", run.clone()),
+            ("OTHER_RUN_ID", other.clone()),
+            (
+                "READER_KEY_ID",
+                reader["AccessKeyId"].as_str().unwrap().into(),
+            ),
+            (
+                "READER_SECRET",
+                reader["SecretAccessKey"].as_str().unwrap().into(),
+            ),
+            (
+                "READER_TOKEN",
+                reader["SessionToken"].as_str().unwrap().into(),
+            ),
+        ],
+        || s.log(),
     );
     // The Cancel button went through CancelJobRun: the API says so.
-    let state = run_state(&s, &alpha, &run);
+    let state = run_state(&s, &monthly, &run);
     assert!(
         state == "CANCELLED" || state == "CANCEL_PENDING",
         "after Cancel in the console: {state}"
     );
+    // Start job run from the page went through StartJobRun.
+    let runs = s.aws_json(&[
+        "emr-containers",
+        "list-job-runs",
+        "--virtual-cluster-id",
+        &monthly,
+        "--name",
+        "started-in-the-console",
+    ]);
+    assert_eq!(runs["jobRuns"].as_array().unwrap().len(), 1, "{runs:#}");
+
+    // Delete in the console went through DeleteVirtualCluster.
+    let adhoc = s.aws_json(&[
+        "emr-containers",
+        "describe-virtual-cluster",
+        "--id",
+        &vcs[4],
+    ]);
+    assert_eq!(adhoc["virtualCluster"]["state"], "TERMINATED", "{adhoc:#}");
 
     // The link the browser used works no more.
     let r = http.send("GET", &link, None, None);
     assert_eq!(r.status, 403);
     assert!(r.session.is_none());
 
+    // The reader (IAM: no ListJobRuns; RBAC: view in monthly-batch only), page by page.
+    let reader_session = http.sign_in_with_key(
+        reader["AccessKeyId"].as_str().unwrap(),
+        reader["SecretAccessKey"].as_str().unwrap(),
+        reader["SessionToken"].as_str(),
+    );
+    let get = |path: &str| {
+        let r = http.send("GET", path, Some(&reader_session), None);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.body
+    };
+    let runs_page = get(&format!("/virtual-clusters/{monthly}"));
+    assert!(!runs_page.contains(&run) && !runs_page.contains("console-pi"));
+    let mine = get("/eks/resources/core/v1/configmaps?namespace=monthly-batch");
+    assert!(mine.contains("monthly-settings"), "{mine}");
+    let theirs = http.send(
+        "GET",
+        "/eks/resources/core/v1/configmaps?namespace=nightly-batch",
+        Some(&reader_session),
+        None,
+    );
+    assert!(
+        !theirs.body.contains("nightly-settings") && theirs.body.contains("forbidden"),
+        "another namespace's objects: {}",
+        theirs.body
+    );
+    let everywhere = http.send(
+        "GET",
+        "/eks/resources/core/v1/configmaps",
+        Some(&reader_session),
+        None,
+    );
+    assert!(
+        !everywhere.body.contains("nightly-settings")
+            && !everywhere.body.contains("monthly-settings"),
+        "a cluster-wide list: {}",
+        everywhere.body
+    );
+    let object = http.send(
+        "GET",
+        "/eks/resources/core/v1/configmaps/nightly-batch/nightly-settings",
+        Some(&reader_session),
+        None,
+    );
+    assert!(
+        !object.body.contains("\"team\""),
+        "another namespace's object: {}",
+        object.body
+    );
+    let compute = get("/eks/compute");
+    let node = kubectl(&s, &["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+    assert!(
+        !compute.contains(&format!("data-node=\"{node}\"")),
+        "nodes are cluster-scoped; view in one namespace does not list them: {compute}"
+    );
+
     // POSTs without or with a forged CSRF token are refused and change nothing.
-    let fresh = sparkyard(&["console", "--data-dir", &data_dir, "--url"]);
-    let r = http.send("GET", fresh.trim(), None, None);
+    let fresh = console_support::signin_link(&s);
+    let r = http.send("GET", &fresh, None, None);
     assert_eq!(r.status, 200, "{}", r.body);
     let session = r.session.expect("the link starts a session");
-    let page = format!("/virtual-clusters/{alpha}/job-runs/{other}");
+    let page = format!("/virtual-clusters/{monthly}/job-runs/{other}");
     let r = http.send("GET", &page, Some(&session), None);
     assert_eq!(r.status, 200);
     let csrf = csrf_of(&r.body);
@@ -369,9 +382,26 @@ fn console_in_a_browser() {
     for form in ["", "csrf=", forged.as_str()] {
         let r = http.send("POST", &cancel, Some(&session), Some(form));
         assert_eq!(r.status, 403, "form {form:?}: {}", r.body);
-        assert_eq!(run_state(&s, &alpha, &other), "PENDING");
+        assert_eq!(run_state(&s, &monthly, &other), "PENDING");
     }
-    // A forged session cookie with the right token is no better.
+    // The right token from another site's page (a cross-site form post) is refused.
+    let r = http.send_with(
+        "POST",
+        &cancel,
+        Some(&session),
+        Some(&format!("csrf={csrf}")),
+        &[("origin", "http://attacker.example")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(run_state(&s, &monthly, &other), "PENDING");
+    // Another session's token is no better, nor a forged session with the right token.
+    let r = http.send(
+        "POST",
+        &cancel,
+        Some(&reader_session),
+        Some(&format!("csrf={csrf}")),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
     let r = http.send(
         "POST",
         &cancel,
@@ -379,7 +409,7 @@ fn console_in_a_browser() {
         Some(&format!("csrf={csrf}")),
     );
     assert_eq!((r.status, r.location.as_str()), (303, "/signin"));
-    assert_eq!(run_state(&s, &alpha, &other), "PENDING");
+    assert_eq!(run_state(&s, &monthly, &other), "PENDING");
     // The same POST with the session's token goes through (so the refusals above were
     // the token's doing).
     let r = http.send(
@@ -389,5 +419,5 @@ fn console_in_a_browser() {
         Some(&format!("csrf={csrf}")),
     );
     assert_eq!(r.status, 303, "{}", r.body);
-    assert_eq!(run_state(&s, &alpha, &other), "CANCELLED");
+    assert_eq!(run_state(&s, &monthly, &other), "CANCELLED");
 }

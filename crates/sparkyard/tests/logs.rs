@@ -470,6 +470,21 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
         .unwrap();
     assert_eq!(entry["attempts"][0]["completed"], true, "{entry:#}");
 
+    // Steps 10–11 in the console: the run's page, its pods, the driver's stored stdout and
+    // the Spark UI link (tests/console/pi.mjs, in Debian's chromium).
+    support::console::BrowserTools::find().run(
+        "pi.mjs",
+        &[
+            ("CONSOLE", support::console::base(&env.server)),
+            ("SIGNIN_LINK", support::console::signin_link(&env.server)),
+            ("VC", env.vc.clone()),
+            ("RUN_ID", id.clone()),
+            ("DRIVER", format!("spark-{id}-driver")),
+            ("HISTORY", format!("http://127.0.0.1:{history_port}/")),
+        ],
+        || env.server.log(),
+    );
+
     // The History Server stops with sparkyard, even a killed one: nothing keeps its port.
     env.server.kill9();
     env.wait_for(

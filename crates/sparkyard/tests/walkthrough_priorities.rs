@@ -295,7 +295,9 @@ fn a_high_priority_run_preempts_a_low_priority_executor_and_both_complete() {
          # What the seed's driver and high-priority executor templates select.\n\
          labels = {{ \"{CAPACITY_TYPE}\" = \"ON_DEMAND\" }}\n\n\
          # No Spark History Server: one JVM fewer on two cores.\n\
-         [history]\nenabled = false\n"
+         [history]\nenabled = false\n\n\
+         # Container Insights samples often enough to see the node fill up.\n\
+         [container-insights]\ninterval = \"10s\"\n"
     ));
     let node =
         serde_json::from_str::<Value>(&env.kubectl(&["get", "node", NODE, "-o", "json"])).unwrap();
@@ -677,5 +679,21 @@ fn a_high_priority_run_preempts_a_low_priority_executor_and_both_complete() {
             "{needed:?} missing from {prefix}stderr.gz ({listing}):\n{stderr}"
         );
     }
+
+    // Step 17 in the console: the low run's timeline and the node's Reserved CPU
+    // (tests/console/preemption.mjs, in Debian's chromium).
+    support::console::BrowserTools::find().run(
+        "preemption.mjs",
+        &[
+            ("CONSOLE", support::console::base(&env.server)),
+            ("SIGNIN_LINK", support::console::signin_link(&env.server)),
+            ("VC", low.vc.clone()),
+            ("RUN_ID", low_id.clone()),
+            ("VICTIM_ID", victim_id.to_string()),
+            ("REPLACEMENT_ID", "3".to_string()),
+            ("NODE", NODE.to_string()),
+        ],
+        || env.log(),
+    );
     eprintln!("done after {:.0} s", started.elapsed().as_secs_f64());
 }

@@ -5,6 +5,7 @@
 //! to `PATH`.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod eks;
 pub mod walkthrough;
 
