@@ -1,6 +1,7 @@
 //! S3 through the real clients: the AWS CLI's multipart upload of a 100 MiB file and its
 //! download (checksums verified on both sides), `sync`, and boto3 for listing, ranges,
-//! checksums and errors (`python/services_s3.py`).
+//! checksums and errors (`python/services_s3.py`); UploadPartCopy, ListMultipartUploads and
+//! conditional requests (`python/s3_conditional.py`).
 
 mod support;
 
@@ -100,4 +101,13 @@ fn multipart_upload_of_100_mib_round_trips() {
 fn boto3_listing_ranges_checksums_and_errors() {
     let s = Server::start();
     assert_eq!(s.python("services_s3.py", &[]).trim(), "ok");
+}
+
+/// What Hadoop's S3A connector needs beyond plain reads and writes: UploadPartCopy,
+/// ListMultipartUploads, conditional reads, copies and writes, the self-copy refusal and
+/// the copy source's IAM check (`python/s3_conditional.py`).
+#[test]
+fn boto3_part_copy_upload_listing_and_conditions() {
+    let s = Server::start();
+    assert_eq!(s.python("s3_conditional.py", &[]).trim(), "ok");
 }

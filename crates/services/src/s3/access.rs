@@ -4,14 +4,18 @@
 //! signatures and trailers, which the generic middleware only passes through), asking
 //! [`KeyringAuth`] for the secret. It does not know session tokens, so [`PolicyAccess`]
 //! checks `x-amz-security-token` against the keyring's session and then asks the
-//! [`Authorizer`](crate::authz::Authorizer) about the operation.
+//! [`Authorizer`](crate::authz::Authorizer) about the operation. A copy (CopyObject,
+//! UploadPartCopy) also reads its source, so it needs `s3:GetObject` on the source object
+//! besides `s3:PutObject` on the destination, as in S3; `s3s` names the source only once
+//! the input is parsed, so that check is in the per-operation hooks.
 
 use std::sync::Arc;
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
 use s3s::path::S3Path;
-use s3s::{s3_error, S3Result};
+use s3s::{s3_error, S3Request, S3Result};
 use sparkyard_aws::keyring::Keyring;
 use sparkyard_aws::Principal;
 
@@ -71,6 +75,31 @@ pub fn resource_arn(operation: &str, path: &S3Path) -> String {
         }
         S3Path::Bucket { bucket } => format!("arn:aws:s3:::{bucket}"),
         S3Path::Object { bucket, key } => format!("arn:aws:s3:::{bucket}/{key}"),
+    }
+}
+
+/// The resource ARN of a copy's source object (pure).
+pub fn copy_source_arn(source: &CopySource) -> Option<String> {
+    match source {
+        CopySource::Bucket { bucket, key, .. } => Some(format!("arn:aws:s3:::{bucket}/{key}")),
+        _ => None,
+    }
+}
+
+impl PolicyAccess {
+    /// Authorizes `s3:GetObject` on a copy's source for the caller that [`S3Access::check`]
+    /// authenticated (it leaves the [`Principal`] in the request's extensions).
+    fn authorize_copy_source<T>(&self, req: &S3Request<T>, source: &CopySource) -> S3Result<()> {
+        let principal = req
+            .extensions
+            .get::<Principal>()
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        let Some(arn) = copy_source_arn(source) else {
+            return Ok(());
+        };
+        self.authorizer
+            .authorize(principal, &iam_action("GetObject"), &arn)
+            .map_err(|d| s3_error!(AccessDenied, "{}", d.message()))
     }
 }
 
@@ -137,7 +166,17 @@ impl S3Access for PolicyAccess {
                 &iam_action(&operation),
                 &resource_arn(&operation, cx.s3_path()),
             )
-            .map_err(|d| s3_error!(AccessDenied, "{}", d.message()))
+            .map_err(|d| s3_error!(AccessDenied, "{}", d.message()))?;
+        cx.extensions_mut().insert(principal);
+        Ok(())
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        self.authorize_copy_source(req, &req.input.copy_source)
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.authorize_copy_source(req, &req.input.copy_source)
     }
 }
 
@@ -153,6 +192,24 @@ mod tests {
         assert_eq!(iam_action("DeleteObjects"), "s3:DeleteObject");
         assert_eq!(iam_action("ListBuckets"), "s3:ListAllMyBuckets");
         assert_eq!(iam_action("CreateBucket"), "s3:CreateBucket");
+        assert_eq!(iam_action("UploadPartCopy"), "s3:PutObject");
+        assert_eq!(
+            iam_action("ListMultipartUploads"),
+            "s3:ListBucketMultipartUploads"
+        );
+    }
+
+    #[test]
+    fn copy_sources_name_the_source_object() {
+        let source = CopySource::Bucket {
+            bucket: "src".into(),
+            key: "dir/a b".into(),
+            version_id: None,
+        };
+        assert_eq!(
+            copy_source_arn(&source).as_deref(),
+            Some("arn:aws:s3:::src/dir/a b")
+        );
     }
 
     #[test]

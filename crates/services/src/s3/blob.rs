@@ -190,25 +190,60 @@ pub async fn write(
 /// Concatenates `parts` (blob names under `<root>/blobs/`) into a temporary file, computing
 /// MD5 and the `algorithms`' digests of the whole. Blocking: run off the async runtime.
 pub fn concat(root: &Path, parts: &[String], algorithms: &[String]) -> S3Result<TempBlob> {
-    use std::io::Read;
     let (mut blob, mut out) = create_temp(root)?;
     let mut digests = Digests::new(algorithms);
-    let mut buffer = vec![0u8; 1 << 20];
     for part in parts {
-        let mut input = std::fs::File::open(root.join("blobs").join(part)).map_err(io_error)?;
-        loop {
-            let n = input.read(&mut buffer).map_err(io_error)?;
-            if n == 0 {
-                break;
-            }
-            digests.update(&buffer[..n]);
-            out.write_all(&buffer[..n]).map_err(io_error)?;
-            blob.size += n as u64;
-        }
+        let input = std::fs::File::open(root.join("blobs").join(part)).map_err(io_error)?;
+        append(input, &mut out, &mut digests, &mut blob)?;
     }
     out.sync_all().map_err(io_error)?;
     digests.finish(&mut blob);
     Ok(blob)
+}
+
+/// Copies the bytes `range` of the blob `name` into a temporary file, with their MD5 and
+/// the `algorithms`' digests (UploadPartCopy's part). Blocking: run off the async runtime.
+pub fn copy_range(
+    root: &Path,
+    name: &str,
+    range: std::ops::Range<u64>,
+    algorithms: &[String],
+) -> S3Result<TempBlob> {
+    use std::io::{Read, Seek};
+    let (mut blob, mut out) = create_temp(root)?;
+    let mut digests = Digests::new(algorithms);
+    let mut input = std::fs::File::open(root.join("blobs").join(name)).map_err(io_error)?;
+    input
+        .seek(std::io::SeekFrom::Start(range.start))
+        .map_err(io_error)?;
+    append(
+        input.take(range.end - range.start),
+        &mut out,
+        &mut digests,
+        &mut blob,
+    )?;
+    out.sync_all().map_err(io_error)?;
+    digests.finish(&mut blob);
+    Ok(blob)
+}
+
+/// Appends all of `input` to `out`, digesting it and counting it into `blob`'s size.
+fn append(
+    mut input: impl std::io::Read,
+    out: &mut std::fs::File,
+    digests: &mut Digests,
+    blob: &mut TempBlob,
+) -> S3Result<()> {
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buffer).map_err(io_error)?;
+        if n == 0 {
+            return Ok(());
+        }
+        digests.update(&buffer[..n]);
+        out.write_all(&buffer[..n]).map_err(io_error)?;
+        blob.size += n as u64;
+    }
 }
 
 pub fn remove(root: &Path, name: &str) {

@@ -7,22 +7,26 @@
 //! index row are both durable.
 //!
 //! Layout: [`S3Store`] and its `s3s::S3` implementation live here, each operation handed to
-//! its family's module — `buckets`, `listing`, `objects`, `multipart` — with what
-//! they share in `shared` (errors, look-ups, blob bookkeeping) and `checksums` (digests
-//! on the wire, bodies received as blobs). Storage is [`store`] (the index) and [`blob`]
-//! (the bodies); [`list`] holds the pure listing rules and [`access`] the SigV4 and policy
-//! hooks.
+//! its family's module — `buckets`, `listing`, `objects`, `multipart`, [`part_copy`]
+//! (UploadPartCopy), [`uploads`] (ListMultipartUploads) — with what they share in `shared`
+//! (errors, look-ups, blob bookkeeping), `checksums` (digests on the wire, bodies received
+//! as blobs) and [`conditions`] (`If-*` and `x-amz-copy-source-if-*` headers). Storage is
+//! [`store`] (the index) and [`blob`] (the bodies); [`list`] holds the pure listing rules
+//! and [`access`] the SigV4 and policy hooks.
 
 pub mod access;
 pub mod blob;
 mod buckets;
 mod checksums;
+pub mod conditions;
 pub mod list;
 mod listing;
 mod multipart;
 mod objects;
+pub mod part_copy;
 mod shared;
 pub mod store;
+pub mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -201,7 +205,14 @@ impl S3 for S3Store {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        multipart::list_multipart_uploads(self, req).await
+        uploads::list_multipart_uploads(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        part_copy::upload_part_copy(self, req).await
     }
 }
 

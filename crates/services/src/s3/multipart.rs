@@ -1,9 +1,11 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, ListParts, AbortMultipartUpload,
-//! CompleteMultipartUpload and ListMultipartUploads. Each part is its own blob under an
+//! and CompleteMultipartUpload (UploadPartCopy is [`part_copy`](super::part_copy),
+//! ListMultipartUploads [`uploads`](super::uploads)). Each part is its own blob under an
 //! upload row; completing concatenates the chosen parts into the object's blob, computes
 //! S3's multipart ETag and the upload's checksum (COMPOSITE over the parts' checksums, or
 //! FULL_OBJECT over the whole), and swaps the object row in for the upload in one index
-//! transaction.
+//! transaction, which also checks the conditional-write headers (`If-None-Match: *`,
+//! `If-Match`).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +13,8 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::checksums::{declared_checksums, requested_algorithms, set_checksums};
-use super::shared::{db_error, no_such_upload, now_ms, timestamp};
+use super::conditions::WriteConditions;
+use super::shared::{db_error, no_such_upload, now_ms, refusal, timestamp};
 use super::{blob, store, S3Store, MIN_PART_SIZE};
 
 pub(super) async fn create_multipart_upload(
@@ -107,7 +110,7 @@ pub(super) async fn upload_part(
     s3.commit_blob(
         &received.blob,
         store::put_part(&s3.db, &upload.upload_id, &part).await,
-        no_such_upload,
+        |()| no_such_upload(),
     )?;
     let mut out = UploadPartOutput {
         e_tag: Some(ETag::Strong(received.md5)),
@@ -193,6 +196,11 @@ pub(super) async fn complete_multipart_upload(
     let upload = s3
         .require_upload(&input.upload_id, &input.bucket, &input.key)
         .await?;
+    let conditions = WriteConditions {
+        if_match: input.if_match.clone(),
+        if_none_match: input.if_none_match.clone(),
+    };
+    conditions.validate()?;
     let requested = input
         .multipart_upload
         .and_then(|m| m.parts)
@@ -300,8 +308,8 @@ pub(super) async fn complete_multipart_upload(
     };
     s3.commit_blob(
         &blob_name,
-        store::complete_upload(&s3.db, &upload, &object).await,
-        no_such_upload,
+        store::complete_upload(&s3.db, &upload, &object, &conditions).await,
+        |r| refusal(r, no_such_upload),
     )?;
     let mut out = CompleteMultipartUploadOutput {
         bucket: Some(upload.bucket.clone()),
@@ -313,19 +321,4 @@ pub(super) async fn complete_multipart_upload(
     };
     set_checksums!(out, &checksums);
     Ok(S3Response::new(out))
-}
-
-pub(super) async fn list_multipart_uploads(
-    s3: &S3Store,
-    req: S3Request<ListMultipartUploadsInput>,
-) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-    // Uploads are listed empty-handed: sparkyard aborts nothing on its own, but the
-    // listing is only used by clean-up tools that then abort what they find.
-    let bucket = s3.require_bucket(&req.input.bucket).await?;
-    Ok(S3Response::new(ListMultipartUploadsOutput {
-        bucket: Some(bucket.name),
-        is_truncated: Some(false),
-        uploads: Some(vec![]),
-        ..Default::default()
-    }))
 }

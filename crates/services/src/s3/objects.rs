@@ -2,7 +2,9 @@
 //! DeleteObjects and CopyObject. A write stores the body as a new blob first and then points
 //! the object's index row at it, removing the blob it replaced; reads stream a blob (or the
 //! requested range of it) from disk. GetObject and HeadObject answer the same headers, which
-//! [`set_object_headers!`] fills for both.
+//! [`set_object_headers!`] fills for both, and honour the same `If-*` conditions
+//! ([`conditions`](super::conditions)); PutObject honours S3's conditional writes and
+//! CopyObject its source conditions.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,62 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::checksums::{declared_checksums, requested_algorithms, set_checksums};
-use super::shared::{db_error, no_such_bucket, now_ms, timestamp};
+use super::conditions::{
+    not_modified, precondition_failed, ReadConditions, Verdict, WriteConditions,
+};
+use super::shared::{db_error, no_such_bucket, now_ms, refusal, timestamp};
 use super::{blob, store, S3Store};
+
+/// Shared by GetObject and HeadObject: answers 412 or 304 when the request's `If-*`
+/// conditions say so. A 304 carries the object's ETag and Last-Modified, as S3's does.
+fn check_read_conditions(conditions: ReadConditions, o: &store::Object) -> S3Result<()> {
+    match conditions.evaluate(&o.etag, o.last_modified_ms) {
+        Verdict::Proceed => Ok(()),
+        Verdict::PreconditionFailed => Err(precondition_failed()),
+        Verdict::NotModified => {
+            let mut e = not_modified();
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", o.etag)) {
+                headers.insert(http::header::ETAG, v);
+            }
+            let mut date = Vec::new();
+            if timestamp(o.last_modified_ms)
+                .format(TimestampFormat::HttpDate, &mut date)
+                .is_ok()
+            {
+                if let Ok(v) = http::HeaderValue::from_bytes(&date) {
+                    headers.insert(http::header::LAST_MODIFIED, v);
+                }
+            }
+            e.set_headers(headers);
+            Err(e)
+        }
+    }
+}
+
+/// CopyObject onto itself must change something, as S3 requires: the metadata
+/// (`x-amz-metadata-directive: REPLACE`), the storage class, the website redirect or the
+/// encryption.
+fn check_not_a_self_copy(input: &CopyObjectInput, src_bucket: &str, src_key: &str) -> S3Result<()> {
+    let same = src_bucket == input.bucket && src_key == input.key;
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    let changes = replace
+        || input.storage_class.is_some()
+        || input.website_redirect_location.is_some()
+        || input.server_side_encryption.is_some()
+        || input.sse_customer_algorithm.is_some()
+        || input.ssekms_key_id.is_some();
+    if same && !changes {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    Ok(())
+}
 
 /// Shared by GetObject and HeadObject: which checksums to reveal. S3 returns them only when
 /// asked (`x-amz-checksum-mode: ENABLED`) and only for the whole object.
@@ -81,6 +137,11 @@ pub(super) async fn put_object(
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     s3.require_bucket(&input.bucket).await?;
+    let conditions = WriteConditions {
+        if_match: input.if_match.clone(),
+        if_none_match: input.if_none_match.clone(),
+    };
+    conditions.validate()?;
     let body = input.body.ok_or_else(|| {
         s3_error!(
             IncompleteBody,
@@ -122,8 +183,8 @@ pub(super) async fn put_object(
     };
     s3.commit_blob(
         &received.blob,
-        store::put_object(&s3.db, &input.bucket, &object).await,
-        || no_such_bucket(&input.bucket),
+        store::put_object(&s3.db, &input.bucket, &object, &conditions).await,
+        |r| refusal(r, || no_such_bucket(&input.bucket)),
     )?;
     let mut out = PutObjectOutput {
         e_tag: Some(ETag::Strong(received.md5)),
@@ -140,6 +201,13 @@ pub(super) async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
     let o = s3.require_object(&input.bucket, &input.key).await?;
+    let conditions = ReadConditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+        if_modified_since: input.if_modified_since,
+        if_unmodified_since: input.if_unmodified_since,
+    };
+    check_read_conditions(conditions, &o)?;
     let (range, content_range) = requested_bytes(input.range.as_ref(), o.size as u64)?;
     let mut file = tokio::fs::File::open(s3.root.join("blobs").join(&o.blob))
         .await
@@ -169,6 +237,13 @@ pub(super) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
     let o = s3.require_object(&input.bucket, &input.key).await?;
+    let conditions = ReadConditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+        if_modified_since: input.if_modified_since,
+        if_unmodified_since: input.if_unmodified_since,
+    };
+    check_read_conditions(conditions, &o)?;
     let (range, content_range) = requested_bytes(input.range.as_ref(), o.size as u64)?;
     let mut out = HeadObjectOutput::default();
     let length = range.end - range.start;
@@ -226,19 +301,16 @@ pub(super) async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
-    let CopySource::Bucket {
-        bucket: src_bucket,
-        key: src_key,
-        ..
-    } = &input.copy_source
-    else {
-        return Err(s3_error!(
-            NotImplemented,
-            "Copying from access points is not supported."
-        ));
-    };
-    let src = s3.require_object(src_bucket, src_key).await?;
+    let (src_bucket, src_key, src) = s3.require_copy_source(&input.copy_source).await?;
     s3.require_bucket(&input.bucket).await?;
+    let conditions = ReadConditions {
+        if_match: input.copy_source_if_match.clone(),
+        if_none_match: input.copy_source_if_none_match.clone(),
+        if_modified_since: input.copy_source_if_modified_since.clone(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
+    };
+    conditions.check_copy_source(&src.etag, src.last_modified_ms)?;
+    check_not_a_self_copy(&input, src_bucket, src_key)?;
     // Copy the bytes: blobs are never shared, so deleting one object cannot affect another.
     let algorithms: Vec<String> = src
         .checksums
@@ -270,8 +342,8 @@ pub(super) async fn copy_object(
     };
     s3.commit_blob(
         &blob_name,
-        store::put_object(&s3.db, &input.bucket, &object).await,
-        || no_such_bucket(&input.bucket),
+        store::put_object(&s3.db, &input.bucket, &object, &WriteConditions::default()).await,
+        |r| refusal(r, || no_such_bucket(&input.bucket)),
     )?;
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {

@@ -33,6 +33,14 @@ pub(super) fn no_such_upload() -> S3Error {
     )
 }
 
+/// The error for a write the index refused: `gone()` when its bucket or upload is gone.
+pub(super) fn refusal(reason: store::Refused, gone: impl FnOnce() -> S3Error) -> S3Error {
+    match reason {
+        store::Refused::Gone => gone(),
+        store::Refused::Condition(c) => c.into_error(),
+    }
+}
+
 pub(super) fn timestamp(ms: i64) -> Timestamp {
     Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
 }
@@ -60,6 +68,22 @@ impl S3Store {
                 Err(no_such_key(bucket, key))
             }
         }
+    }
+
+    /// The object a copy (CopyObject, UploadPartCopy) reads, with its bucket and key;
+    /// access-point sources are not served.
+    pub(super) async fn require_copy_source<'a>(
+        &self,
+        source: &'a s3s::dto::CopySource,
+    ) -> S3Result<(&'a str, &'a str, store::Object)> {
+        let s3s::dto::CopySource::Bucket { bucket, key, .. } = source else {
+            return Err(s3s::s3_error!(
+                NotImplemented,
+                "Copying from access points is not supported."
+            ));
+        };
+        let object = self.require_object(bucket, key).await?;
+        Ok((bucket, key, object))
     }
 
     /// The multipart upload `upload_id`, provided it is one for `bucket`/`key`.
@@ -99,22 +123,23 @@ impl S3Store {
     }
 
     /// Finishes a write whose index change (`indexed`) references the new blob `blob_name`:
-    /// the blobs the change replaced are removed; if the index refused it (`Err(())`: the
-    /// bucket or upload is gone) the new blob is removed and the request fails with `gone`.
-    pub(super) fn commit_blob<G: IntoIterator<Item = String>>(
+    /// the blobs the change replaced are removed; if the index refused it (the bucket or
+    /// upload is gone, or a write condition failed) the new blob is removed and the request
+    /// fails with `refused`'s error for the reason.
+    pub(super) fn commit_blob<G: IntoIterator<Item = String>, E>(
         &self,
         blob_name: &str,
-        indexed: rusqlite::Result<Result<G, ()>>,
-        gone: impl FnOnce() -> S3Error,
+        indexed: rusqlite::Result<Result<G, E>>,
+        refused: impl FnOnce(E) -> S3Error,
     ) -> S3Result<()> {
         match indexed.map_err(db_error)? {
             Ok(replaced) => {
                 self.remove_blobs(replaced);
                 Ok(())
             }
-            Err(()) => {
+            Err(reason) => {
                 blob::remove(&self.root, blob_name);
-                Err(gone())
+                Err(refused(reason))
             }
         }
     }

@@ -5,7 +5,36 @@ use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::conditions::{WriteConditions, WriteRefused};
 use crate::db::Db;
+
+/// Why the index refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The bucket (or, completing, the upload) is gone.
+    Gone,
+    /// A conditional write's condition did not hold against the current object.
+    Condition(WriteRefused),
+}
+
+/// Checks `conditions` against the object `bucket`/`key` as the transaction sees it.
+fn check_conditions(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    conditions: &WriteConditions,
+) -> rusqlite::Result<Result<(), Refused>> {
+    let current: Option<String> = conn
+        .query_row(
+            "SELECT etag FROM objects WHERE bucket = ?1 AND key = ?2",
+            [bucket, key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(conditions
+        .check(current.as_deref())
+        .map_err(Refused::Condition))
+}
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
@@ -292,17 +321,21 @@ pub async fn scan_objects(
     .await
 }
 
-/// Inserts or replaces an object. Returns the replaced object's blob (to remove), or `Err`
-/// of `None` when the bucket is gone.
+/// Inserts or replaces an object if `conditions` hold. Returns the replaced object's blob
+/// (to remove), or why it was refused.
 pub async fn put_object(
     db: &Db,
     bucket: &str,
     o: &Object,
-) -> rusqlite::Result<Result<Option<String>, ()>> {
-    let (bucket, o) = (bucket.to_string(), o.clone());
+    conditions: &WriteConditions,
+) -> rusqlite::Result<Result<Option<String>, Refused>> {
+    let (bucket, o, conditions) = (bucket.to_string(), o.clone(), conditions.clone());
     db.write(move |tx| {
         if !bucket_exists(tx, &bucket)? {
-            return Ok(Err(()));
+            return Ok(Err(Refused::Gone));
+        }
+        if let Err(refused) = check_conditions(tx, &bucket, &o.key, &conditions)? {
+            return Ok(Err(refused));
         }
         let old = object_blob(tx, &bucket, &o.key)?;
         write_object(tx, &bucket, &o)?;
@@ -338,27 +371,46 @@ pub async fn create_upload(db: &Db, u: &Upload) -> rusqlite::Result<()> {
     .await
 }
 
+const UPLOAD_COLUMNS: &str =
+    "upload_id, bucket, key, initiated_ms, content_type, metadata, checksum_algorithm, checksum_type";
+
+fn row_to_upload(r: &rusqlite::Row<'_>) -> rusqlite::Result<Upload> {
+    Ok(Upload {
+        upload_id: r.get(0)?,
+        bucket: r.get(1)?,
+        key: r.get(2)?,
+        initiated_ms: r.get(3)?,
+        content_type: r.get(4)?,
+        metadata: from_json(r.get(5)?),
+        checksum_algorithm: r.get(6)?,
+        checksum_type: r.get(7)?,
+    })
+}
+
 pub async fn get_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<Upload>> {
     let upload_id = upload_id.to_string();
     db.read(move |c| {
         c.query_row(
-            "SELECT upload_id, bucket, key, initiated_ms, content_type, metadata, checksum_algorithm, checksum_type
-             FROM uploads WHERE upload_id = ?1",
+            &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1"),
             [upload_id],
-            |r| {
-                Ok(Upload {
-                    upload_id: r.get(0)?,
-                    bucket: r.get(1)?,
-                    key: r.get(2)?,
-                    initiated_ms: r.get(3)?,
-                    content_type: r.get(4)?,
-                    metadata: from_json(r.get(5)?),
-                    checksum_algorithm: r.get(6)?,
-                    checksum_type: r.get(7)?,
-                })
-            },
+            row_to_upload,
         )
         .optional()
+    })
+    .await
+}
+
+/// The uploads in progress in `bucket` whose key starts with `prefix`, in S3's listing
+/// order: by key, then by initiation (the upload id breaking ties).
+pub async fn scan_uploads(db: &Db, bucket: &str, prefix: &str) -> rusqlite::Result<Vec<Upload>> {
+    let params = [bucket.to_string(), prefix.to_string()];
+    db.read(move |c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 AND key >= ?2
+               AND substr(key, 1, length(?2)) = ?2 ORDER BY key, initiated_ms, upload_id"
+        ))?;
+        let rows = stmt.query_map(params, row_to_upload)?;
+        rows.collect()
     })
     .await
 }
@@ -424,18 +476,23 @@ pub async fn delete_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<
     .await
 }
 
-/// Completes an upload atomically: the object row replaces any previous one and the upload
-/// and its part rows go. Returns the blobs no longer referenced (old object, all parts), or
-/// `Err(())` if the upload was completed or aborted concurrently.
+/// Completes an upload atomically if `conditions` hold: the object row replaces any
+/// previous one and the upload and its part rows go. Returns the blobs no longer referenced
+/// (old object, all parts), or why it was refused (`Gone`: the upload was completed or
+/// aborted concurrently). A refused condition leaves the upload in place, to retry.
 pub async fn complete_upload(
     db: &Db,
     upload: &Upload,
     o: &Object,
-) -> rusqlite::Result<Result<Vec<String>, ()>> {
-    let (upload, o) = (upload.clone(), o.clone());
+    conditions: &WriteConditions,
+) -> rusqlite::Result<Result<Vec<String>, Refused>> {
+    let (upload, o, conditions) = (upload.clone(), o.clone(), conditions.clone());
     db.write(move |tx| {
         if !upload_exists(tx, &upload.upload_id)? {
-            return Ok(Err(()));
+            return Ok(Err(Refused::Gone));
+        }
+        if let Err(refused) = check_conditions(tx, &upload.bucket, &o.key, &conditions)? {
+            return Ok(Err(refused));
         }
         let mut garbage = part_blobs(tx, &upload.upload_id)?;
         garbage.extend(object_blob(tx, &upload.bucket, &o.key)?);
