@@ -67,8 +67,15 @@ impl Api {
         method: Method,
         path_and_query: &str,
     ) -> Result<Value, ApiError> {
-        self.request(principal, "emr-containers", method, path_and_query, &[], Vec::new())
-            .await
+        self.request(
+            principal,
+            "emr-containers",
+            method,
+            path_and_query,
+            &[],
+            Vec::new(),
+        )
+        .await
     }
 
     /// A JSON-protocol operation (`X-Amz-Target`) of `service` as `principal`:

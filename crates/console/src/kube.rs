@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+use aws_sigv4::http_request::{
+    sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use axum::body::Body;
@@ -23,6 +25,8 @@ use tower::ServiceExt;
 
 /// The token prefix EKS's authenticator expects.
 const TOKEN_PREFIX: &str = "k8s-aws-v1.";
+/// `Accept` for a Table, with plain JSON as the fallback a server without Tables answers.
+const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 /// A token is minted again after this long (the API server accepts one for 15 minutes,
 /// `aws eks get-token` tokens are cached by kubectl for 14).
 const TOKEN_REUSE: Duration = Duration::from_secs(10 * 60);
@@ -110,6 +114,18 @@ impl Kube {
         })
     }
 
+    /// `GET path` as a `meta.k8s.io/v1` Table (what `kubectl get` asks for): the
+    /// server's own columns for the resource, custom resources' printer columns included.
+    pub async fn get_table(
+        &self,
+        keyring: &Keyring,
+        principal: &Principal,
+        path: &str,
+    ) -> Result<Value, KubeError> {
+        self.send(keyring, principal, Method::GET, path, None, TABLE)
+            .await
+    }
+
     /// One request as `principal`; a JSON body is sent as `application/json`
     /// (`application/merge-patch+json` for PATCH).
     pub async fn request(
@@ -120,6 +136,49 @@ impl Kube {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, KubeError> {
+        self.send(keyring, principal, method, path, body, "application/json")
+            .await
+    }
+
+    /// `GET path` answered as plain text: a container's log
+    /// (`/api/v1/namespaces/<ns>/pods/<pod>/log?container=<c>`).
+    pub async fn text(
+        &self,
+        keyring: &Keyring,
+        principal: &Principal,
+        path: &str,
+    ) -> Result<String, KubeError> {
+        let bytes = self
+            .exchange(keyring, principal, Method::GET, path, None, "*/*")
+            .await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn send(
+        &self,
+        keyring: &Keyring,
+        principal: &Principal,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        accept: &str,
+    ) -> Result<Value, KubeError> {
+        let bytes = self
+            .exchange(keyring, principal, method, path, body, accept)
+            .await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// One request; the body of a success, the API's Status as a [`KubeError`] otherwise.
+    async fn exchange(
+        &self,
+        keyring: &Keyring,
+        principal: &Principal,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        accept: &str,
+    ) -> Result<axum::body::Bytes, KubeError> {
         let Some(access) = &self.access else {
             return Err(KubeError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -137,7 +196,7 @@ impl Kube {
             .method(method)
             .uri(path)
             .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::ACCEPT, accept)
             .header(http::header::CONTENT_TYPE, content_type)
             .body(match body {
                 Some(v) => Body::from(serde_json::to_vec(v).unwrap_or_default()),
@@ -152,10 +211,10 @@ impl Kube {
         let bytes = axum::body::to_bytes(response.into_body(), 256 * 1024 * 1024)
             .await
             .map_err(|e| KubeError::new(StatusCode::BAD_GATEWAY, "InternalError", e.to_string()))?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(value);
+            return Ok(bytes);
         }
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status == StatusCode::UNAUTHORIZED {
             // A token refused once is not reused (the key may have been rotated).
             self.forget(&principal.access_key_id);
@@ -164,7 +223,10 @@ impl Kube {
         Err(KubeError {
             status,
             reason: if text("reason").is_empty() {
-                status.canonical_reason().unwrap_or("Error").replace(' ', "")
+                status
+                    .canonical_reason()
+                    .unwrap_or("Error")
+                    .replace(' ', "")
             } else {
                 text("reason").to_string()
             },
@@ -285,4 +347,64 @@ pub fn eks_token(
         "{TOKEN_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(request.uri().to_string())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The token passes the API server's shape check and STS's signature check — for
+    /// permanent and for temporary (session-token) credentials — and is bound to the
+    /// cluster name.
+    #[test]
+    fn minted_tokens_verify_like_aws_eks_get_token() {
+        use sparkyard_kube_apiserver::auth::aws_iam::parse_token;
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Keyring::load_or_bootstrap(dir.path(), "123456789012").unwrap();
+        let key = keyring.bootstrap().clone();
+        let access = KubeAccess {
+            router: axum::Router::new(),
+            cluster_name: "eks-emr-cluster".into(),
+            sts_host: "127.0.0.1:4566".into(),
+        };
+        let token = eks_token(
+            &key.access_key_id,
+            &key.secret_access_key,
+            None,
+            "us-east-2",
+            &access,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let now = chrono::Utc::now();
+        let parsed = parse_token(&token, "eks-emr-cluster", Some("127.0.0.1:4566"), now).unwrap();
+        assert_eq!(parsed.access_key_id, key.access_key_id);
+        let verify = |cluster: &str| {
+            let uri: http::Uri = format!(
+                "{}://{}{}?{}",
+                parsed.request.scheme,
+                parsed.request.host,
+                parsed.request.path,
+                parsed.request.raw_query
+            )
+            .parse()
+            .unwrap();
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::HOST, parsed.request.host.parse().unwrap());
+            headers.insert("x-k8s-aws-id", cluster.parse().unwrap());
+            sparkyard_services::sts::presigned::verify(&keyring, &uri, &headers, now)
+        };
+        let owner = verify("eks-emr-cluster").expect("the signature verifies");
+        assert_eq!(owner.arn, "arn:aws:iam::123456789012:root");
+        assert!(
+            verify("another-cluster").is_err(),
+            "bound to the cluster name"
+        );
+        assert!(
+            parse_token(&token, "another-cluster", Some("127.0.0.1:4566"), now).is_ok(),
+            "the shape check alone does not know the cluster; the signature does"
+        );
+        // Another STS host is refused by the API server.
+        assert!(parse_token(&token, "eks-emr-cluster", Some("127.0.0.1:9"), now).is_err());
+    }
 }

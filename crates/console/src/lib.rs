@@ -23,11 +23,11 @@ pub mod api;
 pub mod charts;
 mod eks;
 mod insights;
+mod job_run;
 pub mod kube;
 pub mod links;
 mod live;
 mod pages;
-mod run;
 pub mod sessions;
 mod views;
 
@@ -92,6 +92,10 @@ pub struct Settings {
     /// The EKS cluster's name (`[services] cluster-name`), for the EKS and Container
     /// Insights pages.
     pub cluster_name: String,
+    /// The Spark History Server's base URL (`http://127.0.0.1:18080`, `[history]`), or
+    /// `None` when the persistent app UI is off: the job-run page links finished runs to
+    /// it and reads Spark's executor list from its REST API.
+    pub history_url: Option<String>,
 }
 
 pub(crate) struct Inner {

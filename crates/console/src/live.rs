@@ -20,10 +20,7 @@ const SCRIPT: &str = concat!(
 
 pub(crate) async fn script() -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/javascript; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         SCRIPT,
     )
         .into_response()

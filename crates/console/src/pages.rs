@@ -53,15 +53,16 @@ pub fn router(console: Console) -> Router {
         .route("/signout", post(signout))
         .route("/virtual-clusters", get(virtual_clusters))
         .route("/virtual-clusters/{vc}", get(job_runs))
-        .route("/virtual-clusters/{vc}/delete", post(delete_virtual_cluster))
-        .route("/virtual-clusters/{vc}/job-runs/{id}", get(job_run))
-        .route("/virtual-clusters/{vc}/job-runs/{id}/cancel", post(cancel))
+        .route(
+            "/virtual-clusters/{vc}/delete",
+            post(delete_virtual_cluster),
+        )
         .route("/api/session", get(api_session))
         .route("/api/virtual-clusters", get(api_virtual_clusters))
         .route("/api/virtual-clusters/{vc}/job-runs", get(api_job_runs))
         .merge(crate::eks::routes())
         .merge(crate::insights::routes())
-        .merge(crate::run::routes())
+        .merge(crate::job_run::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn(server_timing))
@@ -178,7 +179,10 @@ fn current(console: &Console, headers: &HeaderMap) -> Option<(String, Session)> 
 
 /// Pages: the session, or a redirect to the sign-in page.
 #[allow(clippy::result_large_err)]
-pub(crate) fn session_or_redirect(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
+pub(crate) fn session_or_redirect(
+    console: &Console,
+    headers: &HeaderMap,
+) -> Result<Session, Response> {
     current(console, headers)
         .map(|(_, s)| s)
         .ok_or_else(|| see_other("/signin"))
@@ -232,6 +236,20 @@ pub(crate) fn check_post(
         "Request refused",
         "The form was not sent from this console session (missing or wrong CSRF token). Nothing was changed.",
     ))
+}
+
+/// The start of every signed-in POST handler: the session (or a redirect to sign in),
+/// then the CSRF check; the form's fields.
+#[allow(clippy::result_large_err)]
+pub(crate) fn signed_in_post(
+    console: &Console,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Session, HashMap<String, String>), Response> {
+    let session = session_or_redirect(console, headers)?;
+    let fields = form(body);
+    check_post(headers, &session, &fields)?;
+    Ok((session, fields))
 }
 
 // ---- sign-in -------------------------------------------------------------------------------
@@ -694,62 +712,6 @@ async fn job_runs(
     )
 }
 
-/// The job-run page for `run` (DescribeJobRun's `jobRun`).
-fn run_page(
-    session: &Session,
-    vc: &str,
-    run: &Value,
-    notice: &str,
-    error: &str,
-    status: StatusCode,
-) -> Response {
-    let state = text(run, "/state");
-    let mut configuration = serde_json::Map::new();
-    for key in [
-        "jobDriver",
-        "configurationOverrides",
-        "retryPolicyConfiguration",
-        "retryPolicyExecution",
-        "tags",
-    ] {
-        if let Some(v) = run.get(key).filter(|v| !v.is_null()) {
-            configuration.insert(key.into(), v.clone());
-        }
-    }
-    let id = text(run, "/id");
-    let name = text(run, "/name");
-    page(
-        status,
-        &views::JobRun {
-            nav: nav(session),
-            title: if name.is_empty() {
-                id.clone()
-            } else {
-                name.clone()
-            },
-            csrf: session.csrf.clone(),
-            vc_id: vc.to_string(),
-            name: if name.is_empty() { id.clone() } else { name },
-            id,
-            cancellable: matches!(state.as_str(), "PENDING" | "SUBMITTED" | "RUNNING"),
-            state,
-            state_details: or_dash(text(run, "/stateDetails")),
-            failure_reason: or_dash(text(run, "/failureReason")),
-            release: or_dash(text(run, "/releaseLabel")),
-            created: shown_time(timestamp(run, "/createdAt")),
-            finished: shown_time(timestamp(run, "/finishedAt")),
-            duration: run_duration(run),
-            created_by: or_dash(text(run, "/createdBy")),
-            role: or_dash(text(run, "/executionRoleArn")),
-            arn: or_dash(text(run, "/arn")),
-            configuration: serde_json::to_string_pretty(&Value::Object(configuration))
-                .unwrap_or_default(),
-            notice: notice.into(),
-            error: error.into(),
-        },
-    )
-}
-
 pub(crate) fn api_failure_page(session: &Session, e: &ApiError) -> Response {
     let title = match e.status {
         StatusCode::NOT_FOUND => "Not found",
@@ -757,79 +719,6 @@ pub(crate) fn api_failure_page(session: &Session, e: &ApiError) -> Response {
         _ => "Request failed",
     };
     message(e.status, nav(session), title, &e.message)
-}
-
-async fn job_run(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Path((vc, id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let session = match session_or_redirect(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !valid_id(&vc) || !valid_id(&id) {
-        return message(
-            StatusCode::NOT_FOUND,
-            nav(&session),
-            "Not found",
-            "No such job run.",
-        );
-    }
-    match console
-        .inner
-        .api
-        .describe_job_run(&session.principal, &vc, &id)
-        .await
-    {
-        Ok(run) => {
-            let notice = if query.get("cancel").is_some_and(|v| v == "requested") {
-                "Cancellation requested."
-            } else {
-                ""
-            };
-            run_page(&session, &vc, &run, notice, "", StatusCode::OK)
-        }
-        Err(e) => api_failure_page(&session, &e),
-    }
-}
-
-async fn cancel(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Path((vc, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    let session = match session_or_redirect(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if let Err(refused) = check_post(&headers, &session, &form(&body)) {
-        return refused;
-    }
-    if !valid_id(&vc) || !valid_id(&id) {
-        return message(
-            StatusCode::NOT_FOUND,
-            nav(&session),
-            "Not found",
-            "No such job run.",
-        );
-    }
-    let api = &console.inner.api;
-    let p = &session.principal;
-    match api.cancel_job_run(p, &vc, &id).await {
-        Ok(_) => {
-            tracing::info!(principal = %p.arn, job_run = %id, "job run cancelled from the console");
-            see_other(&format!(
-                "/virtual-clusters/{vc}/job-runs/{id}?cancel=requested"
-            ))
-        }
-        Err(e) => match api.describe_job_run(p, &vc, &id).await {
-            Ok(run) => run_page(&session, &vc, &run, "", &e.message, e.status),
-            Err(_) => api_failure_page(&session, &e),
-        },
-    }
 }
 
 /// DeleteVirtualCluster from the job runs page: the cluster goes TERMINATED (its runs
@@ -840,13 +729,10 @@ async fn delete_virtual_cluster(
     Path(vc): Path<String>,
     body: Bytes,
 ) -> Response {
-    let session = match session_or_redirect(&console, &headers) {
-        Ok(s) => s,
+    let (session, _) = match signed_in_post(&console, &headers, &body) {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(refused) = check_post(&headers, &session, &form(&body)) {
-        return refused;
-    }
     if !valid_id(&vc) {
         return message(
             StatusCode::NOT_FOUND,

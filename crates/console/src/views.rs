@@ -86,29 +86,3 @@ pub struct JobRuns {
     pub created_after: String,
     pub filtered: bool,
 }
-
-#[derive(Template)]
-#[template(path = "job_run.html")]
-pub struct JobRun {
-    pub nav: Option<Nav>,
-    pub title: String,
-    pub csrf: String,
-    pub vc_id: String,
-    pub id: String,
-    pub name: String,
-    pub state: String,
-    pub state_details: String,
-    pub failure_reason: String,
-    pub release: String,
-    pub created: String,
-    pub finished: String,
-    pub duration: String,
-    pub created_by: String,
-    pub role: String,
-    pub arn: String,
-    /// The job driver, overrides and retry policy as indented JSON.
-    pub configuration: String,
-    pub cancellable: bool,
-    pub notice: String,
-    pub error: String,
-}

@@ -154,6 +154,7 @@ async fn env() -> Env {
             config: Default::default(),
             kube: None,
             cluster_name: "eks-emr-cluster".into(),
+            history_url: None,
         },
         keyring.clone(),
         api.clone(),

@@ -33,6 +33,7 @@ pub async fn start(
             config: config.console.clone(),
             kube,
             cluster_name: config.services.cluster_name.clone(),
+            history_url: config.history.enabled.then(|| config.history.base_url()),
         },
         keyring,
         aws_api,

@@ -165,7 +165,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
     );
     let console_kube = cluster.as_ref().and_then(|c| {
-        let sts_host = profile.endpoint.parse::<http::Uri>().ok()?.authority()?.to_string();
+        let sts_host = profile
+            .endpoint
+            .parse::<http::Uri>()
+            .ok()?
+            .authority()?
+            .to_string();
         Some(sparkyard_console::kube::KubeAccess {
             router: c.api_router(),
             cluster_name: config.services.cluster_name.clone(),

@@ -206,7 +206,11 @@ fn console_in_a_browser() {
     let console = console_support::base(&s);
     let http = Http::new(&console);
 
-    // What the aws CLI and kubectl made, for the console to show.
+    // What the aws CLI and kubectl made, for the console to show (seed step 5: the
+    // namespaces first, then a virtual cluster on each).
+    for ns in CATEGORIES {
+        kubectl(&s, &["create", "namespace", ns]);
+    }
     let vcs: Vec<String> = CATEGORIES.iter().map(|ns| create_vc(&s, ns)).collect();
     let (nightly, monthly) = (vcs[2].clone(), vcs[3].clone());
     let run = start_run(&s, &monthly, "console-pi");
@@ -216,7 +220,14 @@ fn console_in_a_browser() {
         let name = format!("{}-settings", ns.trim_end_matches("-batch"));
         kubectl(
             &s,
-            &["create", "configmap", &name, "-n", ns, "--from-literal=team=data"],
+            &[
+                "create",
+                "configmap",
+                &name,
+                "-n",
+                ns,
+                "--from-literal=team=data",
+            ],
         );
     }
     let reader = reader_credentials(&s);
@@ -362,7 +373,10 @@ fn console_in_a_browser() {
         object.body
     );
     let compute = get("/eks/compute");
-    let node = kubectl(&s, &["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+    let node = kubectl(
+        &s,
+        &["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"],
+    );
     assert!(
         !compute.contains(&format!("data-node=\"{node}\"")),
         "nodes are cluster-scoped; view in one namespace does not list them: {compute}"

@@ -437,6 +437,47 @@ fn iam_identities_map_to_kubernetes_users_as_on_eks() {
         );
     }
 
+    // The same role in the web console (steps 19–20: "EKS console → Resources"): a
+    // session of it signs in with its keys and sees what its kubectl sees — nodes and
+    // secrets — and RBAC's Forbidden for what the ClusterRole leaves out.
+    let session = env.server().aws_json(&[
+        "sts",
+        "assume-role",
+        "--role-arn",
+        &console_arn,
+        "--role-session-name",
+        "console",
+    ])["Credentials"]
+        .clone();
+    let console = support::console::Http::new(&support::console::base(env.server()));
+    let cookie = console.sign_in_with_key(
+        session["AccessKeyId"].as_str().unwrap(),
+        session["SecretAccessKey"].as_str().unwrap(),
+        session["SessionToken"].as_str(),
+    );
+    let page = |path: &str| {
+        let r = console.send("GET", path, Some(&cookie), None);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.body
+    };
+    let node = env.ok(
+        &admin,
+        &["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"],
+    );
+    let compute = page("/eks/compute");
+    assert!(
+        compute.contains(&format!("data-node=\"{node}\"")),
+        "{compute}"
+    );
+    let secrets = page("/eks/resources/core/v1/secrets?namespace=monthly-batch");
+    assert!(secrets.contains("creds"), "{secrets}");
+    let roles = page("/eks/resources/rbac.authorization.k8s.io/v1/clusterroles");
+    assert!(
+        roles.contains("forbidden")
+            && !roles.contains("eks-console-dashboard-full-access-clusterrole"),
+        "{roles}"
+    );
+
     // An access entry with AmazonEKSViewPolicy scoped to one namespace.
     let ns_arn = env.role("batch-viewer");
     let created = s.aws_json(&[

@@ -68,7 +68,7 @@ await run(async (page, { shot, context }) => {
   await second.fill('#start-form [name=entry_point]', 'local:///usr/lib/spark/examples/src/main/python/pi.py');
   await second.screenshot({ path: `${need('SCREENSHOTS')}/start-job-run.png`, fullPage: true });
   await second.locator('#start-form button[type=submit]').click();
-  await second.waitForURL(/\/job-runs\/[0-9a-z]+$/);
+  await second.waitForURL(/\/job-runs\/[0-9a-z]+(\?started=1)?$/);
   await second.locator('#state').waitFor();
   await second.close();
   await page.locator('#job-runs tr[data-id] a', { hasText: 'started-in-the-console' }).waitFor();

@@ -24,7 +24,11 @@ export async function run(steps) {
   page.setDefaultTimeout(90_000);
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // Script errors and CSP violations; not "Failed to load resource" (the refusals the
+  // scripts provoke on purpose answer 401/403).
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
   const shot = (name) => page.screenshot({ path: `${need('SCREENSHOTS')}/${name}.png`, fullPage: true });
   try {
     await steps(page, { shot, context, errors });

@@ -196,7 +196,9 @@ impl Http {
     pub fn sign_in_with_key(&self, key_id: &str, secret: &str, token: Option<&str>) -> String {
         let form = self.send("GET", "/signin", None, None);
         assert_eq!(form.status, 200, "{}", form.body);
-        let pre = form.pre.expect("the sign-in form sets its pre-session cookie");
+        let pre = form
+            .pre
+            .expect("the sign-in form sets its pre-session cookie");
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let body = format!(
             "csrf={}&access_key_id={}&secret_access_key={}&session_token={}",
