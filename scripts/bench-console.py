@@ -102,7 +102,10 @@ def main():
              "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
                                       "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
             for i in range(PODS)]}
-        subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(pods).encode(),
+        subprocess.run(["kubectl", "create", "namespace", "bench"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(["kubectl", "create", "--validate=false", "-f", "-"],
+                       input=json.dumps(pods).encode(),
                        check=True, env=env, stdout=subprocess.DEVNULL)
         print(f"created {PODS} pods")
 

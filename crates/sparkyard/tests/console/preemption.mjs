@@ -27,7 +27,7 @@ await run(async (page, { shot }) => {
     `removed before added:\n${texts.join('\n')}`);
   await shot('job-run-preempted-timeline');
 
-  await page.goto(`${CONSOLE}/container-insights?view=node&node=${encodeURIComponent(need('NODE'))}&range=1h`);
+  await page.goto(`${CONSOLE}/container-insights?view=node&node=${encodeURIComponent(need('NODE'))}&range=15m`);
   const chart = page.locator('#chart-cpu-reserved svg[data-max]');
   await chart.waitFor();
   const max = Number(await chart.getAttribute('data-max'));
