@@ -42,6 +42,8 @@ pub struct Settings {
     /// Where drivers write Spark event logs for the History Server (the persistent app
     /// UI); `None` when `[history]` is disabled.
     pub event_logs: Option<sparkyard_logs::EventLogSettings>,
+    /// Where S3 is for the runs' S3A defaults (crate::s3a); `None`: no S3 defaults.
+    pub s3: Option<crate::s3a::S3Settings>,
 }
 
 /// The API server URL as pods see it, when nothing says otherwise.
@@ -90,6 +92,7 @@ async fn run(emr: Emr, settings: Settings) {
         emr,
         config: settings.config,
         event_logs: settings.event_logs,
+        s3: settings.s3,
         master,
         client,
         jobs,
@@ -152,6 +155,7 @@ struct Controller {
     emr: Emr,
     config: ControllerConfig,
     event_logs: Option<sparkyard_logs::EventLogSettings>,
+    s3: Option<crate::s3a::S3Settings>,
     master: String,
     client: Client,
     jobs: Store<Job>,
@@ -211,6 +215,16 @@ impl Controller {
             );
             // spark-defaults precedence: a user's `--conf` for the same key still wins.
             for (key, value) in sparkyard_logs::event_log_confs(&logging, event_logs) {
+                validated
+                    .resolved
+                    .spark_defaults
+                    .entry(key)
+                    .or_insert(value);
+            }
+        }
+        // s3:// through S3A with the pod's web identity; the user's settings win.
+        if let Some(s3) = &self.s3 {
+            for (key, value) in crate::s3a::confs(s3) {
                 validated
                     .resolved
                     .spark_defaults

@@ -19,6 +19,7 @@ pub mod dereference;
 pub mod metrics;
 pub mod names;
 pub mod namespace_rbac;
+pub mod s3a;
 pub mod status;
 pub mod submit;
 pub mod update_status;

@@ -148,6 +148,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                             .display()
                             .to_string(),
                     }),
+                // Pods reach sparkyard's S3 at the endpoint their IRSA environment names.
+                s3: Some(sparkyard_controller::s3a::S3Settings {
+                    endpoint: Some(profile.endpoint.clone()),
+                    region: config.region.clone(),
+                }),
             },
         );
     }

@@ -46,7 +46,14 @@ pub fn with_remote_files(
     }
     let mount: Value =
         serde_yaml::from_str(&format!("{{name: {VOLUME}, mountPath: {REMOTE_DIR}}}"))?;
-    for container in child_sequence(spec, "containers").iter_mut() {
+    let containers = child_sequence(spec, "containers");
+    if containers.is_empty() {
+        // Spark takes a template's first container as the driver's or executor's own and
+        // names an unnamed one itself (`spark-kubernetes-driver`, …): without one here,
+        // the fetched files would reach the init container only.
+        containers.push(Value::Mapping(Mapping::new()));
+    }
+    for container in containers.iter_mut() {
         add_mount(container, &mount);
     }
     let mut fetch = Mapping::new();
@@ -147,6 +154,14 @@ mod tests {
         assert_eq!(
             pod["spec"]["initContainers"].as_sequence().unwrap().len(),
             1
+        );
+        // The Spark container (named by Spark) mounts what the init container fetched.
+        let containers = pod["spec"]["containers"].as_sequence().unwrap();
+        assert_eq!(containers.len(), 1);
+        assert!(containers[0].get("name").is_none());
+        assert_eq!(
+            containers[0]["volumeMounts"][0]["mountPath"],
+            Value::from(REMOTE_DIR)
         );
     }
 
