@@ -81,6 +81,22 @@ fn not_authorized() -> QueryError {
     QueryError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
 }
 
+/// What AssumeRole and AssumeRoleWithWebIdentity both refuse: a session name outside
+/// STS's pattern, and session policies (not supported here).
+fn check_session_request(session_name: &str, p: &QueryParams) -> Result<(), QueryError> {
+    if !session_name_ok(session_name) {
+        return Err(QueryError::validation(format!(
+        "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+        )));
+    }
+    if p.get("Policy").is_some() || p.get("PolicyArns.member.1.arn").is_some() {
+        return Err(QueryError::validation(
+            "Session policies are not supported by sparkyard's STS.",
+        ));
+    }
+    Ok(())
+}
+
 fn session_name_ok(name: &str) -> bool {
     (2..=64).contains(&name.len())
         && name
@@ -219,16 +235,7 @@ impl Sts {
     ) -> Result<String, QueryError> {
         let role_arn = p.required("RoleArn")?;
         let session_name = p.required("RoleSessionName")?;
-        if !session_name_ok(session_name) {
-            return Err(QueryError::validation(format!(
-                "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
-            )));
-        }
-        if p.get("Policy").is_some() || p.get("PolicyArns.member.1.arn").is_some() {
-            return Err(QueryError::validation(
-                "Session policies are not supported by sparkyard's STS.",
-            ));
-        }
+        check_session_request(session_name, p)?;
         let denied = || {
             QueryError::access_denied(format!(
                 "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
@@ -298,16 +305,7 @@ impl Sts {
         let role_arn = p.required("RoleArn")?;
         let session_name = p.required("RoleSessionName")?;
         let token = p.required("WebIdentityToken")?;
-        if !session_name_ok(session_name) {
-            return Err(QueryError::validation(format!(
-                "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
-            )));
-        }
-        if p.get("Policy").is_some() || p.get("PolicyArns.member.1.arn").is_some() {
-            return Err(QueryError::validation(
-                "Session policies are not supported by sparkyard's STS.",
-            ));
-        }
+        check_session_request(session_name, p)?;
         let verifier = self.verifier.as_ref().ok_or_else(|| {
             QueryError::new(
                 StatusCode::BAD_REQUEST,
