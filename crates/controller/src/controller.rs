@@ -44,6 +44,10 @@ pub struct Settings {
     pub event_logs: Option<sparkyard_logs::EventLogSettings>,
     /// Where S3 is for the runs' S3A defaults (crate::s3a); `None`: no S3 defaults.
     pub s3: Option<crate::s3a::S3Settings>,
+    /// The cluster's Spark carries sparkyard's spark-runtime jar, so runs get EMR's
+    /// `spark.app.id` (`spark-<jobRunId>`, crate::submit::APP_ID_STEP) and SQL job drivers
+    /// run in cluster mode (crate::submit::SQL_RUNNER).
+    pub spark_runtime: bool,
 }
 
 /// The API server URL as pods see it, when nothing says otherwise.
@@ -93,6 +97,7 @@ async fn run(emr: Emr, settings: Settings) {
         config: settings.config,
         event_logs: settings.event_logs,
         s3: settings.s3,
+        spark_runtime: settings.spark_runtime,
         master,
         client,
         jobs,
@@ -156,6 +161,7 @@ struct Controller {
     config: ControllerConfig,
     event_logs: Option<sparkyard_logs::EventLogSettings>,
     s3: Option<crate::s3a::S3Settings>,
+    spark_runtime: bool,
     master: String,
     client: Client,
     jobs: Store<Job>,
@@ -200,6 +206,7 @@ impl Controller {
         SubmitSettings {
             master: &self.master,
             spark_home: &self.config.spark_home,
+            spark_runtime: self.spark_runtime,
         }
     }
 

@@ -25,9 +25,19 @@ const S3A_ABSTRACT: &str = "org.apache.hadoop.fs.s3a.S3A";
 const WEB_IDENTITY: &str =
     "software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider";
 
+/// The AWS SDK v2 provider that reads a named profile (`AWS_PROFILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`): how sparkyard's History Server reads event logs in S3 with
+/// sparkyard's own CLI profile.
+pub const PROFILE: &str = "software.amazon.awssdk.auth.credentials.ProfileCredentialsProvider";
+
 /// The `spark-defaults` entries (`spark.hadoop.*`, which Spark copies into the Hadoop
 /// configuration of the driver and every executor).
 pub fn confs(settings: &S3Settings) -> Vec<(String, String)> {
+    confs_with(settings, WEB_IDENTITY)
+}
+
+/// [`confs`] with another credentials provider class, for JVMs that are not the run's pods.
+pub fn confs_with(settings: &S3Settings, credentials_provider: &str) -> Vec<(String, String)> {
     let mut confs: Vec<(String, String)> = Vec::new();
     let mut set = |key: &str, value: &str| {
         confs.push((format!("spark.hadoop.{key}"), value.to_string()));
@@ -39,7 +49,7 @@ pub fn confs(settings: &S3Settings) -> Vec<(String, String)> {
             S3A_ABSTRACT,
         );
     }
-    set("fs.s3a.aws.credentials.provider", WEB_IDENTITY);
+    set("fs.s3a.aws.credentials.provider", credentials_provider);
     set("fs.s3a.endpoint.region", &settings.region);
     if let Some(endpoint) = &settings.endpoint {
         set("fs.s3a.endpoint", endpoint);

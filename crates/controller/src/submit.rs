@@ -6,9 +6,10 @@
 //! are removed from the user's input and set by sparkyard, as EMR overrides them too;
 //! `spark.kubernetes.container.image` stays the user's when given (custom images).
 //!
-//! Remote inputs: Spark in cluster mode cannot read `s3://` without an S3 filesystem on its
-//! classpath, so every `s3://` entry point, `--py-files`/`--jars`/`--files` entry and pod
-//! template is rewritten to a local path under [`REMOTE_DIR`]; the returned
+//! Remote inputs: `--py-files`/`--jars`/`--files`/`--archives` entries in `s3://` go to Spark
+//! unchanged, which reads them through S3A with the run's role (crate::s3a). The entry point
+//! and pod templates are fetched ahead instead — spark-submit reads pod templates before any
+//! pod exists — and rewritten to a local path under [`REMOTE_DIR`]; the returned
 //! [`RemoteFile`] list says what the job runner (and the driver and executor pods, through
 //! their pod templates) must fetch there with the run's role before Spark starts.
 
@@ -31,6 +32,31 @@ pub const MANAGED_CONFS: &[&str] = &[
     "spark.app.id",
     "spark.kubernetes.driver.master",
 ];
+
+/// The driver feature step (spark-runtime/, installed beside Spark by scripts/setup.sh) that
+/// makes Spark use the submitted `spark.app.id`, so the application is `spark-<jobRunId>` as
+/// on EMR: labels, event log and History Server address included.
+pub const APP_ID_STEP: &str = "io.sparkyard.spark.EmrApplicationIdStep";
+/// The main class that runs a `sparkSqlJobDriver` entry point's statements in cluster mode
+/// (spark-runtime/).
+pub const SQL_RUNNER: &str = "io.sparkyard.spark.SqlFileRunner";
+/// `sparkSqlParameters` options that define variables for the SQL file, as spark-sql's.
+const SQL_VARIABLE_OPTIONS: &[&str] = &["-d", "--define", "--hivevar"];
+/// Spark's list of custom driver feature steps; a user's list is kept and [`APP_ID_STEP`]
+/// added to it.
+pub const DRIVER_FEATURE_STEPS: &str = "spark.kubernetes.driver.pod.featureSteps";
+
+/// A comma-separated list of feature-step classes with `step` in it once, at the end.
+pub fn with_feature_step(list: Option<&str>, step: &str) -> String {
+    let mut steps: Vec<&str> = list
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != step)
+        .collect();
+    steps.push(step);
+    steps.join(",")
+}
 
 /// spark-submit options EMR decides; given in `sparkSubmitParameters` they are dropped.
 const MANAGED_OPTIONS: &[&str] = &["--master", "--deploy-mode", "--kill", "--status"];
@@ -67,6 +93,9 @@ pub struct SubmitInput<'a> {
     /// `Some(n)` when the run has a retry policy: driver names get a per-attempt suffix.
     pub attempt: Option<u32>,
     pub driver: &'a JobDriver,
+    /// Whether the run's Spark has sparkyard's spark-runtime jar, with [`APP_ID_STEP`] and
+    /// [`SQL_RUNNER`] (the embedded cluster's does).
+    pub spark_runtime: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +126,7 @@ pub enum SubmitError {
     MissingValue(String),
 }
 
-/// Options whose value is a comma-separated list of files to ship.
+/// Options whose value is a comma-separated list of files to ship (passed through).
 const FILE_LIST_OPTIONS: &[&str] = &["--py-files", "--jars", "--files", "--archives"];
 const TEMPLATE_CONFS: &[&str] = &[
     "spark.kubernetes.driver.podTemplateFile",
@@ -132,6 +161,8 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
         None => Vec::new(),
     };
 
+    let is_sql = matches!(input.driver, JobDriver::SparkSql { .. });
+    let mut sql_variables: Vec<String> = Vec::new();
     let mut user_confs: BTreeMap<String, String> = BTreeMap::new();
     let mut passthrough: Vec<String> = Vec::new();
     let mut i = 0;
@@ -141,8 +172,10 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
             Some((o, v)) if o.starts_with("--") => (o.to_string(), Some(v.to_string())),
             _ => (token.clone(), None),
         };
+        let sql_variable = is_sql && SQL_VARIABLE_OPTIONS.contains(&option.as_str());
         let takes_value = option == "--conf"
             || option == "-c"
+            || sql_variable
             || FILE_LIST_OPTIONS.contains(&option.as_str())
             || MANAGED_OPTIONS.contains(&option.as_str());
         let value = if takes_value && inline_value.is_none() {
@@ -166,21 +199,24 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
                     overridden.push(key.to_string());
                 } else if TEMPLATE_CONFS.contains(&key) {
                     user_confs.insert(key.to_string(), remote.localize(&conf_value));
+                } else if key == DRIVER_FEATURE_STEPS && input.spark_runtime {
+                    // A user's `--conf` list replaces spark-defaults' one: it carries ours too.
+                    user_confs.insert(
+                        key.to_string(),
+                        with_feature_step(Some(&conf_value), APP_ID_STEP),
+                    );
                 } else {
                     user_confs.insert(key.to_string(), conf_value);
                 }
             }
             o if MANAGED_OPTIONS.contains(&o) => overridden.push(o.to_string()),
-            o if FILE_LIST_OPTIONS.contains(&o) => {
-                let list = value.unwrap_or_default();
-                let localized: Vec<String> = list
-                    .split(',')
-                    .filter(|f| !f.is_empty())
-                    .map(|f| remote.localize(f))
-                    .collect();
-                passthrough.push(o.to_string());
-                passthrough.push(localized.join(","));
+            // Variables are the SQL runner's arguments, after the file.
+            _ if sql_variable => {
+                sql_variables.extend(["--hivevar".to_string(), value.unwrap_or_default()])
             }
+            // `s3://` entries stay as they are: Spark reads them through S3A with the run's
+            // role (the driver downloads them and serves them to executors), as EMR's Spark
+            // does through EMRFS. Fetching them ahead would break `SparkFiles.get`.
             _ => {
                 passthrough.push(token.clone());
                 if let Some(v) = value {
@@ -244,11 +280,13 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
     // The entry point is localized first, so that it counts among the remote files below.
     let entry = match input.driver {
         JobDriver::SparkSubmit { .. } => {
-            Some(remote.localize_entry_point(primary.unwrap_or_default()))
+            Some(remote.localize_for_pods(primary.unwrap_or_default()))
         }
-        JobDriver::SparkSql { entry_point, .. } => entry_point
-            .as_deref()
-            .map(|file| remote.localize_entry_point(file)),
+        // The SQL CLI reads its `-f` file through Hadoop's FileSystem, which knows no
+        // `local:` scheme: a plain path in the driver pod.
+        JobDriver::SparkSql { entry_point, .. } => {
+            entry_point.as_deref().map(|file| remote.localize(file))
+        }
     };
     // Pods must fetch the inputs too: their templates (the user's, fetched, or fresh ones)
     // get the fetch step, written by the runner's fetch init container.
@@ -291,16 +329,18 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
             argv.extend(entry_point_arguments.iter().cloned());
         }
         JobDriver::SparkSql { .. } => {
-            // spark-sql has no cluster mode; the SQL file runs through Spark's SQL CLI driver
-            // class, submitted like any application so that a driver pod still exists.
-            argv.extend([
-                "--class".into(),
-                "org.apache.spark.sql.hive.thriftserver.SparkSQLCLIDriver".into(),
-                "spark-internal".into(),
-            ]);
+            // Spark's SQL shell refuses cluster mode; sparkyard's runner runs the file's
+            // statements as an application instead, so a driver pod exists as on EMR.
+            let class = if input.spark_runtime {
+                SQL_RUNNER
+            } else {
+                "org.apache.spark.sql.hive.thriftserver.SparkSQLCLIDriver"
+            };
+            argv.extend(["--class".into(), class.into(), "spark-internal".into()]);
             if let Some(file) = entry {
                 argv.extend(["-f".into(), file]);
             }
+            argv.extend(sql_variables);
         }
     }
 
@@ -342,8 +382,10 @@ impl RemoteFiles {
         local_path
     }
 
-    /// The primary resource must name a file every pod has: `local://` for fetched inputs.
-    fn localize_entry_point(&mut self, uri: &str) -> String {
+    /// A fetched input as a file every pod has (`local://`), as the primary resource must be:
+    /// a plain path would be a file of spark-submit's machine, which cluster mode uploads to
+    /// `spark.kubernetes.file.upload.path` or refuses.
+    fn localize_for_pods(&mut self, uri: &str) -> String {
         let localized = self.localize(uri);
         if localized == uri.trim() {
             localized
@@ -378,6 +420,7 @@ mod tests {
             properties_file: "/etc/spark/conf/spark-defaults.conf",
             attempt: None,
             driver,
+            spark_runtime: true,
         }
     }
 
@@ -386,6 +429,58 @@ mod tests {
             .filter(|w| w[0] == "--conf")
             .filter_map(|w| w[1].strip_prefix(&format!("{key}=")))
             .collect()
+    }
+
+    #[test]
+    fn sql_job_drivers_run_the_sql_runner_with_their_variables() {
+        let driver = JobDriver::SparkSql {
+            entry_point: Some("s3://code/q.sql".into()),
+            spark_sql_parameters: Some(
+                "--conf spark.executor.instances=1 -d day=2026-12-04 --hivevar=bucket=b".into(),
+            ),
+        };
+        let cmd = build(&input(&driver)).unwrap();
+        let class = cmd.argv.iter().position(|a| a == "--class").unwrap();
+        assert_eq!(
+            &cmd.argv[class..],
+            [
+                "--class",
+                SQL_RUNNER,
+                "spark-internal",
+                "-f",
+                "/var/sparkyard/remote/0/q.sql",
+                "--hivevar",
+                "day=2026-12-04",
+                "--hivevar",
+                "bucket=b"
+            ]
+        );
+        assert_eq!(cmd.remote_files[0].uri, "s3://code/q.sql");
+        assert_eq!(conf_value(&cmd.argv, "spark.executor.instances"), vec!["1"]);
+    }
+
+    #[test]
+    fn a_users_feature_steps_keep_theirs_and_get_the_app_id_step() {
+        let driver = JobDriver::SparkSubmit {
+            entry_point: "local:///app.py".into(),
+            entry_point_arguments: vec![],
+            spark_submit_parameters: Some(format!(
+                "--conf {DRIVER_FEATURE_STEPS}=com.example.Mine,{APP_ID_STEP}"
+            )),
+        };
+        let cmd = build(&input(&driver)).unwrap();
+        assert_eq!(
+            conf_value(&cmd.argv, DRIVER_FEATURE_STEPS),
+            vec![format!("com.example.Mine,{APP_ID_STEP}").as_str()]
+        );
+        // Without a user list, spark-defaults carries the step (validate.rs), not --conf.
+        let plain = build(&input(&seed_pi())).unwrap();
+        assert!(conf_value(&plain.argv, DRIVER_FEATURE_STEPS).is_empty());
+        assert_eq!(with_feature_step(None, APP_ID_STEP), APP_ID_STEP);
+        assert_eq!(
+            with_feature_step(Some(" a , ,b"), APP_ID_STEP),
+            format!("a,b,{APP_ID_STEP}")
+        );
     }
 
     #[test]
@@ -474,18 +569,16 @@ mod tests {
             conf_value(argv, "spark.kubernetes.executor.podTemplateFile"),
             ["/var/sparkyard/remote/1/lp_spark_executor_pod_template.yml"]
         );
+        // Spark reads these itself, through S3A.
         let py_files = argv.iter().position(|a| a == "--py-files").unwrap();
-        assert_eq!(
-            argv[py_files + 1],
-            "/var/sparkyard/remote/2/deps.zip,local:///opt/x.zip"
-        );
+        assert_eq!(argv[py_files + 1], "s3://lib/deps.zip,local:///opt/x.zip");
         assert_eq!(
             argv.last().unwrap(),
-            "local:///var/sparkyard/remote/3/low-priority-threadsleeper.py"
+            "local:///var/sparkyard/remote/2/low-priority-threadsleeper.py"
         );
-        assert_eq!(command.remote_files.len(), 4);
+        assert_eq!(command.remote_files.len(), 3);
         assert_eq!(
-            command.remote_files[3].uri,
+            command.remote_files[2].uri,
             "s3://eks-emr-cluster-demojobs-123456789012-us-east-1/low-priority-threadsleeper.py"
         );
     }

@@ -24,12 +24,25 @@ pub struct Validated {
 pub struct SubmitSettings<'a> {
     pub master: &'a str,
     pub spark_home: &'a str,
+    /// The cluster's Spark has sparkyard's spark-runtime jar (crate::submit::APP_ID_STEP,
+    /// crate::submit::SQL_RUNNER).
+    pub spark_runtime: bool,
 }
 
 pub fn validate(refs: &RunRefs, settings: &SubmitSettings<'_>) -> Result<Validated, Failure> {
     let fail = |d: String| Failure::new(FailureReason::ValidationError, d);
-    let resolved = classifications::resolve(&refs.configurations)
+    let mut resolved = classifications::resolve(&refs.configurations)
         .map_err(|e| fail(format!("JobRun submission failed. {e}")))?;
+    if settings.spark_runtime {
+        let steps = resolved
+            .spark_defaults
+            .get(submit::DRIVER_FEATURE_STEPS)
+            .map(String::as_str);
+        let steps = submit::with_feature_step(steps, submit::APP_ID_STEP);
+        resolved
+            .spark_defaults
+            .insert(submit::DRIVER_FEATURE_STEPS.to_string(), steps);
+    }
     let submit = submit::build(&SubmitInput {
         job_run_id: &refs.job_run_id,
         virtual_cluster_id: &refs.virtual_cluster_id,
@@ -42,6 +55,7 @@ pub fn validate(refs: &RunRefs, settings: &SubmitSettings<'_>) -> Result<Validat
         properties_file: PROPERTIES_FILE,
         attempt: refs.driver_attempt(),
         driver: &refs.driver,
+        spark_runtime: settings.spark_runtime,
     })
     .map_err(|e| fail(format!("JobRun submission failed. {e}")))?;
     let runner_image = resolved
@@ -66,6 +80,7 @@ mod tests {
     const SETTINGS: SubmitSettings<'static> = SubmitSettings {
         master: "https://kubernetes.default.svc:443",
         spark_home: "/usr/lib/spark",
+        spark_runtime: true,
     };
 
     #[test]

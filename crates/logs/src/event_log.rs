@@ -6,9 +6,9 @@
 //! needed), and the history server reads that directory. Each run's log is the file
 //! `spark-<jobRunId>` there, since EMR sets `spark.app.id = spark-<jobRunId>`.
 //!
-//! Works where sparkyard can read the node's disk: the embedded cluster. On a real cluster
-//! set `[history] event-log-dir` to a directory shared with the nodes (or leave the
-//! persistent UI to the cluster's own history server); see docs/logs.md.
+//! Works where sparkyard can read the node's disk: the embedded cluster. With
+//! `[history] event-log-dir = "s3://bucket/prefix"` drivers write to S3 instead and the
+//! History Server reads S3, which works on any cluster; see docs/logs.md.
 
 use crate::run_config::RunLogConfig;
 
@@ -17,11 +17,16 @@ pub const IN_POD_DIR: &str = "/var/log/spark/apps";
 /// The Spark volume name of the mount.
 pub const VOLUME_NAME: &str = "sparkyard-event-logs";
 
-/// Settings of the sparkyard instance, not of the run.
+/// Where drivers write event logs: settings of the sparkyard instance, not of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventLogSettings {
-    /// Host directory the history server reads (`spark.history.fs.logDirectory`).
-    pub host_dir: String,
+pub enum EventLogSettings {
+    /// A host directory the History Server reads (`spark.history.fs.logDirectory`), mounted
+    /// into drivers: the embedded cluster.
+    HostDir(String),
+    /// `s3a://bucket/prefix` (`[history] event-log-dir = "s3://…"`): drivers write there
+    /// through S3A with the run's role, and the History Server reads it with the same
+    /// connector, as with EMR's event logs in S3. Any cluster.
+    S3(String),
 }
 
 /// The Spark confs the controller adds to a run (at spark-defaults precedence, so a value
@@ -33,15 +38,21 @@ pub fn event_log_confs(run: &RunLogConfig, settings: &EventLogSettings) -> Vec<(
     if !wanted || run.user_event_log_dir.is_some() || run.user_event_log_enabled == Some(false) {
         return Vec::new();
     }
-    let prefix = format!("spark.kubernetes.driver.volumes.hostPath.{VOLUME_NAME}");
-    vec![
-        ("spark.eventLog.enabled".into(), "true".into()),
-        ("spark.eventLog.dir".into(), format!("file://{IN_POD_DIR}")),
-        (format!("{prefix}.mount.path"), IN_POD_DIR.into()),
-        (format!("{prefix}.mount.readOnly"), "false".into()),
-        (format!("{prefix}.options.path"), settings.host_dir.clone()),
-        (format!("{prefix}.options.type"), "DirectoryOrCreate".into()),
-    ]
+    let mut confs = vec![("spark.eventLog.enabled".to_string(), "true".to_string())];
+    match settings {
+        EventLogSettings::S3(uri) => confs.push(("spark.eventLog.dir".into(), uri.clone())),
+        EventLogSettings::HostDir(host_dir) => {
+            let prefix = format!("spark.kubernetes.driver.volumes.hostPath.{VOLUME_NAME}");
+            confs.extend([
+                ("spark.eventLog.dir".into(), format!("file://{IN_POD_DIR}")),
+                (format!("{prefix}.mount.path"), IN_POD_DIR.into()),
+                (format!("{prefix}.mount.readOnly"), "false".into()),
+                (format!("{prefix}.options.path"), host_dir.clone()),
+                (format!("{prefix}.options.type"), "DirectoryOrCreate".into()),
+            ]);
+        }
+    }
+    confs
 }
 
 /// The Spark application id EMR gives a run (`spark.app.id`). Open-source Spark on
@@ -73,9 +84,7 @@ mod tests {
     use serde_json::json;
 
     fn settings() -> EventLogSettings {
-        EventLogSettings {
-            host_dir: "/data/spark-events".into(),
-        }
+        EventLogSettings::HostDir("/data/spark-events".into())
     }
 
     #[test]
@@ -100,6 +109,19 @@ mod tests {
         assert_eq!(
             get("spark.kubernetes.driver.volumes.hostPath.sparkyard-event-logs.mount.path"),
             Some("/var/log/spark/apps")
+        );
+    }
+
+    #[test]
+    fn an_s3_directory_needs_no_mount() {
+        let run = RunLogConfig::from_overrides("vc", "r", None);
+        let confs = event_log_confs(&run, &EventLogSettings::S3("s3a://history/events".into()));
+        assert_eq!(
+            confs,
+            vec![
+                ("spark.eventLog.enabled".to_string(), "true".to_string()),
+                ("spark.eventLog.dir".into(), "s3a://history/events".into())
+            ]
         );
     }
 

@@ -27,7 +27,8 @@ pub struct HistoryConfig {
     pub host: String,
     #[serde(default = "default_port")]
     pub port: u16,
-    /// Host directory of the event logs; default `<data_dir>/spark-events`.
+    /// Where the event logs are: a host directory (default `<data_dir>/spark-events`), or
+    /// `s3://bucket/prefix` to keep them in S3 (read and written through S3A).
     #[serde(default)]
     pub event_log_dir: Option<PathBuf>,
 }
@@ -71,21 +72,59 @@ impl HistoryConfig {
         format!("http://{}:{}", self.host, self.port)
     }
 
-    pub fn event_log_dir(&self, data_dir: &Path) -> PathBuf {
-        self.event_log_dir
-            .clone()
-            .unwrap_or_else(|| data_dir.join("spark-events"))
+    /// The host directory of the event logs; `None` when they are in S3.
+    pub fn event_log_dir(&self, data_dir: &Path) -> Option<PathBuf> {
+        if self.s3_event_log_dir().is_some() {
+            return None;
+        }
+        Some(
+            self.event_log_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("spark-events")),
+        )
+    }
+
+    /// `event-log-dir` as the `s3a://` URI Spark is given, when it names S3 (`s3://`,
+    /// `s3a://` or `s3n://`, all S3A in sparkyard's runs).
+    pub fn s3_event_log_dir(&self) -> Option<String> {
+        let dir = self.event_log_dir.as_ref()?.to_str()?;
+        ["s3://", "s3a://", "s3n://"].iter().find_map(|scheme| {
+            dir.strip_prefix(scheme)
+                .map(|rest| format!("s3a://{}", rest.trim_end_matches('/')))
+        })
+    }
+
+    /// `spark.history.fs.logDirectory`.
+    pub fn log_directory(&self, data_dir: &Path) -> String {
+        match self.event_log_dir(data_dir) {
+            Some(dir) => format!("file://{}", dir.display()),
+            None => self.s3_event_log_dir().unwrap_or_default(),
+        }
     }
 }
 
+/// How the History Server reaches S3 when its event logs are there: S3A's `spark.hadoop.*`
+/// settings (endpoint, credentials provider) and the environment the provider reads; and
+/// the credentials sparkyard creates the directory with before any run writes to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Access {
+    pub properties: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    pub credentials: Option<crate::aws::credentials::Credentials>,
+}
+
 /// The history server's `spark-defaults`-style properties.
-pub fn properties(config: &HistoryConfig, event_log_dir: &Path) -> String {
-    format!(
-        "spark.history.fs.logDirectory=file://{}\nspark.history.ui.port={}\nspark.ui.bindAddress={}\nspark.history.fs.update.interval=2s\nspark.history.fs.cleaner.enabled=false\n",
-        event_log_dir.display(),
-        config.port,
-        config.host
-    )
+pub fn properties(config: &HistoryConfig, log_directory: &str, s3: &S3Access) -> String {
+    let mut text = format!(
+        "spark.history.fs.logDirectory={log_directory}\nspark.history.ui.port={}\nspark.ui.bindAddress={}\nspark.history.fs.update.interval=2s\nspark.history.fs.cleaner.enabled=false\n",
+        config.port, config.host
+    );
+    if log_directory.starts_with("s3a://") {
+        for (key, value) in &s3.properties {
+            text.push_str(&format!("{key}={value}\n"));
+        }
+    }
+    text
 }
 
 /// Starts the history server; it stops with sparkyard, however sparkyard ends.
@@ -93,7 +132,8 @@ pub fn start(
     config: &HistoryConfig,
     spark_home: &Path,
     java_home: Option<&Path>,
-    event_log_dir: &Path,
+    log_directory: &str,
+    s3: &S3Access,
     work_dir: &Path,
 ) -> anyhow::Result<tokio::process::Child> {
     let spark_class = spark_home.join("bin/spark-class");
@@ -103,11 +143,14 @@ pub fn start(
             spark_home.display()
         );
     }
-    std::fs::create_dir_all(event_log_dir)?;
     std::fs::create_dir_all(work_dir)?;
     let props = work_dir.join("spark-history.conf");
-    std::fs::write(&props, properties(config, event_log_dir))?;
-    let log = std::fs::File::create(work_dir.join("history-server.log"))?;
+    std::fs::write(&props, properties(config, log_directory, s3))?;
+    // Appended to: a server started again keeps the reason the last one stopped.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(work_dir.join("history-server.log"))?;
     let mut command = tokio::process::Command::new("bash");
     command
         .arg(&spark_class)
@@ -118,6 +161,7 @@ pub fn start(
         // Binds where configured, not on every interface.
         .env("SPARK_LOCAL_IP", &config.host)
         .env("SPARK_NO_DAEMONIZE", "1")
+        .envs(s3.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
@@ -158,10 +202,30 @@ mod tests {
         assert_eq!(c.base_url(), "http://127.0.0.1:18080");
         assert_eq!(
             c.event_log_dir(Path::new("/d")),
-            PathBuf::from("/d/spark-events")
+            Some(PathBuf::from("/d/spark-events"))
         );
-        let p = properties(&c, Path::new("/d/spark-events"));
+        let p = properties(&c, &c.log_directory(Path::new("/d")), &S3Access::default());
         assert!(p.contains("spark.history.fs.logDirectory=file:///d/spark-events\n"));
         assert!(p.contains("spark.history.ui.port=18080\n"));
+    }
+
+    #[test]
+    fn an_s3_directory_is_read_through_s3a() {
+        let c = HistoryConfig {
+            event_log_dir: Some(PathBuf::from("s3://history/spark-events/")),
+            ..HistoryConfig::default()
+        };
+        assert_eq!(c.event_log_dir(Path::new("/d")), None);
+        assert_eq!(
+            c.s3_event_log_dir().as_deref(),
+            Some("s3a://history/spark-events")
+        );
+        let s3 = S3Access {
+            properties: vec![("spark.hadoop.fs.s3a.endpoint".into(), "http://e".into())],
+            ..S3Access::default()
+        };
+        let p = properties(&c, &c.log_directory(Path::new("/d")), &s3);
+        assert!(p.contains("spark.history.fs.logDirectory=s3a://history/spark-events\n"));
+        assert!(p.contains("spark.hadoop.fs.s3a.endpoint=http://e\n"));
     }
 }

@@ -129,6 +129,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    // Pods reach sparkyard's S3 at the endpoint their IRSA environment names.
+    let s3 = sparkyard_controller::s3a::S3Settings {
+        endpoint: Some(profile.endpoint.clone()),
+        region: config.region.clone(),
+    };
+
     // The job-run controller (crates/controller), on the embedded cluster unless
     // `[controller] kubeconfig` names another.
     if !args.no_controller {
@@ -138,27 +144,52 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config: config.controller.clone(),
                 default_kubeconfig: Some(config.data_dir.join("cluster/kubeconfig")),
                 default_master: cluster.as_ref().map(|c| c.in_cluster_url()),
-                event_logs: config
-                    .history
-                    .enabled
-                    .then(|| sparkyard_logs::EventLogSettings {
-                        host_dir: config
-                            .history
-                            .event_log_dir(&config.data_dir)
-                            .display()
-                            .to_string(),
-                    }),
-                // Pods reach sparkyard's S3 at the endpoint their IRSA environment names.
-                s3: Some(sparkyard_controller::s3a::S3Settings {
-                    endpoint: Some(profile.endpoint.clone()),
-                    region: config.region.clone(),
+                event_logs: config.history.enabled.then(|| {
+                    match (
+                        config.history.s3_event_log_dir(),
+                        config.history.event_log_dir(&config.data_dir),
+                    ) {
+                        (Some(uri), _) => sparkyard_logs::EventLogSettings::S3(uri),
+                        (None, dir) => sparkyard_logs::EventLogSettings::HostDir(
+                            dir.unwrap_or_default().display().to_string(),
+                        ),
+                    }
                 }),
+                s3: Some(s3.clone()),
+                spark_runtime: embedded_spark_has_runtime(&config),
             },
         );
     }
 
     // The log shipper and the Spark History Server (crates/logs).
-    start_logs(&config, &endpoint_url, emr.clone(), cluster.as_ref());
+    // The History Server reads event logs in S3 as sparkyard's own CLI profile.
+    let history_s3 = sparkyard_logs::history::S3Access {
+        properties: sparkyard_controller::s3a::confs_with(&s3, sparkyard_controller::s3a::PROFILE),
+        env: vec![
+            ("AWS_PROFILE".into(), profile.name.clone()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                profile.credentials_file.display().to_string(),
+            ),
+            (
+                "AWS_CONFIG_FILE".into(),
+                profile.config_file.display().to_string(),
+            ),
+        ],
+        credentials: Some(sparkyard_logs::aws::credentials::Credentials {
+            access_key_id: keyring.bootstrap().access_key_id.clone(),
+            secret_access_key: keyring.bootstrap().secret_access_key.clone(),
+            session_token: None,
+            expires_at: None,
+        }),
+    };
+    start_logs(
+        &config,
+        &endpoint_url,
+        emr.clone(),
+        cluster.as_ref(),
+        history_s3,
+    );
 
     // The web console (crates/console) acts through the same AWS services and IAM
     // authorizer as SigV4 callers, and on the cluster with the principal's EKS token.
@@ -413,6 +444,7 @@ fn start_logs(
     endpoint_url: &str,
     emr: sparkyard_emr::Emr,
     cluster: Option<&sparkyard_cluster::Cluster>,
+    history_s3: sparkyard_logs::history::S3Access,
 ) {
     let runs: sparkyard_logs::shipper::RunLookup = Arc::new(move |id: &str| {
         emr.job_run(id).map(|r| {
@@ -457,7 +489,19 @@ fn start_logs(
         local_log,
         spark_home: runtime.spark_home,
         java_home: runtime.java_home,
+        history_s3,
     });
+}
+
+/// Whether runs go to the embedded cluster and its Spark (the host's, mapped into pods) has
+/// sparkyard's spark-runtime jar, installed by scripts/setup.sh: then runs get EMR's
+/// `spark-<jobRunId>` application ids. Another cluster's images may lack the class, and a
+/// missing feature step would fail every submission, so it is not assumed there.
+fn embedded_spark_has_runtime(config: &Config) -> bool {
+    config.controller.kubeconfig.is_none()
+        && sparkyard_cluster::kubelet::config::HostRuntime::discover(&config.cluster.images)
+            .spark_home
+            .is_some_and(|home| home.join("jars/sparkyard-spark-runtime.jar").exists())
 }
 
 async fn shutdown_signal() {

@@ -446,8 +446,8 @@ fn the_sparkyard_cli_submits_follows_and_shows_logs() {
         "{text}\n{}",
         String::from_utf8_lossy(&logs.stderr)
     );
-    // The Spark UI's address names the application id Spark chose, which only the driver
-    // pod knows (open-source Spark does not take EMR's spark-<jobRunId>).
+    // The application id is EMR's spark-<jobRunId> (spark-runtime's driver step), on the
+    // driver pod's label and in the Spark UI's address.
     let app = env.kubectl(&[
         "get",
         "pod",
@@ -457,9 +457,7 @@ fn the_sparkyard_cli_submits_follows_and_shows_logs() {
         "-o",
         "jsonpath={.metadata.labels.spark-app-selector}",
     ]);
-    assert!(regex::Regex::new("^spark-[0-9a-f]{32}$")
-        .unwrap()
-        .is_match(&app));
+    assert_eq!(app, format!("spark-{id}"));
     let ui = sparkyard(&["runs", "ui", &id]);
     let url = String::from_utf8_lossy(&ui.stdout);
     assert_eq!(

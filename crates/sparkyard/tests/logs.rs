@@ -415,9 +415,8 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
         "{executor_stderr}"
     );
 
-    // sparkyard prints the run's UI address (with the application id Spark chose: open-source
-    // Spark on Kubernetes does not take EMR's `spark-<jobRunId>`), and the history server
-    // lists the finished application.
+    // sparkyard prints the run's UI address, with EMR's application id `spark-<jobRunId>`,
+    // and the history server lists the finished application.
     let line = env.wait_for(
         "the run's UI address in the log",
         Duration::from_secs(30),
@@ -432,6 +431,7 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
     let url = regex::Regex::new(r"http://127\.0\.0\.1:\d+/history/(spark-[0-9a-z]+)/").unwrap();
     let captures = url.captures(&line).unwrap_or_else(|| panic!("{line}"));
     let (page, app) = (captures[0].to_string(), captures[1].to_string());
+    assert_eq!(app, format!("spark-{id}"), "{line}");
     assert!(
         page.starts_with(&format!("http://127.0.0.1:{history_port}/history/")),
         "{page}"

@@ -261,6 +261,7 @@ mod tests {
             properties_file: "/etc/spark/conf/spark-defaults.conf",
             attempt: None,
             driver: &driver,
+            spark_runtime: false,
         })
         .unwrap()
     }

@@ -2,12 +2,8 @@
 //! only what the shipper needs.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use anyhow::{anyhow, Context};
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::{json, Value};
 
 use super::credentials::CachedCredentials;
@@ -44,47 +40,22 @@ impl Logs {
         operation: &str,
         input: &Value,
     ) -> anyhow::Result<Result<Value, ApiError>> {
-        let creds = self.credentials.get().await?;
-        let identity: Identity = aws_credential_types::Credentials::new(
-            creds.access_key_id,
-            creds.secret_access_key,
-            creds.session_token,
-            None,
-            "sparkyard",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("logs")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .context("SigV4 parameters")?
-            .into();
         let body = serde_json::to_vec(input)?;
         let target = format!("Logs_20140328.{operation}");
         let headers = [
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target.as_str()),
         ];
-        let signable = SignableRequest::new(
+        let request = super::signed_request(
+            &self.credentials,
+            "logs",
+            &self.region,
             "POST",
             &self.url,
-            headers.iter().copied(),
-            SignableBody::Bytes(&body),
+            &headers,
+            body,
         )
-        .context("signable request")?;
-        let (instructions, _) = sign(signable, &params)
-            .context("SigV4 signing")?
-            .into_parts();
-        let mut request = http::Request::builder().method("POST").uri(&self.url);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let mut request = request.body(body)?;
-        instructions.apply_to_request_http1x(&mut request);
-        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))?;
+        .await?;
         let response = self
             .http
             .execute(request)

@@ -28,3 +28,60 @@ pub mod s3;
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// A request signed with SigV4 for `service` (the payload hash in `x-amz-content-sha256`,
+/// which S3 requires and other services accept), ready for reqwest.
+pub async fn signed_request(
+    credentials: &credentials::CachedCredentials,
+    service: &str,
+    region: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> anyhow::Result<reqwest::Request> {
+    use anyhow::Context;
+    use aws_sigv4::http_request::{
+        sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+    };
+    let creds = credentials.get().await?;
+    let identity: aws_smithy_runtime_api::client::identity::Identity =
+        aws_credential_types::Credentials::new(
+            creds.access_key_id,
+            creds.secret_access_key,
+            creds.session_token,
+            None,
+            "sparkyard",
+        )
+        .into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .context("SigV4 parameters")?
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(&body),
+    )
+    .context("signable request")?;
+    let (instructions, _) = sign(signable, &params)
+        .context("SigV4 signing")?
+        .into_parts();
+    let mut request = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(body)?;
+    instructions.apply_to_request_http1x(&mut request);
+    Ok(reqwest::Request::try_from(
+        request.map(reqwest::Body::from),
+    )?)
+}

@@ -43,6 +43,60 @@ impl CredentialProvider for Provider {
     }
 }
 
+/// Makes `s3a://bucket/prefix` a directory as S3A sees one: the bucket (created when
+/// missing) and the zero-byte `prefix/` marker `hadoop fs -mkdir` writes. Spark's event-log
+/// writer and History Server both refuse a directory that does not exist, and in S3 a
+/// prefix exists only once something is under it.
+pub async fn ensure_directory(
+    env: &AwsEnv,
+    http: &reqwest::Client,
+    credentials: &CachedCredentials,
+    uri: &str,
+) -> anyhow::Result<()> {
+    let rest = ["s3://", "s3a://", "s3n://"]
+        .iter()
+        .find_map(|scheme| uri.strip_prefix(scheme))
+        .ok_or_else(|| anyhow::anyhow!("{uri} is not an s3:// URI"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let base = env
+        .s3_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", env.region));
+    let base = base.trim_end_matches('/');
+    let call = |method: &'static str, url: String, body: Vec<u8>| async move {
+        let request =
+            super::signed_request(credentials, "s3", &env.region, method, &url, &[], body).await?;
+        let response = http.execute(request).await?;
+        anyhow::Ok((response.status(), response.text().await.unwrap_or_default()))
+    };
+    let (status, _) = call("HEAD", format!("{base}/{bucket}"), Vec::new()).await?;
+    if status == reqwest::StatusCode::NOT_FOUND {
+        // Outside us-east-1, S3 wants the region in the request body.
+        let body = if env.region == "us-east-1" {
+            Vec::new()
+        } else {
+            format!(
+                "<CreateBucketConfiguration><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                env.region
+            )
+            .into_bytes()
+        };
+        let (status, text) = call("PUT", format!("{base}/{bucket}"), body).await?;
+        if !status.is_success() && !text.contains("BucketAlreadyOwnedByYou") {
+            anyhow::bail!("CreateBucket {bucket}: {status} {text}");
+        }
+        tracing::info!(%bucket, "created the bucket of the Spark event logs");
+    }
+    let prefix = prefix.trim_matches('/');
+    if !prefix.is_empty() {
+        let (status, text) = call("PUT", format!("{base}/{bucket}/{prefix}/"), Vec::new()).await?;
+        if !status.is_success() {
+            anyhow::bail!("PutObject {bucket}/{prefix}/: {status} {text}");
+        }
+    }
+    Ok(())
+}
+
 /// A store for one bucket.
 pub fn bucket(
     env: &AwsEnv,

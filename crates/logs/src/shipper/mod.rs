@@ -336,18 +336,19 @@ async fn ship_container(
         .into_iter()
         .any(|r| r);
     if c.is_driver {
-        if let Some(dir) = &shared.settings.event_log_dir {
-            if let Some(base) = shared
-                .settings
-                .history_url
-                .as_deref()
-                .filter(|_| run.persistent_app_ui)
-            {
-                tracing::info!(run = %c.job_id, app = %c.app_id, url = %crate::event_log::history_url(base, &c.app_id), "Spark UI of the finished run");
-            }
-            if let Some(target) = &run.event_log_copy_dir {
-                copy_event_log(shared, dir, target, c, creds).await;
-            }
+        if let Some(base) = shared
+            .settings
+            .history_url
+            .as_deref()
+            .filter(|_| run.persistent_app_ui)
+        {
+            tracing::info!(run = %c.job_id, app = %c.app_id, url = %crate::event_log::history_url(base, &c.app_id), "Spark UI of the finished run");
+        }
+        // With event logs in S3 (`[history] event-log-dir = "s3://…"`) the log is already in
+        // a bucket; the copy is made from a host directory only.
+        if let (Some(dir), Some(target)) = (&shared.settings.event_log_dir, &run.event_log_copy_dir)
+        {
+            copy_event_log(shared, dir, target, c, creds).await;
         }
     }
     read
