@@ -231,12 +231,8 @@ impl Controller {
         }
         // s3:// through S3A with the pod's web identity; the user's settings win.
         if let Some(s3) = &self.s3 {
-            for (key, value) in crate::s3a::confs(s3) {
-                validated
-                    .resolved
-                    .spark_defaults
-                    .entry(key)
-                    .or_insert(value);
+            for (key, value) in crate::s3a::run_defaults(s3, &validated.resolved) {
+                validated.resolved.spark_defaults.insert(key, value);
             }
         }
         Ok((refs, validated))

@@ -19,6 +19,9 @@ pub struct S3Settings {
 /// S3A's file system class, and the AbstractFileSystem one for `FileContext` users.
 const S3A: &str = "org.apache.hadoop.fs.s3a.S3AFileSystem";
 const S3A_ABSTRACT: &str = "org.apache.hadoop.fs.s3a.S3A";
+/// S3A's committer factory: `fs.s3a.committer.name` picks `file` (the default: Spark's classic
+/// rename committer), `directory`, `partitioned` or `magic`.
+const S3A_COMMITTERS: &str = "org.apache.hadoop.fs.s3a.commit.S3ACommitterFactory";
 /// The AWS SDK v2 provider that reads `AWS_ROLE_ARN` and `AWS_WEB_IDENTITY_TOKEN_FILE`
 /// (set by the pod-identity webhook for the run's service account), calls STS
 /// `AssumeRoleWithWebIdentity` at `AWS_ENDPOINT_URL(_STS)` and refreshes before expiry.
@@ -36,6 +39,28 @@ pub fn confs(settings: &S3Settings) -> Vec<(String, String)> {
     confs_with(settings, WEB_IDENTITY)
 }
 
+/// [`confs`] less what the run's configuration already sets: the same key in its
+/// `spark-defaults`, or the Hadoop key in its `core-site` or `emrfs-site` (which a
+/// `spark.hadoop.*` default would otherwise override, Spark applying those last).
+pub fn run_defaults(
+    settings: &S3Settings,
+    resolved: &crate::classifications::ResolvedConfiguration,
+) -> Vec<(String, String)> {
+    confs(settings)
+        .into_iter()
+        .filter(|(key, _)| {
+            let hadoop_key = key.strip_prefix("spark.hadoop.").unwrap_or(key);
+            let in_site_file = ["core-site.xml", "emrfs-site.xml"].iter().any(|file| {
+                resolved
+                    .site_files
+                    .get(file)
+                    .is_some_and(|props| props.contains_key(hadoop_key))
+            });
+            !in_site_file && !resolved.spark_defaults.contains_key(key)
+        })
+        .collect()
+}
+
 /// [`confs`] with another credentials provider class, for JVMs that are not the run's pods.
 pub fn confs_with(settings: &S3Settings, credentials_provider: &str) -> Vec<(String, String)> {
     let mut confs: Vec<(String, String)> = Vec::new();
@@ -47,6 +72,12 @@ pub fn confs_with(settings: &S3Settings, credentials_provider: &str) -> Vec<(Str
         set(
             &format!("fs.AbstractFileSystem.{scheme}.impl"),
             S3A_ABSTRACT,
+        );
+        // Hadoop maps only `s3a` to S3A's committers; without this, `s3://` output would
+        // ignore `fs.s3a.committer.name` (the magic committer) and always rename.
+        set(
+            &format!("mapreduce.outputcommitter.factory.scheme.{scheme}"),
+            S3A_COMMITTERS,
         );
     }
     set("fs.s3a.aws.credentials.provider", credentials_provider);
@@ -70,6 +101,34 @@ pub fn confs_with(settings: &S3Settings, credentials_provider: &str) -> Vec<(Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runs_own_settings_win_over_the_defaults() {
+        let resolved = crate::classifications::resolve(
+            &serde_json::from_value::<Vec<crate::classifications::Configuration>>(serde_json::json!([
+                {"classification": "spark-defaults",
+                 "properties": {"spark.hadoop.fs.s3a.path.style.access": "false"}},
+                {"classification": "core-site", "properties": {"fs.s3a.endpoint": "http://mine"}},
+                {"classification": "emrfs-site",
+                 "properties": {"fs.s3a.aws.credentials.provider": "com.example.Mine"}}
+            ]))
+            .unwrap(),
+        )
+        .unwrap();
+        let settings = S3Settings {
+            endpoint: Some("http://127.0.0.1:4750".into()),
+            region: "us-east-2".into(),
+        };
+        let defaults = run_defaults(&settings, &resolved);
+        for mine in [
+            "spark.hadoop.fs.s3a.path.style.access",
+            "spark.hadoop.fs.s3a.endpoint",
+            "spark.hadoop.fs.s3a.aws.credentials.provider",
+        ] {
+            assert_eq!(get(&defaults, mine), None, "{mine}");
+        }
+        assert_eq!(get(&defaults, "spark.hadoop.fs.s3.impl"), Some(S3A));
+    }
 
     fn get<'a>(confs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         confs
