@@ -4,7 +4,7 @@
 //! template, the template's ConfigMap — as Spark 4.0.1 builds them (`KubernetesDriverBuilder`
 //! and its feature steps, `Client`), names, labels and conf keys included.
 //!
-//! Owns: the Spark conf semantics the driver objects depend on ([`conf`]), Spark's resource
+//! Owns: `spark-submit`'s command line ([`args`]), the Spark conf semantics the driver objects depend on ([`conf`]), Spark's resource
 //! names ([`names`]), Java properties files ([`properties`]), and the driver's objects
 //! ([`driver`]), plus the *proven set* ([`driver::unsupported`]): confs whose objects have been
 //! checked equal to JVM spark-submit's; anything else is for the JVM path.
@@ -13,6 +13,7 @@
 //! random bytes, the time and the application id in), so the same input always gives the same
 //! objects.
 
+pub mod args;
 pub mod conf;
 pub mod driver;
 pub mod names;
