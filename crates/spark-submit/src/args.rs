@@ -164,24 +164,65 @@ impl SubmitArgs {
     }
 }
 
-/// A `.properties` file's entries (`key=value`, `key value` or `key: value`; `#`/`!`
-/// comments; no line continuations, which spark-defaults files do not use).
+/// A `.properties` file's entries as `java.util.Properties.load` reads them: `key=value`,
+/// `key:value` or `key value`, `#`/`!` comments, backslash escapes (`\:`, `\=`, `\ `, `\t`,
+/// `\n`, `\\`, `\uXXXX`). Line continuations are not handled: spark-defaults files and
+/// Spark's own `spark.properties` do not use them.
 pub fn read_properties(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim_start)
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|line| {
-            let split = line.find(['=', ':', ' ', '\t'])?;
-            let key = line[..split].trim();
-            let rest = line[split..].trim_start();
-            let value = rest
+        .map(|line| {
+            let (key, rest) = split_key(line);
+            let rest = rest.trim_start();
+            let rest = rest
                 .strip_prefix('=')
                 .or_else(|| rest.strip_prefix(':'))
                 .unwrap_or(rest)
                 .trim_start();
-            Some((key.to_string(), value.to_string()))
+            (unescape(key), unescape(rest))
         })
         .collect()
+}
+
+/// The key (up to the first unescaped `=`, `:` or blank) and the rest.
+fn split_key(line: &str) -> (&str, &str) {
+    let mut escaped = false;
+    for (i, ch) in line.char_indices() {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '=' | ':' | ' ' | '\t' => return (&line[..i], &line[i..]),
+            _ => {}
+        }
+    }
+    (line, "")
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('f') => out.push('\x0c'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    out.push(c);
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -228,6 +269,10 @@ mod tests {
         let defaults = read_properties(
             "# EMR\nspark.executor.instances 5\nspark.executor.memory=2G\nnot.spark=x\n",
         );
+        let escaped =
+            read_properties("spark.master=k8s\\://https\\://h\\:443\nspark.app.name=\\ a\\=b\n");
+        assert_eq!(escaped["spark.master"], "k8s://https://h:443");
+        assert_eq!(escaped["spark.app.name"], " a=b");
         let merged = parsed.with_defaults(&defaults);
         assert_eq!(merged.conf.get("spark.executor.instances"), Some("2"));
         assert_eq!(merged.conf.get("spark.executor.memory"), Some("2G"));

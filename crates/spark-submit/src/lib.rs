@@ -5,7 +5,7 @@
 //! and its feature steps, `Client`), names, labels and conf keys included.
 //!
 //! Owns: `spark-submit`'s command line ([`args`]), the Spark conf semantics the driver objects depend on ([`conf`]), Spark's resource
-//! names ([`names`]), Java properties files ([`properties`]), and the driver's objects
+//! names ([`names`]), Java properties files ([`properties`]), the watcher's log lines ([`report`]), and the driver's objects
 //! ([`driver`]), plus the *proven set* ([`driver::unsupported`]): confs whose objects have been
 //! checked equal to JVM spark-submit's; anything else is for the JVM path.
 //!
@@ -18,6 +18,7 @@ pub mod conf;
 pub mod driver;
 pub mod names;
 pub mod properties;
+pub mod report;
 
 pub use conf::{ConfError, SparkConf};
 pub use driver::{build, DriverObjects, MainResource, Submission};
