@@ -139,7 +139,7 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
         echo "api=$(getent hosts kubernetes.default.svc | awk '{print $1}') k8s_host=$KUBERNETES_SERVICE_HOST"
         echo "web=$(getent hosts web.vols.svc.cluster.local | awk '{print $1}')"
         echo "self=$(getent hosts $(hostname) | awk '{print $1}')"
-        echo "host_root_hidden=$(ls /root | wc -l) datadir_hidden=$(ls $DATA_DIR 2>/dev/null | wc -l)"
+        echo "home=$HOME host_root_entries=$(ls -A /root | wc -l) datadir_hidden=$(ls $DATA_DIR 2>/dev/null | wc -l)"
         echo "pid=$$$$"
     "#;
     let pod = create(
@@ -234,12 +234,18 @@ async fn pod_sees_its_volumes_env_and_cluster_names() {
         format!("api={} k8s_host={}", cluster.service_ip, cluster.service_ip),
         format!("web={ip}"),
         format!("self={ip}"),
-        "host_root_hidden=0 datadir_hidden=0".into(),
+        "datadir_hidden=0".into(),
         "pid=2".into(),
     ] {
         assert!(log.contains(&expected), "missing {expected:?} in log:\n{log}");
     }
     assert!(!log.contains("jars=0"), "{log}");
+    // A private home hides the host's /root; it is the host's own (and HOME is /tmp) only
+    // where the host's Python, Java or Spark live under /root (pyenv, sdkman).
+    assert!(
+        log.contains("home=/tmp ") || log.contains("home=/root host_root_entries=0 "),
+        "{log}"
+    );
     let status = &done["status"];
     let terminated = &status["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(terminated["exitCode"], 0);

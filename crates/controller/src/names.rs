@@ -64,9 +64,15 @@ pub fn base36(bytes: &[u8]) -> String {
     String::from_utf8(out).expect("ascii digits")
 }
 
-/// `spark-<jobRunId>`: EMR's Spark application id, also the default app name.
-pub fn spark_app_id(job_run_id: &str) -> String {
-    format!("spark-{job_run_id}")
+/// `spark-<jobRunId>`: EMR's Spark application id, also the default app name. A retried
+/// run's later attempts are `spark-<jobRunId>-<attempt>`: each attempt is an application of
+/// its own, whose event log must not collide with the first one's (Spark refuses to start
+/// when its event log already exists), and the History Server lists every attempt.
+pub fn spark_app_id(job_run_id: &str, attempt: Option<u32>) -> String {
+    match attempt {
+        Some(n) if n > 1 => format!("spark-{job_run_id}-{n}"),
+        _ => format!("spark-{job_run_id}"),
+    }
 }
 
 /// The job runner's `batch/v1` Job: `<jobRunId>` for the first attempt, `<jobRunId>--<n>`

@@ -138,7 +138,7 @@ pub fn build(input: &SubmitInput<'_>) -> Result<SubmitCommand, SubmitError> {
     let mut remote = RemoteFiles::default();
     let mut overridden = Vec::new();
     let driver_pod_name = names::driver_pod_name(input.job_run_id, input.attempt);
-    let app_id = names::spark_app_id(input.job_run_id);
+    let app_id = names::spark_app_id(input.job_run_id, input.attempt);
 
     let (user_params, primary) = match input.driver {
         JobDriver::SparkSubmit {
@@ -595,6 +595,17 @@ mod tests {
         assert_eq!(
             conf_value(&command.argv, "spark.kubernetes.driver.pod.name"),
             [command.driver_pod_name.as_str()]
+        );
+        // Each attempt is its own application, with an event log of its own.
+        assert_eq!(
+            conf_value(&command.argv, "spark.app.id"),
+            ["spark-0000000327fe50tosa4-2"]
+        );
+        with_retry.attempt = Some(1);
+        let first = build(&with_retry).unwrap();
+        assert_eq!(
+            conf_value(&first.argv, "spark.app.id"),
+            ["spark-0000000327fe50tosa4"]
         );
     }
 

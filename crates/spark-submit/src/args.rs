@@ -134,6 +134,18 @@ pub fn parse(args: &[String]) -> Result<SubmitArgs, ArgsError> {
         let jar = (resource != NO_RESOURCE).then(|| resource.clone());
         (MainResource::Java(jar), class)
     };
+    // SparkSubmit always passes the Python files, even none, and adds a Java application's
+    // jar to `spark.jars` after the `--jars`.
+    if !conf.contains("spark.submit.pyFiles") {
+        conf.set("spark.submit.pyFiles", "");
+    }
+    if let MainResource::Java(Some(jar)) = &main_resource {
+        let jars = match conf.get("spark.jars").filter(|j| !j.is_empty()) {
+            Some(jars) => format!("{jars},{jar}"),
+            None => jar.clone(),
+        };
+        conf.set("spark.jars", jars);
+    }
     // SparkSubmitArguments: the name defaults to the main class, else the resource's file name.
     if !conf.contains("spark.app.name") {
         let name = match (&main_resource, &main_class) {

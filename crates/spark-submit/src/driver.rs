@@ -57,6 +57,8 @@ pub struct Submission {
     pub local_dir_uuid: String,
     /// The date line of `spark.properties`.
     pub date: String,
+    /// When spark-submit ran (`spark.app.submitTime`, epoch milliseconds), unless set.
+    pub submit_time_millis: u64,
 }
 
 /// What the submission creates, in the order Spark creates it: the pod first, then the other
@@ -409,6 +411,9 @@ pub fn build(s: &Submission) -> Result<DriverObjects, ConfError> {
         ),
     ]);
     let mut properties_map = conf.entries().clone();
+    properties_map
+        .entry("spark.app.submitTime".into())
+        .or_insert_with(|| s.submit_time_millis.to_string());
     properties_map.extend(system);
     let text = properties::store(
         &format!("Java properties built from Kubernetes config map with name: {conf_map}"),
@@ -560,6 +565,7 @@ mod tests {
             ],
             local_dir_uuid: "69b6ed1f".into(),
             date: "Mon Nov 23 19:29:23 UTC 2026".into(),
+            submit_time_millis: 1_795_462_687_391,
         }
     }
 

@@ -31,6 +31,15 @@ pub enum Command {
         #[arg(required = true, value_name = "URI=PATH")]
         transfers: Vec<String>,
     },
+    /// Spark's cluster-mode submission without a JVM: takes `spark-submit`'s arguments,
+    /// creates the driver's Pod, Service and ConfigMaps as Spark 4.0.1 does and follows the
+    /// driver; runs the real `$SPARK_HOME/bin/spark-submit` for anything it has not been
+    /// proven to build (docs/job-runs.md).
+    #[command(name = "spark-submit", disable_help_flag = true)]
+    SparkSubmit {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Start a job run from a start-job-run --cli-input-json file.
     Submit(crate::jobs_cli::SubmitArgs),
     /// List, describe and read the logs of job runs.

@@ -10,6 +10,7 @@ mod insights;
 mod jobs_cli;
 mod nodegroups;
 mod serve;
+mod spark_submit_cli;
 
 use clap::Parser;
 
@@ -34,6 +35,13 @@ async fn main() -> anyhow::Result<()> {
         } => {
             sparkyard_logs::fetch::run(&transfers).await?;
             inject_fetch_into_templates(&pod_templates, &tool_image, &transfers)
+        }
+        cli::Command::SparkSubmit { args } => {
+            let code = spark_submit_cli::run(args).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
         }
         cli::Command::Submit(args) => jobs_cli::submit(args).await,
         cli::Command::Runs(command) => jobs_cli::runs(command).await,

@@ -99,6 +99,8 @@ fn cases(templates: &Path) -> Vec<Case> {
                 "org.apache.spark.examples.SparkPi".into(),
                 "--conf".into(),
                 "spark.kubernetes.memoryOverheadFactor=0.2".into(),
+                "--jars".into(),
+                "local:///opt/spark/jars/extra.jar".into(),
             ],
             resource: "local:///opt/spark/examples/jars/spark-examples_2.13-4.0.1.jar",
             app_args: &["100"],
@@ -201,6 +203,44 @@ fn native_driver_objects_equal_spark_submits() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    // `sparkyard spark-submit` itself: the same objects, created without a JVM.
+    let ns = "cli-pi";
+    let path = templates.path().join("cli.yaml");
+    std::fs::write(&path, cluster_support::spark_namespace_manifest(ns)).unwrap();
+    kubectl_ok(&cluster, &["apply", "-f", path.to_str().unwrap()]);
+    let case = &cases(templates.path())[0];
+    let out = Command::new(env!("CARGO_BIN_EXE_sparkyard"))
+        .arg("spark-submit")
+        .args(submit_args(&cluster, case, ns))
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("Deployed Spark application pi.py with application ID spark-"),
+        "{printed}"
+    );
+    let native = read_back(&cluster, ns);
+    assert_eq!(native.pod["metadata"]["labels"]["spark-role"], "driver");
+    assert_eq!(
+        names(&native.config_maps)
+            .iter()
+            .filter(|n| n.starts_with("spark-drv-"))
+            .count(),
+        1
+    );
+    let owner = &native.service["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        owner["uid"], native.pod["metadata"]["uid"],
+        "{:#}",
+        native.service
+    );
 }
 
 fn kubectl_ok(cluster: &ClusterServer, args: &[&str]) -> String {
@@ -335,6 +375,7 @@ fn build_native(argv: &[String], jvm: &Objects, ns: &str) -> driver::DriverObjec
             .trim_start_matches("/var/data/spark-")
             .to_string(),
         date: date.to_string(),
+        submit_time_millis: 0,
     };
     assert!(
         !matches!(submission.main_resource, MainResource::R(_)),

@@ -1,0 +1,244 @@
+//! `sparkyard spark-submit`: Spark's cluster-mode submission client without a JVM (issue 15).
+//!
+//! It takes `spark-submit`'s command line, builds the driver's objects with
+//! `sparkyard-spark-submit` (Spark 4.0.1's feature steps, proven equal to the JVM client's by
+//! tests/submit_conformance.rs), creates them as Spark's client does — the Pod, then the
+//! Service and ConfigMaps owned by it, by server-side apply — and, unless
+//! `spark.kubernetes.submission.waitAppCompletion=false`, follows the driver printing
+//! `LoggingPodStatusWatcherImpl`'s lines. Anything outside the proven set runs the real
+//! `$SPARK_HOME/bin/spark-submit` instead, with the reason printed first, so no job behaves
+//! differently because of the fast path.
+
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use serde_json::{json, Value};
+use sparkyard_spark_submit::{args, driver, report, Submission};
+
+const WATCHER: &str = "LoggingPodStatusWatcherImpl";
+
+pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
+    let parsed = match args::parse(&argv) {
+        Ok(parsed) => parsed,
+        Err(e) => return fallback(&argv, &e.to_string()),
+    };
+    let defaults = match &parsed.properties_file {
+        Some(path) => args::read_properties(
+            &std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?,
+        ),
+        None => Default::default(),
+    };
+    let parsed = parsed.with_defaults(&defaults);
+    let conf = &parsed.conf;
+    let master = conf.get("spark.master").unwrap_or_default();
+    let Some(api_url) = master.strip_prefix("k8s://") else {
+        return fallback(&argv, &format!("the master is not Kubernetes ({master})"));
+    };
+    if conf.get("spark.submit.deployMode") != Some("cluster") {
+        return fallback(&argv, "not cluster mode");
+    }
+    if let Some(reason) = driver::unsupported(conf, &parsed.main_resource) {
+        return fallback(&argv, &reason);
+    }
+    let namespace = conf
+        .get("spark.kubernetes.namespace")
+        .unwrap_or("default")
+        .to_string();
+    let template = |key: &str| -> anyhow::Result<Option<String>> {
+        conf.get(key)
+            .map(|path| {
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))
+            })
+            .transpose()
+    };
+    let driver_template = template("spark.kubernetes.driver.podTemplateFile")?
+        .map(|text| serde_yaml::from_str::<Value>(&text))
+        .transpose()
+        .context("the driver pod template is not YAML")?;
+    let now = chrono::Utc::now();
+    let millis = now.timestamp_millis() as u64;
+    let id = |n: u8| {
+        let random = uuid::Uuid::new_v4();
+        let b = random.as_bytes();
+        sparkyard_spark_submit::names::unique_id([b[0], b[1], b[2] ^ n], millis)
+    };
+    let app_id = conf
+        .get("spark.app.id")
+        .map(String::from)
+        .unwrap_or_else(|| format!("spark-{}", uuid::Uuid::new_v4().simple()));
+    let submission = Submission {
+        conf: conf.clone(),
+        main_resource: parsed.main_resource.clone(),
+        main_class: parsed.main_class.clone(),
+        app_args: parsed.app_args.clone(),
+        namespace: namespace.clone(),
+        app_id: app_id.clone(),
+        driver_template,
+        executor_template: template("spark.kubernetes.executor.podTemplateFile")?,
+        user: std::env::var("SPARK_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "root".into()),
+        ids: [id(0), id(1), id(2)],
+        local_dir_uuid: uuid::Uuid::new_v4().to_string(),
+        date: now.format("%a %b %d %H:%M:%S UTC %Y").to_string(),
+        submit_time_millis: millis,
+    };
+    let objects = match driver::build(&submission) {
+        Ok(objects) => objects,
+        Err(e) => {
+            eprintln!("Exception in thread \"main\" org.apache.spark.SparkException: {e}");
+            return Ok(1);
+        }
+    };
+
+    // rustls has two providers in this binary's graph and will not choose by itself.
+    sparkyard_logs::aws::install_crypto_provider();
+    let mut config = kube::Config::infer()
+        .await
+        .context("no Kubernetes credentials (in-cluster or kubeconfig)")?;
+    config.cluster_url = api_url.parse().context("the master URL")?;
+    let client = Client::try_from(config)?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod: Pod = serde_json::from_value(objects.pod.clone())?;
+    let created = match pods.create(&PostParams::default(), &pod).await {
+        Ok(created) => created,
+        Err(kube::Error::Api(status)) => {
+            eprintln!(
+                "Exception in thread \"main\" io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: POST at: {api_url}/api/v1/namespaces/{namespace}/pods. Message: {}.",
+                status.message
+            );
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let driver_name = created.metadata.name.clone().unwrap_or_default();
+    let owner = json!([{"apiVersion": "v1", "kind": "Pod", "controller": true,
+        "name": driver_name, "uid": created.metadata.uid}]);
+    let apply = PatchParams::apply("fabric8").force();
+    let mut service = objects.service.clone();
+    service["metadata"]["ownerReferences"] = owner.clone();
+    let name = service["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Api::<Service>::namespaced(client.clone(), &namespace)
+        .patch(&name, &apply, &Patch::Apply(&service))
+        .await
+        .context("the driver's Service")?;
+    for config_map in &objects.config_maps {
+        let mut config_map = config_map.clone();
+        config_map["metadata"]["ownerReferences"] = owner.clone();
+        let name = config_map["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+            .patch(&name, &apply, &Patch::Apply(&config_map))
+            .await
+            .with_context(|| format!("the ConfigMap {name}"))?;
+    }
+    if !conf.bool("spark.kubernetes.submission.waitAppCompletion", true)? {
+        log(&format!(
+            "Deployed Spark application {} with application ID {app_id} and submission ID {} into Kubernetes",
+            conf.get("spark.app.name").unwrap_or_default(),
+            report::submission_id(&namespace, &driver_name)
+        ));
+        return Ok(0);
+    }
+    follow(
+        &pods,
+        &driver_name,
+        &namespace,
+        conf.get("spark.app.name").unwrap_or_default(),
+        &app_id,
+    )
+    .await?;
+    Ok(0)
+}
+
+/// Prints the driver's state as it changes and its phase every second, until it ends;
+/// like Spark's client, the exit is 0 whatever the driver's outcome.
+async fn follow(
+    pods: &Api<Pod>,
+    driver: &str,
+    namespace: &str,
+    app_name: &str,
+    app_id: &str,
+) -> anyhow::Result<()> {
+    let config = watcher::Config::default().fields(&format!("metadata.name={driver}"));
+    let mut events = watcher::watcher(pods.clone(), config).boxed();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut last: Option<Value> = None;
+    let mut announced = false;
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let pod = match event {
+                    Some(Ok(watcher::Event::Apply(pod))) | Some(Ok(watcher::Event::InitApply(pod))) => pod,
+                    Some(Ok(watcher::Event::Delete(_))) => {
+                        log("The driver pod was deleted");
+                        return Ok(());
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(anyhow!("watching the driver: {e}")),
+                    None => return Ok(()),
+                };
+                let value = serde_json::to_value(&pod)?;
+                if last.as_ref().map(report::pod_state) != Some(report::pod_state(&value)) {
+                    log(&format!("State changed, new state: {}", report::pod_state(&value)));
+                }
+                let phase = value["status"]["phase"].as_str().unwrap_or("").to_string();
+                last = Some(value);
+                if !announced && phase != "Pending" {
+                    log(&format!(
+                        "Waiting for application {app_name}}} with application ID {app_id} and submission ID {}",
+                        report::submission_id(namespace, driver)
+                    ));
+                    announced = true;
+                }
+                if phase == "Succeeded" || phase == "Failed" {
+                    log(&report::application_status(app_id, &phase));
+                    let statuses = last.as_ref().and_then(|p| p["status"]["containerStatuses"].as_array().cloned()).unwrap_or_default();
+                    let finals: String = statuses.iter().map(|c| report::container_status(c, "\t ")).collect();
+                    log(&format!("Container final statuses:\n\n{finals}"));
+                    log(&format!(
+                        "Application {app_name} with application ID {app_id} and submission ID {} finished",
+                        report::submission_id(namespace, driver)
+                    ));
+                    return Ok(());
+                }
+            }
+            _ = ticker.tick() => {
+                if let Some(pod) = &last {
+                    log(&report::application_status(app_id, pod["status"]["phase"].as_str().unwrap_or("Pending")));
+                }
+            }
+        }
+    }
+}
+
+/// A line as Spark's log4j pattern prints it.
+fn log(message: &str) {
+    println!(
+        "{} INFO {WATCHER}: {message}",
+        chrono::Utc::now().format("%y/%m/%d %H:%M:%S")
+    );
+}
+
+/// Runs the JVM `spark-submit` with the same arguments; returns only if it cannot start.
+fn fallback(argv: &[String], reason: &str) -> anyhow::Result<i32> {
+    let spark_home = std::env::var("SPARK_HOME").unwrap_or_else(|_| "/usr/lib/spark".into());
+    println!(
+        "sparkyard: native submission not used ({reason}); running {spark_home}/bin/spark-submit"
+    );
+    let error = std::process::Command::new(format!("{spark_home}/bin/spark-submit"))
+        .args(argv)
+        .exec();
+    Err(anyhow!("cannot run {spark_home}/bin/spark-submit: {error}"))
+}
