@@ -2,6 +2,8 @@
 //! hashing, fsynced, and moved into place only once the caller has checked the digests. A
 //! blob is referenced by the index only after it is durable, so a crash leaves at worst an
 //! unreferenced file (collected at the next start), never an index row without its bytes.
+//! Blobs are immutable once persisted: a multipart object is the list of its parts' blobs
+//! ([`LIST_SEPARATOR`]) and a copy is a hard link ([`link`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -187,41 +189,146 @@ pub async fn write(
     Ok(blob)
 }
 
-/// Concatenates `parts` (blob names under `<root>/blobs/`) into a temporary file, computing
-/// MD5 and the `algorithms`' digests of the whole. Blocking: run off the async runtime.
-pub fn concat(root: &Path, parts: &[String], algorithms: &[String]) -> S3Result<TempBlob> {
-    let (mut blob, mut out) = create_temp(root)?;
-    let mut digests = Digests::new(algorithms);
-    for part in parts {
-        let input = std::fs::File::open(root.join("blobs").join(part)).map_err(io_error)?;
-        append(input, &mut out, &mut digests, &mut blob)?;
-    }
-    out.sync_all().map_err(io_error)?;
-    digests.finish(&mut blob);
-    Ok(blob)
+/// The separator of a blob list: an object's `blob` field names one blob, or, for a
+/// completed multipart upload, its parts' blobs in order joined by this. Completing an upload
+/// thus keeps the parts where UploadPart wrote them instead of writing the object a second
+/// time (S3A's large files and every magic-committer file are multipart).
+pub const LIST_SEPARATOR: char = '+';
+
+/// The blob names in an object's `blob` field.
+pub fn names(field: &str) -> impl Iterator<Item = &str> {
+    field.split(LIST_SEPARATOR)
 }
 
-/// Copies the bytes `range` of the blob `name` into a temporary file, with their MD5 and
-/// the `algorithms`' digests (UploadPartCopy's part). Blocking: run off the async runtime.
+/// The `blob` field for the blobs `names`, in order.
+pub fn list(names: &[String]) -> String {
+    names.join(&LIST_SEPARATOR.to_string())
+}
+
+/// One contiguous run of an object's bytes: `length` bytes of the file `path` from `offset`.
+pub struct Piece {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Where the bytes `range` of the object whose `blob` field is `field` and whose size is
+/// `size` lie. A single blob needs no file system look-up; a list needs each part's size.
+pub fn pieces(
+    root: &Path,
+    field: &str,
+    size: u64,
+    range: std::ops::Range<u64>,
+) -> std::io::Result<Vec<Piece>> {
+    let dir = root.join("blobs");
+    if !field.contains(LIST_SEPARATOR) {
+        return Ok(vec![Piece {
+            path: dir.join(field),
+            offset: range.start,
+            length: range.end.min(size) - range.start,
+        }]);
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    for name in names(field) {
+        let path = dir.join(name);
+        let end = start + std::fs::metadata(&path)?.len();
+        if end > range.start && start < range.end {
+            let offset = range.start.max(start) - start;
+            let length = range.end.min(end) - start - offset;
+            out.push(Piece {
+                path,
+                offset,
+                length,
+            });
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// A blocking reader of `pieces`, in order.
+fn read_pieces(pieces: Vec<Piece>) -> std::io::Result<impl std::io::Read> {
+    use std::io::{Read, Seek};
+    let mut reader: Box<dyn Read> = Box::new(std::io::empty());
+    for p in pieces {
+        let mut file = std::fs::File::open(&p.path)?;
+        file.seek(std::io::SeekFrom::Start(p.offset))?;
+        reader = Box::new(reader.chain(file.take(p.length)));
+    }
+    Ok(reader)
+}
+
+/// The `algorithms`' digests of the whole object stored as `field` (a FULL_OBJECT checksum
+/// of a multipart upload). Reads without writing. Blocking: run off the async runtime.
+pub fn digest(
+    root: &Path,
+    field: &str,
+    size: u64,
+    algorithms: &[String],
+) -> S3Result<BTreeMap<String, String>> {
+    use std::io::Read;
+    let mut input = pieces(root, field, size, 0..size)
+        .and_then(read_pieces)
+        .map_err(io_error)?;
+    let mut digests: Vec<(String, Digest)> = algorithms
+        .iter()
+        .filter_map(|a| Digest::new(a).map(|d| (a.clone(), d)))
+        .collect();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buffer).map_err(io_error)?;
+        if n == 0 {
+            break;
+        }
+        for (_, d) in &mut digests {
+            d.update(&buffer[..n]);
+        }
+    }
+    Ok(digests
+        .into_iter()
+        .map(|(a, d)| (a, b64(&d.finalize())))
+        .collect())
+}
+
+/// A new `blob` field with the same bytes as `field` (CopyObject): each blob is hard-linked
+/// under a fresh name, so no byte is copied and deleting either object leaves the other's
+/// bytes in place (a blob file goes when its last name does). Blocking.
+pub fn link(root: &Path, field: &str) -> S3Result<String> {
+    let dir = root.join("blobs");
+    let mut linked: Vec<String> = Vec::new();
+    for name in names(field) {
+        let copy = uuid::Uuid::new_v4().simple().to_string();
+        if let Err(e) = std::fs::hard_link(dir.join(name), dir.join(&copy)) {
+            for l in &linked {
+                remove(root, l);
+            }
+            return Err(io_error(e));
+        }
+        linked.push(copy);
+    }
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error)?;
+    Ok(list(&linked))
+}
+
+/// Copies the bytes `range` of the object stored as `field` (of `size` bytes) into a
+/// temporary file, with their MD5 and the `algorithms`' digests (UploadPartCopy's part).
+/// Blocking: run off the async runtime.
 pub fn copy_range(
     root: &Path,
-    name: &str,
+    field: &str,
+    size: u64,
     range: std::ops::Range<u64>,
     algorithms: &[String],
 ) -> S3Result<TempBlob> {
-    use std::io::{Read, Seek};
     let (mut blob, mut out) = create_temp(root)?;
     let mut digests = Digests::new(algorithms);
-    let mut input = std::fs::File::open(root.join("blobs").join(name)).map_err(io_error)?;
-    input
-        .seek(std::io::SeekFrom::Start(range.start))
+    let input = pieces(root, field, size, range)
+        .and_then(read_pieces)
         .map_err(io_error)?;
-    append(
-        input.take(range.end - range.start),
-        &mut out,
-        &mut digests,
-        &mut blob,
-    )?;
+    append(input, &mut out, &mut digests, &mut blob)?;
     out.sync_all().map_err(io_error)?;
     digests.finish(&mut blob);
     Ok(blob)
@@ -246,9 +353,12 @@ fn append(
     }
 }
 
-pub fn remove(root: &Path, name: &str) {
-    if let Err(e) = std::fs::remove_file(root.join("blobs").join(name)) {
-        tracing::warn!(blob = name, error = %e, "cannot remove an unreferenced S3 blob");
+/// Removes the blob, or every blob of the list, `field`.
+pub fn remove(root: &Path, field: &str) {
+    for name in names(field) {
+        if let Err(e) = std::fs::remove_file(root.join("blobs").join(name)) {
+            tracing::warn!(blob = name, error = %e, "cannot remove an unreferenced S3 blob");
+        }
     }
 }
 
@@ -334,6 +444,65 @@ mod tests {
         drop(blob);
         assert_eq!(
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    /// Writes `parts` as blobs and returns their list field.
+    fn stored(root: &Path, parts: &[&[u8]]) -> String {
+        let names: Vec<String> = parts
+            .iter()
+            .map(|bytes| {
+                let name = uuid::Uuid::new_v4().simple().to_string();
+                std::fs::write(root.join("blobs").join(&name), bytes).unwrap();
+                name
+            })
+            .collect();
+        list(&names)
+    }
+
+    fn read(root: &Path, field: &str, size: u64, range: std::ops::Range<u64>) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        read_pieces(pieces(root, field, size, range).unwrap())
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn ranges_span_the_parts_of_a_blob_list() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path()).unwrap();
+        let field = stored(dir.path(), &[b"abc", b"defg", b"h"]);
+        assert_eq!(names(&field).count(), 3);
+        assert_eq!(read(dir.path(), &field, 8, 0..8), b"abcdefgh");
+        assert_eq!(read(dir.path(), &field, 8, 2..5), b"cde");
+        assert_eq!(read(dir.path(), &field, 8, 3..7), b"defg");
+        assert_eq!(read(dir.path(), &field, 8, 7..8), b"h");
+        assert_eq!(read(dir.path(), &field, 8, 4..4), b"");
+        let single = stored(dir.path(), &[b"hello"]);
+        assert_eq!(read(dir.path(), &single, 5, 1..4), b"ell");
+        let sha = digest(dir.path(), &single, 5, &["SHA256".to_string()]).unwrap();
+        assert_eq!(
+            sha["SHA256"],
+            "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
+        );
+    }
+
+    #[test]
+    fn a_linked_copy_outlives_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path()).unwrap();
+        let source = stored(dir.path(), &[b"ab", b"cd"]);
+        let copy = link(dir.path(), &source).unwrap();
+        assert!(names(&copy).all(|c| names(&source).all(|s| s != c)));
+        remove(dir.path(), &source);
+        assert_eq!(read(dir.path(), &copy, 4, 0..4), b"abcd");
+        remove(dir.path(), &copy);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
             0
         );
     }

@@ -1,7 +1,8 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, ListParts, AbortMultipartUpload,
 //! and CompleteMultipartUpload (UploadPartCopy is [`part_copy`](super::part_copy),
 //! ListMultipartUploads [`uploads`](super::uploads)). Each part is its own blob under an
-//! upload row; completing concatenates the chosen parts into the object's blob, computes
+//! upload row; completing makes the chosen parts' blobs the object's (a blob list, no bytes
+//! copied), computes
 //! S3's multipart ETag and the upload's checksum (COMPOSITE over the parts' checksums, or
 //! FULL_OBJECT over the whole), and swaps the object row in for the upload in one index
 //! transaction, which also checks the conditional-write headers (`If-None-Match: *`,
@@ -260,11 +261,16 @@ pub(super) async fn complete_multipart_upload(
         .cloned()
         .collect();
     let part_blobs: Vec<String> = chosen.iter().map(|p| p.blob.clone()).collect();
-    let assembled = s3.concat(part_blobs, algorithms).await?;
+    let blob_name = blob::list(&part_blobs);
+    let size: i64 = chosen.iter().map(|p| p.size).sum();
     let mut checksums = BTreeMap::new();
     if let Some(algorithm) = &upload.checksum_algorithm {
         let value = if full_object {
-            assembled.checksums.get(algorithm).cloned()
+            let field = blob_name.clone();
+            let whole = s3
+                .blocking(move |root| blob::digest(root, &field, size as u64, &algorithms))
+                .await?;
+            whole.get(algorithm).cloned()
         } else {
             let parts: Option<Vec<String>> = chosen
                 .iter()
@@ -289,8 +295,6 @@ pub(super) async fn complete_multipart_upload(
             }
         }
     }
-    let size = assembled.size as i64;
-    let blob_name = assembled.persist(&s3.root)?;
     let object = store::Object {
         key: upload.key.clone(),
         blob: blob_name.clone(),
@@ -306,11 +310,14 @@ pub(super) async fn complete_multipart_upload(
             .filter(|_| !checksums.is_empty()),
         parts_count: Some(chosen.len() as i64),
     };
-    s3.commit_blob(
-        &blob_name,
-        store::complete_upload(&s3.db, &upload, &object, &conditions).await,
-        |r| refusal(r, no_such_upload),
-    )?;
+    // The object takes over the chosen parts' blobs; a refusal leaves them to the upload.
+    match store::complete_upload(&s3.db, &upload, &object, &conditions)
+        .await
+        .map_err(db_error)?
+    {
+        Ok(garbage) => s3.remove_blobs(garbage),
+        Err(reason) => return Err(refusal(reason, no_such_upload)),
+    }
     let mut out = CompleteMultipartUploadOutput {
         bucket: Some(upload.bucket.clone()),
         key: Some(upload.key.clone()),

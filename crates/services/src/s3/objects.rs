@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -209,26 +210,44 @@ pub(super) async fn get_object(
     };
     check_read_conditions(conditions, &o)?;
     let (range, content_range) = requested_bytes(input.range.as_ref(), o.size as u64)?;
-    let mut file = tokio::fs::File::open(s3.root.join("blobs").join(&o.blob))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, blob = %o.blob, "object blob missing");
-            s3_error!(
-                InternalError,
-                "We encountered an internal error. Please try again."
-            )
-        })?;
-    file.seek(std::io::SeekFrom::Start(range.start))
-        .await
-        .map_err(|_| s3_error!(InternalError))?;
     let length = range.end - range.start;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024);
+    let stream = open_pieces(s3, &o, range).await.map_err(|e| {
+        tracing::error!(error = %e, blob = %o.blob, "object blob missing");
+        s3_error!(
+            InternalError,
+            "We encountered an internal error. Please try again."
+        )
+    })?;
     let mut out = GetObjectOutput {
         body: Some(StreamingBlob::wrap(stream)),
         ..Default::default()
     };
     set_object_headers!(out, o, length, content_range, input.checksum_mode.as_ref());
     Ok(S3Response::new(out))
+}
+
+/// The bytes `range` of `o`, streamed from its blob or, for a multipart object, across its
+/// parts' blobs. Every file is opened before the first byte is sent, so a missing blob is an
+/// error reply rather than a truncated body.
+async fn open_pieces(
+    s3: &S3Store,
+    o: &store::Object,
+    range: std::ops::Range<u64>,
+) -> std::io::Result<impl futures::Stream<Item = std::io::Result<bytes::Bytes>>> {
+    let (root, field, size) = (s3.root.clone(), o.blob.clone(), o.size as u64);
+    let pieces = tokio::task::spawn_blocking(move || blob::pieces(&root, &field, size, range))
+        .await
+        .map_err(std::io::Error::other)??;
+    let mut readers = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        let mut file = tokio::fs::File::open(&piece.path).await?;
+        file.seek(std::io::SeekFrom::Start(piece.offset)).await?;
+        readers.push(tokio_util::io::ReaderStream::with_capacity(
+            file.take(piece.length),
+            256 * 1024,
+        ));
+    }
+    Ok(futures::stream::iter(readers).flatten())
 }
 
 pub(super) async fn head_object(
@@ -311,19 +330,14 @@ pub(super) async fn copy_object(
     };
     conditions.check_copy_source(&src.etag, src.last_modified_ms)?;
     check_not_a_self_copy(&input, src_bucket, src_key)?;
-    // Copy the bytes: blobs are never shared, so deleting one object cannot affect another.
-    let algorithms: Vec<String> = src
-        .checksums
-        .keys()
-        .filter(|_| src.parts_count.is_none())
-        .cloned()
-        .collect();
-    let copied = s3.concat(vec![src.blob.clone()], algorithms).await?;
+    // The copy has the source's bytes, ETag and checksums; its blobs are hard links, so
+    // deleting either object leaves the other whole.
+    let src_blob = src.blob.clone();
+    let blob_name = s3.blocking(move |root| blob::link(root, &src_blob)).await?;
     let replace = input
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-    let blob_name = copied.persist(&s3.root)?;
     let object = store::Object {
         key: input.key.clone(),
         blob: blob_name.clone(),

@@ -107,12 +107,10 @@ pub(super) async fn upload_part_copy(
         ));
     }
     let algorithms: Vec<String> = upload.checksum_algorithm.iter().cloned().collect();
-    let root = s3.root.clone();
     let src_blob = src.blob.clone();
-    let copied =
-        tokio::task::spawn_blocking(move || blob::copy_range(&root, &src_blob, range, &algorithms))
-            .await
-            .map_err(|_| s3_error!(InternalError))??;
+    let copied = s3
+        .blocking(move |root| blob::copy_range(root, &src_blob, size, range, &algorithms))
+        .await?;
     let md5 = hex::encode(copied.md5);
     let checksums = copied.checksums.clone();
     let blob_size = copied.size as i64;

@@ -103,15 +103,14 @@ impl S3Store {
         Ok(upload)
     }
 
-    /// Concatenates the blobs `parts` into a new temporary blob with the `algorithms`'
-    /// digests, on the blocking pool (it reads and fsyncs whole objects).
-    pub(super) async fn concat(
+    /// Runs `work` with the store's root on the blocking pool (file-system work that may
+    /// read or fsync whole objects).
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
-        parts: Vec<String>,
-        algorithms: Vec<String>,
-    ) -> S3Result<blob::TempBlob> {
+        work: impl FnOnce(&std::path::Path) -> S3Result<T> + Send + 'static,
+    ) -> S3Result<T> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || blob::concat(&root, &parts, &algorithms))
+        tokio::task::spawn_blocking(move || work(&root))
             .await
             .map_err(|_| s3_error!(InternalError))?
     }

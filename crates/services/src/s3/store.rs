@@ -477,9 +477,10 @@ pub async fn delete_upload(db: &Db, upload_id: &str) -> rusqlite::Result<Option<
 }
 
 /// Completes an upload atomically if `conditions` hold: the object row replaces any
-/// previous one and the upload and its part rows go. Returns the blobs no longer referenced
-/// (old object, all parts), or why it was refused (`Gone`: the upload was completed or
-/// aborted concurrently). A refused condition leaves the upload in place, to retry.
+/// previous one and the upload and its part rows go; the object's blob list is made of the
+/// chosen parts' blobs. Returns the blobs no longer referenced (old object, parts not
+/// chosen), or why it was refused (`Gone`: the upload was completed or aborted, or a chosen
+/// part replaced, concurrently). A refused condition leaves the upload in place, to retry.
 pub async fn complete_upload(
     db: &Db,
     upload: &Upload,
@@ -494,7 +495,16 @@ pub async fn complete_upload(
         if let Err(refused) = check_conditions(tx, &upload.bucket, &o.key, &conditions)? {
             return Ok(Err(refused));
         }
-        let mut garbage = part_blobs(tx, &upload.upload_id)?;
+        let parts = part_blobs(tx, &upload.upload_id)?;
+        let chosen: std::collections::HashSet<&str> = super::blob::names(&o.blob).collect();
+        if !chosen.iter().all(|c| parts.iter().any(|p| p == c)) {
+            return Ok(Err(Refused::Gone));
+        }
+        let mut garbage: Vec<String> = parts
+            .iter()
+            .filter(|p| !chosen.contains(p.as_str()))
+            .cloned()
+            .collect();
         garbage.extend(object_blob(tx, &upload.bucket, &o.key)?);
         write_object(tx, &upload.bucket, &o)?;
         tx.execute(
@@ -513,8 +523,8 @@ pub fn referenced_blobs(db: &Db) -> rusqlite::Result<std::collections::HashSet<S
         let mut out = std::collections::HashSet::new();
         for sql in ["SELECT blob FROM objects", "SELECT blob FROM parts"] {
             let mut stmt = c.prepare(sql)?;
-            for blob in stmt.query_map([], |r| r.get::<_, String>(0))? {
-                out.insert(blob?);
+            for field in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                out.extend(super::blob::names(&field?).map(str::to_string));
             }
         }
         Ok(out)

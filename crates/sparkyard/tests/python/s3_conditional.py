@@ -163,6 +163,31 @@ assert body("big-dst") == data + b"tail"
 assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=B)["Uploads"]] == [up2]
 s3.abort_multipart_upload(Bucket=B, Key="big-dst", UploadId=up2)
 
+# A multipart object is read across its parts; a copy of it survives the source's deletion
+# (the copy shares no file the deletion could take away).
+whole = data + b"tail"
+across = s3.get_object(Bucket=B, Key="big-dst", Range=f"bytes={5 * MiB - 3}-{5 * MiB + 2}")
+assert across["Body"].read() == whole[5 * MiB - 3:5 * MiB + 3]
+tail = s3.get_object(Bucket=B, Key="big-dst", Range="bytes=-6")["Body"].read()
+assert tail == whole[-6:], tail
+s3.copy_object(Bucket=B, Key="big-copy", CopySource={"Bucket": B, "Key": "big-dst"})
+assert s3.head_object(Bucket=B, Key="big-copy")["ETag"] == done["ETag"]
+s3.delete_object(Bucket=B, Key="big-dst")
+assert body("big-copy") == whole
+s3.delete_object(Bucket=B, Key="big-copy")
+
+# A FULL_OBJECT checksum of a multipart upload is over the whole object.
+up3 = s3.create_multipart_upload(Bucket=B, Key="crc", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")["UploadId"]
+c1 = s3.upload_part(Bucket=B, Key="crc", UploadId=up3, PartNumber=1, Body=data[:5 * MiB], ChecksumAlgorithm="CRC32")
+c2 = s3.upload_part(Bucket=B, Key="crc", UploadId=up3, PartNumber=2, Body=b"end", ChecksumAlgorithm="CRC32")
+crc = s3.complete_multipart_upload(
+    Bucket=B, Key="crc", UploadId=up3,
+    MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": c1["ETag"], "ChecksumCRC32": c1["ChecksumCRC32"]},
+                               {"PartNumber": 2, "ETag": c2["ETag"], "ChecksumCRC32": c2["ChecksumCRC32"]}]})
+one = s3.put_object(Bucket=B, Key="crc-one", Body=data[:5 * MiB] + b"end", ChecksumAlgorithm="CRC32")
+assert crc["ChecksumType"] == "FULL_OBJECT" and crc["ChecksumCRC32"] == one["ChecksumCRC32"], (crc, one)
+assert body("crc") == data[:5 * MiB] + b"end"
+
 # --- ListMultipartUploads ----------------------------------------------------------------
 L = "uploads"
 s3.create_bucket(Bucket=L)
