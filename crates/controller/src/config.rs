@@ -32,9 +32,15 @@ pub struct ControllerConfig {
     /// `SPARK_HOME` inside the Spark image (`/usr/lib/spark` on EMR images).
     #[serde(default = "default_spark_home")]
     pub spark_home: String,
-    /// sparkyard's own image, used by init containers that fetch `s3://` inputs.
+    /// sparkyard's own image: init containers that fetch `s3://` inputs, and the job
+    /// runner's `sparkyard spark-submit` (see `native_submission`).
     #[serde(default = "default_tool_image")]
     pub tool_image: String,
+    /// The job runner submits with `sparkyard spark-submit` (native: no JVM, falling back
+    /// to the image's JVM `spark-submit` for options outside the proven set), taking the
+    /// binary from `tool-image` through an image volume. `false`: always the JVM.
+    #[serde(default = "default_true")]
+    pub native_submission: bool,
     /// How long a run may wait for a `maxConcurrentJobRuns` slot (EMR: 30 minutes).
     #[serde(default = "default_queue_timeout")]
     pub queue_timeout_seconds: u64,
@@ -52,6 +58,9 @@ fn default_spark_home() -> String {
 fn default_tool_image() -> String {
     "sparkyard/tools:latest".into()
 }
+fn default_true() -> bool {
+    true
+}
 fn default_queue_timeout() -> u64 {
     30 * 60
 }
@@ -68,6 +77,7 @@ impl Default for ControllerConfig {
             default_image: default_image_template(),
             spark_home: default_spark_home(),
             tool_image: default_tool_image(),
+            native_submission: true,
             queue_timeout_seconds: default_queue_timeout(),
             resync_seconds: default_resync(),
         }

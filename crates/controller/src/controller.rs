@@ -293,7 +293,12 @@ impl Controller {
         refs: &RunRefs,
         validated: &Validated,
     ) -> anyhow::Result<Result<(), Failure>> {
-        let objects = build::run_objects(refs, validated, &self.config.tool_image);
+        let objects = build::run_objects(
+            refs,
+            validated,
+            &self.config.tool_image,
+            self.config.native_submission,
+        );
         match apply::apply_run(&self.client, &objects).await {
             Ok(()) => Ok(Ok(())),
             Err(e) if apply::is_permanent(&e) => {

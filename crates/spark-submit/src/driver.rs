@@ -59,6 +59,41 @@ pub struct Submission {
     pub date: String,
     /// When spark-submit ran (`spark.app.submitTime`, epoch milliseconds), unless set.
     pub submit_time_millis: u64,
+    /// The client's `SPARK_CONF_DIR` files that go to the driver, by name (see
+    /// [`conf_dir_files`]); they join `spark.properties` in the driver's ConfigMap.
+    pub conf_files: BTreeMap<String, String>,
+}
+
+/// Which of the client's `SPARK_CONF_DIR` files (name, text) go into the driver's ConfigMap,
+/// as Spark's `KubernetesClientUtils.loadSparkConfDirFiles` picks them: not archives or
+/// jars, not `*.template`, not Spark's own `spark*conf`/`spark*properties` (they are resolved
+/// into `spark.properties`), none larger than `max_size` (`spark.kubernetes.configMap.maxSize`)
+/// with its name; then smallest first (by name among equals) while the total of names and
+/// texts stays under `max_size`.
+pub fn conf_dir_files(files: Vec<(String, String)>, max_size: u64) -> BTreeMap<String, String> {
+    let excluded = |name: &str| {
+        [".gz", ".zip", ".jar", ".tar", ".template"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+            || (name.starts_with("spark")
+                && (name.ends_with("conf") || name.ends_with("properties")))
+    };
+    let weight = |(name, text): &(String, String)| (name.len() + text.len()) as u64;
+    let mut files: Vec<(String, String)> = files
+        .into_iter()
+        .filter(|f| !excluded(&f.0) && weight(f) <= max_size)
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.sort_by_key(weight);
+    let mut total = 0;
+    let mut out = BTreeMap::new();
+    for file in files {
+        if total + weight(&file) < max_size {
+            total += weight(&file);
+            out.insert(file.0, file.1);
+        }
+    }
+    out
 }
 
 /// What the submission creates, in the order Spark creates it: the pod first, then the other
@@ -78,7 +113,6 @@ pub fn unsupported(conf: &SparkConf, main: &MainResource) -> Option<String> {
     const PREFIXES: &[(&str, &str)] = &[
         ("spark.kubernetes.driver.secrets.", "secret volumes"),
         ("spark.kubernetes.driver.secretKeyRef.", "secret env vars"),
-        ("spark.kubernetes.driver.volumes.", "driver volumes"),
         (
             "spark.kubernetes.authenticate.submission.",
             "submission credentials",
@@ -129,7 +163,84 @@ pub fn unsupported(conf: &SparkConf, main: &MainResource) -> Option<String> {
     if matches!(main, MainResource::R(_)) {
         return Some("an R application".into());
     }
-    None
+    driver_volumes(conf).err()
+}
+
+/// `spark.kubernetes.driver.volumes.<type>.<name>.*` as Spark's `MountVolumesFeatureStep`
+/// turns them into a volume mount on the driver container and a pod volume, or why they are
+/// not in the proven set: more than one volume (Spark orders them by its conf's hash order),
+/// on-demand or provisioned claims (Spark creates the claims), or a key Spark would refuse
+/// (left to the JVM, which gives its own error).
+fn driver_volumes(conf: &SparkConf) -> Result<Vec<(Value, Value)>, String> {
+    const PREFIX: &str = "spark.kubernetes.driver.volumes.";
+    let keys = conf.with_prefix(PREFIX);
+    let mut volumes: Vec<(String, String)> = keys
+        .keys()
+        .filter_map(|k| {
+            let mut parts = k.splitn(3, '.');
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect();
+    volumes.dedup();
+    if volumes.len() > 1 {
+        return Err("several driver volumes".into());
+    }
+    let mut out = Vec::new();
+    for (kind, name) in volumes {
+        let key = |suffix: &str| keys.get(&format!("{kind}.{name}.{suffix}")).cloned();
+        let refused = |what: &str| Err(format!("driver volume {name}: {what}"));
+        let Some(path) = key("mount.path") else {
+            return refused("no mount.path");
+        };
+        let read_only = match key("mount.readOnly").as_deref() {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(_) => return refused("mount.readOnly is not a boolean"),
+        };
+        let mount = json!({
+            "mountPath": path,
+            "name": name,
+            "readOnly": read_only,
+            "subPath": key("mount.subPath").unwrap_or_default(),
+            "subPathExprX": key("mount.subPathExpr").unwrap_or_default(),
+        });
+        let source = match kind.as_str() {
+            "hostPath" => {
+                let Some(host) = key("options.path") else {
+                    return refused("no options.path");
+                };
+                json!({"hostPath": {"path": host, "type": key("options.type").unwrap_or_default()}})
+            }
+            "emptyDir" => {
+                let mut dir = json!({"medium": key("options.medium").unwrap_or_default()});
+                if let Some(limit) = key("options.sizeLimit") {
+                    dir["sizeLimit"] = json!(limit);
+                }
+                json!({ "emptyDir": dir })
+            }
+            "persistentVolumeClaim" => match key("options.claimName") {
+                Some(claim)
+                    if claim != "OnDemand"
+                        && !claim.contains("SPARK_EXECUTOR_ID")
+                        && key("options.storageClass").is_none()
+                        && key("options.sizeLimit").is_none() =>
+                {
+                    json!({"persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}})
+                }
+                _ => return refused("a claim Spark creates or names"),
+            },
+            "nfs" => match (key("options.path"), key("options.server")) {
+                (Some(path), Some(server)) => json!({"nfs": {"path": path, "server": server}}),
+                _ => return refused("nfs needs options.path and options.server"),
+            },
+            other => return refused(&format!("volume type {other}")),
+        };
+        let mut volume = source;
+        volume["name"] = json!(name);
+        out.push((mount, volume));
+    }
+    Ok(out)
 }
 
 /// The driver's Pod, Service and ConfigMaps.
@@ -297,6 +408,12 @@ pub fn build(s: &Submission) -> Result<DriverObjects, ConfError> {
         service["metadata"]["annotations"] = Value::Object(service_annotations);
     }
 
+    // Mount volumes step.
+    for (mount, volume) in driver_volumes(conf).map_err(ConfError::Missing)? {
+        push(&mut container, "volumeMounts", mount);
+        push_map(object(as_object(&mut pod), "spec"), "volumes", volume);
+    }
+
     // Command step.
     let (resource, resource_type) = match &s.main_resource {
         MainResource::Java(jar) => (
@@ -382,7 +499,10 @@ pub fn build(s: &Submission) -> Result<DriverObjects, ConfError> {
         object(as_object(&mut pod), "spec"),
         "volumes",
         json!({"name": "spark-conf-volume-driver", "configMap": {"name": conf_map,
-               "items": [{"key": "spark.properties", "mode": 420, "path": "spark.properties"}]}}),
+               "items": s.conf_files.keys().map(String::as_str).chain(["spark.properties"])
+                   .collect::<std::collections::BTreeSet<_>>().into_iter()
+                   .map(|key| json!({"key": key, "mode": 420, "path": key}))
+                   .collect::<Vec<_>>()}}),
     );
 
     system.extend([
@@ -420,10 +540,13 @@ pub fn build(s: &Submission) -> Result<DriverObjects, ConfError> {
         &s.date,
         &properties_map,
     );
+    let mut data = json!(s.conf_files);
+    data["spark.properties"] = json!(text);
+    data["spark.kubernetes.namespace"] = json!(s.namespace);
     config_maps.push(json!({
         "apiVersion": "v1", "kind": "ConfigMap", "immutable": true,
         "metadata": {"name": conf_map, "namespace": s.namespace},
-        "data": {"spark.properties": text, "spark.kubernetes.namespace": s.namespace},
+        "data": data,
     }));
 
     let containers = object(as_object(&mut pod), "spec")
@@ -566,6 +689,7 @@ mod tests {
             local_dir_uuid: "69b6ed1f".into(),
             date: "Mon Nov 23 19:29:23 UTC 2026".into(),
             submit_time_millis: 1_795_462_687_391,
+            conf_files: BTreeMap::new(),
         }
     }
 
@@ -660,7 +784,46 @@ mod tests {
         );
         assert_eq!(
             unsupported(&conf, &MainResource::Java(None)).unwrap(),
-            "driver volumes (spark.kubernetes.driver.volumes.hostPath.x.mount.path)"
+            "driver volume x: no options.path"
+        );
+        conf.set(
+            "spark.kubernetes.driver.volumes.hostPath.x.options.path",
+            "/h",
+        );
+        assert_eq!(unsupported(&conf, &MainResource::Java(None)), None);
+        conf.set(
+            "spark.kubernetes.driver.volumes.emptyDir.y.mount.path",
+            "/y",
+        );
+        assert_eq!(
+            unsupported(&conf, &MainResource::Java(None)).unwrap(),
+            "several driver volumes"
+        );
+    }
+
+    #[test]
+    fn conf_dir_files_are_chosen_as_spark_chooses_them() {
+        let file = |name: &str, size: usize| (name.to_string(), "x".repeat(size));
+        let chosen = conf_dir_files(
+            vec![
+                file("spark-defaults.conf", 10),
+                file("spark.properties", 10),
+                file("spark-env.sh", 10),
+                file("log4j2.properties", 30),
+                file("log4j2.properties.template", 10),
+                file("core-site.xml", 40),
+                file("extra.jar", 1),
+                file("big.xml", 200),
+                file("b.xml", 5),
+                file("a.xml", 5),
+            ],
+            100,
+        );
+        // Smallest first: a.xml (10), b.xml (10), spark-env.sh (22), log4j2 (47) = 89;
+        // core-site.xml (53) no longer fits under 100; big.xml never did.
+        assert_eq!(
+            chosen.keys().collect::<Vec<_>>(),
+            ["a.xml", "b.xml", "log4j2.properties", "spark-env.sh"]
         );
     }
 }

@@ -161,7 +161,9 @@ async fn wait(api: &EmrClient, vc: &str, id: &str) -> anyhow::Result<Value> {
         if matches!(state.as_str(), "COMPLETED" | "FAILED" | "CANCELLED") {
             return Ok(run);
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Often enough to show SUBMITTED, which natively submitted runs leave within a
+        // second or two; a state shorter than this is not printed.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

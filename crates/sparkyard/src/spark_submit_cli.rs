@@ -28,11 +28,18 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
         Ok(parsed) => parsed,
         Err(e) => return fallback(&argv, &e.to_string()),
     };
-    let defaults = match &parsed.properties_file {
-        Some(path) => args::read_properties(
+    let conf_dir = spark_conf_dir();
+    // Without --properties-file, spark-submit reads `$SPARK_CONF_DIR/spark-defaults.conf`.
+    let default_file = conf_dir.as_ref().map(|d| d.join("spark-defaults.conf"));
+    let defaults = match (&parsed.properties_file, default_file) {
+        (Some(path), _) => args::read_properties(
             &std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?,
         ),
-        None => Default::default(),
+        (None, Some(path)) if path.is_file() => args::read_properties(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        (None, _) => Default::default(),
     };
     let parsed = parsed.with_defaults(&defaults);
     let conf = &parsed.conf;
@@ -88,6 +95,10 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
         local_dir_uuid: uuid::Uuid::new_v4().to_string(),
         date: now.format("%a %b %d %H:%M:%S UTC %Y").to_string(),
         submit_time_millis: millis,
+        conf_files: match conf_dir_files(conf_dir.as_deref(), conf) {
+            Ok(files) => files,
+            Err(reason) => return fallback(&argv, &reason),
+        },
     };
     let objects = match driver::build(&submission) {
         Ok(objects) => objects,
@@ -97,6 +108,10 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
         }
     };
 
+    println!(
+        "sparkyard: native submission (no JVM): creating driver pod {} in namespace {namespace}",
+        objects.pod["metadata"]["name"].as_str().unwrap_or_default()
+    );
     // rustls has two providers in this binary's graph and will not choose by itself.
     sparkyard_logs::aws::install_crypto_provider();
     let mut config = kube::Config::infer()
@@ -229,6 +244,43 @@ fn log(message: &str) {
         "{} INFO {WATCHER}: {message}",
         chrono::Utc::now().format("%y/%m/%d %H:%M:%S")
     );
+}
+
+/// The client's configuration directory: `$SPARK_CONF_DIR`, else `$SPARK_HOME/conf`.
+fn spark_conf_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("SPARK_CONF_DIR")
+        .map(Into::into)
+        .or_else(|| std::env::var_os("SPARK_HOME").map(|h| std::path::Path::new(&h).join("conf")))
+}
+
+/// The configuration directory's files that go to the driver ([`driver::conf_dir_files`]).
+/// A file that is not UTF-8 text is a reason for the JVM path (Spark's handling of binary
+/// files there is not in the proven set).
+fn conf_dir_files(
+    dir: Option<&std::path::Path>,
+    conf: &sparkyard_spark_submit::SparkConf,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let Some(entries) = dir.and_then(|d| std::fs::read_dir(d).ok()) else {
+        return Ok(Default::default());
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match std::fs::read(&path).map(String::from_utf8) {
+            Ok(Ok(text)) => files.push((name, text)),
+            Ok(Err(_)) => return Err(format!("{} is not UTF-8 text", path.display())),
+            Err(_) => continue, // unreadable: Spark skips it too
+        }
+    }
+    let max_size = conf
+        .get("spark.kubernetes.configMap.maxSize")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_572_864);
+    Ok(driver::conf_dir_files(files, max_size))
 }
 
 /// Runs the JVM `spark-submit` with the same arguments; returns only if it cannot start.

@@ -22,6 +22,15 @@ use serde_json::{json, Value};
 use sparkyard_spark_submit::{args, driver, MainResource, Submission};
 use support::walkthrough::{DRIVER_TEMPLATE, LP_EXECUTOR_TEMPLATE, POD_TEMPLATES};
 
+/// SPARK_CONF_DIR for every case: spark-defaults.conf (comments only, so both clients'
+/// confs stay the command line's) and a template stay behind; the rest go to the driver.
+const CONF_DIR_FILES: &[(&str, &str)] = &[
+    ("spark-defaults.conf", "# nothing: the command line carries the conf\n"),
+    ("log4j2.properties", "rootLogger.level = info\nrootLogger.appenderRef.stdout.ref = console\n"),
+    ("core-site.xml", "<configuration>\n  <property><name>fs.s3a.connection.maximum</name><value>64</value></property>\n</configuration>\n"),
+    ("spark-env.sh.template", "# template\n"),
+];
+
 /// Keeps every driver Pending: no node has this label.
 const NEVER_SCHEDULED: &str = "spark.kubernetes.driver.node.selector.sparkyard-conformance=never";
 const PI: &str = "local:///opt/spark/examples/src/main/python/pi.py";
@@ -93,6 +102,29 @@ fn cases(templates: &Path) -> Vec<Case> {
             app_args: &["3"],
         },
         Case {
+            // As sparkyard's event logs mount: one hostPath volume, with a sub-path.
+            name: "host-path-volume",
+            options: conf(&[
+                "spark.kubernetes.driver.volumes.hostPath.events.mount.path=/var/log/spark-events",
+                "spark.kubernetes.driver.volumes.hostPath.events.mount.readOnly=false",
+                "spark.kubernetes.driver.volumes.hostPath.events.mount.subPath=runs",
+                "spark.kubernetes.driver.volumes.hostPath.events.options.path=/tmp/events",
+                "spark.kubernetes.driver.volumes.hostPath.events.options.type=DirectoryOrCreate",
+            ]),
+            resource: PI,
+            app_args: &[],
+        },
+        Case {
+            name: "claim-volume",
+            options: conf(&[
+                "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.mount.path=/data",
+                "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.mount.readOnly=true",
+                "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.options.claimName=shared-data",
+            ]),
+            resource: PI,
+            app_args: &[],
+        },
+        Case {
             name: "java",
             options: vec![
                 "--class".into(),
@@ -132,6 +164,12 @@ fn native_driver_objects_equal_spark_submits() {
         std::fs::write(&path, manifest).unwrap();
         kubectl_ok(&cluster, &["apply", "-f", path.to_str().unwrap()]);
     }
+    // The client's SPARK_CONF_DIR, as the job runner has it: its files (not spark-defaults
+    // or templates) travel to the driver in its ConfigMap.
+    let conf_dir = tempfile::tempdir().unwrap();
+    for (name, text) in CONF_DIR_FILES {
+        std::fs::write(conf_dir.path().join(name), text).unwrap();
+    }
     let mut failures = Vec::new();
     for case in cases(templates.path()) {
         let jvm_ns = format!("jvm-{}", case.name);
@@ -147,6 +185,7 @@ fn native_driver_objects_equal_spark_submits() {
             .env("KUBECONFIG", cluster.kubeconfig())
             .env("PATH", cluster_support::venv_path())
             .env_remove("SPARK_HOME")
+            .env("SPARK_CONF_DIR", conf_dir.path())
             .output()
             .expect("run spark-submit");
         assert!(
@@ -376,6 +415,13 @@ fn build_native(argv: &[String], jvm: &Objects, ns: &str) -> driver::DriverObjec
             .to_string(),
         date: date.to_string(),
         submit_time_millis: 0,
+        conf_files: driver::conf_dir_files(
+            CONF_DIR_FILES
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+            1_572_864,
+        ),
     };
     assert!(
         !matches!(submission.main_resource, MainResource::R(_)),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, PodSpec,
-    PodTemplateSpec, Toleration, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, ImageVolumeSource,
+    PodSpec, PodTemplateSpec, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -34,7 +34,13 @@ pub struct RunnerInput<'a> {
     pub spark_image: &'a str,
     /// sparkyard's own image, which fetches `s3://` inputs with the run's role.
     pub tool_image: &'a str,
+    /// Submit with `sparkyard spark-submit` from `tool_image` rather than the JVM.
+    pub native_submission: bool,
 }
+
+/// Where the tool image is mounted in the runner for native submission; the binary is
+/// `sparkyard` at its root.
+pub const TOOLS_DIR: &str = "/opt/sparkyard/tools";
 
 /// `<jobRunId>-spark-conf`: shared by every attempt, since the configuration is the run's.
 pub fn config_map_name(job_run_id: &str) -> String {
@@ -171,11 +177,40 @@ pub fn job(input: &RunnerInput<'_>) -> Job {
         value: Some(value.clone()),
         ..EnvVar::default()
     }));
+    let mut command = input.submit.argv.clone();
+    if input.native_submission {
+        // The same command line, read by sparkyard's client: the JVM's `spark-submit`
+        // stays in the image, for the client to hand over to (with `SPARK_HOME`).
+        let spark_submit = command[0].clone();
+        command[0] = "spark-submit".into();
+        command.insert(0, format!("{TOOLS_DIR}/sparkyard"));
+        if let Some(home) = spark_submit.strip_suffix("/bin/spark-submit") {
+            env.push(EnvVar {
+                name: "SPARK_HOME".into(),
+                value: Some(home.into()),
+                ..EnvVar::default()
+            });
+        }
+        volumes.push(Volume {
+            name: "sparkyard-tools".into(),
+            image: Some(ImageVolumeSource {
+                reference: Some(input.tool_image.to_string()),
+                pull_policy: Some("IfNotPresent".into()),
+            }),
+            ..Volume::default()
+        });
+        mounts.push(VolumeMount {
+            name: "sparkyard-tools".into(),
+            mount_path: TOOLS_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     let runner = Container {
         name: RUNNER_CONTAINER.into(),
         image: Some(input.spark_image.to_string()),
         image_pull_policy: submitter.image_pull_policy.clone(),
-        command: Some(input.submit.argv.clone()),
+        command: Some(command),
         env: Some(env),
         volume_mounts: Some(mounts),
         ..Container::default()
@@ -282,6 +317,7 @@ mod tests {
             resolved,
             spark_image: "spark:4",
             tool_image: "sparkyard:dev",
+            native_submission: false,
         }
     }
 
@@ -303,6 +339,55 @@ mod tests {
         let runner = &pod.containers[0];
         assert_eq!(runner.name, "job-runner");
         assert_eq!(runner.command.as_ref().unwrap(), &submit.argv);
+    }
+
+    #[test]
+    fn a_native_runner_runs_sparkyard_from_the_tool_image() {
+        let submit = submit_for("local:///usr/lib/spark/examples/src/main/python/pi.py");
+        let resolved = resolved(&[]);
+        let job = job(&RunnerInput {
+            native_submission: true,
+            ..input(&submit, &resolved, 1)
+        });
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let runner = &pod.containers[0];
+        assert_eq!(
+            runner.image.as_deref(),
+            Some("spark:4"),
+            "the JVM stays at hand"
+        );
+        let command = runner.command.as_ref().unwrap();
+        assert_eq!(
+            command[..2],
+            ["/opt/sparkyard/tools/sparkyard", "spark-submit"]
+        );
+        assert_eq!(command[2..], submit.argv[1..]);
+        let env = runner.env.as_ref().unwrap();
+        assert!(env
+            .iter()
+            .any(|e| e.name == "SPARK_HOME" && e.value.as_deref() == Some("/usr/lib/spark")));
+        let tools = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "sparkyard-tools")
+            .unwrap();
+        assert_eq!(
+            tools.image.as_ref().unwrap().reference.as_deref(),
+            Some("sparkyard:dev")
+        );
+        let mount = runner
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.name == "sparkyard-tools")
+            .unwrap();
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            (TOOLS_DIR, Some(true))
+        );
     }
 
     #[test]

@@ -29,7 +29,12 @@ pub struct RunObjects {
     pub runner: Job,
 }
 
-pub fn run_objects(refs: &RunRefs, validated: &Validated, tool_image: &str) -> RunObjects {
+pub fn run_objects(
+    refs: &RunRefs,
+    validated: &Validated,
+    tool_image: &str,
+    native_submission: bool,
+) -> RunObjects {
     let input = job_runner::RunnerInput {
         job_run_id: &refs.job_run_id,
         virtual_cluster_id: &refs.virtual_cluster_id,
@@ -41,6 +46,7 @@ pub fn run_objects(refs: &RunRefs, validated: &Validated, tool_image: &str) -> R
         resolved: &validated.resolved,
         spark_image: &validated.runner_image,
         tool_image,
+        native_submission,
     };
     RunObjects {
         namespace: virtual_cluster::build(&refs.namespace),

@@ -85,7 +85,8 @@ impl Worker {
             mounts.push(Mount {
                 source,
                 target: vm["mountPath"].as_str().unwrap_or("/").to_string(),
-                read_only: vm["readOnly"] == true,
+                // Image volumes are read-only whatever the mount says, as in Kubernetes.
+                read_only: vm["readOnly"] == true || self.is_image_volume(volume),
             });
         }
         if let Some(sa) = self.volume_dirs.get(volumes::AUTO_SA_VOLUME) {
@@ -96,5 +97,13 @@ impl Worker {
             });
         }
         Ok(mounts)
+    }
+
+    fn is_image_volume(&self, name: &str) -> bool {
+        self.pod["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["name"] == name && v.get("image").is_some())
     }
 }

@@ -1,6 +1,7 @@
 //! The pod's directory on the host (`volumes/`, `tmp/`, `etc/hosts`, `etc/hostname`,
 //! `home/`, `containers/`) and its volumes: plain directories (`emptyDir`, `hostPath`…)
-//! and files written from ConfigMaps, Secrets, the downward API and projected
+//! and image volumes (the image's local directory), and files written from ConfigMaps,
+//! Secrets, the downward API and projected
 //! service-account tokens (TokenRequest through the API server's client). Setup is retried
 //! until every source exists; the scratch directories go in the worker's teardown.
 
@@ -59,6 +60,20 @@ impl Worker {
             let mut dirs = BTreeMap::new();
             for volume in &self.volume_specs() {
                 let name = volume["name"].as_str().unwrap_or("").to_string();
+                // An image volume (`volumes[].image`) is the image's directory, as a
+                // container of that image would see it; mounted read-only.
+                if let Some(reference) = volume["image"]["reference"].as_str() {
+                    let dir = self
+                        .k
+                        .resolve_image(reference)
+                        .ok()
+                        .and_then(|image| image.mounts.first().map(|(dir, _)| dir.clone()))
+                        .ok_or_else(|| {
+                            format!("MountVolume.SetUp failed for volume \"{name}\" : image {reference:?} maps to no local directory ([cluster.images] rules)")
+                        })?;
+                    dirs.insert(name, dir);
+                    continue;
+                }
                 if let Some(dir) =
                     volumes::plain_dir(volume, &self.dir, &self.k.config.data_dir, &self.namespace)
                 {
