@@ -23,6 +23,7 @@ use sparkyard_emr::{
 use tokio::sync::Notify;
 
 use crate::apply;
+use crate::build::job_runner::RUNNER_CONTAINER;
 use crate::build::{self, LABEL_JOB_ID};
 use crate::config::ControllerConfig;
 use crate::dereference::{dereference, Failure, RunRefs};
@@ -335,7 +336,10 @@ impl Controller {
             return Ok(());
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let observed = observe(run.state, runner.as_deref(), driver.as_deref(), now_ms);
+        let mut observed = observe(run.state, runner.as_deref(), driver.as_deref(), now_ms);
+        if observed.runner_failed && observed.driver.is_none() {
+            observed.runner_error = self.runner_error(ns, &refs.runner_job_name()).await;
+        }
         let timeout = validated.resolved.container_defaults.job_start_timeout;
         let Some(next) = status::next(run.state, &observed, timeout, &refs.log_locations()) else {
             return Ok(());
@@ -353,6 +357,35 @@ impl Controller {
             tracing::info!(job_run = %run.id, state = next.state.as_str(), details = ?next.state_details, "job run finished");
         }
         self.transition(run, to_emr(&next)).await
+    }
+
+    /// What the failed runner Job's pod said: its `job-runner` container's termination
+    /// message (`FallbackToLogsOnError`), else the tail of its log. Looked up only once a
+    /// runner has failed.
+    async fn runner_error(&self, namespace: &str, job_name: &str) -> Option<String> {
+        let pod = self.pods.state().into_iter().find(|p| {
+            p.namespace().as_deref() == Some(namespace)
+                && p.labels().get("job-name").map(String::as_str) == Some(job_name)
+        })?;
+        let message = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.name == RUNNER_CONTAINER))
+            .and_then(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone());
+        if let Some(error) = message.as_deref().and_then(status::spark_submit_error) {
+            return Some(error);
+        }
+        let params = kube::api::LogParams {
+            container: Some(RUNNER_CONTAINER.into()),
+            tail_lines: Some(80),
+            ..Default::default()
+        };
+        let log = Api::<Pod>::namespaced(self.client.clone(), namespace)
+            .logs(&pod.name_any(), &params)
+            .await
+            .ok()?;
+        status::spark_submit_error(&log)
     }
 
     /// The current attempt failed and attempts remain: after the back-off, apply the next
@@ -469,6 +502,10 @@ impl Controller {
         match self.emr.transition_job_run(&run.id, t).await {
             Ok(after) => {
                 self.metrics.transitioned(run, &after);
+                if after.state != run.state {
+                    // Every state a run passes through, even one shorter than any poll.
+                    tracing::info!(job_run = %run.id, from = %run.state.as_str(), to = %after.state.as_str(), "job run state changed");
+                }
                 Ok(())
             }
             // The API changed the run meanwhile (a cancel, most likely): the next pass sees it.

@@ -21,6 +21,24 @@ pub struct Observed {
     pub driver: Option<DriverObservation>,
     /// Seconds since the attempt's runner was created (for the start timeout).
     pub since_submitted: Option<Duration>,
+    /// What spark-submit said when it failed, from the runner container's termination
+    /// message ([`spark_submit_error`]).
+    pub runner_error: Option<String>,
+}
+
+/// The error a failed `spark-submit` printed — JVM or native, the same line: the last
+/// `Exception in thread "main" …` line of the runner's termination message (its log's tail,
+/// `FallbackToLogsOnError`), without that prefix.
+pub fn spark_submit_error(message: &str) -> Option<String> {
+    const PREFIX: &str = "Exception in thread \"main\" ";
+    message
+        .lines()
+        .rev()
+        .find_map(|line| {
+            line.split_once(PREFIX)
+                .map(|(_, error)| error.trim().to_string())
+        })
+        .filter(|error| !error.is_empty())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +127,11 @@ pub fn next(
         Some(DriverObservation::Pending) => Transition::to(JobRunState::Submitted),
         None if observed.runner_failed => Transition::failed(
             FailureReason::UserError,
-            format!("JobRun submission failed: spark-submit exited with an error before a driver was created. {}", where_logs(logs)),
+            match &observed.runner_error {
+                // Spark's own words first: they are what the user must fix.
+                Some(error) => format!("JobRun submission failed: {error}"),
+                None => format!("JobRun submission failed: spark-submit exited with an error before a driver was created. {}", where_logs(logs)),
+            },
         ),
         None if observed.runner_exists => {
             if observed.since_submitted.is_some_and(|waited| waited >= start_timeout) {
@@ -154,7 +176,36 @@ mod tests {
             runner_failed: false,
             driver,
             since_submitted: Some(Duration::from_secs(5)),
+            runner_error: None,
         }
+    }
+
+    #[test]
+    fn a_failed_submission_carries_spark_submits_error() {
+        let message = "26/12/04 20:10:01 INFO X: starting\nException in thread \"main\" java.lang.NumberFormatException: Size must be specified as bytes (b)\n\tat org.apache.spark.network.util.JavaUtils.byteStringAs(JavaUtils.java:331)\n";
+        let error = spark_submit_error(message).unwrap();
+        assert_eq!(
+            error,
+            "java.lang.NumberFormatException: Size must be specified as bytes (b)"
+        );
+        assert_eq!(spark_submit_error("no exception here\n"), None);
+        let observed = Observed {
+            runner_failed: true,
+            runner_error: Some(error),
+            ..observe(None)
+        };
+        let failed = next(
+            JobRunState::Submitted,
+            &observed,
+            TIMEOUT,
+            &LogLocations::default(),
+        )
+        .unwrap();
+        assert_eq!(failed.state, JobRunState::Failed);
+        assert_eq!(
+            failed.state_details.as_deref(),
+            Some("JobRun submission failed: java.lang.NumberFormatException: Size must be specified as bytes (b)")
+        );
     }
 
     #[test]

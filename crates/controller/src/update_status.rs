@@ -50,6 +50,7 @@ pub fn observe(
         runner_failed,
         driver,
         since_submitted,
+        runner_error: None,
     }
 }
 

@@ -59,6 +59,14 @@ impl State {
 }
 
 /// Kubernetes' reason for a terminated container.
+/// A failed container's message under `FallbackToLogsOnError`: the last 80 lines of its
+/// log, cut to the last 2,048 bytes, whichever is smaller (Kubernetes' limits).
+pub fn log_tail_message(log: &[u8]) -> String {
+    let tail = crate::logs::tail_lines(log, 80);
+    let tail = &tail[tail.len().saturating_sub(2048)..];
+    String::from_utf8_lossy(tail).into_owned()
+}
+
 pub fn exit_reason(exit_code: i32) -> &'static str {
     if exit_code == 0 {
         "Completed"
@@ -311,6 +319,15 @@ pub fn qos_class(pod: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_tail_message_keeps_80_lines_and_2048_bytes() {
+        let lines: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let message = log_tail_message(lines.as_bytes());
+        assert!(message.starts_with("line 20\n") && message.ends_with("line 99\n"));
+        let long = "x".repeat(5000);
+        assert_eq!(log_tail_message(long.as_bytes()).len(), 2048);
+    }
 
     #[test]
     fn qos_classes() {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::conf::SparkConf;
+use crate::conf::{ConfError, SparkConf};
 use crate::driver::MainResource;
 
 /// The main class Spark runs Python applications with.
@@ -174,6 +174,49 @@ impl SubmitArgs {
         }
         self
     }
+
+    /// `SparkSubmitArguments.validateSubmitArguments`' checks of the merged conf (command
+    /// line over defaults), with its `SparkException` messages.
+    pub fn validate(&self) -> Result<(), ConfError> {
+        let conf = &self.conf;
+        let refused = |message: &str| Err(ConfError::Missing(message.into()));
+        for (key, what) in [
+            ("spark.driver.memory", "Driver memory"),
+            ("spark.executor.memory", "Executor memory"),
+        ] {
+            if conf.get(key).is_some_and(|v| !positive_byte_string(v)) {
+                return refused(&format!("{what} must be a positive number"));
+            }
+        }
+        let positive_int = |v: &str| v.parse::<i32>().is_ok_and(|n| n > 0);
+        let dynamic = conf
+            .get("spark.dynamicAllocation.enabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        for (key, what, checked) in [
+            ("spark.driver.cores", "Driver cores", true),
+            ("spark.executor.cores", "Executor cores", true),
+            ("spark.cores.max", "Total executor cores", true),
+            ("spark.executor.instances", "Number of executors", !dynamic),
+        ] {
+            if checked && conf.get(key).is_some_and(|v| !positive_int(v)) {
+                return refused(&format!("{what} must be a positive number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `JavaUtils.byteStringAsBytes(value) > 0`: digits and an optional unit, more than zero.
+fn positive_byte_string(value: &str) -> bool {
+    let lower = value.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let units = [
+        "", "b", "k", "kb", "m", "mb", "g", "gb", "t", "tb", "p", "pb",
+    ];
+    digits.parse::<u64>().is_ok_and(|n| n > 0) && units.contains(&unit)
 }
 
 /// A `.properties` file's entries as `java.util.Properties.load` reads them: `key=value`,
@@ -321,5 +364,44 @@ mod tests {
                 .to_string(),
             "Unrecognized option '--bogus'"
         );
+    }
+
+    #[test]
+    fn submit_arguments_are_validated_as_spark_submit_does() {
+        let parsed = |confs: &[&str]| {
+            let mut argv: Vec<String> = Vec::new();
+            for c in confs {
+                argv.extend(["--conf".to_string(), c.to_string()]);
+            }
+            argv.push("local:///pi.py".into());
+            parse(&argv).unwrap()
+        };
+        assert_eq!(parsed(&["spark.driver.memory=2g"]).validate(), Ok(()));
+        assert_eq!(
+            parsed(&["spark.driver.memory=12x"])
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "Driver memory must be a positive number"
+        );
+        assert_eq!(
+            parsed(&["spark.executor.memory=0"])
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "Executor memory must be a positive number"
+        );
+        assert_eq!(
+            parsed(&["spark.executor.instances=-1"])
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "Number of executors must be a positive number"
+        );
+        let dynamic = parsed(&[
+            "spark.executor.instances=0",
+            "spark.dynamicAllocation.enabled=true",
+        ]);
+        assert_eq!(dynamic.validate(), Ok(()));
     }
 }

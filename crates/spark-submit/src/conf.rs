@@ -18,6 +18,37 @@ pub enum ConfError {
     /// A required setting is missing (`SparkException` text).
     #[error("{0}")]
     Missing(String),
+    /// `SparkConf.getInt`'s `NumberFormatException` (keys read without a typed entry).
+    #[error("Illegal value for config key {key}: For input string: \"{value}\"")]
+    IllegalValue { key: String, value: String },
+    /// A `require(...)` of Spark's that failed (`IllegalArgumentException`).
+    #[error("requirement failed: {0}")]
+    Requirement(String),
+}
+
+impl ConfError {
+    /// The Java exception Spark throws for it.
+    pub fn java_class(&self) -> &'static str {
+        match self {
+            ConfError::Size(_) | ConfError::IllegalValue { .. } => {
+                "java.lang.NumberFormatException"
+            }
+            ConfError::Number { .. } | ConfError::Requirement(_) => {
+                "java.lang.IllegalArgumentException"
+            }
+            ConfError::Missing(_) => "org.apache.spark.SparkException",
+        }
+    }
+
+    /// The line JVM spark-submit's uncaught exception starts with.
+    pub fn exception_line(&self) -> String {
+        let message = self.to_string();
+        let first = message.lines().next().unwrap_or_default();
+        format!(
+            "Exception in thread \"main\" {}: {first}",
+            self.java_class()
+        )
+    }
 }
 
 /// Keys and values, the later setting of a key winning (spark-defaults, then `--conf`).
@@ -33,6 +64,10 @@ impl SparkConf {
 
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
         self.entries.insert(key.into(), value.into());
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -64,6 +99,23 @@ impl SparkConf {
         }
     }
 
+    /// `SparkConf.getInt(key, default)`: the raw value, untrimmed, as Java's `toInt`.
+    pub fn get_int(&self, key: &str, default: i64) -> Result<i64, ConfError> {
+        match self.get(key) {
+            Some(value) => {
+                value
+                    .parse::<i32>()
+                    .map(i64::from)
+                    .map_err(|_| ConfError::IllegalValue {
+                        key: key.into(),
+                        value: value.into(),
+                    })
+            }
+            None => Ok(default),
+        }
+    }
+
+    /// A typed `int` config entry (`conf.get(ENTRY)`), trimmed.
     pub fn int(&self, key: &str, default: i64) -> Result<i64, ConfError> {
         match self.get(key) {
             Some(value) => value.trim().parse().map_err(|_| ConfError::Number {

@@ -203,7 +203,7 @@ fn driver_volumes(conf: &SparkConf) -> Result<Vec<(Value, Value)>, String> {
             "name": name,
             "readOnly": read_only,
             "subPath": key("mount.subPath").unwrap_or_default(),
-            "subPathExprX": key("mount.subPathExpr").unwrap_or_default(),
+            "subPathExpr": key("mount.subPathExpr").unwrap_or_default(),
         });
         let source = match kind.as_str() {
             "hostPath" => {
@@ -245,22 +245,15 @@ fn driver_volumes(conf: &SparkConf) -> Result<Vec<(Value, Value)>, String> {
 
 /// The driver's Pod, Service and ConfigMaps.
 pub fn build(s: &Submission) -> Result<DriverObjects, ConfError> {
-    let conf = &s.conf;
-    for (key, what) in [
-        (
-            "spark.driver.bindAddress",
-            "the driver's bind address is managed and set to the driver pod's IP address.",
-        ),
-        (
-            "spark.driver.host",
-            "the driver's hostname will be managed via a Kubernetes service.",
-        ),
-    ] {
-        if conf.contains(key) {
-            return Err(ConfError::Missing(format!(
-                "requirement failed: {key} is not supported in Kubernetes mode, as {what}"
-            )));
-        }
+    // SparkSubmit drops `spark.driver.host` in cluster mode before any feature step runs
+    // (the driver's Service name replaces it), so only the bind address is refused.
+    let mut conf = s.conf.clone();
+    conf.remove("spark.driver.host");
+    let conf = &conf;
+    if conf.contains("spark.driver.bindAddress") {
+        return Err(ConfError::Requirement(
+            "spark.driver.bindAddress is not supported in Kubernetes mode, as the driver's bind address is managed and set to the driver pod's IP address.".into(),
+        ));
     }
     let app_name = conf.get("spark.app.name").unwrap_or("spark");
     let prefix = names::resource_name_prefix(app_name, &s.ids[0]);
@@ -301,10 +294,12 @@ pub fn build(s: &Submission) -> Result<DriverObjects, ConfError> {
         None => ((factor * memory_mib as f64) as u64).max(MIN_OVERHEAD_MIB),
     };
     let memory = format!("{}Mi", memory_mib + overhead_mib);
-    let driver_port = conf.int("spark.driver.port", 7078)?;
+    // The ports are read with `SparkConf.getInt`, the UI port as a typed entry: their
+    // errors differ, as Spark's do.
+    let driver_port = conf.get_int("spark.driver.port", 7078)?;
     let block_manager_port = match conf.get("spark.driver.blockManager.port") {
-        Some(_) => conf.int("spark.driver.blockManager.port", 7079)?,
-        None => conf.int("spark.blockManager.port", 7079)?,
+        Some(_) => conf.get_int("spark.driver.blockManager.port", 7079)?,
+        None => conf.get_int("spark.blockManager.port", 7079)?,
     };
     let ui_port = conf.int("spark.ui.port", 4040)?;
 
@@ -585,8 +580,8 @@ fn driver_labels(
         .collect();
     for (key, value) in preset {
         if labels.contains_key(key) {
-            return Err(ConfError::Missing(format!(
-                "requirement failed: Label with key {key} is not allowed as it is reserved for Spark bookkeeping operations."
+            return Err(ConfError::Requirement(format!(
+                "Label with key {key} is not allowed as it is reserved for Spark bookkeeping operations."
             )));
         }
         labels.insert(key.to_string(), value);
@@ -762,11 +757,11 @@ mod tests {
             .to_string()
             .contains("Failed to parse byte string: lots"));
         let mut s = pi();
-        s.conf.set("spark.driver.host", "me");
+        s.conf.set("spark.driver.bindAddress", "0.0.0.0");
         assert!(build(&s)
             .unwrap_err()
             .to_string()
-            .starts_with("requirement failed: spark.driver.host"));
+            .starts_with("requirement failed: spark.driver.bindAddress"));
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
         (None, _) => Default::default(),
     };
     let parsed = parsed.with_defaults(&defaults);
+    if let Err(e) = parsed.validate() {
+        eprintln!("{}", e.exception_line());
+        return Ok(1);
+    }
     let conf = &parsed.conf;
     let master = conf.get("spark.master").unwrap_or_default();
     let Some(api_url) = master.strip_prefix("k8s://") else {
@@ -103,7 +107,13 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
     let objects = match driver::build(&submission) {
         Ok(objects) => objects,
         Err(e) => {
-            eprintln!("Exception in thread \"main\" org.apache.spark.SparkException: {e}");
+            // As the JVM prints an uncaught exception: the first line is what
+            // stateDetails shows, the rest of the message follows.
+            let message = e.to_string();
+            eprintln!("{}", e.exception_line());
+            for line in message.lines().skip(1) {
+                eprintln!("{line}");
+            }
             return Ok(1);
         }
     };

@@ -58,21 +58,27 @@ fn pi_runs_through_every_state_with_emrs_pods() {
         "{details}"
     );
     assert!(run["finishedAt"].is_string());
-    let order = ["PENDING", "SUBMITTED", "RUNNING", "COMPLETED"];
-    let positions: Vec<usize> = states
-        .iter()
-        .map(|s| order.iter().position(|o| o == s).unwrap())
+    // Every state the run went through, from the controller's log (a poll may miss a state
+    // that lasts less than its interval: SUBMITTED does, with native submission).
+    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+    let changes: Vec<String> = ansi
+        .replace_all(&env.log(), "")
+        .lines()
+        .filter(|l| l.contains("job run state changed") && l.contains(&format!("job_run={id}")))
+        .filter_map(|l| {
+            l.split(" to=")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(String::from)
+        })
         .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "states out of order: {states:?}"
+    assert_eq!(
+        changes,
+        ["SUBMITTED", "RUNNING", "COMPLETED"],
+        "{}",
+        env.log()
     );
-    for needed in ["SUBMITTED", "RUNNING", "COMPLETED"] {
-        assert!(
-            states.iter().any(|s| s == needed),
-            "never saw {needed}: {states:?}"
-        );
-    }
     let runner = regex::Regex::new(&format!("^{id}-[a-z0-9]{{5}}$")).unwrap();
     assert!(
         pods_seen.iter().any(|p| runner.is_match(p)),
@@ -118,7 +124,7 @@ fn pi_runs_through_every_state_with_emrs_pods() {
 }
 
 /// A driver that fails ends FAILED / USER_ERROR with stateDetails that point at the logs;
-/// a run on a namespace that does not exist fails CLUSTER_UNAVAILABLE; an unsupported
+/// a conf spark-submit refuses fails USER_ERROR with spark-submit's error; a run on a namespace that does not exist fails CLUSTER_UNAVAILABLE; an unsupported
 /// classification fails VALIDATION_ERROR.
 #[test]
 fn failures_carry_emrs_reasons() {
@@ -135,6 +141,27 @@ fn failures_carry_emrs_reasons() {
         details.contains("s3://monthly-batch-logs-123456789012-us-east-1/")
             && details.contains(&format!("spark-{id}-driver")),
         "{details}"
+    );
+
+    // A conf value spark-submit refuses: the run fails with spark-submit's own error.
+    let refused = env.start(&env.request(
+        &env.vc,
+        "refused-conf",
+        PI,
+        &format!("{SMALL} --conf spark.ui.port=seven"),
+        json!({}),
+    ));
+    let (run, _) = env.follow(&env.vc, &refused, Duration::from_secs(120), |_| {});
+    assert_eq!(
+        (run["state"].as_str(), run["failureReason"].as_str()),
+        (Some("FAILED"), Some("USER_ERROR")),
+        "{run:#}"
+    );
+    assert_eq!(
+        run["stateDetails"],
+        "JobRun submission failed: java.lang.IllegalArgumentException: spark.ui.port should be int, but was seven",
+        "{}",
+        env.log()
     );
 
     let bad = env.start(&env.request(&env.vc, "bad-classification", PI, SMALL, json!({

@@ -89,6 +89,8 @@ fn cases(templates: &Path) -> Vec<Case> {
                     "spark.kubernetes.container.image.pullSecrets=regcred",
                     "spark.kubernetes.driver.limit.cores=2",
                     "spark.driver.memoryOverhead=500m",
+                    // Dropped by SparkSubmit in cluster mode.
+                    "spark.driver.host=somewhere",
                 ]),
                 vec![
                     "--name".into(),
@@ -280,6 +282,78 @@ fn native_driver_objects_equal_spark_submits() {
         "{:#}",
         native.service
     );
+}
+
+/// Conf values Spark refuses: the native client prints the JVM's exception line (which the
+/// controller turns into the run's stateDetails) and creates nothing.
+#[test]
+fn refused_confs_get_spark_submits_error() {
+    let cluster = ClusterServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "refusals";
+    let path = dir.path().join("ns.yaml");
+    std::fs::write(&path, cluster_support::spark_namespace_manifest(ns)).unwrap();
+    kubectl_ok(&cluster, &["apply", "-f", path.to_str().unwrap()]);
+    let exception = |stderr: &[u8]| {
+        String::from_utf8_lossy(stderr)
+            .lines()
+            .find(|l| l.starts_with("Exception in thread \"main\""))
+            .map(str::to_string)
+    };
+    for bad in [
+        "spark.driver.memory=12x",
+        "spark.driver.memoryOverhead=12x",
+        "spark.driver.port=seven",
+        "spark.ui.port=seven",
+        "spark.driver.bindAddress=0.0.0.0",
+        "spark.kubernetes.driver.label.spark-role=other",
+    ] {
+        let case = Case {
+            name: "refused",
+            options: conf(&[bad]),
+            resource: PI,
+            app_args: &[],
+        };
+        let argv = submit_args(&cluster, &case, ns);
+        let jvm = Command::new(support::venv_tool("spark-submit"))
+            .args(&argv)
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .env("PATH", cluster_support::venv_path())
+            .env_remove("SPARK_HOME")
+            .output()
+            .unwrap();
+        let native = Command::new(env!("CARGO_BIN_EXE_sparkyard"))
+            .arg("spark-submit")
+            .args(&argv)
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .output()
+            .unwrap();
+        assert!(
+            !jvm.status.success() && !native.status.success(),
+            "{bad}: spark-submit {:?} {}\nnative {:?} {}",
+            jvm.status,
+            String::from_utf8_lossy(&jvm.stderr),
+            native.status,
+            String::from_utf8_lossy(&native.stderr)
+        );
+        let theirs = exception(&jvm.stderr);
+        assert!(
+            theirs.is_some(),
+            "{bad}: {}",
+            String::from_utf8_lossy(&jvm.stderr)
+        );
+        assert_eq!(
+            theirs,
+            exception(&native.stderr),
+            "{bad}: native stderr {}",
+            String::from_utf8_lossy(&native.stderr)
+        );
+    }
+    let left = kubectl_ok(
+        &cluster,
+        &["get", "pods,services,configmaps", "-n", ns, "-o", "name"],
+    );
+    assert_eq!(left.trim(), "configmap/kube-root-ca.crt", "nothing created");
 }
 
 fn kubectl_ok(cluster: &ClusterServer, args: &[&str]) -> String {

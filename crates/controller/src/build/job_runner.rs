@@ -211,6 +211,8 @@ pub fn job(input: &RunnerInput<'_>) -> Job {
         image: Some(input.spark_image.to_string()),
         image_pull_policy: submitter.image_pull_policy.clone(),
         command: Some(command),
+        // spark-submit's error becomes the run's stateDetails (see `status`).
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
         env: Some(env),
         volume_mounts: Some(mounts),
         ..Container::default()

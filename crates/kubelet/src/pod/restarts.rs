@@ -49,13 +49,31 @@ impl Worker {
         let Some(proc) = slot.proc.take_if(|p| p.pid == exit.pid) else {
             return;
         };
-        let termination_message = std::fs::read_to_string(
+        let mut termination_message = std::fs::read_to_string(
             self.dir
                 .join("containers")
                 .join(&slot.view.name)
                 .join("termination-log"),
         )
         .ok();
+        // `FallbackToLogsOnError`: a failed container that wrote no message gets its log's
+        // tail instead, as a kubelet does.
+        if exit.code != 0
+            && termination_message.as_deref().unwrap_or("").is_empty()
+            && slot.spec["terminationMessagePolicy"] == "FallbackToLogsOnError"
+        {
+            let log = crate::logs::pod_log_path(
+                &self.k.config.data_dir,
+                &self.namespace,
+                &self.name,
+                &self.uid,
+                &slot.view.name,
+                slot.view.restart_count,
+            );
+            termination_message = crate::logs::read_output(&log, None)
+                .ok()
+                .map(|text| crate::status::log_tail_message(&text));
+        }
         let terminated = State::Terminated {
             exit_code: exit.code,
             reason: status::exit_reason(exit.code).into(),
