@@ -153,6 +153,28 @@ pub struct HostRuntime {
 }
 
 impl HostRuntime {
+    /// The runtime's host directories under `/tmp` (a checkout under `/tmp`, say): a pod's
+    /// `/tmp` is its own, so the kubelet binds these back in, read-only, at the same paths —
+    /// `PYSPARK_PYTHON` and friends name them. The Python is a venv's `bin/python3`: its
+    /// venv goes in whole (its `site-packages`).
+    pub fn dirs_under_tmp(&self) -> Vec<PathBuf> {
+        let venv = self
+            .python
+            .parent()
+            .and_then(Path::parent)
+            .filter(|v| v.join("pyvenv.cfg").exists());
+        let mut dirs: Vec<PathBuf> = [self.spark_home.as_deref(), venv, self.java_home.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|d| d.is_absolute() && d.starts_with("/tmp") && *d != Path::new("/tmp"))
+            .map(Path::to_path_buf)
+            .collect();
+        dirs.sort();
+        // A directory inside another one listed is already there.
+        dirs.dedup_by(|inner, outer| inner.starts_with(outer));
+        dirs
+    }
+
     pub fn discover(config: &ImagesConfig) -> Self {
         let spark_home = config
             .spark_home
@@ -234,6 +256,29 @@ fn java_home_from_path() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_dirs_under_tmp_are_bound_back() {
+        let dir = tempfile::Builder::new()
+            .prefix("clone")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let venv = dir.path().join(".venv");
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        let runtime = HostRuntime {
+            spark_home: Some(venv.join("lib/python3.11/site-packages/pyspark")),
+            python: venv.join("bin/python3"),
+            java_home: Some("/usr/lib/jvm/java-17".into()),
+        };
+        assert_eq!(runtime.dirs_under_tmp(), [venv]);
+        let elsewhere = HostRuntime {
+            spark_home: Some("/opt/spark".into()),
+            python: "python3".into(),
+            java_home: None,
+        };
+        assert!(elsewhere.dirs_under_tmp().is_empty());
+    }
 
     #[test]
     fn globs_match_spark_and_emr_images() {

@@ -461,6 +461,22 @@ fn a_high_priority_run_preempts_a_low_priority_executor_and_both_complete() {
         );
     }
     assert_eq!(finished[0].0, "high", "{context}");
+    // Steps 16 and 21 submit natively: s3:// entry point, s3:// pod templates (issue 15).
+    for (job, id) in [(&LOW, &low_id), (&HIGH, &high_id)] {
+        let runner_log = env.kubectl(&[
+            "logs",
+            "-n",
+            job.namespace,
+            "-l",
+            &format!("job-name={id}"),
+            "--tail=-1",
+        ]);
+        assert!(
+            runner_log.contains("sparkyard: native submission (no JVM)"),
+            "{}: {runner_log}",
+            job.name
+        );
+    }
 
     // Every pod of both runs as its template (from S3) made it.
     let of_run = |id: &str, role: &str| -> Vec<(usize, &Seen)> {

@@ -1,4 +1,5 @@
-//! What a container's sandbox mounts: the image's directories read-only, the pod's
+//! What a container's sandbox mounts: the image's directories read-only (and the host
+//! runtime's directories under `/tmp`, which the pod's own `/tmp` would hide), the pod's
 //! `/etc/hosts` and `/etc/hostname`, a private `/root`, the termination-message file, the
 //! container's `volumeMounts` (with `subPath`) over the prepared volume directories, and
 //! the automounted service-account token.
@@ -30,6 +31,13 @@ impl Worker {
             mounts.push(Mount {
                 source: source.clone(),
                 target: target.clone(),
+                read_only: true,
+            });
+        }
+        for dir in self.k.host.dirs_under_tmp() {
+            mounts.push(Mount {
+                source: dir.clone(),
+                target: dir.to_string_lossy().into_owned(),
                 read_only: true,
             });
         }
