@@ -60,6 +60,14 @@ pub struct ClusterConfig {
     /// A Go duration (`10s`, `2s`, `1m`). See `docs/metrics.md`.
     #[serde(default = "default_usage_sample_interval")]
     pub usage_sample_interval: String,
+    /// How long an Event is kept after its last write (kube-apiserver's `--event-ttl`,
+    /// default `1h`). A Go duration of at least 1s.
+    #[serde(default = "default_event_ttl")]
+    pub event_ttl: String,
+}
+
+fn default_event_ttl() -> String {
+    "1h".into()
 }
 
 fn default_usage_sample_interval() -> String {
@@ -93,6 +101,7 @@ impl Default for ClusterConfig {
             images: Default::default(),
             persistence: default_persistence(),
             usage_sample_interval: default_usage_sample_interval(),
+            event_ttl: default_event_ttl(),
         }
     }
 }
@@ -186,6 +195,12 @@ impl Cluster {
             .unwrap_or(sparkyard_kubelet::stats::DEFAULT_INTERVAL)
     }
 
+    /// `[cluster] event-ttl` (checked at start).
+    fn event_ttl(&self) -> std::time::Duration {
+        parse_event_ttl(&self.config.event_ttl)
+            .unwrap_or(sparkyard_kube_controllers::event_ttl::DEFAULT_TTL)
+    }
+
     /// The URL pods use: `https://kubernetes.default.svc` (with `:port` if not 443).
     pub fn in_cluster_url(&self) -> String {
         if self.service_port == 443 {
@@ -194,6 +209,12 @@ impl Cluster {
             format!("https://kubernetes.default.svc:{}", self.service_port)
         }
     }
+}
+
+fn parse_event_ttl(text: &str) -> Option<std::time::Duration> {
+    sparkyard_scheduling::simulated::parse_duration(text)
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| *d >= std::time::Duration::from_secs(1))
 }
 
 /// Creates the data dir layout and PKI, starts the HTTPS API server (host and in-cluster
@@ -211,6 +232,12 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
         anyhow::bail!(
             "invalid [cluster] usage-sample-interval {:?}: a Go duration of at least 100ms (e.g. \"10s\")",
             config.usage_sample_interval
+        );
+    }
+    if parse_event_ttl(&config.event_ttl).is_none() {
+        anyhow::bail!(
+            "invalid [cluster] event-ttl {:?}: a Go duration of at least 1s (e.g. \"1h\")",
+            config.event_ttl
         );
     }
     std::fs::create_dir_all(data_dir.join("pods")).with_context(|| {
@@ -313,7 +340,7 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
     )?;
 
     sparkyard_kube_scheduler::start(client.clone())?;
-    sparkyard_kube_controllers::start(&client, &cluster.ca_pem);
+    sparkyard_kube_controllers::start(&client, &cluster.ca_pem, cluster.event_ttl());
     let kubelet = sparkyard_kubelet::start(&client, cluster.kubelet_config())?;
     // metrics.k8s.io and the node proxy's kubelet endpoints read the kubelet's usage.
     cluster.api.set_metrics_source(kubelet.usage());

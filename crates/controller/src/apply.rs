@@ -97,6 +97,35 @@ pub async fn delete_jobs_and_pods(
     Ok(())
 }
 
+/// Deletes a finished run's roots (crate::collect): its spark-conf ConfigMap, driver pods
+/// and runner Jobs (background propagation: the garbage collector takes what they own).
+pub async fn delete_finished(
+    client: &Client,
+    collection: &crate::collect::Collection,
+) -> kube::Result<()> {
+    delete_config_map(client, &collection.namespace, &collection.job_run_id).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &collection.namespace);
+    for name in &collection.pods {
+        ignore_not_found(pods.delete(name, &DeleteParams::background()).await)?;
+    }
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &collection.namespace);
+    for name in &collection.jobs {
+        ignore_not_found(jobs.delete(name, &DeleteParams::background()).await)?;
+    }
+    Ok(())
+}
+
+/// Deletes a run's spark-conf ConfigMap; already gone is fine.
+pub async fn delete_config_map(
+    client: &Client,
+    namespace: &str,
+    job_run_id: &str,
+) -> kube::Result<()> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let name = crate::build::job_runner::config_map_name(job_run_id);
+    ignore_not_found(api.delete(&name, &DeleteParams::default()).await)
+}
+
 fn ignore_not_found<T>(result: kube::Result<T>) -> kube::Result<()> {
     match result {
         Ok(_) => Ok(()),

@@ -47,6 +47,13 @@ pub struct ControllerConfig {
     /// How often every active run is looked at even without a cluster event.
     #[serde(default = "default_resync")]
     pub resync_seconds: u64,
+    /// How long a finished run's Kubernetes objects stay after it reaches COMPLETED, FAILED
+    /// or CANCELLED (its runner Jobs and their pods, its driver pods with their executors,
+    /// services and ConfigMaps, its spark-conf ConfigMap); then the controller deletes
+    /// them, like a Job's `ttlSecondsAfterFinished`. The run's record and its logs in S3
+    /// and CloudWatch stay. `0`: at once.
+    #[serde(default = "default_ttl_after_finished")]
+    pub ttl_seconds_after_finished: u64,
 }
 
 fn default_image_template() -> String {
@@ -67,6 +74,9 @@ fn default_queue_timeout() -> u64 {
 fn default_resync() -> u64 {
     1
 }
+fn default_ttl_after_finished() -> u64 {
+    10 * 60
+}
 
 impl Default for ControllerConfig {
     fn default() -> Self {
@@ -80,6 +90,7 @@ impl Default for ControllerConfig {
             native_submission: true,
             queue_timeout_seconds: default_queue_timeout(),
             resync_seconds: default_resync(),
+            ttl_seconds_after_finished: default_ttl_after_finished(),
         }
     }
 }
@@ -91,6 +102,10 @@ impl ControllerConfig {
 
     pub fn resync(&self) -> Duration {
         Duration::from_secs(self.resync_seconds.max(1))
+    }
+
+    pub fn ttl_after_finished(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds_after_finished)
     }
 
     /// The Spark image of a release label, `None` when nothing maps it.

@@ -105,6 +105,7 @@ async fn run(emr: Emr, settings: Settings) {
         pods,
         retries: HashMap::new(),
         metrics: crate::metrics::Tracker::new(),
+        last_collection: Instant::now(),
     };
     loop {
         controller.pass().await;
@@ -170,6 +171,8 @@ struct Controller {
     retries: HashMap<String, PendingRetry>,
     /// `sparkyard_job_run_*`: what this process saw happen (crate::metrics).
     metrics: crate::metrics::Tracker,
+    /// When finished runs' objects were last looked for (crate::collect).
+    last_collection: Instant,
 }
 
 type PassResult = anyhow::Result<()>;
@@ -201,6 +204,30 @@ impl Controller {
         let active: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         self.retries.retain(|id, _| active.contains(id.as_str()));
         self.metrics.after_pass(&self.emr, &runs);
+        // At most once a second: it walks the caches, which hold every run's objects.
+        if self.last_collection.elapsed() >= Duration::from_secs(1) {
+            self.last_collection = Instant::now();
+            self.collect_finished(&active).await;
+        }
+    }
+
+    /// Deletes the objects of runs that finished `ttl-seconds-after-finished` ago.
+    async fn collect_finished(&self, active: &HashSet<&str>) {
+        let (jobs, pods) = (self.jobs.state(), self.pods.state());
+        let plan = crate::collect::plan(
+            jobs.iter().map(|j| j.as_ref()),
+            pods.iter().map(|p| p.as_ref()),
+            active,
+            |id| self.emr.job_run(id),
+            chrono::Utc::now(),
+            self.config.ttl_after_finished(),
+        );
+        for collection in plan {
+            tracing::info!(job_run = %collection.job_run_id, namespace = %collection.namespace, jobs = ?collection.jobs, pods = ?collection.pods, "deleting a finished job run's objects (ttl-seconds-after-finished)");
+            if let Err(e) = apply::delete_finished(&self.client, &collection).await {
+                tracing::warn!(job_run = %collection.job_run_id, error = %e, "deleting a finished job run's objects failed; will retry");
+            }
+        }
     }
 
     fn settings(&self) -> SubmitSettings<'_> {
@@ -449,6 +476,7 @@ impl Controller {
             .filter(|p| ours(p.labels(), p.namespace()))
             .collect();
         if jobs.is_empty() && pods.is_empty() {
+            apply::delete_config_map(&self.client, &run.namespace, &run.id).await?;
             return self
                 .transition(
                     run,

@@ -8,11 +8,13 @@
 //! controller talks to the cluster only through the Kubernetes API ([`client`]), and never
 //! knows whether it is the embedded cluster or a real one. [`metrics`] keeps the
 //! `sparkyard_job_run_*` Prometheus series (counted once per run across restarts).
+//! [`collect`] picks finished runs' objects to delete after `ttl-seconds-after-finished`.
 
 pub mod apply;
 pub mod build;
 pub mod classifications;
 pub mod client;
+pub mod collect;
 pub mod config;
 pub mod controller;
 pub mod dereference;

@@ -1,6 +1,6 @@
 //! The embedded cluster's built-in controllers, as kube-controller-manager runs them: Job,
 //! garbage collection (owner references, propagation policies), and namespace lifecycle
-//! with the root-CA publisher.
+//! with the root-CA publisher; and kube-apiserver's Event expiry (`--event-ttl`).
 //!
 //! **Owns:** each controller's reconcile (pure planning where it can be — `job::decide`,
 //! `gc::plan` — and the loop that applies it).
@@ -14,16 +14,19 @@
 //!
 //! **Entry point:** [`start`].
 
+pub mod event_ttl;
 pub mod gc;
 pub mod job;
 pub mod namespace;
 
 use sparkyard_kube_apiserver::Client;
 
-/// Starts the Job, garbage-collector and namespace controllers on the current runtime;
-/// `ca_pem` is the cluster CA the root-CA publisher puts in every namespace.
-pub fn start(client: &Client, ca_pem: &str) {
+/// Starts the Job, garbage-collector, namespace and Event-expiry controllers on the current
+/// runtime; `ca_pem` is the cluster CA the root-CA publisher puts in every namespace,
+/// `event_ttl` how long an Event lives after its last write.
+pub fn start(client: &Client, ca_pem: &str, event_ttl: std::time::Duration) {
     tokio::spawn(job::run(client.clone()));
+    tokio::spawn(event_ttl::run(client.clone(), event_ttl));
     tokio::spawn(gc::run(client.clone()));
     tokio::spawn(namespace::run(client.clone(), ca_pem.to_string()));
 }

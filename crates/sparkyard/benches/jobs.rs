@@ -17,7 +17,10 @@
 //!    DescribeJobRun reports it; and a raw `spark-submit --deploy-mode cluster` of the same job
 //!    to the same embedded cluster, submit → process exit with the driver pod `Succeeded`.
 //!
-//! `SPARKYARD_BENCH_PART` = `create`, `pi` or `all` (default) picks the parts. Everything runs
+//! 3. **The control plane at 1,000 runs a minute** (`load`, only when asked for): see
+//!    [`load`].
+//!
+//! `SPARKYARD_BENCH_PART` = `create`, `pi`, `all` (default: both) or `load` picks the parts. Everything runs
 //! on 127.0.0.1. Without `--bench` (e.g. `cargo test --benches`) it runs nothing: real Spark
 //! is too heavy for a smoke run.
 
@@ -38,6 +41,9 @@ use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
 use serde_json::{json, Value};
+
+#[path = "jobs/load.rs"]
+mod load;
 
 const NS: &str = "monthly-batch";
 const RAW_NS: &str = "raw-spark";
@@ -100,13 +106,14 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    /// `extra_config` is appended to the generated `sparkyard.toml`.
+    fn start(extra_config: &str) -> Server {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let octet = std::process::id() % 200 + 30;
         let config = data_dir.path().join("sparkyard.toml");
         std::fs::write(
             &config,
-            format!("[cluster]\npod-cidr = \"127.{octet}.0.0/16\"\n"),
+            format!("[cluster]\npod-cidr = \"127.{octet}.0.0/16\"\n{extra_config}"),
         )
         .unwrap();
         let (port, cluster_port) = (free_port(), free_port());
@@ -301,6 +308,25 @@ impl Emr {
         name: &str,
         params: &str,
     ) -> Result<String, String> {
+        self.start_job_run_with(
+            vc,
+            role_arn,
+            name,
+            params,
+            json!({"applicationConfiguration": []}),
+        )
+        .await
+    }
+
+    /// StartJobRun with `overrides` (configurationOverrides) and the bench's spark-defaults.
+    async fn start_job_run_with(
+        &self,
+        vc: &str,
+        role_arn: &str,
+        name: &str,
+        params: &str,
+        mut overrides: Value,
+    ) -> Result<String, String> {
         let properties: serde_json::Map<String, Value> = PI_CONFS
             .iter()
             .filter(|(k, _)| {
@@ -308,13 +334,16 @@ impl Emr {
             })
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
+        overrides["applicationConfiguration"]
+            .as_array_mut()
+            .expect("applicationConfiguration is a list")
+            .push(json!({"classification": "spark-defaults", "properties": properties}));
         let body = json!({
             "name": name,
             "executionRoleArn": role_arn,
             "releaseLabel": "emr-6.3.0-latest",
             "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": PI, "sparkSubmitParameters": params}},
-            "configurationOverrides": {"applicationConfiguration": [
-                {"classification": "spark-defaults", "properties": properties}]},
+            "configurationOverrides": overrides,
             "clientToken": uuid::Uuid::new_v4().to_string(),
         });
         let out = self
@@ -410,8 +439,8 @@ struct Bench {
 }
 
 impl Bench {
-    async fn setup() -> Bench {
-        let server = Server::start();
+    async fn setup(extra_config: &str) -> Bench {
+        let server = Server::start(extra_config);
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = kube::Config::from_custom_kubeconfig(
             Kubeconfig::read_from(server.kubeconfig()).unwrap(),
@@ -798,12 +827,21 @@ fn main() {
     let runs: usize = var("SPARKYARD_BENCH_RUNS", 20);
     let rate: f64 = var("SPARKYARD_BENCH_RATE", 2.0);
     let pi_runs: usize = var("SPARKYARD_BENCH_PI_RUNS", 3);
+    let load_rate: f64 = var("SPARKYARD_BENCH_LOAD_RATE", 1000.0);
+    let load_minutes: f64 = var("SPARKYARD_BENCH_LOAD_MINUTES", 10.0);
+    let sim_nodes: usize = var("SPARKYARD_BENCH_SIM_NODES", 50);
+    let driver_seconds: u64 = var("SPARKYARD_BENCH_DRIVER_SECONDS", 5);
+    let extra_config = if part == "load" {
+        load::server_config(sim_nodes, 30)
+    } else {
+        String::new()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let bench = Bench::setup().await;
+        let bench = Bench::setup(&extra_config).await;
         if let Ok(out) = Command::new("uptime").output() {
             print!("load at start: {}", String::from_utf8_lossy(&out.stdout));
         }
@@ -812,6 +850,9 @@ fn main() {
         }
         if part == "all" || part == "pi" {
             bench.pi(pi_runs).await;
+        }
+        if part == "load" {
+            bench.load(load_rate, load_minutes, driver_seconds).await;
         }
         if let Ok(out) = Command::new("uptime").output() {
             print!("load at end: {}", String::from_utf8_lossy(&out.stdout));

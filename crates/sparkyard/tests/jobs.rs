@@ -125,11 +125,13 @@ fn pi_runs_through_every_state_with_emrs_pods() {
 
 /// A driver that fails ends FAILED / USER_ERROR with stateDetails that point at the logs;
 /// a conf spark-submit refuses fails USER_ERROR with spark-submit's error; a run on a namespace that does not exist fails CLUSTER_UNAVAILABLE; an unsupported
-/// classification fails VALIDATION_ERROR.
+/// classification fails VALIDATION_ERROR. With `ttl-seconds-after-finished = 0` the failed
+/// runs' Jobs, pods and ConfigMaps are deleted once they end; their records stay.
 #[test]
 fn failures_carry_emrs_reasons() {
     let _turn = spark_turn();
-    let env = Env::all_in_one(None);
+    let mut env = Env::serve("ttl-seconds-after-finished = 0\n");
+    env.walkthrough_setup(NS, None);
     let dir = shared_dir();
     let failing = script(&dir, "fail.py", "import sys\nfrom pyspark.sql import SparkSession\nspark = SparkSession.builder.appName('fails').getOrCreate()\nprint('about to fail')\nsys.exit(3)\n");
     let id = env.start(&env.request(&env.vc, "fails", &failing, SMALL, json!({})));
@@ -163,6 +165,40 @@ fn failures_carry_emrs_reasons() {
         "{}",
         env.log()
     );
+    // Both finished runs' objects go (the TTL is 0): runner Jobs and their pods, drivers and
+    // executors, the runs' ConfigMaps; DescribeJobRun still answers.
+    for finished in [&id, &refused] {
+        let selector = format!("emr-containers.amazonaws.com/job.id={finished}");
+        let objects = || {
+            env.kubectl(&[
+                "get",
+                "jobs,pods,configmaps",
+                "-n",
+                NS,
+                "-l",
+                &selector,
+                "-o",
+                "name",
+            ])
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !objects().trim().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "objects of finished run {finished} left: {}\n{}",
+                objects(),
+                env.log()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let config_map = format!("{finished}-spark-conf");
+        let all = env.kubectl(&["get", "configmaps", "-n", NS, "-o", "name"]);
+        assert!(!all.contains(&config_map), "{all}");
+        assert_eq!(env.describe(&env.vc, finished)["state"], "FAILED");
+    }
+    assert!(env
+        .log()
+        .contains("deleting a finished job run's objects (ttl-seconds-after-finished)"));
 
     let bad = env.start(&env.request(&env.vc, "bad-classification", PI, SMALL, json!({
         "configurationOverrides": {"applicationConfiguration": [{"classification": "hdfs-site", "properties": {"a": "b"}}]}})));
