@@ -106,6 +106,7 @@ async fn run(emr: Emr, settings: Settings) {
         retries: HashMap::new(),
         metrics: crate::metrics::Tracker::new(),
         last_collection: Instant::now(),
+        recently_applied: apply::RecentlyApplied::default(),
     };
     loop {
         controller.pass().await;
@@ -173,6 +174,8 @@ struct Controller {
     metrics: crate::metrics::Tracker,
     /// When finished runs' objects were last looked for (crate::collect).
     last_collection: Instant,
+    /// The shared objects (namespace and role RBAC, service accounts) applied lately.
+    recently_applied: apply::RecentlyApplied,
 }
 
 type PassResult = anyhow::Result<()>;
@@ -294,7 +297,7 @@ impl Controller {
             }
             return Ok(());
         }
-        if !apply::namespace_exists(&self.client, &refs.namespace).await? {
+        let Some(namespace_uid) = apply::namespace_uid(&self.client, &refs.namespace).await? else {
             let details = format!(
                 "Cluster {} is not usable for virtual cluster {}: namespace {} does not exist. Create it (kubectl create namespace {}) and start the job run again.",
                 refs.cluster_id, refs.virtual_cluster_id, refs.namespace, refs.namespace
@@ -305,8 +308,8 @@ impl Controller {
                     Failure::new(FailureReason::ClusterUnavailable, details),
                 )
                 .await;
-        }
-        if let Err(failure) = self.submit(&refs, &validated).await? {
+        };
+        if let Err(failure) = self.submit(&refs, &validated, Some(namespace_uid)).await? {
             return self.fail(run, failure).await;
         }
         *busy.entry(run.virtual_cluster_id.clone()).or_default() += 1;
@@ -316,18 +319,33 @@ impl Controller {
     }
 
     /// Applies one attempt's objects. `Ok(Err(_))`: the cluster refused them for good.
+    /// `namespace_uid`: the namespace's uid when the caller just read it.
     async fn submit(
         &self,
         refs: &RunRefs,
         validated: &Validated,
+        namespace_uid: Option<String>,
     ) -> anyhow::Result<Result<(), Failure>> {
+        let namespace_uid = match namespace_uid {
+            Some(uid) => uid,
+            None => apply::namespace_uid(&self.client, &refs.namespace)
+                .await?
+                .unwrap_or_default(),
+        };
         let objects = build::run_objects(
             refs,
             validated,
             &self.config.tool_image,
             self.config.native_submission,
         );
-        match apply::apply_run(&self.client, &objects).await {
+        match apply::apply_run(
+            &self.client,
+            &objects,
+            &self.recently_applied,
+            &namespace_uid,
+        )
+        .await
+        {
             Ok(()) => Ok(Ok(())),
             Err(e) if apply::is_permanent(&e) => {
                 tracing::error!(job_run = %refs.job_run_id, error = %e, "the cluster refused the job run's objects");
@@ -357,7 +375,7 @@ impl Controller {
         if runner.is_none() && driver.is_none() && run.state == JobRunState::Submitted {
             // Not in the cache yet (just applied) or removed behind our back: applying again
             // is a no-op in the first case and restores the runner in the second.
-            if let Err(failure) = self.submit(&refs, &validated).await? {
+            if let Err(failure) = self.submit(&refs, &validated, None).await? {
                 return self.fail(run, failure).await;
             }
             return Ok(());
@@ -433,7 +451,7 @@ impl Controller {
             Ok(v) => v,
             Err(failure) => return self.fail(run, failure).await,
         };
-        if let Err(failure) = self.submit(&next, &validated).await? {
+        if let Err(failure) = self.submit(&next, &validated, None).await? {
             return self.fail(run, failure).await;
         }
         self.retries.remove(&run.id);

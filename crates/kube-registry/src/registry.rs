@@ -70,6 +70,8 @@ struct State {
     /// Last issued resourceVersion; one global counter, like etcd's revision.
     revision: u64,
     history: VecDeque<Event>,
+    /// When each event of `history` was delivered (same order and length).
+    delivered: VecDeque<std::time::Instant>,
     /// Watches cannot resume from before this revision: a restart loaded the objects but
     /// not the events that led to them (the API server then replays the current state).
     floor: u64,
@@ -84,9 +86,24 @@ pub struct Registry {
     durable: Option<durable::Durable>,
 }
 
-/// How many past events are kept for resuming watches. Generous so that clients resuming
-/// from a resourceVersion a few minutes old (fabric8, kube-rs reflectors) do not get 410.
+/// How many past events are kept for resuming watches at most. Generous so that clients
+/// resuming from a resourceVersion a few minutes old (fabric8, kube-rs reflectors) do not
+/// get 410.
 pub const DEFAULT_HISTORY: usize = 250_000;
+
+/// Beyond [`HISTORY_ALWAYS`] events, events older than this are dropped: kube-apiserver's
+/// watch cache keeps at least 75 s of events (`eventFreshDuration`). Without it a busy
+/// cluster (a thousand job runs a minute write ~30,000 events a minute, each holding a
+/// whole object and its previous version) would hold gigabytes of superseded objects.
+pub const HISTORY_FRESH: std::time::Duration = std::time::Duration::from_secs(75);
+
+/// Events kept whatever their age (a quiet cluster's history costs little).
+pub const HISTORY_ALWAYS: usize = 10_000;
+
+/// Whether the oldest of `held` history events (delivered `oldest_age` ago) goes.
+fn drop_oldest(held: usize, limit: usize, oldest_age: Option<std::time::Duration>) -> bool {
+    held > limit || (held > HISTORY_ALWAYS && oldest_age.is_some_and(|age| age > HISTORY_FRESH))
+}
 
 impl Registry {
     pub fn new() -> Arc<Self> {
@@ -100,6 +117,7 @@ impl Registry {
                 objects: BTreeMap::new(),
                 revision: 1,
                 history: VecDeque::new(),
+                delivered: VecDeque::new(),
                 floor: 0,
             }),
             live,
@@ -381,9 +399,16 @@ impl Registry {
 
     /// Makes an event visible to watches: history for resuming ones, the channel for live ones.
     fn deliver(&self, state: &mut State, event: Event) {
+        let now = std::time::Instant::now();
         state.history.push_back(event.clone());
-        while state.history.len() > self.history_limit {
+        state.delivered.push_back(now);
+        while drop_oldest(
+            state.history.len(),
+            self.history_limit,
+            state.delivered.front().map(|at| now.duration_since(*at)),
+        ) {
             state.history.pop_front();
+            state.delivered.pop_front();
         }
         // No receivers is fine: nobody is watching.
         let _ = self.live.send(event);
@@ -512,6 +537,7 @@ pub fn now_rfc3339() -> String {
 mod tests {
     use super::*;
     use futures::StreamExt;
+    use std::time::Duration;
 
     const PODS: Resource = Resource::new("", "pods");
 
@@ -610,6 +636,28 @@ mod tests {
         let live = stream.next().await.unwrap();
         assert_eq!(live.event_type, EventType::Deleted);
         assert_eq!(object_name(&live.object), Some("a"));
+    }
+
+    #[test]
+    fn history_keeps_75_seconds_beyond_its_floor_and_never_more_than_its_limit() {
+        let (fresh, stale) = (Duration::from_secs(74), Duration::from_secs(76));
+        assert!(!drop_oldest(HISTORY_ALWAYS, DEFAULT_HISTORY, Some(stale)));
+        assert!(drop_oldest(
+            HISTORY_ALWAYS + 1,
+            DEFAULT_HISTORY,
+            Some(stale)
+        ));
+        assert!(!drop_oldest(
+            HISTORY_ALWAYS + 1,
+            DEFAULT_HISTORY,
+            Some(fresh)
+        ));
+        assert!(drop_oldest(
+            DEFAULT_HISTORY + 1,
+            DEFAULT_HISTORY,
+            Some(fresh)
+        ));
+        assert!(drop_oldest(3, 2, None));
     }
 
     #[test]

@@ -406,6 +406,9 @@ fn route(k: &Arc<Kubelet>, workers: &mut Workers, pod: Arc<Value>) {
     tokio::spawn(pod::run(k.clone(), pod, rx));
 }
 
+/// The shortest time between two rewrites of the pods' hosts files.
+const HOSTS_MIN_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Rewrites pods' hosts files when services or pods change (debounced).
 async fn keep_hosts_current(k: Arc<Kubelet>) {
     loop {
@@ -426,8 +429,12 @@ async fn keep_hosts_current(k: Arc<Kubelet>) {
             Box::pin(services.map(Some).chain(ended())),
         );
         'watch: while let Some(Some(_)) = merged.next().await {
-            // Coalesce a burst of changes into one rewrite.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Coalesce a burst of changes into one rewrite, and rewrite at most every
+            // HOSTS_MIN_INTERVAL: every pod's file lists every Service, so on a busy node
+            // (hundreds of drivers starting a second) rewriting on each change would cost
+            // more than everything else the node does. Cluster DNS has the same lag (CoreDNS
+            // caches answers for seconds).
+            tokio::time::sleep(HOSTS_MIN_INTERVAL).await;
             loop {
                 match futures::FutureExt::now_or_never(merged.next()) {
                     Some(Some(Some(_))) => continue,
@@ -451,34 +458,27 @@ pub struct HostsBook {
 
 struct HostsEntry {
     namespace: String,
-    ip: String,
-    hostname: String,
-    fqdn: Option<String>,
+    /// The lines about the pod itself ([`hosts::own_lines`]).
+    own: String,
     path: PathBuf,
     written: String,
 }
 
 impl HostsBook {
-    pub fn register(
-        &self,
-        uid: &str,
-        namespace: &str,
-        ip: &str,
-        hostname: &str,
-        fqdn: Option<String>,
-        path: PathBuf,
-    ) {
-        self.entries.lock().unwrap().insert(
-            uid.to_string(),
-            HostsEntry {
-                namespace: namespace.into(),
-                ip: ip.into(),
-                hostname: hostname.into(),
-                fqdn,
-                path,
-                written: String::new(),
-            },
-        );
+    /// Adds a pod's hosts file and writes it at once (only this one: the others change
+    /// when the pod gets its IP, and the hosts watcher rewrites them). `own` are the lines
+    /// about the pod itself ([`hosts::own_lines`]).
+    pub fn register(&self, k: &Kubelet, uid: &str, namespace: &str, own: String, path: PathBuf) {
+        let mut entry = HostsEntry {
+            namespace: namespace.into(),
+            own,
+            path,
+            written: String::new(),
+        };
+        let block =
+            hosts::services_block(namespace, &k.config.service_ip.to_string(), &service_ips(k));
+        entry.write(entry.own.clone() + &block);
+        self.entries.lock().unwrap().insert(uid.to_string(), entry);
     }
 
     pub fn unregister(&self, uid: &str) {
@@ -486,32 +486,56 @@ impl HostsBook {
     }
 
     /// Recomputes every registered file and rewrites the changed ones in place (a bind
-    /// mount pins the inode, so no rename).
+    /// mount pins the inode, so no rename). The Services' part is rendered once per
+    /// namespace.
     pub fn refresh(&self, k: &Kubelet) {
         let mut entries = self.entries.lock().unwrap();
         if entries.is_empty() {
             return;
         }
-        let (services, _) = k.client.list(SERVICES, None);
-        let (pods, _) = k.client.list(PODS, None);
-        let ips = hosts::service_ips(&services, &pods);
+        let ips = service_ips(k);
         let api_ip = k.config.service_ip.to_string();
+        let mut blocks: HashMap<String, String> = HashMap::new();
         for entry in entries.values_mut() {
-            let text = hosts::render(
-                &entry.namespace,
-                &entry.ip,
-                &entry.hostname,
-                entry.fqdn.as_deref(),
-                &api_ip,
-                &ips,
-            );
+            let block = blocks
+                .entry(entry.namespace.clone())
+                .or_insert_with(|| hosts::services_block(&entry.namespace, &api_ip, &ips));
+            let text = entry.own.clone() + block;
             if text != entry.written {
-                match std::fs::write(&entry.path, &text) {
-                    Ok(()) => entry.written = text,
-                    Err(e) => {
-                        tracing::debug!(path = %entry.path.display(), error = %e, "cannot write hosts file")
-                    }
-                }
+                entry.write(text);
+            }
+        }
+    }
+}
+
+/// Rewrites `path` without ever leaving it empty: a process resolving a name while
+/// `std::fs::write` has truncated the file would find no `kubernetes.default.svc` (seen as
+/// "Name or service not known" in job runners under load). The new text is written over the
+/// old from the start, then the file is cut to its length; the first lines (the pod itself,
+/// the API server) are the same in every version, so a reader always finds them.
+fn write_in_place(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.write_all_at(text, 0)?;
+    file.set_len(text.len() as u64)
+}
+
+fn service_ips(k: &Kubelet) -> hosts::ServiceIps {
+    let (services, _) = k.client.list(SERVICES, None);
+    let (pods, _) = k.client.list(PODS, None);
+    hosts::service_ips(&services, &pods)
+}
+
+impl HostsEntry {
+    fn write(&mut self, text: String) {
+        match write_in_place(&self.path, text.as_bytes()) {
+            Ok(()) => self.written = text,
+            Err(e) => {
+                tracing::debug!(path = %self.path.display(), error = %e, "cannot write hosts file")
             }
         }
     }

@@ -207,7 +207,6 @@ pub fn spawn(
     container_id: &str,
     started_at: &str,
 ) -> std::io::Result<Supervised> {
-    use std::os::unix::process::CommandExt;
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -234,16 +233,9 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(shim_errors));
-    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            // A session of its own: no signal or hang-up aimed at sparkyard reaches it.
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // No `pre_exec`: without one the standard library spawns with posix_spawn (vfork-like)
+    // instead of fork, which would copy the page tables of a large sparkyard process for
+    // every container. The shim puts itself in a session of its own first thing (`main`).
     let mut child = command.spawn()?;
     let shim_pid = child.id();
     // The shim's first line is the sandbox's pid (fast: one fork after the shim's exec).
@@ -291,6 +283,12 @@ extern "C" fn on_sigterm(_: libc::c_int) {
 /// The shim itself: `sparkyard shim --log <file> --exit-file <file> -- <bwrap> <args…>`.
 /// Returns the shim's exit code (0 once the exit file is written).
 pub fn main(log: &Path, exit_file: &Path, command: &[OsString]) -> i32 {
+    // A session of its own: no signal or hang-up aimed at sparkyard's session reaches it.
+    // SAFETY: setsid(2) has no memory effects; it fails only for a process group leader,
+    // which the shim is not (it is spawned into sparkyard's group).
+    unsafe {
+        libc::setsid();
+    }
     match supervise(log, exit_file, command) {
         Ok(()) => 0,
         Err(e) => {

@@ -170,6 +170,7 @@ pub(super) fn open(path: &Path, history_limit: usize) -> anyhow::Result<Arc<Regi
             objects,
             revision,
             history: VecDeque::new(),
+            delivered: VecDeque::new(),
             floor: revision,
         }),
         live,

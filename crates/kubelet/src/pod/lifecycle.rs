@@ -36,14 +36,12 @@ impl Worker {
         }
         if !self.ip.is_empty() {
             self.k.hosts.register(
+                &self.k,
                 &self.uid,
                 &self.namespace,
-                &self.ip,
-                &self.hostname,
-                self.fqdn(),
+                crate::hosts::own_lines(&self.ip, &self.hostname, self.fqdn().as_deref()),
                 self.dir.join("etc/hosts"),
             );
-            self.k.hosts.refresh(&self.k);
         }
         self.publish();
         let removed = self.supervise(updates).await;

@@ -66,8 +66,8 @@ impl Worker {
         if let Err(e) = result {
             tracing::debug!(pod = %self.name, error = %e, "pod status not published");
         }
-        // Services selecting this pod change with its phase.
-        self.k.hosts.refresh(&self.k);
+        // Services selecting this pod change with its phase: the hosts watcher
+        // (keep_hosts_current) sees the status change and rewrites the files.
         self.report_usage();
     }
 

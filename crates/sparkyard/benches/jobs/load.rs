@@ -122,7 +122,12 @@ fn sample(pid: u32) -> ProcessSample {
 impl Bench {
     /// How many of the virtual cluster's runs are in `states` (ListJobRuns, every page).
     async fn count_runs(&self, states: &[&str]) -> Result<usize, String> {
-        let (mut count, mut token) = (0, None::<String>);
+        Ok(self.list_runs(states).await?.len())
+    }
+
+    /// The virtual cluster's runs in `states` (ListJobRuns, every page).
+    async fn list_runs(&self, states: &[&str]) -> Result<Vec<Value>, String> {
+        let (mut runs, mut token) = (vec![], None::<String>);
         loop {
             let mut query = form_urlencoded::Serializer::new(String::new());
             query.append_pair("maxResults", "50");
@@ -134,10 +139,10 @@ impl Bench {
             }
             let path = format!("/virtualclusters/{}/jobruns?{}", self.vc, query.finish());
             let page = self.emr.call("GET", &path, None).await?;
-            count += page["jobRuns"].as_array().map_or(0, Vec::len);
+            runs.extend(page["jobRuns"].as_array().cloned().unwrap_or_default());
             match page["nextToken"].as_str() {
                 Some(t) => token = Some(t.to_string()),
-                None => return Ok(count),
+                None => return Ok(runs),
             }
         }
     }
@@ -274,7 +279,11 @@ impl Bench {
         }
         let finished_in = begin.elapsed().as_secs_f64();
         let completed = self.count_runs(&["COMPLETED"]).await.unwrap_or(0);
-        let failed = self.count_runs(&["FAILED", "CANCELLED"]).await.unwrap_or(0);
+        let failed_runs = self
+            .list_runs(&["FAILED", "CANCELLED"])
+            .await
+            .unwrap_or_default();
+        let failed = failed_runs.len();
         let at_end = sample(pid);
         println!(
             "  all finished at {finished_in:.1} s: {completed} COMPLETED, {failed} FAILED or CANCELLED, {} StartJobRun errors",
@@ -282,6 +291,15 @@ impl Bench {
         );
         for e in errors.lock().unwrap().iter().take(3) {
             println!("  error: {e}");
+        }
+        for run in failed_runs.iter().take(3) {
+            println!(
+                "  {} {} {}: {}",
+                run["id"].as_str().unwrap_or("?"),
+                run["state"].as_str().unwrap_or("?"),
+                run["failureReason"].as_str().unwrap_or("-"),
+                run["stateDetails"].as_str().unwrap_or("-")
+            );
         }
 
         // Latencies from the StartJobRun response, overall and per minute of submission.
@@ -334,6 +352,10 @@ impl Bench {
         };
         let after = sample(pid);
         sampler.abort();
+        if let Ok(keep) = std::env::var("SPARKYARD_BENCH_KEEP_LOG") {
+            let _ = std::fs::write(&keep, self.server.log());
+            println!("  server log kept in {keep}");
+        }
         let runs_done = runs.len().max(1) as f64;
         println!(
             "  pods left in {NS} after the TTL: {}",
