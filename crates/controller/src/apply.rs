@@ -179,22 +179,20 @@ pub async fn delete_jobs_and_pods(
     Ok(())
 }
 
-/// Deletes a finished run's roots (crate::collect): its spark-conf ConfigMap, driver pods
-/// and runner Jobs (background propagation: the garbage collector takes what they own).
+/// Deletes a finished run's roots (crate::collect): its spark-conf ConfigMap, runner Jobs
+/// and driver pods (the garbage collector takes what they own).
 pub async fn delete_finished(
     client: &Client,
     collection: &crate::collect::Collection,
 ) -> kube::Result<()> {
     delete_config_map(client, &collection.namespace, &collection.job_run_id).await?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &collection.namespace);
-    for name in &collection.pods {
-        ignore_not_found(pods.delete(name, &DeleteParams::background()).await)?;
-    }
-    let jobs: Api<Job> = Api::namespaced(client.clone(), &collection.namespace);
-    for name in &collection.jobs {
-        ignore_not_found(jobs.delete(name, &DeleteParams::background()).await)?;
-    }
-    Ok(())
+    delete_jobs_and_pods(
+        client,
+        &collection.namespace,
+        &collection.jobs,
+        &collection.pods,
+    )
+    .await
 }
 
 /// Deletes a run's spark-conf ConfigMap; already gone is fine.
