@@ -35,17 +35,22 @@
 //! waiting for its victims, and retrying it whenever any pod anywhere leaves (a full
 //! failed cycle each time) is what made preemption slow at 5,000 nodes.
 //!
-//! Decisions are "assumed" into the snapshot before the API writes land; watch events
-//! older than the scheduler's own last write to a pod are skipped, so a stale event in
-//! flight cannot undo an assumption.
+//! Decisions are "assumed" into the snapshot, and the API writes that carry them out run
+//! on a writer thread (`scheduler-writer`), in order, as kube-scheduler runs its binding
+//! cycle, its preemption (`prepareCandidateAsync`) and its event broadcaster off the
+//! scheduling cycle. While a write to a pod is in flight that pod's watch events are
+//! skipped (the pod is read again once the writes land, if any were skipped); afterwards
+//! events older than the scheduler's own last write are skipped, so a stale event cannot
+//! undo an assumption. A failed binding voids the assumption and the pod is read again.
 //!
 //! The loop runs on its own thread (a current-thread runtime), so that a burst of
 //! scheduling work never holds up the API server's worker threads and vice versa.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::future::Either;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -131,9 +136,68 @@ struct Pending {
     attempts: u32,
 }
 
-struct Scheduler {
+/// A write to a pod, run by the writer thread; it reports how each write landed.
+type Job = Box<dyn FnOnce(&Client, &Source) -> Vec<Outcome> + Send>;
+
+/// How a write to a pod landed, reported back to the loop.
+enum Outcome {
+    /// A status update or deletion: the pod's resourceVersion after it (`None`: not written).
+    Wrote {
+        uid: String,
+        namespace: String,
+        name: String,
+        rv: Option<u64>,
+    },
+    /// A binding; `rv` is `None` when it failed (the assumption is then void).
+    Bound {
+        uid: String,
+        namespace: String,
+        name: String,
+        rv: Option<u64>,
+        started: Instant,
+    },
+}
+
+/// The scheduler's own writes to a pod: while some are in flight, that pod's watch events
+/// are skipped (the snapshot already assumed their outcome); afterwards, events older than
+/// the last of them.
+#[derive(Debug, Default)]
+struct Own {
+    in_flight: u32,
+    /// An event was skipped while writes were in flight: read the pod again when they land.
+    skipped: bool,
+    rv: u64,
+}
+
+/// Starts the thread that carries out the loop's API writes in order — kube-scheduler's
+/// asynchronous binding cycle, asynchronous preemption (`prepareCandidateAsync`) and
+/// event broadcaster: the scheduling cycle decides and assumes; the writes follow.
+fn start_writer(
     client: Client,
     source: Source,
+    outcomes: tokio::sync::mpsc::UnboundedSender<Outcome>,
+) -> std::sync::mpsc::Sender<Job> {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new()
+        .name("scheduler-writer".into())
+        .spawn(move || {
+            while let Ok(job) = queue.recv() {
+                for outcome in job(&client, &source) {
+                    if outcomes.send(outcome).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the scheduler's writer thread");
+    }
+    jobs
+}
+
+struct Scheduler {
+    client: Client,
+    jobs: std::sync::mpsc::Sender<Job>,
     snapshot: Snapshot,
     nodes: HashMap<String, NodeInfo>,
     pending: HashMap<String, Pending>,
@@ -144,11 +208,41 @@ struct Scheduler {
     /// (`room_freed`), or for a node change, not for any pod leaving anywhere.
     node_seq: u64,
     last_flush: Instant,
-    /// The resourceVersion of the scheduler's own last write per pod: older events of
-    /// that pod are stale (the snapshot already assumed something newer).
-    written: HashMap<String, u64>,
+    /// The scheduler's own writes per pod (in flight, or the resourceVersion of the
+    /// last): older events of that pod are stale (the snapshot already assumed them).
+    written: HashMap<String, Own>,
     /// The last `FailedScheduling` message (and nomination) reported per pod.
     reported: HashMap<String, (String, Option<String>)>,
+    /// Pending pods by the node they are nominated to (`req.nominated_node_name`), so
+    /// that room freed on a node wakes its nominated pods without a scan of every
+    /// pending pod (thousands of them during a preemption wave).
+    nominated: HashMap<String, HashSet<String>>,
+}
+
+/// Moves `key` in the nominated index from `old` to `new`.
+fn renominate(
+    index: &mut HashMap<String, HashSet<String>>,
+    key: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) {
+    if old == new {
+        return;
+    }
+    if let Some(node) = old {
+        if let Some(keys) = index.get_mut(node) {
+            keys.remove(key);
+            if keys.is_empty() {
+                index.remove(node);
+            }
+        }
+    }
+    if let Some(node) = new {
+        index
+            .entry(node.to_string())
+            .or_default()
+            .insert(key.to_string());
+    }
 }
 
 fn rv_of(object: &Value) -> u64 {
@@ -198,13 +292,14 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 impl Scheduler {
-    fn new(client: Client) -> Scheduler {
+    fn new(client: Client, outcomes: tokio::sync::mpsc::UnboundedSender<Outcome>) -> Scheduler {
+        let source = Source {
+            component: DEFAULT_SCHEDULER,
+            host: None,
+        };
         Scheduler {
+            jobs: start_writer(client.clone(), source, outcomes),
             client,
-            source: Source {
-                component: DEFAULT_SCHEDULER,
-                host: None,
-            },
             snapshot: Snapshot::new(),
             nodes: HashMap::new(),
             pending: HashMap::new(),
@@ -214,6 +309,7 @@ impl Scheduler {
             last_flush: Instant::now(),
             written: HashMap::new(),
             reported: HashMap::new(),
+            nominated: HashMap::new(),
         }
     }
 
@@ -226,6 +322,7 @@ impl Scheduler {
         self.pending.clear();
         self.active.clear();
         self.written.clear();
+        self.nominated.clear();
         metrics::reset_gated();
         for node in &nodes {
             self.node_changed(node);
@@ -265,13 +362,17 @@ impl Scheduler {
     /// the other unschedulable pods after their back-off.
     fn room_freed(&mut self, node: &str) {
         self.seq += 1;
-        let ready: Vec<String> = self
-            .pending
+        let Some(keys) = self.nominated.get(node) else {
+            return;
+        };
+        let ready: Vec<String> = keys
             .iter()
-            .filter(|(_, p)| {
-                p.state != State::Active && p.req.nominated_node_name.as_deref() == Some(node)
+            .filter(|k| {
+                self.pending
+                    .get(*k)
+                    .is_some_and(|p| p.state != State::Active)
             })
-            .map(|(k, _)| k.clone())
+            .cloned()
             .collect();
         for key in ready {
             self.activate(&key);
@@ -290,6 +391,12 @@ impl Scheduler {
     fn forget_pending(&mut self, key: &str) {
         if let Some(p) = self.pending.remove(key) {
             self.active.remove(&p.key);
+            renominate(
+                &mut self.nominated,
+                key,
+                p.req.nominated_node_name.as_deref(),
+                None,
+            );
         }
     }
 
@@ -297,8 +404,12 @@ impl Scheduler {
     fn pod_changed(&mut self, pod: &Value, previous: Option<&Value>) {
         let uid = uid_of(pod);
         let mut after_own_write = false;
-        if let Some(&mine) = self.written.get(uid) {
-            if rv_of(pod) < mine {
+        if let Some(own) = self.written.get_mut(uid) {
+            if own.in_flight > 0 {
+                own.skipped = true; // read again once the writes land
+                return;
+            }
+            if rv_of(pod) < own.rv {
                 return; // older than what the snapshot assumed
             }
             self.written.remove(uid);
@@ -354,6 +465,12 @@ impl Scheduler {
                     }
                     p.key = queue_key;
                 }
+                renominate(
+                    &mut self.nominated,
+                    &key,
+                    p.req.nominated_node_name.as_deref(),
+                    req.nominated_node_name.as_deref(),
+                );
                 p.req = req;
                 if spec_changed {
                     self.activate(&key);
@@ -361,6 +478,12 @@ impl Scheduler {
             }
             None => {
                 self.active.insert(queue_key.clone());
+                renominate(
+                    &mut self.nominated,
+                    &key,
+                    None,
+                    req.nominated_node_name.as_deref(),
+                );
                 self.pending.insert(
                     key,
                     Pending {
@@ -460,10 +583,7 @@ impl Scheduler {
             let now = Utc::now();
             self.snapshot.assume(&req, &decision, now);
             match decision {
-                Decision::Bind { node } => {
-                    let bound = self.bind(&req, &node);
-                    metrics::attempt(if bound { "scheduled" } else { "error" }, started);
-                }
+                Decision::Bind { node } => self.bind(&req, &node, started),
                 Decision::Unschedulable {
                     message,
                     nomination,
@@ -481,41 +601,116 @@ impl Scheduler {
         done
     }
 
-    /// Binds the pod; `false` when the binding write failed.
-    fn bind(&mut self, req: &PodRequirements, node: &str) -> bool {
-        let key = req.key();
-        let result = self
-            .client
-            .bind(&req.namespace, &req.name, Some(&req.uid), node);
-        self.forget_pending(&key);
-        self.reported.remove(&key);
-        match result {
-            Ok(stored) => {
-                self.written.insert(key, rv_of(&stored));
-                let mut involved = stored;
-                involved["apiVersion"] = json!("v1");
-                involved["kind"] = json!("Pod");
-                events::record(
-                    &self.client,
-                    &involved,
-                    Kind::Normal,
-                    message::EVENT_SCHEDULED,
-                    &message::scheduled_event_message(&req.namespace, &req.name, node),
-                    &self.source,
-                );
-                true
+    /// Hands writes to the writer thread; the pods `uids` have them in flight.
+    fn submit(&mut self, uids: &[&str], job: Job) {
+        for uid in uids {
+            self.written.entry(uid.to_string()).or_default().in_flight += 1;
+        }
+        if self.jobs.send(job).is_err() {
+            tracing::error!("the scheduler's writer thread is gone");
+        }
+    }
+
+    /// A write reported back by the writer thread.
+    fn landed(&mut self, outcome: Outcome) {
+        let (uid, namespace, name, rv, bind) = match outcome {
+            Outcome::Wrote {
+                uid,
+                namespace,
+                name,
+                rv,
+            } => (uid, namespace, name, rv, None),
+            Outcome::Bound {
+                uid,
+                namespace,
+                name,
+                rv,
+                started,
+            } => {
+                metrics::attempt(if rv.is_some() { "scheduled" } else { "error" }, started);
+                (uid, namespace, name, rv, Some(rv.is_some()))
             }
-            Err(e) => {
-                // Gone, deleted or bound meanwhile: the assumption is void; the pod's own
-                // watch events say what it is now.
-                tracing::debug!(pod = %req.name, error = %e.message, "binding failed");
-                self.snapshot.remove_pod(&key);
-                if let Some(current) = self.client.get(PODS, &req.namespace, &req.name) {
+        };
+        let Some(own) = self.written.get_mut(&uid) else {
+            return; // deleted (or resynced) meanwhile
+        };
+        own.in_flight = own.in_flight.saturating_sub(1);
+        if let Some(rv) = rv {
+            own.rv = own.rv.max(rv);
+        }
+        if bind == Some(false) {
+            // Gone, deleted or bound meanwhile: the assumption is void; the pod as it is
+            // now says what it is.
+            let key = if uid.is_empty() {
+                format!("{namespace}/{name}")
+            } else {
+                uid.clone()
+            };
+            self.snapshot.remove_pod(&key);
+            own.skipped = true;
+        }
+        if own.in_flight > 0 {
+            return;
+        }
+        let skipped = std::mem::take(&mut own.skipped);
+        if own.rv == 0 || skipped {
+            self.written.remove(&uid);
+        }
+        if skipped {
+            // Events were skipped while the writes were in flight: catch up at once.
+            if let Some(current) = self.client.get(PODS, &namespace, &name) {
+                if uid_of(&current) == uid {
                     self.pod_changed(&current, None);
                 }
-                false
             }
         }
+    }
+
+    /// Binds the pod (on the writer thread), then records `Scheduled`.
+    fn bind(&mut self, req: &PodRequirements, node: &str, started: Instant) {
+        let key = req.key();
+        self.forget_pending(&key);
+        self.reported.remove(&key);
+        let (uid, namespace, name, node) = (
+            req.uid.clone(),
+            req.namespace.clone(),
+            req.name.clone(),
+            node.to_string(),
+        );
+        self.submit(
+            &[&key],
+            Box::new(move |client, source| {
+                let result = client.bind(&namespace, &name, Some(&uid), &node);
+                let rv = match result {
+                    Ok(stored) => {
+                        let rv = rv_of(&stored);
+                        let mut involved = stored;
+                        involved["apiVersion"] = json!("v1");
+                        involved["kind"] = json!("Pod");
+                        events::record(
+                            client,
+                            &involved,
+                            Kind::Normal,
+                            message::EVENT_SCHEDULED,
+                            &message::scheduled_event_message(&namespace, &name, &node),
+                            source,
+                        );
+                        Some(rv)
+                    }
+                    Err(e) => {
+                        tracing::debug!(pod = %name, error = %e.message, "binding failed");
+                        None
+                    }
+                };
+                vec![Outcome::Bound {
+                    uid,
+                    namespace,
+                    name,
+                    rv,
+                    started,
+                }]
+            }),
+        );
     }
 
     fn preempt(
@@ -526,58 +721,93 @@ impl Scheduler {
     ) {
         let text = plan.victim_event_message(&preemptor.uid);
         let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        for victim in plan.victims.iter().filter(|v| !v.already_terminating) {
-            let v = &victim.pod;
-            let marked = self.client.update_status(PODS, &v.namespace, &v.name, |p| {
-                if uid_of(p) != v.uid {
-                    return Err(ApiError::conflict("", "pods", &v.name));
-                }
-                set_condition(p, message::disruption_target_condition(&at));
-                Ok(())
-            });
-            if marked.is_err() {
-                continue; // already gone
-            }
-            events::record(
-                &self.client,
-                &pod_ref_object(&v.namespace, &v.name, &v.uid),
-                Kind::Normal,
-                message::EVENT_PREEMPTED,
-                &text,
-                &self.source,
-            );
-            let opts = DeleteOptions {
-                precondition_uid: Some(v.uid.clone()),
-                ..Default::default()
-            };
-            match self.client.delete_with(PODS, &v.namespace, &v.name, &opts) {
-                Ok(after) => {
-                    let rv = rv_of(&after);
-                    if after.pointer("/metadata/deletionTimestamp").is_some() {
-                        self.written.insert(v.uid.clone(), rv);
-                    }
-                }
-                Err(e) => tracing::debug!(pod = %v.name, error = %e.message, "victim not deleted"),
-            }
-        }
-        for r in &plan.clear_nominated {
-            let result = self.client.update_status(PODS, &r.namespace, &r.name, |p| {
-                if uid_of(p) != r.uid {
-                    return Err(ApiError::conflict("", "pods", &r.name));
-                }
-                if let Some(status) = p["status"].as_object_mut() {
-                    status.remove("nominatedNodeName");
-                }
-                Ok(())
-            });
-            if let Ok(stored) = result {
-                self.written.insert(r.uid.clone(), rv_of(&stored));
-            }
+        let victims: Vec<_> = plan
+            .victims
+            .iter()
+            .filter(|v| !v.already_terminating)
+            .map(|v| v.pod.clone())
+            .collect();
+        let cleared = plan.clear_nominated.clone();
+        for r in &cleared {
             if let Some(p) = self.pending.get_mut(&r.uid) {
-                p.req.nominated_node_name = None;
+                let old = p.req.nominated_node_name.take();
+                renominate(&mut self.nominated, &r.uid, old.as_deref(), None);
             }
             self.activate(&r.uid);
         }
+        let uids: Vec<String> = victims
+            .iter()
+            .chain(&cleared)
+            .map(|r| r.uid.clone())
+            .collect();
+        let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
+        // kube-scheduler's prepareCandidate: for each victim the DisruptionTarget
+        // condition, the deletion and the Preempted event; then the lower-priority
+        // nominations on the node are cleared.
+        self.submit(
+            &uids,
+            Box::new(move |client, source| {
+                let mut out = Vec::new();
+                for v in victims {
+                    let marked = client.update_status(PODS, &v.namespace, &v.name, |p| {
+                        if uid_of(p) != v.uid {
+                            return Err(ApiError::conflict("", "pods", &v.name));
+                        }
+                        set_condition(p, message::disruption_target_condition(&at));
+                        Ok(())
+                    });
+                    let mut rv = None;
+                    if marked.is_ok() {
+                        let opts = DeleteOptions {
+                            precondition_uid: Some(v.uid.clone()),
+                            ..Default::default()
+                        };
+                        match client.delete_with(PODS, &v.namespace, &v.name, &opts) {
+                            Ok(after) => {
+                                if after.pointer("/metadata/deletionTimestamp").is_some() {
+                                    rv = Some(rv_of(&after));
+                                }
+                                events::record(
+                                    client,
+                                    &pod_ref_object(&v.namespace, &v.name, &v.uid),
+                                    Kind::Normal,
+                                    message::EVENT_PREEMPTED,
+                                    &text,
+                                    source,
+                                );
+                            }
+                            Err(e) => {
+                                tracing::debug!(pod = %v.name, error = %e.message, "victim not deleted")
+                            }
+                        }
+                    }
+                    out.push(Outcome::Wrote {
+                        uid: v.uid,
+                        namespace: v.namespace,
+                        name: v.name,
+                        rv,
+                    });
+                }
+                for r in cleared {
+                    let result = client.update_status(PODS, &r.namespace, &r.name, |p| {
+                        if uid_of(p) != r.uid {
+                            return Err(ApiError::conflict("", "pods", &r.name));
+                        }
+                        if let Some(status) = p["status"].as_object_mut() {
+                            status.remove("nominatedNodeName");
+                        }
+                        Ok(())
+                    });
+                    out.push(Outcome::Wrote {
+                        uid: r.uid,
+                        namespace: r.namespace,
+                        name: r.name,
+                        rv: result.ok().map(|stored| rv_of(&stored)),
+                    });
+                }
+                out
+            }),
+        );
     }
 
     fn unschedulable(&mut self, req: &PodRequirements, text: &str, nomination: &Nomination) {
@@ -591,6 +821,12 @@ impl Scheduler {
         let (seq, node_seq) = (self.seq, self.node_seq);
         if let Some(p) = self.pending.get_mut(&key) {
             p.attempts += 1;
+            renominate(
+                &mut self.nominated,
+                &key,
+                p.req.nominated_node_name.as_deref(),
+                nominated.as_deref(),
+            );
             p.req.nominated_node_name = nominated.clone();
             p.state = State::Unschedulable {
                 seq,
@@ -600,55 +836,73 @@ impl Scheduler {
             };
         }
         let report = (text.to_string(), nominated.clone());
-        if self.reported.get(&key) == Some(&report) {
+        let previous = self.reported.insert(key.clone(), report.clone());
+        if previous.as_ref() == Some(&report) {
             return; // same message, same nomination: nothing new to tell
         }
-        let uid = req.uid.clone();
-        let at = now_rfc3339();
-        let result = self
-            .client
-            .update_status(PODS, &req.namespace, &req.name, |p| {
-                if uid_of(p) != uid {
-                    return Err(ApiError::conflict("", "pods", &req.name));
-                }
-                set_condition(p, message::unschedulable_condition(text, &at));
-                match &nominated {
-                    Some(n) => p["status"]["nominatedNodeName"] = json!(n),
-                    None => {
-                        if let Some(status) = p["status"].as_object_mut() {
-                            status.remove("nominatedNodeName");
+        let message_changed = previous.map(|r| r.0) != Some(report.0);
+        let (uid, namespace, name, text) = (
+            req.uid.clone(),
+            req.namespace.clone(),
+            req.name.clone(),
+            text.to_string(),
+        );
+        self.submit(
+            &[&key],
+            Box::new(move |client, source| {
+                let at = now_rfc3339();
+                let result = client.update_status(PODS, &namespace, &name, |p| {
+                    if uid_of(p) != uid {
+                        return Err(ApiError::conflict("", "pods", &name));
+                    }
+                    set_condition(p, message::unschedulable_condition(&text, &at));
+                    match &nominated {
+                        Some(n) => p["status"]["nominatedNodeName"] = json!(n),
+                        None => {
+                            if let Some(status) = p["status"].as_object_mut() {
+                                status.remove("nominatedNodeName");
+                            }
                         }
                     }
-                }
-                if p["status"]["phase"].is_null() {
-                    p["status"]["phase"] = json!("Pending");
-                }
-                Ok(())
-            });
-        let Ok(stored) = result else {
-            return;
-        };
-        self.written.insert(key.clone(), rv_of(&stored));
-        if self.reported.get(&key).map(|r| r.0.as_str()) != Some(text) {
-            let mut involved = (*stored).clone();
-            involved["apiVersion"] = json!("v1");
-            involved["kind"] = json!("Pod");
-            events::record(
-                &self.client,
-                &involved,
-                Kind::Warning,
-                message::EVENT_FAILED_SCHEDULING,
-                text,
-                &self.source,
-            );
-        }
-        self.reported.insert(key, report);
+                    if p["status"]["phase"].is_null() {
+                        p["status"]["phase"] = json!("Pending");
+                    }
+                    Ok(())
+                });
+                let rv = match result {
+                    Ok(stored) => {
+                        if message_changed {
+                            let mut involved = (*stored).clone();
+                            involved["apiVersion"] = json!("v1");
+                            involved["kind"] = json!("Pod");
+                            events::record(
+                                client,
+                                &involved,
+                                Kind::Warning,
+                                message::EVENT_FAILED_SCHEDULING,
+                                &text,
+                                source,
+                            );
+                        }
+                        Some(rv_of(&stored))
+                    }
+                    Err(_) => None,
+                };
+                vec![Outcome::Wrote {
+                    uid,
+                    namespace,
+                    name,
+                    rv,
+                }]
+            }),
+        );
     }
 }
 
 /// Runs the scheduler until the process ends.
 pub async fn run(client: Client) {
-    let mut s = Scheduler::new(client);
+    let (outcomes_tx, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let mut s = Scheduler::new(client, outcomes_tx);
     // Where each watch resumes after its stream ended (it fell behind the live channel).
     let mut resume: Option<(u64, u64)> = None;
     loop {
@@ -684,16 +938,21 @@ pub async fn run(client: Client) {
                 } else {
                     FLUSH_EVERY
                 };
-                match tokio::time::timeout(wait, stream.next()).await {
-                    Ok(Some(Some(event))) => {
+                let next = futures::future::select(stream.next(), Box::pin(outcomes.recv()));
+                match tokio::time::timeout(wait, next).await {
+                    Ok(Either::Left((Some(Some(event)), _))) => {
                         track(&event, &mut pods_at, &mut nodes_at);
                         s.apply_event(&event);
                     }
-                    Ok(_) => break 'watch,
-                    Err(_) => {}
+                    Ok(Either::Left(_)) => break 'watch,
+                    Ok(Either::Right((Some(outcome), _))) => s.landed(outcome),
+                    Ok(Either::Right((None, _))) | Err(_) => {}
                 }
             }
-            // Apply everything already queued, without waiting.
+            // How the writes went, then everything already queued, without waiting.
+            while let Ok(outcome) = outcomes.try_recv() {
+                s.landed(outcome);
+            }
             for _ in 0..EVENT_BATCH {
                 match futures::FutureExt::now_or_never(stream.next()) {
                     Some(Some(Some(event))) => {

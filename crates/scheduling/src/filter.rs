@@ -91,6 +91,14 @@ impl NodeUsage {
         self.non_zero_milli_cpu -= pod.non_zero_milli_cpu;
         self.non_zero_memory -= pod.non_zero_memory;
     }
+
+    /// Takes away what another total counts (the pods it sums must be among these).
+    pub fn remove_all(&mut self, other: &NodeUsage) {
+        self.requested.sub(&other.requested);
+        self.pods -= other.pods;
+        self.non_zero_milli_cpu -= other.non_zero_milli_cpu;
+        self.non_zero_memory -= other.non_zero_memory;
+    }
 }
 
 /// `Toleration.ToleratesTaint`.
@@ -217,6 +225,58 @@ pub fn resources_fit(requests: &Resources, node: &NodeInfo, usage: &NodeUsage) -
                     .scalars
                     .iter()
                     .all(|(name, v)| u.scalar(name) + v <= a.scalar(name))))
+}
+
+/// [`core_misfit`] bit: no pod slot left (`Too many pods`).
+pub const MISFIT_PODS: u8 = 1;
+/// [`core_misfit`] bit: `Insufficient cpu`.
+pub const MISFIT_CPU: u8 = 2;
+/// [`core_misfit`] bit: `Insufficient memory`.
+pub const MISFIT_MEMORY: u8 = 4;
+/// [`core_misfit`] bit: `Insufficient ephemeral-storage`.
+pub const MISFIT_EPHEMERAL_STORAGE: u8 = 8;
+
+/// `NodeResourcesFit` over the pod slots and the three core resources as a bit set of
+/// what is short (`MISFIT_*`; 0: they fit). Scalar resources are not looked at: for a
+/// pod without scalar requests, `core_misfit(..) == 0` is exactly [`resources_fit`], and
+/// [`for_each_misfit_reason`] of the bits gives exactly [`for_each_resource_reason`]'s
+/// reasons — so one pass over the nodes both filters and diagnoses them.
+pub fn core_misfit(requests: &Resources, node: &NodeInfo, usage: &NodeUsage) -> u8 {
+    let a = &node.allocatable;
+    let u = &usage.requested;
+    let mut misfit = 0;
+    if usage.pods >= node.allowed_pods {
+        misfit |= MISFIT_PODS;
+    }
+    if requests.is_zero() {
+        return misfit;
+    }
+    if u.milli_cpu + requests.milli_cpu > a.milli_cpu {
+        misfit |= MISFIT_CPU;
+    }
+    if u.memory + requests.memory > a.memory {
+        misfit |= MISFIT_MEMORY;
+    }
+    if u.ephemeral_storage + requests.ephemeral_storage > a.ephemeral_storage {
+        misfit |= MISFIT_EPHEMERAL_STORAGE;
+    }
+    misfit
+}
+
+/// The reasons of a [`core_misfit`] bit set, in `NodeResourcesFit`'s order.
+pub fn for_each_misfit_reason(misfit: u8, mut each: impl FnMut(Reason)) {
+    if misfit & MISFIT_PODS != 0 {
+        each(Reason::TooManyPods);
+    }
+    for (bit, name) in [
+        (MISFIT_CPU, "cpu"),
+        (MISFIT_MEMORY, "memory"),
+        (MISFIT_EPHEMERAL_STORAGE, "ephemeral-storage"),
+    ] {
+        if misfit & bit != 0 {
+            each(Reason::Insufficient(Cow::Borrowed(name)));
+        }
+    }
 }
 
 /// `NodeResourcesFit`'s reasons, in its order (pods, cpu, memory, ephemeral-storage,

@@ -15,11 +15,20 @@
 //!    priority, then the lowest sum of victim priorities, then the fewest victims, then the
 //!    latest start among the highest-priority victims, then the first node.
 //!
+//! The search ([`super::Snapshot::schedule`]) is kube's: nodes are dry-run from an offset
+//! until max(10 %, 100) of them are candidates, and the best of those wins. A node whose
+//! [`CandidateKey::lower_bound`] cannot beat the best so far is not dry-run, but is still
+//! counted when it is a candidate ([`is_candidate`]), so the window stays kube's.
+//!
 //! Deliberate differences from kube-scheduler:
-//! - every node is dry-run (kube samples max(10 %, 100) nodes from a random offset), so
-//!   the cluster-wide choice is exact — the driver-safety invariant ("no pod is preempted
-//!   while a lower-priority victim anywhere would do") holds by construction and is
-//!   property-tested;
+//! - past the window, the nodes whose least important pod ranks below the window's best
+//!   candidate's most important victim are dry-run too (one comparison for every other
+//!   node), so the lowest highest-victim priority is cluster-wide — the driver-safety
+//!   invariant ("no pod is preempted while a lower-priority victim anywhere would do")
+//!   holds by construction and is property-tested, also on clusters larger than the
+//!   window; kube, which stops at the window, may evict a driver while an executor
+//!   elsewhere would do;
+//! - the offset is a hash of the pod's key, not random, so decisions are reproducible;
 //! - remaining ties go to the smallest node name, not to a random one;
 //! - PodDisruptionBudgets are not consulted (the embedded cluster has no PDB
 //!   controller): every candidate counts zero PDB violations;
@@ -151,6 +160,34 @@ pub fn select_victims_in_order(
     )
 }
 
+/// Whether `node` is a preemption candidate — [`select_victims_in_order`] would find a
+/// non-empty set of victims — without choosing them: the preemptor does not fit now, but
+/// fits once every pod of lower priority is gone (then the reprieve pass cannot put every
+/// victim back, or the pod would fit now). `ordered_pods` in [`more_important_first`]
+/// order, so the lower-priority pods are its tail. Used to count, as kube-scheduler counts
+/// them, the candidates whose dry run is skipped because they cannot beat the best one.
+pub fn is_candidate(
+    preemptor: &PodRequirements,
+    node: &NodeInfo,
+    usage: &NodeUsage,
+    ordered_pods: &[Arc<PodRequirements>],
+) -> bool {
+    if resources_fit(&preemptor.requests, node, usage) {
+        return false;
+    }
+    let mut remaining = usage.clone();
+    let mut any = false;
+    for p in ordered_pods
+        .iter()
+        .rev()
+        .take_while(|p| p.priority < preemptor.priority)
+    {
+        remaining.remove(p);
+        any = true;
+    }
+    any && resources_fit(&preemptor.requests, node, &remaining)
+}
+
 /// `pickOneNodeForPreemption`'s criteria with no PDBs, as one key where smaller is
 /// better: the highest victim priority, the sum of victim priorities, the number of
 /// victims, then (reversed) the earliest start among the highest-priority victims.
@@ -205,12 +242,18 @@ impl CandidateKey {
         let last = ordered_pods
             .last()
             .filter(|p| p.priority < preemptor.priority)?;
-        Some(CandidateKey {
-            highest_priority: last.priority,
-            priority_sum: i64::from(last.priority) + (1i64 << 31),
+        Some(CandidateKey::bound_of_least(last))
+    }
+
+    /// [`CandidateKey::lower_bound`] for a preemptor of higher priority than `least`, the
+    /// node's least important pod (so that a node can keep it at hand).
+    pub fn bound_of_least(least: &PodRequirements) -> CandidateKey {
+        CandidateKey {
+            highest_priority: least.priority,
+            priority_sum: i64::from(least.priority) + (1i64 << 31),
             victims: 1,
-            latest_start: std::cmp::Reverse(start_key(last.start_time)),
-        })
+            latest_start: std::cmp::Reverse(start_key(least.start_time)),
+        }
     }
 }
 

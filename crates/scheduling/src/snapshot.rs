@@ -19,7 +19,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::filter::{for_each_resource_reason, resources_fit, static_filter, NodeUsage, Reason};
+use super::filter::{
+    core_misfit, for_each_misfit_reason, for_each_resource_reason, resources_fit, static_filter,
+    NodeUsage, Reason,
+};
 use super::message::{self, Histogram};
 use super::node::NodeInfo;
 use super::preemption::{
@@ -113,6 +116,85 @@ struct NodeSlot {
     /// reprieve pass needs no sort.
     pods: Vec<Arc<PodRequirements>>,
     nominated: Vec<Arc<PodRequirements>>,
+    /// The bound pods' requested totals per priority, highest first: what evicting every
+    /// pod below a priority frees, without walking (and dereferencing) the pods.
+    by_priority: Vec<(i32, NodeUsage)>,
+    /// `CandidateKey::bound_of_least` of the last (least important) bound pod.
+    least_bound: Option<CandidateKey>,
+}
+
+impl NodeSlot {
+    fn new(info: NodeInfo) -> NodeSlot {
+        NodeSlot {
+            info,
+            usage: NodeUsage::default(),
+            pods: Vec::new(),
+            nominated: Vec::new(),
+            by_priority: Vec::new(),
+            least_bound: None,
+        }
+    }
+
+    fn bind(&mut self, pod: &Arc<PodRequirements>) {
+        self.usage.add(pod);
+        let at = self
+            .pods
+            .partition_point(|p| more_important_first(p, pod).is_lt());
+        self.pods.insert(at, pod.clone());
+        let g = self.by_priority.partition_point(|(p, _)| *p > pod.priority);
+        if self
+            .by_priority
+            .get(g)
+            .is_none_or(|(p, _)| *p != pod.priority)
+        {
+            self.by_priority
+                .insert(g, (pod.priority, NodeUsage::default()));
+        }
+        self.by_priority[g].1.add(pod);
+        self.least_bound = self.pods.last().map(|p| CandidateKey::bound_of_least(p));
+    }
+
+    fn unbind(&mut self, at: usize) {
+        // remove, not swap_remove: `pods` stays in importance order.
+        let pod = self.pods.remove(at);
+        self.usage.remove(&pod);
+        if let Some(g) = self
+            .by_priority
+            .iter()
+            .position(|(p, _)| *p == pod.priority)
+        {
+            self.by_priority[g].1.remove(&pod);
+            if self.by_priority[g].1.pods == 0 {
+                self.by_priority.remove(g);
+            }
+        }
+        self.least_bound = self.pods.last().map(|p| CandidateKey::bound_of_least(p));
+    }
+
+    /// The lower bound of any candidate here for `pod` (`CandidateKey::lower_bound`).
+    fn lower_bound(&self, pod: &PodRequirements) -> Option<CandidateKey> {
+        self.least_bound
+            .filter(|k| k.highest_priority < pod.priority)
+    }
+
+    /// `preemption::is_candidate` from the per-priority totals.
+    fn is_candidate(&self, pod: &PodRequirements, usage: &NodeUsage) -> bool {
+        if resources_fit(&pod.requests, &self.info, usage) {
+            return false;
+        }
+        let mut remaining = usage.clone();
+        let mut any = false;
+        for (_, lower) in self
+            .by_priority
+            .iter()
+            .rev()
+            .take_while(|(p, _)| *p < pod.priority)
+        {
+            remaining.remove_all(lower);
+            any = true;
+        }
+        any && resources_fit(&pod.requests, &self.info, &remaining)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +207,8 @@ enum Place {
 #[derive(Debug)]
 struct StaticVerdicts {
     pass: Vec<bool>,
-    reasons: Vec<Option<Reason>>,
+    /// The static rejections counted over the nodes: the start of every diagnosis.
+    rejected: Histogram,
 }
 
 /// The scheduler's cluster picture. See the module docs.
@@ -137,7 +220,30 @@ pub struct Snapshot {
     verdicts: HashMap<Arc<PlacementConstraints>, Arc<StaticVerdicts>>,
 }
 
+/// The best preemption candidate so far: its key, its node's index and its victims.
+type Best = Option<(CandidateKey, usize, Vec<usize>)>;
+
 impl Snapshot {
+    /// Whether a candidate keyed `k` on node `i` beats `best`. Among equal keys the smaller
+    /// node name wins (kube: the first of a randomly ordered list), so decisions are
+    /// reproducible.
+    fn beats(&self, k: &CandidateKey, i: usize, best: &Best) -> bool {
+        best.as_ref().is_none_or(|(b, j, _)| {
+            k < b || (k == b && self.nodes[i].info.name < self.nodes[*j].info.name)
+        })
+    }
+
+    /// Makes node `i`'s `victims` the best candidate if they beat it; the displaced
+    /// candidate's vector is handed back in `victims` for reuse.
+    fn offer(&self, best: &mut Best, i: usize, victims: &mut Vec<usize>) {
+        let slot = &self.nodes[i];
+        let k = CandidateKey::of(victims.iter().map(|&v| slot.pods[v].as_ref()));
+        if self.beats(&k, i, best) {
+            let kept = best.take().map(|(.., v)| v).unwrap_or_default();
+            *best = Some((k, i, std::mem::replace(victims, kept)));
+        }
+    }
+
     pub fn new() -> Snapshot {
         Snapshot::default()
     }
@@ -175,6 +281,34 @@ impl Snapshot {
         })
     }
 
+    /// Checks the per-node caches against the pods they summarise (tests).
+    #[cfg(test)]
+    pub(crate) fn check_caches(&self) {
+        for slot in &self.nodes {
+            let name = &slot.info.name;
+            let expected = NodeUsage::from_pods(slot.pods.iter().map(|p| p.as_ref()));
+            assert_eq!(slot.usage, expected, "usage of {name}");
+            let mut groups: Vec<(i32, NodeUsage)> = Vec::new();
+            for p in &slot.pods {
+                match groups.last_mut() {
+                    Some((prio, u)) if *prio == p.priority => u.add(p),
+                    _ => groups.push((p.priority, NodeUsage::from_pods([p.as_ref()]))),
+                }
+            }
+            assert_eq!(slot.by_priority, groups, "per-priority totals of {name}");
+            let least = slot.pods.last().map(|p| CandidateKey::bound_of_least(p));
+            assert_eq!(slot.least_bound, least, "least bound of {name}");
+        }
+    }
+
+    /// `NodeSlot::is_candidate` for `pod` on the node `name` (tests).
+    #[cfg(test)]
+    pub(crate) fn is_candidate_on(&self, name: &str, pod: &PodRequirements) -> bool {
+        let i = self.index[name];
+        let usage = self.usage_for(i, pod, &pod.key(), self.own_nomination(&pod.key()));
+        self.nodes[i].is_candidate(pod, &usage)
+    }
+
     /// Adds a node or replaces what is known of it (labels, taints, allocatable).
     pub fn upsert_node(&mut self, info: NodeInfo) {
         self.verdicts.clear();
@@ -184,12 +318,7 @@ impl Snapshot {
         }
         let name = info.name.clone();
         let i = self.nodes.len();
-        self.nodes.push(NodeSlot {
-            info,
-            usage: NodeUsage::default(),
-            pods: Vec::new(),
-            nominated: Vec::new(),
-        });
+        self.nodes.push(NodeSlot::new(info));
         self.index.insert(name.clone(), i);
         // Pods seen before their node (watch order is not guaranteed) attach now.
         let waiting: Vec<Arc<PodRequirements>> = self
@@ -225,17 +354,12 @@ impl Snapshot {
         };
         if let Some(&i) = self.index.get(node) {
             let slot = &mut self.nodes[i];
-            let list = if bound {
-                &mut slot.pods
-            } else {
-                &mut slot.nominated
-            };
-            if let Some(pos) = list.iter().position(|p| p.has_key(key)) {
-                // remove, not swap_remove: `pods` stays in importance order.
-                list.remove(pos);
-                if bound {
-                    slot.usage.remove(&pod);
+            if bound {
+                if let Some(pos) = slot.pods.iter().position(|p| p.has_key(key)) {
+                    slot.unbind(pos);
                 }
+            } else if let Some(pos) = slot.nominated.iter().position(|p| p.has_key(key)) {
+                slot.nominated.remove(pos);
             }
         }
         Some(pod)
@@ -264,13 +388,7 @@ impl Snapshot {
         }) {
             let slot = &mut self.nodes[i];
             match place {
-                Place::Bound(_) => {
-                    slot.usage.add(&pod);
-                    let at = slot
-                        .pods
-                        .partition_point(|p| more_important_first(p, &pod).is_lt());
-                    slot.pods.insert(at, pod.clone());
-                }
+                Place::Bound(_) => slot.bind(&pod),
                 Place::Nominated(_) => slot.nominated.push(pod.clone()),
             }
         }
@@ -291,9 +409,13 @@ impl Snapshot {
             .iter()
             .map(|s| static_filter(placement, &s.info))
             .collect();
+        let mut rejected = Histogram::default();
+        for r in reasons.iter().flatten() {
+            rejected.add_reason(r);
+        }
         let v = Arc::new(StaticVerdicts {
             pass: reasons.iter().map(Option::is_none).collect(),
-            reasons,
+            rejected,
         });
         // A long-lived scheduler meets many one-off constraint sets; bound the cache.
         if self.verdicts.len() >= 4096 {
@@ -303,16 +425,32 @@ impl Snapshot {
         v
     }
 
-    /// The node's usage as `pod` must see it: plus the pods nominated there with at least
-    /// its priority (other than itself).
-    fn usage_for(&self, i: usize, pod: &PodRequirements, key: &str) -> Cow<'_, NodeUsage> {
-        let slot = &self.nodes[i];
-        if slot.nominated.is_empty() {
-            return Cow::Borrowed(&slot.usage);
+    /// The index of the node where the pod `key` is nominated, if any: the only node
+    /// whose nominated pods can include the pod itself.
+    fn own_nomination(&self, key: &str) -> Option<usize> {
+        match self.pods.get(key) {
+            Some((_, Place::Nominated(n))) => self.index.get(n).copied(),
+            _ => None,
         }
+    }
+
+    /// The node's usage as `pod` must see it: plus the pods nominated there with at least
+    /// its priority (other than itself; `own` is [`Snapshot::own_nomination`] of `key`).
+    fn usage_for(
+        &self,
+        i: usize,
+        pod: &PodRequirements,
+        key: &str,
+        own: Option<usize>,
+    ) -> Cow<'_, NodeUsage> {
+        let slot = &self.nodes[i];
         let mut usage = Cow::Borrowed(&slot.usage);
+        if slot.nominated.is_empty() {
+            return usage;
+        }
+        let maybe_self = own == Some(i);
         for n in &slot.nominated {
-            if n.priority >= pod.priority && !n.has_key(key) {
+            if n.priority >= pod.priority && !(maybe_self && n.has_key(key)) {
                 usage.to_mut().add(n);
             }
         }
@@ -330,6 +468,7 @@ impl Snapshot {
             };
         }
         let key = pod.key();
+        let own = self.own_nomination(&key);
         let verdicts = self.static_verdicts(&pod.placement);
         // A nominated pod tries its node first (kube's evaluateNominatedNode).
         if let Some(&i) = pod
@@ -341,7 +480,7 @@ impl Snapshot {
                 && resources_fit(
                     &pod.requests,
                     &self.nodes[i].info,
-                    &self.usage_for(i, pod, &key),
+                    &self.usage_for(i, pod, &key, own),
                 )
             {
                 return Decision::Bind {
@@ -349,13 +488,22 @@ impl Snapshot {
                 };
             }
         }
+        // Filter and diagnose in one pass, as kube-scheduler's findNodesThatFitPod does:
+        // each rejected node's core-resource reasons are counted by their bit set.
+        let scalars = !pod.requests.scalars.is_empty();
+        let mut misfits = [0usize; 16];
         let mut best: Option<(usize, NodeScore)> = None;
         for (i, slot) in self.nodes.iter().enumerate() {
             if !verdicts.pass[i] {
                 continue;
             }
-            let usage = self.usage_for(i, pod, &key);
-            if !resources_fit(&pod.requests, &slot.info, &usage) {
+            let usage = self.usage_for(i, pod, &key, own);
+            let misfit = core_misfit(&pod.requests, &slot.info, &usage);
+            if misfit != 0 {
+                misfits[usize::from(misfit)] += 1;
+                continue;
+            }
+            if scalars && !resources_fit(&pod.requests, &slot.info, &usage) {
                 continue;
             }
             let score = score_node(pod, &slot.info, &usage);
@@ -374,20 +522,28 @@ impl Snapshot {
                 node: self.nodes[i].info.name.clone(),
             };
         }
-        // Nothing fits: diagnose every node, then try preemption (the PostFilter).
-        let mut diagnosis = Histogram::default();
-        for (i, slot) in self.nodes.iter().enumerate() {
-            match &verdicts.reasons[i] {
-                Some(r) => diagnosis.add_reason(r),
-                None => for_each_resource_reason(
-                    &pod.requests,
-                    &slot.info,
-                    &self.usage_for(i, pod, &key),
-                    |r| diagnosis.add_reason(&r),
-                ),
+        // Nothing fits: the diagnosis, then preemption (the PostFilter).
+        let mut diagnosis = verdicts.rejected.clone();
+        if scalars {
+            // Scalar resources have no bit: diagnose those pods node by node.
+            for (i, slot) in self.nodes.iter().enumerate() {
+                if verdicts.pass[i] {
+                    for_each_resource_reason(
+                        &pod.requests,
+                        &slot.info,
+                        &self.usage_for(i, pod, &key, own),
+                        |r| diagnosis.add_reason(&r),
+                    );
+                }
+            }
+        } else {
+            for (misfit, &n) in misfits.iter().enumerate() {
+                if n > 0 {
+                    for_each_misfit_reason(misfit as u8, |r| diagnosis.add_reason_n(&r, n));
+                }
             }
         }
-        let (post, nomination, preemption) = self.preempt(pod, &key, &verdicts);
+        let (post, nomination, preemption) = self.preempt(pod, &key, own, &verdicts);
         Decision::Unschedulable {
             message: message::fit_error_message(self.nodes.len(), &diagnosis, post.as_deref()),
             nomination,
@@ -399,6 +555,7 @@ impl Snapshot {
         &self,
         pod: &PodRequirements,
         key: &str,
+        own: Option<usize>,
         verdicts: &StaticVerdicts,
     ) -> (Option<String>, Nomination, Option<PreemptionPlan>) {
         let not_eligible = |why: &str| {
@@ -435,44 +592,42 @@ impl Snapshot {
         // until enough candidates are found; only the best so far keeps its victims. The
         // offset is the pod's own (a hash of its key) rather than random, so that a
         // decision can be reproduced while different pods still start at different nodes.
-        let wanted = candidates_wanted(self.nodes.len());
-        let offset = start_offset(key, self.nodes.len());
+        let n = self.nodes.len();
+        let wanted = candidates_wanted(n);
+        let offset = start_offset(key, n);
         let mut found = 0;
-        let mut best: Option<(CandidateKey, usize, Vec<usize>)> = None;
+        let mut best: Best = None;
         let mut victims = Vec::new();
         let mut tried = 0;
-        for step in 0..self.nodes.len() {
-            if found >= wanted {
-                break;
-            }
-            let i = (offset + step) % self.nodes.len();
+        let mut step = 0;
+        while step < n && found < wanted {
+            let i = (offset + step) % n;
+            step += 1;
             let slot = &self.nodes[i];
             if !verdicts.pass[i] {
                 continue; // unresolvable: counted below as "not helpful"
             }
             tried += 1;
+            let Some(lb) = slot.lower_bound(pod) else {
+                // No pod of lower priority (what the dry run would find first).
+                statuses.add_text(message::NO_PREEMPTION_VICTIMS, 1);
+                continue;
+            };
+            let usage = self.usage_for(i, pod, key, own);
             // Skip the dry run where even the best conceivable victims could not beat the
-            // best candidate so far (statuses only matter when no candidate is found).
-            if let (Some((b, j, _)), Some(lb)) = (&best, CandidateKey::lower_bound(pod, &slot.pods))
-            {
-                if lb > *b || (lb == *b && slot.info.name > self.nodes[*j].info.name) {
-                    continue;
+            // best candidate so far (statuses only matter when no candidate is found) —
+            // but count the node if it is a candidate, as kube-scheduler, which dry-runs
+            // it, does: the search window stays kube's.
+            if best.is_some() && !self.beats(&lb, i, &best) {
+                if slot.is_candidate(pod, &usage) {
+                    found += 1;
                 }
+                continue;
             }
-            let usage = self.usage_for(i, pod, key);
             match select_victims_in_order(pod, &slot.info, &usage, &slot.pods, &mut victims) {
                 Ok(()) if !victims.is_empty() => {
                     found += 1;
-                    let k = CandidateKey::of(victims.iter().map(|&v| slot.pods[v].as_ref()));
-                    // Among equal keys the smaller node name wins (kube: the first of a
-                    // randomly ordered list), so decisions are reproducible.
-                    let better = best.as_ref().is_none_or(|(b, j, _)| {
-                        k < *b || (k == *b && slot.info.name < self.nodes[*j].info.name)
-                    });
-                    if better {
-                        let kept = best.take().map(|(.., v)| v).unwrap_or_default();
-                        best = Some((k, i, std::mem::replace(&mut victims, kept)));
-                    }
+                    self.offer(&mut best, i, &mut victims);
                 }
                 // The pod fits without evicting anyone: only nominated pods of its priority
                 // stood in the way. kube reports this as an error status; a later cycle
@@ -486,6 +641,37 @@ impl Snapshot {
                         statuses.add_reason(r);
                     }
                 }
+            }
+        }
+        // Past the window (a deliberate difference from kube-scheduler, which stops there):
+        // a node whose least important pod ranks below the window's best candidate's most
+        // important victim may offer a way out that evicts nothing of that priority —
+        // executors instead of a Spark driver. Only those nodes are dry-run (one comparison
+        // for the rest), and the best of them wins, so the lowest highest-victim priority is
+        // cluster-wide, as in a full search. In the common case (the window found victims
+        // of the lowest priority anywhere) this costs one comparison per remaining node.
+        let limit = best.as_ref().map(|(b, ..)| b.highest_priority);
+        while let (Some(limit), true) = (limit, step < n) {
+            let i = (offset + step) % n;
+            step += 1;
+            let slot = &self.nodes[i];
+            if !verdicts.pass[i] {
+                continue;
+            }
+            let Some(lb) = slot.lower_bound(pod) else {
+                continue;
+            };
+            if lb.highest_priority >= limit {
+                continue;
+            }
+            if best.is_some() && !self.beats(&lb, i, &best) {
+                continue;
+            }
+            let usage = self.usage_for(i, pod, key, own);
+            if select_victims_in_order(pod, &slot.info, &usage, &slot.pods, &mut victims).is_ok()
+                && !victims.is_empty()
+            {
+                self.offer(&mut best, i, &mut victims);
             }
         }
         let Some((_, chosen, victims)) = best else {

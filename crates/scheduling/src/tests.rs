@@ -531,9 +531,11 @@ proptest! {
                 prop_assert_eq!((key_on(&plan.node).unwrap(), plan.node.clone()), best);
                 // Carrying the plan out lets the preemptor bind to its node.
                 s.assume(&pre, &Decision::Unschedulable { message: String::new(), nomination: Nomination::Set(plan.node.clone()), preemption: Some(plan.clone()) }, t0());
+                s.check_caches();
                 for v in &plan.victims {
                     s.remove_pod(&v.pod.uid);
                 }
+                s.check_caches();
                 let mut nominated = pre.clone();
                 nominated.nominated_node_name = Some(plan.node.clone());
                 prop_assert_eq!(s.schedule(&nominated), Decision::Bind { node: plan.node.clone() });
@@ -551,6 +553,141 @@ proptest! {
             let n = format!("n{i}");
             let expected = NodeUsage::from_pods(s.pods_on(&n).iter().map(|p| p.as_ref()));
             prop_assert_eq!(s.usage(&n).unwrap(), &expected);
+        }
+        s.check_caches();
+    }
+}
+
+/// A cluster larger than preemption's search window (max(10 %, 100) candidates): nodes of
+/// 4 cores holding pods of 1 core at the seed's priorities, most of them full.
+#[derive(Debug, Clone)]
+struct BigLayout {
+    pods: Vec<Vec<(i32, i64)>>, // per node: (priority, start second)
+    preemptor: i32,
+}
+
+fn big_layout() -> impl Strategy<Value = BigLayout> {
+    // Full nodes of high-priority pods (drivers, say), and a few nodes anywhere with one
+    // lower-priority pod: the lowest way out is often beyond the window.
+    let full = prop::collection::vec((prop_oneof![Just(300), Just(400)], 0i64..100), 4..=4);
+    let nodes = prop::collection::vec(full, 120..260);
+    let low = prop::collection::vec((0usize..1000, 0..3usize, 0i64..100), 0..4);
+    (nodes, low, prop_oneof![Just(500), Just(400)]).prop_map(|(mut pods, low, preemptor)| {
+        let len = pods.len();
+        for (at, p, start) in low {
+            pods[at % len][0] = (PRIORITIES[p], start);
+        }
+        BigLayout { pods, preemptor }
+    })
+}
+
+fn big_snapshot(l: &BigLayout) -> (Snapshot, Vec<String>) {
+    let names: Vec<String> = (0..l.pods.len()).map(|i| format!("b{i:03}")).collect();
+    let mut s = Snapshot::with_nodes(names.iter().map(|n| node(n, "4", "64Gi", &[])));
+    for (i, pods) in l.pods.iter().enumerate() {
+        for (k, &(prio, start)) in pods.iter().enumerate() {
+            let p = raw_pod(&format!("p{i}-{k}"), prio, 1000, 1024);
+            s.upsert_pod(bound(p, &names[i], start));
+        }
+    }
+    (s, names)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    /// The one-pass filter's bit set is `resources_fit` and `for_each_resource_reason`.
+    #[test]
+    fn core_misfit_is_resources_fit(
+        alloc in (0i64..8, 0i64..8, 0i64..8, 0i64..4),
+        used in (0i64..8, 0i64..8, 0i64..8, 0i64..4),
+        req in (0i64..4, 0i64..4, 0i64..4),
+    ) {
+        let mut info = node("n", "1", "1Gi", &[]);
+        info.allocatable.milli_cpu = alloc.0;
+        info.allocatable.memory = alloc.1;
+        info.allocatable.ephemeral_storage = alloc.2;
+        info.allowed_pods = alloc.3;
+        let mut usage = NodeUsage::default();
+        usage.requested.milli_cpu = used.0;
+        usage.requested.memory = used.1;
+        usage.requested.ephemeral_storage = used.2;
+        usage.pods = used.3;
+        let requests = Resources { milli_cpu: req.0, memory: req.1, ephemeral_storage: req.2, scalars: vec![] };
+        let misfit = filter::core_misfit(&requests, &info, &usage);
+        prop_assert_eq!(misfit == 0, resources_fit(&requests, &info, &usage));
+        let mut from_bits = Vec::new();
+        filter::for_each_misfit_reason(misfit, |r| from_bits.push(r));
+        prop_assert_eq!(from_bits, filter::resource_reasons(&requests, &info, &usage));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    /// `is_candidate` (how skipped dry runs are counted) agrees with the dry run.
+    #[test]
+    fn is_candidate_agrees_with_the_dry_run(l in layout()) {
+        let s = build(&l);
+        let (prio, c, m) = l.preemptor;
+        let pre = raw_pod("preemptor", prio, c, m);
+        for i in 0..l.nodes.len() {
+            let n = format!("n{i}");
+            let (info, usage, pods) = (s.node(&n).unwrap(), s.usage(&n).unwrap(), s.pods_on(&n));
+            let dry_run = preemption::select_victims_on_node(&pre, info, usage, pods);
+            let candidate = matches!(dry_run, Ok(v) if !v.is_empty());
+            prop_assert_eq!(preemption::is_candidate(&pre, info, usage, pods), candidate);
+            prop_assert_eq!(s.is_candidate_on(&n, &pre), candidate);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// The driver-safety invariant beyond the search window: in a cluster where kube's
+    /// window (100 candidates) does not reach every node, preemption still evicts nothing
+    /// of higher priority than some node elsewhere would need — and otherwise picks as
+    /// kube-scheduler does, the best candidate of its window.
+    #[test]
+    fn preemption_invariants_beyond_the_window(l in big_layout()) {
+        let (mut s, names) = big_snapshot(&l);
+        let pre = raw_pod("preemptor", l.preemptor, 1000, 1024);
+        let global_min = names.iter().filter_map(|n| min_highest_victim_priority(&s, n, &pre)).min();
+        let key_on = |s: &Snapshot, n: &str| {
+            let pods = s.pods_on(n);
+            preemption::select_victims_on_node(&pre, s.node(n).unwrap(), s.usage(n).unwrap(), pods)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| preemption::CandidateKey::of(v.iter().map(|&i| pods[i].as_ref())))
+        };
+        match s.schedule(&pre) {
+            Decision::Bind { node } => {
+                prop_assert!(resources_fit(&pre.requests, s.node(&node).unwrap(), s.usage(&node).unwrap()));
+            }
+            Decision::Unschedulable { preemption: None, .. } => prop_assert_eq!(global_min, None),
+            Decision::Unschedulable { preemption: Some(plan), .. } => {
+                let highest = plan.victims.iter().map(|v| v.priority).max().unwrap();
+                prop_assert_eq!(Some(highest), global_min, "evicted priority {} while {:?} would do", highest, global_min);
+                // Kube's window: the first max(10 %, 100) candidates from the pod's offset.
+                let offset = snapshot::start_offset(&pre.key(), names.len());
+                let window: Vec<(preemption::CandidateKey, String)> = (0..names.len())
+                    .map(|step| &names[(offset + step) % names.len()])
+                    .filter_map(|n| key_on(&s, n).map(|k| (k, n.clone())))
+                    .take(snapshot::candidates_wanted(names.len()))
+                    .collect();
+                let chosen = (key_on(&s, &plan.node).unwrap(), plan.node.clone());
+                let window_best = window.iter().min().unwrap().clone();
+                if window_best.0.highest_priority == highest {
+                    prop_assert_eq!(chosen, window_best);
+                } else {
+                    // Found past the window, at a lower priority than anything in it: the
+                    // best candidate of the whole cluster.
+                    prop_assert!(window_best.0.highest_priority > highest);
+                    let overall = names.iter().filter_map(|n| key_on(&s, n).map(|k| (k, n.clone()))).min().unwrap();
+                    prop_assert_eq!(chosen, overall);
+                }
+            }
         }
     }
 }
