@@ -1,6 +1,14 @@
 //! The reconcile loop: for every active job run, dereference → validate → build → apply →
 //! update status, driven by watches on the runs' Jobs and pods and by a periodic resync.
 //!
+//! Work queue: a watch event marks its run (by the job-run-id label) dirty; a pass looks at
+//! the dirty runs, the PENDING and CANCEL_PENDING ones (StartJobRun and CancelJobRun wake
+//! the loop at once) and the ones waiting out a retry back-off, and at every active run once
+//! per resync. The runs of a pass are reconciled concurrently, at most
+//! [`MAX_IN_FLIGHT`] at a time: that is the backpressure — runs beyond it stay PENDING in
+//! the durable store, in order, and a slow API server slows submission instead of piling up
+//! requests.
+//!
 //! Crash safety: every object has a stable name (per run and attempt) and is applied
 //! server-side, and a state is recorded only after what it stands for exists. A restarted
 //! controller lists what the cluster has (the reflectors are primed before the first pass)
@@ -10,6 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -76,9 +86,9 @@ async fn run(emr: Emr, settings: Settings) {
         }
     };
     crate::namespace_rbac::spawn(emr.clone(), client.clone());
-    let notify = Arc::new(Notify::new());
-    let jobs = reflect::<Job>(&client, &notify);
-    let pods = reflect::<Pod>(&client, &notify);
+    let queue = Arc::new(Queue::default());
+    let jobs = reflect::<Job>(&client, &queue);
+    let pods = reflect::<Pod>(&client, &queue);
     // The first pass must see what already exists, or it would submit runs again.
     let (jobs_ready, pods_ready) = tokio::join!(jobs.wait_until_ready(), pods.wait_until_ready());
     if jobs_ready.is_err() || pods_ready.is_err() {
@@ -93,7 +103,8 @@ async fn run(emr: Emr, settings: Settings) {
         .unwrap_or_else(|| IN_CLUSTER_MASTER.to_string());
     tracing::info!(%master, kubeconfig = ?kubeconfig, "job-run controller started");
     let resync = settings.config.resync();
-    let mut controller = Controller {
+    let mut requested = emr.job_runs_requested();
+    let controller = Controller {
         emr,
         config: settings.config,
         event_logs: settings.event_logs,
@@ -103,26 +114,79 @@ async fn run(emr: Emr, settings: Settings) {
         client,
         jobs,
         pods,
-        retries: HashMap::new(),
+        retries: Mutex::new(HashMap::new()),
         metrics: crate::metrics::Tracker::new(),
-        last_collection: Instant::now(),
         recently_applied: apply::RecentlyApplied::default(),
     };
+    let mut last_full = Instant::now();
+    let mut last_collection = Instant::now();
+    controller.pass(None).await;
     loop {
-        controller.pass().await;
         tokio::select! {
-            _ = tokio::time::sleep(resync) => {}
-            _ = notify.notified() => {
+            _ = tokio::time::sleep_until((last_full + resync).into()) => {}
+            _ = queue.wake.notified() => {
                 // Let a burst of events (a pod's status changing several times) settle.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(SETTLE).await;
             }
+            _ = requested.changed() => {}
+        }
+        let dirty = queue.take();
+        if last_full.elapsed() >= resync || dirty.relisted {
+            last_full = Instant::now();
+            controller.pass(None).await;
+        } else {
+            controller.pass(Some(&dirty.runs)).await;
+        }
+        // At most once a second: it walks the caches, which hold every run's objects.
+        if last_collection.elapsed() >= Duration::from_secs(1) {
+            last_collection = Instant::now();
+            controller.collect_finished().await;
         }
     }
 }
 
+/// How many runs a pass reconciles at once (each a handful of API calls).
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// How long the loop lets watch events accumulate before a pass.
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// The work queue: the runs whose Jobs or pods changed since the last pass, keyed by run id
+/// (many events for one run are one entry).
+#[derive(Default)]
+struct Queue {
+    dirty: Mutex<Dirty>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Dirty {
+    runs: HashSet<String>,
+    /// A watch listed again (after a disconnect): anything may have changed.
+    relisted: bool,
+}
+
+impl Queue {
+    fn add(&self, run_id: Option<&String>, relisted: bool) {
+        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = run_id {
+            if !dirty.runs.contains(id) {
+                dirty.runs.insert(id.clone());
+            }
+        }
+        dirty.relisted |= relisted;
+        drop(dirty);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Dirty {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// A reflector of the objects labelled with a job-run id, in every namespace; each change
-/// wakes the loop.
-fn reflect<K>(client: &Client, notify: &Arc<Notify>) -> Store<K>
+/// marks its run dirty and wakes the loop.
+fn reflect<K>(client: &Client, queue: &Arc<Queue>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -139,14 +203,20 @@ where
     )
     .default_backoff()
     .reflect(writer);
-    let notify = notify.clone();
+    let queue = queue.clone();
     tokio::spawn(async move {
         stream
             .for_each(|event| {
-                if let Err(e) = event {
-                    tracing::debug!(error = %e, "job-run watch interrupted; resuming");
+                match event {
+                    Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
+                        queue.add(o.labels().get(LABEL_JOB_ID), false)
+                    }
+                    Ok(watcher::Event::InitDone) => queue.add(None, true),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "job-run watch interrupted; resuming")
+                    }
                 }
-                notify.notify_one();
                 futures::future::ready(())
             })
             .await;
@@ -169,20 +239,35 @@ struct Controller {
     client: Client,
     jobs: Store<Job>,
     pods: Store<Pod>,
-    retries: HashMap<String, PendingRetry>,
+    retries: Mutex<HashMap<String, PendingRetry>>,
     /// `sparkyard_job_run_*`: what this process saw happen (crate::metrics).
     metrics: crate::metrics::Tracker,
-    /// When finished runs' objects were last looked for (crate::collect).
-    last_collection: Instant,
     /// The shared objects (namespace and role RBAC, service accounts) applied lately.
     recently_applied: apply::RecentlyApplied,
 }
 
 type PassResult = anyhow::Result<()>;
 
+/// What the serial part of a pass decided for a PENDING run.
+enum Admission {
+    /// No free slot yet: it stays PENDING, in its place in the queue.
+    Wait,
+    Submit(Box<RunRefs>, Box<Validated>),
+    Fail(Failure),
+}
+
+/// What a pass does for one run.
+enum Step {
+    Submit(Box<RunRefs>, Box<Validated>),
+    Fail(Failure),
+    Follow,
+    Cancel,
+}
+
 impl Controller {
-    /// One look at every active run, oldest first (so queued runs start in order).
-    async fn pass(&mut self) {
+    /// One look at the active runs (all of them, or the PENDING, CANCEL_PENDING, retrying
+    /// and `dirty` ones), oldest first, so that queued runs take the free slots in order.
+    async fn pass(&self, dirty: Option<&HashSet<String>>) {
         use JobRunState::*;
         let runs = self
             .emr
@@ -193,34 +278,70 @@ impl Controller {
                 *busy.entry(run.virtual_cluster_id.clone()).or_default() += 1;
             }
         }
+        let retrying: HashSet<String> = self.retries().keys().cloned().collect();
+        let mut work = Vec::new();
         for run in &runs {
-            let result = match run.state {
-                Pending => self.pending(run, &mut busy).await,
-                Submitted | Running => self.active(run).await,
-                CancelPending => self.cancelling(run).await,
-                _ => Ok(()),
+            let wanted = match dirty {
+                None => true,
+                Some(dirty) => {
+                    matches!(run.state, Pending | CancelPending)
+                        || dirty.contains(&run.id)
+                        || retrying.contains(&run.id)
+                }
             };
-            if let Err(e) = result {
-                tracing::warn!(job_run = %run.id, error = %format!("{e:#}"), "reconcile failed; will retry");
+            if !wanted {
+                continue;
             }
+            // PENDING runs take their slots here, in order, before any runs concurrently.
+            let step = match run.state {
+                Pending => match self.admit(run, &mut busy) {
+                    Admission::Wait => continue,
+                    Admission::Submit(refs, validated) => Step::Submit(refs, validated),
+                    Admission::Fail(failure) => Step::Fail(failure),
+                },
+                Submitted | Running => Step::Follow,
+                CancelPending => Step::Cancel,
+                _ => continue,
+            };
+            work.push(self.reconcile(run, step));
         }
+        futures::stream::iter(work)
+            .buffer_unordered(MAX_IN_FLIGHT)
+            .for_each(|()| futures::future::ready(()))
+            .await;
         let active: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
-        self.retries.retain(|id, _| active.contains(id.as_str()));
+        self.retries().retain(|id, _| active.contains(id.as_str()));
         self.metrics.after_pass(&self.emr, &runs);
-        // At most once a second: it walks the caches, which hold every run's objects.
-        if self.last_collection.elapsed() >= Duration::from_secs(1) {
-            self.last_collection = Instant::now();
-            self.collect_finished(&active).await;
+    }
+
+    fn retries(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingRetry>> {
+        self.retries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn reconcile(&self, run: &JobRunRecord, step: Step) {
+        let result = match step {
+            Step::Submit(refs, validated) => self.pending(run, refs, validated).await,
+            Step::Fail(failure) => self.fail(run, failure).await,
+            Step::Follow => self.active(run).await,
+            Step::Cancel => self.cancelling(run).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(job_run = %run.id, error = %format!("{e:#}"), "reconcile failed; will retry");
         }
     }
 
     /// Deletes the objects of runs that finished `ttl-seconds-after-finished` ago.
-    async fn collect_finished(&self, active: &HashSet<&str>) {
+    async fn collect_finished(&self) {
+        use JobRunState::*;
+        let runs = self
+            .emr
+            .job_runs_in_states(&[Pending, Submitted, Running, CancelPending]);
+        let active: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         let (jobs, pods) = (self.jobs.state(), self.pods.state());
         let plan = crate::collect::plan(
             jobs.iter().map(|j| j.as_ref()),
             pods.iter().map(|p| p.as_ref()),
-            active,
+            &active,
             |id| self.emr.job_run(id),
             chrono::Utc::now(),
             self.config.ttl_after_finished(),
@@ -269,18 +390,19 @@ impl Controller {
         Ok((refs, validated))
     }
 
-    /// PENDING: wait for a slot, check the namespace, apply, then record SUBMITTED.
-    async fn pending(&mut self, run: &JobRunRecord, busy: &mut HashMap<String, u64>) -> PassResult {
+    /// PENDING, in the pass's serial part: prepared, and given a slot of its virtual
+    /// cluster's `maxConcurrentJobRuns` if one is free.
+    fn admit(&self, run: &JobRunRecord, busy: &mut HashMap<String, u64>) -> Admission {
         let (refs, validated) = match self.prepare(run) {
             Ok(ready) => ready,
-            Err(failure) => return self.fail(run, failure).await,
+            Err(failure) => return Admission::Fail(failure),
         };
         let max = self
             .emr
             .virtual_cluster(&run.virtual_cluster_id)
             .and_then(|vc| vc.max_concurrent());
-        let used = busy.get(&run.virtual_cluster_id).copied().unwrap_or(0);
-        if free_slots(max, used) == Some(0) {
+        let used = busy.entry(run.virtual_cluster_id.clone()).or_default();
+        if free_slots(max, *used) == Some(0) {
             let waited = (chrono::Utc::now() - run.created_at)
                 .to_std()
                 .unwrap_or_default();
@@ -291,12 +413,21 @@ impl Controller {
                     run.virtual_cluster_id,
                     max.unwrap_or_default()
                 );
-                return self
-                    .fail(run, Failure::new(FailureReason::UserError, details))
-                    .await;
+                return Admission::Fail(Failure::new(FailureReason::UserError, details));
             }
-            return Ok(());
+            return Admission::Wait;
         }
+        *used += 1;
+        Admission::Submit(Box::new(refs), Box::new(validated))
+    }
+
+    /// PENDING with a slot: check the namespace, apply, then record SUBMITTED.
+    async fn pending(
+        &self,
+        run: &JobRunRecord,
+        refs: Box<RunRefs>,
+        validated: Box<Validated>,
+    ) -> PassResult {
         let Some(namespace_uid) = apply::namespace_uid(&self.client, &refs.namespace).await? else {
             let details = format!(
                 "Cluster {} is not usable for virtual cluster {}: namespace {} does not exist. Create it (kubectl create namespace {}) and start the job run again.",
@@ -312,7 +443,6 @@ impl Controller {
         if let Err(failure) = self.submit(&refs, &validated, Some(namespace_uid)).await? {
             return self.fail(run, failure).await;
         }
-        *busy.entry(run.virtual_cluster_id.clone()).or_default() += 1;
         tracing::info!(job_run = %run.id, runner = %refs.runner_job_name(), namespace = %refs.namespace, "job run submitted");
         self.transition(run, JobRunTransition::to(JobRunState::Submitted))
             .await
@@ -359,7 +489,7 @@ impl Controller {
     }
 
     /// SUBMITTED / RUNNING: follow the current attempt's runner and driver.
-    async fn active(&mut self, run: &JobRunRecord) -> PassResult {
+    async fn active(&self, run: &JobRunRecord) -> PassResult {
         let (refs, validated) = match self.prepare(run) {
             Ok(ready) => ready,
             Err(failure) => return self.fail(run, failure).await,
@@ -435,14 +565,18 @@ impl Controller {
 
     /// The current attempt failed and attempts remain: after the back-off, apply the next
     /// attempt's runner (new names), then record it.
-    async fn retry(&mut self, run: &JobRunRecord, refs: RunRefs) -> PassResult {
+    async fn retry(&self, run: &JobRunRecord, refs: RunRefs) -> PassResult {
         let now = Instant::now();
-        let pending = self.retries.entry(run.id.clone()).or_insert_with(|| {
-            let delay = retry_delay(refs.attempt);
-            tracing::info!(job_run = %run.id, attempt = refs.attempt, ?delay, "driver attempt failed; retrying after back-off");
-            PendingRetry { not_before: now + delay }
-        });
-        if now < pending.not_before {
+        let not_before = self
+            .retries()
+            .entry(run.id.clone())
+            .or_insert_with(|| {
+                let delay = retry_delay(refs.attempt);
+                tracing::info!(job_run = %run.id, attempt = refs.attempt, ?delay, "driver attempt failed; retrying after back-off");
+                PendingRetry { not_before: now + delay }
+            })
+            .not_before;
+        if now < not_before {
             return Ok(());
         }
         let mut next = refs;
@@ -454,7 +588,7 @@ impl Controller {
         if let Err(failure) = self.submit(&next, &validated, None).await? {
             return self.fail(run, failure).await;
         }
-        self.retries.remove(&run.id);
+        self.retries().remove(&run.id);
         let details = format!(
             "Driver attempt {} failed; started attempt {} of {}.",
             next.attempt - 1,
@@ -476,8 +610,8 @@ impl Controller {
     }
 
     /// CANCEL_PENDING: delete every runner Job and pod of the run; CANCELLED once gone.
-    async fn cancelling(&mut self, run: &JobRunRecord) -> PassResult {
-        self.retries.remove(&run.id);
+    async fn cancelling(&self, run: &JobRunRecord) -> PassResult {
+        self.retries().remove(&run.id);
         let ours = |labels: &std::collections::BTreeMap<String, String>, ns: Option<String>| {
             labels.get(LABEL_JOB_ID) == Some(&run.id) && ns.as_deref() == Some(&run.namespace)
         };
@@ -526,7 +660,7 @@ impl Controller {
         Ok(())
     }
 
-    async fn fail(&mut self, run: &JobRunRecord, failure: Failure) -> PassResult {
+    async fn fail(&self, run: &JobRunRecord, failure: Failure) -> PassResult {
         tracing::info!(job_run = %run.id, reason = ?failure.reason, details = %failure.details, "job run failed");
         let details: String = if failure.details.chars().count() > 256 {
             failure.details.chars().take(253).collect::<String>() + "..."

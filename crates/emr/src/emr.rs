@@ -41,6 +41,9 @@ pub(crate) struct Inner {
     /// Bumped when a virtual cluster is created, so the controller gives its namespace
     /// EMR's RBAC right away rather than at the first job run.
     pub vc_created: tokio::sync::watch::Sender<u64>,
+    /// Bumped when a job run is started or cancelled, so the controller looks at once
+    /// rather than at its next resync.
+    pub runs_requested: tokio::sync::watch::Sender<u64>,
 }
 
 /// The emr-containers service. Cheap to clone.
@@ -171,6 +174,7 @@ impl Emr {
                 state: Mutex::new(state),
                 run_ids,
                 vc_created: tokio::sync::watch::Sender::new(0),
+                runs_requested: tokio::sync::watch::Sender::new(0),
             }),
         };
         for step in pending {
@@ -334,6 +338,11 @@ impl Emr {
     /// Changes whenever a virtual cluster is created.
     pub fn virtual_clusters_created(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.vc_created.subscribe()
+    }
+
+    /// Changes whenever a job run is started or cancelled.
+    pub fn job_runs_requested(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.runs_requested.subscribe()
     }
 
     /// `schedulerStatus` counts of a virtual cluster.

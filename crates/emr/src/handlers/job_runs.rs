@@ -112,7 +112,7 @@ pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &VC_LABEL, Some(&shapes::START_JOB_RUN))?;
     let vc_id = req.label(0);
     let token = req.client_token();
-    execute_once(emr, req, Op::StartJobRun, &[vc_id], |st, batch| {
+    let started = execute_once(emr, req, Op::StartJobRun, &[vc_id], |st, batch| {
         let vc = virtual_clusters::get(st, vc_id)?.clone();
         virtual_clusters::require_running(&vc, "create resource JobRun")?;
         let template_id = req.str("jobTemplateId").map(str::to_string);
@@ -175,7 +175,11 @@ pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         st.put_run(record, batch).map_err(store_error)?;
         Ok((response, None))
     })
-    .await
+    .await;
+    if started.is_ok() {
+        emr.inner.runs_requested.send_modify(|n| *n += 1);
+    }
+    started
 }
 
 pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
@@ -221,30 +225,37 @@ pub async fn cancel(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
     check(req, &VC_AND_ID_LABELS, None)?;
     check_run_id(req.label(1))?;
     let (vc_id, id) = (req.label(0).to_string(), req.label(1).to_string());
-    emr.execute(|st| {
-        let mut run = get(st, &vc_id, &id)?.clone();
-        let now = time::now();
-        match run.state {
-            JobRunState::Pending => {
-                run.state = JobRunState::Cancelled;
-                run.finished_at = Some(now);
-                run.state_details = Some("JobRun CANCELLED successfully.".into());
+    let cancelled = emr
+        .execute(|st| {
+            let mut run = get(st, &vc_id, &id)?.clone();
+            let now = time::now();
+            match run.state {
+                JobRunState::Pending => {
+                    run.state = JobRunState::Cancelled;
+                    run.finished_at = Some(now);
+                    run.state_details = Some("JobRun CANCELLED successfully.".into());
+                }
+                JobRunState::Submitted | JobRunState::Running => {
+                    run.state = JobRunState::CancelPending
+                }
+                _ => {
+                    return Err(AwsError::validation(format!(
+                        "Job run {id} is not in a cancellable state"
+                    )))
+                }
             }
-            JobRunState::Submitted | JobRunState::Running => run.state = JobRunState::CancelPending,
-            _ => {
-                return Err(AwsError::validation(format!(
-                    "Job run {id} is not in a cancellable state"
-                )))
-            }
-        }
-        run.updated_at = now;
-        let mut batch = Batch::new();
-        st.put_run(run, &mut batch).map_err(store_error)?;
-        Ok(Outcome::Write {
-            response: json!({"id": id, "virtualClusterId": vc_id}),
-            batch,
-            after: None,
+            run.updated_at = now;
+            let mut batch = Batch::new();
+            st.put_run(run, &mut batch).map_err(store_error)?;
+            Ok(Outcome::Write {
+                response: json!({"id": id, "virtualClusterId": vc_id}),
+                batch,
+                after: None,
+            })
         })
-    })
-    .await
+        .await;
+    if cancelled.is_ok() {
+        emr.inner.runs_requested.send_modify(|n| *n += 1);
+    }
+    cancelled
 }
