@@ -34,6 +34,10 @@
 //! disruption budget (default: none given, so Karpenter's `nodes: 10%`). Without `--bench`
 //! (`cargo test --benches`) it is a smoke run of 50 pods.
 
+/// The allocator the `sparkyard` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -14,6 +14,10 @@
 //!
 //! `cargo bench -p sparkyard-cluster --bench scheduler [-- nodes pods preemptors]`
 
+/// The allocator the `sparkyard` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -43,10 +43,12 @@ fn create(
     ns: &str,
     object: Value,
 ) -> Value {
-    cluster
-        .client()
-        .create(info.resource(), ns, object)
-        .unwrap()
+    Value::clone(
+        &cluster
+            .client()
+            .create(info.resource(), ns, object)
+            .unwrap(),
+    )
 }
 
 fn namespace(cluster: &Cluster, name: &str) {

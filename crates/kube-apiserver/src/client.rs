@@ -140,7 +140,12 @@ impl Client {
     // ---- writes ------------------------------------------------------------------------
 
     /// `POST`: creates `object` in `ns` with the API server's create path.
-    pub fn create(&self, resource: Resource, ns: &str, object: Value) -> Result<Value, ApiError> {
+    pub fn create(
+        &self,
+        resource: Resource,
+        ns: &str,
+        object: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         handlers::create_internal(
             &self.server,
             info(resource)?,
@@ -233,7 +238,7 @@ impl Client {
         name: &str,
         uid: Option<&str>,
         node: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         handlers::bind_pod(&self.server, ns, name, uid, node)
     }
 
@@ -245,7 +250,7 @@ impl Client {
         ns: &str,
         name: &str,
         opts: &DeleteOptions,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         delete_internal(&self.server, info(resource)?, ns, name, opts)
     }
 
@@ -257,7 +262,7 @@ impl Client {
         name: &str,
         propagation: Propagation,
         grace: Option<i64>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let opts = DeleteOptions {
             grace_period_seconds: grace,
             propagation_policy: Some(propagation.as_str().into()),
@@ -268,7 +273,7 @@ impl Client {
 
     /// The kubelet's last word on a pod it stopped: `DELETE` with grace 0 for this uid,
     /// which removes it unless finalizers still hold it.
-    pub fn finish_pod(&self, ns: &str, name: &str, uid: &str) -> Result<Value, ApiError> {
+    pub fn finish_pod(&self, ns: &str, name: &str, uid: &str) -> Result<Arc<Value>, ApiError> {
         let opts = DeleteOptions {
             grace_period_seconds: Some(0),
             precondition_uid: Some(uid.into()),
@@ -360,9 +365,11 @@ mod tests {
             spec["nodeName"] = json!(node);
         }
         let pods = resources::PODS.resource();
-        client
-            .create(pods, "a", json!({"metadata": {"name": "p"}, "spec": spec}))
-            .unwrap()
+        Value::clone(
+            &client
+                .create(pods, "a", json!({"metadata": {"name": "p"}, "spec": spec}))
+                .unwrap(),
+        )
     }
 
     #[test]

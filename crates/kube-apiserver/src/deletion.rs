@@ -6,6 +6,8 @@
 //! the namespace controller empties a Terminating namespace and clears its finalizer.
 //! An update that clears the last finalizer of an object being deleted removes it.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use super::Query;
@@ -129,7 +131,8 @@ pub fn plan(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Plan {
     let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let mut next = current.clone();
+    // `next` is a copy of the whole object, made only where the plan is an update: most
+    // deletions of a busy cluster are kubelets' final ones, which remove.
     let mut finals = finalizers(current);
     let orphan = opts.propagation_policy.as_deref() == Some("Orphan")
         || opts.orphan_dependents == Some(true);
@@ -161,6 +164,7 @@ pub fn plan(
         if current.pointer("/metadata/deletionTimestamp").is_some() {
             return Plan::Unchanged;
         }
+        let mut next = current.clone();
         next["metadata"]["deletionTimestamp"] = json!(ts(now));
         next["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         next["metadata"]["finalizers"] = json!(finals);
@@ -200,10 +204,11 @@ pub fn plan(
     {
         // Already being deleted: only a shorter grace period (or new finalizers) changes it.
         if current.pointer("/metadata/deletionTimestamp").is_some() {
+            if grace < existing && grace == 0 && finals.is_empty() {
+                return Plan::Remove;
+            }
+            let mut next = current.clone();
             if grace < existing {
-                if grace == 0 && finals.is_empty() {
-                    return Plan::Remove;
-                }
                 next["metadata"]["deletionTimestamp"] =
                     json!(ts(now + chrono::Duration::seconds(grace)));
                 next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
@@ -217,6 +222,7 @@ pub fn plan(
             };
         }
     } else if current.pointer("/metadata/deletionTimestamp").is_some() {
+        let mut next = current.clone();
         next["metadata"]["finalizers"] = json!(finals);
         let next = strip_empty_finalizers(next);
         return if next == *current {
@@ -229,6 +235,7 @@ pub fn plan(
     if grace == 0 && finals.is_empty() {
         return Plan::Remove;
     }
+    let mut next = current.clone();
     next["metadata"]["deletionTimestamp"] = json!(ts(now + chrono::Duration::seconds(grace)));
     next["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
     next["metadata"]["finalizers"] = json!(finals);
@@ -259,7 +266,7 @@ pub fn delete_internal(
     ns: &str,
     name: &str,
     opts: &DeleteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let store_ns = if info.namespaced { ns } else { "" };
     if is_namespace(info) && IMMORTAL_NAMESPACES.contains(&name) {
         return Err(ApiError::forbidden(format!(
@@ -302,21 +309,21 @@ pub fn delete_internal(
         let decided = plan(info, &current, opts, chrono::Utc::now());
         if opts.dry_run {
             return Ok(match decided {
-                Plan::Update(next) => next,
-                _ => (*current).clone(),
+                Plan::Update(next) => Arc::new(next),
+                _ => current,
             });
         }
         match decided {
             Plan::Remove => {
                 let removed = server.registry.remove(info.resource(), store_ns, name)?;
                 crate::crd::object_removed(server, info, &removed)?;
-                return Ok((*removed).clone());
+                return Ok(removed);
             }
             Plan::Unchanged => {
                 if crate::crd::is_crd(info) {
                     crate::crd::cleanup(server, &current)?;
                 }
-                return Ok((*current).clone());
+                return Ok(current);
             }
             Plan::Update(mut next) => {
                 next["metadata"]["resourceVersion"] =
@@ -331,10 +338,10 @@ pub fn delete_internal(
                             // customresourcecleanup finalizer); the CRD goes after them.
                             crate::crd::cleanup(server, &stored)?;
                             if let Some(now) = server.registry.get(info.resource(), "", name) {
-                                return Ok((*now).clone());
+                                return Ok(now);
                             }
                         }
-                        return Ok((*stored).clone());
+                        return Ok(stored);
                     }
                     Err(e) if e.reason == "Conflict" => continue,
                     Err(e) => return Err(e),

@@ -4,6 +4,8 @@
 //! The `*_internal` functions are the API semantics without HTTP (admission, defaulting,
 //! deletion rules); in-process callers that want apiserver behaviour use them directly.
 
+use std::sync::Arc;
+
 use axum::response::Response;
 use base64::Engine;
 use http::Method;
@@ -185,7 +187,7 @@ async fn handle_inner(server: &ApiServer, request: ApiRequest) -> Result<Respons
                     continue;
                 };
                 match deletion::delete_internal(server, info, item_ns, item_name, &opts) {
-                    Ok(object) => deleted.push(object),
+                    Ok(object) => deleted.push(Value::clone(&object)),
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
                 }
@@ -210,17 +212,24 @@ fn include_object(request: &ApiRequest) -> String {
 }
 
 /// An object as a response shows it: a custom resource in the requested version, a
-/// PodDisruptionBudget with its status computed now.
-fn presented(server: &ApiServer, info: &ResourceInfo, object: &Value) -> Value {
-    let mut object = object.clone();
-    if object.get("kind").and_then(Value::as_str) == Some("Status") {
-        return object;
+/// PodDisruptionBudget with its status computed now; anything else as stored, uncopied.
+fn presented<'a>(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    object: &'a Value,
+) -> std::borrow::Cow<'a, Value> {
+    let pdb = info.group == "policy" && info.plural == "poddisruptionbudgets";
+    if object.get("kind").and_then(Value::as_str) == Some("Status")
+        || !(pdb || crate::crd::served(info).is_some())
+    {
+        return std::borrow::Cow::Borrowed(object);
     }
+    let mut object = object.clone();
     crate::crd::present(info, &mut object);
-    if info.group == "policy" && info.plural == "poddisruptionbudgets" {
+    if pdb {
         crate::pdb::present(server, &mut object);
     }
-    object
+    std::borrow::Cow::Owned(object)
 }
 
 fn object_response(code: u16, object: &Value, table: bool, request: &ApiRequest) -> Response {
@@ -339,7 +348,7 @@ pub fn list(
         .iter()
         .filter(|o| after.as_ref().is_none_or(|a| key(o) > *a))
         .filter(|o| selectors.matches(info, o));
-    let page: Vec<Value> = matching
+    let page: Vec<std::borrow::Cow<Value>> = matching
         .by_ref()
         .take(limit)
         .map(|o| presented(server, info, o))
@@ -399,7 +408,7 @@ pub fn create_internal(
     ns: &str,
     mut object: Value,
     opts: &CreateOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     normalize_identity(info, ns, &mut object)?;
     let meta = object["metadata"].as_object_mut().unwrap();
     if meta
@@ -449,7 +458,7 @@ pub fn create_internal(
         let meta = object["metadata"].as_object_mut().unwrap();
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
-        return Ok(object);
+        return Ok(Arc::new(object));
     }
     let store_ns = if info.namespaced { ns } else { "" };
     crate::crd::to_storage(info, &mut object);
@@ -458,7 +467,7 @@ pub fn create_internal(
         .create(info.resource(), store_ns, object)
         .map_err(|e| rename_error(e, info))?;
     admission::after_create(server, info, &created)?;
-    Ok((*created).clone())
+    Ok(created)
 }
 
 /// The registry names resources by plural only; errors name them as the apiserver does.
@@ -474,6 +483,63 @@ fn rename_error(mut err: ApiError, info: &ResourceInfo) -> ApiError {
     err
 }
 
+/// A write to the status subresource: `next`'s status and resourceVersion over `current`'s
+/// everything else. `next` is reused, and a part is copied from `current` only where the
+/// two differ: status writes are most of a busy cluster's writes (every kubelet report),
+/// and they rarely touch anything but the status.
+fn status_update(current: &Value, mut next: Value) -> Value {
+    let (Some(old), Some(new)) = (current.as_object(), next.as_object_mut()) else {
+        let mut merged = current.clone();
+        merged["status"] = next.get("status").cloned().unwrap_or(json!({}));
+        return merged;
+    };
+    new.retain(|key, _| key == "status" || old.contains_key(key));
+    for (key, value) in old {
+        match key.as_str() {
+            "status" => {}
+            "metadata" => {
+                let rv = new
+                    .get("metadata")
+                    .and_then(|m| m.get("resourceVersion"))
+                    .cloned();
+                let same = rv.is_some()
+                    && new
+                        .get("metadata")
+                        .is_some_and(|m| same_except(m, value, "resourceVersion"));
+                if !same {
+                    let mut metadata = value.clone();
+                    if let Some(rv) = rv {
+                        metadata["resourceVersion"] = rv;
+                    }
+                    new.insert(key.clone(), metadata);
+                }
+            }
+            _ => {
+                if new.get(key) != Some(value) {
+                    new.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    new.entry("status").or_insert_with(|| json!({}));
+    next
+}
+
+/// Whether two objects are equal but for the field `except`.
+fn same_except(a: &Value, b: &Value, except: &str) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            let len =
+                |m: &serde_json::Map<String, Value>| m.len() - usize::from(m.contains_key(except));
+            len(a) == len(b)
+                && a.iter()
+                    .filter(|(k, _)| *k != except)
+                    .all(|(k, v)| b.get(k) == Some(v))
+        }
+        _ => a == b,
+    }
+}
+
 /// Builds the object an update stores from the current one and the client's: the main
 /// resource keeps the stored status, the `status` subresource keeps everything else, and
 /// system metadata (deletion state) is never taken from the client.
@@ -484,14 +550,7 @@ pub fn merge_for_update(
     sub: Option<&str>,
 ) -> Value {
     match sub {
-        Some("status") => {
-            let mut merged = current.clone();
-            merged["status"] = next.get("status").cloned().unwrap_or(json!({}));
-            if let Some(rv) = next.pointer("/metadata/resourceVersion") {
-                merged["metadata"]["resourceVersion"] = rv.clone();
-            }
-            return merged;
-        }
+        Some("status") => return status_update(current, next),
         Some("finalize") => {
             let mut merged = current.clone();
             merged["spec"]["finalizers"] = next
@@ -656,7 +715,7 @@ pub fn patch_internal(
                 }
                 object["metadata"]["name"] = json!(name);
                 return match create_internal(server, info, ns, object, opts) {
-                    Ok(created) => Ok((created, 201)),
+                    Ok(created) => Ok((Value::clone(&created), 201)),
                     Err(e) if e.reason == "AlreadyExists" => continue,
                     Err(e) => Err(e),
                 };
@@ -808,7 +867,7 @@ pub(crate) fn bind_pod(
     name: &str,
     uid: Option<&str>,
     node: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let now = now_rfc3339();
     let bound = server.registry.modify(resources::PODS.resource(), ns, name, |pod| {
         if let Some(uid) = uid {
@@ -841,7 +900,7 @@ pub(crate) fn bind_pod(
         }
         Ok(())
     })?;
-    Ok((*bound).clone())
+    Ok(bound)
 }
 
 /// `POST pods/<name>/eviction` (a policy/v1 Eviction): see [`crate::pdb::evict`].

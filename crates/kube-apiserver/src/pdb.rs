@@ -218,7 +218,7 @@ pub fn evict(
     if opts.precondition_uid.is_none() {
         opts.precondition_uid = uid.map(String::from);
     }
-    delete_internal(server, &PODS, ns, name, &opts)
+    delete_internal(server, &PODS, ns, name, &opts).map(|v| Value::clone(&v))
 }
 
 fn check_and_record(server: &ApiServer, ns: &str, pod: &Value) -> Result<(), ApiError> {

@@ -97,33 +97,55 @@ pub fn filtered_type(
     }
 }
 
-fn render(spec: &WatchSpec, event_type: &str, object: &Value) -> Value {
-    let mut object = object.clone();
-    crate::crd::present(spec.info, &mut object);
-    let object = &object;
-    let object = match &spec.table {
-        Some(include) => tables::table(
+/// One watch event as a line of JSON (`{"type":…,"object":…}` and `\n`), serialised straight from the
+/// stored object: a busy watcher renders every change of its resource, and a copy of each
+/// object per event was the largest cost of a watch.
+fn render(spec: &WatchSpec, event_type: &str, object: &Value) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct WatchEvent<'a> {
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        object: &'a Value,
+    }
+    let encode = |object: &Value| {
+        let mut line = serde_json::to_vec(&WatchEvent { event_type, object }).unwrap_or_default();
+        line.push(b'\n');
+        line
+    };
+    let presented;
+    let object = if crate::crd::served(spec.info).is_some() {
+        let mut copy = object.clone();
+        crate::crd::present(spec.info, &mut copy);
+        presented = copy;
+        &presented
+    } else {
+        object
+    };
+    Bytes::from(match &spec.table {
+        Some(include) => encode(&tables::table(
             spec.info,
             std::slice::from_ref(object),
             include,
             chrono::Utc::now(),
-        ),
-        None => object.clone(),
-    };
-    json!({"type": event_type, "object": object})
+        )),
+        None => encode(object),
+    })
 }
 
-fn bookmark(spec: &WatchSpec, rv: u64, initial_end: bool) -> Value {
+fn bookmark(spec: &WatchSpec, rv: u64, initial_end: bool) -> Bytes {
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if initial_end {
         metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    json!({"type": "BOOKMARK", "object": {"kind": spec.info.kind, "apiVersion": spec.info.api_version(), "metadata": metadata}})
+    let event = json!({"type": "BOOKMARK", "object": {"kind": spec.info.kind, "apiVersion": spec.info.api_version(), "metadata": metadata}});
+    let mut line = serde_json::to_vec(&event).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 /// Starts a watch; events arrive on the returned channel until the watch ends (timeout,
 /// receiver dropped, or the watcher fell too far behind — clients then resume).
-pub fn start(server: &ApiServer, spec: WatchSpec) -> Result<mpsc::Receiver<Value>, ApiError> {
+pub fn start(server: &ApiServer, spec: WatchSpec) -> Result<mpsc::Receiver<Bytes>, ApiError> {
     let registry = server.registry.clone();
     let resource = spec.info.resource();
     let ns = spec.namespace.clone();
@@ -143,7 +165,7 @@ pub fn start(server: &ApiServer, spec: WatchSpec) -> Result<mpsc::Receiver<Value
             (items, registry.watch(resource, Some(rv))?, rv)
         }
     };
-    let (tx, rx) = mpsc::channel::<Value>(256);
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
     tokio::spawn(async move {
         let mut stream = Box::pin(stream);
         let mut last_rv = start_rv;
@@ -200,16 +222,18 @@ pub fn http(server: &ApiServer, request: &ApiRequest) -> Result<Response, ApiErr
         "application/json"
     };
     let rx = start(server, spec)?;
-    let lines = tokio_stream_from(rx).map(|event| {
-        let mut line = serde_json::to_vec(&event).unwrap_or_default();
-        line.push(b'\n');
-        Ok::<Bytes, std::io::Error>(Bytes::from(line))
-    });
+    let lines = tokio_stream_from(rx).map(Ok::<Bytes, std::io::Error>);
     Ok(Response::builder()
         .header(http::header::CONTENT_TYPE, content_type)
         .header(http::header::CACHE_CONTROL, "no-cache, private")
         .body(Body::from_stream(lines))
         .unwrap())
+}
+
+/// A rendered event as a WebSocket text message: the line without its newline.
+fn text_message(mut line: Bytes) -> axum::extract::ws::Utf8Bytes {
+    line.truncate(line.len().saturating_sub(1));
+    String::from_utf8_lossy(&line).into_owned().into()
 }
 
 /// The same watch over a WebSocket: one event per text message.
@@ -227,7 +251,7 @@ pub fn websocket(server: ApiServer, request: ApiRequest, upgrade: WebSocketUpgra
             tokio::select! {
                 event = rx.recv() => match event {
                     Some(event) => {
-                        if socket.send(Message::Text(event.to_string().into())).await.is_err() {
+                        if socket.send(Message::Text(text_message(event))).await.is_err() {
                             return;
                         }
                     }

@@ -86,10 +86,13 @@ pub struct Registry {
     durable: Option<durable::Durable>,
 }
 
-/// How many past events are kept for resuming watches at most. Generous so that clients
-/// resuming from a resourceVersion a few minutes old (fabric8, kube-rs reflectors) do not
-/// get 410.
-pub const DEFAULT_HISTORY: usize = 250_000;
+/// How many past events are kept for resuming watches at most: kube-apiserver's watch
+/// cache upper bound (`defaultUpperBoundCapacity`, 100 × 1024). Below it, a quiet
+/// cluster keeps minutes of history (clients resuming from a resourceVersion a few minutes
+/// old — fabric8, kube-rs reflectors — get no 410); at it, a burst of writes (a
+/// scheduling wave writes 15,000 a second) reuses the memory of superseded objects
+/// instead of holding 250,000 of them (the earlier bound: gigabytes).
+pub const DEFAULT_HISTORY: usize = 102_400;
 
 /// Beyond [`HISTORY_ALWAYS`] events, events older than this are dropped: kube-apiserver's
 /// watch cache keeps at least 75 s of events (`eventFreshDuration`). Without it a busy

@@ -280,10 +280,15 @@ fn same_for_scheduling(a: &Value, b: &Value) -> bool {
     POINTERS.iter().all(|p| a.pointer(p) == b.pointer(p)) && disruption(a) == disruption(b)
 }
 
-/// The `involvedObject` of an event about a pod known by reference only.
-fn pod_ref_object(namespace: &str, name: &str, uid: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"namespace": namespace, "name": name, "uid": uid}})
+/// The pod an event is about, as much of it as the event names: the reference, and the
+/// resourceVersion of `stored` (the pod as the event's write left it) when known.
+fn pod_ref_object(namespace: &str, name: &str, uid: &str, stored: Option<&Value>) -> Value {
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"namespace": namespace, "name": name, "uid": uid}});
+    if let Some(rv) = stored.and_then(|s| s.pointer("/metadata/resourceVersion")) {
+        pod["metadata"]["resourceVersion"] = rv.clone();
+    }
+    pod
 }
 
 fn backoff(attempts: u32) -> Duration {
@@ -684,12 +689,9 @@ impl Scheduler {
                 let rv = match result {
                     Ok(stored) => {
                         let rv = rv_of(&stored);
-                        let mut involved = stored;
-                        involved["apiVersion"] = json!("v1");
-                        involved["kind"] = json!("Pod");
                         events::record(
                             client,
-                            &involved,
+                            &pod_ref_object(&namespace, &name, &uid, Some(&stored)),
                             Kind::Normal,
                             message::EVENT_SCHEDULED,
                             &message::scheduled_event_message(&namespace, &name, &node),
@@ -769,7 +771,7 @@ impl Scheduler {
                                 }
                                 events::record(
                                     client,
-                                    &pod_ref_object(&v.namespace, &v.name, &v.uid),
+                                    &pod_ref_object(&v.namespace, &v.name, &v.uid, None),
                                     Kind::Normal,
                                     message::EVENT_PREEMPTED,
                                     &text,
@@ -872,12 +874,9 @@ impl Scheduler {
                 let rv = match result {
                     Ok(stored) => {
                         if message_changed {
-                            let mut involved = (*stored).clone();
-                            involved["apiVersion"] = json!("v1");
-                            involved["kind"] = json!("Pod");
                             events::record(
                                 client,
-                                &involved,
+                                &pod_ref_object(&namespace, &name, &uid, Some(&stored)),
                                 Kind::Warning,
                                 message::EVENT_FAILED_SCHEDULING,
                                 &text,

@@ -116,6 +116,12 @@ struct NodeSlot {
     /// reprieve pass needs no sort.
     pods: Vec<Arc<PodRequirements>>,
     nominated: Vec<Arc<PodRequirements>>,
+    /// `usage` plus every nominated pod, and the lowest and highest priority among the
+    /// nominated: a pod at or below the lowest sees all of them, one above the highest
+    /// sees none — the filter pass, which visits every node for every pod, then needs no
+    /// walk over the nominated pods (thousands of nodes have some during a preemption wave).
+    with_nominated: NodeUsage,
+    nominated_priorities: (i32, i32),
     /// The bound pods' requested totals per priority, highest first: what evicting every
     /// pod below a priority frees, without walking (and dereferencing) the pods.
     by_priority: Vec<(i32, NodeUsage)>,
@@ -130,13 +136,34 @@ impl NodeSlot {
             usage: NodeUsage::default(),
             pods: Vec::new(),
             nominated: Vec::new(),
+            with_nominated: NodeUsage::default(),
+            nominated_priorities: (i32::MAX, i32::MIN),
             by_priority: Vec::new(),
             least_bound: None,
         }
     }
 
+    fn nominate(&mut self, pod: &Arc<PodRequirements>) {
+        self.nominated.push(pod.clone());
+        self.with_nominated.add(pod);
+        let (low, high) = self.nominated_priorities;
+        self.nominated_priorities = (low.min(pod.priority), high.max(pod.priority));
+    }
+
+    fn unnominate(&mut self, at: usize) {
+        let pod = self.nominated.remove(at);
+        self.with_nominated.remove(&pod);
+        self.nominated_priorities = self
+            .nominated
+            .iter()
+            .fold((i32::MAX, i32::MIN), |(low, high), p| {
+                (low.min(p.priority), high.max(p.priority))
+            });
+    }
+
     fn bind(&mut self, pod: &Arc<PodRequirements>) {
         self.usage.add(pod);
+        self.with_nominated.add(pod);
         let at = self
             .pods
             .partition_point(|p| more_important_first(p, pod).is_lt());
@@ -158,6 +185,7 @@ impl NodeSlot {
         // remove, not swap_remove: `pods` stays in importance order.
         let pod = self.pods.remove(at);
         self.usage.remove(&pod);
+        self.with_nominated.remove(&pod);
         if let Some(g) = self
             .by_priority
             .iter()
@@ -359,7 +387,7 @@ impl Snapshot {
                     slot.unbind(pos);
                 }
             } else if let Some(pos) = slot.nominated.iter().position(|p| p.has_key(key)) {
-                slot.nominated.remove(pos);
+                slot.unnominate(pos);
             }
         }
         Some(pod)
@@ -389,7 +417,7 @@ impl Snapshot {
             let slot = &mut self.nodes[i];
             match place {
                 Place::Bound(_) => slot.bind(&pod),
-                Place::Nominated(_) => slot.nominated.push(pod.clone()),
+                Place::Nominated(_) => slot.nominate(&pod),
             }
         }
         self.pods.insert(key, (pod, place));
@@ -444,11 +472,15 @@ impl Snapshot {
         own: Option<usize>,
     ) -> Cow<'_, NodeUsage> {
         let slot = &self.nodes[i];
-        let mut usage = Cow::Borrowed(&slot.usage);
-        if slot.nominated.is_empty() {
-            return usage;
-        }
         let maybe_self = own == Some(i);
+        let (low, high) = slot.nominated_priorities;
+        if slot.nominated.is_empty() || pod.priority > high {
+            return Cow::Borrowed(&slot.usage);
+        }
+        if pod.priority <= low && !maybe_self {
+            return Cow::Borrowed(&slot.with_nominated);
+        }
+        let mut usage = Cow::Borrowed(&slot.usage);
         for n in &slot.nominated {
             if n.priority >= pod.priority && !(maybe_self && n.has_key(key)) {
                 usage.to_mut().add(n);

@@ -14,6 +14,13 @@ mod spark_submit_cli;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: the API server, registry and controllers
+/// copy and drop JSON objects at tens of thousands a second, and glibc's malloc spent a
+/// fifth of a busy cluster's CPU in allocation, page faults and consolidation
+/// (docs/benchmarks.md, the scheduler bench).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
