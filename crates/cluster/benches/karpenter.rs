@@ -34,10 +34,6 @@
 //! disruption budget (default: none given, so Karpenter's `nodes: 10%`). Without `--bench`
 //! (`cargo test --benches`) it is a smoke run of 50 pods.
 
-/// The allocator the `sparkyard` binary runs with.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -50,6 +46,10 @@ use sparkyard_cluster::scheduling::node::CapacityType;
 use sparkyard_cluster::scheduling::{NodeConfig, PodRequirements};
 use sparkyard_cluster::{Client, ClusterConfig, EventType, Propagation, Resource};
 use sparkyard_provisioning::{InstanceOption, NodePoolSpec, ScheduleInput};
+
+/// The allocator the `sparkyard` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PODS: Resource = Resource::new("", "pods");
 const NODES: Resource = Resource::new("", "nodes");

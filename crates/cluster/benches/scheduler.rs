@@ -14,10 +14,6 @@
 //!
 //! `cargo bench -p sparkyard-cluster --bench scheduler [-- nodes pods preemptors]`
 
-/// The allocator the `sparkyard` binary runs with.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +26,10 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 use sparkyard_cluster::scheduling::NodeConfig;
 use sparkyard_cluster::ClusterConfig;
+
+/// The allocator the `sparkyard` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CONCURRENCY: usize = 64;
 

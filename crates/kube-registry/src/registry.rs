@@ -447,7 +447,7 @@ impl Registry {
             }
         }
         // History is in resourceVersion order: skip to `start` instead of scanning it all
-        // (controllers re-subscribe often; the history holds up to 250,000 events).
+        // (controllers re-subscribe often; the history holds up to 102,400 events).
         let first = state
             .history
             .partition_point(|e| e.resource_version <= start);

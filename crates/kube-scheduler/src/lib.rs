@@ -260,24 +260,38 @@ fn uid_of(object: &Value) -> &str {
         .unwrap_or("")
 }
 
+/// What of a pod the scheduler reads besides its spec (covered by `generation`, which the
+/// registry bumps on any spec change) and the phase and start time
+/// ([`same_for_scheduling`] compares those too).
+const SCHEDULING_POINTERS: [&str; 4] = [
+    "/metadata/generation",
+    "/metadata/deletionTimestamp",
+    "/status/nominatedNodeName",
+    "/spec/nodeName",
+];
+
+fn disruption_target(pod: &Value) -> Option<&Value> {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == "DisruptionTarget"))
+}
+
+/// Whether two versions of a pod agree on everything the scheduler reads but the phase and
+/// the start time: a kubelet's status report.
+fn same_but_phase(a: &Value, b: &Value) -> bool {
+    SCHEDULING_POINTERS
+        .iter()
+        .all(|p| a.pointer(p) == b.pointer(p))
+        && disruption_target(a) == disruption_target(b)
+}
+
 /// Whether two versions of a pod look the same to the scheduler, judged without parsing
-/// them: the spec is covered by `generation` (the registry bumps it on any spec change),
-/// the rest by the few metadata and status fields the core reads.
+/// them.
 fn same_for_scheduling(a: &Value, b: &Value) -> bool {
-    const POINTERS: [&str; 6] = [
-        "/metadata/generation",
-        "/metadata/deletionTimestamp",
-        "/status/phase",
-        "/status/nominatedNodeName",
-        "/status/startTime",
-        "/spec/nodeName",
-    ];
-    let disruption = |p: &Value| {
-        p.pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .and_then(|c| c.iter().find(|c| c["type"] == "DisruptionTarget").cloned())
-    };
-    POINTERS.iter().all(|p| a.pointer(p) == b.pointer(p)) && disruption(a) == disruption(b)
+    same_but_phase(a, b)
+        && ["/status/phase", "/status/startTime"]
+            .iter()
+            .all(|p| a.pointer(p) == b.pointer(p))
 }
 
 /// The pod an event is about, as much of it as the event names: the reference, and the
@@ -426,7 +440,10 @@ impl Scheduler {
                 return;
             }
         }
-        let req = match PodRequirements::from_pod(pod) {
+        let known = previous
+            .filter(|prev| !after_own_write && same_but_phase(prev, pod))
+            .and_then(|_| self.with_new_phase(uid, pod));
+        let req = match known.map_or_else(|| PodRequirements::from_pod(pod), Ok) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e.0, "scheduler ignores a pod it cannot read");
@@ -500,6 +517,27 @@ impl Scheduler {
                 );
             }
         }
+    }
+
+    /// The requirements already known for the pod `uid`, with the phase and start time of
+    /// `pod`: a kubelet's status report (a pod starting, or finishing) needs no parse of the
+    /// whole pod — half the scheduler's parsing during a preemption wave.
+    fn with_new_phase(&self, uid: &str, pod: &Value) -> Option<PodRequirements> {
+        let known = self
+            .snapshot
+            .tracked(uid)
+            .or_else(|| self.pending.get(uid).map(|p| &p.req))?;
+        let mut req = known.clone();
+        req.start_time = pod
+            .pointer("/status/startTime")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        req.terminal = matches!(
+            pod.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        Some(req)
     }
 
     fn pod_deleted(&mut self, pod: &Value) {
@@ -1025,6 +1063,14 @@ mod tests {
         let mut d = a.clone();
         d["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
         assert!(!same_for_scheduling(&a, &d));
+        assert!(!same_but_phase(&a, &d));
+        let mut e = a.clone();
+        e["status"]["phase"] = json!("Failed");
+        assert!(!same_for_scheduling(&a, &e));
+        assert!(
+            same_but_phase(&a, &e),
+            "a phase change alone is read without a parse"
+        );
     }
 
     #[test]

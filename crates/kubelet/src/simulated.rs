@@ -97,12 +97,15 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The status of a pod whose containers were stopped by a graceful deletion: every
-/// running container terminated with 143 now, phase `Failed` (not all exited 0), `Ready`
-/// false — what a kubelet reports before it completes the deletion.
-fn stopped_status(pod: &Value, now: DateTime<Utc>) -> Value {
+/// Turns a pod's status into that of a pod whose containers were stopped by a graceful
+/// deletion: every running container terminated with 143 now, phase `Failed` (not all
+/// exited 0), `Ready` false — what a kubelet reports before it completes the deletion.
+/// In place, on the copy of the stored pod that the status write makes anyway.
+fn stop(status: &mut Value, now: DateTime<Utc>) {
     let at = rfc3339(now);
-    let mut status = pod.get("status").cloned().unwrap_or_else(|| json!({}));
+    if !status.is_object() {
+        *status = json!({});
+    }
     if let Some(list) = status
         .get_mut("containerStatuses")
         .and_then(Value::as_array_mut)
@@ -129,7 +132,6 @@ fn stopped_status(pod: &Value, now: DateTime<Utc>) -> Value {
             }
         }
     }
-    status
 }
 
 impl Driver {
@@ -166,12 +168,11 @@ impl Driver {
             // Nothing runs, so the grace period is over at once: terminal status (unless
             // already terminal), then the kubelet's final DELETE.
             if !terminal {
-                let status = stopped_status(pod, now);
                 let _ = self.client.update_status(PODS, &ns, &name, |p| {
                     if str_at(p, "/metadata/uid") != uid {
                         return Err(ApiError::conflict("", "pods", &name));
                     }
-                    p["status"] = status.clone();
+                    stop(&mut p["status"], now);
                     Ok(())
                 });
             }
@@ -322,7 +323,8 @@ mod tests {
                 "conditions": [{"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
                 "containerStatuses": [{"name": "main", "containerID": "containerd://x",
                     "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}}, "ready": true}]}});
-        let status = stopped_status(&pod, "2025-01-01T00:01:00Z".parse().unwrap());
+        let mut status = pod["status"].clone();
+        stop(&mut status, "2025-01-01T00:01:00Z".parse().unwrap());
         assert_eq!(status["phase"], "Failed");
         let term = &status["containerStatuses"][0]["state"]["terminated"];
         assert_eq!(term["exitCode"], 143);

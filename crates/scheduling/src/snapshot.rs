@@ -309,6 +309,11 @@ impl Snapshot {
         })
     }
 
+    /// A tracked (bound or nominated) pod's requirements.
+    pub fn tracked(&self, key: &str) -> Option<&PodRequirements> {
+        self.pods.get(key).map(|(pod, _)| pod.as_ref())
+    }
+
     /// Checks the per-node caches against the pods they summarise (tests).
     #[cfg(test)]
     pub(crate) fn check_caches(&self) {
