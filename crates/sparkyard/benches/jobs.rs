@@ -367,10 +367,17 @@ impl Emr {
     }
 }
 
-/// When each pod (`namespace/name`) was first seen on the watch.
-type Seen = Arc<Mutex<HashMap<String, Instant>>>;
+/// When each pod (`namespace/name`) was first seen on the watch, and first seen bound.
+type Seen = Arc<Mutex<HashMap<String, PodTimes>>>;
 
-/// Watches the pods of `ns` and records the first time each name appears.
+#[derive(Clone, Copy)]
+struct PodTimes {
+    created: Instant,
+    bound: Option<Instant>,
+}
+
+/// Watches the pods of `ns` and records the first time each name appears and the first time
+/// it appears with a node (`spec.nodeName`).
 fn watch_pods(client: kube::Client, ns: &str, seen: Seen) {
     let api: Api<Pod> = Api::namespaced(client, ns);
     let ns = ns.to_string();
@@ -379,11 +386,16 @@ fn watch_pods(client: kube::Client, ns: &str, seen: Seen) {
         while let Some(event) = events.next().await {
             let now = Instant::now();
             if let Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) = event {
+                let bound = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
                 if let Some(name) = pod.metadata.name {
-                    seen.lock()
-                        .unwrap()
-                        .entry(format!("{ns}/{name}"))
-                        .or_insert(now);
+                    let mut seen = seen.lock().unwrap();
+                    let times = seen.entry(format!("{ns}/{name}")).or_insert(PodTimes {
+                        created: now,
+                        bound: None,
+                    });
+                    if bound && times.bound.is_none() {
+                        times.bound = Some(now);
+                    }
                 }
             }
         }
@@ -397,8 +409,13 @@ fn first_seen(seen: &Seen, ns: &str, matches: impl Fn(&str) -> bool) -> Option<I
         .unwrap()
         .iter()
         .filter(|(k, _)| k.strip_prefix(&prefix).is_some_and(&matches))
-        .map(|(_, t)| *t)
+        .map(|(_, t)| t.created)
         .min()
+}
+
+/// When the pod `ns/name` was first seen bound to a node.
+fn first_bound(seen: &Seen, ns: &str, name: &str) -> Option<Instant> {
+    seen.lock().unwrap().get(&format!("{ns}/{name}"))?.bound
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -537,14 +554,15 @@ impl Bench {
         println!("  (pods still running in {ns} after {limit:?}; going on)");
     }
 
-    /// Part 1: StartJobRun response → driver pod first seen, at a steady rate.
+    /// Part 1: StartJobRun response → driver pod first seen and first seen bound, at a steady
+    /// rate.
     async fn creation(&self, runs: usize, rate: f64) {
         println!(
             "\n== StartJobRun -> driver pod created: {runs} runs at {rate}/s, each cancelled once its driver exists"
         );
         println!(
-            "{:>4} {:>14} {:>17} {:>17}",
-            "run", "StartJobRun ms", "-> runner pod s", "-> driver pod s"
+            "{:>4} {:>14} {:>17} {:>17} {:>17}",
+            "run", "StartJobRun ms", "-> runner pod s", "-> driver pod s", "-> bound s"
         );
         let begin = Instant::now();
         let mut tasks = Vec::new();
@@ -574,6 +592,17 @@ impl Bench {
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 };
+                // Cancelling deletes the driver; wait for its binding first (it follows
+                // creation by milliseconds when a node has room).
+                let bound_at = loop {
+                    if let Some(t) = first_bound(&seen, NS, &driver) {
+                        break Some(t);
+                    }
+                    if Instant::now() > deadline {
+                        break None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                };
                 // The runner Job's pod is named `<id>-<suffix>`.
                 let runner_at = first_seen(&seen, NS, |n| n.starts_with(&format!("{id}-")));
                 let _ = emr
@@ -587,20 +616,25 @@ impl Bench {
                 let runner_s =
                     runner_at.map(|t| t.saturating_duration_since(answered).as_secs_f64());
                 let driver_s = driver_at.saturating_duration_since(answered).as_secs_f64();
+                let bound_s = bound_at.map(|t| t.saturating_duration_since(answered).as_secs_f64());
+                let shown = |s: Option<f64>| s.map_or("-".to_string(), |s| format!("{s:.2}"));
                 println!(
-                    "{i:>4} {api_ms:>14.1} {:>17} {driver_s:>17.2}",
-                    runner_s.map_or("-".to_string(), |s| format!("{s:.2}"))
+                    "{i:>4} {api_ms:>14.1} {:>17} {driver_s:>17.2} {:>17}",
+                    shown(runner_s),
+                    shown(bound_s)
                 );
-                Ok::<_, String>((api_ms, runner_s, driver_s))
+                Ok::<_, String>((api_ms, runner_s, driver_s, bound_s))
             }));
         }
-        let (mut api, mut runner, mut driver, mut errors) = (vec![], vec![], vec![], vec![]);
+        let (mut api, mut runner, mut driver, mut bound, mut errors) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for t in tasks {
             match t.await.expect("run task") {
-                Ok((a, r, d)) => {
+                Ok((a, r, d, b)) => {
                     api.push(a / 1000.0);
                     runner.extend(r);
                     driver.push(d);
+                    bound.extend(b);
                 }
                 Err(e) => errors.push(e),
             }
@@ -617,6 +651,7 @@ impl Bench {
         summary("StartJobRun call", &api, "ms");
         summary("StartJobRun -> runner pod", &runner, "s");
         summary("StartJobRun -> driver pod", &driver, "s");
+        summary("StartJobRun -> driver bound", &bound, "s");
         self.drain(NS, Duration::from_secs(180)).await;
     }
 
