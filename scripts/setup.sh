@@ -150,6 +150,12 @@ install_spark_runtime() {
 install_spark_runtime
 # ---- end of spark-runtime/ ---------------------------------------------------------------
 
+# Where sparkyard finds this Spark when started from a directory with no .venv above it
+# (docs/configuration.md, "The Spark runtime"): the last setup run wins.
+RUNTIME_LINK="${XDG_DATA_HOME:-$HOME/.local/share}/sparkyard/runtime/spark-home"
+mkdir -p "$(dirname "$RUNTIME_LINK")"
+ln -sfn "$(ls -d "$VENV"/lib/python3*/site-packages/pyspark | head -1)" "$RUNTIME_LINK"
+
 # playwright-core for the console's browser tests, exactly as package-lock.json pins it;
 # reinstalled only when the lock file changes. It never downloads a browser.
 CONSOLE_TESTS="$ROOT/crates/sparkyard/tests/console"

@@ -12,6 +12,8 @@ say "cargo clippy -- -D warnings"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 say "tests"
+# The Python checks (boto3, PySpark) use `assert`; -O would strip them.
+unset PYTHONOPTIMIZE
 if cargo nextest --version >/dev/null 2>&1; then
   exec cargo nextest run --workspace --no-fail-fast
 else

@@ -13,9 +13,13 @@ use sparkyard_cluster::{resources, Cluster, ClusterConfig, Propagation};
 const PODS: Resource = Resource::new("", "pods");
 
 async fn cluster() -> (Cluster, tempfile::TempDir) {
+    cluster_with(|_| {}).await
+}
+
+async fn cluster_with(configure: impl FnOnce(&mut ClusterConfig)) -> (Cluster, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let octet = |n: u32| (rand_u32() % n) as u8;
-    let config = ClusterConfig {
+    let mut config = ClusterConfig {
         api_listen: "127.0.0.1:0".parse().unwrap(),
         service_address: format!("127.10.{}.{}:443", octet(250), 2 + octet(250))
             .parse()
@@ -23,6 +27,7 @@ async fn cluster() -> (Cluster, tempfile::TempDir) {
         pod_cidr: format!("127.{}.0.0/16", 20 + octet(200)),
         ..ClusterConfig::default()
     };
+    configure(&mut config);
     let cluster = sparkyard_cluster::cluster::start(config, dir.path())
         .await
         .unwrap();
@@ -302,7 +307,6 @@ async fn graceful_deletion_terminates_then_reports_then_removes() {
     .await;
     let rv: u64 = cluster.client().revision();
     let mut events = Box::pin(cluster.client().watch(PODS, Some(rv)).unwrap());
-    let started = Instant::now();
     cluster
         .client()
         .delete(PODS, "grace", "sleeper", Propagation::Background, None)
@@ -330,17 +334,13 @@ async fn graceful_deletion_terminates_then_reports_then_removes() {
             break;
         }
     }
-    // SIGTERM ended `sleep` well within the 20 s grace period.
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
     assert_eq!(
         seen.first().map(|s| (s.0, s.1, s.2.as_str())),
         Some((EventType::Modified, true, "Running")),
         "{seen:?}"
     );
+    // 143 (SIGTERM), not 137: `sleep` ended on the TERM signal within its grace period;
+    // had the kubelet waited the period out, it would have been killed.
     let terminal = seen
         .iter()
         .find(|s| s.3 == 143)
@@ -642,4 +642,166 @@ async fn unschedulable_pods_wait_and_driver_deletion_cascades() {
         assert!(Instant::now() < deadline, "not collected: {left:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The Events the kubelet records for pod `name` from revision `rv` on, as (type, reason,
+/// message, fieldPath), until `done` holds for what has been seen.
+async fn pod_events_until(
+    cluster: &Cluster,
+    rv: u64,
+    name: &str,
+    done: impl Fn(&[(String, String, String, String)]) -> bool,
+) -> Vec<(String, String, String, String)> {
+    let events_resource = Resource::new("", "events");
+    let mut events = Box::pin(cluster.client().watch(events_resource, Some(rv)).unwrap());
+    let mut seen = Vec::new();
+    // A guard against a hang only; the kubelet's back-off puts the second attempt at 10 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    while !done(&seen) {
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("events so far: {seen:#?}"))
+            .unwrap();
+        let e = &event.object;
+        if event.event_type != EventType::Added || e["involvedObject"]["name"] != name {
+            continue;
+        }
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+        seen.push((
+            text(&e["type"]),
+            text(&e["reason"]),
+            text(&e["message"]),
+            text(&e["involvedObject"]["fieldPath"]),
+        ));
+    }
+    seen
+}
+
+/// Issue 16, fault 2: an image that maps to nothing says so in the pod's Events, as a
+/// kubelet's failed pull does, and backs off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_cannot_be_pulled_gives_kubelets_events_and_back_off() {
+    let (cluster, _dir) = cluster_with(|c| {
+        c.images.unknown = sparkyard_cluster::kubelet::config::UnknownImages::Error
+    })
+    .await;
+    namespace(&cluster, "pull");
+    let rv = cluster.client().revision();
+    let image = "registry.example.com/nothing:1";
+    create(
+        &cluster,
+        &resources::PODS,
+        "pull",
+        json!({"metadata": {"name": "puller"},
+               "spec": {"containers": [{"name": "main", "image": image}]}}),
+    );
+    let seen = pod_events_until(&cluster, rv, "puller", |seen| {
+        seen.iter().any(|e| e.2 == "Error: ImagePullBackOff")
+    })
+    .await;
+    let has = |kind: &str, reason: &str, message: &str| {
+        seen.iter().any(|e| {
+            e.0 == kind
+                && e.1 == reason
+                && e.2.starts_with(message)
+                && e.3 == "spec.containers{main}"
+        })
+    };
+    assert!(
+        has("Normal", "Pulling", &format!("Pulling image \"{image}\"")),
+        "{seen:#?}"
+    );
+    assert!(
+        has(
+            "Warning",
+            "Failed",
+            &format!(
+                "Failed to pull image \"{image}\": image \"{image}\" maps to no local directory"
+            )
+        ),
+        "{seen:#?}"
+    );
+    assert!(has("Warning", "Failed", "Error: ErrImagePull"), "{seen:#?}");
+    assert!(
+        has(
+            "Normal",
+            "BackOff",
+            &format!("Back-off pulling image \"{image}\"")
+        ),
+        "{seen:#?}"
+    );
+    // ErrImagePull came first, the back-off only after a second failed attempt.
+    let position = |m: &str| seen.iter().position(|e| e.2 == m).unwrap();
+    assert!(position("Error: ErrImagePull") < position("Error: ImagePullBackOff"));
+    let pod = cluster.client().get(PODS, "pull", "puller").unwrap();
+    assert_eq!(phase(&pod), "Pending");
+    let waiting = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
+    assert!(
+        ["ErrImagePull", "ImagePullBackOff"].contains(&waiting["reason"].as_str().unwrap_or("")),
+        "{pod:#}"
+    );
+    assert!(!seen.iter().any(|e| e.1 == "Started"), "{seen:#?}");
+}
+
+/// A container whose env names a missing ConfigMap waits with CreateContainerConfigError,
+/// the pod's Events say which, and it starts once the ConfigMap exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_config_map_is_an_event_and_the_pod_starts_once_it_exists() {
+    let (cluster, _dir) = cluster().await;
+    namespace(&cluster, "cfg");
+    let rv = cluster.client().revision();
+    create(
+        &cluster,
+        &resources::PODS,
+        "cfg",
+        json!({"metadata": {"name": "reader"},
+               "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"],
+                 "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "x"}}}]}]}}),
+    );
+    let seen = pod_events_until(&cluster, rv, "reader", |seen| {
+        seen.iter().any(|e| e.1 == "Failed")
+    })
+    .await;
+    let failed = seen.iter().find(|e| e.1 == "Failed").unwrap();
+    assert_eq!(
+        (failed.0.as_str(), failed.2.as_str(), failed.3.as_str()),
+        (
+            "Warning",
+            "Error: configmap \"settings\" not found",
+            "spec.containers{main}"
+        )
+    );
+    let waiting = wait_for(
+        &cluster,
+        "cfg",
+        "reader",
+        Duration::from_secs(120),
+        "CreateContainerConfigError",
+        |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                == "CreateContainerConfigError"
+        },
+    )
+    .await;
+    assert_eq!(phase(&waiting), "Pending");
+    let rv = cluster.client().revision();
+    create(
+        &cluster,
+        &resources::CONFIGMAPS,
+        "cfg",
+        json!({"metadata": {"name": "settings"}, "data": {"x": "1"}}),
+    );
+    pod_events_until(&cluster, rv, "reader", |seen| {
+        seen.iter().any(|e| e.1 == "Started")
+    })
+    .await;
+    wait_for(
+        &cluster,
+        "cfg",
+        "reader",
+        Duration::from_secs(120),
+        "Running",
+        |p| phase(p) == "Running",
+    )
+    .await;
 }

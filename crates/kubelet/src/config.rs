@@ -19,7 +19,8 @@ pub fn default_pod_cidr() -> String {
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ImagesConfig {
     /// The Spark distribution Spark images map to. Default: `$SPARK_HOME`, else the
-    /// `pyspark` package of a `.venv` found above the working directory or the binary.
+    /// `pyspark` package of a `.venv` found above the working directory or the binary, else
+    /// the one `scripts/setup.sh` last installed ([`installed_spark_home`]).
     pub spark_home: Option<PathBuf>,
     /// `PYSPARK_PYTHON` inside Spark pods: a Python that can import pyspark. Default: the
     /// venv's `bin/python3` next to the found pyspark, else `python3`.
@@ -184,7 +185,8 @@ impl HostRuntime {
                     .map(PathBuf::from)
                     .filter(|p| p.join("jars").is_dir())
             })
-            .or_else(find_venv_pyspark);
+            .or_else(find_venv_pyspark)
+            .or_else(installed_spark_home);
         let python = config
             .python
             .clone()
@@ -232,6 +234,26 @@ fn find_venv_pyspark() -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Where `scripts/setup.sh` records the Spark distribution it installed, so that
+/// sparkyard started from any directory (and a binary built anywhere) finds it:
+/// `$XDG_DATA_HOME/sparkyard/runtime/spark-home` (default `~/.local/share/…`), a symlink to
+/// the venv's `pyspark`.
+pub fn runtime_link() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("sparkyard/runtime/spark-home"))
+}
+
+/// The distribution [`runtime_link`] points at, resolved (a checkout under `/tmp` must be
+/// seen as such to be bound into pods), if it still holds Spark's jars.
+fn installed_spark_home() -> Option<PathBuf> {
+    std::fs::canonicalize(runtime_link()?)
+        .ok()
+        .filter(|p| p.join("jars").is_dir())
 }
 
 /// `<venv>/bin/python3` for `<venv>/lib/python3.X/site-packages/pyspark`.

@@ -154,6 +154,13 @@ impl Kubelet {
         rules.extend(builtin_rules());
         let bwrap = which("bwrap").unwrap_or_else(|| PathBuf::from("bwrap"));
         let host = HostRuntime::discover(&config.images);
+        match &host.spark_home {
+            Some(home) => tracing::info!(spark_home = %home.display(), python = %host.python.display(), "Spark images map to this Spark distribution"),
+            None => tracing::warn!(
+                "no Spark distribution found ([cluster.images] spark-home, SPARK_HOME, a .venv above the working directory or binary, or {}): Spark images will fail with ErrImagePull",
+                config::runtime_link().map_or("the runtime link".into(), |p| p.display().to_string())
+            ),
+        }
         let under_root = |p: &Option<PathBuf>| {
             p.as_ref()
                 .and_then(|p| std::fs::canonicalize(p).ok())

@@ -56,6 +56,12 @@ struct Slot {
     proc: Option<Proc>,
     next_start: Option<Instant>,
     backoff: Duration,
+    /// Image pull back-off after a failed pull (10 s doubling to 5 min); `None` until one
+    /// fails.
+    pull_backoff: Option<Duration>,
+    /// The message of the last `Failed` event for a container that cannot start, so that a
+    /// cause that has not changed is not recorded again every retry.
+    last_failure: Option<String>,
     /// Finished for good (no more restarts).
     done: bool,
     /// Started at least once.
@@ -142,6 +148,8 @@ impl Worker {
                     proc: None,
                     next_start: None,
                     backoff: restarts::BACKOFF_START,
+                    pull_backoff: None,
+                    last_failure: None,
                     done: false,
                     ever_started: false,
                 });

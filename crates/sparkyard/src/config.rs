@@ -198,7 +198,42 @@ impl Config {
         if let Some(path) = &args.cluster_config {
             config.apply_cluster_config(path, &explicit)?;
         }
+        config.place_nodes_in_region(&explicit)?;
         Ok(config)
+    }
+
+    /// One region everywhere: a node whose entry names no zone is in the region's first
+    /// (`<region>a`, so its `topology.kubernetes.io/region` label and provider id agree with
+    /// the ARNs and the profile); a zone the entry names must be in the region.
+    fn place_nodes_in_region(&mut self, explicit: &toml::Table) -> anyhow::Result<()> {
+        let entries = explicit
+            .get("cluster")
+            .and_then(|c| c.get("nodes"))
+            .and_then(|n| n.as_array());
+        for (i, node) in self.cluster.nodes.iter_mut().enumerate() {
+            let named = entries
+                .and_then(|e| e.get(i))
+                .is_some_and(|e| e.get("zone").is_some());
+            if !named {
+                node.zone = format!("{}a", self.region);
+                continue;
+            }
+            let in_region = node
+                .zone
+                .strip_prefix(self.region.as_str())
+                .is_some_and(|rest| {
+                    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase())
+                });
+            if !in_region {
+                anyhow::bail!(
+                    "cluster.nodes[{i}] ({}): zone {:?} is not in region {:?}; name a zone of the region or leave zone out",
+                    node.name,
+                    node.zone,
+                    self.region
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The configuration and the keys the file really sets (to tell an explicit setting
@@ -341,6 +376,34 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected() {
         assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    fn placed(text: &str) -> anyhow::Result<Config> {
+        let mut config: Config = toml::from_str(text).unwrap();
+        config.place_nodes_in_region(&toml::from_str(text).unwrap())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn nodes_follow_the_region_unless_they_name_a_zone_in_it() {
+        assert_eq!(placed("").unwrap().cluster.nodes[0].zone, "us-east-1a");
+        let config = placed("region = \"eu-west-1\"\n").unwrap();
+        assert_eq!(config.cluster.nodes[0].zone, "eu-west-1a");
+        let text = "region = \"eu-west-1\"\n[[cluster.nodes]]\nname = \"a\"\n[[cluster.nodes]]\nname = \"b\"\nzone = \"eu-west-1c\"\n";
+        let zones: Vec<String> = placed(text)
+            .unwrap()
+            .cluster
+            .nodes
+            .into_iter()
+            .map(|n| n.zone)
+            .collect();
+        assert_eq!(zones, ["eu-west-1a", "eu-west-1c"]);
+        let elsewhere = "[[cluster.nodes]]\nname = \"a\"\nzone = \"us-east-2b\"\n";
+        let error = placed(elsewhere).unwrap_err().to_string();
+        assert!(
+            error.contains("zone \"us-east-2b\" is not in region \"us-east-1\""),
+            "{error}"
+        );
     }
 
     #[test]

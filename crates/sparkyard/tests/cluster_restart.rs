@@ -91,13 +91,37 @@ fn objects_and_running_pods_survive_kill_9() {
         .unwrap()
         .to_string();
 
-    std::thread::sleep(Duration::from_secs(2));
+    // A burst of acknowledged writes, then kill -9 the moment the last is acknowledged:
+    // had the API answered before the registry's writer persisted a write, the tail of
+    // the burst would be lost.
+    let burst: String = (0..300)
+        .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: burst-{i}\n  namespace: keep\ndata:\n  i: \"{i}\"\n"))
+        .collect();
+    let burst_path = server.server.data_dir.path().join("burst.yaml");
+    std::fs::write(&burst_path, burst).unwrap();
+    let created = ok(&server, &["create", "-f", burst_path.to_str().unwrap()]);
+    assert_eq!(created.lines().count(), 300, "{created}");
     server.server.kill9();
     // The container keeps running while sparkyard is down.
     std::thread::sleep(Duration::from_secs(3));
     server.server.restart();
 
     let after = |args: &[&str]| get(&server, args);
+    let burst_left = after(&["get", "configmaps", "-n", "keep"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("burst-")
+        })
+        .count();
+    assert_eq!(
+        burst_left, 300,
+        "every acknowledged create survives kill -9"
+    );
     for (before, now) in [
         (&namespace, after(&["get", "namespace", "keep"])),
         (

@@ -149,6 +149,27 @@ async fn pending_with(pods: &Api<Pod>, name: &str, message: &str) -> Value {
     pod
 }
 
+/// The events of `name` once one with `reason` has been recorded (the scheduler records
+/// them on its writer thread, after the binding a test may already have seen).
+async fn events_with(client: &Client, ns: &str, name: &str, reason: &str) -> Vec<(String, String)> {
+    use futures::StreamExt;
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let config =
+        kube::runtime::watcher::Config::default().fields(&format!("involvedObject.name={name}"));
+    let mut stream = std::pin::pin!(kube::runtime::watcher(api, config));
+    while let Some(event) = stream.next().await {
+        if let Ok(
+            kube::runtime::watcher::Event::Apply(e) | kube::runtime::watcher::Event::InitApply(e),
+        ) = event
+        {
+            if e.reason.as_deref() == Some(reason) {
+                break;
+            }
+        }
+    }
+    events_of(client, ns, name).await
+}
+
 async fn events_of(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
     let list = api
@@ -174,7 +195,7 @@ labels = { pool = "a" }
 [[cluster.nodes]]
 name = "od-b"
 simulated = true
-zone = "us-east-2b"
+zone = "us-east-1b"
 cpu = "4"
 memory = "16Gi"
 labels = { pool = "b" }
@@ -271,7 +292,7 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
     );
     assert_eq!(p["status"]["containerStatuses"][0]["ready"], true);
     assert_eq!(scheduled_condition(&p)["status"], "True");
-    let events = events_of(&client, "default", "sel-b").await;
+    let events = events_with(&client, "default", "sel-b", "Scheduled").await;
     assert!(
         events.contains(&(
             "Scheduled".into(),
@@ -285,7 +306,7 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
         &pods,
         pod("aff-zone", "low-priority", "500m", json!({"affinity": {"nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-2b"]}]}
+                {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1b"]}]}
             ]}}}})),
     )
     .await;
@@ -331,7 +352,7 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
     create(&pods, pod("ml-tolerated", "low-priority", "1", ml)).await;
     bound_to(&pods, "ml-tolerated", "ml-1").await;
     // FailedScheduling was recorded once, not once per retry.
-    let failed: Vec<_> = events_of(&client, "default", "ml-untolerated")
+    let failed: Vec<_> = events_with(&client, "default", "ml-untolerated", "FailedScheduling")
         .await
         .into_iter()
         .filter(|(r, _)| r == "FailedScheduling")
@@ -448,7 +469,7 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
     let preemptor_uid = preemptor.metadata.uid.unwrap();
     bound_to(&pods, "preemptor", "pre-2").await;
     wait_pod(&pods, "v2", "deleted", |p| p.is_null()).await;
-    let events = events_of(&client, "default", "v2").await;
+    let events = events_with(&client, "default", "v2", "Preempted").await;
     assert!(
         events.contains(&(
             "Preempted".into(),
@@ -468,7 +489,7 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
             .iter()
             .all(|(r, _)| r != "Preempted"));
     }
-    let failed = events_of(&client, "default", "preemptor").await;
+    let failed = events_with(&client, "default", "preemptor", "FailedScheduling").await;
     assert!(
         failed.iter().any(|(r, m)| r == "FailedScheduling"
             && m == "0/8 nodes are available: 1 node(s) had untolerated taint {dedicated: ml}, 1 node(s) had untolerated taint {spot: true}, 2 node(s) didn't match Pod's node affinity/selector, 4 Insufficient cpu."),

@@ -12,7 +12,7 @@ use sparkyard_kube_apiserver::events::Kind;
 use sparkyard_kube_apiserver::registry::now_rfc3339;
 
 pub(super) const BACKOFF_START: Duration = Duration::from_secs(10);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
+pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// A container that ran this long has its crash back-off reset, as kubelet does.
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(600);
 

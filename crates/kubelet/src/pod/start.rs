@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{adopt, Exit, Proc, Worker};
+use super::{adopt, restarts, Exit, Proc, Worker};
 use crate::process;
 use crate::sandbox::{self, SandboxSpec};
 use crate::status::State;
@@ -30,22 +30,90 @@ impl Worker {
             }
             changed = true;
             match self.start(i) {
-                Ok(()) => {}
+                Ok(()) => {
+                    let slot = &mut self.slots[i];
+                    slot.pull_backoff = None;
+                    slot.last_failure = None;
+                }
+                Err(("ErrImagePull", message)) => self.image_pull_failed(i, &message, now),
                 Err((reason, message)) => {
+                    tracing::debug!(pod = %self.name, %reason, %message, "container cannot start yet");
                     let slot = &mut self.slots[i];
                     slot.view.state = State::Waiting {
                         reason: reason.to_string(),
                         message: Some(message.clone()),
                     };
                     slot.next_start = Some(now + Duration::from_secs(2));
-                    if reason != "CreateContainerConfigError" || slot.view.restart_count == 0 {
-                        tracing::debug!(pod = %self.name, %reason, %message, "container cannot start yet");
+                    // kubelet records `Failed` "Error: <cause>" on each sync; its event
+                    // correlator folds the repeats into one. Recording it when the cause
+                    // changes gives `kubectl describe` the same line without one Event
+                    // object per retry.
+                    let event = format!("Error: {message}");
+                    if slot.last_failure.as_ref() != Some(&event) {
+                        slot.last_failure = Some(event.clone());
+                        let name = slot.view.name.clone();
+                        self.event(Kind::Warning, "Failed", &event, Some(&name));
                     }
                 }
             }
         }
         if changed {
             self.publish();
+        }
+    }
+
+    /// An image that maps to nothing ("pull" failed): the events and waiting reasons a
+    /// kubelet gives, and its image back-off (10 s doubling to 5 min). The first failure
+    /// shows `ErrImagePull`; each retry that fails again shows `ImagePullBackOff`.
+    fn image_pull_failed(&mut self, i: usize, cause: &str, now: Instant) {
+        let slot = &mut self.slots[i];
+        let image = slot.spec["image"].as_str().unwrap_or("").to_string();
+        let name = slot.view.name.clone();
+        let retry = slot.pull_backoff.is_some();
+        let delay = slot.pull_backoff.unwrap_or(restarts::BACKOFF_START);
+        slot.pull_backoff = Some((delay * 2).min(restarts::BACKOFF_MAX));
+        slot.next_start = Some(now + delay);
+        slot.view.state = if retry {
+            State::Waiting {
+                reason: "ImagePullBackOff".into(),
+                message: Some(format!(
+                    "Back-off pulling image \"{image}\": ErrImagePull: {cause}"
+                )),
+            }
+        } else {
+            State::Waiting {
+                reason: "ErrImagePull".into(),
+                message: Some(cause.to_string()),
+            }
+        };
+        tracing::info!(pod = %self.name, container = %name, %image, %cause, "image cannot be pulled");
+        let container = Some(name.as_str());
+        self.event(
+            Kind::Normal,
+            "Pulling",
+            &format!("Pulling image \"{image}\""),
+            container,
+        );
+        self.event(
+            Kind::Warning,
+            "Failed",
+            &format!("Failed to pull image \"{image}\": {cause}"),
+            container,
+        );
+        self.event(Kind::Warning, "Failed", "Error: ErrImagePull", container);
+        if retry {
+            self.event(
+                Kind::Normal,
+                "BackOff",
+                &format!("Back-off pulling image \"{image}\""),
+                container,
+            );
+            self.event(
+                Kind::Warning,
+                "Failed",
+                "Error: ImagePullBackOff",
+                container,
+            );
         }
     }
 
