@@ -85,6 +85,13 @@ async fn acknowledged(State(server): State<ApiServer>, request: Request) -> Resp
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
+    if writes && stores_something(request.uri().path()) {
+        if let Some(cause) = server.registry.persistence_failure() {
+            return error_response(&ApiError::internal(format!(
+                "the cluster's store cannot persist changes ({cause}): writes are refused until it can, and this one changed nothing"
+            )));
+        }
+    }
     let response = dispatch(State(server.clone()), request).await;
     if writes {
         // Everything committed in memory so far, this request's changes included.
@@ -94,6 +101,13 @@ async fn acknowledged(State(server): State<ApiServer>, request: Request) -> Resp
         }
     }
     response
+}
+
+/// Whether a non-GET request to `path` stores something. Reviews (token, access) and
+/// streams into containers change no object, so they go on while the store cannot write.
+fn stores_something(path: &str) -> bool {
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    !(last.ends_with("reviews") || matches!(last, "exec" | "attach" | "portforward" | "proxy"))
 }
 
 /// Query parameters, percent-decoded, in order.

@@ -147,6 +147,12 @@ impl Registry {
         }
     }
 
+    /// Why changes cannot be persisted right now (the disk is full, say), if they cannot:
+    /// the API server then refuses writes instead of applying them in memory only.
+    pub fn persistence_failure(&self) -> Option<String> {
+        self.durable.as_ref().and_then(|d| d.failing())
+    }
+
     /// Blocks until everything changed so far is durable (tests, shutdown).
     pub fn sync(&self) -> Result<(), ApiError> {
         let revision = self.revision();

@@ -42,8 +42,9 @@ const STEPS: &[&str] = &["CREATE TABLE objects (
 #[derive(Clone, Debug, Default)]
 struct Committed {
     revision: u64,
-    /// Set for good once a transaction failed: later writes may be durable, but the failed
-    /// ones are only in memory, so no acknowledgement can promise durability any more.
+    /// Set while the writer cannot commit (a full disk, say): it keeps the changes it could
+    /// not write and retries them, with whatever queues meanwhile, until a commit succeeds
+    /// and this is cleared. Until then nothing new is acknowledged.
     error: Option<String>,
 }
 
@@ -67,11 +68,18 @@ impl Durable {
             .map(|c| c.error.clone());
         match result {
             Ok(None) => Ok(()),
+            // Applied in memory, not yet on disk: the outcome is unknown to the client
+            // (as with etcd's request timeouts); the writer persists it once it can.
             Ok(Some(error)) => Err(ApiError::internal(format!(
-                "the change was applied but could not be persisted: {error}"
+                "the change was applied but is not yet persisted ({error}); it will be once the store can write again"
             ))),
             Err(_) => Err(ApiError::internal("the registry's writer has stopped")),
         }
+    }
+
+    /// Why the store cannot persist changes right now, if it cannot.
+    pub(super) fn failing(&self) -> Option<String> {
+        self.committed.borrow().error.clone()
     }
 }
 
@@ -151,12 +159,23 @@ fn load(conn: &Connection) -> anyhow::Result<Loaded> {
 }
 
 pub(super) fn open(path: &Path, history_limit: usize) -> anyhow::Result<Arc<Registry>> {
+    open_with(path, history_limit, |_| Ok(()))
+}
+
+/// [`open`], with `limit` applied to the writer's connection (tests bound the database's
+/// size with `max_page_count` to see a full disk without one).
+fn open_with(
+    path: &Path,
+    history_limit: usize,
+    limit: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+) -> anyhow::Result<Arc<Registry>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open the registry database {}", path.display()))?;
     configure(&conn)?;
+    limit(&conn)?;
     migrate(&mut conn, path)?;
     let (objects, revision) = load(&conn)?;
     tracing::info!(
@@ -209,14 +228,21 @@ fn run(
                 Err(_) => break,
             }
         }
-        let mut result = write(&mut conn, &group);
-        if result.is_err() {
-            // A transient failure (a busy file, a full disk freed meanwhile): one retry.
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            result = write(&mut conn, &group);
-        }
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "cannot persist cluster objects; they are only in memory now");
+        // A failed commit (a full disk) is retried, with what queues meanwhile, until it
+        // succeeds: the changes stay in memory and reach the disk, in order, once it has
+        // room. Meanwhile `committed.error` refuses new API writes and answers waiters.
+        let mut backoff = std::time::Duration::from_millis(100);
+        while let Err(e) = write(&mut conn, &group) {
+            if committed.borrow().error.is_none() {
+                tracing::error!(error = %e, pending = group.len(), "cannot persist cluster objects; API writes are refused until the store can write again");
+                committed.send_modify(|c| c.error = Some(e.to_string()));
+            }
+            if registry.strong_count() == 0 {
+                return;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+            group.extend(rx.try_iter());
         }
         let Some(registry) = registry.upgrade() else {
             return;
@@ -230,8 +256,8 @@ fn run(
         }
         committed.send_modify(|c| {
             c.revision = c.revision.max(last);
-            if let Err(e) = &result {
-                c.error.get_or_insert_with(|| e.to_string());
+            if c.error.take().is_some() {
+                tracing::info!("the cluster's store persists again; API writes are accepted");
             }
         });
     }
@@ -308,6 +334,68 @@ mod tests {
 
     fn pod(name: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": []}})
+    }
+
+    /// A full store (here: a database capped at a few pages) refuses nothing already
+    /// applied, reports itself failing, keeps retrying, and persists everything in order
+    /// once there is room again (here: the big objects deleted before the retry).
+    #[test]
+    fn a_full_store_retries_until_it_has_room_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        let (kept, revision) = {
+            let registry = open_with(&path, super::super::DEFAULT_HISTORY, |c| {
+                c.pragma_update(None, "max_page_count", 64)
+            })
+            .unwrap();
+            let kept = registry.create(PODS, "ns", pod("kept")).unwrap();
+            registry.sync().unwrap();
+            assert!(registry.persistence_failure().is_none());
+            // 64 pages of 4 KiB: a few 100 KB objects do not fit.
+            let mut big = pod("big");
+            big["metadata"]["annotations"] = json!({"blob": "x".repeat(100_000)});
+            for i in 0..4 {
+                let mut b = big.clone();
+                b["metadata"]["name"] = json!(format!("big-{i}"));
+                registry.create(PODS, "ns", b).unwrap();
+            }
+            let error = registry.sync().unwrap_err();
+            assert!(
+                error.message.contains("not yet persisted"),
+                "{}",
+                error.message
+            );
+            let cause = registry.persistence_failure().expect("failing");
+            assert!(cause.contains("full"), "{cause}");
+            // Room again: what is left to write fits.
+            for i in 0..4 {
+                registry.remove(PODS, "ns", &format!("big-{i}")).unwrap();
+            }
+            let small = registry.create(PODS, "ns", pod("after")).unwrap();
+            // The writer's next retry (its back-off) commits it all and clears the failure.
+            let revision = registry.revision();
+            let mut committed = registry.durable.as_ref().unwrap().committed.subscribe();
+            futures::executor::block_on(
+                committed.wait_for(|c| c.revision >= revision && c.error.is_none()),
+            )
+            .unwrap();
+            registry.sync().unwrap();
+            assert!(registry.persistence_failure().is_none());
+            (
+                kept,
+                small["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        };
+        let registry = Registry::open(&path).unwrap();
+        assert_eq!(registry.get(PODS, "ns", "kept").unwrap(), kept);
+        assert!(registry.get(PODS, "ns", "big-0").is_none());
+        assert_eq!(
+            registry.get(PODS, "ns", "after").unwrap()["metadata"]["resourceVersion"],
+            revision.as_str()
+        );
     }
 
     #[test]

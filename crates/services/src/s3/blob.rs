@@ -81,6 +81,9 @@ pub struct TempBlob {
 }
 
 fn io_error(e: std::io::Error) -> s3s::S3Error {
+    if super::shared::is_storage_full(&e) {
+        return super::shared::storage_full(&e);
+    }
     tracing::error!(error = %e, "S3 storage I/O failure");
     s3_error!(
         InternalError,

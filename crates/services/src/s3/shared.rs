@@ -11,11 +11,33 @@ use s3s::{s3_error, S3Error, S3Result};
 use super::{blob, store, S3Store};
 
 pub(super) fn db_error(e: rusqlite::Error) -> S3Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return storage_full(&e);
+    }
     tracing::error!(error = %e, "S3 index failure");
     s3_error!(
         InternalError,
         "We encountered an internal error. Please try again."
     )
+}
+
+/// A write refused because the data directory's disk is full. AWS's S3 never fills up, so
+/// it has no code for this; S3-compatible stores answer `507 Insufficient Storage` (MinIO:
+/// `XMinioStorageFull`), and so does sparkyard, with code `InsufficientStorage` and a
+/// message that says what to do. Nothing of the write is kept (docs/reliability.md).
+pub(super) fn storage_full(cause: &dyn std::fmt::Display) -> S3Error {
+    tracing::warn!(error = %cause, "S3 write refused: the data directory is full");
+    let mut error = S3Error::with_message(
+        s3s::S3ErrorCode::Custom("InsufficientStorage".into()),
+        "The storage backend is out of space: delete objects or give sparkyard's data directory room, then retry. Nothing of this request was stored.",
+    );
+    error.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+    error
+}
+
+/// Whether an I/O error means the disk (or the quota) is full.
+pub(super) fn is_storage_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
 pub(super) fn no_such_bucket(_name: &str) -> S3Error {
