@@ -37,6 +37,8 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Settings {
     requests: usize,
+    /// Requests per read operation (DescribeJobRun, ListJobRuns).
+    reads: usize,
     seconds: f64,
     concurrency: usize,
 }
@@ -52,12 +54,15 @@ impl Settings {
         if smoke {
             return Settings {
                 requests: 200,
+                reads: 200,
                 seconds: 10.0,
                 concurrency: 8,
             };
         }
+        let requests = var("SPARKYARD_BENCH_REQUESTS", 20_000);
         Settings {
-            requests: var("SPARKYARD_BENCH_REQUESTS", 20_000),
+            requests,
+            reads: var("SPARKYARD_BENCH_READS", requests),
             seconds: var("SPARKYARD_BENCH_SECONDS", 20.0),
             concurrency: var("SPARKYARD_BENCH_CONCURRENCY", 64),
         }
@@ -128,6 +133,17 @@ impl Server {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// The server's resident memory (`VmRSS`), in MiB.
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
     }
 }
 
@@ -409,6 +425,7 @@ fn main() {
             "operation", "ok", "errors", "seconds", "req/s", "p50 ms", "p99 ms", "max ms"
         );
 
+        let rss_start = server.rss_mib();
         let ids = Arc::new(Mutex::new(Vec::<String>::new()));
         let start_url = format!("{base}/virtualclusters/{vc}/jobruns");
         let started = {
@@ -427,6 +444,13 @@ fn main() {
             .await
         };
         started.report("StartJobRun");
+        let rss_after_starts = server.rss_mib();
+        let reads = Settings {
+            requests: settings.reads,
+            seconds: settings.seconds,
+            concurrency: settings.concurrency,
+            reads: settings.reads,
+        };
 
         let ids: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *ids.lock().unwrap()));
         assert!(!ids.is_empty(), "no job run was started:\n{}", server.log());
@@ -434,7 +458,7 @@ fn main() {
             let (signer, ids, base, vc) = (signer.clone(), ids.clone(), base.clone(), vc.clone());
             drive(
                 &client,
-                &settings,
+                &reads,
                 move |i| {
                     let id = &ids[(i.wrapping_mul(7919)) % ids.len()];
                     signer.request("GET", &format!("{base}/virtualclusters/{vc}/jobruns/{id}"), None)
@@ -444,7 +468,24 @@ fn main() {
             .await
         };
         described.report("DescribeJobRun");
-        if started.errors + described.errors > 0 && smoke {
+        // A page of 50, as the console and `aws emr-containers list-job-runs` ask for.
+        let listed = {
+            let (signer, base, vc) = (signer.clone(), base.clone(), vc.clone());
+            let url = format!("{base}/virtualclusters/{vc}/jobruns?maxResults=50");
+            drive(
+                &client,
+                &reads,
+                move |_| signer.request("GET", &url, None),
+                |_| {},
+            )
+            .await
+        };
+        listed.report("ListJobRuns");
+        println!(
+            "server RSS: {rss_start:.0} MiB at start, {rss_after_starts:.0} MiB after the StartJobRuns, {:.0} MiB after the reads",
+            server.rss_mib()
+        );
+        if started.errors + described.errors + listed.errors > 0 && smoke {
             panic!("errors during the smoke run");
         }
     });
