@@ -471,6 +471,27 @@ pub fn route(uri: &http::Uri, headers: &http::HeaderMap) -> Route {
     }
 }
 
+/// First path segments of the REST services behind the SigV4 middleware (emr-containers,
+/// EKS). An unsigned request to any other path below `/` is an anonymous S3 request
+/// (`/<bucket>/<key>`), which S3 answers in its own XML (`AccessDenied`), as AWS does.
+const REST_ROOTS: &[&str] = &[
+    "virtualclusters",
+    "jobtemplates",
+    "securityconfigurations",
+    "tags",
+    "clusters",
+];
+
+fn anonymous_s3(uri: &http::Uri) -> bool {
+    let first = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    !first.is_empty() && !REST_ROOTS.contains(&first)
+}
+
 #[derive(Clone)]
 struct Front {
     services: Services,
@@ -482,6 +503,7 @@ async fn front(State(front): State<Front>, request: Request) -> Response {
         Route::S3 => front.services.s3(request).await,
         Route::Unsigned => match front.services.unsigned(request).await {
             Ok(response) => response,
+            Err(request) if anonymous_s3(request.uri()) => front.services.s3(request).await,
             Err(request) => front.signed.oneshot(request).await.into_response(),
         },
         Route::Signed => front.signed.oneshot(request).await.into_response(),
@@ -558,6 +580,15 @@ mod tests {
         let iam = headers("AWS4-HMAC-SHA256 Credential=AKIAX/20240101/us-east-1/iam/aws4_request, SignedHeaders=host;x-amz-date, Signature=00");
         assert_eq!(route(&uri, &iam), Route::Signed);
         assert_eq!(route(&uri, &http::HeaderMap::new()), Route::Unsigned);
+        assert!(anonymous_s3(&uri));
+        for rest in [
+            "/virtualclusters/x/jobruns",
+            "/clusters/c",
+            "/",
+            "/tags/arn",
+        ] {
+            assert!(!anonymous_s3(&rest.parse().unwrap()), "{rest}");
+        }
         let presigned: http::Uri = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00".parse().unwrap();
         assert_eq!(route(&presigned, &http::HeaderMap::new()), Route::S3);
     }

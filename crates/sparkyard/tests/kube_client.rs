@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use cluster::ClusterServer;
+use cluster::{kube_client as client, ClusterServer};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
@@ -15,21 +15,8 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 use serde_json::json;
-
-async fn client(kubeconfig: &std::path::Path) -> Client {
-    // Both rustls providers are in the dependency graph; kube-rs needs one chosen.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = kube::Config::from_custom_kubeconfig(
-        Kubeconfig::read_from(kubeconfig).unwrap(),
-        &KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    Client::try_from(config).unwrap()
-}
 
 async fn namespace(client: &Client, name: &str) {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();

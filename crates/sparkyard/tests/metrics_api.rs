@@ -19,9 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cluster::{kubectl, ClusterServer};
+use cluster::{kube_client, kubectl, ClusterServer};
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
 
 /// Two nodes — a real one (pods run here as processes) and a simulated one — and a short
@@ -289,17 +288,6 @@ fn sample<'a>(samples: &'a [Value], name: &str, labels: &[(&str, &str)]) -> Opti
                 .iter()
                 .all(|(k, v)| s[1].get(*k).and_then(Value::as_str) == Some(v))
     })
-}
-
-async fn kube_client(kubeconfig: &Path) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = kube::Config::from_custom_kubeconfig(
-        Kubeconfig::read_from(kubeconfig).unwrap(),
-        &KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 fn pod_metrics_api(client: kube::Client) -> Api<DynamicObject> {

@@ -113,18 +113,34 @@ fn web_identity_credentials_follow_trust_and_inline_policies() {
     let audience = vec!["sts.amazonaws.com".to_string()];
     let good = tokens.issue("nightly-batch", &service_account, &audience, None, 3600);
     let other_namespace = tokens.issue("realtime-batch", &service_account, &audience, None, 3600);
-    let good_file = work.path().join("good.token");
-    let bad_file = work.path().join("bad.token");
-    std::fs::write(&good_file, good).unwrap();
-    std::fs::write(&bad_file, other_namespace).unwrap();
-
-    let out = s.python(
-        "services_irsa.py",
-        &[
-            &role_arn,
-            good_file.to_str().unwrap(),
-            bad_file.to_str().unwrap(),
-        ],
+    // Refused whatever the trust policy says: a token for another audience, and one signed
+    // with the right key but naming an issuer no OIDC provider of the account has.
+    let wrong_audience = tokens.issue(
+        "nightly-batch",
+        &service_account,
+        &["https://kubernetes.default.svc".to_string()],
+        None,
+        3600,
     );
+    let wrong_issuer =
+        sparkyard_cluster::TokenIssuer::new("https://oidc.example.com/id/0", &key_pem)
+            .unwrap()
+            .issue("nightly-batch", &service_account, &audience, None, 3600);
+    let files: Vec<String> = [
+        ("good", good),
+        ("bad", other_namespace),
+        ("audience", wrong_audience),
+        ("issuer", wrong_issuer),
+    ]
+    .into_iter()
+    .map(|(name, token)| {
+        let file = work.path().join(format!("{name}.token"));
+        std::fs::write(&file, token).unwrap();
+        file.to_str().unwrap().to_string()
+    })
+    .collect();
+    let mut args = vec![role_arn.as_str()];
+    args.extend(files.iter().map(String::as_str));
+    let out = s.python("services_irsa.py", &args);
     assert_eq!(out.trim(), "ok");
 }

@@ -221,14 +221,20 @@ pub(super) async fn complete_multipart_upload(
             "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
         )
     };
+    // The list's order is checked before any part is looked up, so a list out of order
+    // is InvalidPartOrder whichever of its parts exist.
+    let numbers: Vec<i64> = requested
+        .iter()
+        .map(|p| p.part_number.unwrap_or(0) as i64)
+        .collect();
+    if numbers[0] < 1 || numbers.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(s3_error!(
+            InvalidPartOrder,
+            "The list of parts was not in ascending order. Parts must be ordered by part number."
+        ));
+    }
     let mut chosen = Vec::with_capacity(requested.len());
-    let mut previous = 0;
-    for (i, part) in requested.iter().enumerate() {
-        let number = part.part_number.unwrap_or(0) as i64;
-        if number <= previous {
-            return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
-        }
-        previous = number;
+    for (i, (part, number)) in requested.iter().zip(numbers).enumerate() {
         let p = stored.get(&number).ok_or_else(invalid_part)?;
         if let Some(etag) = &part.e_tag {
             if etag.value().trim_matches('"') != p.md5 {

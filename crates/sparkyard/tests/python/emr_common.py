@@ -83,6 +83,15 @@ def expect_error(code, fn, *args, **kwargs):
     raise AssertionError(f"{fn.__name__}({kwargs}) succeeded with {result!r}, expected {code}")
 
 
+def error_of(fn, **kwargs):
+    """Calls fn, which must fail; returns its (error code, HTTP status)."""
+    try:
+        fn(**kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError(f"expected an error from {fn.__name__}")
+
+
 def provider(namespace, cluster="eks-emr-cluster"):
     return {"id": cluster, "type": "EKS", "info": {"eksInfo": {"namespace": namespace}}}
 

@@ -12,17 +12,11 @@ import time
 import boto3
 import botocore.exceptions
 
+from emr_common import error_of
+
 session = boto3.Session(profile_name="sparkyard")
 s3 = session.client("s3")
 MiB = 1024 * 1024
-
-
-def error_of(fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
-    raise AssertionError(f"expected an error from {fn.__name__}")
 
 
 def message_of(fn, **kwargs):

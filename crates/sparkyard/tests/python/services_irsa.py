@@ -2,7 +2,8 @@
 issuer are exchanged with STS AssumeRoleWithWebIdentity (unsigned, as botocore sends it) for
 role credentials, which the role's inline policy then limits. Run by tests/services_irsa.rs:
 
-    services_irsa.py <role-arn> <admitted-token-file> <other-namespace-token-file>
+    services_irsa.py <role-arn> <admitted-token-file> <other-namespace-token-file> \
+        <wrong-audience-token-file> <wrong-issuer-token-file>
 """
 
 import os
@@ -12,9 +13,11 @@ import sys
 import boto3
 import botocore.exceptions
 
-role_arn, good_file, bad_file = sys.argv[1:4]
+role_arn, good_file, bad_file, audience_file, issuer_file = sys.argv[1:6]
 good = open(good_file).read().strip()
 bad = open(bad_file).read().strip()
+wrong_audience = open(audience_file).read().strip()
+wrong_issuer = open(issuer_file).read().strip()
 admin = boto3.Session(profile_name="sparkyard")
 sts = admin.client("sts")
 
@@ -30,6 +33,8 @@ def error_of(fn, **kwargs):
 # A service account the trust policy does not admit gets no credentials.
 assert error_of(sts.assume_role_with_web_identity, RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=bad) == ("AccessDenied", 403)
 assert error_of(sts.assume_role_with_web_identity, RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken="not.a.jwt")[0] == "InvalidIdentityToken"
+assert error_of(sts.assume_role_with_web_identity, RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=wrong_audience) == ("InvalidIdentityToken", 400)
+assert error_of(sts.assume_role_with_web_identity, RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=wrong_issuer) == ("InvalidIdentityToken", 400)
 other_role = role_arn.replace("nightly-batch-JobExecutionRole", "missing-role")
 assert error_of(sts.assume_role_with_web_identity, RoleArn=other_role, RoleSessionName="s1", WebIdentityToken=good)[0] == "AccessDenied"
 

@@ -221,3 +221,16 @@ pub fn pod_logs(data_dir: &Path, ns: &str, tail: usize, only: impl Fn(&str) -> b
     }
     out
 }
+
+/// A kube-rs client for `kubeconfig` (the admin's, or one `kubeconfig_with_token` wrote).
+pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    // Both rustls providers are in the dependency graph; kube-rs needs one chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
