@@ -184,3 +184,103 @@ fn objects_and_running_pods_survive_kill_9() {
     let logs = ok(&server, &["logs", "sleeper", "-n", "keep"]);
     assert_eq!(logs.matches("done").count(), 1, "{logs:?}");
 }
+
+/// Polls `check` (every 100 ms) until it gives a value; a guard against a hang only.
+fn until<T>(what: &str, server: &ClusterServer, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "never {what}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `<data>/cluster/pods/<ns>_<pod>_<uid>/state/main/0.<ext>`: the shim's record of the
+/// container's first run (`json`: its pids) or of its exit (`exit`).
+fn state_file(server: &ClusterServer, pod: &str, ext: &str) -> Option<std::path::PathBuf> {
+    let pods = server.server.data_dir.path().join("cluster/pods");
+    std::fs::read_dir(pods)
+        .ok()?
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("shim_{pod}_"))
+        })
+        .map(|e| e.path().join(format!("state/main/0.{ext}")))
+        .filter(|p| p.exists())
+}
+
+/// The container shim, the production path (issue 16): a killed shim is a container
+/// killed (137) and restarted as its policy says; a container that exits while sparkyard
+/// is down has its own exit code and output reported once sparkyard is back.
+#[test]
+fn a_killed_shim_and_an_exit_while_down_are_reported() {
+    let mut server = ClusterServer::start();
+    let signal = tempfile::tempdir().unwrap();
+    let pods = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shim\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: exiter\n  namespace: shim\nspec:\n  restartPolicy: Never\n  \
+         volumes: [{{name: signal, hostPath: {{path: {}}}}}]\n  containers:\n  - name: main\n    image: busybox\n    \
+         volumeMounts: [{{name: signal, mountPath: /signal}}]\n    \
+         command: [sh, -c, \"until [ -e /signal/go ]; do sleep 0.1; done; echo leaving; exit 7\"]\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: victim\n  namespace: shim\nspec:\n  restartPolicy: Always\n  \
+         containers:\n  - name: main\n    image: busybox\n    command: [sh, -c, \"echo started; sleep 1000\"]\n",
+        signal.path().display()
+    );
+    let path = server.server.data_dir.path().join("shim.yaml");
+    std::fs::write(&path, pods).unwrap();
+    ok(&server, &["apply", "-f", path.to_str().unwrap()]);
+    let pod = |server: &ClusterServer, name: &str| get(server, &["get", "pod", name, "-n", "shim"]);
+    for name in ["exiter", "victim"] {
+        until(&format!("{name} Running"), &server, || {
+            (pod(&server, name)["status"]["phase"] == "Running").then_some(())
+        });
+    }
+
+    // Kill the victim's shim: its sandbox dies with it.
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(state_file(&server, "victim", "json").unwrap()).unwrap(),
+    )
+    .unwrap();
+    let shim_pid = record["shimPid"].as_u64().expect("shimPid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &shim_pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let restarted = until("the victim restarted", &server, || {
+        let p = pod(&server, "victim");
+        (p["status"]["containerStatuses"][0]["restartCount"] == 1
+            && p["status"]["phase"] == "Running")
+            .then_some(p)
+    });
+    let status = &restarted["status"]["containerStatuses"][0];
+    assert_eq!(
+        status["lastState"]["terminated"]["exitCode"], 137,
+        "{restarted:#}"
+    );
+
+    // The exiter exits while sparkyard is down; its shim records the exit.
+    server.server.kill9();
+    std::fs::write(signal.path().join("go"), "").unwrap();
+    until("the exiter's exit recorded by its shim", &server, || {
+        state_file(&server, "exiter", "exit")
+    });
+    server.server.restart();
+    let failed = until("the exiter Failed", &server, || {
+        let p = pod(&server, "exiter");
+        (p["status"]["phase"] == "Failed").then_some(p)
+    });
+    let terminated = &failed["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(terminated["exitCode"], 7, "{failed:#}");
+    assert_eq!(terminated["reason"], "Error", "{failed:#}");
+    let logs = ok(&server, &["logs", "exiter", "-n", "shim"]);
+    assert_eq!(logs.matches("leaving").count(), 1, "{logs:?}");
+    // The victim, adopted across the restart, still runs its second container.
+    let after = pod(&server, "victim");
+    assert_eq!(after["status"]["containerStatuses"][0]["restartCount"], 1);
+    assert_eq!(after["status"]["phase"], "Running");
+}
