@@ -9,8 +9,7 @@ use anyhow::Context;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args)?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    secure_data_dir(&config.data_dir)?;
 
     // The embedded Kubernetes cluster (kubeconfig at <data_dir>/cluster/kubeconfig). Its
     // containers run under `sparkyard shim`, so they outlive a restart of this process.
@@ -502,6 +501,34 @@ fn embedded_spark_has_runtime(config: &Config) -> bool {
         && sparkyard_cluster::kubelet::config::HostRuntime::discover(&config.cluster.images)
             .spark_home
             .is_some_and(|home| home.join("jars/sparkyard-spark-runtime.jar").exists())
+}
+
+/// The data directory holds every secret sparkyard keeps (IAM secret keys, Kubernetes
+/// Secrets and signing keys, S3 data), so, like etcd's, it is `0700`: created so, and an
+/// existing one owned by this user is narrowed to it (a shared directory with the sticky
+/// bit, such as `/tmp`, is left alone with a warning).
+fn secure_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let meta = std::fs::metadata(dir)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() == me && mode & 0o1000 == 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict data directory {}", dir.display()))?;
+        tracing::info!(dir = %dir.display(), from = format!("{mode:o}"), "data directory narrowed to 0700: it holds keys and secrets");
+    } else {
+        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "the data directory is readable by other users and holds keys and secrets; use a directory of your own");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
