@@ -402,7 +402,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-const MAX_BODY: usize = 64 * 1024 * 1024;
+/// kube-apiserver's `--max-request-body-bytes` default (3 MiB): a larger body is refused
+/// with 413 before it is read whole.
+const MAX_BODY: usize = 3 * 1024 * 1024;
 
 async fn dispatch(State(server): State<ApiServer>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
@@ -461,10 +463,14 @@ async fn dispatch(State(server): State<ApiServer>, request: Request) -> Response
     } else {
         match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(bytes) => bytes,
-            Err(_) => {
-                return error_response(&ApiError::bad_request(
-                    "request body too large or unreadable",
-                ))
+            Err(e) => {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                return error_response(&if too_large {
+                    ApiError::too_large(MAX_BODY)
+                } else {
+                    ApiError::bad_request(format!("the request body could not be read: {e}"))
+                });
             }
         }
     };

@@ -184,6 +184,13 @@ async fn refused_writes_change_nothing() {
     status(&reply, 400, "BadRequest");
     absent("broken").await;
 
+    // A body over kube-apiserver's 3 MiB limit: 413, nothing read whole, nothing created.
+    let huge = cm("huge", &"x".repeat(4 * 1024 * 1024));
+    let reply = raw(&client, Method::POST, CMS, "application/json", &huge).await;
+    let message = status(&reply, 413, "RequestEntityTooLarge");
+    assert_eq!(message, "Request entity too large: limit is 3145728");
+    absent("huge").await;
+
     // An invalid name.
     let reply = raw(
         &client,
