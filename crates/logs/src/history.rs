@@ -127,6 +127,14 @@ pub fn properties(config: &HistoryConfig, log_directory: &str, s3: &S3Access) ->
     text
 }
 
+/// `SPARK_HISTORY_OPTS` as the user set it, plus `-XX:-UsePerfData`.
+fn history_java_options() -> String {
+    match std::env::var("SPARK_HISTORY_OPTS") {
+        Ok(user) if !user.trim().is_empty() => format!("{user} -XX:-UsePerfData"),
+        _ => "-XX:-UsePerfData".to_string(),
+    }
+}
+
 /// Starts the history server; it stops with sparkyard, however sparkyard ends.
 pub fn start(
     config: &HistoryConfig,
@@ -161,6 +169,9 @@ pub fn start(
         // Binds where configured, not on every interface.
         .env("SPARK_LOCAL_IP", &config.host)
         .env("SPARK_NO_DAEMONIZE", "1")
+        // No /tmp/hsperfdata_<user>/<pid> file: the JVM removes it only on an orderly exit,
+        // and a server stopped by sparkyard's own SIGKILL would leave one per restart.
+        .env("SPARK_HISTORY_OPTS", history_java_options())
         .envs(s3.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))

@@ -8,7 +8,7 @@
 //! ```
 
 /// Which pod of a run the logs belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PodKind {
     /// The job runner (job submitter) pod: logged directly under `containers/`.
     JobRunner,

@@ -33,10 +33,7 @@ fn shipper_delivers_driver_and_deleted_executor_logs_once() {
     let mut env = Env::start(false, NO_HISTORY);
     // A run the shipper can look up (no controller: it stays PENDING and makes no pods).
     let id = env.start_run("--conf spark.executor.instances=1", json!({}));
-    let driver_sa = env.service_account("spark-driver");
-    env.kubectl_apply(&json!({"apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": driver_sa, "namespace": NS,
-                     "annotations": {"eks.amazonaws.com/role-arn": env.role_arn}}}));
+    let driver_sa = env.driver_service_account();
 
     let driver = format!("spark-{id}-driver");
     let executor = "pythonpi-0123456789abcdef-exec-1";
@@ -491,5 +488,186 @@ fn pi_logs_land_in_s3_and_cloudwatch_and_the_history_server_lists_it() {
         "the History Server to stop with sparkyard",
         Duration::from_secs(30),
         || std::net::TcpListener::bind(("127.0.0.1", history_port)).ok(),
+    );
+}
+
+/// The two states a `kill -9` can leave the shipper in, written as the kill leaves them, and
+/// what the restarted shipper must make of them:
+/// - a `PutLogEvents` that landed before its checkpoint moved (the checkpoint records the
+///   batch as in flight and the stream's sequence token has moved since): not sent again;
+///   one that did not land (token unchanged): sent;
+/// - an executor deleted while its log was being shipped, its S3 object not yet written:
+///   finished from the node's log file although the pod is gone.
+#[test]
+fn shipper_finishes_what_a_kill_interrupted() {
+    let mut env = Env::start(false, NO_HISTORY);
+    let id = env.start_run("--conf spark.executor.instances=1", json!({}));
+    let driver_sa = env.driver_service_account();
+    let driver = format!("spark-{id}-driver");
+    let executor = "pythonpi-0123456789abcdef-exec-1";
+    env.kubectl_apply(&pod(
+        &driver,
+        &id,
+        Some("driver"),
+        "spark-kubernetes-driver",
+        &driver_sa,
+        "for i in 1 2 3; do echo line $i; done; echo driver-stderr >&2",
+    ));
+    env.kubectl_apply(&pod(
+        executor,
+        &id,
+        Some("executor"),
+        "spark-kubernetes-executor",
+        &driver_sa,
+        "echo executor line 1; echo executor line 2; sleep 300",
+    ));
+    let prefix = format!("{}/jobs/{id}/containers/spark-{id}", env.vc);
+    let stream_of = |pod: &str, stream: &str| {
+        format!(
+            "pi/{}/jobs/{id}/containers/spark-{id}/{pod}/{stream}",
+            env.vc
+        )
+    };
+    let (driver_out, driver_err) = (stream_of(&driver, "stdout"), stream_of(&driver, "stderr"));
+    let executor_out = stream_of(executor, "stdout");
+
+    // Everything delivered once: the driver exited, the executor was deleted mid-run.
+    env.wait_for(
+        "the driver's CloudWatch events",
+        Duration::from_secs(120),
+        || {
+            let m = env.cloudwatch_messages(&driver_out);
+            (m.len() == 3 && env.cloudwatch_messages(&driver_err).len() == 1).then_some(())
+        },
+    );
+    env.wait_for(
+        "the executor's CloudWatch events",
+        Duration::from_secs(120),
+        || (env.cloudwatch_messages(&executor_out).len() == 2).then_some(()),
+    );
+    env.kubectl(&["delete", "pod", "-n", NS, executor]);
+    let executor_key = format!("{prefix}/{executor}/stdout.gz");
+    let shipped = env.wait_for("the executor's stdout.gz", Duration::from_secs(60), || {
+        env.s3_text(&executor_key)
+    });
+    assert_eq!(shipped, "executor line 1\nexecutor line 2\n");
+
+    let token = |stream: &str| -> String {
+        let v = env.server.aws_json(&[
+            "logs",
+            "describe-log-streams",
+            "--log-group-name",
+            logs_env::GROUP,
+            "--log-stream-name-prefix",
+            stream,
+        ]);
+        v["logStreams"][0]["uploadSequenceToken"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let stderr_token = token(&driver_err);
+    // The executor's object is gone as if the kill came before its upload.
+    env.server
+        .aws_ok(&["s3", "rm", &format!("s3://{}/{executor_key}", bucket())]);
+    assert_eq!(env.s3_text(&executor_key), None);
+    let shipped_lines = |log: &str| log.matches("container log shipped").count();
+    let shipped_before = shipped_lines(&env.server.log());
+
+    env.server.kill9();
+    let state = env.server.data_dir.path().join("logs");
+    let checkpoint = |pod: &str, container: &str, stream: &str| -> (std::path::PathBuf, Value) {
+        let found = std::fs::read_dir(&state)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                name.starts_with(&format!("{NS}_{pod}_"))
+                    && name.ends_with(&format!("_{container}_{stream}.json"))
+            })
+            .unwrap_or_else(|| panic!("no checkpoint for {pod} {stream} in {}", state.display()));
+        let value = serde_json::from_slice(&std::fs::read(&found).unwrap()).unwrap();
+        (found, value)
+    };
+    // Landed: offset back to 0, the whole output in flight, the token it had before.
+    let (path, value) = checkpoint(&driver, "spark-kubernetes-driver", "stdout");
+    assert_eq!(value["done"], true, "{value}");
+    let end = value["cloudwatch_offset"].clone();
+    std::fs::write(
+        &path,
+        json!({"cloudwatch_offset": 0, "done": false, "sequence_token": "0",
+        "in_flight": {"end_offset": end, "token_before": "0"}})
+        .to_string(),
+    )
+    .unwrap();
+    // Not landed: the stream's token is the one recorded before the batch.
+    let (path, value) = checkpoint(&driver, "spark-kubernetes-driver", "stderr");
+    let end = value["cloudwatch_offset"].clone();
+    std::fs::write(
+        &path,
+        json!({"cloudwatch_offset": 0, "done": false, "sequence_token": stderr_token,
+        "in_flight": {"end_offset": end, "token_before": stderr_token}})
+        .to_string(),
+    )
+    .unwrap();
+    // The executor: shipping begun (its pending record), CloudWatch done, S3 not.
+    let (path, mut value) = checkpoint(executor, "spark-kubernetes-executor", "stdout");
+    let uid = path.file_name().unwrap().to_string_lossy()[format!("{NS}_{executor}_").len()..]
+        .split('_')
+        .next()
+        .unwrap()
+        .to_string();
+    value["done"] = json!(false);
+    std::fs::write(&path, value.to_string()).unwrap();
+    std::fs::create_dir_all(state.join("pending")).unwrap();
+    std::fs::write(
+        state.join(format!("pending/{uid}_spark-kubernetes-executor.json")),
+        json!({"namespace": NS, "pod": executor, "uid": uid, "container": "spark-kubernetes-executor",
+               "service_account": driver_sa, "job_id": id, "kind": "Spark", "is_driver": false,
+               "app_id": format!("spark-{id}")}).to_string(),
+    )
+    .unwrap();
+
+    env.server.restart();
+    let restored = env.wait_for(
+        "the executor's stdout.gz again",
+        Duration::from_secs(60),
+        || env.s3_text(&executor_key),
+    );
+    assert_eq!(restored, "executor line 1\nexecutor line 2\n");
+    // The driver's two streams and the executor's stdout shipped again (its stderr was done).
+    env.wait_for(
+        "the restarted shipper to finish",
+        Duration::from_secs(60),
+        || (shipped_lines(&env.server.log()) >= shipped_before + 3).then_some(()),
+    );
+    let log = env.server.log();
+    assert!(
+        log.contains("the CloudWatch batch in flight at the last stop was delivered"),
+        "{log}"
+    );
+    assert!(
+        log.contains("finishing the log of a container whose pod was deleted before the last stop"),
+        "{log}"
+    );
+    assert_eq!(
+        env.cloudwatch_messages(&driver_out),
+        ["line 1", "line 2", "line 3"]
+    );
+    assert_eq!(
+        env.cloudwatch_messages(&driver_err),
+        ["driver-stderr", "driver-stderr"],
+        "a batch that had not landed is sent"
+    );
+    assert_eq!(
+        env.cloudwatch_messages(&executor_out),
+        ["executor line 1", "executor line 2"]
+    );
+    assert!(
+        !state
+            .join(format!("pending/{uid}_spark-kubernetes-executor.json"))
+            .exists(),
+        "the pending record is removed once shipped"
     );
 }

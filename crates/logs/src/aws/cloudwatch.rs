@@ -119,21 +119,43 @@ impl Logs {
     }
 
     /// One `PutLogEvents` call; the events must already be a valid batch
-    /// ([`crate::batch::batches`]).
+    /// ([`crate::batch::batches`]). Returns the stream's next sequence token when
+    /// CloudWatch gives one.
     pub async fn put_events(
         &self,
         group: &str,
         stream: &str,
         events: &[Event],
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<String>> {
         let events: Vec<Value> = events
             .iter()
             .map(|e| json!({"timestamp": e.timestamp, "message": e.message}))
             .collect();
         let input = json!({"logGroupName": group, "logStreamName": stream, "logEvents": events});
         match self.call("PutLogEvents", &input).await? {
-            Ok(_) => Ok(()),
+            Ok(reply) => Ok(reply["nextSequenceToken"].as_str().map(str::to_string)),
             Err(e) => Err(anyhow!("PutLogEvents {group} {stream}: {e}")),
         }
+    }
+
+    /// The stream's `uploadSequenceToken` (`DescribeLogStreams`, which EMR on EKS's job
+    /// execution role policy allows), if CloudWatch gives one.
+    pub async fn upload_sequence_token(
+        &self,
+        group: &str,
+        stream: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let input = json!({"logGroupName": group, "logStreamNamePrefix": stream});
+        let reply = match self.call("DescribeLogStreams", &input).await? {
+            Ok(reply) => reply,
+            Err(e) => return Err(anyhow!("DescribeLogStreams {group} {stream}: {e}")),
+        };
+        Ok(reply["logStreams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["logStreamName"] == stream)
+            .and_then(|s| s["uploadSequenceToken"].as_str())
+            .map(str::to_string))
     }
 }

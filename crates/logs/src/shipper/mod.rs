@@ -17,9 +17,14 @@
 //! A pod that is gone before its log could be followed (deleted while sparkyard was busy or
 //! down) is read from the embedded cluster's log file when the binary provides
 //! [`Settings::local_log`]; a real cluster has no such fallback (documented).
+//!
+//! A container whose shipping had begun when sparkyard stopped is finished after the restart
+//! even if its pod was deleted meanwhile ([`pending`]): the watch's first list no longer
+//! shows such a pod.
 
 pub mod checkpoint;
 mod credentials;
+mod pending;
 pub mod sink;
 pub mod source;
 
@@ -149,12 +154,19 @@ async fn watch(shared: Arc<Shared>) {
     let pods: Api<Pod> = Api::all(shared.settings.kube.clone());
     let config = watcher::Config::default().labels(LABEL_JOB_ID);
     let mut events = watcher(pods, config).boxed();
+    let mut resumed = false;
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
                 consider(&shared, pod, false)
             }
             Ok(watcher::Event::Delete(pod)) => consider(&shared, pod, true),
+            // Every pod that still exists has been considered: what is left pending belongs
+            // to pods deleted before the last stop finished shipping them.
+            Ok(watcher::Event::InitDone) if !resumed => {
+                resumed = true;
+                resume_pending(&shared);
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(error = %e, "log shipper pod watch error; the watcher retries");
@@ -264,14 +276,44 @@ fn consider(shared: &Arc<Shared>, pod: Pod, deleted: bool) {
             is_driver: role.as_deref() == Some("driver"),
             app_id,
         };
+        pending::record(&shared.settings.state_dir, &target);
         if !ship_container(&shared, &run, &target, deleted).await && !deleted {
             // Nothing could be read yet (e.g. a transient API error): the pod's next event
             // tries again.
             shared.started.lock().expect("not poisoned").remove(&key);
+        } else {
+            pending::remove(&shared.settings.state_dir, &target);
         }
     });
 }
 
+/// Finishes, from the node's log files, the containers whose shipping had begun before the
+/// last stop and whose pods are gone.
+fn resume_pending(shared: &Arc<Shared>) {
+    for target in pending::list(&shared.settings.state_dir) {
+        let key = format!("{}/{}", target.uid, target.container);
+        if !shared
+            .started
+            .lock()
+            .expect("not poisoned")
+            .insert(key.clone())
+        {
+            continue;
+        }
+        let Some(run) = (shared.settings.runs)(&target.job_id) else {
+            pending::remove(&shared.settings.state_dir, &target);
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            tracing::info!(pod = %format!("{}/{}", target.namespace, target.pod), container = %target.container, "finishing the log of a container whose pod was deleted before the last stop");
+            ship_container(&shared, &run, &target, true).await;
+            pending::remove(&shared.settings.state_dir, &target);
+        });
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct ContainerRef {
     namespace: String,
     pod: String,

@@ -4,7 +4,8 @@
 //! S3: the output accumulates in memory as the current segment and is uploaded gzip'd when
 //! the container exits (and, with rotation, each time a segment fills). CloudWatch: lines
 //! are queued as events and sent every flush interval, and the checkpoint advances only after
-//! a call succeeded.
+//! a call succeeded. A batch that was in flight when sparkyard stopped is not sent again if
+//! it landed (see [`super::checkpoint`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStoreExt;
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{self, Checkpoint, InFlight};
 use crate::aws::cloudwatch::Logs;
 use crate::batch::{batches, Event};
 use crate::lines::LineSplitter;
@@ -120,19 +121,64 @@ impl Sink {
                     return;
                 }
             }
+            self.settle_in_flight().await;
+            let sent = self.checkpoint.cloudwatch_offset;
+            self.pending.retain(|e| e.end_offset > sent);
         }
+        let Some(cw) = &self.cw else { return };
         for batch in batches(std::mem::take(&mut self.pending)) {
             let end = batch.iter().map(|e| e.end_offset).max().unwrap_or(0);
-            match retry(|| cw.logs.put_events(&cw.group, &cw.stream, &batch)).await {
-                Ok(()) => {
+            if let Some(token_before) = self.checkpoint.sequence_token.clone() {
+                self.checkpoint.in_flight = Some(InFlight {
+                    end_offset: end,
+                    token_before,
+                });
+                self.save();
+            }
+            let result = retry(|| cw.logs.put_events(&cw.group, &cw.stream, &batch)).await;
+            self.checkpoint.in_flight = None;
+            match result {
+                Ok(next_token) => {
                     self.checkpoint.cloudwatch_offset = self.checkpoint.cloudwatch_offset.max(end);
-                    self.save();
+                    self.checkpoint.sequence_token = next_token;
                 }
                 Err(e) => {
+                    // An attempt may have landed without its answer: the token is unknown
+                    // until the next delivered batch.
+                    self.checkpoint.sequence_token = None;
                     tracing::error!(stream = %self.label, error = %format!("{e:#}"), events = batch.len(), "CloudWatch events lost")
                 }
             }
+            self.save();
         }
+    }
+
+    /// Once per sink, before its first batch: learns the stream's sequence token and, when
+    /// the last sparkyard stopped with a batch in flight, whether that batch landed.
+    async fn settle_in_flight(&mut self) {
+        let Some(cw) = &self.cw else { return };
+        let token = match retry(|| cw.logs.upload_sequence_token(&cw.group, &cw.stream)).await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::debug!(stream = %self.label, error = %format!("{e:#}"), "cannot read the CloudWatch stream's sequence token");
+                None
+            }
+        };
+        if let Some(in_flight) = self.checkpoint.in_flight.take() {
+            match &token {
+                Some(now) if *now != in_flight.token_before => {
+                    tracing::info!(stream = %self.label, offset = in_flight.end_offset, "the CloudWatch batch in flight at the last stop was delivered; not sending it again");
+                    self.checkpoint.cloudwatch_offset =
+                        self.checkpoint.cloudwatch_offset.max(in_flight.end_offset);
+                }
+                Some(_) => {}
+                None => {
+                    tracing::warn!(stream = %self.label, "cannot tell whether the CloudWatch batch in flight at the last stop was delivered; sending it again (its events may appear twice)")
+                }
+            }
+        }
+        self.checkpoint.sequence_token = token;
+        self.save();
     }
 
     /// The container exited: deliver the rest and remember it.
@@ -187,16 +233,16 @@ async fn put(store: &AmazonS3, key: &str, gz: Vec<u8>, label: &str) {
     }
 }
 
-async fn retry<F, Fut>(mut call: F) -> anyhow::Result<()>
+async fn retry<T, F, Fut>(mut call: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match call().await {
-            Ok(()) => return Ok(()),
+            Ok(value) => return Ok(value),
             Err(e) if attempt >= ATTEMPTS => return Err(e),
             Err(e) => {
                 tracing::debug!(error = %format!("{e:#}"), attempt, "retrying an AWS call");

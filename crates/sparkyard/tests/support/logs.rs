@@ -113,6 +113,16 @@ impl Env {
         subject.rsplit(':').next().unwrap().to_string()
     }
 
+    /// The service account of the run's driver, annotated with the execution role (IRSA);
+    /// returns its name.
+    pub fn driver_service_account(&self) -> String {
+        let name = self.service_account("spark-driver");
+        self.kubectl_apply(&json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": NS,
+                         "annotations": {"eks.amazonaws.com/role-arn": self.role_arn}}}));
+        name
+    }
+
     /// Step 9's request (the seed's pi-4), with `extra_overrides` merged into its
     /// `configurationOverrides`; returns the run id.
     pub fn start_run(&self, params: &str, extra_overrides: Value) -> String {
