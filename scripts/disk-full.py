@@ -44,9 +44,11 @@ def free_port():
 
 
 class Serve:
-    def __init__(self, binary, data, listen, cluster_listen):
+    def __init__(self, binary, data, listen, cluster_listen, env=None):
         self.binary, self.data = binary, data
         self.listen, self.cluster_listen = listen, cluster_listen
+        self.env = env  # None: this process's environment (scripts/slow-disk.py sets LD_PRELOAD)
+        self.data_log_dir = os.path.dirname(data)
         self.proc = None
 
     def start(self):
@@ -54,7 +56,7 @@ class Serve:
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--data-dir", self.data, "--listen", self.listen,
              "--cluster-listen", self.cluster_listen],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         host, port = self.listen.split(":")
         for _ in range(600):
             try:

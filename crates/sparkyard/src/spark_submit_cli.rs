@@ -8,20 +8,57 @@
 //! `LoggingPodStatusWatcherImpl`'s lines. Anything outside the proven set runs the real
 //! `$SPARK_HOME/bin/spark-submit` instead, with the reason printed first, so no job behaves
 //! differently because of the fast path.
+//!
+//! An API server that does not answer for a while (sparkyard restarting, a control-plane
+//! blip) is waited for, up to [`API_RETRY_FOR`], as client-go's and fabric8's clients do:
+//! the crash campaign (docs/reliability.md) saw runs fail on one refused connection.
 
+use std::future::Future;
 use std::os::unix::process::CommandExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use serde_json::{json, Value};
 use sparkyard_spark_submit::{args, driver, report, Submission};
 
 const WATCHER: &str = "LoggingPodStatusWatcherImpl";
+
+/// How long a call is retried while the API server is unreachable or answers 5xx/429.
+const API_RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// Errors after which the same call may succeed: nothing reached the server, or it said so.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => status.code >= 500 || status.code == 429,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
+    }
+}
+
+/// `call` until it succeeds, fails for good, or [`API_RETRY_FOR`] has passed.
+async fn retrying<T, F, Fut>(what: &str, mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let deadline = Instant::now() + API_RETRY_FOR;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match call().await {
+            Err(e) if transient(&e) && Instant::now() < deadline => {
+                log(&format!("{what}: {e}; retrying in {delay:?}"));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
 
 pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
     let parsed = match args::parse(&argv) {
@@ -131,8 +168,29 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
     let client = Client::try_from(config)?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let pod: Pod = serde_json::from_value(objects.pod.clone())?;
-    let created = match pods.create(&PostParams::default(), &pod).await {
+    let post = PostParams::default();
+    let created = match retrying("creating the driver pod", || pods.create(&post, &pod)).await {
         Ok(created) => created,
+        // A create whose answer was lost and that was retried: the pod is this submission's
+        // if it carries this application's id.
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let existing = retrying("reading the driver pod", || pods.get(&name)).await?;
+            let ours = existing
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("spark-app-selector"))
+                == Some(&app_id);
+            if !ours {
+                eprintln!(
+                    "Exception in thread \"main\" io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: POST at: {api_url}/api/v1/namespaces/{namespace}/pods. Message: {}.",
+                    status.message
+                );
+                return Ok(1);
+            }
+            existing
+        }
         Err(kube::Error::Api(status)) => {
             eprintln!(
                 "Exception in thread \"main\" io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: POST at: {api_url}/api/v1/namespaces/{namespace}/pods. Message: {}.",
@@ -152,10 +210,13 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    Api::<Service>::namespaced(client.clone(), &namespace)
-        .patch(&name, &apply, &Patch::Apply(&service))
-        .await
-        .context("the driver's Service")?;
+    let services = Api::<Service>::namespaced(client.clone(), &namespace);
+    let service = Patch::Apply(&service);
+    retrying("applying the driver's Service", || {
+        services.patch(&name, &apply, &service)
+    })
+    .await
+    .context("the driver's Service")?;
     for config_map in &objects.config_maps {
         let mut config_map = config_map.clone();
         config_map["metadata"]["ownerReferences"] = owner.clone();
@@ -163,10 +224,13 @@ pub async fn run(argv: Vec<String>) -> anyhow::Result<i32> {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        Api::<ConfigMap>::namespaced(client.clone(), &namespace)
-            .patch(&name, &apply, &Patch::Apply(&config_map))
-            .await
-            .with_context(|| format!("the ConfigMap {name}"))?;
+        let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &namespace);
+        let config_map = Patch::Apply(&config_map);
+        retrying("applying a ConfigMap", || {
+            config_maps.patch(&name, &apply, &config_map)
+        })
+        .await
+        .with_context(|| format!("the ConfigMap {name}"))?;
     }
     if !conf.bool("spark.kubernetes.submission.waitAppCompletion", true)? {
         log(&format!(
@@ -197,7 +261,12 @@ async fn follow(
     app_id: &str,
 ) -> anyhow::Result<()> {
     let config = watcher::Config::default().fields(&format!("metadata.name={driver}"));
-    let mut events = watcher::watcher(pods.clone(), config).boxed();
+    // The watcher re-lists after an error; the back-off spaces its attempts while the API
+    // server is away.
+    let mut events = watcher::watcher(pods.clone(), config)
+        .default_backoff()
+        .boxed();
+    let mut unreachable_since: Option<Instant> = None;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut last: Option<Value> = None;
     let mut announced = false;
@@ -211,9 +280,17 @@ async fn follow(
                         return Ok(());
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(anyhow!("watching the driver: {e}")),
+                    Some(Err(e)) => {
+                        let since = *unreachable_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > API_RETRY_FOR {
+                            return Err(anyhow!("watching the driver: {e}"));
+                        }
+                        log(&format!("watching the driver: {e}; retrying"));
+                        continue;
+                    }
                     None => return Ok(()),
                 };
+                unreachable_since = None;
                 let value = serde_json::to_value(&pod)?;
                 if last.as_ref().map(report::pod_state) != Some(report::pod_state(&value)) {
                     log(&format!("State changed, new state: {}", report::pod_state(&value)));
@@ -303,4 +380,51 @@ fn fallback(argv: &[String], reason: &str) -> anyhow::Result<i32> {
         .args(argv)
         .exec();
     Err(anyhow!("cannot run {spark_home}/bin/spark-submit: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status::failure("m", "r").with_code(code)))
+    }
+
+    #[test]
+    fn only_what_may_succeed_next_time_is_retried() {
+        assert!(transient(&status(503)));
+        assert!(transient(&status(500)));
+        assert!(transient(&status(429)));
+        assert!(!transient(&status(409)), "AlreadyExists is settled by a read");
+        assert!(!transient(&status(403)));
+        assert!(!transient(&status(422)));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(transient(&kube::Error::Service(Box::new(refused))));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_comes_back_is_waited_for_and_one_that_refuses_is_not() {
+        let mut calls = 0;
+        let answer = retrying("x", || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 4 {
+                    Err(status(503))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(answer.unwrap(), 4);
+        let mut calls = 0;
+        let refused: Result<(), _> = retrying("x", || {
+            calls += 1;
+            async { Err(status(403)) }
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(calls, 1);
+    }
 }

@@ -5,9 +5,10 @@
 //! - `sparkyard fetch` downloads `s3://` inputs with a pod's IRSA role, and only what the
 //!   role may read;
 //! - the log shipper delivers each container's output in EMR's S3 and CloudWatch layout
-//!   with the run's role — driver, and an executor deleted mid-run — within seconds of the
-//!   container exiting, and sends no CloudWatch event twice across a restart (pods created
-//!   directly with kubectl, so the test runs in seconds, without Spark);
+//!   — driver, and an executor deleted mid-run — when the container exits, and sends no
+//!   CloudWatch event twice across a restart; it writes with the run's role, so a role
+//!   without `s3:PutObject` or `logs:PutLogEvents` gets nothing there (pods created
+//!   directly with kubectl, so the tests run in seconds, without Spark);
 //! - the seed's pi-4 on real Spark: driver stdout with `Pi is roughly` in S3 and
 //!   CloudWatch, and the Spark History Server lists the finished application.
 
@@ -20,14 +21,14 @@ mod logs_env;
 mod support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use logs_env::{bucket, pod, Env, NO_HISTORY, NS, REGION, ROLE};
+use logs_env::{bucket, pod, Env, GROUP, NO_HISTORY, NS, REGION, ROLE};
 use serde_json::{json, Value};
 
 /// Containers created directly (no Spark): the driver's output lands in S3 and CloudWatch
-/// in EMR's layout within seconds of its exit, an executor deleted mid-run still has its
-/// log in S3, and a restart sends no CloudWatch event twice.
+/// in EMR's layout when it exits, an executor deleted mid-run still has its log in S3, and
+/// a restart sends no CloudWatch event twice.
 #[test]
 fn shipper_delivers_driver_and_deleted_executor_logs_once() {
     let mut env = Env::start(false, NO_HISTORY);
@@ -48,24 +49,19 @@ fn shipper_delivers_driver_and_deleted_executor_logs_once() {
     env.kubectl_apply(&pod(&driver, &id, Some("driver"), "spark-kubernetes-driver", &driver_sa,
         "for i in 1 2 3; do echo line $i; done; echo 'Pi is roughly 3.141640'; echo driver-stderr >&2"));
 
-    // The driver exits by itself: its log is delivered within 10 s.
+    // The driver exits by itself (its pod stays): its whole log is delivered on the exit.
     env.wait_for("the driver to finish", Duration::from_secs(60), || {
         (env.pod_phase(&driver) == "Succeeded").then_some(())
     });
-    let exited = Instant::now();
     let prefix = format!("{}/jobs/{id}/containers/spark-{id}", env.vc);
-    let stdout = env.wait_for("the driver's stdout.gz", Duration::from_secs(30), || {
+    let stdout = env.wait_for("the driver's stdout.gz", Duration::from_secs(60), || {
         env.s3_text(&format!("{prefix}/{driver}/stdout.gz"))
     });
-    let delay = exited.elapsed();
-    assert!(stdout.contains("Pi is roughly 3.141640\n"), "{stdout}");
-    eprintln!("driver stdout.gz in S3 {delay:?} after the driver was seen Succeeded");
-    assert!(
-        delay < Duration::from_secs(10),
-        "shipped {delay:?} after exit"
+    assert_eq!(
+        stdout, "line 1\nline 2\nline 3\nPi is roughly 3.141640\n",
+        "the whole stdout, and only stdout"
     );
     // stdout and stderr apart, as EMR keeps them.
-    assert!(!stdout.contains("driver-stderr"), "{stdout}");
     let stderr = env.wait_for("the driver's stderr.gz", Duration::from_secs(10), || {
         env.s3_text(&format!("{prefix}/{driver}/stderr.gz"))
     });
@@ -89,11 +85,19 @@ fn shipper_delivers_driver_and_deleted_executor_logs_once() {
         "{messages:?}"
     );
 
-    // The executor is deleted while it runs (as preemption does): its output is kept.
-    env.wait_for("the executor to run", Duration::from_secs(60), || {
-        (env.pod_phase(executor) == "Running").then_some(())
-    });
-    std::thread::sleep(Duration::from_secs(1));
+    // The executor is deleted while it runs (as preemption does): its output is kept. Its
+    // first line in CloudWatch shows the shipper is following the live container and the
+    // line is written before the deletion.
+    let executor_stream = format!(
+        "pi/{}/jobs/{id}/containers/spark-{id}/{executor}/stdout",
+        env.vc
+    );
+    env.wait_for(
+        "the running executor's first line in CloudWatch",
+        Duration::from_secs(60),
+        || (env.cloudwatch_messages(&executor_stream) == ["executor started"]).then_some(()),
+    );
+    assert_eq!(env.pod_phase(executor), "Running");
     env.kubectl(&["delete", "pod", "-n", NS, executor, "--wait=false"]);
     let text = env.wait_for(
         "the deleted executor's stdout.gz",
@@ -102,23 +106,162 @@ fn shipper_delivers_driver_and_deleted_executor_logs_once() {
     );
     assert!(text.contains("executor started"), "{text}");
 
-    for line in env
-        .server
-        .log()
-        .lines()
-        .filter(|l| l.contains("container log shipped"))
-    {
-        eprintln!("{line}");
-    }
-    // A restart re-reads every log from the start but sends nothing twice.
-    let before = env.cloudwatch_messages(&stream).len();
+    // Every stream of both containers shipped: nothing is in progress when sparkyard stops.
+    let shipped = |log: &str| log.matches("container log shipped").count();
+    env.wait_for(
+        "the four streams to be shipped",
+        Duration::from_secs(60),
+        || (shipped(&env.server.log()) >= 4).then_some(()),
+    );
+
+    // A restart sends nothing twice. sparkyard is killed as if between the driver's
+    // checkpoints being marked done and its shipping record being removed (a window a
+    // kill can hit), so the restarted shipper takes the driver up again. It removes the
+    // record once it has dealt with the driver: proof that it has decided, and sent
+    // whatever it was going to send.
+    let driver_stderr = env.cloudwatch_messages(&stderr_stream);
+    let driver_stdout = env.cloudwatch_messages(&stream);
+    assert_eq!(driver_stdout.len(), 4, "{driver_stdout:?}");
+    let uid = env.kubectl(&[
+        "get",
+        "pod",
+        "-n",
+        NS,
+        &driver,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    env.server.kill9();
+    let pending = env.server.data_dir.path().join("logs/pending");
+    std::fs::create_dir_all(&pending).unwrap();
+    let record = pending.join(format!("{uid}_spark-kubernetes-driver.json"));
+    std::fs::write(
+        &record,
+        json!({"namespace": NS, "pod": driver, "uid": uid, "container": "spark-kubernetes-driver",
+               "service_account": driver_sa, "job_id": id, "kind": "Spark", "is_driver": true,
+               "app_id": format!("spark-{id}")})
+        .to_string(),
+    )
+    .unwrap();
     env.server.restart();
-    std::thread::sleep(Duration::from_secs(8));
+    env.wait_for(
+        "the restarted shipper to deal with the driver",
+        Duration::from_secs(60),
+        || (!record.exists()).then_some(()),
+    );
+    assert_eq!(env.cloudwatch_messages(&stream), driver_stdout);
+    assert_eq!(env.cloudwatch_messages(&stderr_stream), driver_stderr);
+}
+
+/// The shipper writes with the run's execution role, not with sparkyard's own credentials:
+/// of two runs, one whose role lacks the seed policy's `s3:PutObject` and one whose role
+/// lacks its `logs:PutLogEvents`, each gets its driver's whole output where its role may
+/// write, nothing where it may not, and the shipper logs each refusal with the role's name.
+#[test]
+fn shipper_writes_with_the_runs_role_and_only_where_it_may() {
+    let env = Env::start(false, NO_HISTORY);
+    let (no_s3, no_events) = (
+        "monthly-batch-NoS3PutJobExecutionRole",
+        "monthly-batch-NoLogEventsJobExecutionRole",
+    );
+    let runs: Vec<String> = [(no_s3, "s3:PutObject"), (no_events, "logs:PutLogEvents")]
+        .into_iter()
+        .map(|(role, denied)| {
+            let arn = env.execution_role(role, &logs_env::seed_policy_without(denied));
+            let id = env.start_run_as(&arn, "--conf spark.executor.instances=1");
+            let sa = env.annotated_service_account(role, &arn, "spark-driver");
+            env.kubectl_apply(&pod(
+                &format!("spark-{id}-driver"),
+                &id,
+                Some("driver"),
+                "spark-kubernetes-driver",
+                &sa,
+                &format!("for i in 1 2 3; do echo \"{role} line $i\"; done"),
+            ));
+            id
+        })
+        .collect();
+    let label =
+        |id: &str, stream: &str| format!("{NS}/spark-{id}-driver/spark-kubernetes-driver:{stream}");
+    // Shipping a stream ends with this line, after every write was made or given up.
+    for id in &runs {
+        for stream in ["stdout", "stderr"] {
+            env.wait_for(
+                &format!("run {id}'s driver {stream} to be shipped"),
+                Duration::from_secs(120),
+                || env.log_line(&["container log shipped", &label(id, stream)]),
+            );
+        }
+    }
+    let expected = |role: &str| format!("{role} line 1\n{role} line 2\n{role} line 3\n");
+    let cloudwatch_stream = |id: &str| {
+        format!(
+            "pi/{}/jobs/{id}/containers/spark-{id}/spark-{id}-driver/stdout",
+            env.vc
+        )
+    };
+    let objects = |id: &str| {
+        env.server.aws_json(&[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            &bucket(),
+            "--prefix",
+            &format!("{}/jobs/{id}/", env.vc),
+        ])["Contents"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    // No s3:PutObject: the whole output in CloudWatch, no object in S3, and the refusal
+    // logged with the run's role as the caller.
+    let id = &runs[0];
     assert_eq!(
-        env.cloudwatch_messages(&stream).len(),
-        before,
-        "{}",
-        env.server.log()
+        env.cloudwatch_messages(&cloudwatch_stream(id)).join("\n") + "\n",
+        expected(no_s3)
+    );
+    assert_eq!(
+        objects(id),
+        Vec::<Value>::new(),
+        "nothing in S3 for run {id}"
+    );
+    let refusal = env
+        .log_line(&["cannot upload a log object", &label(id, "stdout")])
+        .unwrap_or_else(|| panic!("no refusal logged:\n{}", env.server.log()));
+    assert!(
+        refusal.contains(&format!("assumed-role/{no_s3}/")) && refusal.contains("s3:PutObject"),
+        "{refusal}"
+    );
+
+    // No logs:PutLogEvents: the whole output in S3; the stream was created (the role may)
+    // and holds no event; the lost events logged with the run's role as the caller.
+    let id = &runs[1];
+    let prefix = format!(
+        "{}/jobs/{id}/containers/spark-{id}/spark-{id}-driver",
+        env.vc
+    );
+    assert_eq!(
+        env.s3_text(&format!("{prefix}/stdout.gz")).as_deref(),
+        Some(expected(no_events).as_str())
+    );
+    let events = env.server.aws_json(&[
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        GROUP,
+        "--log-stream-name",
+        &cloudwatch_stream(id),
+        "--start-from-head",
+    ]);
+    assert_eq!(events["events"], json!([]), "run {id}'s stream");
+    let refusal = env
+        .log_line(&["CloudWatch events lost", &label(id, "stdout")])
+        .unwrap_or_else(|| panic!("no refusal logged:\n{}", env.server.log()));
+    assert!(
+        refusal.contains(&format!("assumed-role/{no_events}/"))
+            && refusal.contains("logs:PutLogEvents"),
+        "{refusal}"
     );
 }
 

@@ -105,6 +105,57 @@ async fn wait_pod(
     }
 }
 
+/// The API server's clock, to the second: the `creationTimestamp` it gives a dry-run pod
+/// (nothing is stored).
+async fn server_now(
+    pods: &Api<Pod>,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+    let params = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let probe = pod("clock", "low-priority", "100m", json!({}));
+    let created = pods.create(&params, &probe).await.unwrap();
+    assert!(created.metadata.creation_timestamp.is_some(), "{created:?}");
+    created.metadata.creation_timestamp
+}
+
+/// `scheduler_pending_pods{queue}` on sparkyard's Prometheus listener.
+async fn pending_pods(server: &ClusterServer) -> std::collections::HashMap<String, f64> {
+    let addr = std::fs::read_to_string(server.server.data_dir.path().join("metrics.addr"))
+        .expect("metrics.addr");
+    let text = reqwest::get(format!("http://{}/metrics", addr.trim()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = regex::Regex::new(r#"^scheduler_pending_pods\{queue="(\w+)"\} (\S+)$"#).unwrap();
+    text.lines()
+        .filter_map(|l| series.captures(l))
+        .map(|c| (c[1].to_string(), c[2].parse().unwrap()))
+        .collect()
+}
+
+/// Waits until every pending pod has been tried and its back-off has passed: none in the
+/// `active` or `backoff` queues (the scheduler updates the gauges each time it wakes, at
+/// least every second while pods wait; a pod leaves `backoff` only by being due, and is
+/// tried again only after a cluster change or half a minute).
+async fn wait_for_backoffs_to_pass(server: &ClusterServer) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let queues = pending_pods(server).await;
+        if queues.get("active") == Some(&0.0) && queues.get("backoff") == Some(&0.0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pods still backing off: {queues:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn node_of(pod: &Value) -> &str {
     pod["spec"]["nodeName"].as_str().unwrap_or("")
 }
@@ -384,6 +435,13 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
         .unwrap();
     bound_to(&pods, "wants-c", "od-a").await;
 
+    // The pods left pending by the checks above go: the scheduler's queue gauges below
+    // then speak of this section's pods alone.
+    for name in ["spot-untolerated", "ml-untolerated"] {
+        pods.delete(name, &Default::default()).await.unwrap();
+        wait_pod(&pods, name, "deleted", |p| p.is_null()).await;
+    }
+
     // Cordon, then priority order: two pods wait for the cordoned od-a, which has room for
     // one; the older low-priority pod loses to the younger high-priority one on uncordon.
     let cordon = |on: bool| Patch::Merge(json!({"spec": {"unschedulable": on}}));
@@ -391,18 +449,53 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
         .patch("od-a", &PatchParams::default(), &cordon(true))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // queue-low fits od-a: the scheduler must have seen the cordon before it is created.
+    // A probe no node can ever hold (5 CPUs on od-a's 4) reports od-a "unschedulable"
+    // rather than short of CPU once it has (NodeUnschedulable is the first filter).
+    create(
+        &pods,
+        pod("cordon-probe", "low-priority", "5", on_node("od-a")),
+    )
+    .await;
+    wait_pod(&pods, "cordon-probe", "the cordon in its message", |p| {
+        unschedulable_message(p).is_some_and(|m| m.contains("1 node(s) were unschedulable"))
+    })
+    .await;
+    pods.delete("cordon-probe", &Default::default())
+        .await
+        .unwrap();
+    wait_pod(&pods, "cordon-probe", "deleted", |p| p.is_null()).await;
     create(
         &pods,
         pod("queue-low", "low-priority", "3", on_node("od-a")),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    create(
+    // The queue orders by priority, then by creation second, then by name: queue-high must
+    // be created in a later second than queue-low (or "queue-high" < "queue-low" would
+    // put it first by name alone), so wait until the API server's clock has moved on.
+    let low_created = pods
+        .get("queue-low")
+        .await
+        .unwrap()
+        .metadata
+        .creation_timestamp;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server_now(&pods).await <= low_created {
+        assert!(
+            Instant::now() < deadline,
+            "the API server's clock stands still"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let high = create(
         &pods,
         pod("queue-high", "high-priority", "3", on_node("od-a")),
     )
     .await;
+    assert!(
+        high.metadata.creation_timestamp > low_created,
+        "queue-high is the younger pod"
+    );
     for name in ["queue-low", "queue-high"] {
         let p = wait_pod(&pods, name, "Unschedulable", |p| {
             unschedulable_message(p).is_some()
@@ -415,16 +508,21 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
             "{p:#}"
         );
     }
-    // Both back-offs pass before the node changes, so both retry in the same round.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both back-offs pass before the node changes, so both retry in the same round (a pod
+    // still backing off would stay out of it): no pending pod is in the back-off queue.
+    wait_for_backoffs_to_pass(&server).await;
     nodes
         .patch("od-a", &PatchParams::default(), &cordon(false))
         .await
         .unwrap();
     bound_to(&pods, "queue-high", "od-a").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let low = pods.get("queue-low").await.unwrap();
-    let low = serde_json::to_value(low).unwrap();
+    // The round that bound queue-high refused queue-low for lack of CPU: its condition
+    // says so once that decision is written (or it was bound instead).
+    let low = wait_pod(&pods, "queue-low", "the round after the uncordon", |p| {
+        !node_of(p).is_empty()
+            || unschedulable_message(p).is_some_and(|m| !m.contains("were unschedulable"))
+    })
+    .await;
     assert_eq!(
         node_of(&low),
         "",
@@ -514,7 +612,8 @@ async fn selectors_affinity_taints_priority_and_preemption_on_simulated_nodes() 
          preemption: not eligible due to preemptionPolicy=Never.",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The scheduler's writer thread carries out a decision's evictions before the
+    // preemptor's condition: the condition just seen follows any eviction it decided.
     for name in ["v1a", "v1b", "v3", "v4a"] {
         let p = serde_json::to_value(pods.get(name).await.unwrap()).unwrap();
         assert!(

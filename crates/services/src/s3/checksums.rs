@@ -136,7 +136,7 @@ impl S3Store {
         let md5 = hex::encode(written.md5);
         let checksums = written.checksums.clone();
         let size = written.size as i64;
-        let blob = written.persist(&self.root)?;
+        let blob = written.persist(&self.root).await?;
         Ok(Received {
             blob,
             size,

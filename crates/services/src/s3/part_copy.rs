@@ -114,7 +114,7 @@ pub(super) async fn upload_part_copy(
     let md5 = hex::encode(copied.md5);
     let checksums = copied.checksums.clone();
     let blob_size = copied.size as i64;
-    let blob_name = copied.persist(&s3.root)?;
+    let blob_name = copied.persist(&s3.root).await?;
     let part = store::Part {
         part_number: input.part_number as i64,
         blob: blob_name.clone(),

@@ -94,9 +94,15 @@ impl Env {
 
     /// A service-account name the role's EMR trust statement admits, for `component`.
     pub fn service_account(&self, component: &str) -> String {
+        self.role_service_account(ROLE, component)
+    }
+
+    /// A service-account name the EMR trust statement of the role `role_name` admits, for
+    /// `component`.
+    pub fn role_service_account(&self, role_name: &str, component: &str) -> String {
         let role = self
             .server
-            .aws_json(&["iam", "get-role", "--role-name", ROLE]);
+            .aws_json(&["iam", "get-role", "--role-name", role_name]);
         let statements = role["Role"]["AssumeRolePolicyDocument"]["Statement"]
             .as_array()
             .unwrap()
@@ -121,6 +127,83 @@ impl Env {
             "metadata": {"name": name, "namespace": NS,
                          "annotations": {"eks.amazonaws.com/role-arn": self.role_arn}}}));
         name
+    }
+
+    /// Another execution role for [`NS`], made as step 7 makes the seed's: EMR's trust
+    /// policy, `policy` as its permissions, and EMR's trust of the namespace's service
+    /// accounts. Returns its ARN.
+    pub fn execution_role(&self, name: &str, policy: &Value) -> String {
+        let s = &self.server;
+        let trust = self.file_arg(&format!("{name}-trust.json"), walkthrough::TRUST_POLICY);
+        let arn = s.aws_json(&[
+            "iam",
+            "create-role",
+            "--role-name",
+            name,
+            "--assume-role-policy-document",
+            &trust,
+        ])["Role"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let policy = self.file_arg(&format!("{name}-policy.json"), &policy.to_string());
+        s.aws_ok(&[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            name,
+            "--policy-name",
+            "EMR-Containers-Job-Execution",
+            "--policy-document",
+            &policy,
+        ]);
+        s.aws_ok(&[
+            "emr-containers",
+            "update-role-trust-policy",
+            "--cluster-name",
+            walkthrough::CLUSTER,
+            "--namespace",
+            NS,
+            "--role-name",
+            name,
+        ]);
+        arn
+    }
+
+    /// The service account of `component` (e.g. `spark-driver`) under the role `role_name`
+    /// (`role_arn`), annotated with the role (IRSA); returns its name.
+    pub fn annotated_service_account(
+        &self,
+        role_name: &str,
+        role_arn: &str,
+        component: &str,
+    ) -> String {
+        let name = self.role_service_account(role_name, component);
+        self.kubectl_apply(&json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": NS,
+                         "annotations": {"eks.amazonaws.com/role-arn": role_arn}}}));
+        name
+    }
+
+    /// [`Env::start_run`] with the execution role `role_arn` and no extra overrides.
+    pub fn start_run_as(&self, role_arn: &str, params: &str) -> String {
+        let request = self.request(
+            &self.vc,
+            "pi-4",
+            PI,
+            params,
+            json!({"executionRoleArn": role_arn}),
+        );
+        self.start(&request)
+    }
+
+    /// The first line of sparkyard's log that contains every one of `parts`.
+    pub fn log_line(&self, parts: &[&str]) -> Option<String> {
+        self.server
+            .log()
+            .lines()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+            .map(String::from)
     }
 
     /// Step 9's request (the seed's pi-4), with `extra_overrides` merged into its
@@ -212,6 +295,20 @@ impl Env {
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     }
+}
+
+/// The seed's job execution policy (step 7) without `action`, which it must allow.
+pub fn seed_policy_without(action: &str) -> Value {
+    let mut policy: Value = serde_json::from_str(walkthrough::JOB_POLICY).unwrap();
+    let mut removed = 0;
+    for statement in policy["Statement"].as_array_mut().unwrap() {
+        let actions = statement["Action"].as_array_mut().unwrap();
+        let before = actions.len();
+        actions.retain(|a| a != action);
+        removed += before - actions.len();
+    }
+    assert_eq!(removed, 1, "{action} in {}", walkthrough::JOB_POLICY);
+    policy
 }
 
 /// gzip → text with the system's `gzip`, independent of the shipper's encoder.
