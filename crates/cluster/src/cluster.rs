@@ -64,6 +64,12 @@ pub struct ClusterConfig {
     /// default `1h`). A Go duration of at least 1s.
     #[serde(default = "default_event_ttl")]
     pub event_ttl: String,
+    /// Host directories hidden from every pod (an empty directory in their place), besides
+    /// the cluster's own data directory, which always is: `sparkyard serve` adds its whole
+    /// data directory, which holds the AWS keys, the databases and S3's objects. Not a
+    /// TOML key.
+    #[serde(skip)]
+    pub hidden_from_pods: Vec<PathBuf>,
 }
 
 fn default_event_ttl() -> String {
@@ -102,6 +108,7 @@ impl Default for ClusterConfig {
             persistence: default_persistence(),
             usage_sample_interval: default_usage_sample_interval(),
             event_ttl: default_event_ttl(),
+            hidden_from_pods: Vec::new(),
         }
     }
 }
@@ -180,6 +187,7 @@ impl Cluster {
             images: self.config.images.clone(),
             pod_cidr: self.config.pod_cidr.clone(),
             data_dir: self.data_dir.clone(),
+            hidden: self.config.hidden_from_pods.clone(),
             service_ip: self.service_ip,
             service_port: self.service_port,
             ca_pem: self.ca_pem.clone(),

@@ -26,6 +26,9 @@ pub struct CreateOptions {
     pub dry_run: bool,
     /// `fieldValidation=Strict`: unknown fields of a custom object are an error, not pruned.
     pub strict: bool,
+    /// Who asked, for RBAC's escalation check on writes of roles and bindings; `None` for
+    /// the cluster's own components (in-process callers), which are trusted.
+    pub requester: Option<crate::auth::UserInfo>,
 }
 
 impl CreateOptions {
@@ -33,6 +36,25 @@ impl CreateOptions {
         Self {
             dry_run: request.query.get("dryRun") == Some("All"),
             strict: request.query.get("fieldValidation") == Some("Strict"),
+            requester: Some(request.user.clone()),
+        }
+    }
+
+    /// RBAC's escalation check ([`crate::auth::rbac::check_escalation`]) of `object`, about
+    /// to be stored, when a client (not the cluster itself) writes it.
+    fn check_escalation(
+        &self,
+        server: &ApiServer,
+        info: &ResourceInfo,
+        ns: &str,
+        object: &Value,
+    ) -> Result<(), ApiError> {
+        match &self.requester {
+            Some(user) if info.group == "rbac.authorization.k8s.io" => {
+                let ns = if info.namespaced { ns } else { "" };
+                crate::auth::rbac::check_escalation(&server.registry, user, info.plural, ns, object)
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -453,6 +475,7 @@ pub fn create_internal(
         crate::crd::check_strict(info, &object)?;
     }
     admission::admit_create(server, info, ns, &mut object)?;
+    opts.check_escalation(server, info, ns, &object)?;
     // `fieldManager` is accepted; managedFields are not tracked.
     if opts.dry_run {
         let meta = object["metadata"].as_object_mut().unwrap();
@@ -631,6 +654,7 @@ pub(crate) fn store_update(
     }
     if sub != Some("status") {
         admission::admit_update(server, info, current, &mut next)?;
+        opts.check_escalation(server, info, ns, &next)?;
     } else {
         // A custom resource's status is checked against its schema too.
         crate::crd::admit_object(info, false, &mut next)?;

@@ -1,8 +1,8 @@
 //! Protobuf request bodies (`application/vnd.kubernetes.protobuf`).
 //!
 //! kubectl's typed subcommands (`kubectl create namespace|serviceaccount|role|rolebinding|
-//! clusterrole|clusterrolebinding|configmap|secret|priorityclass|token`) send protobuf and do
-//! not fall back to JSON, and the seed itself runs `kubectl create namespace`. Responses stay
+//! clusterrole|clusterrolebinding|configmap|secret|priorityclass|token`, `kubectl auth
+//! can-i`) send protobuf and do not fall back to JSON, and the seed itself runs `kubectl create namespace`. Responses stay
 //! JSON, which client-go accepts. The wire types come from `k8s-pb` (kube-rs's generated
 //! Kubernetes protobuf bindings); this module maps the kinds those subcommands send to the
 //! same JSON the rest of the API server stores. Other kinds get 415 with a message naming
@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_pb::api::{authentication, core, rbac, scheduling};
+use k8s_pb::api::{authentication, authorization, core, rbac, scheduling};
 use k8s_pb::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
@@ -121,6 +121,35 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
                         ("audiences", strings(spec.audiences)),
                         ("expirationSeconds", opt(spec.expiration_seconds)),
                         ("boundObjectRef", bound.unwrap_or(Value::Null)),
+                    ]),
+                )],
+            )
+        }
+        // `kubectl auth can-i` asks in protobuf.
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            let review = authorization::v1::SelfSubjectAccessReview::decode(raw.as_slice()).map_err(bad)?;
+            let spec = review.spec.unwrap_or_default();
+            let resource = spec.resource_attributes.map(|a| {
+                non_empty_object([
+                    ("namespace", opt(a.namespace)),
+                    ("verb", opt(a.verb)),
+                    ("group", opt(a.group)),
+                    ("version", opt(a.version)),
+                    ("resource", opt(a.resource)),
+                    ("subresource", opt(a.subresource)),
+                    ("name", opt(a.name)),
+                ])
+            });
+            let non_resource = spec
+                .non_resource_attributes
+                .map(|a| non_empty_object([("path", opt(a.path)), ("verb", opt(a.verb))]));
+            with_meta(
+                review.metadata,
+                [(
+                    "spec",
+                    non_empty_object([
+                        ("resourceAttributes", resource.unwrap_or(Value::Null)),
+                        ("nonResourceAttributes", non_resource.unwrap_or(Value::Null)),
                     ]),
                 )],
             )
@@ -341,6 +370,35 @@ mod tests {
         assert!(
             object.get("type").is_none(),
             "an empty type is unset, so admission defaults it"
+        );
+    }
+
+    #[test]
+    fn access_reviews_keep_their_attributes() {
+        use k8s_pb::api::authorization::v1 as authz;
+        let review = authz::SelfSubjectAccessReview {
+            spec: Some(authz::SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(authz::ResourceAttributes {
+                    namespace: Some("a".into()),
+                    verb: Some("create".into()),
+                    resource: Some("pods".into()),
+                    subresource: Some("exec".into()),
+                    group: Some(String::new()),
+                    ..Default::default()
+                }),
+                non_resource_attributes: None,
+            }),
+            ..Default::default()
+        };
+        let object = decode(&envelope(
+            "authorization.k8s.io/v1",
+            "SelfSubjectAccessReview",
+            review.encode_to_vec(),
+        ))
+        .unwrap();
+        assert_eq!(
+            object["spec"],
+            json!({"resourceAttributes": {"namespace": "a", "verb": "create", "resource": "pods", "subresource": "exec"}})
         );
     }
 

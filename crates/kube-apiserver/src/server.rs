@@ -504,7 +504,16 @@ fn authorize(server: &ApiServer, request: &ApiRequest) -> Result<(), ApiError> {
         resource: request.path.info.plural.to_string(),
         subresource: request.path.subresource.clone().unwrap_or_default(),
         name: request.path.name.clone().unwrap_or_default(),
-        namespace: request.namespace().to_string(),
+        // A Namespace is in itself, as kube-apiserver's request info has it: a RoleBinding
+        // in `x` may grant reading namespace `x`, and a refusal says "in the namespace".
+        namespace: match (
+            &request.path.name,
+            request.path.info.group,
+            request.path.info.plural,
+        ) {
+            (Some(name), "", "namespaces") => name.clone(),
+            _ => request.namespace().to_string(),
+        },
         path: String::new(),
     };
     let attributes = crate::auth::rbac::Attributes {

@@ -81,7 +81,10 @@ pub struct KubeletConfig {
     /// The loopback range pod IPs come from.
     pub pod_cidr: String,
     /// The root of pod sandboxes and their logs (`<data_dir>/pods/<ns>_<name>_<uid>`).
+    /// Hidden from every pod: other pods' files, the cluster's keys and its store are here.
     pub data_dir: PathBuf,
+    /// More host directories hidden from every pod (the embedding program's own data).
+    pub hidden: Vec<PathBuf>,
     /// The in-cluster API address pods use (`KUBERNETES_SERVICE_HOST`/`_PORT`).
     pub service_ip: std::net::IpAddr,
     pub service_port: u16,

@@ -456,6 +456,12 @@ pub fn bwrap_args(spec: &SandboxSpec, fs: &dyn HostFs) -> Vec<String> {
 
     let mut args: Vec<String> = vec![
         "--die-with-parent".into(),
+        // bwrap keeps every capability when started by root (as sparkyard may be): a pod
+        // could then unmount the tmpfs hiding the data directory, remount the host's
+        // read-only paths writable or make device nodes. A container runtime drops them
+        // too; as another user there are none to drop.
+        "--cap-drop".into(),
+        "ALL".into(),
         "--unshare-pid".into(),
         "--unshare-ipc".into(),
         "--unshare-uts".into(),
@@ -581,7 +587,8 @@ mod tests {
             let a = args[i].as_str();
             let n = match a {
                 "--ro-bind" | "--bind" | "--symlink" => 2,
-                "--tmpfs" | "--proc" | "--dev" | "--dir" | "--hostname" | "--chdir" => 1,
+                "--tmpfs" | "--proc" | "--dev" | "--dir" | "--hostname" | "--chdir"
+                | "--cap-drop" => 1,
                 "--" => args.len() - i - 1,
                 _ => 0,
             };
@@ -617,6 +624,7 @@ mod tests {
         );
         assert_eq!(ops.last().unwrap(), "-- sh");
         assert!(args.contains(&"--die-with-parent".to_string()));
+        assert!(ops.contains(&"--cap-drop ALL".to_string()), "{ops:#?}");
     }
 
     #[test]

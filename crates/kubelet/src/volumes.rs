@@ -248,6 +248,23 @@ pub fn write_files(dir: &Path, files: &[File]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Why a volume cannot be set up: its name, or its claim's, is not one path component, so
+/// the directory it names would be outside the one it belongs in — `../<pod dir>` another
+/// pod's files, `../<namespace>/<claim>` another namespace's claim. The API server refuses
+/// such volume names; claim names it does not check (Kubernetes' kubelet looks the claim
+/// up, and finds none by such a name).
+pub fn unsafe_name(volume: &Value) -> Option<String> {
+    let one_component =
+        |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\0']);
+    let name = volume["name"].as_str().unwrap_or("");
+    if !one_component(name) {
+        return Some(format!("invalid volume name {name:?}"));
+    }
+    let claim = volume.get("persistentVolumeClaim")?;
+    let claim = claim["claimName"].as_str().unwrap_or(name);
+    (!one_component(claim)).then(|| format!("persistentvolumeclaim \"{claim}\" not found"))
+}
+
 /// Host directory of a volume that is just a directory, or `None` for volume types that
 /// carry files (the caller writes those).
 pub fn plain_dir(
@@ -274,6 +291,26 @@ pub fn plain_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_leave_their_directory_are_refused() {
+        assert_eq!(unsafe_name(&json!({"name": "data", "emptyDir": {}})), None);
+        assert_eq!(
+            unsafe_name(&json!({"name": "c", "persistentVolumeClaim": {"claimName": "data"}})),
+            None
+        );
+        for name in ["", ".", "..", "../../x", "a/b"] {
+            assert!(
+                unsafe_name(&json!({"name": name, "emptyDir": {}})).is_some(),
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            unsafe_name(&json!({"name": "c", "persistentVolumeClaim": {"claimName": "../b/data"}}))
+                .as_deref(),
+            Some("persistentvolumeclaim \"../b/data\" not found")
+        );
+    }
 
     #[test]
     fn config_map_items_modes_and_missing_sources() {

@@ -404,6 +404,9 @@ impl Services {
 
     /// Serves an S3 request (signature checked by `s3s`).
     pub async fn s3(&self, request: Request) -> Response {
+        if let Some(refusal) = presigned_lifetime_refusal(request.uri()) {
+            return refusal;
+        }
         let request = request.map(s3s::Body::http_body_unsync);
         match self.inner.s3.call(request).await {
             Ok(response) => response.map(Body::new),
@@ -467,8 +470,59 @@ pub fn route(uri: &http::Uri, headers: &http::HeaderMap) -> Route {
     }
     match sparkyard_aws::sigv4::SignatureClaim::from_request(uri, headers) {
         Ok(claim) if claim.scope.service == "s3" => Route::S3,
+        // A malformed S3 signature (a presigned URL valid for more than a week, say) is
+        // S3's to refuse, in its XML, not the JSON of the generic middleware.
+        Err(_) if claimed_service(uri, headers).as_deref() == Some("s3") => Route::S3,
         _ => Route::Signed,
     }
+}
+
+/// The service a request's credential scope names (`X-Amz-Credential`, or `Credential=` in
+/// the `Authorization` header), read without checking anything else.
+fn claimed_service(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
+    let credential = match headers.get(header::AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .ok()?
+            .split([' ', ','])
+            .find_map(|piece| piece.trim().strip_prefix("Credential="))
+            .map(str::to_string),
+        None => sparkyard_aws::sigv4::parse_query(uri.query().unwrap_or(""))
+            .into_iter()
+            .find(|(k, _)| k == "X-Amz-Credential")
+            .map(|(_, v)| v),
+    }?;
+    credential.split('/').nth(3).map(str::to_string)
+}
+
+/// S3's refusal of a SigV4 presigned URL meant to live longer than a week, which `s3s`
+/// would otherwise honour for as long as it says (up to 136 years).
+fn presigned_lifetime_refusal(uri: &http::Uri) -> Option<Response> {
+    let max = sparkyard_aws::sigv4::MAX_PRESIGNED_EXPIRES_SECS;
+    let query = sparkyard_aws::sigv4::parse_query(uri.query().unwrap_or(""));
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    param("X-Amz-Credential")?;
+    let expires = param("X-Amz-Expires")?.clone();
+    let message = match expires.parse::<i128>() {
+        Ok(secs) if (0..=i128::from(max)).contains(&secs) => return None,
+        Ok(secs) if secs < 0 => "X-Amz-Expires must be non-negative".to_string(),
+        Ok(_) => format!("X-Amz-Expires must be less than a week (in seconds) that is {max}"),
+        Err(_) => format!(
+            "X-Amz-Expires should be a number, not '{}'.",
+            wire::xml_escape(&expires)
+        ),
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AuthorizationQueryParametersError</Code><Message>{message}</Message></Error>"
+    );
+    Some(
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/xml")],
+            body,
+        )
+            .into_response(),
+    )
 }
 
 /// First path segments of the REST services behind the SigV4 middleware (emr-containers,
@@ -558,7 +612,29 @@ pub fn router(services: Services, keyring: Arc<Keyring>, other: Router) -> Route
     Router::new()
         .fallback(front)
         .with_state(Front { services, signed })
+        .layer(axum::middleware::from_fn(close_after_refused_expect))
         .layer(axum::middleware::from_fn(sparkyard_aws::request_id::stamp))
+}
+
+/// A request sent with `Expect: 100-continue` and refused before its body was asked for
+/// (S3 checks the signature and the policy first) leaves the connection in doubt: the
+/// client, seeing the refusal, sends no body (botocore), but hyper, never having sent
+/// `100 Continue`, may still read whatever comes next as that body — the client's next
+/// request on the connection, which then fails as a 400. So such a refusal closes the
+/// connection.
+async fn close_after_refused_expect(request: Request, next: axum::middleware::Next) -> Response {
+    let expects_continue = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut response = next.run(request).await;
+    if expects_continue && !response.status().is_success() {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 #[cfg(test)]
@@ -591,5 +667,17 @@ mod tests {
         }
         let presigned: http::Uri = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00".parse().unwrap();
         assert_eq!(route(&presigned, &http::HeaderMap::new()), Route::S3);
+        // Malformed but for S3 (a lifetime over a week): still S3's to answer.
+        let week_and_a_second: http::Uri = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=604801&X-Amz-SignedHeaders=host&X-Amz-Signature=00".parse().unwrap();
+        assert_eq!(
+            route(&week_and_a_second, &http::HeaderMap::new()),
+            Route::S3
+        );
+        assert!(presigned_lifetime_refusal(&week_and_a_second).is_some());
+        assert!(presigned_lifetime_refusal(&presigned).is_none());
+        let unsigned: http::Uri = "/b/k?X-Amz-Expires=604801".parse().unwrap();
+        assert!(presigned_lifetime_refusal(&unsigned).is_none());
+        let iam_week: http::Uri = "/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F20240101%2Fus-east-1%2Fiam%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=604801&X-Amz-SignedHeaders=host&X-Amz-Signature=00".parse().unwrap();
+        assert_eq!(route(&iam_week, &http::HeaderMap::new()), Route::Signed);
     }
 }

@@ -19,8 +19,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cluster = if args.no_cluster {
         None
     } else {
+        // Pods see the host's file system read-only, so the whole data directory (keys,
+        // databases, S3's objects), not only the cluster's part of it, is hidden from them.
+        let mut cluster_config = config.cluster.clone();
+        cluster_config
+            .hidden_from_pods
+            .push(config.data_dir.canonicalize()?);
         Some(
-            sparkyard_cluster::start(config.cluster.clone(), &config.data_dir.join("cluster"))
+            sparkyard_cluster::start(cluster_config, &config.data_dir.join("cluster"))
                 .await
                 .context("cannot start the embedded Kubernetes cluster")?,
         )

@@ -387,7 +387,9 @@ mod tests {
     use super::*;
 
     fn status(code: u16) -> kube::Error {
-        kube::Error::Api(Box::new(kube::core::Status::failure("m", "r").with_code(code)))
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("m", "r").with_code(code),
+        ))
     }
 
     #[test]
@@ -395,7 +397,10 @@ mod tests {
         assert!(transient(&status(503)));
         assert!(transient(&status(500)));
         assert!(transient(&status(429)));
-        assert!(!transient(&status(409)), "AlreadyExists is settled by a read");
+        assert!(
+            !transient(&status(409)),
+            "AlreadyExists is settled by a read"
+        );
         assert!(!transient(&status(403)));
         assert!(!transient(&status(422)));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);

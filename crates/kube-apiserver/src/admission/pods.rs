@@ -230,7 +230,18 @@ pub fn validate_pod_spec(spec: &Value, prefix: &str, restart_policies: &[&str]) 
     if let Some(volumes) = spec.get("volumes").and_then(Value::as_array) {
         for (i, v) in volumes.iter().enumerate() {
             let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
-            if names.contains(&name) {
+            // The kubelet makes a directory of that name: a label cannot leave it.
+            if name.is_empty() {
+                causes.push((
+                    format!("{prefix}.volumes[{i}].name"),
+                    "Required value".into(),
+                ));
+            } else if !is_dns1123_label(name) {
+                causes.push((
+                    format!("{prefix}.volumes[{i}].name"),
+                    format!("Invalid value: \"{name}\": {LABEL_MSG}"),
+                ));
+            } else if names.contains(&name) {
                 causes.push((
                     format!("{prefix}.volumes[{i}].name"),
                     format!("Duplicate value: \"{name}\""),
@@ -348,6 +359,23 @@ mod tests {
                 "spec.containers[1].name",
                 "spec.containers[1].image",
                 "spec.restartPolicy"
+            ]
+        );
+        // Volume names become directory names on the node: labels only.
+        let spec = json!({"restartPolicy": "Never", "containers": [{"name": "a", "image": "x"}],
+            "volumes": [{"name": "../../x", "emptyDir": {}}, {"name": "", "emptyDir": {}}, {"name": "ok", "emptyDir": {}}]});
+        let causes = validate_pod_spec(&spec, "spec", &["Never"]);
+        assert_eq!(
+            causes,
+            vec![
+                (
+                    "spec.volumes[0].name".to_string(),
+                    format!("Invalid value: \"../../x\": {LABEL_MSG}")
+                ),
+                (
+                    "spec.volumes[1].name".to_string(),
+                    "Required value".to_string()
+                )
             ]
         );
     }

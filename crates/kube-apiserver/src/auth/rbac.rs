@@ -221,6 +221,196 @@ pub fn authorize(registry: &Registry, user: &UserInfo, attrs: &Attributes) -> Re
     Err(err)
 }
 
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// RBAC's escalation check, on a write of a Role, ClusterRole, RoleBinding or
+/// ClusterRoleBinding (`plural` of the RBAC group; anything else passes): nobody grants
+/// what they do not hold. The rules of a role written, or of the role a binding refers
+/// to, must each be allowed to `user` where they would apply (`namespace`; `""` for
+/// cluster-scoped objects) — unless `user` may `escalate` that role kind, or `bind` the
+/// role referred to, as in kube-apiserver. A binding to a role that does not exist is
+/// refused as not found (there is nothing to compare), unless `bind` is granted.
+pub fn check_escalation(
+    registry: &Registry,
+    user: &UserInfo,
+    plural: &str,
+    namespace: &str,
+    object: &Value,
+) -> Result<(), ApiError> {
+    if user.is_master() {
+        return Ok(());
+    }
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let may = |verb: &str, resource: &str, target: &str| {
+        allowed(
+            registry,
+            user,
+            &Attributes {
+                verb: verb.into(),
+                api_group: RBAC_GROUP.into(),
+                resource: resource.into(),
+                name: target.into(),
+                namespace: namespace.into(),
+                ..Default::default()
+            },
+        )
+    };
+    let rules = match plural {
+        "roles" | "clusterroles" => {
+            if may("escalate", plural, name) {
+                return Ok(());
+            }
+            object
+                .get("rules")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        }
+        "rolebindings" | "clusterrolebindings" => {
+            let kind = object
+                .pointer("/roleRef/kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let role = object
+                .pointer("/roleRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let (resource, role_ns) = match kind {
+                "ClusterRole" => ("clusterroles", ""),
+                _ => ("roles", namespace),
+            };
+            if may("bind", resource, role) {
+                return Ok(());
+            }
+            let Some(stored) = registry.get(
+                match resource {
+                    "clusterroles" => CLUSTER_ROLES.resource(),
+                    _ => ROLES.resource(),
+                },
+                role_ns,
+                role,
+            ) else {
+                return Err(ApiError::not_found(RBAC_GROUP, resource, role));
+            };
+            stored
+                .get("rules")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        }
+        _ => return Ok(()),
+    };
+    let missing: Vec<String> = rules
+        .iter()
+        .flat_map(|rule| uncovered(registry, user, namespace, rule))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<String> = user.groups.iter().map(|g| format!("{g:?}")).collect();
+    let mut err = ApiError::forbidden(format!(
+        "{plural}.{RBAC_GROUP} {name:?} is forbidden: user {:?} (groups=[{}]) is attempting to grant RBAC permissions not currently held:\n{}",
+        user.name,
+        groups.join(" "),
+        missing.join("\n")
+    ));
+    err.details = Some(json!({"name": name, "group": RBAC_GROUP, "kind": plural}));
+    Err(err)
+}
+
+/// The parts of `rule` that `user` does not hold in `namespace`, in kube-apiserver's
+/// compact notation (`{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}`), one per
+/// group, resource and name, with the verbs missing there. A `*` is held only by a `*`.
+fn uncovered(registry: &Registry, user: &UserInfo, namespace: &str, rule: &Value) -> Vec<String> {
+    let quoted = |items: &[String]| {
+        items
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let verbs = strings(rule, "verbs");
+    let urls = strings(rule, "nonResourceURLs");
+    let mut out = Vec::new();
+    for url in &urls {
+        let missing: Vec<String> = verbs
+            .iter()
+            .filter(|verb| {
+                !allowed(
+                    registry,
+                    user,
+                    &Attributes {
+                        verb: verb.to_string(),
+                        path: url.clone(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            out.push(format!(
+                "{{NonResourceURLs:[{}], Verbs:[{}]}}",
+                quoted(std::slice::from_ref(url)),
+                quoted(&missing)
+            ));
+        }
+    }
+    if !urls.is_empty() {
+        return out;
+    }
+    let names = strings(rule, "resourceNames");
+    let targets: Vec<String> = if names.is_empty() {
+        vec![String::new()]
+    } else {
+        names
+    };
+    for group in strings(rule, "apiGroups") {
+        for resource in strings(rule, "resources") {
+            let (plural, sub) = resource.split_once('/').unwrap_or((&resource, ""));
+            for target in &targets {
+                let missing: Vec<String> = verbs
+                    .iter()
+                    .filter(|verb| {
+                        !allowed(
+                            registry,
+                            user,
+                            &Attributes {
+                                verb: verb.to_string(),
+                                api_group: group.clone(),
+                                resource: plural.to_string(),
+                                subresource: sub.to_string(),
+                                name: target.clone(),
+                                namespace: namespace.to_string(),
+                                path: String::new(),
+                            },
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                let names = if target.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ResourceNames:[{}],", quoted(std::slice::from_ref(target)))
+                };
+                out.push(format!(
+                    "{{APIGroups:[{}], Resources:[{}],{names} Verbs:[{}]}}",
+                    quoted(std::slice::from_ref(&group)),
+                    quoted(std::slice::from_ref(&resource)),
+                    quoted(&missing)
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The default ClusterRoles: `cluster-admin`, and the user-facing `admin`, `edit`, `view`
 /// (trimmed to the resources this cluster serves).
 pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
@@ -264,7 +454,10 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
     edit.push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": read}));
     edit.push(json!({"apiGroups": ["batch"], "resources": ["jobs"], "verbs": write}));
     let mut admin = edit.clone();
-    admin.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["*"]}));
+    // Kubernetes' list, not `*`: that would include `escalate` and `bind`, letting a
+    // namespace admin grant what it does not hold.
+    admin.push(json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]}));
     admin.push(json!({"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]}));
     vec![
         (
@@ -383,6 +576,134 @@ mod tests {
             &UserInfo::service_account("dev", "x"),
             &attrs("get", "pods", "", "any")
         ));
+    }
+
+    #[test]
+    fn nobody_grants_what_they_do_not_hold() {
+        let registry = Registry::new();
+        for (name, rules) in default_cluster_roles() {
+            registry
+                .create(
+                    CLUSTER_ROLES.resource(),
+                    "",
+                    json!({"metadata": {"name": name}, "rules": rules}),
+                )
+                .unwrap();
+        }
+        // a:default may manage roles and role bindings and read pods in a, nothing more
+        // (not `*`, which would include `escalate` and `bind`).
+        registry
+            .create(
+                ROLES.resource(),
+                "a",
+                json!({"metadata": {"name": "binder"}, "rules": [
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings", "roles"],
+                 "verbs": ["create", "get", "list", "update", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}),
+            )
+            .unwrap();
+        registry
+            .create(ROLE_BINDINGS.resource(), "a", json!({"metadata": {"name": "binder"},
+                "roleRef": {"kind": "Role", "name": "binder", "apiGroup": "rbac.authorization.k8s.io"},
+                "subjects": [{"kind": "ServiceAccount", "name": "default"}]}))
+            .unwrap();
+        let sa = UserInfo::service_account("a", "default");
+        let binding = |kind: &str, role: &str| {
+            json!({"metadata": {"name": "mine"}, "roleRef": {"kind": kind, "name": role, "apiGroup": RBAC_GROUP},
+                "subjects": [{"kind": "ServiceAccount", "name": "default"}]})
+        };
+        let err = check_escalation(
+            &registry,
+            &sa,
+            "rolebindings",
+            "a",
+            &binding("ClusterRole", "cluster-admin"),
+        )
+        .unwrap_err();
+        assert_eq!((err.code, err.reason), (403, "Forbidden"));
+        assert_eq!(
+            err.message,
+            "rolebindings.rbac.authorization.k8s.io \"mine\" is forbidden: user \"system:serviceaccount:a:default\" (groups=[\"system:serviceaccounts\" \"system:serviceaccounts:a\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}"
+        );
+        // What it holds it may pass on; a role with more it may neither write nor bind.
+        let reader = json!({"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
+        assert_eq!(
+            check_escalation(&registry, &sa, "roles", "a", &reader),
+            Ok(())
+        );
+        assert_eq!(
+            check_escalation(
+                &registry,
+                &sa,
+                "rolebindings",
+                "a",
+                &binding("Role", "binder")
+            ),
+            Ok(())
+        );
+        let secrets = json!({"metadata": {"name": "s"}, "rules": [{"apiGroups": [""], "resources": ["secrets", "pods"],
+            "resourceNames": ["x"], "verbs": ["get", "delete"]}]});
+        let err = check_escalation(&registry, &sa, "roles", "a", &secrets).unwrap_err();
+        assert!(err.message.ends_with(":\n{APIGroups:[\"\"], Resources:[\"secrets\"], ResourceNames:[\"x\"], Verbs:[\"get\" \"delete\"]}\n{APIGroups:[\"\"], Resources:[\"pods\"], ResourceNames:[\"x\"], Verbs:[\"delete\"]}"), "{}", err.message);
+        // Not in another namespace, nor cluster-wide; a role that is not there cannot be
+        // compared (unless `bind` is granted).
+        assert!(check_escalation(&registry, &sa, "roles", "b", &reader).is_err());
+        assert!(check_escalation(&registry, &sa, "clusterroles", "", &reader).is_err());
+        assert_eq!(
+            check_escalation(
+                &registry,
+                &sa,
+                "rolebindings",
+                "a",
+                &binding("Role", "ghost")
+            )
+            .unwrap_err()
+            .code,
+            404
+        );
+        // `escalate` and `bind` lift the check; masters are never checked.
+        registry
+            .create(ROLES.resource(), "a", json!({"metadata": {"name": "lift"}, "rules": [
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]},
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": ["admin"], "verbs": ["bind"]}]}))
+            .unwrap();
+        registry
+            .create(ROLE_BINDINGS.resource(), "a", json!({"metadata": {"name": "lift"},
+                "roleRef": {"kind": "Role", "name": "lift", "apiGroup": "rbac.authorization.k8s.io"},
+                "subjects": [{"kind": "ServiceAccount", "name": "default"}]}))
+            .unwrap();
+        assert_eq!(
+            check_escalation(&registry, &sa, "roles", "a", &secrets),
+            Ok(())
+        );
+        assert_eq!(
+            check_escalation(
+                &registry,
+                &sa,
+                "rolebindings",
+                "a",
+                &binding("ClusterRole", "admin")
+            ),
+            Ok(())
+        );
+        assert!(check_escalation(
+            &registry,
+            &sa,
+            "rolebindings",
+            "a",
+            &binding("ClusterRole", "cluster-admin")
+        )
+        .is_err());
+        assert_eq!(
+            check_escalation(
+                &registry,
+                &UserInfo::admin(),
+                "clusterrolebindings",
+                "",
+                &binding("ClusterRole", "cluster-admin")
+            ),
+            Ok(())
+        );
     }
 
     #[test]

@@ -119,6 +119,9 @@ impl Worker {
         use crate::volumes;
         for volume in &self.volume_specs() {
             let name = volume["name"].as_str().unwrap_or("").to_string();
+            if volumes::unsafe_name(volume).is_some() {
+                continue;
+            }
             let dir =
                 volumes::plain_dir(volume, &self.dir, &self.k.config.data_dir, &self.namespace)
                     .unwrap_or_else(|| self.dir.join("volumes").join(&name));

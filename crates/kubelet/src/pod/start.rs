@@ -146,7 +146,10 @@ impl Worker {
             hostname: self.hostname.clone(),
             tmp_dir: self.dir.join("tmp"),
             mounts: self.mounts(&spec, &image, &container_name)?,
-            masked: vec![self.k.config.data_dir.clone()],
+            masked: std::iter::once(&self.k.config.data_dir)
+                .chain(&self.k.config.hidden)
+                .cloned()
+                .collect(),
             ensure_dirs: vec![cwd.clone()],
             cwd,
             command: argv,

@@ -60,6 +60,9 @@ impl Worker {
             let mut dirs = BTreeMap::new();
             for volume in &self.volume_specs() {
                 let name = volume["name"].as_str().unwrap_or("").to_string();
+                if let Some(why) = volumes::unsafe_name(volume) {
+                    return Err(format!("MountVolume.SetUp failed for volume \"{name}\" : {why}"));
+                }
                 // An image volume (`volumes[].image`) is the image's directory, as a
                 // container of that image would see it; mounted read-only.
                 if let Some(reference) = volume["image"]["reference"].as_str() {

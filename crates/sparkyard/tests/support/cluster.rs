@@ -28,7 +28,17 @@ impl ClusterServer {
         Self::start_serving(false)
     }
 
+    /// [`ClusterServer::start_with_aws`] with the data directory below `parent`
+    /// ([`Server::start_in`]).
+    pub fn start_with_aws_in(parent: &Path) -> ClusterServer {
+        Self::start_serving_in(parent, false)
+    }
+
     fn start_serving(cluster_only: bool) -> ClusterServer {
+        Self::start_serving_in(&std::env::temp_dir(), cluster_only)
+    }
+
+    fn start_serving_in(parent: &Path, cluster_only: bool) -> ClusterServer {
         let api_port = free_port();
         let listen = format!("127.0.0.1:{api_port}");
         let service = service_address();
@@ -41,7 +51,7 @@ impl ClusterServer {
         if cluster_only {
             args.insert(0, "--cluster-only");
         }
-        let server = Server::start_with(&args);
+        let server = Server::start_in(parent, &args);
         ClusterServer { server, api_port }
     }
 

@@ -53,8 +53,15 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Server {
+        Self::start_in(&std::env::temp_dir(), extra_args)
+    }
+
+    /// Like [`Server::start_with`], with the data directory made below `parent` rather than
+    /// the system's temporary directory (which pods see as their own `/tmp`): for tests that
+    /// need it where a default one would be, in a host path pods can name.
+    pub fn start_in(parent: &Path, extra_args: &[&str]) -> Server {
         let mut server = Server {
-            data_dir: tempfile::tempdir().unwrap(),
+            data_dir: tempfile::tempdir_in(parent).unwrap(),
             port: free_port(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             child: None,
