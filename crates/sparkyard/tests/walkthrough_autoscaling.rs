@@ -936,8 +936,10 @@ fn karpenter_launches_spot_capacity_for_low_priority_executors_survives_an_inter
         let marked = life
             .marked_empty
             .unwrap_or_else(|| panic!("{name} never marked empty{context}"));
+        // The mark and the deletion are observed through the watch, each some milliseconds
+        // after Karpenter acted: allow the same 0.25 s delivery skew (CI saw 29.95 s).
         assert!(
-            deleted - marked >= TTL,
+            deleted - marked >= TTL - 0.25,
             "{name} removed {:.2} s after Karpenter marked it empty, before its {TTL} s TTL{context}",
             deleted - marked
         );
