@@ -540,8 +540,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn cluster_role_bindings_and_groups() {
+    /// A registry holding the ClusterRoles sparkyard creates at start.
+    fn registry_with_default_cluster_roles() -> std::sync::Arc<Registry> {
         let registry = Registry::new();
         for (name, rules) in default_cluster_roles() {
             registry
@@ -552,6 +552,12 @@ mod tests {
                 )
                 .unwrap();
         }
+        registry
+    }
+
+    #[test]
+    fn cluster_role_bindings_and_groups() {
+        let registry = registry_with_default_cluster_roles();
         registry
             .create(
                 CLUSTER_ROLE_BINDINGS.resource(),
@@ -580,16 +586,7 @@ mod tests {
 
     #[test]
     fn nobody_grants_what_they_do_not_hold() {
-        let registry = Registry::new();
-        for (name, rules) in default_cluster_roles() {
-            registry
-                .create(
-                    CLUSTER_ROLES.resource(),
-                    "",
-                    json!({"metadata": {"name": name}, "rules": rules}),
-                )
-                .unwrap();
-        }
+        let registry = registry_with_default_cluster_roles();
         // a:default may manage roles and role bindings and read pods in a, nothing more
         // (not `*`, which would include `escalate` and `bind`).
         registry
