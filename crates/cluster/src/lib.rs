@@ -3,7 +3,7 @@
 //! **Owns:** the `[cluster]` configuration, the data directory layout, binding the API
 //! addresses, the kubeconfig, the built-in objects (created through the API server like
 //! any other), and starting each part in order: registry → API server → scheduler →
-//! controllers → kubelet.
+//! controllers → kube-proxy → kubelet.
 //!
 //! **Must not touch:** any part's internals. The parts are crates of their own, each
 //! stating its boundary in its `lib.rs`:
@@ -14,7 +14,8 @@
 //! | `sparkyard-kube-apiserver` | HTTP, admission, auth/RBAC, discovery, OpenAPI, tables, patches — and the [`Client`] every in-process component uses |
 //! | `sparkyard-scheduling` | pure scheduling core (no I/O, no async) |
 //! | `sparkyard-kube-scheduler` | the live scheduler loop |
-//! | `sparkyard-kube-controllers` | Job, garbage collector, namespace lifecycle |
+//! | `sparkyard-kube-controllers` | Job, workloads, garbage collector, namespace lifecycle, EndpointSlices, PersistentVolume binding and the local-path provisioner |
+//! | `sparkyard-kube-proxy` | Services' cluster IPs and node ports, proxied to ready endpoints |
 //! | `sparkyard-kubelet` | pods as sandboxed processes, shims, images, volumes, status |
 //! | `sparkyard-container-logs` | the CRI log files shared by kubelet, `pods/log` and the log shipper |
 //!

@@ -126,12 +126,13 @@ pub fn consolidate(ctx: &Arc<Context>) {
     let specs: Vec<_> = pools.iter().map(|(p, _)| p.clone()).collect();
     let instance_types =
         provisioning::instance_options(&ctx.config.region, &ctx.offerings.snapshot());
+    let daemonsets = crate::pools::daemonset_pods(ctx);
     let input = DisruptionInput {
         nodes: &states,
         pools: &specs,
         other_nodes: &others,
         pending: &pending,
-        daemonsets: &[],
+        daemonsets: &daemonsets,
         instance_types: &instance_types,
         now: Utc::now(),
         spot_to_spot: false,

@@ -52,6 +52,7 @@ pub const EC2NODECLASSES: Resource = Resource::new("karpenter.k8s.aws", "ec2node
 pub const AWSNODETEMPLATES: Resource = Resource::new("karpenter.k8s.aws", "awsnodetemplates");
 pub const NODES: Resource = Resource::new("", "nodes");
 pub const PODS: Resource = Resource::new("", "pods");
+pub const DAEMON_SETS: Resource = Resource::new("apps", "daemonsets");
 
 /// The finalizer on NodeClaims that runs the termination flow.
 pub const TERMINATION_FINALIZER: &str = "karpenter.sh/termination";

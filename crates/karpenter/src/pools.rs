@@ -77,3 +77,24 @@ pub fn node_class_tags(ctx: &Context, pool: &NodePoolSpec, object: &Value) -> Op
     };
     tags.is_object().then(|| json!(tags))
 }
+
+/// One pod per DaemonSet, from its template: the overhead Karpenter reserves on every node
+/// it launches (a DaemonSet whose template cannot run on a pool's nodes adds nothing there;
+/// `provisioning` decides that).
+pub fn daemonset_pods(ctx: &Context) -> Vec<sparkyard_scheduling::PodRequirements> {
+    let (sets, _) = ctx.client.list(crate::DAEMON_SETS, None);
+    sets.iter()
+        .filter(|ds| ds["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|ds| {
+            let pod = serde_json::json!({
+                "metadata": {
+                    "name": ds["metadata"]["name"],
+                    "namespace": ds["metadata"]["namespace"],
+                    "labels": ds["spec"]["template"]["metadata"]["labels"],
+                },
+                "spec": ds["spec"]["template"]["spec"],
+            });
+            sparkyard_scheduling::PodRequirements::from_pod(&pod).ok()
+        })
+        .collect()
+}

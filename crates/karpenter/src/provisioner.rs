@@ -291,11 +291,12 @@ pub fn pass(ctx: &Context, memory: &mut Memory) {
     let specs_only: Vec<NodePoolSpec> = pools.iter().map(|(s, _)| s.clone()).collect();
     let instance_types =
         provisioning::instance_options(&ctx.config.region, &ctx.offerings.snapshot());
+    let daemonsets = pools::daemonset_pods(ctx);
     let input = ScheduleInput {
         pools: &specs_only,
         nodes: &state,
         pods: &specs,
-        daemonsets: &[],
+        daemonsets: &daemonsets,
         instance_types: &instance_types,
         right_size: true,
     };

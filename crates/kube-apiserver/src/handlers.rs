@@ -123,6 +123,28 @@ async fn handle_inner(server: &ApiServer, request: ApiRequest) -> Result<Respons
                 &request,
             ))
         }
+        (&Method::GET, Some(name), Some("scale")) if info.subresources.contains(&"scale") => Ok(
+            json_response(200, &crate::scale::get_scale(server, info, &ns, name)?),
+        ),
+        (&Method::PUT, Some(name), Some("scale")) if info.subresources.contains(&"scale") => {
+            let body = parse_body(&request.body, request.content_type())?;
+            let opts = CreateOptions::from_request(&request);
+            let scale = crate::scale::put_scale(server, info, &ns, name, body, &opts)?;
+            Ok(json_response(200, &scale))
+        }
+        (&Method::PATCH, Some(name), Some("scale")) if info.subresources.contains(&"scale") => {
+            let opts = CreateOptions::from_request(&request);
+            let scale = crate::scale::patch_scale(
+                server,
+                info,
+                &ns,
+                name,
+                request.content_type(),
+                &request.body,
+                &opts,
+            )?;
+            Ok(json_response(200, &scale))
+        }
         (&Method::GET, Some(name), Some("log")) => {
             super::pod_log::get(server, &ns, name, &request).await
         }
@@ -476,6 +498,9 @@ pub fn create_internal(
     }
     admission::admit_create(server, info, ns, &mut object)?;
     opts.check_escalation(server, info, ns, &object)?;
+    // ResourceQuota, the last plugin: its guard is held until the object is stored, so two
+    // creates cannot both take a quota's last slot (`admission::quota`).
+    let _quota = admission::quota::admit_create(server, info, ns, &object)?;
     // `fieldManager` is accepted; managedFields are not tracked.
     if opts.dry_run {
         let meta = object["metadata"].as_object_mut().unwrap();

@@ -3,7 +3,8 @@
 //! **Owns:** the HTTPS server (TLS, routing of Kubernetes REST paths, JSON/Table/Status and
 //! protobuf encodings, chunked and WebSocket watches), authentication (admin token,
 //! service-account JWTs) and RBAC, discovery and OpenAPI, and the semantics of every verb:
-//! admission (validation, defaulting, priority, service accounts, the pod mutator),
+//! admission (validation, defaulting, priority, service accounts, LimitRanger,
+//! ResourceQuota, the pod mutator),
 //! patches, deletion (graceful pods, finalizers, propagation), subresources (`status`,
 //! `binding`, `log`, `token`, `finalize`, `eviction`) and the review APIs. It is the only
 //! writer of the registry (`sparkyard-kube-registry`).
@@ -62,6 +63,7 @@ pub mod pdb;
 pub mod pki;
 mod pod_log;
 pub mod protobuf;
+mod scale;
 pub mod selectors;
 mod server;
 pub mod tables;
@@ -108,6 +110,9 @@ pub struct ApiServer {
     /// EKS-style IAM authentication ([`ApiServer::set_aws_token_verifier`]).
     aws_tokens: Arc<RwLock<Option<Arc<dyn auth::aws_iam::AwsTokenVerifier>>>>,
     aws_identities: Arc<auth::aws_iam::IdentityCache>,
+    /// Where Services' cluster IPs come from (`--service-cluster-ip-range`;
+    /// [`ApiServer::set_service_cidr`]).
+    service_cidr: Arc<RwLock<admission::Ipv4Cidr>>,
 }
 
 impl ApiServer {
@@ -130,6 +135,7 @@ impl ApiServer {
             metrics_source: Arc::default(),
             aws_tokens: Arc::default(),
             aws_identities: Arc::default(),
+            service_cidr: Arc::default(),
         };
         // The stored CRDs' resources are served from the first request on.
         crd::load(&server);
@@ -193,6 +199,40 @@ impl ApiServer {
             },
         )?;
         Ok(())
+    }
+
+    /// Sets the range Services' cluster IPs are allocated from (`[cluster] service-cidr`,
+    /// kube-apiserver's `--service-cluster-ip-range`; default
+    /// [`admission::DEFAULT_SERVICE_CIDR`]). Set once at start, before requests arrive.
+    pub fn set_service_cidr(&self, cidr: admission::Ipv4Cidr) {
+        *self.service_cidr.write().unwrap() = cidr;
+    }
+
+    pub(crate) fn service_cidr(&self) -> admission::Ipv4Cidr {
+        *self.service_cidr.read().unwrap()
+    }
+
+    /// Gives every Service whose cluster IP lies outside the service CIDR (stored by a run
+    /// with another range) a fresh address in it; returns the (namespace, name, IP) moved.
+    /// Like [`ApiServer::repair_kubernetes_service`], a repair of immutable fields that is
+    /// the API server's own (kube-apiserver's ClusterIP repair controller only reports such
+    /// addresses; here kube-proxy could not bind them at all).
+    pub fn repair_cluster_ips(&self) -> Vec<(String, String, String)> {
+        let repairs = admission::out_of_range_repairs(self);
+        let mut done = Vec::new();
+        for (ns, name, ip) in repairs {
+            let result =
+                self.registry
+                    .modify(resources::SERVICES.resource(), &ns, &name, |service| {
+                        service["spec"]["clusterIP"] = serde_json::json!(ip);
+                        service["spec"]["clusterIPs"] = serde_json::json!([ip]);
+                        Ok(())
+                    });
+            if result.is_ok() {
+                done.push((ns, name, ip));
+            }
+        }
+        done
     }
 
     /// Resolves once every change made so far is durable (shutdown, tests).

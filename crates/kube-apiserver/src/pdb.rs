@@ -7,8 +7,10 @@
 //! `status.disruptedPods` (the pod then no longer counts as healthy, as in
 //! kube-controller-manager, until it is gone or two minutes pass).
 //!
-//! Expected pods are the pods the selector matches (there are no workload controllers
-//! whose scale kube-controller-manager would read).
+//! Expected pods are the pods the selector matches when `minAvailable` is a number; for a
+//! percentage or `maxUnavailable` they are the scale of the pods' controllers (a
+//! Deployment's, ReplicaSet's or StatefulSet's `spec.replicas`, each counted once), as
+//! kube-controller-manager's disruption controller reads them.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -63,6 +65,69 @@ fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
 
 /// The budget's status over `pods` (those of its namespace) at `now`.
 pub fn compute_status(pdb: &Value, pods: &[Value], now: DateTime<Utc>) -> Value {
+    compute_status_scaled(pdb, pods, None, now)
+}
+
+/// Whether the budget's expected count comes from its pods' controllers.
+fn uses_scale(pdb: &Value) -> bool {
+    pdb.pointer("/spec/maxUnavailable").is_some()
+        || pdb
+            .pointer("/spec/minAvailable")
+            .is_some_and(Value::is_string)
+}
+
+/// The total `spec.replicas` of the controllers of the budget's pods, each counted once
+/// (a ReplicaSet owned by a Deployment counts as the Deployment); `None` when a pod has
+/// no such controller, so the pod count stands.
+fn controllers_scale(server: &ApiServer, ns: &str, pdb: &Value, pods: &[Value]) -> Option<i64> {
+    use crate::resources::{DEPLOYMENTS, REPLICA_SETS, STATEFUL_SETS};
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = 0;
+    for pod in pods.iter().filter(|p| matches(pdb, p)) {
+        let owner = pod
+            .pointer("/metadata/ownerReferences")?
+            .as_array()?
+            .iter()
+            .find(|o| o["controller"] == true)?;
+        let (kind, name) = (owner["kind"].as_str()?, owner["name"].as_str()?);
+        let (info, name) = match kind {
+            "ReplicaSet" => {
+                let rs = server.registry.get(REPLICA_SETS.resource(), ns, name)?;
+                let parent = rs
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .and_then(|o| {
+                        o.iter()
+                            .find(|o| o["controller"] == true && o["kind"] == "Deployment")
+                    })
+                    .and_then(|o| o["name"].as_str())
+                    .map(String::from);
+                match parent {
+                    Some(d) => (&DEPLOYMENTS, d),
+                    None => (&REPLICA_SETS, name.to_string()),
+                }
+            }
+            "StatefulSet" => (&STATEFUL_SETS, name.to_string()),
+            _ => return None,
+        };
+        if seen.insert((info.plural, name.clone())) {
+            let controller = server.registry.get(info.resource(), ns, &name)?;
+            total += controller
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+        }
+    }
+    Some(total)
+}
+
+/// [`compute_status`] with the expected count given by the pods' controllers.
+pub fn compute_status_scaled(
+    pdb: &Value,
+    pods: &[Value],
+    scale: Option<i64>,
+    now: DateTime<Utc>,
+) -> Value {
     let selected: Vec<&Value> = pods.iter().filter(|p| matches(pdb, p)).collect();
     let mut disrupted = serde_json::Map::new();
     for (name, since) in pdb
@@ -81,7 +146,9 @@ pub fn compute_status(pdb: &Value, pods: &[Value], now: DateTime<Utc>) -> Value 
             disrupted.insert(name.clone(), since.clone());
         }
     }
-    let expected = selected.len() as i64;
+    let expected = scale
+        .filter(|_| uses_scale(pdb))
+        .unwrap_or(selected.len() as i64);
     let healthy = selected
         .iter()
         .filter(|p| {
@@ -137,7 +204,9 @@ pub fn present(server: &ApiServer, pdb: &mut Value) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    pdb["status"] = compute_status(pdb, &namespace_pods(server, &ns), Utc::now());
+    let pods = namespace_pods(server, &ns);
+    let scale = controllers_scale(server, &ns, pdb, &pods);
+    pdb["status"] = compute_status_scaled(pdb, &pods, scale, Utc::now());
 }
 
 /// Validation of a budget's spec.
@@ -237,6 +306,7 @@ fn check_and_record(server: &ApiServer, ns: &str, pod: &Value) -> Result<(), Api
     };
     let pod_name = object_name(pod).unwrap_or_default().to_string();
     let pods = namespace_pods(server, ns);
+    let scale = controllers_scale(server, ns, &budget, &pods);
     let budget_name = object_name(&budget).unwrap_or_default().to_string();
     let now = Utc::now();
     server.client().update_status(
@@ -244,7 +314,7 @@ fn check_and_record(server: &ApiServer, ns: &str, pod: &Value) -> Result<(), Api
         ns,
         &budget_name,
         |pdb| {
-            let status = compute_status(pdb, &pods, now);
+            let status = compute_status_scaled(pdb, &pods, scale, now);
             let healthy = status["currentHealthy"].as_i64().unwrap_or(0);
             let desired = status["desiredHealthy"].as_i64().unwrap_or(0);
             // An unready pod does not count as healthy: evicting it takes nothing from
@@ -341,5 +411,28 @@ mod tests {
         assert_eq!(validate(&both).len(), 1);
         let bad = json!({"spec": {"minAvailable": "x%"}});
         assert_eq!(validate(&bad)[0].0, "spec.minAvailable");
+    }
+
+    #[test]
+    fn percentages_and_max_unavailable_count_the_controllers_scale() {
+        let ready = json!({"metadata": {"name": "a", "labels": {"app": "web"}}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        let pods = vec![ready.clone(), {
+            let mut b = ready.clone();
+            b["metadata"]["name"] = json!("b");
+            b
+        }];
+        let max =
+            json!({"spec": {"selector": {"matchLabels": {"app": "web"}}, "maxUnavailable": 1}});
+        // Two of three replicas exist: one is already unavailable, so none may go.
+        let status = compute_status_scaled(&max, &pods, Some(3), now());
+        assert_eq!(status["expectedPods"], 3);
+        assert_eq!(status["desiredHealthy"], 2);
+        assert_eq!(status["disruptionsAllowed"], 0);
+        // An integer minAvailable counts the pods, as kube does.
+        let min = json!({"spec": {"selector": {"matchLabels": {"app": "web"}}, "minAvailable": 1}});
+        assert_eq!(
+            compute_status_scaled(&min, &pods, Some(3), now())["expectedPods"],
+            2
+        );
     }
 }

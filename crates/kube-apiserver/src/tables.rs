@@ -130,6 +130,52 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
             AGE,
             ("PreemptionPolicy", "string", "", 0, "PreemptionPolicy is the Policy for preempting pods with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset."),
         ],
+        ("apps", "deployments") => vec![
+            NAME,
+            ("Ready", "string", "", 0, "Number of the pod with ready state"),
+            ("Up-to-date", "string", "", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+            ("Available", "string", "", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            AGE,
+            CONTAINERS,
+            IMAGES,
+            SELECTOR,
+        ],
+        ("apps", "replicasets") => vec![
+            NAME,
+            ("Desired", "integer", "", 0, "Replicas is the number of desired replicas."),
+            ("Current", "integer", "", 0, "Replicas is the most recently observed number of replicas."),
+            ("Ready", "integer", "", 0, "The number of ready replicas for this replica set."),
+            AGE,
+            CONTAINERS,
+            IMAGES,
+            SELECTOR,
+        ],
+        ("apps", "statefulsets") => vec![
+            NAME,
+            ("Ready", "string", "", 0, "Number of the pod with ready state"),
+            AGE,
+            CONTAINERS,
+            IMAGES,
+        ],
+        ("apps", "daemonsets") => vec![
+            NAME,
+            ("Desired", "integer", "", 0, "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod)."),
+            ("Current", "integer", "", 0, "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod."),
+            ("Ready", "integer", "", 0, "numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition."),
+            ("Up-to-date", "integer", "", 0, "The total number of nodes that are running updated daemon pod"),
+            ("Available", "integer", "", 0, "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)"),
+            ("Node Selector", "string", "", 0, "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node's labels for the pod to be scheduled on that node. More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/"),
+            AGE,
+            CONTAINERS,
+            IMAGES,
+            SELECTOR,
+        ],
+        ("apps", "controllerrevisions") => vec![
+            NAME,
+            ("Controller", "string", "", 0, "Controller of the object"),
+            ("Revision", "string", "", 0, "Revision is the revision number of the object."),
+            AGE,
+        ],
         ("batch", "jobs") => vec![
             NAME,
             ("Status", "string", "", 0, "Status of the job."),
@@ -162,6 +208,13 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
             ("Selector", "string", "", 1, "Route service traffic to pods with label keys and values matching this selector."),
         ],
         ("", "configmaps") => vec![NAME, ("Data", "string", "", 0, "Data contains the configuration data."), AGE],
+        ("", "resourcequotas") => vec![
+            NAME,
+            AGE,
+            ("Request", "string", "", 0, "Request represents a minimum amount of cpu/memory that a container may consume."),
+            ("Limit", "string", "", 0, "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node."),
+        ],
+        ("", "limitranges") => vec![NAME, ("Created At", "date", "", 0, AGE.4)],
         ("", "secrets") => vec![
             NAME,
             ("Type", "string", "", 0, "The type of secret"),
@@ -179,6 +232,27 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
             ("VolumeAttributesClass", "string", "", 0, "The volume attributes class of the claim"),
             AGE,
             ("VolumeMode", "string", "", 1, "The volume mode of the claim"),
+        ],
+        ("", "persistentvolumes") => vec![
+            NAME,
+            ("Capacity", "string", "", 0, "capacity is the description of the persistent volume's resources and capacity. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#capacity"),
+            ("Access Modes", "string", "", 0, "accessModes contains all ways the volume can be mounted. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes"),
+            ("Reclaim Policy", "string", "", 0, "persistentVolumeReclaimPolicy defines what happens to a persistent volume when released from its claim. Valid options are Retain (default for manually created PersistentVolumes), Delete (default for dynamically provisioned PersistentVolumes), and Recycle (deprecated). Recycle must be supported by the volume plugin underlying this PersistentVolume. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#reclaiming"),
+            ("Status", "string", "", 0, "phase indicates if a volume is available, bound to a claim, or released by a claim. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#phase"),
+            ("Claim", "string", "", 0, "claimRef is part of a bi-directional binding between PersistentVolume and PersistentVolumeClaim. Expected to be non-nil when bound. claim.VolumeName is the authoritative bind between PV and PVC. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#binding"),
+            ("StorageClass", "string", "", 0, "StorageClass of the pv"),
+            ("VolumeAttributesClass", "string", "", 0, "VolumeAttributesClass of the pv"),
+            ("Reason", "string", "", 0, "reason is a brief CamelCase string that describes any failure and is meant for machine parsing and tidy display in the CLI."),
+            AGE,
+            ("VolumeMode", "string", "", 1, "volumeMode defines if a volume is intended to be used with a formatted filesystem or to remain in raw block state. Value of Filesystem is implied when not included in spec."),
+        ],
+        ("storage.k8s.io", "storageclasses") => vec![
+            NAME,
+            ("Provisioner", "string", "", 0, "provisioner indicates the type of the provisioner."),
+            ("ReclaimPolicy", "string", "", 0, "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class. Defaults to Delete."),
+            ("VolumeBindingMode", "string", "", 0, "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.  When unset, VolumeBindingImmediate is used. This field is only honored by servers that enable the VolumeScheduling feature."),
+            ("AllowVolumeExpansion", "string", "", 0, "allowVolumeExpansion shows whether the storage class allow volume expand."),
+            AGE,
         ],
         ("rbac.authorization.k8s.io", _) | ("apiextensions.k8s.io", _) => {
             vec![NAME, ("Created At", "date", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.")]
@@ -457,6 +531,189 @@ fn condition_true(object: &Value, kind: &str) -> bool {
         })
 }
 
+const CONTAINERS: Column = (
+    "Containers",
+    "string",
+    "",
+    1,
+    "Names of each container in the template.",
+);
+const IMAGES: Column = (
+    "Images",
+    "string",
+    "",
+    1,
+    "Images referenced by each container in the template.",
+);
+const SELECTOR: Column = ("Selector", "string", "", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.");
+
+/// The rows of `kubectl get deploy|rs|sts|ds` (kubectl's printers, wide columns last).
+fn workload_cells(plural: &str, object: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let int = |p: &str| object.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let containers: Vec<&Value> = object
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
+    let names = containers
+        .iter()
+        .map(|c| s(c, "/name"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let images = containers
+        .iter()
+        .map(|c| s(c, "/image"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let selector = crate::scale::selector_text(&object["spec"]["selector"]);
+    let name = json!(s(object, "/metadata/name"));
+    let age = json!(age(object, now));
+    let replicas = object
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    match plural {
+        "deployments" => vec![
+            name,
+            json!(format!("{}/{replicas}", int("/status/readyReplicas"))),
+            json!(int("/status/updatedReplicas")),
+            json!(int("/status/availableReplicas")),
+            age,
+            json!(names),
+            json!(images),
+            json!(selector),
+        ],
+        "replicasets" => vec![
+            name,
+            json!(replicas),
+            json!(int("/status/replicas")),
+            json!(int("/status/readyReplicas")),
+            age,
+            json!(names),
+            json!(images),
+            json!(selector),
+        ],
+        "statefulsets" => vec![
+            name,
+            json!(format!("{}/{replicas}", int("/status/readyReplicas"))),
+            age,
+            json!(names),
+            json!(images),
+        ],
+        _ => {
+            let node_selector = object
+                .pointer("/spec/template/spec/nodeSelector")
+                .and_then(Value::as_object)
+                .filter(|m| !m.is_empty())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_else(|| "<none>".into());
+            vec![
+                name,
+                json!(int("/status/desiredNumberScheduled")),
+                json!(int("/status/currentNumberScheduled")),
+                json!(int("/status/numberReady")),
+                json!(int("/status/updatedNumberScheduled")),
+                json!(int("/status/numberAvailable")),
+                json!(node_selector),
+                age,
+                json!(names),
+                json!(images),
+                json!(selector),
+            ]
+        }
+    }
+}
+
+fn or<'a>(text: &'a str, fallback: &'a str) -> &'a str {
+    if text.is_empty() {
+        fallback
+    } else {
+        text
+    }
+}
+
+/// kubectl's `GetAccessModesAsString`: the short forms in a fixed order.
+fn access_modes(modes: Option<&Value>) -> String {
+    let modes: Vec<&str> = modes
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    [
+        ("ReadWriteOnce", "RWO"),
+        ("ReadOnlyMany", "ROX"),
+        ("ReadWriteMany", "RWX"),
+        ("ReadWriteOncePod", "RWOP"),
+    ]
+    .iter()
+    .filter(|(long, _)| modes.contains(long))
+    .map(|(_, short)| *short)
+    .collect::<Vec<_>>()
+    .join(",")
+}
+
+/// `printPersistentVolumeClaim`: capacity and access modes only once the claim has a
+/// volume; `Terminating` while it is being deleted.
+fn claim_cells(object: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
+    let volume = s(object, "/spec/volumeName");
+    let (capacity, modes) = if volume.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            s(object, "/status/capacity/storage").to_string(),
+            access_modes(object.pointer("/status/accessModes")),
+        )
+    };
+    vec![
+        json!(s(object, "/metadata/name")),
+        json!(if deleting {
+            "Terminating"
+        } else {
+            s(object, "/status/phase")
+        }),
+        json!(volume),
+        json!(capacity),
+        json!(modes),
+        json!(s(object, "/spec/storageClassName")),
+        json!(or(s(object, "/spec/volumeAttributesClassName"), "<unset>")),
+        json!(age(object, now)),
+        json!(or(s(object, "/spec/volumeMode"), "<unset>")),
+    ]
+}
+
+/// `printPersistentVolume`.
+fn volume_cells(object: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
+    let claim = match object.pointer("/spec/claimRef") {
+        Some(r) if r.is_object() => format!("{}/{}", s(r, "/namespace"), s(r, "/name")),
+        _ => String::new(),
+    };
+    vec![
+        json!(s(object, "/metadata/name")),
+        json!(s(object, "/spec/capacity/storage")),
+        json!(access_modes(object.pointer("/spec/accessModes"))),
+        json!(s(object, "/spec/persistentVolumeReclaimPolicy")),
+        json!(if deleting {
+            "Terminating"
+        } else {
+            s(object, "/status/phase")
+        }),
+        json!(claim),
+        json!(s(object, "/spec/storageClassName")),
+        json!(or(s(object, "/spec/volumeAttributesClassName"), "<unset>")),
+        json!(s(object, "/status/reason")),
+        json!(age(object, now)),
+        json!(or(s(object, "/spec/volumeMode"), "<unset>")),
+    ]
+}
+
 fn job_cells(job: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let status = if condition_true(job, "Complete") {
         "Complete"
@@ -650,6 +907,33 @@ fn service_cells(svc: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
+/// `printResourceQuota`: `<resource>: <used>/<hard>` in name order, `limits.*` in the
+/// LIMIT column and the rest in REQUEST.
+fn quota_cells(quota: &Value) -> [String; 2] {
+    let (mut request, mut limit) = (Vec::new(), Vec::new());
+    let used = &quota["status"]["used"];
+    let mut hard: Vec<(&String, &Value)> = quota["status"]["hard"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .collect();
+    hard.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, value) in hard {
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "0".into(),
+            other => other.to_string(),
+        };
+        let cell = format!("{name}: {}/{}", text(&used[name]), text(value));
+        if name.split('.').next() == Some("limits") && name.contains('.') {
+            limit.push(cell);
+        } else {
+            request.push(cell);
+        }
+    }
+    [request.join(", "), limit.join(", ")]
+}
+
 fn count(object: &Value, keys: &[&str]) -> usize {
     keys.iter()
         .map(|k| {
@@ -684,9 +968,36 @@ fn cells(info: &ResourceInfo, object: &Value, now: DateTime<Utc>) -> Vec<Value> 
                 .and_then(Value::as_str)
                 .unwrap_or("PreemptLowerPriority")),
         ],
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {
+            workload_cells(info.plural, object, now)
+        }
+        ("apps", "controllerrevisions") => {
+            let owner = object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .and_then(|o| o.iter().find(|r| r["controller"] == true))
+                .map(|r| format!("{}.apps/{}", s(r, "/kind").to_lowercase(), s(r, "/name")))
+                .unwrap_or_else(|| "<none>".into());
+            vec![
+                name,
+                json!(owner),
+                json!(object.get("revision").and_then(Value::as_i64).unwrap_or(0)),
+                json!(age(object, now)),
+            ]
+        }
         ("batch", "jobs") => job_cells(object, now),
         ("", "events") | ("events.k8s.io", "events") => event_cells(object, now),
         ("", "services") => service_cells(object, now),
+        ("", "resourcequotas") => {
+            let [request, limit] = quota_cells(object);
+            vec![name, json!(age(object, now)), json!(request), json!(limit)]
+        }
+        ("", "limitranges") => vec![
+            name,
+            json!(parse_time(object.pointer("/metadata/creationTimestamp"))
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()),
+        ],
         ("", "configmaps") => vec![
             name,
             json!(count(object, &["data", "binaryData"])),
@@ -706,17 +1017,22 @@ fn cells(info: &ResourceInfo, object: &Value, now: DateTime<Utc>) -> Vec<Value> 
                 .map_or(0, Vec::len)),
             json!(age(object, now)),
         ],
-        ("", "persistentvolumeclaims") => vec![
-            name,
-            json!(s(object, "/status/phase")),
-            json!(s(object, "/spec/volumeName")),
-            json!(s(object, "/status/capacity/storage")),
-            json!(""),
-            json!(or_none(s(object, "/spec/storageClassName").to_string())),
-            json!("<unset>"),
-            json!(age(object, now)),
-            json!(s(object, "/spec/volumeMode")),
-        ],
+        ("", "persistentvolumeclaims") => claim_cells(object, now),
+        ("", "persistentvolumes") => volume_cells(object, now),
+        ("storage.k8s.io", "storageclasses") => {
+            let mut name = s(object, "/metadata/name").to_string();
+            if crate::admission::storage::is_default_class(object) {
+                name.push_str(" (default)");
+            }
+            vec![
+                json!(name),
+                json!(s(object, "/provisioner")),
+                json!(or(s(object, "/reclaimPolicy"), "Delete")),
+                json!(or(s(object, "/volumeBindingMode"), "Immediate")),
+                json!(object["allowVolumeExpansion"] == true),
+                json!(age(object, now)),
+            ]
+        }
         ("rbac.authorization.k8s.io", _) | ("apiextensions.k8s.io", _) => {
             vec![name, json!(s(object, "/metadata/creationTimestamp"))]
         }

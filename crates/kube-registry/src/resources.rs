@@ -183,6 +183,114 @@ pub const EVENTS_V1: ResourceInfo = short(
     r("events.k8s.io", "v1", "Event", "events", "event", true),
     &["ev"],
 );
+pub const RESOURCE_QUOTAS: ResourceInfo = subs(
+    short(
+        r(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            "resourcequota",
+            true,
+        ),
+        &["quota"],
+    ),
+    &["status"],
+);
+pub const LIMIT_RANGES: ResourceInfo = short(
+    r("", "v1", "LimitRange", "limitranges", "limitrange", true),
+    &["limits"],
+);
+pub const PERSISTENT_VOLUMES: ResourceInfo = subs(
+    short(
+        r(
+            "",
+            "v1",
+            "PersistentVolume",
+            "persistentvolumes",
+            "persistentvolume",
+            false,
+        ),
+        &["pv"],
+    ),
+    &["status"],
+);
+pub const DEPLOYMENTS: ResourceInfo = in_all(subs(
+    short(
+        r(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            "deployment",
+            true,
+        ),
+        &["deploy"],
+    ),
+    &["scale", "status"],
+));
+pub const REPLICA_SETS: ResourceInfo = in_all(subs(
+    short(
+        r(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            "replicaset",
+            true,
+        ),
+        &["rs"],
+    ),
+    &["scale", "status"],
+));
+pub const STATEFUL_SETS: ResourceInfo = in_all(subs(
+    short(
+        r(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            "statefulset",
+            true,
+        ),
+        &["sts"],
+    ),
+    &["scale", "status"],
+));
+pub const DAEMON_SETS: ResourceInfo = in_all(subs(
+    short(
+        r("apps", "v1", "DaemonSet", "daemonsets", "daemonset", true),
+        &["ds"],
+    ),
+    &["status"],
+));
+pub const CONTROLLER_REVISIONS: ResourceInfo = r(
+    "apps",
+    "v1",
+    "ControllerRevision",
+    "controllerrevisions",
+    "controllerrevision",
+    true,
+);
+pub const ENDPOINT_SLICES: ResourceInfo = r(
+    "discovery.k8s.io",
+    "v1",
+    "EndpointSlice",
+    "endpointslices",
+    "endpointslice",
+    true,
+);
+pub const STORAGE_CLASSES: ResourceInfo = short(
+    r(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        "storageclass",
+        false,
+    ),
+    &["sc"],
+);
 pub const PRIORITY_CLASSES: ResourceInfo = short(
     r(
         "scheduling.k8s.io",
@@ -300,18 +408,28 @@ pub const RESOURCES: &[ResourceInfo] = &[
     CONFIGMAPS,
     ENDPOINTS,
     EVENTS,
+    LIMIT_RANGES,
     NAMESPACES,
     NODES,
     PVCS,
+    PERSISTENT_VOLUMES,
     PODS,
+    RESOURCE_QUOTAS,
     SECRETS,
     SERVICE_ACCOUNTS,
     SERVICES,
+    CONTROLLER_REVISIONS,
+    DAEMON_SETS,
+    DEPLOYMENTS,
+    REPLICA_SETS,
+    STATEFUL_SETS,
     JOBS,
     POD_DISRUPTION_BUDGETS,
     PRIORITY_CLASSES,
     LEASES,
+    ENDPOINT_SLICES,
     EVENTS_V1,
+    STORAGE_CLASSES,
     ROLES,
     ROLE_BINDINGS,
     CLUSTER_ROLES,

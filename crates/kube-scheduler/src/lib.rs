@@ -9,12 +9,17 @@
 //! metrics (`scheduler_*`, and `kube_pod_resource_request`/`_limit` for
 //! `/metrics/resources`) are in [`metrics`].
 //!
-//! It watches nodes and pods and keeps a [`Snapshot`] up to date incrementally (one parse
+//! It watches nodes, pods and claims and keeps a [`Snapshot`] up to date incrementally (one parse
 //! per relevant change; status-only updates from kubelets are recognised without parsing).
 //! Pending pods wait in a queue ordered by [`queue_order`] (priority, then age). Each cycle
 //! takes the head, asks [`Snapshot::schedule`] and carries the decision out with the API
 //! server's semantics, in process:
 //!
+//! - **volumes** (`VolumeBinding`): a pod's PersistentVolumeClaims, their volumes and
+//!   classes are read each cycle (they change without the pod changing); a missing or
+//!   unbound-immediate claim rules out every node, a bound volume's node affinity the
+//!   nodes outside it; claims of `WaitForFirstConsumer` classes get the chosen node as
+//!   `volume.kubernetes.io/selected-node` just before the binding;
 //! - **bind**: `spec.nodeName`, `PodScheduled=True`, event `Scheduled`
 //!   (`Successfully assigned ns/pod to node`);
 //! - **unschedulable**: `PodScheduled=False` / `Unschedulable` with kube-scheduler's
@@ -57,14 +62,20 @@ use serde_json::{json, Value};
 use sparkyard_kube_apiserver::conditions::set as set_condition;
 use sparkyard_kube_apiserver::events::{self, Kind, Source};
 use sparkyard_kube_apiserver::registry::{now_rfc3339, Event, EventType, Resource};
-use sparkyard_kube_apiserver::{ApiError, Client, DeleteOptions};
+use sparkyard_kube_apiserver::{ApiError, Client, DeleteOptions, Subresource};
 use sparkyard_scheduling::message;
-use sparkyard_scheduling::{Decision, NodeInfo, Nomination, PodRequirements, Snapshot};
+use sparkyard_scheduling::volumes::ANNOTATION_SELECTED_NODE;
+use sparkyard_scheduling::{
+    Decision, NodeInfo, Nomination, PodRequirements, Snapshot, VolumeBinding,
+};
 
 pub mod metrics;
 
 const PODS: Resource = Resource::new("", "pods");
 const NODES: Resource = Resource::new("", "nodes");
+const PVCS: Resource = Resource::new("", "persistentvolumeclaims");
+const PVS: Resource = Resource::new("", "persistentvolumes");
+const STORAGE_CLASSES: Resource = Resource::new("storage.k8s.io", "storageclasses");
 pub const DEFAULT_SCHEDULER: &str = message::SCHEDULER_NAME;
 
 /// kube-scheduler's `podInitialBackoffSeconds` and `podMaxBackoffSeconds`.
@@ -571,6 +582,9 @@ impl Scheduler {
             ("nodes", _) => self.node_changed(&event.object),
             ("pods", EventType::Deleted) => self.pod_deleted(&event.object),
             ("pods", _) => self.pod_changed(&event.object, event.previous.as_deref()),
+            // A claim created, bound or deleted can make room for a pod that waits on it
+            // (kube's VolumeBinding re-queues on PVC events).
+            ("persistentvolumeclaims", _) => self.seq += 1,
             _ => {}
         }
     }
@@ -620,13 +634,20 @@ impl Scheduler {
             let Some(p) = self.pending.get(&head.uid) else {
                 continue;
             };
-            let req = p.req.clone();
+            let mut req = p.req.clone();
             let started = Instant::now();
+            let volumes = self.volume_binding(&req);
+            if let Some(volumes) = &volumes {
+                volumes.apply(&mut req);
+            }
             let decision = self.snapshot.schedule(&req);
             let now = Utc::now();
             self.snapshot.assume(&req, &decision, now);
             match decision {
-                Decision::Bind { node } => self.bind(&req, &node, started),
+                Decision::Bind { node } => {
+                    let delayed = volumes.map(|v| v.delayed).unwrap_or_default();
+                    self.bind(&req, &node, started, delayed)
+                }
                 Decision::Unschedulable {
                     message,
                     nomination,
@@ -709,8 +730,28 @@ impl Scheduler {
         }
     }
 
-    /// Binds the pod (on the writer thread), then records `Scheduled`.
-    fn bind(&mut self, req: &PodRequirements, node: &str, started: Instant) {
+    /// `VolumeBinding`'s view of the pod's claims, read now (claims, volumes and classes
+    /// change without the pod changing); `None` for a pod without claims.
+    fn volume_binding(&self, req: &PodRequirements) -> Option<VolumeBinding> {
+        if req.claims.is_empty() {
+            return None;
+        }
+        let ns = req.namespace.as_str();
+        Some(sparkyard_scheduling::volume_binding(
+            &req.claims,
+            |name| self.client.get(PVCS, ns, name),
+            |name| self.client.get(PVS, "", name),
+            |name| self.client.get(STORAGE_CLASSES, "", name),
+        ))
+    }
+
+    /// Binds the pod (on the writer thread), then records `Scheduled`. Its claims that
+    /// wait for their first consumer (`delayed`) are first annotated with the node
+    /// (`volume.kubernetes.io/selected-node`), as kube-scheduler's VolumeBinding PreBind
+    /// does, so the provisioner creates their volumes there. Unlike kube-scheduler, the
+    /// pod is bound without waiting for the claims to be bound: its kubelet waits for them
+    /// before it mounts anything.
+    fn bind(&mut self, req: &PodRequirements, node: &str, started: Instant, delayed: Vec<String>) {
         let key = req.key();
         self.forget_pending(&key);
         self.reported.remove(&key);
@@ -723,6 +764,21 @@ impl Scheduler {
         self.submit(
             &[&key],
             Box::new(move |client, source| {
+                for claim in &delayed {
+                    let selected = client.modify(PVCS, &namespace, claim, Subresource::Main, |c| {
+                        if c.pointer("/spec/volumeName").and_then(Value::as_str).is_some_and(|v| !v.is_empty()) {
+                            return Ok(()); // bound meanwhile
+                        }
+                        if !c["metadata"]["annotations"].is_object() {
+                            c["metadata"]["annotations"] = json!({});
+                        }
+                        c["metadata"]["annotations"][ANNOTATION_SELECTED_NODE] = json!(node);
+                        Ok(())
+                    });
+                    if let Err(e) = selected {
+                        tracing::debug!(claim = %claim, error = %e.message, "cannot record the selected node");
+                    }
+                }
                 let result = client.bind(&namespace, &name, Some(&uid), &node);
                 let rv = match result {
                     Ok(stored) => {
@@ -941,31 +997,35 @@ pub async fn run(client: Client) {
     let (outcomes_tx, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
     let mut s = Scheduler::new(client, outcomes_tx);
     // Where each watch resumes after its stream ended (it fell behind the live channel).
-    let mut resume: Option<(u64, u64)> = None;
+    let mut resume: Option<(u64, u64, u64)> = None;
     loop {
-        let (pods_from, nodes_from) = match resume {
+        let (pods_from, nodes_from, claims_from) = match resume {
             Some(r) => r,
             None => {
                 let rv = s.resync();
-                (rv, rv)
+                (rv, rv, rv)
             }
         };
-        let (Ok(pods), Ok(nodes)) = (
+        let (Ok(pods), Ok(nodes), Ok(claims)) = (
             s.client.watch(PODS, Some(pods_from)),
             s.client.watch(NODES, Some(nodes_from)),
+            s.client.watch(PVCS, Some(claims_from)),
         ) else {
             // Too far behind for the history: start over from a list.
             resume = None;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let (mut pods_at, mut nodes_at) = (pods_from, nodes_from);
+        let mut at = (pods_from, nodes_from, claims_from);
         // Each stream ends with `None` when it falls behind; `select` alone would carry
         // on with the other one, leaving the picture silently stale.
         let ended = || futures::stream::once(async { None });
         let mut stream = futures::stream::select(
-            Box::pin(pods.map(Some).chain(ended())),
-            Box::pin(nodes.map(Some).chain(ended())),
+            futures::stream::select(
+                Box::pin(pods.map(Some).chain(ended())),
+                Box::pin(nodes.map(Some).chain(ended())),
+            ),
+            Box::pin(claims.map(Some).chain(ended())),
         );
         'watch: loop {
             // Wait for work: an event, or the next retry check while pods are waiting.
@@ -978,7 +1038,7 @@ pub async fn run(client: Client) {
                 let next = futures::future::select(stream.next(), Box::pin(outcomes.recv()));
                 match tokio::time::timeout(wait, next).await {
                     Ok(Either::Left((Some(Some(event)), _))) => {
-                        track(&event, &mut pods_at, &mut nodes_at);
+                        track(&event, &mut at);
                         s.apply_event(&event);
                     }
                     Ok(Either::Left(_)) => break 'watch,
@@ -993,7 +1053,7 @@ pub async fn run(client: Client) {
             for _ in 0..EVENT_BATCH {
                 match futures::FutureExt::now_or_never(stream.next()) {
                     Some(Some(Some(event))) => {
-                        track(&event, &mut pods_at, &mut nodes_at);
+                        track(&event, &mut at);
                         s.apply_event(&event);
                     }
                     Some(_) => break 'watch,
@@ -1008,14 +1068,16 @@ pub async fn run(client: Client) {
                 tokio::task::yield_now().await;
             }
         }
-        resume = Some((pods_at, nodes_at));
+        resume = Some(at);
     }
 }
 
-fn track(event: &Event, pods_at: &mut u64, nodes_at: &mut u64) {
+/// Where each watch resumes: (pods, nodes, claims).
+fn track(event: &Event, at: &mut (u64, u64, u64)) {
     match event.resource.plural {
-        "pods" => *pods_at = event.resource_version,
-        _ => *nodes_at = event.resource_version,
+        "pods" => at.0 = event.resource_version,
+        "nodes" => at.1 = event.resource_version,
+        _ => at.2 = event.resource_version,
     }
 }
 

@@ -11,7 +11,8 @@
 //!
 //! **Owns:** node registration and heartbeats, sandboxes, container shims (containerd's
 //! role: processes that outlive sparkyard and are re-adopted), images as local
-//! directories, volumes, pod IPs, each pod's `/etc/hosts`, container logs (written in the
+//! directories, volumes, pod IPs, each pod's `/etc/hosts` (the cluster DNS records of
+//! Services and StatefulSet pods), container probes, container logs (written in the
 //! CRI format, `sparkyard-container-logs`) and pod status.
 //!
 //! **Must not touch:** the registry or the API server's internals: it reads, watches and
@@ -28,6 +29,8 @@
 //! - `sandbox`: the bwrap command line (pure); `process`: spawning and signals.
 //! - `env`, `entrypoint`, `volumes`, `status`, `hosts`: pure builders the worker uses.
 //! - `ipam`: one loopback IP per pod.
+//! - `probe`: startup, liveness and readiness probes (`httpGet`, `tcpSocket`, `exec`)
+//!   against the pod IP, and their thresholds.
 //! - `simulated`: pods on `simulated = true` nodes: no process, status from the clock.
 //! - `stats`: usage accounting (process trees in `/proc`, the simulated-node model), the
 //!   sampler and its store ([`KubeletHandle::usage`]), the `/metrics/resource`,
@@ -41,6 +44,7 @@ pub mod ipam;
 pub mod machine;
 pub mod nodes;
 mod pod;
+pub mod probe;
 pub mod process;
 pub mod sandbox;
 pub mod shim;

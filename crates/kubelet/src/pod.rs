@@ -13,6 +13,7 @@
 //! - `publish`: the pod's phase, status and events.
 //! - `termination`: graceful deletion and the final `DELETE`.
 //! - `adopt`: taking over a pod after a kubelet restart.
+//! - `probes`: startup, liveness and readiness probes of running containers.
 //! - `usage`: telling the usage sampler which containers run (sandbox pids).
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ mod adopt;
 mod environment;
 mod lifecycle;
 mod mounts;
+mod probes;
 mod publish;
 mod restarts;
 mod start;
@@ -66,6 +68,14 @@ struct Slot {
     done: bool,
     /// Started at least once.
     ever_started: bool,
+    /// The task running this container's probes (aborted when the container stops).
+    probes: Option<tokio::task::JoinHandle<()>>,
+    /// When a container stopped for a failed liveness or startup probe gets SIGKILL.
+    kill_at: Option<Instant>,
+    /// The last `Unhealthy` message recorded per probe, until it succeeds again.
+    unhealthy: std::collections::HashMap<crate::probe::Kind, String>,
+    /// A container re-adopted after a restart was ready (its readiness carries over).
+    adopted_ready: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +113,8 @@ pub struct Worker {
     terminating: Option<Instant>,
     exits_tx: mpsc::UnboundedSender<Exit>,
     exits_rx: mpsc::UnboundedReceiver<Exit>,
+    probes_tx: mpsc::UnboundedSender<probes::ProbeReport>,
+    probes_rx: mpsc::UnboundedReceiver<probes::ProbeReport>,
 }
 
 pub async fn run(k: Arc<Kubelet>, pod: Arc<Value>, mut updates: PodUpdates) {
@@ -152,10 +164,15 @@ impl Worker {
                     last_failure: None,
                     done: false,
                     ever_started: false,
+                    probes: None,
+                    kill_at: None,
+                    unhealthy: Default::default(),
+                    adopted_ready: false,
                 });
             }
         }
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let (probes_tx, probes_rx) = mpsc::unbounded_channel();
         Self {
             k,
             pod,
@@ -173,6 +190,8 @@ impl Worker {
             terminating: None,
             exits_tx,
             exits_rx,
+            probes_tx,
+            probes_rx,
         }
     }
 

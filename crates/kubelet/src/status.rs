@@ -84,6 +84,10 @@ pub struct ContainerView {
     pub state: State,
     pub last_state: Option<State>,
     pub restart_count: u32,
+    /// The readiness probe's verdict (`true` without one).
+    pub probe_ready: bool,
+    /// Whether the startup probe succeeded (`true` without one).
+    pub probe_started: bool,
 }
 
 impl ContainerView {
@@ -96,11 +100,18 @@ impl ContainerView {
             state: initial,
             last_state: None,
             restart_count: 0,
+            probe_ready: true,
+            probe_started: true,
         }
     }
 
     pub fn is_running(&self) -> bool {
         matches!(self.state, State::Running { .. })
+    }
+
+    /// Running, started (startup probe) and ready (readiness probe).
+    pub fn is_ready(&self) -> bool {
+        self.is_running() && self.probe_started && self.probe_ready
     }
 
     pub fn exit_code(&self) -> Option<i32> {
@@ -115,7 +126,7 @@ impl ContainerView {
         let running = self.is_running();
         let mut v = json!({
             "name": self.name, "image": self.image, "imageID": self.image_id,
-            "ready": running, "started": running, "restartCount": self.restart_count,
+            "ready": self.is_ready(), "started": running && self.probe_started, "restartCount": self.restart_count,
             "state": self.state.to_json(),
             "lastState": self.last_state.as_ref().map(State::to_json).unwrap_or_else(|| json!({})),
         });
@@ -150,7 +161,7 @@ pub fn apply(pod: &Value, status: &mut Value, view: &PodView, now: &str) {
     let unready: Vec<&str> = view
         .containers
         .iter()
-        .filter(|c| !c.is_running())
+        .filter(|c| !c.is_ready())
         .map(|c| c.name.as_str())
         .collect();
     let uninitialized: Vec<&str> = view
@@ -392,5 +403,20 @@ mod tests {
         );
         assert_eq!(status["containerStatuses"][0]["ready"], true);
         assert_eq!(status["qosClass"], "BestEffort");
+        // A failing readiness probe: not Ready, with kube's reason and message.
+        let mut unready = view.clone();
+        unready.containers[0].probe_ready = false;
+        apply(&pod, &mut status, &unready, "t3");
+        assert_eq!(status["containerStatuses"][0]["ready"], false);
+        assert_eq!(status["containerStatuses"][0]["started"], true);
+        let ready = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["reason"], "ContainersNotReady");
+        assert_eq!(ready["message"], "containers with unready status: [c]");
     }
 }

@@ -1,6 +1,6 @@
 //! Pod volumes as host directories: `emptyDir`, `configMap`, `secret`, `projected`
-//! (service-account token, `ca.crt`, namespace), `downwardAPI`, `hostPath` and (as a
-//! node-local directory) `persistentVolumeClaim`.
+//! (service-account token, `ca.crt`, namespace), `downwardAPI` and `hostPath`
+//! (`persistentVolumeClaim` volumes mount their bound PersistentVolume: `pod::volumes`).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -267,23 +267,15 @@ pub fn unsafe_name(volume: &Value) -> Option<String> {
 
 /// Host directory of a volume that is just a directory, or `None` for volume types that
 /// carry files (the caller writes those).
-pub fn plain_dir(
-    volume: &Value,
-    pod_dir: &Path,
-    data_dir: &Path,
-    namespace: &str,
-) -> Option<PathBuf> {
+/// (`persistentVolumeClaim` volumes are the directory of the claim's bound volume: the pod
+/// worker looks them up through the API.)
+pub fn plain_dir(volume: &Value, pod_dir: &Path) -> Option<PathBuf> {
     let name = volume["name"].as_str().unwrap_or("");
     if volume.get("emptyDir").is_some() {
         return Some(pod_dir.join("volumes").join(name));
     }
     if let Some(host) = volume.get("hostPath") {
         return host["path"].as_str().map(PathBuf::from);
-    }
-    if let Some(claim) = volume.get("persistentVolumeClaim") {
-        // No storage provisioner: a claim is a node-local directory that outlives pods.
-        let claim = claim["claimName"].as_str().unwrap_or(name);
-        return Some(data_dir.join("volumes").join(namespace).join(claim));
     }
     None
 }

@@ -1,6 +1,7 @@
 //! The filter: can this pod run on this node? The plugins and their order are
 //! kube-scheduler's defaults that apply here — `NodeUnschedulable`, `TaintToleration`,
-//! `NodeAffinity` (node selector and required node affinity), `NodeResourcesFit` — and,
+//! `NodeAffinity` (node selector and required node affinity), `VolumeBinding`'s node
+//! affinity of bound PersistentVolumes, `NodeResourcesFit` — and,
 //! as in kube-scheduler, a node stops at the first plugin that rejects it, so it
 //! contributes that plugin's reasons only (`NodeResourcesFit` can give several:
 //! `Too many pods`, `Insufficient cpu`, `Insufficient memory`, …).
@@ -29,6 +30,8 @@ pub enum Reason {
     UntoleratedTaint { key: String, value: String },
     /// `NodeAffinity`: node selector or required node affinity.
     NodeAffinity,
+    /// `VolumeBinding`: a bound PersistentVolume's node affinity excludes the node.
+    VolumeNodeAffinityConflict,
     /// `NodeResourcesFit`: the node's pod slots are used up.
     TooManyPods,
     /// `NodeResourcesFit`: requests plus the node's requested total exceed allocatable.
@@ -52,6 +55,9 @@ impl fmt::Display for Reason {
             }
             Reason::NodeAffinity => {
                 f.write_str("node(s) didn't match Pod's node affinity/selector")
+            }
+            Reason::VolumeNodeAffinityConflict => {
+                f.write_str("node(s) had volume node affinity conflict")
             }
             Reason::TooManyPods => f.write_str("Too many pods"),
             Reason::Insufficient(resource) => write!(f, "Insufficient {resource}"),
@@ -208,6 +214,16 @@ pub fn static_filter(p: &PlacementConstraints, node: &NodeInfo) -> Option<Reason
     }
     if !matches_node_selector_and_affinity(p, node) {
         return Some(Reason::NodeAffinity);
+    }
+    // kube-scheduler runs VolumeBinding after NodeResourcesFit; here it is static (a
+    // volume's node affinity depends on the node's labels only), so a node failing both
+    // reports the volume conflict. Preemption cannot help either way.
+    if !p
+        .volume_node_affinity
+        .iter()
+        .all(|terms| terms.iter().any(|t| term_matches(t, node)))
+    {
+        return Some(Reason::VolumeNodeAffinityConflict);
     }
     None
 }

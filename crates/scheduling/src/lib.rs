@@ -23,6 +23,7 @@
 //! | [`preemption`] | `DefaultPreemption`: victims per node, reprieve, node choice |
 //! | [`snapshot`] | [`Snapshot`]: incremental cluster picture and [`Snapshot::schedule`] |
 //! | [`simulated`] | status transitions of pods on simulated nodes |
+//! | [`volumes`] | `VolumeBinding`: a pod's claims → PreFilter rejection, PV node affinity, claims bound at first consumer |
 //!
 //! # How a scheduler controller uses it
 //!
@@ -73,6 +74,7 @@ pub mod requirements;
 pub mod resources;
 pub mod simulated;
 pub mod snapshot;
+pub mod volumes;
 
 pub use filter::{fits, NodeUsage, Reason};
 pub use node::{
@@ -84,6 +86,7 @@ pub use requirements::{PodRequirements, PreemptionPolicy};
 pub use resources::Resources;
 pub use simulated::{next_transition, simulated_status};
 pub use snapshot::{Decision, Nomination, PodRef, PreemptionPlan, Snapshot, Victim};
+pub use volumes::{volume_binding, VolumeBinding};
 
 #[cfg(test)]
 mod tests;

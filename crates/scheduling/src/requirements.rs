@@ -86,6 +86,10 @@ pub struct PlacementConstraints {
     /// (ORed); `None` when the pod has no required node affinity.
     pub required_terms: Option<Vec<NodeSelectorTerm>>,
     pub tolerations: Vec<Toleration>,
+    /// The `spec.nodeAffinity.required.nodeSelectorTerms` of each PersistentVolume bound to
+    /// one of the pod's claims (each ORed, all ANDed): not in the pod object — the live
+    /// scheduler fills it from the claims ([`super::volumes::volume_binding`]).
+    pub volume_node_affinity: Vec<Vec<NodeSelectorTerm>>,
 }
 
 /// A pod as the scheduler sees it.
@@ -117,6 +121,12 @@ pub struct PodRequirements {
     pub preempted_by_scheduler: bool,
     /// Phase `Succeeded` or `Failed`: holds no resources.
     pub terminal: bool,
+    /// The claims of the pod's `persistentVolumeClaim` volumes, in volume order.
+    pub claims: Vec<String>,
+    /// `VolumeBinding`'s PreFilter rejection (a claim not found, being deleted, unbound
+    /// with immediate binding): no node can take the pod. Filled by the live scheduler
+    /// ([`super::volumes::VolumeBinding::apply`]); `None` from [`PodRequirements::from_pod`].
+    pub volume_rejection: Option<String>,
 }
 
 /// A pod that cannot be read (a malformed quantity, a missing name).
@@ -240,7 +250,7 @@ fn parse_requirement(expr: &Value, field: bool) -> Option<SelectorRequirement> {
     Some(SelectorRequirement { key, operator })
 }
 
-fn parse_term(term: &Value) -> NodeSelectorTerm {
+pub(crate) fn parse_term(term: &Value) -> NodeSelectorTerm {
     let mut valid = true;
     let mut parse_all = |pointer: &str, field: bool| -> Vec<SelectorRequirement> {
         term.get(pointer)
@@ -330,6 +340,7 @@ impl PlacementConstraints {
             node_selector: node_selector.into_iter().collect(),
             required_terms,
             tolerations,
+            volume_node_affinity: Vec::new(),
         }
     }
 }
@@ -399,6 +410,8 @@ impl PodRequirements {
             deletion_timestamp: time_at(pod, "/metadata/deletionTimestamp"),
             preempted_by_scheduler,
             terminal: matches!(str_at(pod, "/status/phase"), Some("Succeeded" | "Failed")),
+            claims: super::volumes::claim_names(spec),
+            volume_rejection: None,
         })
     }
 

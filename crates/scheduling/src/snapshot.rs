@@ -504,6 +504,9 @@ impl Snapshot {
                 preemption: None,
             };
         }
+        if let Some(rejection) = &pod.volume_rejection {
+            return self.prefilter_rejection(pod, rejection);
+        }
         let key = pod.key();
         let own = self.own_nomination(&key);
         let verdicts = self.static_verdicts(&pod.placement);
@@ -585,6 +588,36 @@ impl Snapshot {
             message: message::fit_error_message(self.nodes.len(), &diagnosis, post.as_deref()),
             nomination,
             preemption,
+        }
+    }
+
+    /// A PreFilter said no for every node (`VolumeBinding`: a claim not found…): kube's
+    /// `FitError` puts its message where the histogram goes, and preemption finds every
+    /// node unresolvable.
+    fn prefilter_rejection(&self, pod: &PodRequirements, rejection: &str) -> Decision {
+        let n = self.nodes.len();
+        let post = if pod.preemption_policy == PreemptionPolicy::Never {
+            format!(
+                "{}{}",
+                message::PREEMPTION_PREFIX,
+                message::NOT_ELIGIBLE_NEVER
+            )
+        } else {
+            let mut statuses = Histogram::default();
+            statuses.add_text(message::PREEMPTION_NOT_HELPFUL, n);
+            format!(
+                "{}{}",
+                message::PREEMPTION_PREFIX,
+                message::fit_error_message(n, &statuses, None)
+            )
+        };
+        Decision::Unschedulable {
+            message: format!(
+                "{} {rejection}. {post}",
+                message::fit_error_message(n, &Histogram::default(), None)
+            ),
+            nomination: Nomination::Keep,
+            preemption: None,
         }
     }
 

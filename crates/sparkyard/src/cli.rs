@@ -74,6 +74,11 @@ pub struct ServeArgs {
     /// Directory for the database, keys, certificates and generated client configs.
     #[arg(long, env = "SPARKYARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the emr-containers records live: `sqlite:///abs/path.db` (or a plain path) or
+    /// `postgres://user:password@host:port/database` (`store-url`; default: the SQLite file
+    /// `<data-dir>/sparkyard.db`).
+    #[arg(long, env = "SPARKYARD_STORE_URL", value_name = "URL")]
+    pub store_url: Option<String>,
     /// TOML configuration file; command-line flags win over it.
     #[arg(long, env = "SPARKYARD_CONFIG")]
     pub config: Option<PathBuf>,

@@ -23,6 +23,10 @@ pub struct Config {
     pub listen: SocketAddr,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// `store-url`: the emr-containers records' database (SQLite path or URL, or
+    /// PostgreSQL URL). Unset: `<data-dir>/sparkyard.db`.
+    #[serde(default)]
+    pub store_url: Option<String>,
     #[serde(default = "default_region")]
     pub region: String,
     #[serde(default = "default_account_id")]
@@ -100,6 +104,18 @@ pub struct MetricsConfig {
 }
 
 impl Config {
+    /// Where the emr-containers records live: `store-url`, else `<data-dir>/sparkyard.db`.
+    pub fn store_location(&self) -> anyhow::Result<sparkyard_store::Location> {
+        match &self.store_url {
+            Some(url) => {
+                sparkyard_store::Location::parse(url).map_err(|e| anyhow::anyhow!("store-url: {e}"))
+            }
+            None => Ok(sparkyard_store::Location::Sqlite(
+                self.data_dir.join("sparkyard.db"),
+            )),
+        }
+    }
+
     /// The Prometheus listener's address: `[metrics] listen`, else `[autoscaling]
     /// metrics-listen`.
     pub fn metrics_listen(&self) -> SocketAddr {
@@ -188,6 +204,11 @@ impl Config {
         if let Some(dir) = &args.data_dir {
             config.data_dir = dir.clone();
         }
+        if let Some(url) = &args.store_url {
+            config.store_url = Some(url.clone());
+        }
+        // A URL that names no backend is refused before anything starts.
+        config.store_location()?;
         if let Some(address) = args.cluster_listen {
             config.cluster.api_listen = address;
         }
@@ -402,6 +423,27 @@ mod tests {
         let error = placed(elsewhere).unwrap_err().to_string();
         assert!(
             error.contains("zone \"us-east-2b\" is not in region \"us-east-1\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn store_url_defaults_to_the_data_dir_file_and_names_its_backend() {
+        let config: Config = toml::from_str("data-dir = \"/srv/sy\"\n").unwrap();
+        assert_eq!(
+            config.store_location().unwrap().to_string(),
+            "/srv/sy/sparkyard.db"
+        );
+        let config: Config =
+            toml::from_str("store-url = \"postgres://sy:pw@db:5432/sparkyard\"\n").unwrap();
+        assert_eq!(
+            config.store_location().unwrap().to_string(),
+            "postgres://sy@db:5432/sparkyard"
+        );
+        let config: Config = toml::from_str("store-url = \"etcd://x\"\n").unwrap();
+        let error = config.store_location().unwrap_err().to_string();
+        assert!(
+            error.starts_with("store-url: invalid store URL \"etcd://x\": unknown scheme \"etcd\""),
             "{error}"
         );
     }

@@ -56,8 +56,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
 
-    let store = sparkyard_store::Store::open(&config.data_dir.join("sparkyard.db"))
-        .context("cannot open the store")?;
+    let location = config.store_location()?;
+    let store = sparkyard_store::Store::connect_to(location.clone())
+        .with_context(|| format!("cannot open the store at {location}"))?;
     let keyring = Arc::new(
         sparkyard_aws::auth::Keyring::load_or_bootstrap(&config.data_dir, &config.account_id)
             .context("cannot load or create access keys")?,

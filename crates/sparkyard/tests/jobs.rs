@@ -614,3 +614,68 @@ fn s3_inputs_are_fetched_with_the_runs_role() {
         "{fetch}"
     );
 }
+
+/// Issue 17's acceptance: the virtual cluster's namespace has a ResourceQuota of 4 CPUs (and
+/// a LimitRange giving the job runner, which asks for nothing, a small CPU request). A run
+/// asks for a 1-CPU driver and 6 executors of 1 CPU: the executors that fit run, the rest are
+/// refused with kube's `exceeded quota` 403 — which Spark's ExecutorPodsAllocator logs and
+/// retries on its next allocation round — and the run completes.
+#[test]
+fn a_namespace_quota_caps_executors_and_the_run_completes() {
+    let _turn = spark_turn();
+    let env = Env::all_in_one(None);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("quota.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: compute\n  namespace: {NS}\nspec:\n  hard:\n    requests.cpu: \"4\"\n---\napiVersion: v1\nkind: LimitRange\nmetadata:\n  name: defaults\n  namespace: {NS}\nspec:\n  limits:\n  - type: Container\n    defaultRequest: {{cpu: 100m}}\n"
+        ),
+    )
+    .unwrap();
+    env.kubectl(&["apply", "-f", manifest.to_str().unwrap()]);
+    let params = "--conf spark.executor.instances=6 --conf spark.executor.cores=1 --conf spark.driver.cores=1 --conf spark.executor.memory=512m --conf spark.driver.memory=512m";
+    let id = env.start(&env.request(&env.vc, "pi-quota", PI, params, json!({})));
+    let mut most_executors = 0;
+    let (run, states) = env.follow(&env.vc, &id, Duration::from_secs(600), |_| {
+        let pods: Value = serde_json::from_str(&env.kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            NS,
+            "-l",
+            "spark-role=executor",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        let live = pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+            .count();
+        most_executors = most_executors.max(live);
+    });
+    assert_eq!(
+        run["state"],
+        "COMPLETED",
+        "{states:?} {run:#}\n{}",
+        env.log()
+    );
+    // Runner (100m) + driver (1) leave 2.9 CPUs: two 1-CPU executors at a time.
+    assert!(
+        (1..6).contains(&most_executors),
+        "{most_executors} executors at once"
+    );
+    let driver_log = env.kubectl(&["logs", &format!("spark-{id}-driver"), "-n", NS, "--tail=-1"]);
+    assert!(
+        driver_log.contains(
+            "is forbidden: exceeded quota: compute, requested: requests.cpu=1, used: requests.cpu="
+        ) && driver_log.contains("limited: requests.cpu=4"),
+        "no quota refusal in the driver log:\n{driver_log}"
+    );
+    assert!(driver_log.contains("Pi is roughly"), "{driver_log}");
+    let refusals = driver_log.matches("exceeded quota").count();
+    eprintln!("pi-quota: {states:?}; at most {most_executors} executors at once; {refusals} refusals in the driver log");
+}

@@ -1131,6 +1131,13 @@ async fn pods_cannot_reach_the_data_directory_or_each_other() {
             .unwrap();
     }
 
+    // Pod 1's claim: the default class provisions it on pod 1's node.
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(admin.clone(), "victim");
+    let claim = serde_json::from_value(json!({"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}}))
+    .unwrap();
+    claims.create(&PostParams::default(), &claim).await.unwrap();
     // Pod 1 makes its secret from the kernel's randomness: it crosses no API.
     let victims: Api<Pod> = Api::namespaced(admin.clone(), "victim");
     let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "holder"},
@@ -1165,6 +1172,28 @@ async fn pods_cannot_reach_the_data_directory_or_each_other() {
     assert_eq!(first.as_deref(), Some("ready"), "{}", server.log());
 
     let pod_dir_name = format!("victim_holder_{}", holder.metadata.uid.unwrap());
+    // Where pod 1's claim lives on the host: its bound volume's directory.
+    let volume = claims
+        .get("data")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .volume_name
+        .unwrap();
+    let volumes: Api<k8s_openapi::api::core::v1::PersistentVolume> = Api::all(admin.clone());
+    let claim_dir = std::path::PathBuf::from(
+        volumes
+            .get(&volume)
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .host_path
+            .unwrap()
+            .path,
+    );
+    assert!(claim_dir.starts_with(&data), "{claim_dir:?}");
     let pod_dir = data.join("cluster/pods").join(&pod_dir_name);
     let secret = std::fs::read_to_string(pod_dir.join("tmp/secret")).unwrap();
     assert_eq!(secret.len(), 32, "{secret:?}");
@@ -1205,7 +1234,7 @@ probe sa-key cat "$DATA/cluster/pki/sa.key"
 probe pods-dir ls -A "$DATA/cluster/pods"
 probe victim-tmp cat "$DATA/cluster/pods/$VICTIM/tmp/secret"
 probe victim-volume cat "$DATA/cluster/pods/$VICTIM/volumes/vol/secret"
-probe victim-claim cat "$DATA/cluster/volumes/victim/data/secret"
+probe victim-claim cat "$CLAIM_DIR/secret"
 probe host-view ls -d /.sparkyard/host/usr
 probe host-view-keys cat "/.sparkyard/host$DATA/keys.json"
 probe host-view-victim cat "/.sparkyard/host$DATA/cluster/pods/$VICTIM/tmp/secret"
@@ -1232,6 +1261,7 @@ probe capabilities grep CapEff /proc/self/status
                 "volumeMounts": [{"name": "splice", "mountPath": "/etc/sparkyard-probe"}],
                 "env": [{"name": "DATA", "value": data.to_str().unwrap()},
                         {"name": "VICTIM", "value": pod_dir_name},
+                        {"name": "CLAIM_DIR", "value": claim_dir.to_str().unwrap()},
                         {"name": "PIDS", "value": pids_text}],
                 "command": ["sh", "-c", script]}]}}))
     .unwrap();
@@ -1321,7 +1351,8 @@ probe capabilities grep CapEff /proc/self/status
 
     // Nor through a volume whose name leaves the directory it names: an emptyDir named
     // after pod 1's directory is invalid at the API, and a claim named after pod 1's
-    // namespace's claim is not found by the kubelet (the pod never runs).
+    // namespace's claim is not found by the scheduler (the pod is never scheduled; the
+    // kubelet would not find it either).
     let mut sneaky: Value = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sneaky"},
         "spec": {"restartPolicy": "Never",
             "volumes": [{"name": format!("../{pod_dir_name}"), "emptyDir": {}}],
@@ -1365,7 +1396,7 @@ probe capabilities grep CapEff /proc/self/status
             if let kube::runtime::watcher::Event::Apply(e)
             | kube::runtime::watcher::Event::InitApply(e) = event
             {
-                if e.reason.as_deref() == Some("FailedMount") {
+                if e.reason.as_deref() == Some("FailedScheduling") {
                     return e.message.unwrap_or_default();
                 }
             }
@@ -1373,8 +1404,11 @@ probe capabilities grep CapEff /proc/self/status
         panic!("the event watch ended");
     })
     .await
-    .expect("no FailedMount event for the claim named ../victim/data");
-    assert_eq!(failed, "MountVolume.SetUp failed for volume \"claim\" : persistentvolumeclaim \"../victim/data\" not found");
+    .expect("no FailedScheduling event for the claim named ../victim/data");
+    assert!(
+        failed.contains("nodes are available: persistentvolumeclaim \"../victim/data\" not found."),
+        "{failed}"
+    );
     let sneaky = probers.get("sneaky").await.unwrap();
     let status = sneaky.status.unwrap();
     assert_eq!(status.phase.as_deref(), Some("Pending"));
@@ -1391,7 +1425,7 @@ probe capabilities grep CapEff /proc/self/status
         ));
     refused += 1;
     assert_eq!(
-        std::fs::read_to_string(data.join("cluster/volumes/victim/data/secret")).unwrap(),
+        std::fs::read_to_string(claim_dir.join("secret")).unwrap(),
         secret
     );
     // Containers outlive sparkyard (their shims do): pod 1 goes before the server does.

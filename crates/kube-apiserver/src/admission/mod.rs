@@ -8,16 +8,25 @@
 //! One file per plugin, as kube-apiserver keeps them: [`names`], [`pods`] (defaults,
 //! DefaultTolerationSeconds, validation, update rules), [`service_account`], [`priority`],
 //! [`namespaces`] (NamespaceLifecycle), [`services`] (defaults, ClusterIP allocation),
-//! [`jobs`]. This file runs them in the apiserver's order.
+//! [`jobs`], [`storage`] (DefaultStorageClass, StorageObjectInUseProtection,
+//! PersistentVolumeClaimResize, PVC/PV/StorageClass validation). This file runs them in
+//! the apiserver's order. [`limit_ranger`] is LimitRanger (and LimitRange objects);
+//! [`quota`] is ResourceQuota and its evaluators, with [`quantity`] arithmetic — it runs
+//! last, from the create handler, which holds its guard until the object is stored.
 
+mod apps;
 pub mod hooks;
 mod jobs;
+mod limit_ranger;
 mod names;
 mod namespaces;
 mod pods;
 mod priority;
+pub mod quantity;
+pub mod quota;
 mod service_account;
 mod services;
+pub mod storage;
 
 pub use hooks::{ObjectValidator, Operation};
 pub use jobs::{default_job, validate_job};
@@ -35,8 +44,12 @@ pub use pods::{
 use priority::{admit_pod_priority, admit_priority_class};
 use service_account::admit_pod_service_account;
 pub use service_account::{inject_service_account_volume, service_account_volume};
-use services::admit_service_create;
-pub use services::{allocate_cluster_ip, default_service};
+pub(crate) use services::out_of_range_repairs;
+use services::{admit_service_create, admit_service_update};
+pub use services::{
+    allocate_cluster_ip, allocate_node_port, default_service, Ipv4Cidr, DEFAULT_SERVICE_CIDR,
+    NODE_PORT_RANGE,
+};
 
 use serde_json::{json, Value};
 
@@ -114,6 +127,7 @@ pub fn admit_create(
         ("", "pods") => {
             default_pod_spec(&mut object["spec"]);
             default_tolerations(&mut object["spec"]);
+            limit_ranger::default_pod_from_ranges(server, ns, object);
             admit_pod_service_account(server, ns, object)?;
             admit_pod_priority(server, object)?;
             if let Some(mutator) = server.pod_mutator.get() {
@@ -146,10 +160,30 @@ pub fn admit_create(
             }
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
         }
-        ("", "services") => admit_service_create(server, object)?,
+        ("", "services") => admit_service_create(server, ns, object)?,
         ("", "secrets") => default_secret(object),
         ("", "persistentvolumeclaims") => {
-            set_default(object, "status", json!({"phase": "Pending"}));
+            let (classes, _) = server
+                .registry
+                .list(resources::STORAGE_CLASSES.resource(), None);
+            let default = storage::default_class(classes.iter().map(|c| c.as_ref()));
+            storage::default_claim_class(object, default);
+            storage::default_claim(object);
+            invalid(info, object, storage::validate_claim(object))?;
+        }
+        ("", "persistentvolumes") => {
+            storage::default_volume(object);
+            invalid(info, object, storage::validate_volume(object))?;
+            object["status"] = json!({"phase": "Pending"});
+        }
+        ("storage.k8s.io", "storageclasses") => {
+            storage::default_class_fields(object);
+            invalid(info, object, storage::validate_class(object))?;
+        }
+        ("apps", plural @ ("deployments" | "replicasets" | "statefulsets" | "daemonsets")) => {
+            apps::default_workload(plural, object);
+            invalid(info, object, apps::validate_workload(plural, object))?;
+            object["status"] = json!({});
         }
         ("batch", "jobs") => {
             let uid = uuid::Uuid::new_v4().to_string();
@@ -158,6 +192,11 @@ pub fn admit_create(
             invalid(info, object, validate_job(object))?;
             object["status"] = json!({});
         }
+        ("", "limitranges") => {
+            limit_ranger::default_limit_range(object);
+            invalid(info, object, limit_ranger::validate_limit_range(object))?;
+        }
+        ("", "resourcequotas") => quota::admit_quota(server, ns, object)?,
         ("scheduling.k8s.io", "priorityclasses") => admit_priority_class(server, object, None)?,
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             crate::crd::admit_crd(None, object)?
@@ -167,6 +206,10 @@ pub fn admit_create(
             object["status"] = json!({});
         }
         _ => {}
+    }
+    // LimitRanger's validating half, after every mutation.
+    if info.group.is_empty() && matches!(info.plural, "pods" | "persistentvolumeclaims") {
+        limit_ranger::validate_against_ranges(server, info, ns, object)?;
     }
     run_hooks(server, info, Operation::Create, None, object)
 }
@@ -260,6 +303,7 @@ pub fn admit_update(
                 );
             }
             default_service(new);
+            admit_service_update(server, old, new)?;
         }
         ("", "configmaps") | ("", "secrets") => {
             if old.get("immutable").and_then(Value::as_bool) == Some(true) {
@@ -280,6 +324,47 @@ pub fn admit_update(
                 default_secret(new);
             }
         }
+        ("", "persistentvolumeclaims") => {
+            set_default(&mut new["spec"], "volumeMode", json!("Filesystem"));
+            let mut causes = storage::claim_update_causes(old, new);
+            causes.extend(storage::validate_claim(new));
+            invalid(info, new, causes)?;
+            let class = new
+                .pointer("/spec/storageClassName")
+                .and_then(Value::as_str)
+                .and_then(|c| {
+                    server
+                        .registry
+                        .get(resources::STORAGE_CLASSES.resource(), "", c)
+                });
+            if let Some(why) = storage::resize_refusal(old, new, class.as_deref()) {
+                return Err(ApiError::forbidden(format!(
+                    "persistentvolumeclaims \"{}\" is forbidden: {why}",
+                    object_name(new).unwrap_or_default()
+                )));
+            }
+        }
+        ("", "persistentvolumes") => {
+            set_default(
+                &mut new["spec"],
+                "persistentVolumeReclaimPolicy",
+                json!("Retain"),
+            );
+            set_default(&mut new["spec"], "volumeMode", json!("Filesystem"));
+            invalid(info, new, storage::validate_volume(new))?;
+        }
+        ("storage.k8s.io", "storageclasses") => {
+            storage::default_class_fields(new);
+            let mut causes = storage::class_update_causes(old, new);
+            causes.extend(storage::validate_class(new));
+            invalid(info, new, causes)?;
+        }
+        ("apps", plural @ ("deployments" | "replicasets" | "statefulsets" | "daemonsets")) => {
+            apps::default_workload(plural, new);
+            let mut causes = apps::immutable_changes(plural, old, new);
+            causes.extend(apps::validate_workload(plural, new));
+            invalid(info, new, causes)?;
+        }
         ("batch", "jobs") => {
             let uid = old
                 .pointer("/metadata/uid")
@@ -298,6 +383,14 @@ pub fn admit_update(
                 );
             }
             invalid(info, new, validate_job(new))?;
+        }
+        ("", "limitranges") => {
+            limit_ranger::default_limit_range(new);
+            invalid(info, new, limit_ranger::validate_limit_range(new))?;
+        }
+        ("", "resourcequotas") => {
+            let ns = old["metadata"]["namespace"].as_str().unwrap_or_default();
+            quota::admit_quota(server, ns, new)?
         }
         ("scheduling.k8s.io", "priorityclasses") => admit_priority_class(server, new, Some(old))?,
         ("apiextensions.k8s.io", "customresourcedefinitions") => {

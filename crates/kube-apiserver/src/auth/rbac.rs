@@ -420,10 +420,15 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
         "configmaps",
         "endpoints",
         "events",
+        // Quotas and limit ranges are readable by view, edit and admin and writable by
+        // none of them (a namespace's users cannot raise their own quota).
+        "limitranges",
         "persistentvolumeclaims",
         "pods",
         "pods/log",
         "pods/status",
+        "resourcequotas",
+        "resourcequotas/status",
         "services",
         "services/status",
         "serviceaccounts",
@@ -444,6 +449,9 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
     let view = json!([
         {"apiGroups": [""], "resources": core_view, "verbs": read},
         {"apiGroups": ["batch"], "resources": ["jobs", "jobs/status"], "verbs": read},
+        {"apiGroups": ["apps"], "resources": ["controllerrevisions", "daemonsets", "daemonsets/status",
+            "deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale",
+            "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status"], "verbs": read},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": read},
         // metrics-server's `system:aggregated-metrics-reader`, aggregated into view, edit
         // and admin upstream.
@@ -453,6 +461,8 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Value)> {
     edit.push(json!({"apiGroups": [""], "resources": core_edit, "verbs": write}));
     edit.push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": read}));
     edit.push(json!({"apiGroups": ["batch"], "resources": ["jobs"], "verbs": write}));
+    edit.push(json!({"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "deployments/rollback",
+        "deployments/scale", "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale"], "verbs": write}));
     let mut admin = edit.clone();
     // Kubernetes' list, not `*`: that would include `escalate` and `bind`, letting a
     // namespace admin grant what it does not hold.

@@ -122,9 +122,14 @@ impl Worker {
             if volumes::unsafe_name(volume).is_some() {
                 continue;
             }
-            let dir =
-                volumes::plain_dir(volume, &self.dir, &self.k.config.data_dir, &self.namespace)
-                    .unwrap_or_else(|| self.dir.join("volumes").join(&name));
+            // A claim's directory is its bound volume's, as at setup.
+            let claim_dir = volume
+                .pointer("/persistentVolumeClaim/claimName")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|claim| self.claim_dir(&name, claim).ok());
+            let dir = claim_dir
+                .or_else(|| volumes::plain_dir(volume, &self.dir))
+                .unwrap_or_else(|| self.dir.join("volumes").join(&name));
             self.volume_dirs.insert(name, dir);
         }
         self.advance_from(0);
@@ -151,6 +156,13 @@ impl Worker {
         });
         tracing::info!(pod = %self.name, container = %name, restart, pid = record.sandbox_pid,
             "re-adopted a container started before the restart");
+        let was_ready = self.pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["name"] == name.as_str() && c["ready"] == true);
+        // Its probes start once the pod has its IP back (`lifecycle`).
+        self.slots[i].adopted_ready = was_ready;
         self.watch_exit(
             i,
             record.sandbox_pid,

@@ -31,6 +31,12 @@ impl Worker {
                 self.pending_reason = Some("no free pod IP in the node's pod CIDR".into());
             }
         }
+        // Adopted containers' probes, now that the pod IP they address is known.
+        for i in 0..self.slots.len() {
+            if self.slots[i].proc.is_some() && !self.ip.is_empty() {
+                self.start_probes(i);
+            }
+        }
         if let Err(e) = self.create_dirs() {
             tracing::warn!(pod = %self.name, error = %e, "cannot create pod directories");
         }
@@ -94,6 +100,7 @@ impl Worker {
             let wake = self.next_wake();
             tokio::select! {
                 Some(exit) = self.exits_rx.recv() => self.on_exit(exit),
+                Some(report) = self.probes_rx.recv() => self.on_probe(report),
                 changed = updates.changed() => {
                     let latest = if changed.is_ok() { updates.borrow_and_update().clone() } else { None };
                     match latest {
@@ -113,7 +120,10 @@ impl Worker {
                         }
                     }
                 }
-                _ = tokio::time::sleep_until(wake) => self.enforce_grace_deadline(),
+                _ = tokio::time::sleep_until(wake) => {
+                    self.enforce_grace_deadline();
+                    self.enforce_probe_kills();
+                }
             }
         }
     }
@@ -130,6 +140,10 @@ impl Worker {
         for slot in &self.slots {
             if let (None, Some(at), false) = (&slot.proc, slot.next_start, slot.done) {
                 wake = wake.min(at);
+            }
+            if let (Some(_), Some(at)) = (&slot.proc, slot.kill_at) {
+                // Resent until the container is gone, like the grace deadline's SIGKILL.
+                wake = wake.min(at.max(Instant::now() + Duration::from_millis(200)));
             }
         }
         wake
@@ -148,6 +162,9 @@ impl Worker {
     }
 
     pub(super) fn cleanup(&mut self) {
+        for i in 0..self.slots.len() {
+            self.stop_probes(i);
+        }
         self.kill_all();
         self.k.stats.forget(&self.uid);
         self.k.hosts.unregister(&self.uid);

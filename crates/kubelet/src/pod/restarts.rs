@@ -45,6 +45,9 @@ impl Worker {
     pub(super) fn on_exit(&mut self, exit: Exit) {
         let policy = self.restart_policy().to_string();
         let terminating = self.terminating.is_some();
+        if self.slots[exit.slot].proc.as_ref().map(|p| p.pid) == Some(exit.pid) {
+            self.stop_probes(exit.slot);
+        }
         let slot = &mut self.slots[exit.slot];
         let Some(proc) = slot.proc.take_if(|p| p.pid == exit.pid) else {
             return;

@@ -117,35 +117,40 @@ impl Worker {
         }
     }
 
-    fn start(&mut self, i: usize) -> Result<(), StartError> {
-        let spec = self.slots[i].spec.clone();
+    /// Container `i`'s sandbox (image, environment, mounts, working directory) running
+    /// `command`, or its entrypoint for `None`; with its environment. Exec probes run in
+    /// one like it.
+    pub(super) fn sandbox_spec(
+        &self,
+        i: usize,
+        command: Option<Vec<String>>,
+    ) -> Result<(SandboxSpec, Vec<(String, String)>), StartError> {
+        let spec = &self.slots[i].spec;
         let container_name = spec["name"].as_str().unwrap_or("").to_string();
         let image_name = spec["image"].as_str().unwrap_or("").to_string();
         let image = self
             .k
             .resolve_image(&image_name)
             .map_err(|e| ("ErrImagePull", e))?;
-        let restart_count = if self.slots[i].ever_started {
-            self.slots[i].view.restart_count + 1
-        } else {
-            0
-        };
-
-        let env = self.environment(&spec, &image)?;
+        let env = self.environment(spec, &image)?;
         let cwd = spec["workingDir"]
             .as_str()
             .map(str::to_string)
             .or(image.working_dir.clone())
             .unwrap_or_else(|| "/".into());
-        let mut entry_env = env.clone();
-        entry_env.insert("PWD".into(), cwd.clone());
-        let argv = crate::entrypoint::argv(&spec, image.entrypoint, &entry_env)
-            .map_err(|e| ("RunContainerError", e))?;
-
+        let argv = match command {
+            Some(command) => command,
+            None => {
+                let mut entry_env = env.clone();
+                entry_env.insert("PWD".into(), cwd.clone());
+                crate::entrypoint::argv(spec, image.entrypoint, &entry_env)
+                    .map_err(|e| ("RunContainerError", e))?
+            }
+        };
         let spec_sandbox = SandboxSpec {
             hostname: self.hostname.clone(),
             tmp_dir: self.dir.join("tmp"),
-            mounts: self.mounts(&spec, &image, &container_name)?,
+            mounts: self.mounts(spec, &image, &container_name)?,
             masked: std::iter::once(&self.k.config.data_dir)
                 .chain(&self.k.config.hidden)
                 .cloned()
@@ -154,6 +159,19 @@ impl Worker {
             cwd,
             command: argv,
         };
+        Ok((spec_sandbox, env.into_iter().collect()))
+    }
+
+    fn start(&mut self, i: usize) -> Result<(), StartError> {
+        let spec = self.slots[i].spec.clone();
+        let container_name = spec["name"].as_str().unwrap_or("").to_string();
+        let image_name = spec["image"].as_str().unwrap_or("").to_string();
+        let restart_count = if self.slots[i].ever_started {
+            self.slots[i].view.restart_count + 1
+        } else {
+            0
+        };
+        let (spec_sandbox, env) = self.sandbox_spec(i, None)?;
         let args = sandbox::bwrap_args(&spec_sandbox, &sandbox::RealFs);
         let log = crate::logs::pod_log_path(
             &self.k.config.data_dir,
@@ -163,7 +181,6 @@ impl Worker {
             &container_name,
             restart_count,
         );
-        let env: Vec<(String, String)> = env.into_iter().collect();
         self.event(
             Kind::Normal,
             "Pulled",
@@ -209,6 +226,7 @@ impl Worker {
             container_id,
         });
         slot.next_start = None;
+        self.start_probes(i);
         Ok(())
     }
 

@@ -1,17 +1,23 @@
 //! The pod's directory on the host (`volumes/`, `tmp/`, `etc/hosts`, `etc/hostname`,
-//! `home/`, `containers/`) and its volumes: plain directories (`emptyDir`, `hostPath`…)
+//! `home/`, `containers/`) and its volumes: plain directories (`emptyDir`, `hostPath`…),
+//! claims (the directory of the PersistentVolume bound to the claim)
 //! and image volumes (the image's local directory), and files written from ConfigMaps,
 //! Secrets, the downward API and projected
 //! service-account tokens (TokenRequest through the API server's client). Setup is retried
 //! until every source exists; the scratch directories go in the worker's teardown.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde_json::Value;
+use sparkyard_kube_apiserver::registry::Resource;
 
 use super::Worker;
 use crate::volumes::{self, VolumeSources};
 use crate::SERVICE_ACCOUNTS;
+
+const PVCS: Resource = Resource::new("", "persistentvolumeclaims");
+const PVS: Resource = Resource::new("", "persistentvolumes");
 
 impl Worker {
     /// The pod's volumes, with the service-account token volume a kubelet adds when the
@@ -77,9 +83,12 @@ impl Worker {
                     dirs.insert(name, dir);
                     continue;
                 }
-                if let Some(dir) =
-                    volumes::plain_dir(volume, &self.dir, &self.k.config.data_dir, &self.namespace)
-                {
+                if let Some(claim) = volume.get("persistentVolumeClaim") {
+                    let claim = claim["claimName"].as_str().unwrap_or(&name);
+                    dirs.insert(name.clone(), self.claim_dir(&name, claim)?);
+                    continue;
+                }
+                if let Some(dir) = volumes::plain_dir(volume, &self.dir) {
                     std::fs::create_dir_all(&dir).map_err(|e| {
                         format!("MountVolume.SetUp failed for volume \"{name}\" : {e}")
                     })?;
@@ -106,6 +115,66 @@ impl Worker {
         })?;
         self.volume_dirs = dirs;
         Ok(())
+    }
+
+    /// The host directory of the volume bound to claim `claim` (the pod's volume `volume`):
+    /// kube's volume manager waits until the claim is bound, then mounts its
+    /// PersistentVolume — a `hostPath` one (created first when its type is
+    /// `DirectoryOrCreate`, as the local-path provisioner's are) or a `local` one, which
+    /// must exist.
+    pub(super) fn claim_dir(&self, volume: &str, claim: &str) -> Result<PathBuf, String> {
+        let ns = &self.namespace;
+        let Some(pvc) = self.k.client.get(PVCS, ns, claim) else {
+            return Err(format!(
+                "MountVolume.SetUp failed for volume \"{volume}\" : persistentvolumeclaim \"{claim}\" not found"
+            ));
+        };
+        let bound_to = pvc
+            .pointer("/spec/volumeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if bound_to.is_empty()
+            || pvc.pointer("/status/phase").and_then(Value::as_str) != Some("Bound")
+        {
+            return Err(format!(
+                "error processing PVC {ns}/{claim}: PVC is not bound"
+            ));
+        }
+        let Some(pv) = self.k.client.get(PVS, "", bound_to) else {
+            return Err(format!(
+                "error processing PVC {ns}/{claim}: failed to fetch PV {bound_to} from API server: persistentvolumes \"{bound_to}\" not found"
+            ));
+        };
+        let host_path = pv.pointer("/spec/hostPath/path").and_then(Value::as_str);
+        let local_path = pv.pointer("/spec/local/path").and_then(Value::as_str);
+        match (host_path, local_path) {
+            (Some(path), _) => {
+                let dir = PathBuf::from(path);
+                let kind = pv.pointer("/spec/hostPath/type").and_then(Value::as_str).unwrap_or("");
+                if kind == "DirectoryOrCreate" {
+                    std::fs::create_dir_all(&dir).map_err(|e| {
+                        format!("MountVolume.SetUp failed for volume \"{bound_to}\" : {e}")
+                    })?;
+                } else if !dir.exists() {
+                    return Err(format!(
+                        "MountVolume.SetUp failed for volume \"{bound_to}\" : hostPath type check failed: {path} is not a directory"
+                    ));
+                }
+                Ok(dir)
+            }
+            (None, Some(path)) => {
+                let dir = PathBuf::from(path);
+                if !dir.is_dir() {
+                    return Err(format!(
+                        "MountVolume.NewMounter initialization failed for volume \"{bound_to}\" : path \"{path}\" does not exist"
+                    ));
+                }
+                Ok(dir)
+            }
+            (None, None) => Err(format!(
+                "MountVolume.SetUp failed for volume \"{bound_to}\" : this cluster mounts hostPath and local PersistentVolumes only"
+            )),
+        }
     }
 
     pub(super) fn create_dirs(&self) -> std::io::Result<()> {
