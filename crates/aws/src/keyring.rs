@@ -126,6 +126,18 @@ impl Keyring {
     /// first start. A file that exists but cannot be read is an error, never overwritten:
     /// replacing it would silently invalidate every configured client.
     pub fn load_or_bootstrap(data_dir: &Path, account_id: &str) -> io::Result<Self> {
+        Self::load_or_bootstrap_with(data_dir, account_id, None)
+    }
+
+    /// [`Keyring::load_or_bootstrap`] with the bootstrap key given rather than generated:
+    /// replicas of one deployment (`serve --leader-elect`) take it from one Secret, so a
+    /// client's signature verifies on whichever replica leads. A given key replaces a stored
+    /// bootstrap key that differs (the Secret is the source of truth).
+    pub fn load_or_bootstrap_with(
+        data_dir: &Path,
+        account_id: &str,
+        given: Option<AccessKey>,
+    ) -> io::Result<Self> {
         let path = data_dir.join(KEYS_FILE);
         let stored = match fs::read(&path) {
             Ok(bytes) => {
@@ -148,6 +160,26 @@ impl Keyring {
         };
         let mut dirty = stored.is_none();
         let mut stored = stored.unwrap_or_default();
+        if let Some(given) = &given {
+            let same = stored.iter().any(|k| {
+                k.kind == KeyKind::Bootstrap
+                    && k.access_key_id == given.access_key_id
+                    && k.secret_access_key == given.secret_access_key
+            });
+            if !same {
+                dirty = true;
+                stored.retain(|k| k.kind != KeyKind::Bootstrap);
+                stored.push(StoredKey {
+                    access_key_id: given.access_key_id.clone(),
+                    secret_access_key: given.secret_access_key.clone(),
+                    kind: KeyKind::Bootstrap,
+                    created_at: Utc::now(),
+                    owner: None,
+                    session_token: None,
+                    expiration: None,
+                });
+            }
+        }
         if !stored.iter().any(|k| k.kind == KeyKind::Bootstrap) {
             dirty = true;
             stored.push(StoredKey {
@@ -427,5 +459,22 @@ mod tests {
         assert_eq!(record.owner, owner);
         assert_eq!(record.session.unwrap().token, live.session_token);
         assert!(reloaded.lookup(&expired.key.access_key_id).is_none());
+    }
+
+    #[test]
+    fn a_given_bootstrap_key_is_used_and_replaces_a_generated_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = Keyring::load_or_bootstrap(dir.path(), "123456789012").unwrap();
+        let given = AccessKey {
+            access_key_id: "AKIASPARKYARDREPLICA".into(),
+            secret_access_key: "s3cr3t".into(),
+        };
+        let ring = Keyring::load_or_bootstrap_with(dir.path(), "123456789012", Some(given.clone()))
+            .unwrap();
+        assert_eq!(ring.bootstrap().access_key_id, given.access_key_id);
+        assert!(ring.lookup(&generated.bootstrap().access_key_id).is_none());
+        // Kept on disk: a later start without it keeps using it.
+        let again = Keyring::load_or_bootstrap(dir.path(), "123456789012").unwrap();
+        assert_eq!(again.bootstrap().access_key_id, given.access_key_id);
     }
 }

@@ -213,7 +213,7 @@ async fn a_pod_reaches_another_through_its_service_name_once_the_probe_passes() 
     .unwrap()
     .unwrap_or(server);
     let pod_status = server.status.clone().unwrap();
-    assert_eq!(pod_status.container_statuses.unwrap()[0].ready, false);
+    assert!(!pod_status.container_statuses.unwrap()[0].ready);
 
     std::fs::write(pod_tmp(&cluster, &server).join("ready.txt"), "ok").unwrap();
     let slice = slice_where(&slices, "web", |s| endpoint_ready(s) == Some(true)).await;
@@ -226,10 +226,7 @@ async fn a_pod_reaches_another_through_its_service_name_once_the_probe_passes() 
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(
-        ready.status.unwrap().container_statuses.unwrap()[0].ready,
-        true
-    );
+    assert!(ready.status.unwrap().container_statuses.unwrap()[0].ready);
 
     // From the host: the node port, on the node's address.
     let body = fetch_once_listening(&format!("127.0.0.1:{node_port}"))
@@ -407,4 +404,56 @@ async fn a_failing_liveness_probe_restarts_the_container_with_kubes_events() {
         killing.unwrap(),
         "Container main failed liveness probe, will be restarted"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statefulset_style_pod_resolves_by_hostname_in_its_headless_service() {
+    let (cluster, _dir) = cluster().await;
+    let client = kube_client(&cluster).await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    let headless = create(
+        &services,
+        json!({"metadata": {"name": "db"},
+               "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 5432}]}}),
+    )
+    .await;
+    assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    create(
+        &pods,
+        json!({"metadata": {"name": "db-0", "labels": {"app": "db"}},
+               "spec": {"hostname": "db-0", "subdomain": "db",
+                        "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "1000"]}]}}),
+    )
+    .await;
+    let db = await_condition(pods.clone(), "db-0", |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref()?.pod_ip.clone()).is_some()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let db_ip = db.status.unwrap().pod_ip.unwrap();
+    create(
+        &pods,
+        json!({"metadata": {"name": "lookup"},
+               "spec": {"restartPolicy": "Never", "containers": [{
+                   "name": "main", "image": "busybox",
+                   "command": ["python3", "-c", "import socket; print(socket.gethostbyname('db-0.db.default.svc.cluster.local'), socket.gethostbyname('db.default.svc'))"],
+               }]}}),
+    )
+    .await;
+    let done = await_condition(pods.clone(), "lookup", |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref()?.phase.clone())
+            .is_some_and(|phase| phase == "Succeeded" || phase == "Failed")
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let log = pods.logs("lookup", &Default::default()).await.unwrap();
+    assert_eq!(
+        done.status.unwrap().phase.as_deref(),
+        Some("Succeeded"),
+        "{log}"
+    );
+    assert_eq!(log.trim(), format!("{db_ip} {db_ip}"));
 }

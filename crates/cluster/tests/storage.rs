@@ -182,6 +182,8 @@ async fn claims_bind_mount_survive_pods_and_go_with_their_volume() {
     static_volumes_bind_by_smallest_fit_and_are_retained(&client, dir.path()).await;
     a_pod_without_its_claim_stays_pending(&client).await;
     a_volume_pins_its_pods_to_its_node(&client, dir.path()).await;
+    // Last: it changes the cluster's default class.
+    a_claim_made_without_a_default_gets_one_later(&cluster, &client).await;
     invalid_claims_are_refused_and_nothing_is_stored(&client).await;
 }
 
@@ -683,4 +685,51 @@ async fn a_volume_pins_its_pods_to_its_node(client: &kube::Client, dir: &Path) {
         "pinned\n",
         "DirectoryOrCreate: the kubelet made the directory"
     );
+}
+
+async fn a_claim_made_without_a_default_gets_one_later(cluster: &Cluster, client: &kube::Client) {
+    let annotate = |value: &str| {
+        kubectl(
+            cluster,
+            &[
+                "annotate",
+                "sc",
+                "local-path",
+                &format!("storageclass.kubernetes.io/is-default-class={value}"),
+                "--overwrite",
+            ],
+        )
+    };
+    annotate("false");
+    let out = kubectl(cluster, &["get", "sc", "--no-headers"]);
+    assert_eq!(out.split_whitespace().next(), Some("local-path"), "{out}");
+    assert_eq!(
+        out.split_whitespace().nth(1),
+        Some("rancher.io/local-path"),
+        "no longer the default: {out}"
+    );
+
+    namespace(client, "late").await;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "late");
+    let created = create(&claims, claim("data", "1Mi", None)).await;
+    assert_eq!(
+        created.spec.unwrap().storage_class_name,
+        None,
+        "no default to give"
+    );
+
+    // Retroactive default StorageClass assignment, once there is a default again.
+    annotate("true");
+    await_condition(
+        claims.clone(),
+        "data",
+        |c: Option<&PersistentVolumeClaim>| {
+            c.and_then(|c| c.spec.as_ref())
+                .and_then(|s| s.storage_class_name.as_deref())
+                == Some("local-path")
+        },
+    )
+    .await
+    .unwrap();
+    assert!(kubectl(cluster, &["get", "sc"]).contains("local-path (default)"));
 }

@@ -443,6 +443,7 @@ pub async fn run(client: Client) {
             .map(|n| (n.to_string(), None))
             .collect();
         reconcile(&client, &everything);
+        delete_leftover_endpoints(&client);
         let (Ok(services), Ok(pods), Ok(slices)) = (
             client.watch(SERVICES, Some(revision)),
             client.watch(PODS, Some(revision)),
@@ -556,6 +557,30 @@ fn reconcile_events(
             }
             _ => {}
         }
+    }
+}
+
+/// At start, as kube's endpoints controller does (`checkLeftoverEndpoints`): Endpoints
+/// whose Service was deleted while no controller watched are deleted, except leader-election
+/// records (which are Endpoints without a Service by design).
+fn delete_leftover_endpoints(client: &Client) {
+    let (endpoints, _) = client.list(ENDPOINTS, None);
+    for e in endpoints {
+        let ns = e["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = e["metadata"]["name"].as_str().unwrap_or("");
+        let leader = e["metadata"]["annotations"]
+            .get("control-plane.alpha.kubernetes.io/leader")
+            .is_some();
+        if leader || client.get(SERVICES, ns, name).is_some() {
+            continue;
+        }
+        let _ = client.delete(
+            ENDPOINTS,
+            ns,
+            name,
+            sparkyard_kube_apiserver::Propagation::Background,
+            None,
+        );
     }
 }
 

@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the AWS endpoint (emr-containers) and the embedded Kubernetes cluster.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Download s3:// objects to local paths with the environment's AWS role (IRSA) and
     /// endpoint; what the runner's and Spark pods' init containers run.
     Fetch {
@@ -104,4 +104,40 @@ pub struct ServeArgs {
     /// (`[cluster] service-address`, default 127.10.96.1:443).
     #[arg(long, env = "SPARKYARD_CLUSTER_SERVICE_ADDRESS")]
     pub cluster_service_address: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub election: LeaderElectionArgs,
+}
+
+/// Running as one of several replicas (docs/install-on-kubernetes.md): the flags and
+/// defaults of kube-controller-manager's leader election.
+#[derive(Args, Debug, Clone)]
+pub struct LeaderElectionArgs {
+    /// Elect a leader among replicas with a Lease; only the leader runs job runs and
+    /// serves the API, the others pass requests to it. Needs `--no-cluster` and a shared
+    /// `--store-url` (PostgreSQL).
+    #[arg(long, requires = "no_cluster")]
+    pub leader_elect: bool,
+    /// How long a follower waits, after seeing the Lease last renewed, before taking it.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    pub leader_elect_lease_duration: std::time::Duration,
+    /// How long a leader keeps trying to renew before it gives up (and exits).
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub leader_elect_renew_deadline: std::time::Duration,
+    /// How often to try to acquire or renew.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub leader_elect_retry_period: std::time::Duration,
+    /// The Lease's name.
+    #[arg(long, default_value = "sparkyard-controller")]
+    pub leader_elect_resource_name: String,
+    /// The Lease's namespace (in a pod: its own, from `POD_NAMESPACE`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub leader_elect_resource_namespace: String,
+    /// Where the other replicas reach this one's endpoint (default: `--listen`).
+    #[arg(long, env = "SPARKYARD_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    sparkyard_karpenter::lifecycle::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as \"15s\" or \"1m\""))
 }

@@ -48,14 +48,14 @@ impl Observed {
 }
 
 /// Starts campaigning; the receiver follows the election. When `shutdown` resolves, a
-/// leader releases the Lease.
+/// leader releases the Lease and the task ends.
 pub fn spawn(
     client: kube::Client,
     config: ElectionConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> watch::Receiver<Observed> {
+) -> (watch::Receiver<Observed>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = watch::channel(Observed::default());
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let api: Api<Lease> = Api::namespaced(client, &config.namespace);
         let mut elector = Elector::new(config);
         tokio::pin!(shutdown);
@@ -83,7 +83,7 @@ pub fn spawn(
             });
         }
     });
-    rx
+    (rx, task)
 }
 
 struct Elector {

@@ -8,7 +8,9 @@ mod eksctl;
 mod endpoint;
 mod insights;
 mod jobs_cli;
+mod leader;
 mod nodegroups;
+mod replicas;
 mod serve;
 mod spark_submit_cli;
 
@@ -34,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Serve(args) => serve::run(args).await,
+        cli::Command::Serve(args) => serve::run(*args).await,
         cli::Command::Fetch {
             pod_templates,
             tool_image,

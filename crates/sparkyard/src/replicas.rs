@@ -98,7 +98,10 @@ impl ReplicaEndpoint {
                 }
                 let bytes = answer.bytes().await.unwrap_or_default();
                 response
-                    .header("x-sparkyard-served-by", HeaderValue::from_str(leader).unwrap_or(HeaderValue::from_static("leader")))
+                    .header(
+                        "x-sparkyard-served-by",
+                        HeaderValue::from_str(leader).unwrap_or(HeaderValue::from_static("leader")),
+                    )
                     .body(Body::from(bytes))
                     .unwrap_or_else(|_| unavailable("the leader's answer could not be relayed"))
             }
@@ -137,4 +140,72 @@ fn unavailable(message: &str) -> Response {
         serde_json::json!({"message": message}).to_string(),
     )
         .into_response()
+}
+
+/// A replica whose endpoint is up and which leads: what `serve` finishes starting.
+pub struct Replica {
+    pub endpoint: ReplicaEndpoint,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    election: tokio::task::JoinHandle<()>,
+}
+
+/// Serves the endpoint (forwarding to the leader meanwhile), campaigns, and returns once
+/// this replica leads. Its caller then opens the state and calls
+/// [`ReplicaEndpoint::serve_as_leader`].
+pub async fn start(
+    config: &crate::config::Config,
+    args: &crate::cli::LeaderElectionArgs,
+    shutdown: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+) -> anyhow::Result<Replica> {
+    use anyhow::Context;
+    let client = sparkyard_controller::client::connect(config.controller.kubeconfig.as_deref())
+        .await
+        .context("--leader-elect needs the cluster the Lease lives in")?;
+    let advertise = args
+        .advertise_address
+        .clone()
+        .unwrap_or_else(|| config.listen.to_string());
+    let name = std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "sparkyard".into());
+    let election_config = crate::leader::ElectionConfig {
+        namespace: args.leader_elect_resource_namespace.clone(),
+        name: args.leader_elect_resource_name.clone(),
+        identity: format!("{name}_{advertise}"),
+        lease_duration: args.leader_elect_lease_duration,
+        renew_deadline: args.leader_elect_renew_deadline,
+        retry_period: args.leader_elect_retry_period,
+    };
+    let (mut election, election_task) = crate::leader::spawn(client, election_config, shutdown());
+    let endpoint = ReplicaEndpoint::new(election.clone());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let app = endpoint.router();
+    let stop = shutdown();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+    });
+    tracing::info!(listen = %config.listen, %advertise, "serving as a replica; waiting to lead");
+    election
+        .wait_for(|o| o.leading)
+        .await
+        .context("the leader election stopped")?;
+    Ok(Replica {
+        endpoint,
+        server,
+        election: election_task,
+    })
+}
+
+impl Replica {
+    /// Serves until shutdown; the Lease is released before returning.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await??;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.election).await;
+        Ok(())
+    }
 }

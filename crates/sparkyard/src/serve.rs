@@ -49,6 +49,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         return serve_cluster_only(config.listen).await;
     }
 
+    // One of several replicas: serve (forwarding to the leader) and wait to lead before
+    // opening the state; only the leader does the work (crates/sparkyard/src/replicas.rs).
+    let replica = if args.election.leader_elect {
+        Some(crate::replicas::start(&config, &args.election, || Box::pin(shutdown_signal())).await?)
+    } else {
+        None
+    };
+
     // The embedded EC2: its instances boot as nodes of the embedded cluster. EKS node
     // groups are its Auto Scaling groups; Karpenter launches through it too.
     let ec2 = match &cluster {
@@ -60,8 +68,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = sparkyard_store::Store::connect_to(location.clone())
         .with_context(|| format!("cannot open the store at {location}"))?;
     let keyring = Arc::new(
-        sparkyard_aws::auth::Keyring::load_or_bootstrap(&config.data_dir, &config.account_id)
-            .context("cannot load or create access keys")?,
+        sparkyard_aws::auth::Keyring::load_or_bootstrap_with(
+            &config.data_dir,
+            &config.account_id,
+            given_bootstrap_key()?,
+        )
+        .context("cannot load or create access keys")?,
     );
     let endpoint_url = format!("http://{}", config.listen);
     let profile = sparkyard_aws::profile::write_cli_profile(
@@ -227,6 +239,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         aws,
     });
 
+    if let Some(replica) = replica {
+        tracing::info!(endpoint = %endpoint_url, "sparkyard leads and is serving");
+        replica.endpoint.serve_as_leader(app);
+        return replica.wait().await;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -536,6 +553,28 @@ fn secure_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "the data directory is readable by other users and holds keys and secrets; use a directory of your own");
     }
     Ok(())
+}
+
+/// The bootstrap key from `SPARKYARD_BOOTSTRAP_ACCESS_KEY_ID` and
+/// `SPARKYARD_BOOTSTRAP_SECRET_ACCESS_KEY` (both or neither), as the Helm chart passes
+/// one Secret to every replica.
+fn given_bootstrap_key() -> anyhow::Result<Option<sparkyard_aws::auth::AccessKey>> {
+    let id = std::env::var("SPARKYARD_BOOTSTRAP_ACCESS_KEY_ID")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let secret = std::env::var("SPARKYARD_BOOTSTRAP_SECRET_ACCESS_KEY")
+        .ok()
+        .filter(|v| !v.is_empty());
+    match (id, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => Ok(Some(sparkyard_aws::auth::AccessKey {
+            access_key_id,
+            secret_access_key,
+        })),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!(
+            "SPARKYARD_BOOTSTRAP_ACCESS_KEY_ID and SPARKYARD_BOOTSTRAP_SECRET_ACCESS_KEY go together: set both or neither"
+        ),
+    }
 }
 
 async fn shutdown_signal() {

@@ -245,7 +245,7 @@ fn default_values_render_the_deployment_the_binary_contract_names() {
             "--config",
             "/etc/sparkyard/config.toml",
             "--listen",
-            "0.0.0.0:4750",
+            "$(POD_IP):4750",
             "--store-url",
             "$(STORE_URL)",
             "--leader-elect",

@@ -431,4 +431,84 @@ mod tests {
         let all: Vec<u16> = NODE_PORT_RANGE.collect();
         assert_eq!(allocate_node_port(&all), None);
     }
+
+    fn server(dir: &std::path::Path) -> ApiServer {
+        let pki = crate::pki::load_or_create(&dir.join("pki"), &[]).unwrap();
+        let tokens = crate::TokenIssuer::new("https://kubernetes.default.svc", &pki.sa_key_pem);
+        ApiServer::new(
+            crate::registry::Registry::new(),
+            std::sync::Arc::new(tokens.unwrap()),
+            &pki.ca_pem,
+            "admin",
+            Default::default(),
+            dir.to_path_buf(),
+        )
+    }
+
+    #[test]
+    fn node_ports_follow_the_type_and_old_addresses_are_repaired_into_a_new_range() {
+        use crate::Subresource;
+        let dir = tempfile::tempdir().unwrap();
+        let api = server(dir.path());
+        let client = api.client();
+        let services = resources::SERVICES.resource();
+        let ns = resources::NAMESPACES.resource();
+        client
+            .create(ns, "", json!({"metadata": {"name": "a"}}))
+            .unwrap();
+        let created = client
+            .create(
+                services,
+                "a",
+                json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
+            )
+            .unwrap();
+        let ip: Ipv4Addr = created["spec"]["clusterIP"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(Ipv4Cidr::default().usable(ip));
+        assert!(created["spec"]["ports"][0].get("nodePort").is_none());
+
+        // ClusterIP → NodePort allocates a node port; → ClusterIP gives it back.
+        let node_port = client
+            .modify(services, "a", "s", Subresource::Main, |s| {
+                s["spec"]["type"] = json!("NodePort");
+                Ok(())
+            })
+            .unwrap()["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .unwrap();
+        assert!(NODE_PORT_RANGE.contains(&(node_port as u16)));
+        let back = client
+            .modify(services, "a", "s", Subresource::Main, |s| {
+                s["spec"]["type"] = json!("ClusterIP");
+                Ok(())
+            })
+            .unwrap();
+        assert!(back["spec"]["ports"][0].get("nodePort").is_none());
+
+        // A headless NodePort is refused with kube's message, and nothing is stored.
+        let err = client
+            .create(services, "a", json!({"metadata": {"name": "h"}, "spec": {"type": "NodePort", "clusterIP": "None", "ports": [{"port": 80}]}}))
+            .unwrap_err();
+        assert!(err.message.contains("spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services"), "{}", err.message);
+        assert!(client.get(services, "a", "h").is_none());
+
+        // A new range (an older data directory's 10.96 addresses, say): repaired into it.
+        let narrow = Ipv4Cidr::parse("127.13.0.0/28").unwrap();
+        api.set_service_cidr(narrow);
+        let moved = api.repair_cluster_ips();
+        assert_eq!(moved.len(), 1);
+        let repaired = client.get(services, "a", "s").unwrap();
+        let ip: Ipv4Addr = repaired["spec"]["clusterIP"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(narrow.usable(ip), "{ip}");
+        assert_eq!(repaired["spec"]["clusterIPs"], json!([ip.to_string()]));
+        assert!(api.repair_cluster_ips().is_empty(), "nothing left to move");
+    }
 }

@@ -224,6 +224,14 @@ pub fn claim_update_causes(old: &Value, new: &Value) -> Causes {
     let mut new_spec = new["spec"].clone();
     if text(old, "/spec/volumeName").is_empty() {
         old_spec["volumeName"] = new_spec.get("volumeName").cloned().unwrap_or(Value::Null);
+        // Retroactive default class assignment: an unbound claim without a class may
+        // get one (kube's `validateStorageClassUpgradeFromNil`).
+        if old_spec.get("storageClassName").is_none_or(Value::is_null) {
+            old_spec["storageClassName"] = new_spec
+                .get("storageClassName")
+                .cloned()
+                .unwrap_or(Value::Null);
+        }
     }
     let bound = text(new, "/status/phase") == "Bound";
     if bound {
@@ -496,6 +504,15 @@ mod tests {
     fn bound_claims_change_only_their_request() {
         let old = json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "storageClassName": "local-path"},
                          "status": {"phase": "Pending"}});
+        let mut classless = old.clone();
+        classless["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("storageClassName");
+        assert!(
+            claim_update_causes(&classless, &old).is_empty(),
+            "an unbound claim without a class gets the default one"
+        );
         let mut binding = old.clone();
         binding["spec"]["volumeName"] = json!("pvc-1");
         assert!(

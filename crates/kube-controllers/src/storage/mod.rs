@@ -28,7 +28,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use sparkyard_kube_apiserver::admission::storage::{PVC_PROTECTION, PV_PROTECTION};
+use sparkyard_kube_apiserver::admission::storage::{default_class, PVC_PROTECTION, PV_PROTECTION};
 use sparkyard_kube_apiserver::client::{Propagation, Subresource};
 use sparkyard_kube_apiserver::events::{self, Kind, Source};
 use sparkyard_kube_apiserver::registry::Resource;
@@ -139,6 +139,10 @@ pub fn reconcile_all(client: &Client, root: &Path, state: &mut State) {
     if claims.is_empty() && volumes.is_empty() {
         return;
     }
+    let uids: HashSet<&str> = claims.iter().map(|c| text(c, "/metadata/uid")).collect();
+    state
+        .recorded
+        .retain(|(uid, _)| uids.contains(uid.as_str()));
     let (pods, _) = client.list(PODS, None);
     let pods: Vec<Arc<Value>> = pods.into_iter().filter(|p| uses_a_claim(p)).collect();
     // Claims being deleted first: a pass that did anything for a claim created after a
@@ -206,6 +210,25 @@ fn sync_claim(
             }
         }
         return;
+    }
+    if claim
+        .pointer("/spec/storageClassName")
+        .is_none_or(Value::is_null)
+        && annotation(claim, "volume.beta.kubernetes.io/storage-class").is_none()
+    {
+        // Retroactive default StorageClass assignment (kube 1.28+): a claim stored before
+        // a default class existed (or by an older sparkyard) gets the default now.
+        let (classes, _) = client.list(STORAGE_CLASSES, None);
+        if let Some(default) = default_class(classes.iter().map(|c| c.as_ref())) {
+            let default = text(default, "/metadata/name").to_string();
+            let _ = client.modify(PVCS, ns, name, Subresource::Main, |c| {
+                if c["spec"]["storageClassName"].is_null() {
+                    c["spec"]["storageClassName"] = json!(default);
+                }
+                Ok(())
+            });
+            return; // the claim's next pass binds it with its class
+        }
     }
     let class_name = claim_class(claim);
     let class = (!class_name.is_empty())
