@@ -157,7 +157,9 @@ oidc-issuer = {{ . | quote }}
 {{- end }}
 
 [controller]
-master = "https://kubernetes.default.svc"
+{{- with .Values.controller.master }}
+master = {{ . | quote }}
+{{- end }}
 tool-image = {{ include "sparkyard.toolsImage" . | quote }}
 spark-home = {{ .Values.controller.sparkHome | quote }}
 native-submission = {{ .Values.controller.nativeSubmission }}

@@ -17,7 +17,8 @@ pub struct ControllerConfig {
     pub kubeconfig: Option<PathBuf>,
     /// The API server as pods see it (spark-submit's `--master` and the driver's
     /// `spark.kubernetes.driver.master`). Default: the embedded cluster's in-cluster URL
-    /// when it runs in this process, else `https://kubernetes.default.svc`.
+    /// when it runs in this process; in a pod, `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`
+    /// (the address the kubelet gave that pod); else `https://kubernetes.default.svc`.
     #[serde(default)]
     pub master: Option<String>,
     /// Release label → Spark image, checked before the default rule. A key is an exact

@@ -64,6 +64,21 @@ pub struct Settings {
 /// The API server URL as pods see it, when nothing says otherwise.
 pub const IN_CLUSTER_MASTER: &str = "https://kubernetes.default.svc";
 
+/// When sparkyard itself runs in a pod: the API server as the kubelet told this pod
+/// (`KUBERNETES_SERVICE_HOST`/`_PORT`, what client-go's in-cluster config uses), so pods it
+/// starts reach it the same way — `kubernetes.default.svc` assumes port 443, which not
+/// every cluster serves (the embedded one binds where it can).
+fn own_pods_master() -> Option<String> {
+    let host = std::env::var("KUBERNETES_SERVICE_HOST").ok()?;
+    let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Some(format!("https://{host}:{port}"))
+}
+
 /// Starts the controller as a background task. It retries connecting to the cluster until
 /// it can, so `sparkyard serve` never fails because the cluster is not there yet.
 pub fn spawn(emr: Emr, settings: Settings) -> tokio::task::JoinHandle<()> {
@@ -100,6 +115,7 @@ async fn run(emr: Emr, settings: Settings) {
         .master
         .clone()
         .or(settings.default_master.clone())
+        .or_else(own_pods_master)
         .unwrap_or_else(|| IN_CLUSTER_MASTER.to_string());
     tracing::info!(%master, kubeconfig = ?kubeconfig, "job-run controller started");
     let resync = settings.config.resync();

@@ -820,3 +820,243 @@ fn multi_doc(items: Vec<Value>) -> String {
         .collect::<Vec<_>>()
         .join("---\n")
 }
+
+/// The acceptance of issue 17: `helm install` of the chart into the embedded cluster — sparkyard
+/// running its own chart. Two replicas come up on a PostgreSQL store, one holds the Lease,
+/// the API answers through the Service's NodePort, a pi job submitted there with the AWS CLI
+/// runs to COMPLETED; deleting the leader pod hands the Lease over, the run is neither lost
+/// nor run again, and the new leader runs the next one.
+#[test]
+fn the_chart_installed_in_the_embedded_cluster_runs_pi_and_hands_over() {
+    let server = ClusterServer::start();
+    let kubeconfig = server.kubeconfig();
+    let pg = sparkyard_store::testing::TestPostgres::start();
+    kubectl_ok(&server, &["create", "namespace", "emr-jobs"]);
+    let kubeconfig_arg = kubeconfig.to_str().unwrap().to_string();
+    let store = format!("store.url={}", pg.url());
+    let out = helm(&[
+        "install",
+        RELEASE,
+        chart().to_str().unwrap(),
+        "--kubeconfig",
+        &kubeconfig_arg,
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+        "--set",
+        &store,
+        "--set",
+        "service.type=NodePort",
+        "--set",
+        "rbac.namespaces={emr-jobs}",
+        "--wait",
+        "--timeout",
+        "30m",
+    ]);
+    assert!(
+        out.status.success(),
+        "helm install failed:\n{}\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        kubectl_ok(&server, &["get", "pods,events", "-n", NAMESPACE])
+    );
+
+    // Two replicas, both Ready; one of them holds the Lease.
+    let pods: serde_json::Value = serde_json::from_str(&kubectl_ok(
+        &server,
+        &[
+            "get",
+            "pods",
+            "-n",
+            NAMESPACE,
+            "-l",
+            "app.kubernetes.io/instance=sy",
+            "-o",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let names: Vec<String> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{pods}");
+    let lease = format!("{RELEASE}-sparkyard-controller");
+    let leader = cluster::wait_for_lease_holder(&kubeconfig, NAMESPACE, &lease, |h| !h.is_empty());
+    let leader_pod = leader.split('_').next().unwrap().to_string();
+    assert!(
+        names.contains(&leader_pod),
+        "{leader} leads, pods {names:?}"
+    );
+
+    // The AWS CLI through the NodePort, with the chart's bootstrap key.
+    let node_port = kubectl_ok(
+        &server,
+        &[
+            "get",
+            "svc",
+            "-n",
+            NAMESPACE,
+            "sy-sparkyard",
+            "-o",
+            "jsonpath={.spec.ports[?(@.name==\"api\")].nodePort}",
+        ],
+    );
+    let secret = |key: &str| {
+        decode(&kubectl_ok(
+            &server,
+            &[
+                "get",
+                "secret",
+                "-n",
+                NAMESPACE,
+                "sy-sparkyard",
+                "-o",
+                &format!("jsonpath={{.data.{key}}}"),
+            ],
+        ))
+    };
+    let (key_id, secret_key) = (secret("access-key-id"), secret("secret-access-key"));
+    let endpoint = format!("http://127.0.0.1:{node_port}");
+    let aws = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(support::venv_tool("aws"))
+            .args(args)
+            .args([
+                "--endpoint-url",
+                &endpoint,
+                "--region",
+                "us-east-1",
+                "--output",
+                "json",
+            ])
+            .env("AWS_ACCESS_KEY_ID", &key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &secret_key)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_RETRY_MODE", "standard")
+            .env("AWS_MAX_ATTEMPTS", "40")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "aws {args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let provider =
+        r#"{"id":"eks-emr-cluster","type":"EKS","info":{"eksInfo":{"namespace":"emr-jobs"}}}"#;
+    let vc = aws(&[
+        "emr-containers",
+        "create-virtual-cluster",
+        "--name",
+        "helm-vc",
+        "--container-provider",
+        provider,
+    ]);
+    let vc = vc["id"].as_str().unwrap().to_string();
+    let run_pi = |name: &str| -> String {
+        let run = aws(&[
+            "emr-containers",
+            "start-job-run",
+            "--virtual-cluster-id",
+            &vc,
+            "--name",
+            name,
+            "--execution-role-arn",
+            "arn:aws:iam::123456789012:role/pi",
+            "--release-label",
+            "emr-7.2.0-latest",
+            "--job-driver",
+            r#"{"sparkSubmitJobDriver":{"entryPoint":"local:///usr/lib/spark/examples/src/main/python/pi.py","entryPointArguments":["2"],"sparkSubmitParameters":"--conf spark.executor.instances=1 --conf spark.executor.memory=512m --conf spark.driver.memory=512m"}}"#,
+        ]);
+        run["id"].as_str().unwrap().to_string()
+    };
+    // Polls the run's state until it is terminal (the state is the API's; there is no watch).
+    let finish = |id: &str| -> String {
+        loop {
+            let run = aws(&[
+                "emr-containers",
+                "describe-job-run",
+                "--virtual-cluster-id",
+                &vc,
+                "--id",
+                id,
+            ]);
+            let state = run["jobRun"]["state"].as_str().unwrap().to_string();
+            if matches!(state.as_str(), "COMPLETED" | "FAILED" | "CANCELLED") {
+                if state != "COMPLETED" {
+                    eprintln!(
+                        "run {id}: {}\n{}\n{}",
+                        run["jobRun"],
+                        kubectl_ok(&server, &["get", "pods,events", "-A"]),
+                        cluster::pod_logs(server.server.data_dir.path(), "emr-jobs", 40, |_| true)
+                            + &cluster::pod_logs(
+                                server.server.data_dir.path(),
+                                NAMESPACE,
+                                40,
+                                |_| true
+                            )
+                    );
+                }
+                return state;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    let first = run_pi("pi-before");
+    assert_eq!(finish(&first), "COMPLETED", "{}", server.log());
+    let drivers = |id: &str| -> usize {
+        kubectl_ok(&server, &["get", "pods", "-n", "emr-jobs", "-o", "name"])
+            .lines()
+            .filter(|l| *l == format!("pod/spark-{id}-driver"))
+            .count()
+    };
+    assert_eq!(drivers(&first), 1);
+
+    // The leader pod goes: the other replica (or its replacement) takes the Lease.
+    kubectl_ok(
+        &server,
+        &[
+            "delete",
+            "pod",
+            "-n",
+            NAMESPACE,
+            &leader_pod,
+            "--wait=false",
+        ],
+    );
+    let next = cluster::wait_for_lease_holder(&kubeconfig, NAMESPACE, &lease, |h| {
+        !h.is_empty() && h != leader
+    });
+    assert!(!next.starts_with(&format!("{leader_pod}_")));
+    let second = run_pi("pi-after");
+    assert_eq!(finish(&second), "COMPLETED", "{}", server.log());
+    // Nothing lost, nothing run twice.
+    let runs = aws(&[
+        "emr-containers",
+        "list-job-runs",
+        "--virtual-cluster-id",
+        &vc,
+    ]);
+    let mut seen: Vec<(String, String)> = runs["jobRuns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        (first.clone(), "COMPLETED".to_string()),
+        (second.clone(), "COMPLETED".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_eq!(drivers(&first), 1, "the first run was not run again");
+    assert_eq!(drivers(&second), 1);
+}

@@ -163,49 +163,6 @@ fn lease(kubeconfig: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Waits (on a watch) until the Lease's holder satisfies `done`, returning it.
-fn wait_for_holder(kubeconfig: &Path, done: impl Fn(&str) -> bool) -> String {
-    let mut watch = cluster::kubectl_command(
-        kubeconfig,
-        &[
-            "get",
-            "lease",
-            "-n",
-            "default",
-            "--watch",
-            "--output-watch-events",
-            "-o",
-            "json",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    // kubectl prints one JSON document per event, pretty-printed: split on top-level braces.
-    let stdout = watch.stdout.take().unwrap();
-    let mut depth = 0i32;
-    let mut doc = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
-        doc.push_str(&line);
-        if depth == 0 && !doc.trim().is_empty() {
-            let event: Value = serde_json::from_str(&doc).unwrap();
-            doc.clear();
-            let holder = event["object"]["spec"]["holderIdentity"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            if event["object"]["metadata"]["name"] == "sparkyard-controller" && done(&holder) {
-                let _ = watch.kill();
-                let _ = watch.wait();
-                return holder;
-            }
-        }
-    }
-    panic!("the lease watch ended");
-}
-
 fn kubeconfig_of(cluster: &ClusterServer) -> PathBuf {
     cluster.kubeconfig()
 }
@@ -216,7 +173,10 @@ fn replicas_elect_one_leader_forward_to_it_and_lose_nothing_when_it_dies() {
     let kubeconfig = kubeconfig_of(&cluster);
     let pg = TestPostgres::start();
     let mut a = Replica::start("replica-a", pg.url(), &kubeconfig);
-    let holder = wait_for_holder(&kubeconfig, |h| !h.is_empty());
+    let holder =
+        cluster::wait_for_lease_holder(&kubeconfig, "default", "sparkyard-controller", |h| {
+            !h.is_empty()
+        });
     let mut b = Replica::start("replica-b", pg.url(), &kubeconfig);
     assert_eq!(holder, a.identity(), "the only candidate leads");
 
@@ -351,7 +311,10 @@ fn replicas_elect_one_leader_forward_to_it_and_lose_nothing_when_it_dies() {
     let config = a.dir.path().join("config.toml");
     a.spawn(pg.url(), &config);
     b.terminate();
-    let holder = wait_for_holder(&kubeconfig, |h| h == a.identity());
+    let holder =
+        cluster::wait_for_lease_holder(&kubeconfig, "default", "sparkyard-controller", |h| {
+            h == a.identity()
+        });
     assert_eq!(holder, a.identity());
     assert!(
         b.log()

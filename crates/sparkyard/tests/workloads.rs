@@ -421,4 +421,14 @@ fn a_statefulset_gets_ordered_pods_with_claims_and_a_daemonset_one_pod_per_node(
     on.sort();
     on.dedup();
     assert_eq!(on.len(), nodes);
+
+    // Containers outlive sparkyard by design: stop them rather than leave them to the machine.
+    ok(
+        &server,
+        &["delete", "statefulset,daemonset", "--all", "--wait=true"],
+    );
+    ok(
+        &server,
+        &["wait", "--for=delete", "pod", "--all", "--timeout=-1s"],
+    );
 }

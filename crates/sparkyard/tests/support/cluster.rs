@@ -244,3 +244,52 @@ pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
     .unwrap();
     kube::Client::try_from(config).unwrap()
 }
+
+/// Waits (on a watch) until the Lease's holder satisfies `done`, returning it.
+pub fn wait_for_lease_holder(
+    kubeconfig: &Path,
+    namespace: &str,
+    name: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let mut watch = kubectl_command(
+        kubeconfig,
+        &[
+            "get",
+            "lease",
+            "-n",
+            namespace,
+            "--watch",
+            "--output-watch-events",
+            "-o",
+            "json",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // kubectl prints one JSON document per event, pretty-printed: split on top-level braces.
+    let stdout = watch.stdout.take().unwrap();
+    let mut depth = 0i32;
+    let mut doc = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.unwrap();
+        depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+        doc.push_str(&line);
+        if depth == 0 && !doc.trim().is_empty() {
+            let event: serde_json::Value = serde_json::from_str(&doc).unwrap();
+            doc.clear();
+            let holder = event["object"]["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if event["object"]["metadata"]["name"] == name && done(&holder) {
+                let _ = watch.kill();
+                let _ = watch.wait();
+                return holder;
+            }
+        }
+    }
+    let _ = watch.wait();
+    panic!("the lease watch ended");
+}
