@@ -189,6 +189,10 @@ async fn connect_when_ready(kubeconfig: &std::path::Path) -> kube::Client {
 
 async fn connect(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
     crate::aws::install_crypto_provider();
+    // sparkyard in a pod (the Helm chart): no kubeconfig file, the pod's service account.
+    if !kubeconfig.exists() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return Ok(kube::Client::try_from(kube::Config::incluster()?)?);
+    }
     let file = Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read {}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;

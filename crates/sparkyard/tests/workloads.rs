@@ -369,6 +369,16 @@ fn a_statefulset_gets_ordered_pods_with_claims_and_a_daemonset_one_pod_per_node(
             && claims.contains("persistentvolumeclaim/data-db-1"),
         "{claims}"
     );
+    // The claims are bound by the local-path provisioner, as `kubectl get pvc` shows.
+    let pvc = ok(
+        &server,
+        &["get", "pvc", "data-db-0", "data-db-1", "--no-headers"],
+    );
+    assert!(
+        pvc.lines()
+            .all(|l| l.split_whitespace().nth(1) == Some("Bound")),
+        "{pvc}"
+    );
     let table = ok(&server, &["get", "sts", "db"]);
     assert_eq!(
         table

@@ -14,9 +14,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use sparkyard_kube_apiserver::events::{self, Kind, Source};
+use sparkyard_kube_apiserver::events::Source;
 use sparkyard_kube_apiserver::registry::Resource;
-use sparkyard_kube_apiserver::{Client, Propagation};
+use sparkyard_kube_apiserver::Client;
 use sparkyard_scheduling::filter::static_filter;
 use sparkyard_scheduling::node::NodeInfo;
 use sparkyard_scheduling::requirements::PlacementConstraints;
@@ -248,15 +248,14 @@ pub fn status(
         "updatedNumberScheduled": updated,
         "observedGeneration": ds["metadata"]["generation"].as_i64().unwrap_or(1),
     });
-    for key in [
-        "numberAvailable",
-        "numberUnavailable",
-        "updatedNumberScheduled",
-    ] {
-        if status[key] == 0 {
-            status.as_object_mut().unwrap().remove(key);
-        }
-    }
+    omit_zeros(
+        &mut status,
+        &[
+            "numberAvailable",
+            "numberUnavailable",
+            "updatedNumberScheduled",
+        ],
+    );
     status
 }
 
@@ -313,44 +312,12 @@ pub fn reconcile_all(client: &Client) -> Option<Duration> {
         let owned = owned_by(ds, &pods);
         let decision = decide(ds, &eligible, &owned, &revision, now);
         for node in &decision.create {
-            let pod = pod_for(ds, node, &revision);
-            let pod_name = name(&pod).to_string();
-            match client.create(PODS, ns, pod) {
-                Ok(_) => events::record(
-                    client,
-                    &involved,
-                    Kind::Normal,
-                    "SuccessfulCreate",
-                    &format!("Created pod: {pod_name}"),
-                    &SOURCE,
-                ),
-                Err(e) => {
-                    events::record(
-                        client,
-                        &involved,
-                        Kind::Warning,
-                        "FailedCreate",
-                        &format!("Error creating: {}", e.message),
-                        &SOURCE,
-                    );
-                    soonest = Some(Duration::from_secs(5));
-                }
+            if create_pod(client, &involved, &SOURCE, pod_for(ds, node, &revision)).is_err() {
+                soonest = Some(Duration::from_secs(5));
             }
         }
         for pod_name in &decision.delete {
-            if client
-                .delete(PODS, ns, pod_name, Propagation::Background, None)
-                .is_ok()
-            {
-                events::record(
-                    client,
-                    &involved,
-                    Kind::Normal,
-                    "SuccessfulDelete",
-                    &format!("Deleted pod: {pod_name}"),
-                    &SOURCE,
-                );
-            }
+            delete_pod(client, &involved, &SOURCE, pod_name);
         }
         let (pods, _) = client.list(PODS, Some(ns));
         let owned = owned_by(ds, &pods);

@@ -324,17 +324,16 @@ pub fn status(deploy: &Value, new: Option<&Set>, old: &[Set], now: DateTime<Utc>
     if let Some(c) = deploy["status"]["collisionCount"].as_i64() {
         status["collisionCount"] = json!(c);
     }
-    for key in [
-        "replicas",
-        "updatedReplicas",
-        "readyReplicas",
-        "availableReplicas",
-        "unavailableReplicas",
-    ] {
-        if status[key] == 0 {
-            status.as_object_mut().unwrap().remove(key);
-        }
-    }
+    omit_zeros(
+        &mut status,
+        &[
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+        ],
+    );
     status
 }
 

@@ -358,6 +358,79 @@ pub fn set_condition(
     }
 }
 
+/// Creates a controller's pod and records kube's `SuccessfulCreate` ("Created pod: x") or
+/// `FailedCreate` ("Error creating: …") on its owner; the refusal's message on failure.
+pub(crate) fn create_pod(
+    client: &Client,
+    involved: &Value,
+    source: &sparkyard_kube_apiserver::events::Source,
+    pod: Value,
+) -> Result<(), String> {
+    use sparkyard_kube_apiserver::events::{record, Kind};
+    let pod_name = name(&pod).to_string();
+    match client.create(PODS, namespace(involved), pod) {
+        Ok(_) => {
+            let message = format!("Created pod: {pod_name}");
+            record(
+                client,
+                involved,
+                Kind::Normal,
+                "SuccessfulCreate",
+                &message,
+                source,
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let message = format!("Error creating: {}", e.message);
+            record(
+                client,
+                involved,
+                Kind::Warning,
+                "FailedCreate",
+                &message,
+                source,
+            );
+            Err(e.message)
+        }
+    }
+}
+
+/// Deletes a controller's pod and records `SuccessfulDelete` ("Deleted pod: x").
+pub(crate) fn delete_pod(
+    client: &Client,
+    involved: &Value,
+    source: &sparkyard_kube_apiserver::events::Source,
+    pod_name: &str,
+) {
+    use sparkyard_kube_apiserver::events::{record, Kind};
+    let deleted = client.delete(
+        PODS,
+        namespace(involved),
+        pod_name,
+        sparkyard_kube_apiserver::Propagation::Background,
+        None,
+    );
+    if deleted.is_ok() {
+        let message = format!("Deleted pod: {pod_name}");
+        record(
+            client,
+            involved,
+            Kind::Normal,
+            "SuccessfulDelete",
+            &message,
+            source,
+        );
+    }
+}
+
+/// Drops the counts that are zero, as kube's `omitempty` status fields do.
+pub(crate) fn omit_zeros(status: &mut Value, keys: &[&str]) {
+    if let Some(map) = status.as_object_mut() {
+        map.retain(|k, v| !(keys.contains(&k.as_str()) && *v == 0));
+    }
+}
+
 pub(crate) fn involved(object: &Value, kind: &str) -> Value {
     let mut o = object.clone();
     o["kind"] = json!(kind);

@@ -13,9 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use sparkyard_kube_apiserver::events::{self, Kind, Source};
+use sparkyard_kube_apiserver::events::Source;
 use sparkyard_kube_apiserver::registry::Resource;
-use sparkyard_kube_apiserver::{ApiError, Client, Propagation};
+use sparkyard_kube_apiserver::{ApiError, Client};
 
 use super::*;
 
@@ -133,11 +133,10 @@ pub fn status(rs: &Value, pods: &[Arc<Value>], failure: Option<&str>, now: DateT
         status["conditions"] = json!(conditions);
     }
     // kube omits zero counts (omitempty) except `replicas`.
-    for key in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] {
-        if status[key] == 0 {
-            status.as_object_mut().unwrap().remove(key);
-        }
-    }
+    omit_zeros(
+        &mut status,
+        &["fullyLabeledReplicas", "readyReplicas", "availableReplicas"],
+    );
     status
 }
 
@@ -184,48 +183,16 @@ pub fn reconcile_all(client: &Client) -> Option<Duration> {
                 &format!("{}-", name(rs)),
                 &extra,
             );
-            let pod_name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
-            match client.create(PODS, ns, pod) {
-                Ok(_) => events::record(
-                    client,
-                    &involved,
-                    Kind::Normal,
-                    "SuccessfulCreate",
-                    &format!("Created pod: {pod_name}"),
-                    &SOURCE,
-                ),
-                Err(e) => {
-                    events::record(
-                        client,
-                        &involved,
-                        Kind::Warning,
-                        "FailedCreate",
-                        &format!("Error creating: {}", e.message),
-                        &SOURCE,
-                    );
-                    failure = Some(e.message);
-                    // Try again later, as the work queue's rate limiter would.
-                    soonest = Some(
-                        soonest.map_or(Duration::from_secs(5), |s| s.min(Duration::from_secs(5))),
-                    );
-                    break;
-                }
+            if let Err(message) = create_pod(client, &involved, &SOURCE, pod) {
+                failure = Some(message);
+                // Try again later, as the work queue's rate limiter would.
+                soonest =
+                    Some(soonest.map_or(Duration::from_secs(5), |s| s.min(Duration::from_secs(5))));
+                break;
             }
         }
         for pod_name in &decision.delete {
-            if client
-                .delete(PODS, ns, pod_name, Propagation::Background, None)
-                .is_ok()
-            {
-                events::record(
-                    client,
-                    &involved,
-                    Kind::Normal,
-                    "SuccessfulDelete",
-                    &format!("Deleted pod: {pod_name}"),
-                    &SOURCE,
-                );
-            }
+            delete_pod(client, &involved, &SOURCE, pod_name);
         }
         if let Some(after) = decision.requeue_after {
             soonest = Some(soonest.map_or(after, |s| s.min(after)));
