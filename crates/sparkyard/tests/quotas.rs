@@ -71,7 +71,7 @@ fn wait_for(server: &ClusterServer, ns: &str, object: &str, jsonpath: &str, valu
             ns,
             object,
             &format!("--for=jsonpath={{{jsonpath}}}={value}"),
-            "--timeout=600s",
+            "--timeout=-1s",
         ],
     );
 }
@@ -103,10 +103,18 @@ fn a_quota_refuses_what_exceeds_it_and_a_finished_pod_frees_its_share() {
     );
 
     let short = "echo done";
+    // `first` runs until the test lets it finish (a file it waits for; pods see the host's
+    // /var read-only): were it to end by itself, it could free its share before `second`.
+    let gate_dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let gate = gate_dir.path().join("finish");
+    let gated = format!(
+        "while [ ! -e {} ]; do sleep 0.1; done; echo done",
+        gate.display()
+    );
     create(
         &server,
         "first.yaml",
-        &pod("team", "first", short, &cpu_request("1500m")),
+        &pod("team", "first", &gated, &cpu_request("1500m")),
     )
     .unwrap();
     let refused = create(
@@ -130,6 +138,7 @@ fn a_quota_refuses_what_exceeds_it_and_a_finished_pod_frees_its_share() {
     assert_absent(&server, "team", "bare");
 
     // `first` finishes: Succeeded pods do not count, and the controller says so.
+    std::fs::write(&gate, "").unwrap();
     wait_for(&server, "team", "pod/first", ".status.phase", "Succeeded");
     wait_for(
         &server,
