@@ -2,6 +2,9 @@
 //! pods run as bubblewrap sandboxes, see their volumes at in-image paths, go through the
 //! graceful deletion sequence; Jobs retry with back-off; GC cascades.
 
+mod support;
+use support::rand_u32;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,14 +35,6 @@ async fn cluster_with(configure: impl FnOnce(&mut ClusterConfig)) -> (Cluster, t
         .await
         .unwrap();
     (cluster, dir)
-}
-
-fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    nanos ^ (std::process::id() << 8)
 }
 
 fn create(

@@ -4,6 +4,9 @@
 //! refused); a second pod reaches the first through `<svc>.<ns>.svc.cluster.local`; a
 //! failing liveness probe restarts its container with kube's events.
 
+mod support;
+use support::{kube_client, rand_u32};
+
 use std::path::PathBuf;
 
 use futures::{StreamExt, TryStreamExt};
@@ -33,25 +36,6 @@ async fn cluster() -> (Cluster, tempfile::TempDir) {
         .await
         .unwrap();
     (cluster, dir)
-}
-
-fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    nanos ^ (std::process::id() << 8)
-}
-
-async fn kube_client(cluster: &Cluster) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&cluster.kubeconfig_path).unwrap(),
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 async fn create<K>(api: &Api<K>, object: serde_json::Value) -> K

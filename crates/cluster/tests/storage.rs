@@ -9,6 +9,9 @@
 //! One cluster serves every scenario (each in its own namespace): starting one costs more
 //! than the scenarios themselves.
 
+mod support;
+use support::{kube_client, rand_u32};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,25 +49,6 @@ async fn cluster() -> (Cluster, tempfile::TempDir) {
         .await
         .unwrap();
     (cluster, dir)
-}
-
-fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    nanos ^ (std::process::id() << 8)
-}
-
-async fn kube_client(cluster: &Cluster) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&cluster.kubeconfig_path).unwrap(),
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 /// kubectl against the cluster (a private discovery cache), its stdout; fails on failure.
