@@ -317,7 +317,8 @@ pub fn pod_for(job: &Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec})
 }
 
-fn truncate(s: &str, n: usize) -> &str {
+/// The first `n` characters of `s` (generated names are cut to fit their 63).
+pub(crate) fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
         None => s,

@@ -222,7 +222,7 @@ pub fn pod_from_template(
         Some(n) => n.to_string(),
         None => format!(
             "{}{}",
-            truncate(generate_name, 58),
+            crate::job::truncate(generate_name, 58),
             crate::job::random_suffix()
         ),
     };
@@ -237,13 +237,6 @@ pub fn pod_from_template(
         spec["restartPolicy"] = json!("Always");
     }
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
-}
-
-fn truncate(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 /// kube's `ComputeHash`: FNV-1a (32 bit) over the template (and the collision count when
