@@ -211,6 +211,29 @@ install_helm
 export PATH="$TOOLS_BIN:$PATH"
 # ---- end of helm -------------------------------------------------------------------------
 
+# ---- target dir disk guard ----------------------------------------------------------------
+# The shared target dir grows with every checkout that builds into it (a clone's path gives
+# its crates new hashes) and with incremental caches; on a full disk rustc dies mid-build
+# ("No space left on device"). Keep MIN_FREE_GIB free: drop the incremental caches first,
+# then build outputs not touched for two days, and only then the whole target dir.
+MIN_FREE_GIB="${SPARKYARD_MIN_FREE_GIB:-15}"
+free_gib() { df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 {print int($4 / 1048576)}'; }
+prune_target_dir() {
+  mkdir -p "$CARGO_TARGET_DIR"
+  [ "$(free_gib)" -ge "$MIN_FREE_GIB" ] && return 0
+  say "only $(free_gib) GiB free: dropping incremental caches in $CARGO_TARGET_DIR"
+  rm -rf "$CARGO_TARGET_DIR"/*/incremental
+  [ "$(free_gib)" -ge "$MIN_FREE_GIB" ] && return 0
+  say "only $(free_gib) GiB free: dropping build outputs untouched for two days"
+  find "$CARGO_TARGET_DIR"/*/deps "$CARGO_TARGET_DIR"/*/build "$CARGO_TARGET_DIR"/*/.fingerprint -mindepth 1 -maxdepth 1 \
+    -mtime +2 -exec rm -rf {} + 2>/dev/null || true
+  [ "$(free_gib)" -ge "$MIN_FREE_GIB" ] && return 0
+  say "only $(free_gib) GiB free: cargo clean"
+  (cd "$ROOT" && cargo clean)
+}
+prune_target_dir
+# ---- end of disk guard ---------------------------------------------------------------------
+
 say "cargo build (target dir $CARGO_TARGET_DIR)"
 (cd "$ROOT" && cargo build --quiet --bin sparkyard)
 SPARKYARD_BIN="$CARGO_TARGET_DIR/debug/sparkyard"
