@@ -42,6 +42,24 @@ pub struct RunFilter {
     pub created_after: Option<String>,
 }
 
+impl RunFilter {
+    /// ListJobRuns' query parameters.
+    fn query(&self) -> Vec<(String, String)> {
+        let mut query: Vec<(String, String)> = self
+            .states
+            .iter()
+            .map(|s| ("states".to_string(), s.clone()))
+            .collect();
+        if let Some(n) = &self.name {
+            query.push(("name".into(), n.clone()));
+        }
+        if let Some(t) = &self.created_after {
+            query.push(("createdAfter".into(), t.clone()));
+        }
+        query
+    }
+}
+
 #[derive(Clone)]
 pub struct Api {
     router: axum::Router,
@@ -253,24 +271,51 @@ impl Api {
         vc: &str,
         filter: &RunFilter,
     ) -> Result<Vec<Value>, ApiError> {
-        let mut query: Vec<(String, String)> = filter
-            .states
-            .iter()
-            .map(|s| ("states".to_string(), s.clone()))
-            .collect();
-        if let Some(n) = &filter.name {
-            query.push(("name".into(), n.clone()));
-        }
-        if let Some(t) = &filter.created_after {
-            query.push(("createdAfter".into(), t.clone()));
-        }
         self.list_all(
             principal,
             &format!("/virtualclusters/{}/jobruns", encode(vc)),
-            &query,
+            &filter.query(),
             "jobRuns",
         )
         .await
+    }
+
+    /// sparkyard's ListJobRunCosts (`emr-containers:ListJobRuns`): the same runs' cost
+    /// records, without their pods (docs/cost.md).
+    pub async fn list_job_run_costs(
+        &self,
+        principal: &Principal,
+        vc: &str,
+        filter: &RunFilter,
+    ) -> Result<Vec<Value>, ApiError> {
+        self.list_all(
+            principal,
+            &format!("/virtualclusters/{}/jobruncosts", encode(vc)),
+            &filter.query(),
+            "jobRunCosts",
+        )
+        .await
+    }
+
+    /// sparkyard's GetJobRunCost (`emr-containers:DescribeJobRun`): the run's cost record.
+    pub async fn job_run_cost(
+        &self,
+        principal: &Principal,
+        vc: &str,
+        id: &str,
+    ) -> Result<Value, ApiError> {
+        let v = self
+            .call(
+                principal,
+                Method::GET,
+                &format!(
+                    "/virtualclusters/{}/jobruns/{}/cost",
+                    encode(vc),
+                    encode(id)
+                ),
+            )
+            .await?;
+        Ok(v.get("jobRunCost").cloned().unwrap_or(Value::Null))
     }
 
     /// DescribeJobRun.

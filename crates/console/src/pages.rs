@@ -601,6 +601,38 @@ async fn virtual_clusters(State(console): State<Console>, headers: HeaderMap) ->
     )
 }
 
+/// A cost record's EC2 share plus EMR charge.
+pub(crate) fn total_usd(cost: &Value) -> f64 {
+    cost["ec2Usd"].as_f64().unwrap_or_default() + cost["emrUsd"].as_f64().unwrap_or_default()
+}
+
+/// Dollars to the cent's hundredth: a pi run costs fractions of a cent.
+pub(crate) fn usd(amount: f64) -> String {
+    format!("${amount:.4}")
+}
+
+/// "N runs with a cost record: $T (EC2 $E, EMR on EKS $M; V vCPU-hours, G GB-hours)".
+fn cost_summary<'a>(costs: impl Iterator<Item = &'a Value>) -> String {
+    let (mut n, mut ec2, mut emr, mut vcpu, mut gb) = (0, 0.0, 0.0, 0.0, 0.0);
+    for c in costs {
+        n += 1;
+        ec2 += c["ec2Usd"].as_f64().unwrap_or_default();
+        emr += c["emrUsd"].as_f64().unwrap_or_default();
+        vcpu += c["vcpuHours"].as_f64().unwrap_or_default();
+        gb += c["gbHours"].as_f64().unwrap_or_default();
+    }
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "{n} run{} with a cost record: {} (EC2 {}, EMR on EKS {}; {vcpu:.3} vCPU-hours, {gb:.3} GB-hours)",
+        if n == 1 { "" } else { "s" },
+        usd(ec2 + emr),
+        usd(ec2),
+        usd(emr)
+    )
+}
+
 fn run_filter(query: &HashMap<String, String>) -> RunFilter {
     let get = |k: &str| {
         query
@@ -656,6 +688,16 @@ async fn job_runs(
         Err(_) => (vc.clone(), "—".into(), "—".into()),
     };
     let filter = run_filter(&query);
+    // The same runs' cost records (a failure leaves the column at "—").
+    let costs: HashMap<String, Value> = api
+        .list_job_run_costs(p, &vc, &filter)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| !c["cost"].is_null())
+        .map(|c| (text(&c, "/id"), c["cost"].clone()))
+        .collect();
+    let cost_total = cost_summary(costs.values());
     let (rows, error) = match api.list_job_runs(p, &vc, &filter).await {
         Ok(runs) => (
             runs.iter()
@@ -666,6 +708,10 @@ async fn job_runs(
                     created: shown_time(timestamp(r, "/createdAt")),
                     release: or_dash(text(r, "/releaseLabel")),
                     duration: run_duration(r),
+                    cost: costs
+                        .get(&text(r, "/id"))
+                        .map(|c| usd(total_usd(c)))
+                        .unwrap_or_else(|| "—".into()),
                 })
                 .collect(),
             String::new(),
@@ -697,6 +743,7 @@ async fn job_runs(
             vc_state,
             vc_namespace,
             rows,
+            cost_total,
             error,
             choices: RUN_STATES
                 .iter()

@@ -57,6 +57,8 @@ pub struct RunRow {
     pub created: String,
     pub release: String,
     pub duration: String,
+    /// EC2 share + EMR charge from the run's cost record; `—` until it has one.
+    pub cost: String,
 }
 
 /// One `<option>` of the state filter.
@@ -80,6 +82,8 @@ pub struct JobRuns {
     pub vc_state: String,
     pub vc_namespace: String,
     pub rows: Vec<RunRow>,
+    /// The listed runs' cost records summed (docs/cost.md); empty when none has one.
+    pub cost_total: String,
     pub error: String,
     pub choices: Vec<Choice>,
     pub name: String,

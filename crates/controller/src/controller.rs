@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
@@ -102,8 +102,19 @@ async fn run(emr: Emr, settings: Settings) {
     };
     crate::namespace_rbac::spawn(emr.clone(), client.clone());
     let queue = Arc::new(Queue::default());
-    let jobs = reflect::<Job>(&client, &queue);
-    let pods = reflect::<Pod>(&client, &queue);
+    let ledger = Arc::new(crate::cost::Ledger::default());
+    let nodes = watch_nodes(&client);
+    let jobs = reflect::<Job>(&client, &queue, |_, _| {});
+    let pods = {
+        let (ledger, nodes) = (ledger.clone(), nodes.clone());
+        reflect::<Pod>(&client, &queue, move |pod, deleted| {
+            ledger.observe(pod, deleted, chrono::Utc::now(), |name| {
+                nodes
+                    .get(&ObjectRef::new(name))
+                    .map(|n| n.metadata.labels.clone().unwrap_or_default())
+            })
+        })
+    };
     // The first pass must see what already exists, or it would submit runs again.
     let (jobs_ready, pods_ready) = tokio::join!(jobs.wait_until_ready(), pods.wait_until_ready());
     if jobs_ready.is_err() || pods_ready.is_err() {
@@ -133,6 +144,7 @@ async fn run(emr: Emr, settings: Settings) {
         retries: Mutex::new(HashMap::new()),
         metrics: crate::metrics::Tracker::new(),
         recently_applied: apply::RecentlyApplied::default(),
+        ledger,
     };
     let mut last_full = Instant::now();
     let mut last_collection = Instant::now();
@@ -157,6 +169,7 @@ async fn run(emr: Emr, settings: Settings) {
         if last_collection.elapsed() >= Duration::from_secs(1) {
             last_collection = Instant::now();
             controller.collect_finished().await;
+            controller.record_costs().await;
         }
     }
 }
@@ -201,8 +214,13 @@ impl Queue {
 }
 
 /// A reflector of the objects labelled with a job-run id, in every namespace; each change
-/// marks its run dirty and wakes the loop.
-fn reflect<K>(client: &Client, queue: &Arc<Queue>) -> Store<K>
+/// marks its run dirty and wakes the loop. `seen` gets every object the watch delivers
+/// (`true`: deleted), before the loop looks.
+fn reflect<K>(
+    client: &Client,
+    queue: &Arc<Queue>,
+    seen: impl Fn(&K, bool) + Send + Sync + 'static,
+) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -224,14 +242,40 @@ where
         stream
             .for_each(|event| {
                 match event {
-                    Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
+                    Ok(watcher::Event::Apply(o)) => {
+                        seen(&o, false);
                         queue.add(o.labels().get(LABEL_JOB_ID), false)
                     }
+                    Ok(watcher::Event::Delete(o)) => {
+                        seen(&o, true);
+                        queue.add(o.labels().get(LABEL_JOB_ID), false)
+                    }
+                    Ok(watcher::Event::InitApply(o)) => seen(&o, false),
                     Ok(watcher::Event::InitDone) => queue.add(None, true),
                     Ok(_) => {}
                     Err(e) => {
                         tracing::debug!(error = %e, "job-run watch interrupted; resuming")
                     }
+                }
+                futures::future::ready(())
+            })
+            .await;
+    });
+    reader
+}
+
+/// The cluster's nodes, for the labels that price a pod's node (crate::cost). Without the
+/// permission to list nodes the watch retries quietly and pods are recorded without one.
+fn watch_nodes(client: &Client) -> Store<Node> {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    tokio::spawn(async move {
+        stream
+            .for_each(|event| {
+                if let Err(e) = event {
+                    tracing::debug!(error = %e, "node watch interrupted; resuming");
                 }
                 futures::future::ready(())
             })
@@ -260,6 +304,8 @@ struct Controller {
     metrics: crate::metrics::Tracker,
     /// The shared objects (namespace and role RBAC, service accounts) applied lately.
     recently_applied: apply::RecentlyApplied,
+    /// Every pod of every active run, for the cost records (crate::cost).
+    ledger: Arc<crate::cost::Ledger>,
 }
 
 type PassResult = anyhow::Result<()>;
@@ -327,6 +373,13 @@ impl Controller {
             .await;
         let active: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         self.retries().retain(|id, _| active.contains(id.as_str()));
+        let now = chrono::Utc::now();
+        let settle = chrono::Duration::from_std(crate::cost::SETTLE_LIMIT).unwrap_or_default();
+        self.ledger.retain(&active, |id| {
+            let run = self.emr.job_run(id)?;
+            let ended = run.finished_at.filter(|_| run.cost.is_none())?;
+            (now - ended < settle).then_some(ended)
+        });
         self.metrics.after_pass(&self.emr, &runs);
     }
 
@@ -366,6 +419,26 @@ impl Controller {
             tracing::info!(job_run = %collection.job_run_id, namespace = %collection.namespace, jobs = ?collection.jobs, pods = ?collection.pods, "deleting a finished job run's objects (ttl-seconds-after-finished)");
             if let Err(e) = apply::delete_finished(&self.client, &collection).await {
                 tracing::warn!(job_run = %collection.job_run_id, error = %e, "deleting a finished job run's objects failed; will retry");
+            }
+        }
+    }
+
+    /// Writes the cost records that are due (crate::cost): ended runs whose pods have all
+    /// ended too.
+    async fn record_costs(&self) {
+        let region = self.emr.settings().region.clone();
+        for (id, cost) in self.ledger.take_due(&region, chrono::Utc::now()) {
+            let Some(cost) = cost else { continue };
+            match self.emr.record_job_run_cost(&id, cost).await {
+                Ok(run) => {
+                    if let Some(cost) = &run.cost {
+                        tracing::info!(job_run = %id, vcpu_hours = cost.vcpu_hours, gb_hours = cost.gb_hours, ec2_usd = cost.ec2_usd, emr_usd = cost.emr_usd, "job run cost recorded");
+                        self.metrics.cost_recorded(&run, cost);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(job_run = %id, error = %e, "recording the job run's cost failed")
+                }
             }
         }
     }
@@ -698,6 +771,9 @@ impl Controller {
         match self.emr.transition_job_run(&run.id, t).await {
             Ok(after) => {
                 self.metrics.transitioned(run, &after);
+                if after.state.is_terminal() {
+                    self.ledger.ended(&run.id, chrono::Utc::now());
+                }
                 if after.state != run.state {
                     // Every state a run passes through, even one shorter than any poll.
                     tracing::info!(job_run = %run.id, from = %run.state.as_str(), to = %after.state.as_str(), "job run state changed");

@@ -9,6 +9,7 @@
 //! knows whether it is the embedded cluster or a real one. [`metrics`] keeps the
 //! `sparkyard_job_run_*` Prometheus series (counted once per run across restarts).
 //! [`collect`] picks finished runs' objects to delete after `ttl-seconds-after-finished`.
+//! [`cost`] keeps every pod a run had and writes the run's cost record when it ends.
 
 pub mod apply;
 pub mod build;
@@ -17,6 +18,7 @@ pub mod client;
 pub mod collect;
 pub mod config;
 pub mod controller;
+pub mod cost;
 pub mod dereference;
 pub mod metrics;
 pub mod names;

@@ -11,6 +11,10 @@
 //! | `sparkyard_job_run_cancelled_total` | counter: runs that ended CANCELLED | — |
 //! | `sparkyard_job_run_submit_latency_seconds` | histogram: StartJobRun → driver pod created | `spark_application_submit_latency_seconds_histogram` |
 //! | `sparkyard_job_run_start_latency_seconds` | histogram: StartJobRun → driver running | `spark_application_start_latency_seconds_histogram` |
+//! | `sparkyard_job_run_vcpu_hours_total` | counter: requested vCPU-hours of ended runs' pods (crate::cost) | — |
+//! | `sparkyard_job_run_memory_gb_hours_total` | counter: requested GB-hours of ended runs' pods | — |
+//! | `sparkyard_job_run_ec2_cost_usd_total` | counter: ended runs' share of their EC2 instances, USD | — |
+//! | `sparkyard_job_run_emr_cost_usd_total` | counter: ended runs' EMR on EKS charge, USD | — |
 //!
 //! **Restarts.** A restarted controller re-reconciles every active run, so it counts only
 //! what it sees happen itself: the transitions it makes, and runs it saw active that
@@ -21,7 +25,7 @@
 //! gauge is recomputed from the stored states after every pass.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{LazyLock, Mutex};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -59,6 +63,7 @@ impl RunLabels {
 }
 
 type Histograms = Family<RunLabels, Histogram, fn() -> Histogram>;
+type Amounts = Family<RunLabels, Counter<f64, AtomicU64>>;
 
 struct Metrics {
     registry: Registry,
@@ -69,6 +74,10 @@ struct Metrics {
     cancelled: Family<RunLabels, Counter>,
     submit_latency: Histograms,
     start_latency: Histograms,
+    vcpu_hours: Amounts,
+    gb_hours: Amounts,
+    ec2_usd: Amounts,
+    emr_usd: Amounts,
 }
 
 fn submit_histogram() -> Histogram {
@@ -89,6 +98,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         cancelled: Family::default(),
         submit_latency: Family::new_with_constructor(submit_histogram),
         start_latency: Family::new_with_constructor(start_histogram),
+        vcpu_hours: Family::default(),
+        gb_hours: Family::default(),
+        ec2_usd: Family::default(),
+        emr_usd: Family::default(),
     };
     let mut registry = Registry::default();
     // `register` appends the final period; counters get `_total` when encoded.
@@ -126,6 +139,26 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "sparkyard_job_run_start_latency_seconds",
         "Time from StartJobRun to the driver running",
         m.start_latency.clone(),
+    );
+    registry.register(
+        "sparkyard_job_run_vcpu_hours",
+        "Requested vCPU-hours of the pods of ended job runs",
+        m.vcpu_hours.clone(),
+    );
+    registry.register(
+        "sparkyard_job_run_memory_gb_hours",
+        "Requested memory GB-hours of the pods of ended job runs",
+        m.gb_hours.clone(),
+    );
+    registry.register(
+        "sparkyard_job_run_ec2_cost_usd",
+        "Ended job runs' share of the EC2 instances their pods ran on, in USD",
+        m.ec2_usd.clone(),
+    );
+    registry.register(
+        "sparkyard_job_run_emr_cost_usd",
+        "Ended job runs' EMR on EKS charge (requested vCPU and memory, per second), in USD",
+        m.emr_usd.clone(),
     );
     Metrics { registry, ..m }
 });
@@ -196,6 +229,21 @@ impl Tracker {
             drop(seen);
             count_end(after.state, &labels);
         }
+    }
+
+    /// The controller wrote the ended run's cost record (once per run).
+    pub fn cost_recorded(&self, run: &JobRunRecord, cost: &sparkyard_cost::RunCost) {
+        let labels = RunLabels::of(run);
+        METRICS
+            .vcpu_hours
+            .get_or_create(&labels)
+            .inc_by(cost.vcpu_hours);
+        METRICS
+            .gb_hours
+            .get_or_create(&labels)
+            .inc_by(cost.gb_hours);
+        METRICS.ec2_usd.get_or_create(&labels).inc_by(cost.ec2_usd);
+        METRICS.emr_usd.get_or_create(&labels).inc_by(cost.emr_usd);
     }
 
     /// The run's driver pod as the controller sees it now: observes the latencies once

@@ -10,21 +10,30 @@
 //! times, requests and nodes (from the cluster, or from the simulator's virtual clock) and
 //! gets numbers back, so the live cost records and the simulator agree to the cent.
 //!
-//! **Entry points:** [`cost_of_pod`], [`cost_of_run`], [`rates::emr_on_eks`].
+//! **Entry points:** [`cost_of_pod`], [`cost_of_run`], [`rates::emr_on_eks`],
+//! [`NodeShape::from_labels`]; [`cur::line_items`] and [`cur::to_csv`] for the Cost and
+//! Usage Report–shaped export.
 
+pub mod cur;
 pub mod rates;
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sparkyard_scheduling::node::CapacityType;
+use sparkyard_scheduling::node::{
+    CapacityType, LABEL_EKS_CAPACITY_TYPE, LABEL_INSTANCE_TYPE, LABEL_KARPENTER_CAPACITY_TYPE,
+    LABEL_ZONE,
+};
 
-pub use rates::Rates;
+pub use rates::{Rates, Source};
 
 /// GiB, the unit AWS's "GB-hour" of pod memory is counted in.
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// The node a pod ran on, as its cost needs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NodeShape {
     pub name: String,
     pub instance_type: String,
@@ -56,10 +65,38 @@ impl NodeShape {
             price_per_hour: it.price(zone, capacity_type),
         })
     }
+
+    /// A Kubernetes node's shape and price from its well-known labels: the instance type
+    /// (`node.kubernetes.io/instance-type`), the capacity type (Karpenter's
+    /// `karpenter.sh/capacity-type`, else a managed node group's `eks.amazonaws.com/capacityType`,
+    /// else on-demand) and the zone. `None` when the type is missing or not in the catalog —
+    /// such a node has no EC2 price (Fargate, a laptop).
+    pub fn from_labels(name: &str, labels: &BTreeMap<String, String>) -> Option<NodeShape> {
+        let instance_type = labels
+            .get(LABEL_INSTANCE_TYPE)
+            .or_else(|| labels.get("beta.kubernetes.io/instance-type"))?;
+        let spot = labels
+            .get(LABEL_KARPENTER_CAPACITY_TYPE)
+            .map(String::as_str)
+            == Some("spot")
+            || labels.get(LABEL_EKS_CAPACITY_TYPE).map(String::as_str) == Some("SPOT");
+        let capacity_type = if spot {
+            CapacityType::Spot
+        } else {
+            CapacityType::OnDemand
+        };
+        let zone = labels
+            .get(LABEL_ZONE)
+            .or_else(|| labels.get("failure-domain.beta.kubernetes.io/zone"))
+            .map(String::as_str)
+            .unwrap_or_default();
+        NodeShape::from_catalog(name, instance_type, capacity_type, zone)
+    }
 }
 
 /// One pod of a run: when it ran, what it asked for, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PodUsage {
     pub name: String,
     /// `job-runner`, `driver` or `executor` (EMR's `emr-containers.amazonaws.com/component`).
@@ -75,11 +112,12 @@ pub struct PodUsage {
     pub node: Option<NodeShape>,
 }
 
-/// What one pod cost.
+/// What one pod cost, with the usage it was computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PodCost {
-    pub name: String,
-    pub role: String,
+    #[serde(flatten)]
+    pub usage: PodUsage,
     /// Billed seconds: the pod's running time rounded up to a whole second.
     pub seconds: u64,
     pub vcpu_hours: f64,
@@ -90,9 +128,14 @@ pub struct PodCost {
     pub emr_usd: f64,
 }
 
-/// A run's pods and totals.
+/// A run's cost record: its pods and totals, and the rates they were charged at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunCost {
+    pub region: String,
+    pub rates: Rates,
+    /// Whether the region's EMR on EKS rates are AWS's published ones.
+    pub rates_source: Source,
     pub pods: Vec<PodCost>,
     pub vcpu_hours: f64,
     pub gb_hours: f64,
@@ -130,8 +173,7 @@ pub fn cost_of_pod(pod: &PodUsage, rates: &Rates) -> PodCost {
         _ => (0.0, 0.0),
     };
     PodCost {
-        name: pod.name.clone(),
-        role: pod.role.clone(),
+        usage: pod.clone(),
         seconds,
         vcpu_hours,
         gb_hours,
@@ -141,10 +183,15 @@ pub fn cost_of_pod(pod: &PodUsage, rates: &Rates) -> PodCost {
     }
 }
 
-/// The cost of a run's pods (preempted and retried ones included: each was billed).
-pub fn cost_of_run(pods: &[PodUsage], rates: &Rates) -> RunCost {
-    let pods: Vec<PodCost> = pods.iter().map(|p| cost_of_pod(p, rates)).collect();
+/// The cost of a run's pods in `region` (preempted and retried ones included: each was
+/// billed).
+pub fn cost_of_run(pods: &[PodUsage], region: &str) -> RunCost {
+    let (rates, rates_source) = rates::emr_on_eks(region);
+    let pods: Vec<PodCost> = pods.iter().map(|p| cost_of_pod(p, &rates)).collect();
     RunCost {
+        region: region.to_string(),
+        rates,
+        rates_source,
         vcpu_hours: pods.iter().map(|p| p.vcpu_hours).sum(),
         gb_hours: pods.iter().map(|p| p.gb_hours).sum(),
         ec2_usd: pods.iter().map(|p| p.ec2_usd).sum(),
@@ -214,18 +261,46 @@ mod tests {
 
     #[test]
     fn a_run_sums_its_pods() {
-        let rates = rates::emr_on_eks("us-east-1").0;
         let pods = vec![
             pod("job-runner", 0.1, 0.25, 60, None),
             pod("driver", 1.0, 1.4, 50, None),
             pod("executor", 1.0, 1.4, 40, None),
             pod("executor", 1.0, 1.4, 40, None),
         ];
-        let run = cost_of_run(&pods, &rates);
+        let run = cost_of_run(&pods, "us-east-1");
+        assert_eq!(run.rates_source, Source::Published);
         let vcpu_hours = (0.1 * 60.0 + 50.0 + 40.0 + 40.0) / 3600.0;
         assert!((run.vcpu_hours - vcpu_hours).abs() < 1e-12);
         assert_eq!(run.pods.len(), 4);
         assert!((run.total_usd() - run.emr_usd).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nodes_are_priced_from_their_labels() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let karpenter = labels(&[
+            (LABEL_INSTANCE_TYPE, "m5.xlarge"),
+            (LABEL_KARPENTER_CAPACITY_TYPE, "spot"),
+            (LABEL_ZONE, "us-east-2a"),
+        ]);
+        let node = NodeShape::from_labels("ip-10-0-1-1", &karpenter).unwrap();
+        assert_eq!(node.capacity_type, CapacityType::Spot);
+        assert_eq!(node.zone, "us-east-2a");
+        let node_group = labels(&[
+            (LABEL_INSTANCE_TYPE, "m5.xlarge"),
+            (LABEL_EKS_CAPACITY_TYPE, "ON_DEMAND"),
+        ]);
+        let node = NodeShape::from_labels("ng", &node_group).unwrap();
+        assert_eq!(node.capacity_type, CapacityType::OnDemand);
+        assert!(node.price_per_hour > 0.0);
+        assert_eq!(NodeShape::from_labels("laptop", &labels(&[])), None);
+        let unknown = labels(&[(LABEL_INSTANCE_TYPE, "x9.huge")]);
+        assert_eq!(NodeShape::from_labels("x", &unknown), None);
     }
 
     /// Rates of zero: the EC2 share alone.

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rates {
     pub vcpu_hour: f64,
     pub gb_hour: f64,
@@ -18,6 +19,7 @@ pub struct Rates {
 
 /// Whether a region's rates are AWS's published ones or assumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     Published,
     Assumed,

@@ -8,7 +8,13 @@
 use crate::arn::Arns;
 use crate::routes::Op;
 
+/// The IAM action of `op`. sparkyard's cost reads need what reading the runs needs.
 pub fn action(op: Op) -> String {
+    let op = match op {
+        Op::GetJobRunCost => Op::DescribeJobRun,
+        Op::ListJobRunCosts => Op::ListJobRuns,
+        op => op,
+    };
     format!("emr-containers:{}", op.name())
 }
 
@@ -16,7 +22,7 @@ pub fn resource_arn(arns: &Arns, op: Op, labels: &[String]) -> String {
     use Op::*;
     match (op, labels) {
         (TagResource | UntagResource | ListTagsForResource, [arn]) => arn.clone(),
-        (DescribeJobRun | CancelJobRun, [vc, id]) => arns.job_run(vc, id),
+        (DescribeJobRun | CancelJobRun | GetJobRunCost, [vc, id]) => arns.job_run(vc, id),
         (
             DescribeManagedEndpoint | DeleteManagedEndpoint | GetManagedEndpointSessionCredentials,
             [vc, id, ..],
@@ -31,6 +37,7 @@ pub fn resource_arn(arns: &Arns, op: Op, labels: &[String]) -> String {
             | DeleteVirtualCluster
             | StartJobRun
             | ListJobRuns
+            | ListJobRunCosts
             | CreateManagedEndpoint
             | ListManagedEndpoints,
             [vc, ..],
@@ -67,5 +74,16 @@ mod tests {
             "arn:x"
         );
         assert_eq!(action(Op::StartJobRun), "emr-containers:StartJobRun");
+        // sparkyard's cost reads need what reading the runs needs.
+        assert_eq!(action(Op::GetJobRunCost), "emr-containers:DescribeJobRun");
+        assert_eq!(action(Op::ListJobRunCosts), "emr-containers:ListJobRuns");
+        assert_eq!(
+            resource_arn(&arns(), Op::GetJobRunCost, &labels(&["vc1", "r1"])),
+            "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc1/jobruns/r1"
+        );
+        assert_eq!(
+            resource_arn(&arns(), Op::ListJobRunCosts, &labels(&["vc1"])),
+            "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc1"
+        );
     }
 }

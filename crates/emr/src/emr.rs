@@ -383,6 +383,7 @@ impl Emr {
                 if let Some(n) = t.attempt_count {
                     run.attempt_count = n;
                 }
+
                 if t.state.is_terminal() {
                     run.finished_at = Some(t.finished_at.unwrap_or_else(time::now));
                 }
@@ -400,19 +401,67 @@ impl Emr {
                 })
             })
             .await;
+        self.controller_result(id, Some(t.state), result)
+    }
+
+    /// A controller write's answer: the stored run, or why not (`to`: the state asked for;
+    /// `None`, the run's own).
+    fn controller_result(
+        &self,
+        id: String,
+        to: Option<JobRunState>,
+        result: Result<Value, AwsError>,
+    ) -> Result<JobRunRecord, TransitionError> {
         match result {
             Ok(v) => serde_json::from_value(v).map_err(|_| TransitionError::Store),
             Err(e) if e.code == "ResourceNotFoundException" => Err(TransitionError::NotFound(id)),
             Err(e) if e.code == "ValidationException" => {
-                let from = self.job_run(&id).map(|r| r.state).unwrap_or(t.state);
+                let from = self.job_run(&id).map(|r| r.state);
+                let from = from.or(to).unwrap_or(JobRunState::Pending);
                 Err(TransitionError::Illegal {
                     id,
                     from,
-                    to: t.state,
+                    to: to.unwrap_or(from),
                 })
             }
             Err(_) => Err(TransitionError::Store),
         }
+    }
+}
+
+impl Emr {
+    /// Records the cost of an ended run (docs/cost.md); the controller writes it once the
+    /// run's pods have all ended. A run that has not ended is refused.
+    pub async fn record_job_run_cost(
+        &self,
+        id: &str,
+        cost: sparkyard_cost::RunCost,
+    ) -> Result<JobRunRecord, TransitionError> {
+        let id = id.to_string();
+        let result = self
+            .execute(|st| {
+                let mut run = st
+                    .runs
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| AwsError::not_found(id.clone()))?;
+                if !run.state.is_terminal() {
+                    return Err(AwsError::validation(format!("{:?}", run.state)));
+                }
+                run.cost = Some(cost);
+                run.updated_at = time::now();
+                let response =
+                    serde_json::to_value(&run).map_err(|e| AwsError::internal(e.to_string()))?;
+                let mut batch = Batch::new();
+                st.put_run(run, &mut batch).map_err(store_error)?;
+                Ok(Outcome::Write {
+                    response,
+                    batch,
+                    after: None,
+                })
+            })
+            .await;
+        self.controller_result(id, None, result)
     }
 }
 

@@ -250,6 +250,10 @@ pub struct JobRunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_template_parameters: Option<Value>,
     pub updated_at: Timestamp,
+    /// What the run's pods cost, written by the controller when the run ends
+    /// (docs/cost.md); not on the emr-containers wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<sparkyard_cost::RunCost>,
 }
 
 impl JobRunRecord {

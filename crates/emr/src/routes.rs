@@ -52,6 +52,11 @@ pub enum Op {
     TagResource,
     UntagResource,
     ListTagsForResource,
+    /// sparkyard's own: a run's cost record (docs/cost.md). Authorized as DescribeJobRun.
+    GetJobRunCost,
+    /// sparkyard's own: the cost records of a virtual cluster's runs, paged and filtered as
+    /// ListJobRuns. Authorized as ListJobRuns.
+    ListJobRunCosts,
 }
 
 impl Op {
@@ -82,6 +87,8 @@ impl Op {
             Op::TagResource => "TagResource",
             Op::UntagResource => "UntagResource",
             Op::ListTagsForResource => "ListTagsForResource",
+            Op::GetJobRunCost => "GetJobRunCost",
+            Op::ListJobRunCosts => "ListJobRunCosts",
         }
     }
 
@@ -118,6 +125,8 @@ pub fn route<'p>(method: &Method, raw_path: &'p str) -> Option<(Op, Vec<&'p str>
         ("GET", ["virtualclusters", _, "jobruns"]) => Op::ListJobRuns,
         ("GET", ["virtualclusters", _, "jobruns", _]) => Op::DescribeJobRun,
         ("DELETE", ["virtualclusters", _, "jobruns", _]) => Op::CancelJobRun,
+        ("GET", ["virtualclusters", _, "jobruns", _, "cost"]) => Op::GetJobRunCost,
+        ("GET", ["virtualclusters", _, "jobruncosts"]) => Op::ListJobRunCosts,
         ("POST", ["virtualclusters", _, "endpoints"]) => Op::CreateManagedEndpoint,
         ("GET", ["virtualclusters", _, "endpoints"]) => Op::ListManagedEndpoints,
         ("GET", ["virtualclusters", _, "endpoints", _]) => Op::DescribeManagedEndpoint,
@@ -433,6 +442,18 @@ mod tests {
             ("POST", "/tags/a", Op::TagResource, vec!["a"]),
             ("DELETE", "/tags/a", Op::UntagResource, vec!["a"]),
             ("GET", "/tags/a", Op::ListTagsForResource, vec!["a"]),
+            (
+                "GET",
+                "/virtualclusters/v1/jobruns/j1/cost",
+                Op::GetJobRunCost,
+                vec!["v1", "j1"],
+            ),
+            (
+                "GET",
+                "/virtualclusters/v1/jobruncosts",
+                Op::ListJobRunCosts,
+                vec!["v1"],
+            ),
         ];
         for (m, p, op, labels) in cases {
             let method = Method::from_bytes(m.as_bytes()).unwrap();

@@ -60,6 +60,9 @@ pub struct Config {
     /// `[console]`: the web console's listener (docs/console.md).
     #[serde(default)]
     pub console: sparkyard_console::ConsoleConfig,
+    /// `[cost]`: the daily Cost and Usage Report–shaped export (docs/cost.md).
+    #[serde(default)]
+    pub cost: crate::cost_export::CostConfig,
     /// `--cluster-config`: the eksctl ClusterConfig whose managed node groups `serve`
     /// creates at start (not a TOML key).
     #[serde(skip)]
@@ -216,6 +219,7 @@ impl Config {
             config.cluster.service_address = address;
         }
         validate_account_id(&config.account_id)?;
+        config.cost.destination()?;
         if let Some(path) = &args.cluster_config {
             config.apply_cluster_config(path, &explicit)?;
         }

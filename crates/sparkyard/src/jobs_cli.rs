@@ -64,6 +64,9 @@ pub enum RunsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// What a run cost (its pods' vCPU and GB-hours, EC2 share and EMR on EKS charge), or
+    /// with no id, the runs of a virtual cluster (or all) since a time, and their totals.
+    Cost(crate::cost_cli::CostArgs),
     /// The run's Spark UI in the Spark History Server (the application id is the one Spark
     /// chose, read from the driver pod's `spark-app-selector` label).
     Ui {
@@ -82,6 +85,7 @@ impl RunsCommand {
             | RunsCommand::Describe { server, .. }
             | RunsCommand::Logs { server, .. }
             | RunsCommand::Ui { server, .. } => server,
+            RunsCommand::Cost(args) => &args.server,
         }
     }
 }
@@ -244,6 +248,7 @@ pub async fn runs(command: RunsCommand) -> anyhow::Result<()> {
                 .await?;
             driver_logs(&config, &namespace, &id, follow).await
         }
+        RunsCommand::Cost(args) => crate::cost_cli::run(&api, args).await,
         RunsCommand::Ui {
             id,
             virtual_cluster_id,
@@ -417,7 +422,12 @@ impl EmrClient {
     }
 
     /// One signed emr-containers call; AWS errors become messages with their code.
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let bytes = body
             .map(serde_json::to_vec)
             .transpose()?
@@ -495,12 +505,14 @@ impl EmrClient {
         Ok((status, text))
     }
 
-    async fn paginate(&self, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+    /// Every page of a List call; `path` may carry a query of its own.
+    pub(crate) async fn paginate(&self, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
+        let join = if path.contains('?') { '&' } else { '?' };
         loop {
             let url = match &token {
-                Some(t) => format!("{path}?nextToken={}", urlencode(t)),
+                Some(t) => format!("{path}{join}nextToken={}", urlencode(t)),
                 None => path.to_string(),
             };
             let page = self.call("GET", &url, None).await?;
@@ -512,7 +524,7 @@ impl EmrClient {
         }
     }
 
-    async fn virtual_cluster_ids(&self) -> anyhow::Result<Vec<String>> {
+    pub(crate) async fn virtual_cluster_ids(&self) -> anyhow::Result<Vec<String>> {
         Ok(self
             .paginate("/virtualclusters", "virtualClusters")
             .await?
@@ -535,7 +547,7 @@ impl EmrClient {
     }
 
     /// DescribeJobRun, looking the virtual cluster up when it is not given.
-    async fn find_run(&self, id: &str, vc: Option<&str>) -> anyhow::Result<Value> {
+    pub(crate) async fn find_run(&self, id: &str, vc: Option<&str>) -> anyhow::Result<Value> {
         let vcs = match vc {
             Some(vc) => vec![vc.to_string()],
             None => self.virtual_cluster_ids().await?,

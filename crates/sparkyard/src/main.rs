@@ -3,6 +3,8 @@
 mod cli;
 mod config;
 mod console;
+mod cost_cli;
+mod cost_export;
 mod ec2_cli;
 mod eksctl;
 mod endpoint;

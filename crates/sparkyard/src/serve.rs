@@ -179,6 +179,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    // sparkyard's own identity as an AWS client (the CLI profile's key).
+    let bootstrap_credentials = sparkyard_logs::aws::credentials::Credentials {
+        access_key_id: keyring.bootstrap().access_key_id.clone(),
+        secret_access_key: keyring.bootstrap().secret_access_key.clone(),
+        session_token: None,
+        expires_at: None,
+    };
     // The log shipper and the Spark History Server (crates/logs).
     // The History Server reads event logs in S3 as sparkyard's own CLI profile.
     let history_s3 = sparkyard_logs::history::S3Access {
@@ -194,12 +201,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 profile.config_file.display().to_string(),
             ),
         ],
-        credentials: Some(sparkyard_logs::aws::credentials::Credentials {
-            access_key_id: keyring.bootstrap().access_key_id.clone(),
-            secret_access_key: keyring.bootstrap().secret_access_key.clone(),
-            session_token: None,
-            expires_at: None,
-        }),
+        credentials: Some(bootstrap_credentials.clone()),
     };
     start_logs(
         &config,
@@ -208,6 +210,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cluster.as_ref(),
         history_s3,
     );
+    // The daily Cost and Usage Report–shaped export of the runs' cost records.
+    crate::cost_export::start(crate::cost_export::Exporter {
+        emr: emr.clone(),
+        config: config.cost.clone(),
+        cluster_name: config.services.cluster_name.clone(),
+        endpoint_url: endpoint_url.clone(),
+        credentials: bootstrap_credentials,
+    })?;
 
     // The web console (crates/console) acts through the same AWS services and IAM
     // authorizer as SigV4 callers, and on the cluster with the principal's EKS token.

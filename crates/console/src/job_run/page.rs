@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::chain::{self, ChainPod, Role};
 use super::observe::{observe, spark_side};
 use super::{clock, logs, timeline, views};
-use crate::pages::{nav, or_dash, page, run_duration, shown_time, text, timestamp};
+use crate::pages::{nav, or_dash, page, run_duration, shown_time, text, timestamp, total_usd, usd};
 use crate::sessions::Session;
 use crate::Console;
 
@@ -164,6 +164,15 @@ pub(super) async fn run_page(
             configuration.insert(key.into(), v.clone());
         }
     }
+    let (cost_total, cost_rows) = cost_of(
+        console
+            .inner
+            .api
+            .job_run_cost(&session.principal, vc, &id)
+            .await
+            .ok()
+            .as_ref(),
+    );
     let shown_name = if name.is_empty() { id.clone() } else { name };
     page(
         status,
@@ -203,8 +212,51 @@ pub(super) async fn run_page(
             chart_start: start.format("%H:%M:%S").to_string(),
             chart_end: end.format("%H:%M:%S").to_string(),
             logs_note: o.logs_note,
+            cost_total,
+            cost_rows,
         },
     )
+}
+
+/// GetJobRunCost's record as the page shows it: a totals line and a row per pod.
+fn cost_of(record: Option<&Value>) -> (String, Vec<views::CostRow>) {
+    let Some(cost) = record.map(|r| &r["cost"]).filter(|c| !c.is_null()) else {
+        return (
+            "Written when the run and its pods have ended.".into(),
+            Vec::new(),
+        );
+    };
+    let f = |v: &Value, key: &str| v[key].as_f64().unwrap_or_default();
+    let total = format!(
+        "{} — EC2 {}, EMR on EKS {}; {:.4} vCPU-hours, {:.4} GB-hours ({} rates in {})",
+        usd(total_usd(cost)),
+        usd(f(cost, "ec2Usd")),
+        usd(f(cost, "emrUsd")),
+        f(cost, "vcpuHours"),
+        f(cost, "gbHours"),
+        text(cost, "/ratesSource"),
+        text(cost, "/region"),
+    );
+    let rows = cost["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| views::CostRow {
+            pod: text(p, "/name"),
+            role: text(p, "/role"),
+            instance: match (text(p, "/node/instanceType"), text(p, "/node/capacityType")) {
+                (t, _) if t.is_empty() => "—".into(),
+                (t, c) => format!("{t} ({c})"),
+            },
+            seconds: p["seconds"].as_u64().unwrap_or_default(),
+            vcpu_hours: format!("{:.4}", f(p, "vcpuHours")),
+            gb_hours: format!("{:.4}", f(p, "gbHours")),
+            ec2: usd(f(p, "ec2Usd")),
+            emr: usd(f(p, "emrUsd")),
+            total: usd(total_usd(p)),
+        })
+        .collect();
+    (total, rows)
 }
 
 #[cfg(test)]

@@ -22,6 +22,19 @@ pub struct PodRow {
     pub logs: bool,
 }
 
+/// One pod of the run's cost record (docs/cost.md).
+pub struct CostRow {
+    pub pod: String,
+    pub role: String,
+    pub instance: String,
+    pub seconds: u64,
+    pub vcpu_hours: String,
+    pub gb_hours: String,
+    pub ec2: String,
+    pub emr: String,
+    pub total: String,
+}
+
 pub struct TimelineRow {
     pub time: String,
     pub kind: &'static str,
@@ -70,6 +83,9 @@ pub struct JobRun {
     pub chart_start: String,
     pub chart_end: String,
     pub logs_note: String,
+    /// The cost record's totals, or why there is none yet.
+    pub cost_total: String,
+    pub cost_rows: Vec<CostRow>,
 }
 
 #[derive(Template)]

@@ -163,6 +163,7 @@ pub async fn start(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
             job_template_id: template_id,
             job_template_parameters: req.body.get("jobTemplateParameters").cloned(),
             updated_at: now,
+            cost: None,
         };
         let mut response = serde_json::Map::new();
         response.insert("id".into(), json!(id));
@@ -192,6 +193,52 @@ pub fn describe(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
 /// Newest first (ids are time-ordered); `name` is an exact match. An unknown virtual
 /// cluster has no runs (the model lists no ResourceNotFoundException here).
 pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
+    list_as(emr, req, "jobRuns", JobRunRecord::to_wire)
+}
+
+/// GetJobRunCost: the run's cost record with every pod (docs/cost.md).
+pub fn cost(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
+    describe_record(emr, req, &VC_AND_ID_LABELS, "jobRunCost", |st| {
+        check_run_id(req.label(1))?;
+        get(st, req.label(0), req.label(1)).map(|r| cost_of(r, true))
+    })
+}
+
+/// ListJobRunCosts: ListJobRuns' paging and filters, each run's totals without its pods.
+pub fn list_costs(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
+    list_as(emr, req, "jobRunCosts", |r| cost_of(r, false))
+}
+
+/// A run's identity and its cost record (absent until the run has ended).
+fn cost_of(run: &JobRunRecord, with_pods: bool) -> Value {
+    let mut out = json!({
+        "id": run.id, "virtualClusterId": run.virtual_cluster_id, "state": run.state.as_str(),
+        "createdAt": time::wire(&run.created_at), "tags": run.tags,
+    });
+    if let Some(name) = &run.name {
+        out["name"] = json!(name);
+    }
+    if let Some(finished) = &run.finished_at {
+        out["finishedAt"] = json!(time::wire(finished));
+    }
+    if let Some(cost) = &run.cost {
+        let mut cost = serde_json::to_value(cost).unwrap_or_default();
+        if !with_pods {
+            if let Some(c) = cost.as_object_mut() {
+                c.remove("pods");
+            }
+        }
+        out["cost"] = cost;
+    }
+    out
+}
+
+fn list_as(
+    emr: &Emr,
+    req: &Req,
+    key: &str,
+    render: impl Fn(&JobRunRecord) -> Value,
+) -> Result<Value, AwsError> {
     check(req, &VC_LABEL, None)?;
     let doc = query(req, &shapes::LIST_JOB_RUNS)?;
     let params = ListParams::from(&doc)?;
@@ -200,7 +247,7 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         str_list(&doc, "states").map(|l| l.iter().filter_map(|s| JobRunState::parse(s)).collect());
     let st = emr.lock();
     let Some(ids) = st.runs_by_vc.get(req.label(0)) else {
-        return Ok(list_response("jobRuns", Vec::new(), None));
+        return Ok(list_response(key, Vec::new(), None));
     };
     let upper = params.after.clone();
     let range = match &upper {
@@ -213,9 +260,9 @@ pub fn list(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         .filter(|r| params.created_ok(&r.created_at))
         .filter(|r| name.is_none_or(|n| r.name.as_deref() == Some(n)))
         .filter(|r| states.as_ref().is_none_or(|s| s.contains(&r.state)))
-        .map(|r| (r.id.clone(), r.to_wire()));
+        .map(|r| (r.id.clone(), render(r)));
     let (items, next) = pagination::page(iter, params.size);
-    Ok(list_response("jobRuns", items, next))
+    Ok(list_response(key, items, next))
 }
 
 /// CancelJobRun: a PENDING run (never handed to Kubernetes) is CANCELLED at once;

@@ -75,6 +75,8 @@ pub(crate) async fn dispatch(emr: &Emr, req: &Req) -> Result<Value, AwsError> {
         TagResource => tags::tag(emr, req).await,
         UntagResource => tags::untag(emr, req).await,
         ListTagsForResource => tags::list(emr, req),
+        GetJobRunCost => job_runs::cost(emr, req),
+        ListJobRunCosts => job_runs::list_costs(emr, req),
     }
 }
 

@@ -839,3 +839,72 @@ async fn state_survives_reopen_and_controller_api() {
         .await;
     r.err("ValidationException");
 }
+
+/// sparkyard's GetJobRunCost and ListJobRunCosts (docs/cost.md): no record until the
+/// controller writes one for an ended run; an active run's record is refused.
+#[tokio::test]
+async fn cost_records_are_written_for_ended_runs_and_read_back() {
+    let t = setup().await;
+    let vc = t.create_vc("monthly-batch").await;
+    let id = t.start(&vc, json!({})).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let usage = sparkyard_cost::PodUsage {
+        name: "spark-driver".into(),
+        role: "driver".into(),
+        start: at("2026-12-05T10:00:00Z"),
+        end: at("2026-12-05T10:01:00Z"),
+        vcpu: 1.0,
+        memory_bytes: 2.0 * 1024.0 * 1024.0 * 1024.0,
+        node: None,
+    };
+    let cost = sparkyard_cost::cost_of_run(&[usage], "us-east-2");
+
+    // PENDING: refused, and nothing changed.
+    let refused = t.emr.record_job_run_cost(&id, cost.clone()).await;
+    assert!(
+        matches!(refused, Err(TransitionError::Illegal { .. })),
+        "{refused:?}"
+    );
+    let path = format!("/virtualclusters/{vc}/jobruns/{id}/cost");
+    let before = t.call("GET", &path, None).await;
+    assert_eq!(before.ok()["jobRunCost"]["state"], "PENDING");
+    assert!(before.ok()["jobRunCost"].get("cost").is_none());
+
+    t.emr
+        .transition_job_run(&id, JobRunTransition::to(JobRunState::Cancelled))
+        .await
+        .unwrap();
+    t.emr.record_job_run_cost(&id, cost.clone()).await.unwrap();
+    let after = t.call("GET", &path, None).await;
+    let record = &after.ok()["jobRunCost"];
+    assert_eq!(record["cost"]["vcpuHours"], json!(cost.vcpu_hours));
+    assert_eq!(record["cost"]["pods"][0]["seconds"], 60);
+    assert_eq!(record["cost"]["ratesSource"], "published");
+    // DescribeJobRun's wire shape is AWS's: no cost there.
+    let described = t
+        .call("GET", &format!("/virtualclusters/{vc}/jobruns/{id}"), None)
+        .await;
+    assert!(described.ok()["jobRun"].get("cost").is_none());
+
+    let listed = t
+        .call("GET", &format!("/virtualclusters/{vc}/jobruncosts"), None)
+        .await;
+    let entries = listed.ok()["jobRunCosts"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["id"], json!(id));
+    assert!(entries[0]["cost"].get("pods").is_none(), "{entries:?}");
+    assert_eq!(entries[0]["cost"]["emrUsd"], json!(cost.emr_usd));
+
+    // Unknown runs are AWS-shaped errors.
+    let missing = t
+        .call(
+            "GET",
+            &format!("/virtualclusters/{vc}/jobruns/0000000327fe50tosa4/cost"),
+            None,
+        )
+        .await;
+    missing.err("ResourceNotFoundException");
+}
