@@ -33,6 +33,8 @@ pub struct InstanceView {
     /// The node's name (`ip-192-168-…`), which is the instance's private DNS name on EKS.
     pub private_dns_name: String,
     pub launch_time: DateTime<Utc>,
+    /// When `state` last changed: a terminated instance's `stateTransitionReason` names it.
+    pub state_changed_at: DateTime<Utc>,
     pub spot: bool,
     pub tags: BTreeMap<String, String>,
 }
@@ -127,6 +129,19 @@ fn passes(i: &InstanceView, name: &str, values: &[String]) -> Option<bool> {
     })
 }
 
+/// `StateTransitionReason` as EC2 words it for an instance stopped or terminated on request
+/// (Karpenter, Auto Scaling and a user's TerminateInstances alike): `User initiated
+/// (2026-12-05 10:00:00 GMT)`; empty while it runs.
+fn state_transition_reason(i: &InstanceView) -> String {
+    match i.state.as_str() {
+        "shutting-down" | "terminated" | "stopping" | "stopped" => format!(
+            "User initiated ({} GMT)",
+            i.state_changed_at.format("%Y-%m-%d %H:%M:%S")
+        ),
+        _ => String::new(),
+    }
+}
+
 fn render_instance(xml: &mut Xml, i: &InstanceView) {
     xml.open("item")
         .text("instanceId", &i.instance_id)
@@ -137,6 +152,7 @@ fn render_instance(xml: &mut Xml, i: &InstanceView) {
         .close("instanceState")
         .text("privateDnsName", &i.private_dns_name)
         .text("dnsName", "")
+        .text("reason", &state_transition_reason(i))
         .text("amiLaunchIndex", "0")
         .text("instanceType", &i.instance_type)
         .text("launchTime", &wire::iso8601(i.launch_time))
@@ -349,6 +365,7 @@ mod tests {
             private_ip: "192.168.1.2".into(),
             private_dns_name: "ip-192-168-1-2.us-east-2.compute.internal".into(),
             launch_time: Utc::now(),
+            state_changed_at: Utc::now(),
             spot,
             tags: BTreeMap::from([("karpenter.sh/nodepool".into(), pool.into())]),
         }

@@ -51,6 +51,10 @@ pub enum Command {
     /// Sign in to the web console of a running server: opens (or, with --url, prints) a
     /// one-time sign-in link for the administrator, valid for five minutes.
     Console(crate::console::ConsoleArgs),
+    /// Replay a job mix in virtual time on one transient EMR-on-EC2 cluster per job and on
+    /// one shared EKS cluster with Karpenter; print both policies' totals and write
+    /// report.md, report.html and report.json (docs/simulator.md).
+    Simulate(crate::simulate_cli::SimulateArgs),
     /// The embedded cluster's container supervisor (like containerd-shim): runs one
     /// container's sandbox, writes its output to the log and its exit to `--exit-file`.
     /// Started by the kubelet; not for users.

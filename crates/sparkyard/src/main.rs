@@ -14,6 +14,7 @@ mod leader;
 mod nodegroups;
 mod replicas;
 mod serve;
+mod simulate_cli;
 mod spark_submit_cli;
 
 use clap::Parser;
@@ -58,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Runs(command) => jobs_cli::runs(command).await,
         cli::Command::Ec2(command) => ec2_cli::run(command).await,
         cli::Command::Console(args) => console::run(args),
+        cli::Command::Simulate(args) => simulate_cli::run(args),
         cli::Command::Shim {
             log,
             exit_file,

@@ -106,6 +106,7 @@ impl Ec2Backend for Ec2Instances {
                 private_ip: i.private_ip,
                 private_dns_name: i.node_name,
                 launch_time: i.launch_time,
+                state_changed_at: i.state_changed_at,
                 tags: i.tags,
             })
             .collect()
