@@ -113,6 +113,13 @@ say "the driver's stdout, from S3 (s3://$BUCKET/$DRIVER_LOG)"
 for _ in $(seq 30); do aws s3 ls "s3://$BUCKET/$DRIVER_LOG" >/dev/null 2>&1 && break; sleep 1; done
 aws s3 cp "s3://$BUCKET/$DRIVER_LOG" - | gunzip | grep -E "Pi is roughly" || true
 
+say "what the run cost (sparkyard runs cost $JOB): written once its pods have all ended"
+for _ in $(seq 30); do
+  "$SPARKYARD_BIN" runs cost "$JOB" --data-dir "$DATA" --output json 2>/dev/null | grep -q '"vcpuHours"' && break
+  sleep 1
+done
+"$SPARKYARD_BIN" runs cost "$JOB" --data-dir "$DATA" || true
+
 # Open-source Spark picks its own application id, so the UI's address comes from the run's
 # driver pod (sparkyard runs ui).
 UI="$("$SPARKYARD_BIN" runs ui "$JOB" --data-dir "$DATA" 2>&1 || true)"
@@ -121,6 +128,7 @@ cat <<MSG
 
 Logs:      s3://$BUCKET/$VC/jobs/$JOB/containers/   and CloudWatch group $LOG_GROUP, streams pi/$VC/jobs/$JOB/...
 Spark UI:  $UI   (Spark History Server; sparkyard runs ui <id>)
+Cost:      sparkyard runs cost $JOB   (docs/cost.md; sparkyard simulate for a whole job mix: docs/simulator.md)
 sparkyard keeps running (pid $(cat "$DATA/sparkyard.pid")); stop it with: kill \$(cat .sparkyard/sparkyard.pid)
 Try it yourself:
   export AWS_CONFIG_FILE=$AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE=$AWS_SHARED_CREDENTIALS_FILE KUBECONFIG=$KUBECONFIG

@@ -160,7 +160,7 @@ pub fn render_run(record: &Value) -> String {
         let node = &pod["node"];
         let _ = writeln!(
             out,
-            "{:<44}  {:<10}  {:<13}  {:<9}  {:<11}  {:>7}  {:>5}  {:>6.2}  {:>9.6}  {:>9.6}  {:>9.6}",
+            "{:<44}  {:<10}  {:<13}  {:<9}  {:<11}  {:>7}  {:>5.2}  {:>6.2}  {:>9.6}  {:>9.6}  {:>9.6}",
             text(&pod["name"]),
             text(&pod["role"]),
             text(&node["instanceType"]),
