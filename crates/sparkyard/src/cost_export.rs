@@ -109,8 +109,11 @@ async fn run(exporter: Exporter, store: Arc<dyn ObjectStore>, prefix: String) {
     let mut written: HashMap<NaiveDate, Vec<(String, String)>> = HashMap::new();
     loop {
         let today = Utc::now().date_naive();
-        for day in [today.pred_opt().unwrap_or(today), today] {
-            let runs = runs_ended_on(&exporter.emr, day);
+        let yesterday = today.pred_opt().unwrap_or(today);
+        // One scan of the ended runs serves both days.
+        let mut by_day = runs_ended_since(&exporter.emr, yesterday);
+        for day in [yesterday, today] {
+            let runs = by_day.remove(&day).unwrap_or_default();
             let fingerprint: Vec<(String, String)> = runs
                 .iter()
                 .map(|r| (r.id.clone(), r.updated_at.to_rfc3339()))
@@ -151,14 +154,19 @@ async fn run(exporter: Exporter, store: Arc<dyn ObjectStore>, prefix: String) {
     }
 }
 
-/// The runs that ended on `day` (UTC) with a cost record, oldest first.
-fn runs_ended_on(emr: &Emr, day: NaiveDate) -> Vec<JobRunRecord> {
+/// The runs with a cost record that ended on `first` (UTC) or later, by the day they
+/// ended, oldest first within a day.
+fn runs_ended_since(emr: &Emr, first: NaiveDate) -> HashMap<NaiveDate, Vec<JobRunRecord>> {
     use JobRunState::*;
-    emr.job_runs_in_states(&[Completed, Failed, Cancelled])
-        .into_iter()
-        .filter(|r| r.cost.is_some())
-        .filter(|r| r.finished_at.is_some_and(|t| t.date_naive() == day))
-        .collect()
+    let mut by_day: HashMap<NaiveDate, Vec<JobRunRecord>> = HashMap::new();
+    for run in emr.job_runs_in_states(&[Completed, Failed, Cancelled]) {
+        let day = match run.finished_at {
+            Some(t) if run.cost.is_some() && t.date_naive() >= first => t.date_naive(),
+            _ => continue,
+        };
+        by_day.entry(day).or_default().push(run);
+    }
+    by_day
 }
 
 /// The S3 keys of `day`'s files: Parquet, then CSV.

@@ -39,6 +39,17 @@ fn nice_axis(max: f64) -> (f64, f64) {
     ((max / step).ceil() * step, step)
 }
 
+/// The y axis for every value of `series`, drawn; returns its top.
+fn series_axis(out: &mut String, series: &[Series], format: &dyn Fn(f64) -> String) -> f64 {
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .fold(0.0, f64::max);
+    let (top, step) = nice_axis(max);
+    y_axis(out, top, step, format);
+    top
+}
+
 fn frame(out: &mut String, title: &str, y_label: &str) {
     let _ = write!(
         out,
@@ -118,12 +129,7 @@ pub fn line_chart(
         .max()
         .unwrap_or(0)
         .max(1);
-    let max = series
-        .iter()
-        .flat_map(|s| s.values.iter().copied())
-        .fold(0.0, f64::max);
-    let (top, step) = nice_axis(max);
-    y_axis(&mut out, top, step, format);
+    let top = series_axis(&mut out, series, format);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let x_of = |h: f64| LEFT + h / hours as f64 * plot_w;
@@ -181,12 +187,7 @@ pub fn bar_chart(
 ) -> String {
     let mut out = String::new();
     frame(&mut out, title, y_label);
-    let max = series
-        .iter()
-        .flat_map(|s| s.values.iter().copied())
-        .fold(0.0, f64::max);
-    let (top, step) = nice_axis(max);
-    y_axis(&mut out, top, step, format);
+    let top = series_axis(&mut out, series, format);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let group_w = plot_w / groups.len().max(1) as f64;
